@@ -1,0 +1,49 @@
+package events
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRedact(t *testing.T) {
+	var s Secrets
+	s.Add("s3cr3t-sudo-pass", "ab", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+	tests := []struct{ name, in, mustNotContain, mustContain string }{
+		{"registered value", "sudo: s3cr3t-sudo-pass rejected", "s3cr3t-sudo-pass", "sudo: *** rejected"},
+		{"short values are not registered", "ab cd", "", "ab cd"},
+		{"certificate key registered", "--certificate-key 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "0123456789abcdef", "--certificate-key ***"},
+		{"bootstrap token pattern", "kubeadm join k8s:6443 --token vrvld4.vmo52532y6129ktg \\", "vrvld4.vmo52532y6129ktg", "--token ***"},
+		{"token in text", "using token 3kmc18.dhw625244cp3fbc7 now", "3kmc18.dhw625244cp3fbc7", "***"},
+		{"certificate key flag", "--certificate-key=849fff7f3df059ed87d91b82f00bdba5988268f9be08f6630eb6d3185438bd7c", "849fff7f", "--certificate-key=***"},
+		{"keepalived auth_pass", "    auth_pass 123456xyz", "123456xyz", "auth_pass ***"},
+		{"password key", "password: hunter22", "hunter22", "password: ***"},
+		{"pem block", "key:\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\nafter", "b3BlbnNzaC1rZXktdjEAAAAA", "after"},
+		{"truncated pem", "tail: -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA", "MIIEpAIBAAKCAQEA", "tail: ***"},
+		{"discovery hash is not a secret", "--discovery-token-ca-cert-hash sha256:3c0268be210a9bd736eebaf80cc6d052b7b317251b15b76b88ddaa223a5836c2", "", "sha256:3c0268be"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.Redact(tt.in)
+			if tt.mustNotContain != "" && strings.Contains(got, tt.mustNotContain) {
+				t.Errorf("secret survived: %q", got)
+			}
+			if !strings.Contains(got, tt.mustContain) {
+				t.Errorf("got %q, want it to contain %q", got, tt.mustContain)
+			}
+		})
+	}
+}
+
+func TestRedactingSink(t *testing.T) {
+	var s Secrets
+	var r Recorder
+	sink := Redacting(&r, &s)
+	s.Add("late-added-secret") // secrets added after the sink was built still count
+	sink.Emit(Event{Kind: Output, Message: "x late-added-secret y", Error: "e late-added-secret", Name: "late-added-secret.txt"})
+	e := r.Events()[0]
+	for _, f := range []string{e.Message, e.Error, e.Name} {
+		if strings.Contains(f, "late-added-secret") {
+			t.Errorf("secret survived in %q", f)
+		}
+	}
+}

@@ -1,0 +1,259 @@
+package inventory
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Limits that keep a hostile file from costing more than a moment. An
+// inventory of a thousand hosts is well under them.
+const (
+	maxFileBytes = 4 << 20
+	maxDepth     = 32
+	maxNodes     = 200_000
+)
+
+// decodeStrict parses data into c. Unknown keys, wrong types and excess
+// documents are reported as Problems that carry the YAML path, so an operator
+// sees "spec.hosts[1].adress: unknown field; did you mean address?" rather
+// than a Go type name and a line number.
+func decodeStrict(data []byte, c *Cluster) error {
+	if len(data) > maxFileBytes {
+		return Problems{{Path: "(file)", Message: fmt.Sprintf("the file is %d bytes; an inventory may be at most %d", len(data), maxFileBytes), Fix: "remove what is not inventory"}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Problems{{Path: "(file)", Message: "the file is empty", Fix: "run `kubeha inventory init` for a commented example"}}
+		}
+		return Problems{{Path: "(file)", Message: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Fix: "fix the syntax at the line named"}}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return Problems{{Path: "(file)", Message: "more than one YAML document", Fix: "keep one Cluster document per file"}}
+	} else if !errors.Is(err, io.EOF) {
+		return Problems{{Path: "(file)", Message: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Fix: "fix the syntax at the line named"}}
+	}
+	d := &decoder{}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	d.value(root, reflect.ValueOf(c).Elem(), "", 0)
+	if len(d.problems) > 0 {
+		return d.problems
+	}
+	return nil
+}
+
+type decoder struct {
+	problems Problems
+	nodes    int
+}
+
+func (d *decoder) fail(path string, n *yaml.Node, msg, fix string) {
+	if n != nil && n.Line > 0 {
+		msg = fmt.Sprintf("%s (line %d)", msg, n.Line)
+	}
+	d.problems = append(d.problems, Problem{Path: displayPath(path), Message: msg, Fix: fix})
+}
+
+func displayPath(p string) string {
+	if p == "" {
+		return "(document)"
+	}
+	return p
+}
+
+// value decodes n into v, recording problems instead of stopping at the first.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
+	d.nodes++
+	if depth > maxDepth || d.nodes > maxNodes {
+		if depth > maxDepth {
+			d.fail(path, n, "nested too deeply", "an inventory is a few levels deep; check the indentation")
+		} else {
+			d.fail(path, n, "too many YAML nodes", "this is not an inventory; check for alias expansion")
+		}
+		return
+	}
+	if n.Kind == yaml.AliasNode {
+		d.value(n.Alias, v, path, depth+1)
+		return
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // an explicit null leaves the zero value, which Default fills
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.value(n, v.Elem(), path, depth)
+	case reflect.Struct:
+		d.structValue(n, v, path, depth)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(path, n, "expected a list, found "+describe(n), "write it as a YAML list (\"- item\" lines or [a, b])")
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.value(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i), depth+1)
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.fail(path, n, "expected a mapping of names to values, found "+describe(n), "write it as key: value lines")
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			key := k.Value
+			if m.MapIndex(reflect.ValueOf(key)).IsValid() {
+				d.fail(path+"."+key, k, "duplicate key", "keep one "+key+" here; YAML would silently use the last")
+				continue
+			}
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.value(val, elem, path+"."+key, depth+1)
+			m.SetMapIndex(reflect.ValueOf(key), elem)
+		}
+		v.Set(m)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(path, n, "expected a string, found "+describe(n), "write a single value")
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Int:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			d.fail(path, n, "expected a whole number, found "+describe(n), "write a number without quotes")
+			return
+		}
+		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
+		if err != nil || i > math.MaxInt32 || i < math.MinInt32 {
+			d.fail(path, n, "number out of range: "+n.Value, "use a smaller number")
+			return
+		}
+		v.SetInt(i)
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.fail(path, n, "expected true or false, found "+describe(n), "write true or false")
+			return
+		}
+		v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
+	default:
+		panic(fmt.Sprintf("inventory: decoder has no case for %s", v.Kind()))
+	}
+}
+
+func (d *decoder) structValue(n *yaml.Node, v reflect.Value, path string, depth int) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(path, n, "expected a mapping of fields, found "+describe(n), "write it as field: value lines")
+		return
+	}
+	fields := yamlFields(v.Type())
+	seen := make(map[string]bool, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		child := k.Value
+		if path != "" {
+			child = path + "." + k.Value
+		}
+		if seen[k.Value] {
+			d.fail(child, k, "duplicate key", "keep one "+k.Value+" here; YAML would silently use the last")
+			continue
+		}
+		seen[k.Value] = true
+		idx, ok := fields[k.Value]
+		if !ok {
+			fix := "remove it; known fields here: " + strings.Join(sortedKeys(fields), ", ")
+			if s := closest(k.Value, fields); s != "" {
+				fix = "did you mean " + s + "?"
+			}
+			d.fail(child, k, "unknown field", fix)
+			continue
+		}
+		d.value(val, v.Field(idx), child, depth+1)
+	}
+}
+
+// yamlFields maps each yaml tag name of t to its field index.
+func yamlFields(t reflect.Type) map[string]int {
+	m := make(map[string]int, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			m[tag] = i
+		}
+	}
+	return m
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!str":
+			return fmt.Sprintf("the string %q", truncate(n.Value, 40))
+		case "!!int", "!!float":
+			return "the number " + truncate(n.Value, 40)
+		case "!!bool":
+			return n.Value
+		}
+		return truncate(n.Value, 40)
+	}
+	return "something else"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// closest returns the known key within edit distance 2 of k, if exactly one
+// is nearest, to turn a typo into a suggestion.
+func closest(k string, known map[string]int) string {
+	best, bestD := "", 3
+	for cand := range known {
+		if dist := editDistance(strings.ToLower(k), strings.ToLower(cand)); dist < bestD || (dist == bestD && cand < best) {
+			best, bestD = cand, dist
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,200 @@
+package inventory
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `apiVersion: kubeha.io/v1alpha1
+kind: Cluster
+metadata: {name: prod}
+spec:
+  hosts:
+  - {name: k1, address: 192.168.8.191, role: master}
+  loadBalancer: {vip: 192.168.8.10}
+`
+
+func TestParseMinimal(t *testing.T) {
+	c, warns, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("unexpected warnings: %v", warns)
+	}
+	if c.Spec.Hosts[0].InternalAddress != "192.168.8.191" {
+		t.Errorf("internalAddress not defaulted from address: %q", c.Spec.Hosts[0].InternalAddress)
+	}
+	if c.Spec.ControlPlaneEndpoint.Name != "prod-apiserver" {
+		t.Errorf("endpoint name default: %q", c.Spec.ControlPlaneEndpoint.Name)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, path, contain string
+	}{
+		{"typo with suggestion", strings.Replace(minimal, "address:", "adress:", 1), "spec.hosts[0].adress", "did you mean address?"},
+		{"unknown top-level", minimal + "extra: 1\n", "extra", "unknown field"},
+		{"string for int", minimal + "  controlPlaneEndpoint: {port: high}\n", "spec.controlPlaneEndpoint.port", "expected a whole number"},
+		{"quoted int", minimal + "  controlPlaneEndpoint: {port: \"16443\"}\n", "spec.controlPlaneEndpoint.port", "expected a whole number"},
+		{"list for string", minimal + "  kubernetesVersion: [v1]\n", "spec.kubernetesVersion", "expected a string"},
+		{"scalar for list", strings.Replace(minimal, "  hosts:\n  - {name: k1, address: 192.168.8.191, role: master}\n", "  hosts: k1\n", 1), "spec.hosts", "expected a list"},
+		{"duplicate section", minimal + "  loadBalancer: {staticPods: true}\n", "spec.loadBalancer", "duplicate key"},
+		{"bool wrong type", strings.Replace(minimal, "{vip: 192.168.8.10}", "{vip: 192.168.8.10, staticPods: maybe}", 1), "spec.loadBalancer.staticPods", "expected true or false"},
+		{"duplicate key", minimal + "  hosts: []\n", "spec.hosts", "duplicate key"},
+		{"duplicate map key", minimal + "  kubeadm: {apiServerExtraArgs: {a: b, a: c}}\n", "spec.kubeadm.apiServerExtraArgs.a", "duplicate key"},
+		{"two documents", minimal + "---\n" + minimal, "(file)", "more than one YAML document"},
+		{"syntax error", "spec: [\n", "(file)", "not valid YAML"},
+		{"empty", "", "(file)", "empty"},
+		{"not a mapping", "- a\n- b\n", "(document)", "expected a mapping"},
+		{"huge number", minimal + "  controlPlaneEndpoint: {port: 99999999999999}\n", "spec.controlPlaneEndpoint.port", "out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Parse([]byte(tt.yaml))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("want Problems, got %v", err)
+			}
+			for _, p := range ps {
+				if p.Path == tt.path && strings.Contains(p.Message+p.Fix, tt.contain) {
+					return
+				}
+			}
+			t.Fatalf("no problem at %s containing %q; got:\n%v", tt.path, tt.contain, ps)
+		})
+	}
+}
+
+// TestHostileInputs feeds inputs built to cost time or memory; each must be
+// rejected quickly with a message, never accepted or crash.
+func TestHostileInputs(t *testing.T) {
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	var bomb strings.Builder
+	bomb.WriteString("a: &a [x, x, x, x, x, x, x, x, x, x]\n")
+	prev := "a"
+	for i := 0; i < 9; i++ {
+		name := string(rune('b' + i))
+		bomb.WriteString(name + ": &" + name + " [")
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				bomb.WriteString(", ")
+			}
+			bomb.WriteString("*" + prev)
+		}
+		bomb.WriteString("]\n")
+		prev = name
+	}
+	bombAsHosts := minimal + "  kubeadm: {apiServerExtraArgs: {x: y}}\n" + strings.ReplaceAll(bomb.String(), "\n", "\n  ")
+	tests := []struct{ name, data string }{
+		{"huge file", minimal + strings.Repeat("# padding\n", 500_000)},
+		{"deep nesting", "spec: " + deep},
+		{"alias bomb", bomb.String()},
+		{"alias bomb inside spec", "spec:\n  " + bombAsHosts},
+		{"alias bomb into hosts", bomb.String() + "spec: {hosts: *j}\n"},
+		{"binary", "\x00\x01\x02\xff"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, _, err := Parse([]byte(tt.data))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if err.Error() == "" {
+				t.Fatal("empty message")
+			}
+			t.Logf("%v after %v", firstLine(err.Error(), 1), time.Since(start))
+		})
+	}
+}
+
+func firstLine(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+2)
+	if len(lines) > n+1 {
+		lines = lines[:n+1]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// TestBrokenFiles runs every file in testdata/broken. Each names, in a
+// "# want: PATH" first line, the YAML path its rejection must name.
+func TestBrokenFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/broken/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no broken inventories found: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _, _ := bytes.Cut(data, []byte("\n"))
+			want, ok := strings.CutPrefix(string(first), "# want: ")
+			if !ok {
+				t.Fatalf("first line must be '# want: PATH'")
+			}
+			_, _, err = Parse(data)
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("want Problems, got %v", err)
+			}
+			for _, p := range ps.Errors() {
+				if p.Path == want {
+					return
+				}
+			}
+			t.Fatalf("no error at %s; got:\n%v", want, ps)
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	seeds, _ := filepath.Glob("testdata/broken/*.yaml")
+	examples, _ := filepath.Glob("../examples/*.yaml")
+	for _, s := range append(seeds, examples...) {
+		if data, err := os.ReadFile(s); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, _, err := Parse(data)
+		if err != nil {
+			var ps Problems
+			if !errors.As(err, &ps) {
+				// Only reading the file can fail otherwise, and Parse reads none.
+				t.Fatalf("non-Problems error: %v", err)
+			}
+			for _, p := range ps {
+				if p.Path == "" || p.Message == "" {
+					t.Fatalf("problem without path or message: %+v", p)
+				}
+			}
+			return
+		}
+		if len(Validate(c).Errors()) != 0 {
+			t.Fatal("Parse accepted an inventory that Validate rejects")
+		}
+		// An accepted inventory survives a round trip unchanged.
+		out, err := Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, _, err := Parse(out)
+		if err != nil {
+			t.Fatalf("re-parse of marshalled inventory: %v\n%s", err, out)
+		}
+		out2, _ := Marshal(c2)
+		if !bytes.Equal(out, out2) {
+			t.Fatalf("round trip changed the inventory:\n%s\n---\n%s", out, out2)
+		}
+	})
+}

@@ -1,0 +1,97 @@
+package inventory
+
+import "net/netip"
+
+// Defaults that an operator sees in `kubeha inventory show` and in
+// docs/inventory.md.
+const (
+	DefaultKubernetesVersion = "v1.37.2"
+	DefaultKnownHostsPath    = "~/.ssh/known_hosts"
+	DefaultVirtualRouterID   = 51
+	DefaultPodSubnet         = "10.244.0.0/16"
+	DefaultServiceSubnet     = "10.96.0.0/12"
+	DefaultDNSDomain         = "cluster.local"
+	// DefaultHAProxyOnMastersPort is the endpoint port when haproxy shares
+	// the masters with the apiserver, which already holds 6443 (seed 001).
+	DefaultHAProxyOnMastersPort = 16443
+)
+
+// Default fills every field the operator left empty. It is the only place
+// defaults are set; it never overwrites a value that was given, and applying
+// it twice gives the same result.
+func Default(c *Cluster) {
+	s := &c.Spec
+	if s.KubernetesVersion == "" {
+		s.KubernetesVersion = DefaultKubernetesVersion
+	}
+	if s.SSH.KnownHostsPath == "" {
+		s.SSH.KnownHostsPath = DefaultKnownHostsPath
+	}
+	if s.SSH.UseAgent == nil {
+		s.SSH.UseAgent = ptr(true)
+	}
+	if s.SSH.Sudo == nil {
+		s.SSH.Sudo = ptr(false)
+	}
+	if b := s.SSH.Bastion; b != nil && b.Port == 0 {
+		b.Port = 22
+	}
+	for i := range s.Hosts {
+		h := &s.Hosts[i]
+		if h.InternalAddress == "" {
+			if _, err := netip.ParseAddr(h.Address); err == nil {
+				h.InternalAddress = h.Address
+			}
+		}
+	}
+
+	lb := &s.LoadBalancer
+	if lb.Mode == "" {
+		lb.Mode = ModeKeepalivedHAProxy
+	}
+	if lb.Placement == "" {
+		lb.Placement = PlacementMasters
+	}
+	if usesVRRP(lb.Mode) && lb.VirtualRouterID == 0 {
+		lb.VirtualRouterID = DefaultVirtualRouterID
+	}
+	if lb.Mode == ModeLocalProxy && lb.Proxy == "" {
+		lb.Proxy = ProxyHAProxy
+	}
+
+	ep := &s.ControlPlaneEndpoint
+	if ep.Name == "" && c.Metadata.Name != "" {
+		ep.Name = c.Metadata.Name + "-apiserver"
+	}
+	if ep.Port == 0 {
+		ep.Port = APIServerPort
+		if lb.Mode == ModeKeepalivedHAProxy && lb.Placement == PlacementMasters {
+			ep.Port = DefaultHAProxyOnMastersPort
+		}
+	}
+
+	if s.Etcd.Topology == "" {
+		s.Etcd.Topology = EtcdStacked
+	}
+	n := &s.Network
+	if n.PodSubnet == "" {
+		n.PodSubnet = DefaultPodSubnet
+	}
+	if n.ServiceSubnet == "" {
+		n.ServiceSubnet = DefaultServiceSubnet
+	}
+	if n.DNSDomain == "" {
+		n.DNSDomain = DefaultDNSDomain
+	}
+	if n.KubeProxyMode == "" {
+		n.KubeProxyMode = ProxyModeIPVS
+	}
+	if s.CNI.Plugin == "" {
+		s.CNI.Plugin = CNIBridge
+	}
+}
+
+// usesVRRP reports whether the mode elects a VIP holder over VRRP.
+func usesVRRP(mode string) bool { return mode == ModeKeepalivedHAProxy }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,236 @@
+// Package inventory loads, defaults and validates the cluster inventory: the
+// YAML file that names the hosts, how to reach them and how the cluster is
+// shaped. Nothing outside this package parses inventory YAML.
+//
+// The flow is Load (strict decoding, errors carry YAML paths) → Default (the
+// only place defaults are set) → Validate (every problem at once). Callers
+// get a *Cluster only after all three succeeded, so the rest of kubeha can
+// rely on every field being present and sane.
+package inventory
+
+// APIVersion and Kind identify a kubeha inventory document.
+const (
+	APIVersion = "kubeha.io/v1alpha1"
+	Kind       = "Cluster"
+)
+
+// Host roles.
+const (
+	RoleMaster       = "master"
+	RoleWorker       = "worker"
+	RoleLoadBalancer = "loadbalancer"
+)
+
+// Load-balancer modes, placements and local proxies.
+const (
+	ModeKeepalivedHAProxy = "keepalived-haproxy"
+	ModeKubeVIP           = "kube-vip"
+	ModeLocalProxy        = "local-proxy"
+	ModeExternal          = "external"
+
+	PlacementMasters   = "masters"
+	PlacementDedicated = "dedicated"
+
+	ProxyHAProxy = "haproxy"
+	ProxyNginx   = "nginx"
+)
+
+// Etcd topologies, kube-proxy modes and CNI plugins.
+const (
+	EtcdStacked  = "stacked"
+	EtcdExternal = "external"
+
+	ProxyModeIPVS     = "ipvs"
+	ProxyModeIPTables = "iptables"
+	ProxyModeNFTables = "nftables"
+
+	CNIBridge   = "bridge"
+	CNIManifest = "manifest"
+	CNINone     = "none"
+)
+
+// APIServerPort is the port every kube-apiserver binds. kubeha does not make
+// it configurable: the load balancer in front of it is what operators tune.
+const APIServerPort = 6443
+
+// Cluster is one inventory document. Field names and YAML keys are the
+// documented schema (docs/inventory.md); the yaml tags are what the strict
+// decoder matches keys against.
+type Cluster struct {
+	APIVersion string   `yaml:"apiVersion,omitempty"`
+	Kind       string   `yaml:"kind,omitempty"`
+	Metadata   Metadata `yaml:"metadata,omitempty"`
+	Spec       Spec     `yaml:"spec,omitempty"`
+}
+
+// Metadata names the cluster. The name keys the local state directory.
+type Metadata struct {
+	Name string `yaml:"name,omitempty"`
+}
+
+// Spec is everything that shapes the cluster.
+type Spec struct {
+	KubernetesVersion    string       `yaml:"kubernetesVersion,omitempty"`
+	SSH                  SSH          `yaml:"ssh,omitempty"`
+	Hosts                []Host       `yaml:"hosts,omitempty"`
+	ControlPlaneEndpoint Endpoint     `yaml:"controlPlaneEndpoint,omitempty"`
+	LoadBalancer         LoadBalancer `yaml:"loadBalancer,omitempty"`
+	Etcd                 Etcd         `yaml:"etcd,omitempty"`
+	Network              Network      `yaml:"network,omitempty"`
+	CNI                  CNI          `yaml:"cni,omitempty"`
+	Kubeadm              Kubeadm      `yaml:"kubeadm,omitempty"`
+}
+
+// SSH holds the connection settings shared by every host. User, Port and
+// KeyPath left empty are resolved at connect time from ~/.ssh/config and then
+// OpenSSH's own defaults, so an operator's existing SSH setup keeps working.
+type SSH struct {
+	User           string   `yaml:"user,omitempty"`
+	Port           int      `yaml:"port,omitempty"`
+	KeyPath        string   `yaml:"keyPath,omitempty"`
+	KnownHostsPath string   `yaml:"knownHostsPath,omitempty"`
+	UseAgent       *bool    `yaml:"useAgent,omitempty"`
+	Sudo           *bool    `yaml:"sudo,omitempty"`
+	Bastion        *Bastion `yaml:"bastion,omitempty"`
+}
+
+// Bastion is a jump host that every host is reached through.
+type Bastion struct {
+	Address string `yaml:"address,omitempty"`
+	Port    int    `yaml:"port,omitempty"`
+	User    string `yaml:"user,omitempty"`
+	KeyPath string `yaml:"keyPath,omitempty"`
+}
+
+// HostSSH overrides the shared SSH settings for one host.
+type HostSSH struct {
+	User    string `yaml:"user,omitempty"`
+	Port    int    `yaml:"port,omitempty"`
+	KeyPath string `yaml:"keyPath,omitempty"`
+	Sudo    *bool  `yaml:"sudo,omitempty"`
+}
+
+// Host is one machine. Address is how kubeha reaches it over SSH (an IP or a
+// DNS name); InternalAddress is the IP the cluster uses between nodes.
+type Host struct {
+	Name            string   `yaml:"name,omitempty"`
+	Address         string   `yaml:"address,omitempty"`
+	InternalAddress string   `yaml:"internalAddress,omitempty"`
+	Role            string   `yaml:"role,omitempty"`
+	SSH             *HostSSH `yaml:"ssh,omitempty"`
+}
+
+// Endpoint is the DNS-style name and port every client uses to reach the
+// apiservers; the load balancer decides where the name points.
+type Endpoint struct {
+	Name string `yaml:"name,omitempty"`
+	Port int    `yaml:"port,omitempty"`
+}
+
+// LoadBalancer selects and configures the API load balancer. Which fields
+// matter depends on Mode; Validate says which are missing or ignored.
+type LoadBalancer struct {
+	Mode            string `yaml:"mode,omitempty"`
+	Placement       string `yaml:"placement,omitempty"`
+	StaticPods      bool   `yaml:"staticPods,omitempty"`
+	VIP             string `yaml:"vip,omitempty"`
+	Interface       string `yaml:"interface,omitempty"`
+	VirtualRouterID int    `yaml:"virtualRouterID,omitempty"`
+	Proxy           string `yaml:"proxy,omitempty"`
+	Address         string `yaml:"address,omitempty"`
+}
+
+// Etcd selects stacked etcd (on the masters, managed by kubeadm) or an
+// external cluster the operator runs.
+type Etcd struct {
+	Topology string        `yaml:"topology,omitempty"`
+	External *ExternalEtcd `yaml:"external,omitempty"`
+}
+
+// ExternalEtcd points at an etcd cluster kubeha does not manage.
+type ExternalEtcd struct {
+	Endpoints []string `yaml:"endpoints,omitempty"`
+	CAFile    string   `yaml:"caFile,omitempty"`
+	CertFile  string   `yaml:"certFile,omitempty"`
+	KeyFile   string   `yaml:"keyFile,omitempty"`
+}
+
+// Network holds the cluster CIDRs and how Services are proxied.
+type Network struct {
+	PodSubnet     string    `yaml:"podSubnet,omitempty"`
+	ServiceSubnet string    `yaml:"serviceSubnet,omitempty"`
+	DNSDomain     string    `yaml:"dnsDomain,omitempty"`
+	KubeProxyMode string    `yaml:"kubeProxyMode,omitempty"`
+	PodRoutes     PodRoutes `yaml:"podRoutes,omitempty"`
+}
+
+// PodRoutes adds static routes for the Pod and Service CIDRs through a named
+// interface and gateway (seed 003), for hosts whose default route is on
+// another network.
+type PodRoutes struct {
+	Enabled   bool   `yaml:"enabled,omitempty"`
+	Interface string `yaml:"interface,omitempty"`
+	Gateway   string `yaml:"gateway,omitempty"`
+}
+
+// CNI selects the pod network.
+type CNI struct {
+	Plugin   string `yaml:"plugin,omitempty"`
+	Manifest string `yaml:"manifest,omitempty"`
+}
+
+// Kubeadm carries pass-through settings for kubeadm; user values are applied
+// last so they win over kubeha's own.
+type Kubeadm struct {
+	APIServerExtraArgs map[string]string `yaml:"apiServerExtraArgs,omitempty"`
+	KubeletExtraArgs   map[string]string `yaml:"kubeletExtraArgs,omitempty"`
+	PatchesDir         string            `yaml:"patchesDir,omitempty"`
+}
+
+// Masters returns the hosts with role master, in inventory order. The first
+// one is where kubeadm init runs.
+func (c *Cluster) Masters() []Host { return c.hostsWithRole(RoleMaster) }
+
+// Workers returns the hosts with role worker, in inventory order.
+func (c *Cluster) Workers() []Host { return c.hostsWithRole(RoleWorker) }
+
+// LoadBalancers returns the hosts with role loadbalancer, in inventory order.
+func (c *Cluster) LoadBalancers() []Host { return c.hostsWithRole(RoleLoadBalancer) }
+
+// Host returns the host with the given name.
+func (c *Cluster) Host(name string) (Host, bool) {
+	for _, h := range c.Spec.Hosts {
+		if h.Name == name {
+			return h, true
+		}
+	}
+	return Host{}, false
+}
+
+// HostNames returns every host's name, in inventory order.
+func (c *Cluster) HostNames() []string {
+	names := make([]string, 0, len(c.Spec.Hosts))
+	for _, h := range c.Spec.Hosts {
+		names = append(names, h.Name)
+	}
+	return names
+}
+
+// LBHosts returns the hosts that run the VIP-holding load balancer for the
+// keepalived-haproxy and kube-vip modes: the masters or the dedicated hosts.
+func (c *Cluster) LBHosts() []Host {
+	if c.Spec.LoadBalancer.Placement == PlacementDedicated {
+		return c.LoadBalancers()
+	}
+	return c.Masters()
+}
+
+func (c *Cluster) hostsWithRole(role string) []Host {
+	var out []Host
+	for _, h := range c.Spec.Hosts {
+		if h.Role == role {
+			out = append(out, h)
+		}
+	}
+	return out
+}

@@ -1,0 +1,196 @@
+package inventory
+
+import (
+	"strings"
+	"testing"
+)
+
+// base returns a valid, defaulted three-master inventory that each case
+// breaks in one way.
+func base() *Cluster {
+	c := &Cluster{
+		APIVersion: APIVersion,
+		Kind:       Kind,
+		Metadata:   Metadata{Name: "prod"},
+		Spec: Spec{
+			Hosts: []Host{
+				{Name: "k1", Address: "192.168.8.191", Role: RoleMaster},
+				{Name: "k2", Address: "192.168.8.187", Role: RoleMaster},
+				{Name: "k3", Address: "192.168.8.186", Role: RoleMaster},
+				{Name: "k4", Address: "192.168.8.188", Role: RoleWorker},
+			},
+			ControlPlaneEndpoint: Endpoint{Name: "k8s-apiserver-vip"},
+			LoadBalancer:         LoadBalancer{VIP: "192.168.8.10"},
+		},
+	}
+	return c
+}
+
+func TestValidateBaseIsClean(t *testing.T) {
+	c := base()
+	Default(c)
+	if ps := Validate(c); len(ps) != 0 {
+		t.Fatalf("base inventory has problems: %v", ps)
+	}
+	if c.Spec.ControlPlaneEndpoint.Port != 16443 {
+		t.Errorf("haproxy on masters should default the endpoint port to 16443, got %d", c.Spec.ControlPlaneEndpoint.Port)
+	}
+}
+
+func TestValidateRules(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(c *Cluster)
+		path    string
+		contain string
+		warning bool
+	}{
+		{"wrong apiVersion", func(c *Cluster) { c.APIVersion = "kubeha.io/v1" }, "apiVersion", "expected", false},
+		{"wrong kind", func(c *Cluster) { c.Kind = "Clusters" }, "kind", "expected", false},
+		{"missing name", func(c *Cluster) { c.Metadata.Name = "" }, "metadata.name", "missing", false},
+		{"bad name", func(c *Cluster) { c.Metadata.Name = "Prod_1" }, "metadata.name", "not a valid name", false},
+		{"malformed version", func(c *Cluster) { c.Spec.KubernetesVersion = "1.37" }, "spec.kubernetesVersion", "not a Kubernetes version", false},
+		{"version too old", func(c *Cluster) { c.Spec.KubernetesVersion = "v1.28.3" }, "spec.kubernetesVersion", "outside the supported range", false},
+		{"version too new", func(c *Cluster) { c.Spec.KubernetesVersion = "v1.40.0" }, "spec.kubernetesVersion", "outside the supported range", false},
+		{"no master", func(c *Cluster) {
+			for i := range c.Spec.Hosts {
+				c.Spec.Hosts[i].Role = RoleWorker
+			}
+		}, "spec.hosts", "no host has role master", false},
+		{"even masters warn", func(c *Cluster) { c.Spec.Hosts[2].Role = RoleWorker }, "spec.hosts", "etcd tolerates 0 failed members", true},
+		{"duplicate name", func(c *Cluster) { c.Spec.Hosts[2].Name = "k1" }, "spec.hosts[2].name", "also the name of spec.hosts[0]", false},
+		{"bad host name", func(c *Cluster) { c.Spec.Hosts[1].Name = "K2" }, "spec.hosts[1].name", "not a valid host name", false},
+		{"duplicate address", func(c *Cluster) {
+			c.Spec.Hosts[3].Address = "192.168.8.191"
+			c.Spec.Hosts[3].InternalAddress = ""
+		}, "spec.hosts[3].address", "also an address of spec.hosts[0]", false},
+		{"internal address duplicates another host", func(c *Cluster) { c.Spec.Hosts[3].InternalAddress = "192.168.8.187" }, "spec.hosts[3].address", "also an address of spec.hosts[1]", false},
+		{"bad address", func(c *Cluster) { c.Spec.Hosts[0].Address = "300.1.1.1" }, "spec.hosts[0].address", "neither an IP", false},
+		{"missing address", func(c *Cluster) { c.Spec.Hosts[0].Address = "" }, "spec.hosts[0].address", "missing", false},
+		{"name address needs internal", func(c *Cluster) {
+			c.Spec.Hosts[0].Address = "k1.example.com"
+			c.Spec.Hosts[0].InternalAddress = ""
+		}, "spec.hosts[0].internalAddress", "missing", false},
+		{"bad internal address", func(c *Cluster) { c.Spec.Hosts[0].InternalAddress = "10.0.0" }, "spec.hosts[0].internalAddress", "not an IP address", false},
+		{"unknown role", func(c *Cluster) { c.Spec.Hosts[3].Role = "node" }, "spec.hosts[3].role", `unknown value "node"`, false},
+		{"bad ssh port", func(c *Cluster) { c.Spec.SSH.Port = 70000 }, "spec.ssh.port", "out of range", false},
+		{"bad host ssh port", func(c *Cluster) { c.Spec.Hosts[1].SSH = &HostSSH{Port: -1} }, "spec.hosts[1].ssh.port", "out of range", false},
+		{"bastion without address", func(c *Cluster) { c.Spec.SSH.Bastion = &Bastion{User: "jump"} }, "spec.ssh.bastion.address", "missing", false},
+		{"bad endpoint name", func(c *Cluster) { c.Spec.ControlPlaneEndpoint.Name = "K8S API" }, "spec.controlPlaneEndpoint.name", "not a DNS name", false},
+		{"bad endpoint port", func(c *Cluster) { c.Spec.ControlPlaneEndpoint.Port = 99999 }, "spec.controlPlaneEndpoint.port", "out of range", false},
+		{"haproxy on masters on 6443", func(c *Cluster) { c.Spec.ControlPlaneEndpoint.Port = 6443 }, "spec.controlPlaneEndpoint.port", "the apiserver holds it", false},
+		{"unknown mode", func(c *Cluster) { c.Spec.LoadBalancer.Mode = "f5" }, "spec.loadBalancer.mode", `unknown value "f5"`, false},
+		{"unknown placement", func(c *Cluster) { c.Spec.LoadBalancer.Placement = "workers" }, "spec.loadBalancer.placement", `unknown value "workers"`, false},
+		{"keepalived without vip", func(c *Cluster) { c.Spec.LoadBalancer.VIP = "" }, "spec.loadBalancer.vip", "needs a vip", false},
+		{"kube-vip without vip", func(c *Cluster) {
+			c.Spec.LoadBalancer = LoadBalancer{Mode: ModeKubeVIP}
+		}, "spec.loadBalancer.vip", "needs a vip", false},
+		{"bad vip", func(c *Cluster) { c.Spec.LoadBalancer.VIP = "192.168.8" }, "spec.loadBalancer.vip", "not an IP address", false},
+		{"vip is a host address", func(c *Cluster) { c.Spec.LoadBalancer.VIP = "192.168.8.187" }, "spec.loadBalancer.vip", "address of spec.hosts[1] (k2)", false},
+		{"bad interface", func(c *Cluster) { c.Spec.LoadBalancer.Interface = "eth0 eth1" }, "spec.loadBalancer.interface", "not an interface name", false},
+		{"router id too high", func(c *Cluster) { c.Spec.LoadBalancer.VirtualRouterID = 256 }, "spec.loadBalancer.virtualRouterID", "out of range", false},
+		{"router id negative", func(c *Cluster) { c.Spec.LoadBalancer.VirtualRouterID = -3 }, "spec.loadBalancer.virtualRouterID", "out of range", false},
+		{"external without address", func(c *Cluster) {
+			c.Spec.LoadBalancer = LoadBalancer{Mode: ModeExternal}
+		}, "spec.loadBalancer.address", "needs an address", false},
+		{"external address is a host", func(c *Cluster) {
+			c.Spec.LoadBalancer = LoadBalancer{Mode: ModeExternal, Address: "192.168.8.188"}
+		}, "spec.loadBalancer.address", "address of spec.hosts[3]", false},
+		{"external ignores vip", func(c *Cluster) {
+			c.Spec.LoadBalancer = LoadBalancer{Mode: ModeExternal, Address: "192.168.8.210", VIP: "192.168.8.10"}
+		}, "spec.loadBalancer.vip", "ignored in mode external", true},
+		{"unknown proxy", func(c *Cluster) {
+			c.Spec.LoadBalancer = LoadBalancer{Mode: ModeLocalProxy, Proxy: "envoy"}
+		}, "spec.loadBalancer.proxy", `unknown value "envoy"`, false},
+		{"dedicated without lb hosts", func(c *Cluster) {
+			c.Spec.LoadBalancer.Placement = PlacementDedicated
+			c.Spec.ControlPlaneEndpoint.Port = 6443
+		}, "spec.loadBalancer.placement", "needs hosts with role loadbalancer", false},
+		{"dedicated kube-vip", func(c *Cluster) {
+			c.Spec.LoadBalancer.Mode = ModeKubeVIP
+			c.Spec.LoadBalancer.Placement = PlacementDedicated
+		}, "spec.loadBalancer.placement", "dedicated placement is for keepalived-haproxy", false},
+		{"dedicated static pods", func(c *Cluster) {
+			c.Spec.Hosts = append(c.Spec.Hosts, Host{Name: "lb1", Address: "192.168.8.200", Role: RoleLoadBalancer})
+			c.Spec.LoadBalancer.Placement = PlacementDedicated
+			c.Spec.LoadBalancer.StaticPods = true
+		}, "spec.loadBalancer.staticPods", "static pods run only on masters", false},
+		{"lb hosts unused", func(c *Cluster) {
+			c.Spec.Hosts = append(c.Spec.Hosts, Host{Name: "lb1", Address: "192.168.8.200", Role: RoleLoadBalancer})
+		}, "spec.hosts", "placement is masters", true},
+		{"unknown etcd topology", func(c *Cluster) { c.Spec.Etcd.Topology = "separate" }, "spec.etcd.topology", `unknown value "separate"`, false},
+		{"external etcd without details", func(c *Cluster) { c.Spec.Etcd.Topology = EtcdExternal }, "spec.etcd.external", "needs external", false},
+		{"external etcd http endpoint", func(c *Cluster) {
+			c.Spec.Etcd = Etcd{Topology: EtcdExternal, External: &ExternalEtcd{Endpoints: []string{"http://10.0.0.21:2379"}, CAFile: "a", CertFile: "b", KeyFile: "c"}}
+		}, "spec.etcd.external.endpoints[0]", "not an https URL", false},
+		{"external etcd missing key", func(c *Cluster) {
+			c.Spec.Etcd = Etcd{Topology: EtcdExternal, External: &ExternalEtcd{Endpoints: []string{"https://10.0.0.21:2379"}, CAFile: "a", CertFile: "b"}}
+		}, "spec.etcd.external.keyFile", "missing", false},
+		{"bad pod subnet", func(c *Cluster) { c.Spec.Network.PodSubnet = "10.244.0.0/33" }, "spec.network.podSubnet", "not a CIDR", false},
+		{"pod subnet host bits", func(c *Cluster) { c.Spec.Network.PodSubnet = "10.244.1.0/16" }, "spec.network.podSubnet", "host bits set", false},
+		{"bad service subnet", func(c *Cluster) { c.Spec.Network.ServiceSubnet = "ten/12" }, "spec.network.serviceSubnet", "not a CIDR", false},
+		{"subnets overlap", func(c *Cluster) { c.Spec.Network.ServiceSubnet = "10.244.128.0/20" }, "spec.network.serviceSubnet", "overlaps podSubnet", false},
+		{"host inside pod subnet", func(c *Cluster) { c.Spec.Network.PodSubnet = "192.168.0.0/16" }, "spec.hosts[0].address", "inside podSubnet", false},
+		{"host inside service subnet", func(c *Cluster) { c.Spec.Network.ServiceSubnet = "192.168.8.0/24" }, "spec.hosts[2].address", "inside serviceSubnet", false},
+		{"vip inside pod subnet", func(c *Cluster) { c.Spec.LoadBalancer.VIP = "10.244.0.10" }, "spec.loadBalancer.vip", "inside podSubnet", false},
+		{"bad dns domain", func(c *Cluster) { c.Spec.Network.DNSDomain = "Cluster_Local" }, "spec.network.dnsDomain", "not a DNS domain", false},
+		{"unknown proxy mode", func(c *Cluster) { c.Spec.Network.KubeProxyMode = "userspace" }, "spec.network.kubeProxyMode", `unknown value "userspace"`, false},
+		{"pod routes without target", func(c *Cluster) { c.Spec.Network.PodRoutes.Enabled = true }, "spec.network.podRoutes", "neither interface nor gateway", false},
+		{"pod routes bad gateway", func(c *Cluster) { c.Spec.Network.PodRoutes = PodRoutes{Enabled: true, Gateway: "gw"} }, "spec.network.podRoutes.gateway", "not an IP address", false},
+		{"unknown cni", func(c *Cluster) { c.Spec.CNI.Plugin = "flannel" }, "spec.cni.plugin", `unknown value "flannel"`, false},
+		{"manifest cni without file", func(c *Cluster) { c.Spec.CNI.Plugin = CNIManifest }, "spec.cni.manifest", "needs a manifest", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mutate(c)
+			Default(c)
+			ps := Validate(c)
+			for _, p := range ps {
+				if p.Path == tt.path && strings.Contains(p.Message, tt.contain) {
+					if p.Warning != tt.warning {
+						t.Fatalf("%s: warning=%v, want %v", p, p.Warning, tt.warning)
+					}
+					if p.Fix == "" {
+						t.Errorf("%s: no fix given", p)
+					}
+					return
+				}
+			}
+			t.Fatalf("no problem at %s containing %q; got:\n%v", tt.path, tt.contain, ps)
+		})
+	}
+}
+
+func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
+	c := base()
+	c.Spec.Hosts[1].Address = "bad address"
+	c.Spec.LoadBalancer.VIP = ""
+	c.Spec.Network.PodSubnet = "nope"
+	Default(c)
+	ps := Validate(c).Errors()
+	want := []string{"spec.hosts[1].address", "spec.loadBalancer.vip", "spec.network.podSubnet"}
+	for _, w := range want {
+		found := false
+		for _, p := range ps {
+			found = found || p.Path == w
+		}
+		if !found {
+			t.Errorf("missing problem at %s in %v", w, ps)
+		}
+	}
+}
+
+func TestDefaultIsIdempotent(t *testing.T) {
+	a := base()
+	Default(a)
+	first, err := Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Default(a)
+	second, _ := Marshal(a)
+	if string(first) != string(second) {
+		t.Fatalf("Default changed a defaulted inventory:\n%s\n---\n%s", first, second)
+	}
+}

@@ -1,0 +1,136 @@
+package phases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/state"
+)
+
+// HostError is a failure on one host. Errors from ForEachHost are always
+// HostErrors joined with errors.Join, so callers can list failed hosts.
+type HostError struct {
+	Host string
+	Err  error
+}
+
+func (e *HostError) Error() string { return e.Host + ": " + e.Err.Error() }
+func (e *HostError) Unwrap() error { return e.Err }
+
+// FailedHosts returns the hosts named by the HostErrors inside err.
+func FailedHosts(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		var he *HostError
+		if errors.As(err, &he) {
+			out = append(out, he.Host)
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+		}
+	}
+	walk(err)
+	return out
+}
+
+// ForEachHost runs fn on each host with at most limit running at once (limit
+// <= 0 means env.Concurrency). Every host is attempted even when others fail,
+// unless ctx is cancelled; each start and end is emitted as an event and
+// recorded for the journal. The result is errors.Join of *HostError, in host
+// order, or nil.
+func ForEachHost(ctx context.Context, env *Env, hosts []string, limit int, fn func(ctx context.Context, host string) error) error {
+	if limit <= 0 {
+		limit = env.Concurrency
+	}
+	if limit <= 0 {
+		limit = 1
+	}
+	errs := make([]error, len(hosts))
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = &HostError{Host: h, Err: ctx.Err()}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			log := env.Log.ForHost(h)
+			start := time.Now()
+			log.Emit(events.Event{Kind: events.HostStarted})
+			err := fn(ctx, h)
+			d := time.Since(start)
+			if err != nil {
+				log.Emit(events.Event{Kind: events.HostFailed, Error: err.Error(), Duration: d})
+				errs[i] = &HostError{Host: h, Err: err}
+				env.results.set(h, state.StatusFailed, err)
+				return
+			}
+			log.Emit(events.Event{Kind: events.HostDone, Duration: d})
+			env.results.set(h, state.StatusDone, nil)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// hostResults collects per-host outcomes of one phase run for the journal.
+type hostResults struct {
+	mu sync.Mutex
+	m  map[string]*state.HostRecord
+}
+
+func (r *hostResults) set(host, status string, err error) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]*state.HostRecord{}
+	}
+	rec := &state.HostRecord{Status: status, Finished: time.Now().UTC()}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	r.m[host] = rec
+}
+
+func (r *hostResults) records() map[string]*state.HostRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m
+}
+
+// PhaseError is a phase that failed. It is what `kubeha apply` prints once,
+// at the end, and maps to exit code 1.
+type PhaseError struct {
+	Phase string
+	Err   error
+}
+
+func (e *PhaseError) Error() string {
+	hosts := FailedHosts(e.Err)
+	if len(hosts) == 0 {
+		return fmt.Sprintf("phase %s: %v", e.Phase, e.Err)
+	}
+	return fmt.Sprintf("phase %s failed on %d host(s):\n%v", e.Phase, len(hosts), e.Err)
+}
+
+func (e *PhaseError) Unwrap() error { return e.Err }
+
+// ErrInterrupted means the run was cancelled (Ctrl-C, SIGTERM). The journal
+// is consistent and `kubeha apply` continues where it stopped.
+var ErrInterrupted = errors.New("interrupted")

@@ -1,0 +1,332 @@
+package phases
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/state"
+)
+
+// Selection narrows the phase list. Skip wins over Only; From starts at a
+// phase and keeps the order. Unknown IDs are an error.
+type Selection struct {
+	Skip  []string
+	Only  []string
+	From  string
+	Force []string
+}
+
+// Select returns the phases of all that sel keeps, in order.
+func Select(all []Phase, sel Selection) ([]Phase, error) {
+	known := map[string]bool{}
+	var ids []string
+	for _, p := range all {
+		known[p.ID()] = true
+		ids = append(ids, p.ID())
+	}
+	check := func(flag string, list []string) error {
+		for _, id := range list {
+			if !known[id] {
+				return &UnknownPhaseError{Flag: flag, ID: id, Known: ids}
+			}
+		}
+		return nil
+	}
+	if err := check("--skip-phases", sel.Skip); err != nil {
+		return nil, err
+	}
+	if err := check("--only", sel.Only); err != nil {
+		return nil, err
+	}
+	if err := check("--force", sel.Force); err != nil {
+		return nil, err
+	}
+	if sel.From != "" {
+		if err := check("--from", []string{sel.From}); err != nil {
+			return nil, err
+		}
+	}
+	in := func(list []string, id string) bool {
+		for _, x := range list {
+			if x == id {
+				return true
+			}
+		}
+		return false
+	}
+	var out []Phase
+	started := sel.From == ""
+	for _, p := range all {
+		started = started || p.ID() == sel.From
+		switch {
+		case !started, in(sel.Skip, p.ID()), len(sel.Only) > 0 && !in(sel.Only, p.ID()):
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// UnknownPhaseError names a phase ID that is not in the registry.
+type UnknownPhaseError struct {
+	Flag  string
+	ID    string
+	Known []string
+}
+
+func (e *UnknownPhaseError) Error() string {
+	return fmt.Sprintf("%s: unknown phase %q; phases are: %s", e.Flag, e.ID, strings.Join(e.Known, ", "))
+}
+
+// JournalStore persists the journal. *state.Store implements it.
+type JournalStore interface {
+	Save(*state.Journal) error
+}
+
+// Runner executes phases in order against one cluster.
+type Runner struct {
+	Phases      []Phase
+	Cluster     *inventory.Cluster
+	Events      events.Sink
+	Secrets     *events.Secrets
+	Hosts       Hosts
+	Concurrency int
+	Journal     *state.Journal
+	Store       JournalStore
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (r *Runner) env(p Phase) *Env {
+	return &Env{
+		Cluster:     r.Cluster,
+		Log:         events.Emitter{Sink: r.Events, Phase: p.ID()},
+		Secrets:     r.Secrets,
+		Concurrency: r.Concurrency,
+		Hosts:       r.Hosts,
+		results:     &hostResults{},
+	}
+}
+
+// Apply runs the selected phases. For each: probe the hosts; skip the phase
+// only when the journal records it done with the same inputs AND the probe
+// finds nothing pending; otherwise run it, on the pending hosts when the
+// journal vouches for the rest, else on every target (guarded scripts make
+// that harmless). Forced phases always run on every target.
+//
+// The journal is saved before and after each phase, so an interruption at
+// any point leaves it consistent: a phase cut short is recorded as running
+// or interrupted and is re-run next time. A cancelled ctx returns an error
+// wrapping ErrInterrupted; a failed phase returns a *PhaseError.
+func (r *Runner) Apply(ctx context.Context, sel Selection) error {
+	selected, err := Select(r.Phases, sel)
+	if err != nil {
+		return err
+	}
+	force := map[string]bool{}
+	for _, id := range sel.Force {
+		force[id] = true
+	}
+	runStart := time.Now()
+	r.Events.Emit(events.Event{Kind: events.RunStarted, Message: fmt.Sprintf("%d phases on %d hosts", len(selected), len(r.Cluster.Spec.Hosts))})
+	for _, p := range selected {
+		if err := r.applyOne(ctx, p, force[p.ID()]); err != nil {
+			kind := events.RunFailed
+			r.Events.Emit(events.Event{Kind: kind, Phase: p.ID(), Error: err.Error(), Duration: time.Since(runStart)})
+			return err
+		}
+	}
+	r.Events.Emit(events.Event{Kind: events.RunDone, Duration: time.Since(runStart)})
+	return nil
+}
+
+func (r *Runner) applyOne(ctx context.Context, p Phase, forced bool) error {
+	id := p.ID()
+	if ctx.Err() != nil {
+		return fmt.Errorf("before phase %s: %w", id, ErrInterrupted)
+	}
+	env := r.env(p)
+	hash, err := InputsHash(p, r.Cluster)
+	if err != nil {
+		return &PhaseError{Phase: id, Err: err}
+	}
+	start := time.Now()
+	w, err := p.Probe(ctx, env)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("probing phase %s: %w", id, ErrInterrupted)
+		}
+		env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: "probe: " + err.Error()})
+		return &PhaseError{Phase: id, Err: fmt.Errorf("probe: %w", err)}
+	}
+	confirmed := r.Journal.Done(id, hash)
+	switch {
+	case forced:
+		w = w.AllPending("forced")
+	case confirmed && w.Done():
+		env.Log.Emit(events.Event{Kind: events.PhaseSkipped, Message: "up to date: journal and hosts agree"})
+		return nil
+	case !confirmed:
+		reason := "not recorded as done"
+		if rec := r.Journal.Phases[id]; rec != nil && rec.Status == state.StatusDone {
+			reason = "inputs changed since it was done"
+		}
+		w = w.AllPending(reason)
+	}
+
+	rec := &state.PhaseRecord{Status: state.StatusRunning, InputsHash: hash, Started: r.now()}
+	r.Journal.Phases[id] = rec
+	if err := r.Store.Save(r.Journal); err != nil {
+		return &PhaseError{Phase: id, Err: err}
+	}
+	env.Log.Emit(events.Event{Kind: events.PhaseStarted, Message: p.Title()})
+	runErr := p.Run(ctx, env, w)
+	rec.Hosts = env.results.records()
+	rec.Finished = r.now()
+	switch {
+	case runErr == nil && ctx.Err() == nil:
+		rec.Status = state.StatusDone
+	case ctx.Err() != nil:
+		rec.Status = state.StatusInterrupted
+	default:
+		rec.Status = state.StatusFailed
+		rec.Error = runErr.Error()
+	}
+	saveErr := r.Store.Save(r.Journal)
+	switch rec.Status {
+	case state.StatusDone:
+		env.Log.Emit(events.Event{Kind: events.PhaseDone, Duration: time.Since(start)})
+	case state.StatusInterrupted:
+		env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: "interrupted", Duration: time.Since(start)})
+		return fmt.Errorf("phase %s: %w", id, ErrInterrupted)
+	default:
+		env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: runErr.Error(), Duration: time.Since(start)})
+		return &PhaseError{Phase: id, Err: runErr}
+	}
+	if saveErr != nil {
+		return &PhaseError{Phase: id, Err: saveErr}
+	}
+	return nil
+}
+
+// PhasePlan is what one phase would do.
+type PhasePlan struct {
+	ID      string   `json:"id"`
+	Title   string   `json:"title"`
+	Skip    bool     `json:"skip"`
+	Why     string   `json:"why"`
+	Changes []Change `json:"changes,omitempty"`
+}
+
+// Plan probes the selected phases and describes what Apply would do,
+// changing nothing. Later phases often depend on earlier ones having run, so
+// a phase's plan assumes the hosts as they are now.
+func (r *Runner) Plan(ctx context.Context, sel Selection) ([]PhasePlan, error) {
+	selected, err := Select(r.Phases, sel)
+	if err != nil {
+		return nil, err
+	}
+	var out []PhasePlan
+	for _, p := range selected {
+		env := r.env(p)
+		hash, err := InputsHash(p, r.Cluster)
+		if err != nil {
+			return nil, &PhaseError{Phase: p.ID(), Err: err}
+		}
+		w, err := p.Probe(ctx, env)
+		if err != nil {
+			return nil, &PhaseError{Phase: p.ID(), Err: fmt.Errorf("probe: %w", err)}
+		}
+		pp := PhasePlan{ID: p.ID(), Title: p.Title()}
+		confirmed := r.Journal.Done(p.ID(), hash)
+		switch {
+		case confirmed && w.Done():
+			pp.Skip, pp.Why = true, "up to date"
+			out = append(out, pp)
+			env.Log.Emit(events.Event{Kind: events.PhaseSkipped, Message: pp.Why})
+			continue
+		case !confirmed:
+			w = w.AllPending("not recorded as done with these inputs")
+			pp.Why = "journal does not confirm it: runs on every target host"
+		default:
+			pp.Why = fmt.Sprintf("%d of %d hosts have work left", len(w.Pending), len(w.Targets))
+		}
+		if pl, ok := p.(Planner); ok {
+			pp.Changes, err = pl.Plan(ctx, env, w)
+			if err != nil {
+				return nil, &PhaseError{Phase: p.ID(), Err: fmt.Errorf("plan: %w", err)}
+			}
+		} else {
+			for _, h := range w.Pending {
+				pp.Changes = append(pp.Changes, Change{Host: h, What: w.Reasons[h]})
+			}
+		}
+		for _, c := range pp.Changes {
+			env.Log.ForHost(c.Host).Emit(events.Event{Kind: events.PlanChange, Message: c.What})
+		}
+		out = append(out, pp)
+	}
+	return out, nil
+}
+
+// Reset runs CleanUp of every phase that has one, in reverse order, and
+// forgets the journal. It goes on past a failing phase so that as much as
+// possible is undone, and returns every error.
+func (r *Runner) Reset(ctx context.Context) error {
+	var errs []error
+	for i := len(r.Phases) - 1; i >= 0; i-- {
+		p := r.Phases[i]
+		c, ok := p.(CleanerUpper)
+		if !ok {
+			continue
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("reset: %w", ErrInterrupted)
+		}
+		env := r.env(p)
+		env.Log.Emit(events.Event{Kind: events.PhaseStarted, Message: "Undo: " + p.Title()})
+		if err := c.CleanUp(ctx, env); err != nil {
+			env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: err.Error()})
+			errs = append(errs, &PhaseError{Phase: p.ID(), Err: err})
+			continue
+		}
+		env.Log.Emit(events.Event{Kind: events.PhaseDone})
+		delete(r.Journal.Phases, p.ID())
+	}
+	if err := r.Store.Save(r.Journal); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// InputsHash is the hash of what phase p depends on in c.
+func InputsHash(p Phase, c *inventory.Cluster) (string, error) {
+	var in any = c.Spec
+	if ih, ok := p.(InputHasher); ok {
+		in = ih.Inputs(c)
+	}
+	data, err := json.Marshal(struct {
+		Phase  string
+		Inputs any
+	}{p.ID(), in})
+	if err != nil {
+		return "", fmt.Errorf("hash inputs: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:8]), nil
+}

@@ -1,0 +1,467 @@
+package phases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/state"
+)
+
+// world is the fake hosts' state shared by fake phases: which phase has
+// been applied on which host. Probes read it, runs write it, like real
+// phases read and write real hosts.
+type world struct {
+	mu      sync.Mutex
+	applied map[string]map[string]bool // phase -> host -> done
+	log     []string                   // "phase/host" in the order runs happened
+}
+
+func newWorld() *world { return &world{applied: map[string]map[string]bool{}} }
+
+func (w *world) done(phase, host string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.applied[phase][host]
+}
+
+func (w *world) apply(phase, host string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.applied[phase] == nil {
+		w.applied[phase] = map[string]bool{}
+	}
+	w.applied[phase][host] = true
+	w.log = append(w.log, phase+"/"+host)
+}
+
+func (w *world) runs() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.log...)
+}
+
+type fakePhase struct {
+	id     string
+	w      *world
+	hosts  []string
+	failOn map[string]error                           // host -> error on Run
+	hook   func(ctx context.Context, host string) error // runs before applying
+}
+
+var _ Phase = (*fakePhase)(nil)
+
+func (f *fakePhase) ID() string    { return f.id }
+func (f *fakePhase) Title() string { return "Fake " + f.id }
+
+func (f *fakePhase) Probe(ctx context.Context, env *Env) (Work, error) {
+	w := Work{Targets: f.hosts, Reasons: map[string]string{}}
+	for _, h := range f.hosts {
+		if !f.w.done(f.id, h) {
+			w.Pending = append(w.Pending, h)
+			w.Reasons[h] = "not applied"
+		}
+	}
+	return w, nil
+}
+
+func (f *fakePhase) Run(ctx context.Context, env *Env, w Work) error {
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, h string) error {
+		if f.hook != nil {
+			if err := f.hook(ctx, h); err != nil {
+				return err
+			}
+		}
+		if err := f.failOn[h]; err != nil {
+			return err
+		}
+		if f.w.done(f.id, h) {
+			return nil // guarded, like a real remote script
+		}
+		f.w.apply(f.id, h)
+		return nil
+	})
+}
+
+type memStore struct {
+	saves int
+	last  []byte
+}
+
+func (m *memStore) Save(j *state.Journal) error {
+	m.saves++
+	m.last = []byte(fmt.Sprint(len(j.Phases)))
+	return nil
+}
+
+func testCluster() *inventory.Cluster {
+	c := &inventory.Cluster{Metadata: inventory.Metadata{Name: "t"}}
+	for _, h := range []string{"m1", "m2", "w1"} {
+		c.Spec.Hosts = append(c.Spec.Hosts, inventory.Host{Name: h})
+	}
+	return c
+}
+
+func fakes(w *world, ids ...string) []Phase {
+	var out []Phase
+	for _, id := range ids {
+		out = append(out, &fakePhase{id: id, w: w, hosts: []string{"m1", "m2", "w1"}})
+	}
+	return out
+}
+
+func newRunner(ps []Phase, j *state.Journal, rec *events.Recorder) *Runner {
+	if j == nil {
+		j = &state.Journal{Phases: map[string]*state.PhaseRecord{}}
+	}
+	return &Runner{Phases: ps, Cluster: testCluster(), Events: rec, Concurrency: 2, Journal: j, Store: &memStore{}}
+}
+
+func phaseOrder(runs []string) []string {
+	var out []string
+	for _, r := range runs {
+		p, _, _ := strings.Cut(r, "/")
+		if len(out) == 0 || out[len(out)-1] != p {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func TestSelect(t *testing.T) {
+	all := fakes(newWorld(), "a", "b", "c", "d")
+	tests := []struct {
+		name    string
+		sel     Selection
+		want    []string
+		wantErr string
+	}{
+		{"all", Selection{}, []string{"a", "b", "c", "d"}, ""},
+		{"skip", Selection{Skip: []string{"b", "d"}}, []string{"a", "c"}, ""},
+		{"only keeps order", Selection{Only: []string{"c", "a"}}, []string{"a", "c"}, ""},
+		{"skip wins over only", Selection{Only: []string{"a", "b"}, Skip: []string{"b"}}, []string{"a"}, ""},
+		{"from", Selection{From: "c"}, []string{"c", "d"}, ""},
+		{"from and skip", Selection{From: "b", Skip: []string{"c"}}, []string{"b", "d"}, ""},
+		{"unknown skip", Selection{Skip: []string{"x"}}, nil, `--skip-phases: unknown phase "x"; phases are: a, b, c, d`},
+		{"unknown only", Selection{Only: []string{"y"}}, nil, "--only: unknown phase"},
+		{"unknown from", Selection{From: "z"}, nil, "--from: unknown phase"},
+		{"unknown force", Selection{Force: []string{"q"}}, nil, "--force: unknown phase"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Select(all, tt.sel)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, p := range got {
+				ids = append(ids, p.ID())
+			}
+			if !reflect.DeepEqual(ids, tt.want) {
+				t.Fatalf("got %v, want %v", ids, tt.want)
+			}
+		})
+	}
+}
+
+func TestApplyRunsInOrderAndRecords(t *testing.T) {
+	w := newWorld()
+	var rec events.Recorder
+	r := newRunner(fakes(w, "a", "b", "c"), nil, &rec)
+	if err := r.Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := phaseOrder(w.runs()); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Fatalf("order %v", got)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		pr := r.Journal.Phases[id]
+		if pr == nil || pr.Status != state.StatusDone || len(pr.Hosts) != 3 {
+			t.Fatalf("journal for %s: %+v", id, pr)
+		}
+	}
+	// A second run changes nothing and says so.
+	before := len(w.runs())
+	rec2 := &events.Recorder{}
+	r.Events = rec2
+	if err := r.Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.runs()) != before {
+		t.Fatalf("second apply did work: %v", w.runs()[before:])
+	}
+	skipped := 0
+	for _, e := range rec2.Events() {
+		if e.Kind == events.PhaseSkipped {
+			skipped++
+		}
+	}
+	if skipped != 3 {
+		t.Fatalf("want 3 skipped events, got %d", skipped)
+	}
+}
+
+func TestFailureInTheMiddleThenResume(t *testing.T) {
+	w := newWorld()
+	ps := fakes(w, "a", "b", "c")
+	boom := errors.New("disk full")
+	ps[1].(*fakePhase).failOn = map[string]error{"m2": boom}
+	var rec events.Recorder
+	r := newRunner(ps, nil, &rec)
+	err := r.Apply(context.Background(), Selection{})
+	var pe *PhaseError
+	if !errors.As(err, &pe) || pe.Phase != "b" || !errors.Is(err, boom) {
+		t.Fatalf("want PhaseError for b wrapping boom, got %v", err)
+	}
+	if got := FailedHosts(err); !reflect.DeepEqual(got, []string{"m2"}) {
+		t.Fatalf("failed hosts %v", got)
+	}
+	if !strings.Contains(err.Error(), "m2: disk full") {
+		t.Fatalf("error does not name the host: %v", err)
+	}
+	if w.done("c", "m1") {
+		t.Fatal("phase c ran after b failed")
+	}
+	// The other hosts of b were still attempted and recorded.
+	if !w.done("b", "m1") || !w.done("b", "w1") {
+		t.Fatal("a failure on one host stopped the others")
+	}
+	if st := r.Journal.Phases["b"]; st.Status != state.StatusFailed || st.Hosts["m2"].Status != state.StatusFailed || st.Hosts["m1"].Status != state.StatusDone {
+		t.Fatalf("journal for b: %+v", st)
+	}
+
+	// Fix the fault and resume: a is skipped, b finishes, c runs.
+	ps[1].(*fakePhase).failOn = nil
+	before := len(w.runs())
+	if err := r.Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	got := w.runs()[before:]
+	want := []string{"b/m2", "c/m1", "c/m2", "c/w1"}
+	if !sameSet(got, want) {
+		t.Fatalf("resume did %v, want %v", got, want)
+	}
+	for _, r := range got {
+		if strings.HasPrefix(r, "a/") {
+			t.Fatal("resume re-applied phase a")
+		}
+	}
+}
+
+func TestJournalAloneDoesNotSkip(t *testing.T) {
+	// The journal says done, but a host lost the work (rebuilt machine):
+	// the probe wins and only that host is redone.
+	w := newWorld()
+	ps := fakes(w, "a")
+	r := newRunner(ps, nil, &events.Recorder{})
+	if err := r.Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	delete(w.applied["a"], "m2")
+	w.mu.Unlock()
+	before := len(w.runs())
+	if err := r.Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.runs()[before:]; !reflect.DeepEqual(got, []string{"a/m2"}) {
+		t.Fatalf("got %v, want only a/m2", got)
+	}
+}
+
+func TestChangedInputsRerunOnAllTargets(t *testing.T) {
+	w := newWorld()
+	ps := fakes(w, "a")
+	var calls []string
+	var mu sync.Mutex
+	ps[0].(*fakePhase).hook = func(_ context.Context, h string) error {
+		mu.Lock()
+		calls = append(calls, h)
+		mu.Unlock()
+		return nil
+	}
+	r := newRunner(ps, nil, &events.Recorder{})
+	if err := r.Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	calls = nil
+	r.Cluster.Spec.Network.PodSubnet = "10.1.0.0/16"
+	if err := r.Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	if !sameSet(calls, []string{"m1", "m2", "w1"}) {
+		t.Fatalf("changed inputs should run every target, ran %v", calls)
+	}
+}
+
+func TestForceRerunsADonePhase(t *testing.T) {
+	w := newWorld()
+	ps := fakes(w, "a", "b")
+	ran := 0
+	ps[1].(*fakePhase).hook = func(context.Context, string) error { ran++; return nil }
+	r := newRunner(ps, nil, &events.Recorder{})
+	r.Concurrency = 1
+	if err := r.Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	ran = 0
+	if err := r.Apply(context.Background(), Selection{Force: []string{"b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ran != 3 {
+		t.Fatalf("forced phase ran on %d hosts, want 3", ran)
+	}
+}
+
+func TestCancellationLeavesJournalConsistent(t *testing.T) {
+	w := newWorld()
+	ps := fakes(w, "a", "b", "c")
+	ctx, cancel := context.WithCancel(context.Background())
+	// Cancel while phase b works on its first host.
+	ps[1].(*fakePhase).hook = func(ctx context.Context, h string) error {
+		cancel()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	store := &memStore{}
+	r := newRunner(ps, nil, &events.Recorder{})
+	r.Store = store
+	err := r.Apply(ctx, Selection{})
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("want ErrInterrupted, got %v", err)
+	}
+	if got := r.Journal.Phases["b"].Status; got != state.StatusInterrupted {
+		t.Fatalf("b recorded as %s", got)
+	}
+	if r.Journal.Phases["c"] != nil {
+		t.Fatal("c started after cancellation")
+	}
+	if r.Journal.Phases["a"].Status != state.StatusDone {
+		t.Fatal("a lost its done record")
+	}
+	// Resume with a live context completes b and c and leaves a alone.
+	ps[1].(*fakePhase).hook = nil
+	before := len(w.runs())
+	if err := r.Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range w.runs()[before:] {
+		if strings.HasPrefix(run, "a/") {
+			t.Fatalf("resume redid %s", run)
+		}
+	}
+	if !w.done("c", "w1") || !w.done("b", "m1") {
+		t.Fatal("resume did not finish")
+	}
+}
+
+func TestConcurrencyIsBounded(t *testing.T) {
+	var mu sync.Mutex
+	cur, peak := 0, 0
+	hosts := make([]string, 50)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h%d", i)
+	}
+	env := &Env{Concurrency: 7, Log: events.Emitter{Sink: events.Discard}, results: &hostResults{}}
+	gate := make(chan struct{})
+	go func() {
+		for i := 0; i < 50; i++ {
+			gate <- struct{}{}
+		}
+	}()
+	err := ForEachHost(context.Background(), env, hosts, 0, func(ctx context.Context, h string) error {
+		mu.Lock()
+		cur++
+		peak = max(peak, cur)
+		mu.Unlock()
+		<-gate
+		mu.Lock()
+		cur--
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak > 7 || peak < 2 {
+		t.Fatalf("peak concurrency %d, want 2..7", peak)
+	}
+}
+
+func TestPlanChangesNothing(t *testing.T) {
+	w := newWorld()
+	var rec events.Recorder
+	r := newRunner(fakes(w, "a", "b"), nil, &rec)
+	plan, err := r.Plan(context.Background(), Selection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.runs()) != 0 {
+		t.Fatal("plan ran something")
+	}
+	if len(plan) != 2 || len(plan[0].Changes) != 3 || plan[0].Changes[0].Host != "m1" {
+		t.Fatalf("plan %+v", plan)
+	}
+}
+
+func TestResetRunsCleanUpInReverse(t *testing.T) {
+	w := newWorld()
+	var order []string
+	ps := []Phase{
+		&cleanPhase{fakePhase{id: "a", w: w}, &order},
+		&fakePhase{id: "b", w: w},
+		&cleanPhase{fakePhase{id: "c", w: w}, &order},
+	}
+	r := newRunner(ps, nil, &events.Recorder{})
+	r.Journal.Phases["a"] = &state.PhaseRecord{Status: state.StatusDone}
+	if err := r.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(order, []string{"c", "a"}) {
+		t.Fatalf("cleanup order %v", order)
+	}
+	if r.Journal.Phases["a"] != nil {
+		t.Fatal("journal kept a cleaned-up phase")
+	}
+}
+
+type cleanPhase struct {
+	fakePhase
+	order *[]string
+}
+
+func (c *cleanPhase) CleanUp(ctx context.Context, env *Env) error {
+	*c.order = append(*c.order, c.id)
+	return nil
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]int{}
+	for _, x := range a {
+		m[x]++
+	}
+	for _, x := range b {
+		m[x]--
+	}
+	for _, v := range m {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,117 @@
+package state
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSaveLoadRoundTripAndMode(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j, err := s.Load("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Phases["facts"] = &PhaseRecord{Status: StatusDone, InputsHash: "h1", Hosts: map[string]*HostRecord{"k1": {Status: StatusDone}}}
+	if err := s.Save(j); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("journal mode %v, want 0600", fi.Mode().Perm())
+	}
+	di, _ := os.Stat(filepath.Dir(s.Path()))
+	if di.Mode().Perm() != 0o700 {
+		t.Errorf("state dir mode %v, want 0700", di.Mode().Perm())
+	}
+	j2, err := Read(s.Path(), "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !j2.Done("facts", "h1") || j2.Done("facts", "h2") || j2.Done("preflight", "h1") {
+		t.Errorf("Done disagrees with what was saved: %+v", j2.Phases["facts"])
+	}
+	entries, _ := os.ReadDir(filepath.Dir(s.Path()))
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temp file left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestLockExcludesSecondStore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, "prod")
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), "process") {
+		t.Errorf("lock error should say who holds it: %v", err)
+	}
+	// Another cluster is independent.
+	other, err := Open(dir, "staging")
+	if err != nil {
+		t.Fatalf("other cluster: %v", err)
+	}
+	other.Close()
+	s.Close()
+	s2, err := Open(dir, "prod")
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	s2.Close()
+}
+
+// TestLockHeldByAnotherProcess proves the lock works across processes, which
+// is what matters: two operators, or CI and an operator, on one journal.
+func TestLockHeldByAnotherProcess(t *testing.T) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock(1) not installed")
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "prod"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(dir, "prod", "lock")
+	cmd := exec.Command("flock", "-x", lock, "sh", "-c", "echo locked; read x")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 7)
+	if _, err := stdout.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, "prod")
+	stdin.Close()
+	cmd.Wait()
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("Open while another process holds the lock: %v", err)
+	}
+}
+
+func TestCorruptJournalIsAClearError(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "state.json")
+	os.WriteFile(p, []byte("{not json"), 0o600)
+	_, err := Read(p, "prod")
+	if err == nil || !strings.Contains(err.Error(), "move it away") {
+		t.Fatalf("want a corrupt-journal error with a fix, got %v", err)
+	}
+}
