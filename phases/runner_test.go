@@ -51,7 +51,7 @@ type fakePhase struct {
 	id     string
 	w      *world
 	hosts  []string
-	failOn map[string]error                           // host -> error on Run
+	failOn map[string]error                             // host -> error on Run
 	hook   func(ctx context.Context, host string) error // runs before applying
 }
 
