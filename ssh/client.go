@@ -1,0 +1,520 @@
+package ssh
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	xssh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// Config is everything needed to reach one host. cmd/kubeha resolves it from
+// the inventory and ~/.ssh/config (see Resolve).
+type Config struct {
+	// Name is the inventory host name, used in every message.
+	Name string
+	// Address and Port are where sshd listens.
+	Address string
+	Port    int
+	User    string
+	// KeyPaths are private key files to offer, in order.
+	KeyPaths []string
+	// Passphrase returns the passphrase of an encrypted key file.
+	Passphrase func(path string) (string, error)
+	// AgentSocket is SSH_AUTH_SOCK, empty for no agent.
+	AgentSocket string
+	// Password returns the login password, nil for none.
+	Password func() (string, error)
+	// HostKeys checks the server's key; every Config of a run shares one.
+	HostKeys *KnownHosts
+	// Bastion, when set, is the jump host the connection goes through.
+	Bastion *Config
+	// Sudo runs commands through sudo when User is not root.
+	Sudo bool
+	// SudoPassword returns the sudo password, nil for passwordless sudo.
+	SudoPassword func() (string, error)
+	// DialTimeout bounds TCP connect plus handshake; 0 means 20 s.
+	DialTimeout time.Duration
+	// KeepAlive is the interval of keepalive requests; 0 means 15 s.
+	KeepAlive time.Duration
+}
+
+func (c *Config) addr() string {
+	port := c.Port
+	if port == 0 {
+		port = 22
+	}
+	return net.JoinHostPort(c.Address, strconv.Itoa(port))
+}
+
+// KnownHosts is a known_hosts file with a policy for keys it lacks. Create
+// one per run with NewKnownHosts and share it between Configs.
+type KnownHosts = knownHosts
+
+// NewKnownHosts returns a checker for the known_hosts file at path.
+func NewKnownHosts(path string, policy HostKeyPolicy) *KnownHosts {
+	return newKnownHosts(path, policy)
+}
+
+// ConnectionError is a failure to reach or log in to a host.
+type ConnectionError struct {
+	Host    string
+	Address string
+	Err     error
+}
+
+func (e *ConnectionError) Error() string {
+	return fmt.Sprintf("%s: connect to %s: %v", e.Host, e.Address, e.Err)
+}
+
+func (e *ConnectionError) Unwrap() error { return e.Err }
+
+// ConnectionLostError is a command whose connection died before it ended.
+// The command may or may not have run to completion on the host; the next
+// call reconnects.
+type ConnectionLostError struct {
+	Host    string
+	Command string
+	Err     error
+}
+
+func (e *ConnectionLostError) Error() string {
+	return fmt.Sprintf("%s: connection lost during %q: %v (the next command reconnects; guarded scripts are safe to rerun)", e.Host, e.Command, e.Err)
+}
+
+func (e *ConnectionLostError) Unwrap() error { return e.Err }
+
+// Client is one host's connection. It is safe for concurrent use: each
+// command gets its own session. Closed connections are re-dialled once, on
+// the next command.
+type Client struct {
+	cfg Config
+
+	mu      sync.Mutex
+	conn    *xssh.Client
+	bastion *xssh.Client
+	closed  bool
+
+	sftpMu     sync.Mutex
+	sftpClient *sftp.Client
+	sftpConn   *xssh.Client
+
+	sudoOnce           sync.Once
+	sudoErr            error
+	sudoPasswordNeeded bool
+}
+
+// Dial connects to the host described by cfg.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	c := &Client{cfg: cfg}
+	if _, err := c.client(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Name is the inventory name of the host.
+func (c *Client) Name() string { return c.cfg.Name }
+
+// client returns a live connection, dialling when there is none.
+func (c *Client) client(ctx context.Context) (*xssh.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, &ConnectionError{Host: c.cfg.Name, Address: c.cfg.addr(), Err: errors.New("client closed")}
+	}
+	if c.conn != nil {
+		return c.conn, nil
+	}
+	conn, bastion, err := dial(ctx, &c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.conn, c.bastion = conn, bastion
+	go c.keepAlive(conn)
+	return conn, nil
+}
+
+// drop forgets conn if it is still the current connection, so the next
+// command dials afresh.
+func (c *Client) drop(conn *xssh.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == conn {
+		conn.Close()
+		if c.bastion != nil {
+			c.bastion.Close()
+		}
+		c.conn, c.bastion = nil, nil
+	}
+}
+
+func (c *Client) keepAlive(conn *xssh.Client) {
+	every := c.cfg.KeepAlive
+	if every == 0 {
+		every = 15 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	done := make(chan struct{})
+	go func() { conn.Wait(); close(done) }()
+	for {
+		select {
+		case <-done:
+			c.drop(conn)
+			return
+		case <-t.C:
+			if _, _, err := conn.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+				c.drop(conn)
+				return
+			}
+		}
+	}
+}
+
+// Close ends the connection. Commands still running are cut off.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	var err error
+	if c.conn != nil {
+		err = c.conn.Close()
+	}
+	if c.bastion != nil {
+		c.bastion.Close()
+	}
+	c.conn, c.bastion = nil, nil
+	return err
+}
+
+func dial(ctx context.Context, cfg *Config) (*xssh.Client, *xssh.Client, error) {
+	timeout := cfg.DialTimeout
+	if timeout == 0 {
+		timeout = 20 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fail := func(err error) (*xssh.Client, *xssh.Client, error) {
+		return nil, nil, &ConnectionError{Host: cfg.Name, Address: cfg.addr(), Err: err}
+	}
+	clientCfg, err := clientConfig(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	var raw net.Conn
+	var bastion *xssh.Client
+	if cfg.Bastion != nil {
+		bcfg := *cfg.Bastion
+		if bcfg.Name == "" {
+			bcfg.Name = cfg.Name + " via bastion"
+		}
+		bastion, _, err = dial(ctx, &bcfg)
+		if err != nil {
+			return fail(fmt.Errorf("bastion %s: %w", bcfg.addr(), err))
+		}
+		raw, err = bastion.DialContext(ctx, "tcp", cfg.addr())
+		if err != nil {
+			bastion.Close()
+			return fail(fmt.Errorf("through bastion %s: %w", bcfg.addr(), err))
+		}
+	} else {
+		var d net.Dialer
+		raw, err = d.DialContext(ctx, "tcp", cfg.addr())
+		if err != nil {
+			return fail(err)
+		}
+	}
+	// The handshake has no context of its own: bound it by closing the
+	// socket when ctx ends first.
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	sc, chans, reqs, err := xssh.NewClientConn(raw, cfg.addr(), clientCfg)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		raw.Close()
+		if bastion != nil {
+			bastion.Close()
+		}
+		// Host key errors already name the host and say what to do.
+		var uk *UnknownHostKeyError
+		if errors.As(err, &uk) {
+			return nil, nil, uk
+		}
+		var ck *ChangedHostKeyError
+		if errors.As(err, &ck) {
+			return nil, nil, ck
+		}
+		return fail(err)
+	}
+	return xssh.NewClient(sc, chans, reqs), bastion, nil
+}
+
+func clientConfig(cfg *Config) (*xssh.ClientConfig, error) {
+	var auths []xssh.AuthMethod
+	var signers []xssh.Signer
+	for _, p := range cfg.KeyPaths {
+		s, err := loadKey(p, cfg.Passphrase)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			signers = append(signers, s)
+		}
+	}
+	if len(signers) > 0 {
+		auths = append(auths, xssh.PublicKeys(signers...))
+	}
+	if cfg.AgentSocket != "" {
+		if conn, err := net.Dial("unix", cfg.AgentSocket); err == nil {
+			// The agent connection lives as long as the process; it is
+			// one socket for the whole run.
+			auths = append(auths, xssh.PublicKeysCallback(agent.NewClient(conn).Signers))
+		}
+	}
+	if cfg.Password != nil {
+		auths = append(auths, xssh.PasswordCallback(cfg.Password))
+	}
+	if len(auths) == 0 {
+		return nil, errors.New("no way to log in: give spec.ssh.keyPath, start ssh-agent, or set KUBEHA_SSH_PASSWORD")
+	}
+	hk := cfg.HostKeys
+	if hk == nil {
+		return nil, errors.New("no known_hosts checker configured")
+	}
+	user := cfg.User
+	if user == "" {
+		user = "root"
+	}
+	return &xssh.ClientConfig{
+		User:              user,
+		Auth:              auths,
+		HostKeyCallback:   hk.callback(cfg.Name),
+		HostKeyAlgorithms: hk.algorithms(cfg.addr()),
+	}, nil
+}
+
+// loadKey reads a private key file. A missing default key is not an error
+// (nil signer); an encrypted key asks Passphrase.
+func loadKey(path string, passphrase func(string) (string, error)) (xssh.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read key %s: %w", path, err)
+	}
+	s, err := xssh.ParsePrivateKey(data)
+	var missing *xssh.PassphraseMissingError
+	if errors.As(err, &missing) {
+		if passphrase == nil {
+			return nil, fmt.Errorf("key %s is encrypted: set KUBEHA_SSH_KEY_PASSPHRASE or run on a terminal to be asked", path)
+		}
+		pp, perr := passphrase(path)
+		if perr != nil {
+			return nil, fmt.Errorf("passphrase for %s: %w", path, perr)
+		}
+		s, err = xssh.ParsePrivateKeyWithPassphrase(data, []byte(pp))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Run executes cmd on the host and waits for it. A non-zero exit is an
+// *ExitError; a dead connection found before the command started is
+// re-dialled once and the command sent again, while one that dies during the
+// command is a *ConnectionLostError. When ctx ends, the remote process group
+// is sent SIGTERM, then SIGKILL, so nothing is left running on the host.
+func (c *Client) Run(ctx context.Context, cmd Command) (Result, error) {
+	wrapped, stdin, err := c.wrap(ctx, cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	sess, conn, err := c.session(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer sess.Close()
+	return c.runSession(ctx, conn, sess, cmd, wrapped, stdin)
+}
+
+// session opens a session, re-dialling once when the connection is dead.
+func (c *Client) session(ctx context.Context) (*xssh.Session, *xssh.Client, error) {
+	for attempt := 0; ; attempt++ {
+		conn, err := c.client(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		sess, err := conn.NewSession()
+		if err == nil {
+			return sess, conn, nil
+		}
+		c.drop(conn)
+		if attempt == 1 || ctx.Err() != nil {
+			return nil, nil, &ConnectionError{Host: c.cfg.Name, Address: c.cfg.addr(), Err: fmt.Errorf("open session: %w", err)}
+		}
+	}
+}
+
+// pgidMarker precedes the remote shell's process group ID on stderr. sshd
+// makes every session's shell a session and process group leader, so that
+// pid names the whole tree a command starts.
+const pgidMarker = "kubeha-pgid:"
+
+func (c *Client) runSession(ctx context.Context, conn *xssh.Client, sess *xssh.Session, cmd Command, wrapped string, stdin io.Reader) (Result, error) {
+	secrets := append([]string(nil), cmd.Secrets...)
+	shown := redactAll(shorten(cmd.nameOrScript()), secrets)
+	var stdout, stderr bytes.Buffer
+	outR, err := sess.StdoutPipe()
+	if err != nil {
+		return Result{}, err
+	}
+	errR, err := sess.StderrPipe()
+	if err != nil {
+		return Result{}, err
+	}
+	if stdin != nil {
+		sess.Stdin = stdin
+	}
+	pgid := make(chan int, 1)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); pump(outR, &stdout, "stdout", cmd.OnLine, nil) }()
+	go func() { defer wg.Done(); pump(errR, &stderr, "stderr", cmd.OnLine, pgid) }()
+
+	if err := sess.Start(wrapped); err != nil {
+		c.drop(conn)
+		return Result{}, &ConnectionLostError{Host: c.cfg.Name, Command: shown, Err: err}
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- sess.Wait() }()
+
+	var werr error
+	select {
+	case werr = <-waitErr:
+	case <-ctx.Done():
+		c.kill(conn, sess, pgid)
+		select {
+		case <-waitErr:
+		case <-time.After(5 * time.Second):
+		}
+		sess.Close()
+		wg.Wait()
+		return Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: -1}, fmt.Errorf("%s: %q: %w", c.cfg.Name, shown, ctx.Err())
+	}
+	wg.Wait()
+	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	var exit *xssh.ExitError
+	var missing *xssh.ExitMissingError
+	switch {
+	case werr == nil:
+		return res, nil
+	case errors.As(werr, &exit):
+		res.ExitCode = exit.ExitStatus()
+		return res, &ExitError{Host: c.cfg.Name, Command: shown, ExitCode: res.ExitCode, Stderr: redactAll(tail(res.Stderr, 20), secrets)}
+	case errors.As(werr, &missing), errors.Is(werr, io.EOF):
+		c.drop(conn)
+		return res, &ConnectionLostError{Host: c.cfg.Name, Command: shown, Err: werr}
+	default:
+		c.drop(conn)
+		return res, &ConnectionLostError{Host: c.cfg.Name, Command: shown, Err: werr}
+	}
+}
+
+// kill ends the remote command's process group: TERM, a grace period, KILL.
+// It runs over a fresh session because the command's own stdin may be busy;
+// under sudo the kill runs as root, since the processes do.
+func (c *Client) kill(conn *xssh.Client, sess *xssh.Session, pgid <-chan int) {
+	_ = sess.Signal(xssh.SIGTERM)
+	var id int
+	select {
+	case id = <-pgid:
+	case <-time.After(2 * time.Second):
+	}
+	if id <= 1 {
+		return
+	}
+	// pkill/pgrep -g, not the shell's kill: dash's builtin cannot signal a
+	// process group.
+	script := fmt.Sprintf("pkill -TERM -g %d; for i in 1 2 3 4 5 6 7 8 9 10; do pgrep -g %d >/dev/null || exit 0; sleep 0.2; done; pkill -KILL -g %d; true", id, id, id)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	k := Command{Script: script, Name: "stop cancelled command"}
+	wrapped, stdin, err := c.wrap(ctx, k)
+	if err != nil {
+		return
+	}
+	ks, err := conn.NewSession()
+	if err != nil {
+		return
+	}
+	defer ks.Close()
+	if stdin != nil {
+		ks.Stdin = stdin
+	}
+	done := make(chan struct{})
+	go func() { _ = ks.Run(wrapped); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// pump copies r into buf byte for byte, calling onLine with each line
+// (without its newline), and picks the process group marker out of the
+// first line of stderr.
+func pump(r io.Reader, buf *bytes.Buffer, stream string, onLine func(string, string), pgid chan<- int) {
+	br := bufio.NewReaderSize(r, 64*1024)
+	first := pgid != nil
+	for {
+		chunk, err := br.ReadString('\n')
+		if first && chunk != "" {
+			first = false
+			if v, ok := strings.CutPrefix(strings.TrimSuffix(chunk, "\n"), pgidMarker); ok {
+				if id, perr := strconv.Atoi(v); perr == nil {
+					pgid <- id
+					chunk = ""
+				}
+			}
+		}
+		if chunk != "" {
+			buf.WriteString(chunk)
+			if onLine != nil {
+				onLine(stream, strings.TrimSuffix(chunk, "\n"))
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (cmd Command) nameOrScript() string {
+	if cmd.Name != "" {
+		return cmd.Name
+	}
+	return cmd.Script
+}
+
+func redactAll(s string, secrets []string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "***")
+		}
+	}
+	return s
+}

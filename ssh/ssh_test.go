@@ -1,0 +1,575 @@
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	xssh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/kubeha/kubeha/e2e/sshd"
+)
+
+// requireSSHD skips only where sshd cannot run at all (not root, not
+// installed); CI installs it, so there these tests always run.
+func requireSSHD(t *testing.T) {
+	t.Helper()
+	if err := sshd.Available(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must be able to run sshd: %v", err)
+		}
+		t.Skip(err)
+	}
+}
+
+type fixture struct {
+	dir    string
+	key    *sshd.ClientKey
+	server *sshd.Server
+	known  string
+}
+
+// newFixture starts an sshd on loopback that accepts a fresh client key and
+// writes a known_hosts holding its host key.
+func newFixture(t *testing.T, o sshd.Options) *fixture {
+	t.Helper()
+	requireSSHD(t)
+	dir := t.TempDir()
+	key, err := sshd.NewClientKey(filepath.Join(dir, "id_ed25519"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Dir = dir
+	o.AuthorizedKeys = append(o.AuthorizedKeys, key.Public)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srv, err := sshd.Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	known := filepath.Join(dir, "known_hosts")
+	line := knownhosts.Line([]string{knownhosts.Normalize(srv.Addr())}, srv.HostKey)
+	if err := os.WriteFile(known, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{dir: dir, key: key, server: srv, known: known}
+}
+
+func (f *fixture) config(name string) Config {
+	return Config{
+		Name:     name,
+		Address:  f.server.Address,
+		Port:     f.server.Port,
+		User:     "root",
+		KeyPaths: []string{f.key.Path},
+		HostKeys: NewKnownHosts(f.known, HostKeyStrict),
+	}
+}
+
+func dialT(t *testing.T, cfg Config) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func runT(t *testing.T, c *Client, script string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.Run(ctx, Command{Script: script})
+	if err != nil {
+		t.Fatalf("run %q: %v", script, err)
+	}
+	return res
+}
+
+func TestKeyAuthRunAndExitCodes(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	c := dialT(t, f.config("k1"))
+	if got := runT(t, c, "echo hello; echo warn >&2").Stdout; got != "hello\n" {
+		t.Fatalf("stdout %q", got)
+	}
+	var lines []string
+	var mu sync.Mutex
+	ctx := context.Background()
+	_, err := c.Run(ctx, Command{Script: "echo one; echo two >&2; echo 'oops: token=abc123def456' >&2; exit 7", Secrets: []string{"abc123def456"},
+		OnLine: func(s, l string) { mu.Lock(); lines = append(lines, s+":"+l); mu.Unlock() }})
+	var ee *ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("want ExitError, got %v", err)
+	}
+	if ee.ExitCode != 7 || ee.Host != "k1" || !strings.Contains(ee.Stderr, "two") {
+		t.Fatalf("exit error %+v", ee)
+	}
+	if strings.Contains(err.Error(), "abc123def456") {
+		t.Fatalf("secret in error: %v", err)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("streamed lines %v", lines)
+	}
+	// Bytes come back exactly, including a last line without newline.
+	if got := runT(t, c, "printf 'a\\nb'").Stdout; got != "a\nb" {
+		t.Fatalf("stdout %q", got)
+	}
+	// Stdin reaches the command.
+	res, err := c.Run(ctx, Command{Script: "cat", Stdin: strings.NewReader("from stdin")})
+	if err != nil || res.Stdout != "from stdin" {
+		t.Fatalf("stdin: %q %v", res.Stdout, err)
+	}
+}
+
+func TestEncryptedKeyUsesPassphrase(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	enc, err := sshd.NewClientKey(filepath.Join(f.dir, "id_enc"), "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(f.dir, "authorized_keys"), xssh.MarshalAuthorizedKey(enc.Public), 0o644)
+	cfg := f.config("k1")
+	cfg.KeyPaths = []string{enc.Path}
+	_, err = Dial(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "KUBEHA_SSH_KEY_PASSPHRASE") {
+		t.Fatalf("encrypted key without passphrase: %v", err)
+	}
+	cfg.Passphrase = func(string) (string, error) { return "correct horse", nil }
+	c := dialT(t, cfg)
+	runT(t, c, "true")
+}
+
+func TestUnknownHostKeyRefusedThenAcceptedNew(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	empty := filepath.Join(f.dir, "empty_known_hosts")
+	cfg := f.config("k1")
+	cfg.HostKeys = NewKnownHosts(empty, HostKeyStrict)
+	_, err := Dial(context.Background(), cfg)
+	var uk *UnknownHostKeyError
+	if !errors.As(err, &uk) {
+		t.Fatalf("want UnknownHostKeyError, got %v", err)
+	}
+	wantFP := xssh.FingerprintSHA256(f.server.HostKey)
+	if uk.Fingerprint != wantFP || !strings.Contains(err.Error(), "--accept-new-host-keys") || !strings.Contains(err.Error(), "k1") {
+		t.Fatalf("message should name host, fingerprint and flag: %v", err)
+	}
+	if _, err := os.Stat(empty); err == nil {
+		t.Fatal("strict mode wrote known_hosts")
+	}
+	cfg.HostKeys = NewKnownHosts(empty, HostKeyAcceptNew)
+	c := dialT(t, cfg)
+	runT(t, c, "true")
+	data, _ := os.ReadFile(empty)
+	if !strings.Contains(string(data), strings.TrimSpace(string(xssh.MarshalAuthorizedKey(f.server.HostKey)))) {
+		t.Fatalf("accept-new did not record the key: %q", data)
+	}
+	fi, _ := os.Stat(empty)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("known_hosts mode %v", fi.Mode().Perm())
+	}
+	// Now strict mode accepts it, and OpenSSH reads the same line.
+	cfg.HostKeys = NewKnownHosts(empty, HostKeyStrict)
+	dialT(t, cfg)
+	out, err := exec.Command("ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile="+empty, "-i", f.key.Path, "-p", fmt.Sprint(f.server.Port), "root@"+f.server.Address, "echo ok").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok") {
+		t.Fatalf("OpenSSH rejects the recorded line: %v %s", err, out)
+	}
+}
+
+func TestChangedHostKeyAlwaysRefused(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	other, err := sshd.NewClientKey(filepath.Join(f.dir, "other"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := knownhosts.Line([]string{knownhosts.Normalize(f.server.Addr())}, other.Public)
+	os.WriteFile(f.known, []byte(line+"\n"), 0o600)
+	for _, policy := range []HostKeyPolicy{HostKeyStrict, HostKeyAcceptNew} {
+		cfg := f.config("k2")
+		cfg.HostKeys = NewKnownHosts(f.known, policy)
+		_, err := Dial(context.Background(), cfg)
+		var ck *ChangedHostKeyError
+		if !errors.As(err, &ck) {
+			t.Fatalf("policy %d: want ChangedHostKeyError, got %v", policy, err)
+		}
+		if ck.Known != xssh.FingerprintSHA256(other.Public) || ck.Fingerprint != xssh.FingerprintSHA256(f.server.HostKey) || ck.Line != 1 {
+			t.Fatalf("changed key error lacks fingerprints or line: %v", err)
+		}
+	}
+}
+
+func TestAgentAuth(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	sock := filepath.Join(f.dir, "agent.sock")
+	agentCmd := exec.Command("ssh-agent", "-D", "-a", sock)
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agentCmd.Process.Kill(); agentCmd.Wait() })
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	add := exec.Command("ssh-add", f.key.Path)
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v %s", err, out)
+	}
+	cfg := f.config("k1")
+	cfg.KeyPaths = nil
+	cfg.AgentSocket = sock
+	c := dialT(t, cfg)
+	runT(t, c, "true")
+}
+
+// testUser creates a local user for password and sudo tests and removes it
+// afterwards.
+func testUser(t *testing.T, password, sudoers string) string {
+	t.Helper()
+	name := fmt.Sprintf("khtest%d", rand.IntN(1_000_000))
+	if out, err := exec.Command("useradd", "-m", "-s", "/bin/sh", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd: %v %s", err, out)
+	}
+	// sshd reads authorized_keys as the user: let it through the test's
+	// private temporary directories (the keys in them stay 0600).
+	for d := t.TempDir(); d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	sudoersFile := "/etc/sudoers.d/" + name
+	t.Cleanup(func() {
+		os.Remove(sudoersFile)
+		exec.Command("pkill", "-KILL", "-u", name).Run()
+		exec.Command("userdel", "-r", name).Run()
+	})
+	chp := exec.Command("chpasswd")
+	chp.Stdin = strings.NewReader(name + ":" + password + "\n")
+	if out, err := chp.CombinedOutput(); err != nil {
+		t.Fatalf("chpasswd: %v %s", err, out)
+	}
+	if sudoers != "" {
+		if _, err := exec.LookPath("sudo"); err != nil {
+			t.Fatal("sudo is not installed (apt-get install sudo)")
+		}
+		if err := os.WriteFile(sudoersFile, []byte(name+" "+sudoers+"\n"), 0o440); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return name
+}
+
+func TestPasswordAuth(t *testing.T) {
+	f := newFixture(t, sshd.Options{Password: true})
+	user := testUser(t, "pw-Secret-123", "")
+	cfg := f.config("k1")
+	cfg.User = user
+	cfg.KeyPaths = nil
+	cfg.Password = func() (string, error) { return "wrong-password", nil }
+	if _, err := Dial(context.Background(), cfg); err == nil {
+		t.Fatal("wrong password accepted")
+	} else if strings.Contains(err.Error(), "wrong-password") {
+		t.Fatalf("password in error: %v", err)
+	}
+	cfg.Password = func() (string, error) { return "pw-Secret-123", nil }
+	c := dialT(t, cfg)
+	if got := strings.TrimSpace(runT(t, c, "id -un").Stdout); got != user {
+		t.Fatalf("logged in as %q", got)
+	}
+}
+
+func TestSudo(t *testing.T) {
+	tests := []struct {
+		name     string
+		sudoers  string
+		password func() (string, error)
+		wantErr  error
+	}{
+		{"passwordless", "ALL=(ALL) NOPASSWD: ALL", nil, nil},
+		{"with password", "ALL=(ALL) ALL", func() (string, error) { return "sudo-Pass-456", nil }, nil},
+		{"password needed but not given", "ALL=(ALL) ALL", nil, ErrSudoPassword},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, sshd.Options{})
+			user := testUser(t, "sudo-Pass-456", tt.sudoers)
+			cfg := f.config("k1")
+			cfg.User = user
+			cfg.Sudo = true
+			cfg.SudoPassword = tt.password
+			c := dialT(t, cfg)
+			ctx := context.Background()
+			res, err := c.Run(ctx, Command{Script: "id -u; cat", Stdin: strings.NewReader("payload")})
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("want %v, got %v", tt.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Root, and the command's stdin is exactly the payload: the sudo
+			// password never leaks into it.
+			if res.Stdout != "0\npayload" {
+				t.Fatalf("stdout %q", res.Stdout)
+			}
+			if strings.Contains(res.Stdout+res.Stderr, "sudo-Pass-456") {
+				t.Fatal("sudo password in output")
+			}
+			// A second command after sudo cached the credential still works
+			// and still does not see the password.
+			res, err = c.Run(ctx, Command{Script: "cat", Stdin: strings.NewReader("again")})
+			if err != nil || res.Stdout != "again" {
+				t.Fatalf("second sudo command: %q %v", res.Stdout, err)
+			}
+			// Upload to a root-owned path through sudo.
+			dst := filepath.Join("/root", "kubeha-test-"+user, "conf")
+			t.Cleanup(func() { os.RemoveAll(filepath.Dir(dst)) })
+			if err := c.Upload(ctx, File{Path: dst, Content: strings.NewReader("root only\n"), Mode: 0o600}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(dst)
+			if err != nil || string(got) != "root only\n" {
+				t.Fatalf("uploaded content %q %v", got, err)
+			}
+			fi, _ := os.Stat(dst)
+			if fi.Mode().Perm() != 0o600 {
+				t.Fatalf("mode %v", fi.Mode().Perm())
+			}
+			if out, _ := exec.Command("stat", "-c", "%U", dst).Output(); strings.TrimSpace(string(out)) != "root" {
+				t.Fatalf("owner %q", out)
+			}
+			leftovers, _ := filepath.Glob("/tmp/.kubeha-upload-*")
+			for _, l := range leftovers {
+				if owner, _ := exec.Command("stat", "-c", "%U", l).Output(); strings.TrimSpace(string(owner)) == user {
+					t.Fatalf("staging file left behind: %s", l)
+				}
+			}
+		})
+	}
+}
+
+func pgrep(pattern string) bool {
+	return exec.Command("pgrep", "-f", pattern).Run() == nil
+}
+
+func TestCancelKillsRemoteProcess(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	c := dialT(t, f.config("k1"))
+	marker := fmt.Sprintf("sleep %d", 30000+rand.IntN(9999))
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		// A child of a child, so only killing the process group works.
+		_, err := c.Run(ctx, Command{Script: "sh -c '" + marker + "; true' & wait"})
+		errc <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !pgrep(marker) {
+		if time.Now().After(deadline) {
+			t.Fatal("remote command never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("want context.Canceled, got %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for pgrep(marker) {
+		if time.Now().After(deadline) {
+			t.Fatal("remote process still running after cancel")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The connection is still usable.
+	runT(t, c, "true")
+}
+
+// cutter is a TCP proxy whose live connections the test can cut, like a
+// network failure between kubeha and a host.
+type cutter struct {
+	l     net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{l: l}
+	t.Cleanup(func() { l.Close(); c.cut() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, in, out)
+			c.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return c
+}
+
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.conns {
+		x.Close()
+	}
+	c.conns = nil
+}
+
+func TestConnectionCutThenReconnect(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	proxy := newCutter(t, f.server.Addr())
+	cfg := f.config("k1")
+	host, port, _ := net.SplitHostPort(proxy.l.Addr().String())
+	cfg.Address = host
+	fmt.Sscan(port, &cfg.Port)
+	// known_hosts is keyed by address:port; record the key for the proxy's.
+	line := knownhosts.Line([]string{knownhosts.Normalize(proxy.l.Addr().String())}, f.server.HostKey)
+	os.WriteFile(f.known, []byte(line+"\n"), 0o600)
+	c := dialT(t, cfg)
+	runT(t, c, "true")
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), Command{Script: "echo started; sleep 20"})
+		errc <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	proxy.cut()
+	select {
+	case err := <-errc:
+		var lost *ConnectionLostError
+		if !errors.As(err, &lost) || lost.Host != "k1" {
+			t.Fatalf("want ConnectionLostError naming k1, got %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not notice the cut connection")
+	}
+	// The next command reconnects by itself.
+	if got := runT(t, c, "echo back").Stdout; got != "back\n" {
+		t.Fatalf("after reconnect: %q", got)
+	}
+}
+
+// patternReader yields n deterministic pseudo-random bytes.
+func patternReader(n int64, seed uint64) io.Reader {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return io.LimitReader(readerFunc(func(b []byte) (int, error) {
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return len(b), nil
+	}), n)
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
+
+func TestUpload100MBVerified(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	c := dialT(t, f.config("k1"))
+	const size = 100 << 20
+	h := sha256.New()
+	io.Copy(h, patternReader(size, 42))
+	want := hex.EncodeToString(h.Sum(nil))
+	dst := filepath.Join(f.dir, "remote", "big.bin")
+	var last int64
+	start := time.Now()
+	err := c.Upload(context.Background(), File{Path: dst, Content: patternReader(size, 42), Size: size, Mode: 0o640,
+		Progress: func(n int64) { last = n }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("100 MiB in %v", time.Since(start))
+	if last != size {
+		t.Fatalf("progress ended at %d", last)
+	}
+	got, err := os.Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	h2 := sha256.New()
+	io.Copy(h2, got)
+	if hex.EncodeToString(h2.Sum(nil)) != want {
+		t.Fatal("content differs")
+	}
+	fi, _ := os.Stat(dst)
+	if fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dst))
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left: %v", entries)
+	}
+	// Download returns exact bytes.
+	os.WriteFile(filepath.Join(f.dir, "small"), []byte("a\nb"), 0o600)
+	b, err := c.Download(context.Background(), filepath.Join(f.dir, "small"))
+	if err != nil || !bytes.Equal(b, []byte("a\nb")) {
+		t.Fatalf("download %q %v", b, err)
+	}
+}
+
+func TestUploadFailureKeepsOldFile(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	c := dialT(t, f.config("k1"))
+	dst := filepath.Join(f.dir, "keep.conf")
+	os.WriteFile(dst, []byte("old\n"), 0o644)
+	// A reader that fails half-way, like a local disk error.
+	bad := io.MultiReader(strings.NewReader("partial new content"), readerFunc(func([]byte) (int, error) { return 0, errors.New("read failed") }))
+	err := c.Upload(context.Background(), File{Path: dst, Content: bad})
+	var ue *UploadError
+	if !errors.As(err, &ue) || ue.Host != "k1" {
+		t.Fatalf("want UploadError, got %v", err)
+	}
+	got, _ := os.ReadFile(dst)
+	if string(got) != "old\n" {
+		t.Fatalf("destination changed: %q", got)
+	}
+	entries, _ := os.ReadDir(f.dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "kubeha-") {
+			t.Fatalf("temporary file left: %s", e.Name())
+		}
+	}
+}
