@@ -164,8 +164,8 @@ func (k *knownHosts) append(addr string, key xssh.PublicKey) error {
 // keys it holds for an address.
 type probeKey struct{}
 
-func (probeKey) Type() string                          { return "kubeha-probe" }
-func (probeKey) Marshal() []byte                       { return []byte("kubeha-probe") }
+func (probeKey) Type() string                         { return "kubeha-probe" }
+func (probeKey) Marshal() []byte                      { return []byte("kubeha-probe") }
 func (probeKey) Verify([]byte, *xssh.Signature) error { return errors.New("probe key") }
 
 type fakeAddr string

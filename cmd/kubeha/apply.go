@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/phases"
+	"github.com/kubeha/kubeha/state"
+)
+
+func (c *cmdContext) applyCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Bring the cluster to what the inventory says, continuing where a previous run stopped",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.runPhases(cmd.Context(), &f, phases.Selection{Skip: f.skip, Only: f.only, From: f.from, Force: f.force})
+		},
+	}
+	f.bind(cmd, true)
+	return cmd
+}
+
+// phaseCmd generates `kubeha phase <id>` from the registry, so the CLI and
+// the phase list can never disagree.
+func (c *cmdContext) phaseCmd() *cobra.Command {
+	parent := &cobra.Command{
+		Use:   "phase <id>",
+		Short: "Run one phase (the same flags as apply)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError{fmt.Errorf("name a phase: %s", strings.Join(phaseIDs(c.app.registry()), ", "))}
+		},
+	}
+	for _, p := range c.app.registry() {
+		id := p.ID()
+		var f phaseFlags
+		sub := &cobra.Command{
+			Use:   id,
+			Short: p.Title(),
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				sel := phases.Selection{Only: []string{id}}
+				if f.forceThis {
+					sel.Force = []string{id}
+				}
+				return c.runPhases(cmd.Context(), &f.runFlags, sel)
+			},
+		}
+		f.runFlags.bind(sub, false)
+		sub.Flags().BoolVar(&f.forceThis, "force", false, "rerun the phase even if it probes as done")
+		parent.AddCommand(sub)
+	}
+	return parent
+}
+
+type phaseFlags struct {
+	runFlags
+	forceThis bool
+}
+
+func phaseIDs(ps []phases.Phase) []string {
+	ids := make([]string, 0, len(ps))
+	for _, p := range ps {
+		ids = append(ids, p.ID())
+	}
+	return ids
+}
+
+// session is what apply, plan and reset set up before touching hosts: the
+// inventory, the locked journal, the event stream and the connections.
+type session struct {
+	runner *phases.Runner
+	close  func()
+}
+
+func (c *cmdContext) open(ctx context.Context, f *runFlags) (*session, error) {
+	cl, err := c.loadInventory()
+	if err != nil {
+		return nil, err
+	}
+	if f.concurrency < 1 {
+		return nil, usageError{fmt.Errorf("--concurrency %d: use 1 or more", f.concurrency)}
+	}
+	secrets := &events.Secrets{}
+	sink, err := c.sink(f.output, secrets)
+	if err != nil {
+		return nil, err
+	}
+	store, err := state.Open(*c.stateDir, cl.Metadata.Name)
+	if err != nil {
+		return nil, err
+	}
+	journal, err := store.Load(cl.Metadata.Name)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	o := f.conn
+	o.secrets, o.events, o.stdin, o.stderr = secrets, sink, c.app.stdin, c.app.stderr
+	hosts, closeHosts, err := c.app.connect(ctx, cl, o)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s := &session{
+		runner: &phases.Runner{
+			Phases:      c.app.registry(),
+			Cluster:     cl,
+			Events:      sink,
+			Secrets:     secrets,
+			Hosts:       hosts,
+			Concurrency: f.concurrency,
+			Journal:     journal,
+			Store:       store,
+		},
+		close: func() {
+			if closeHosts != nil {
+				_ = closeHosts()
+			}
+			store.Close()
+		},
+	}
+	return s, nil
+}
+
+func (c *cmdContext) runPhases(ctx context.Context, f *runFlags, sel phases.Selection) error {
+	s, err := c.open(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return s.runner.Apply(ctx, sel)
+}
+
+func (c *cmdContext) planCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Probe the hosts and show what apply would change, changing nothing",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := c.open(cmd.Context(), &f)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			plan, err := s.runner.Plan(cmd.Context(), phases.Selection{Skip: f.skip, Only: f.only, From: f.from})
+			if err != nil {
+				return err
+			}
+			if f.output == "json" {
+				return nil // the plan events already went out as JSON lines
+			}
+			changes := 0
+			for _, p := range plan {
+				changes += len(p.Changes)
+			}
+			fmt.Fprintf(c.app.stdout, "plan: %d phases, %d changes\n", len(plan), changes)
+			return nil
+		},
+	}
+	f.bind(cmd, true)
+	return cmd
+}
+
+func (c *cmdContext) resetCmd() *cobra.Command {
+	var f runFlags
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "reset",
+		Short: "Undo what kubeha did on every host (kubeadm reset, load balancer, host prep); asks first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.loadInventory()
+			if err != nil {
+				return err
+			}
+			if !yes {
+				fmt.Fprintf(c.app.stderr, "This wipes Kubernetes from %d hosts of cluster %q (%s).\nType the cluster name to go on: ",
+					len(cl.Spec.Hosts), cl.Metadata.Name, strings.Join(cl.HostNames(), ", "))
+				answer, _ := bufio.NewReader(c.app.stdin).ReadString('\n')
+				if strings.TrimSpace(answer) != cl.Metadata.Name {
+					return usageError{fmt.Errorf("reset not confirmed; nothing was changed (use --yes in scripts)")}
+				}
+			}
+			s, err := c.open(cmd.Context(), &f)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			return s.runner.Reset(cmd.Context())
+		},
+	}
+	f.bind(cmd, false)
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	return cmd
+}
+
+func (c *cmdContext) statusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show what the journal records of the last runs (works while a run holds the lock)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.loadInventory()
+			if err != nil {
+				return err
+			}
+			path := *c.stateDir + "/" + cl.Metadata.Name + "/state.json"
+			j, err := state.Read(path, cl.Metadata.Name)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(c.app.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(j)
+			}
+			fmt.Fprintf(c.app.stdout, "cluster %s (journal %s)\n", cl.Metadata.Name, path)
+			for _, p := range c.app.registry() {
+				rec := j.Phases[p.ID()]
+				status, when := "not run", ""
+				if rec != nil {
+					status = rec.Status
+					if !rec.Finished.IsZero() {
+						when = rec.Finished.Format("2006-01-02 15:04:05Z")
+					}
+				}
+				fmt.Fprintf(c.app.stdout, "  %-20s %-12s %s\n", p.ID(), status, when)
+				if rec != nil {
+					for h, hr := range rec.Hosts {
+						if hr.Status != state.StatusDone {
+							fmt.Fprintf(c.app.stdout, "    %s: %s %s\n", h, hr.Status, hr.Error)
+						}
+					}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the journal as JSON")
+	return cmd
+}

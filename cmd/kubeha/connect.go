@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/kevinburke/ssh_config"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/phases"
+	"github.com/kubeha/kubeha/ssh"
+)
+
+// connectOptions are the SSH flags plus what connectSSH needs from the run.
+type connectOptions struct {
+	acceptNewHostKeys bool
+	insecureHostKeys  bool
+
+	secrets *events.Secrets
+	events  events.Sink
+	stdin   io.Reader
+	stderr  io.Writer
+}
+
+func (o *connectOptions) bind(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "record host keys that known_hosts lacks (like OpenSSH accept-new); changed keys are still refused")
+	cmd.Flags().BoolVar(&o.insecureHostKeys, "insecure-ignore-host-keys", false, "do not check host keys at all (warns on every run; for throwaway labs only)")
+}
+
+// Environment variables for secrets a headless run cannot be asked for.
+const (
+	envSSHPassword   = "KUBEHA_SSH_PASSWORD"
+	envSudoPassword  = "KUBEHA_SUDO_PASSWORD"
+	envKeyPassphrase = "KUBEHA_SSH_KEY_PASSPHRASE"
+)
+
+// connectSSH builds the connection pool for the cluster's hosts. Nothing is
+// dialled until a phase first needs a host.
+func connectSSH(_ context.Context, c *inventory.Cluster, o connectOptions) (phases.Hosts, func() error, error) {
+	if o.acceptNewHostKeys && o.insecureHostKeys {
+		return nil, nil, usageError{fmt.Errorf("--accept-new-host-keys and --insecure-ignore-host-keys contradict each other")}
+	}
+	policy := ssh.HostKeyStrict
+	switch {
+	case o.insecureHostKeys:
+		policy = ssh.HostKeyInsecureIgnore
+		o.events.Emit(events.Event{Kind: events.Warning, Message: "host keys are NOT checked (--insecure-ignore-host-keys): anyone on the path can impersonate these hosts"})
+	case o.acceptNewHostKeys:
+		policy = ssh.HostKeyAcceptNew
+	}
+	known := ssh.NewKnownHosts(expandHome(c.Spec.SSH.KnownHostsPath), policy)
+	p := &prompter{in: o.stdin, out: o.stderr, secrets: o.secrets}
+	var configs []ssh.Config
+	for _, h := range c.Spec.Hosts {
+		configs = append(configs, resolve(c, h, known, p, userSSHConfig{}))
+	}
+	pool := ssh.NewPool(configs)
+	return pool, pool.Close, nil
+}
+
+// sshConfigSource answers ~/.ssh/config questions; tests substitute one.
+type sshConfigSource interface {
+	Get(alias, key string) string
+	GetAll(alias, key string) []string
+}
+
+type userSSHConfig struct{}
+
+func (userSSHConfig) Get(alias, key string) string {
+	v, _ := ssh_config.DefaultUserSettings.GetStrict(alias, key)
+	return v
+}
+
+func (userSSHConfig) GetAll(alias, key string) []string {
+	v, _ := ssh_config.DefaultUserSettings.GetAllStrict(alias, key)
+	return v
+}
+
+// resolve gives each setting from, in order: the host's own inventory
+// entry, spec.ssh, ~/.ssh/config for the host's address, OpenSSH's default.
+func resolve(c *inventory.Cluster, h inventory.Host, known *ssh.KnownHosts, p *prompter, sc sshConfigSource) ssh.Config {
+	s := c.Spec.SSH
+	hs := inventory.HostSSH{}
+	if h.SSH != nil {
+		hs = *h.SSH
+	}
+	alias := h.Address
+	cfg := ssh.Config{Name: h.Name, Address: alias, HostKeys: known}
+	if hn := sc.Get(alias, "HostName"); hn != "" && !strings.Contains(hn, "%") {
+		cfg.Address = hn
+	}
+	cfg.User = first(hs.User, s.User, sc.Get(alias, "User"), "root")
+	cfg.Port = firstInt(hs.Port, s.Port, atoi(sc.Get(alias, "Port")), 22)
+	if k := first(hs.KeyPath, s.KeyPath); k != "" {
+		cfg.KeyPaths = []string{expandHome(k)}
+	} else {
+		for _, k := range sc.GetAll(alias, "IdentityFile") {
+			// ssh_config returns its own default (~/.ssh/identity) when the
+			// file names none; the OpenSSH defaults below cover that case.
+			if k != "" && k != "~/.ssh/identity" {
+				cfg.KeyPaths = append(cfg.KeyPaths, expandHome(k))
+			}
+		}
+		if len(cfg.KeyPaths) == 0 {
+			for _, k := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+				cfg.KeyPaths = append(cfg.KeyPaths, expandHome("~/.ssh/"+k))
+			}
+		}
+	}
+	if s.UseAgent == nil || *s.UseAgent {
+		cfg.AgentSocket = os.Getenv("SSH_AUTH_SOCK")
+	}
+	sudo := s.Sudo != nil && *s.Sudo
+	if hs.Sudo != nil {
+		sudo = *hs.Sudo
+	}
+	cfg.Sudo = sudo
+	cfg.Passphrase = func(path string) (string, error) { return p.secret(envKeyPassphrase, "passphrase for "+path) }
+	cfg.Password = p.lazy(envSSHPassword, "SSH password")
+	if sudo {
+		cfg.SudoPassword = p.lazy(envSudoPassword, "sudo password")
+	}
+	if b := s.Bastion; b != nil {
+		cfg.Bastion = &ssh.Config{
+			Name:        h.Name + " bastion " + b.Address,
+			Address:     b.Address,
+			Port:        b.Port,
+			User:        first(b.User, cfg.User),
+			KeyPaths:    cfg.KeyPaths,
+			AgentSocket: cfg.AgentSocket,
+			Passphrase:  cfg.Passphrase,
+			HostKeys:    known,
+		}
+		if b.KeyPath != "" {
+			cfg.Bastion.KeyPaths = []string{expandHome(b.KeyPath)}
+		}
+	} else if pj := sc.Get(alias, "ProxyJump"); pj != "" && pj != "none" {
+		cfg.Bastion = parseJump(strings.Split(pj, ",")[0], cfg, known)
+	}
+	return cfg
+}
+
+// parseJump reads an OpenSSH ProxyJump hop: [user@]host[:port].
+func parseJump(hop string, via ssh.Config, known *ssh.KnownHosts) *ssh.Config {
+	b := &ssh.Config{Name: via.Name + " bastion " + hop, User: via.User, Port: 22, KeyPaths: via.KeyPaths,
+		AgentSocket: via.AgentSocket, Passphrase: via.Passphrase, HostKeys: known}
+	if u, rest, ok := strings.Cut(hop, "@"); ok {
+		b.User, hop = u, rest
+	}
+	if host, port, ok := strings.Cut(hop, ":"); ok {
+		hop = host
+		b.Port = firstInt(atoi(port), 22)
+	}
+	b.Address = hop
+	return b
+}
+
+// prompter reads a secret from an environment variable or, on a terminal,
+// asks once and remembers it. Every secret it hands out is registered for
+// redaction first.
+type prompter struct {
+	in      io.Reader
+	out     io.Writer
+	secrets *events.Secrets
+	mu      sync.Mutex
+	cache   map[string]string
+}
+
+func (p *prompter) secret(env, what string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if v, ok := p.cache[what]; ok {
+		return v, nil
+	}
+	v := os.Getenv(env)
+	if v == "" {
+		f, ok := p.in.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return "", fmt.Errorf("%s needed: set %s (no terminal to ask on)", what, env)
+		}
+		fmt.Fprintf(p.out, "%s: ", what)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(p.out)
+		if err != nil {
+			return "", err
+		}
+		v = string(b)
+	}
+	p.secrets.Add(v)
+	if p.cache == nil {
+		p.cache = map[string]string{}
+	}
+	p.cache[what] = v
+	return v, nil
+}
+
+// lazy returns a function that produces the secret when first needed, or
+// nil when it can never be had (no variable, no terminal), so that the SSH
+// and sudo code do not offer a method that cannot work.
+func (p *prompter) lazy(env, what string) func() (string, error) {
+	if os.Getenv(env) == "" {
+		f, ok := p.in.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return nil
+		}
+	}
+	return func() (string, error) { return p.secret(env, what) }
+}
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func firstInt(vals ...int) int {
+	for _, v := range vals {
+		if v != 0 {
+			return v
+		}
+	}
+	return 0
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}

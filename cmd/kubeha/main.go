@@ -1,0 +1,93 @@
+// Command kubeha turns SSH-reachable Linux machines into a highly available
+// Kubernetes cluster by driving the real kubeadm on them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/phases"
+)
+
+// Exit codes, documented in README.md. Mapped from errors in exitCode only.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, restore default handling so a second
+		// Ctrl-C ends kubeha at once if the clean stop takes too long.
+		<-ctx.Done()
+		stop()
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, defaultApp()))
+}
+
+// run executes kubeha with args and returns the exit code. It is main
+// without the process: tests call it directly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, a *app) int {
+	a.stdin, a.stdout, a.stderr = stdin, stdout, stderr
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		printError(stderr, err)
+	}
+	return exitCode(err)
+}
+
+// usageError is a mistake in how kubeha was called.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// silentError has already been reported (for example a validation report
+// printed in full); only its exit code matters.
+type silentError struct{ err error }
+
+func (e silentError) Error() string { return e.err.Error() }
+func (e silentError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ps inventory.Problems
+	var ue usageError
+	var unknown *phases.UnknownPhaseError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, phases.ErrInterrupted) || errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ps), errors.As(err, &ue), errors.As(err, &unknown):
+		return exitUsage
+	default:
+		return exitFailed
+	}
+}
+
+// printError prints err once, with what to do next where kubeha knows it.
+func printError(w io.Writer, err error) {
+	var se silentError
+	if errors.As(err, &se) {
+		return
+	}
+	if errors.Is(err, phases.ErrInterrupted) || errors.Is(err, context.Canceled) {
+		fmt.Fprintf(w, "kubeha: %v\nThe journal is consistent; run the same command again to continue.\n", err)
+		return
+	}
+	fmt.Fprintf(w, "kubeha: %v\n", err)
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/phases"
+	"github.com/kubeha/kubeha/state"
+	"github.com/kubeha/kubeha/tui"
+)
+
+// step is a fake phase that records its runs in a shared log and can be
+// told to fail or to block until cancelled.
+type step struct {
+	id      string
+	mu      *sync.Mutex
+	applied map[string]bool // host -> applied, shared across runs
+	log     *[]string
+	fail    string // host to fail on
+	block   bool   // block until ctx ends
+	secret  string // emitted in output after registering it
+}
+
+func (s *step) ID() string    { return s.id }
+func (s *step) Title() string { return "Step " + s.id }
+func (s *step) Probe(ctx context.Context, env *phases.Env) (phases.Work, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := phases.Work{Targets: env.Cluster.HostNames(), Reasons: map[string]string{}}
+	for _, h := range w.Targets {
+		if !s.applied[s.id+"/"+h] {
+			w.Pending = append(w.Pending, h)
+			w.Reasons[h] = "missing"
+		}
+	}
+	return w, nil
+}
+
+func (s *step) Run(ctx context.Context, env *phases.Env, w phases.Work) error {
+	return phases.ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, h string) error {
+		if s.secret != "" {
+			env.Secrets.Add(s.secret)
+			env.Log.ForHost(h).Line("stdout", "joining with token "+s.secret)
+		}
+		if s.block {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		if h == s.fail {
+			return errors.New("kubeadm join exited 1")
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.applied[s.id+"/"+h] {
+			s.applied[s.id+"/"+h] = true
+			*s.log = append(*s.log, s.id+"/"+h)
+		}
+		return nil
+	})
+}
+
+type harness struct {
+	t       *testing.T
+	dir     string
+	inv     string
+	steps   []*step
+	log     []string
+	applied map[string]bool
+	mu      sync.Mutex
+}
+
+func newHarness(t *testing.T, ids ...string) *harness {
+	h := &harness{t: t, dir: t.TempDir(), applied: map[string]bool{}}
+	h.inv = filepath.Join(h.dir, "kubeha.yaml")
+	if err := os.WriteFile(h.inv, inventory.Example, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		h.steps = append(h.steps, &step{id: id, mu: &h.mu, applied: h.applied, log: &h.log})
+	}
+	return h
+}
+
+func (h *harness) app() *app {
+	return &app{
+		terminal: tui.Terminal{},
+		registry: func() []phases.Phase {
+			out := make([]phases.Phase, len(h.steps))
+			for i, s := range h.steps {
+				out[i] = s
+			}
+			return out
+		},
+		connect: func(context.Context, *inventory.Cluster, connectOptions) (phases.Hosts, func() error, error) {
+			return nil, nil, nil
+		},
+	}
+}
+
+func (h *harness) run(ctx context.Context, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	args = append(args, "-i", h.inv, "--state-dir", filepath.Join(h.dir, "state"))
+	code := run(ctx, args, strings.NewReader(""), &out, &errb, h.app())
+	return code, out.String(), errb.String()
+}
+
+func TestExamplesValidate(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	if len(files) < 6 {
+		t.Fatalf("want an example per load-balancer setup, found %d", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"inventory", "validate", "-i", f}, nil, &out, &errb, defaultApp())
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+		})
+	}
+}
+
+func TestBrokenInventoriesExit2NamingThePath(t *testing.T) {
+	files, _ := filepath.Glob("../../inventory/testdata/broken/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no broken inventories")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, _ := os.ReadFile(f)
+			want := strings.TrimPrefix(strings.SplitN(string(data), "\n", 2)[0], "# want: ")
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"inventory", "validate", "-i", f}, nil, &out, &errb, defaultApp())
+			if code != exitUsage {
+				t.Fatalf("exit %d, want 2", code)
+			}
+			if !strings.Contains(errb.String(), "  "+want+": ") {
+				t.Fatalf("stderr does not name %s:\n%s", want, errb.String())
+			}
+		})
+	}
+}
+
+func TestApplyJSONLinesParse(t *testing.T) {
+	h := newHarness(t, "a", "b")
+	code, out, errs := h.run(context.Background(), "apply", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	kinds := map[events.Kind]int{}
+	for _, l := range lines {
+		var e events.Event
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("not JSON: %q: %v", l, err)
+		}
+		if e.Time.IsZero() {
+			t.Fatalf("event without time: %q", l)
+		}
+		kinds[e.Kind]++
+	}
+	if kinds[events.PhaseDone] != 2 || kinds[events.HostDone] != 12 || kinds[events.RunDone] != 1 {
+		t.Fatalf("event counts %v", kinds)
+	}
+}
+
+func TestFailureThenResumeAndJournalMode(t *testing.T) {
+	h := newHarness(t, "a", "b", "c")
+	h.steps[1].fail = "k4"
+	code, out, errs := h.run(context.Background(), "apply", "--output", "plain")
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if strings.Count(errs, "kubeadm join exited 1") != 1 || !strings.Contains(errs, "phase b") || !strings.Contains(errs, "k4") {
+		t.Fatalf("the error must be printed once with phase and host:\n%s", errs)
+	}
+	if !strings.Contains(out, "[b] k4: FAILED") {
+		t.Fatalf("plain output lacks the failed host:\n%s", out)
+	}
+	fi, err := os.Stat(filepath.Join(h.dir, "state", "prod", "state.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("journal: %v %v", err, fi)
+	}
+	h.steps[1].fail = ""
+	before := len(h.log)
+	code, out, errs = h.run(context.Background(), "apply", "--output", "plain")
+	if code != 0 {
+		t.Fatalf("resume exit %d: %s", code, errs)
+	}
+	for _, r := range h.log[before:] {
+		if strings.HasPrefix(r, "a/") || (strings.HasPrefix(r, "b/") && r != "b/k4") {
+			t.Fatalf("resume redid %s", r)
+		}
+	}
+	if !strings.Contains(out, "--- [a] skipped") {
+		t.Fatalf("resume should say a was skipped:\n%s", out)
+	}
+	var j state.Journal
+	data, _ := os.ReadFile(filepath.Join(h.dir, "state", "prod", "state.json"))
+	json.Unmarshal(data, &j)
+	for _, id := range []string{"a", "b", "c"} {
+		if j.Phases[id] == nil || j.Phases[id].Status != state.StatusDone {
+			t.Fatalf("journal after resume: %s", data)
+		}
+	}
+}
+
+func TestSelectionFlagsAndPhaseCommand(t *testing.T) {
+	h := newHarness(t, "a", "b", "c")
+	if code, _, errs := h.run(context.Background(), "apply", "--skip-phases", "nope"); code != exitUsage || !strings.Contains(errs, `unknown phase "nope"`) {
+		t.Fatalf("unknown phase: exit %d %s", code, errs)
+	}
+	if code, _, errs := h.run(context.Background(), "phase", "b", "--output", "plain"); code != 0 {
+		t.Fatalf("phase b: %d %s", code, errs)
+	}
+	for _, r := range h.log {
+		if !strings.HasPrefix(r, "b/") {
+			t.Fatalf("phase b ran %s", r)
+		}
+	}
+	if code, _, _ := h.run(context.Background(), "apply", "--concurrency", "0"); code != exitUsage {
+		t.Fatalf("--concurrency 0: exit %d", code)
+	}
+	if code, _, _ := h.run(context.Background(), "apply", "--no-such-flag"); code != exitUsage {
+		t.Fatalf("bad flag: exit %d", code)
+	}
+}
+
+func TestLockContention(t *testing.T) {
+	h := newHarness(t, "a")
+	s, err := state.Open(filepath.Join(h.dir, "state"), "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code, _, errs := h.run(context.Background(), "apply")
+	if code != exitFailed || !strings.Contains(errs, "holds") || !strings.Contains(errs, "lock") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if len(h.log) != 0 {
+		t.Fatal("a run went ahead without the lock")
+	}
+}
+
+func TestInterruptExits3AndResumes(t *testing.T) {
+	h := newHarness(t, "a", "b")
+	h.steps[1].block = true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var code int
+	var errs string
+	go func() { code, _, errs = h.run(ctx, "apply", "--output", "plain"); close(done) }()
+	// Wait for phase a to finish and b to start blocking, then "Ctrl-C".
+	for {
+		h.mu.Lock()
+		n := len(h.log)
+		h.mu.Unlock()
+		if n == 6 { // phase a done on all six hosts
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	if code != exitInterrupted || !strings.Contains(errs, "run the same command again") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	h.steps[1].block = false
+	if code, _, errs := h.run(context.Background(), "apply"); code != 0 {
+		t.Fatalf("resume: %d %s", code, errs)
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	const token = "abcdef.0123456789abcdef"
+	for _, mode := range []string{"plain", "json"} {
+		h := newHarness(t, "a")
+		h.steps[0].secret = token
+		code, out, errs := h.run(context.Background(), "apply", "--output", mode)
+		if code != 0 {
+			t.Fatalf("%s: exit %d %s", mode, code, errs)
+		}
+		if strings.Contains(out+errs, token) || strings.Contains(out+errs, "0123456789abcdef") {
+			t.Fatalf("%s output contains the token:\n%s", mode, out)
+		}
+		if !strings.Contains(out, "joining with token ***") {
+			t.Fatalf("%s: output line missing:\n%s", mode, out)
+		}
+	}
+}
+
+func TestInventoryShowAndInit(t *testing.T) {
+	h := newHarness(t)
+	code, out, _ := h.run(context.Background(), "inventory", "show")
+	if code != 0 || !strings.Contains(out, "virtualRouterID: 51") || !strings.Contains(out, "dnsDomain: cluster.local") {
+		t.Fatalf("show: %d\n%s", code, out)
+	}
+	if code, _, errs := h.run(context.Background(), "inventory", "init"); code != exitUsage || !strings.Contains(errs, "--force") {
+		t.Fatalf("init over an existing file: %d %s", code, errs)
+	}
+}
+
+func TestRenderWritesNothingOutsideDir(t *testing.T) {
+	h := newHarness(t, "a")
+	out := filepath.Join(h.dir, "rendered")
+	code, stdout, errs := h.run(context.Background(), "render", "-o", out)
+	if code != 0 || !strings.Contains(stdout, "rendered 0 files for 6 hosts") {
+		t.Fatalf("render: %d %s %s", code, stdout, errs)
+	}
+}

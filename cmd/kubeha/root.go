@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/phases"
+	"github.com/kubeha/kubeha/tui"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// app is what the commands share: where they print, the phase registry and
+// how hosts are reached. Tests build one with fake phases.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	terminal       tui.Terminal
+	// registry returns the ordered phases.
+	registry func() []phases.Phase
+	// connect opens the transport to the cluster's hosts. The returned
+	// close function ends every connection.
+	connect func(ctx context.Context, c *inventory.Cluster, o connectOptions) (phases.Hosts, func() error, error)
+}
+
+func defaultApp() *app {
+	return &app{
+		terminal: tui.Terminal{IsTerminal: term.IsTerminal(int(os.Stdout.Fd())), Getenv: os.Getenv},
+		registry: phases.Registry,
+		connect:  connectSSH,
+	}
+}
+
+// runFlags are shared by apply, plan, reset and every `phase <id>`.
+type runFlags struct {
+	output      string
+	concurrency int
+	skip        []string
+	only        []string
+	from        string
+	force       []string
+	conn        connectOptions
+}
+
+func (f *runFlags) bind(cmd *cobra.Command, selection bool) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.output, "output", tui.ModeAuto, "output: auto, tty, plain or json (one JSON object per line)")
+	fs.IntVar(&f.concurrency, "concurrency", 20, "how many hosts a phase works on at once")
+	if selection {
+		fs.StringSliceVar(&f.skip, "skip-phases", nil, "phase IDs to skip (wins over --only)")
+		fs.StringSliceVar(&f.only, "only", nil, "run only these phase IDs")
+		fs.StringVar(&f.from, "from", "", "start at this phase ID")
+		fs.StringSliceVar(&f.force, "force", nil, "rerun these phase IDs even if they probe as done")
+	}
+	f.conn.bind(cmd)
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	var invPath, stateDir string
+	root := &cobra.Command{
+		Use:           "kubeha",
+		Short:         "Turn SSH-reachable Linux machines into a highly available Kubernetes cluster with kubeadm",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().StringVarP(&invPath, "inventory", "i", "kubeha.yaml", "inventory file")
+	root.PersistentFlags().StringVar(&stateDir, "state-dir", ".kubeha", "where the journal of each cluster is kept")
+	ctx := &cmdContext{app: a, invPath: &invPath, stateDir: &stateDir}
+
+	root.AddCommand(
+		ctx.applyCmd(),
+		ctx.planCmd(),
+		ctx.phaseCmd(),
+		ctx.resetCmd(),
+		ctx.renderCmd(),
+		ctx.inventoryCmd(),
+		ctx.statusCmd(),
+		versionCmd(a),
+	)
+	return root
+}
+
+// cmdContext carries the root flags to subcommands.
+type cmdContext struct {
+	app      *app
+	invPath  *string
+	stateDir *string
+}
+
+// loadInventory loads and validates the inventory, printing warnings. An
+// invalid inventory is reported in full here and returned as a silent
+// error with exit code 2.
+func (c *cmdContext) loadInventory() (*inventory.Cluster, error) {
+	cl, warnings, err := inventory.Load(*c.invPath)
+	if err != nil {
+		if ps, ok := err.(inventory.Problems); ok {
+			fmt.Fprintf(c.app.stderr, "%s is invalid:\n", *c.invPath)
+			for _, p := range ps {
+				fmt.Fprintf(c.app.stderr, "  %s\n", p)
+			}
+			return nil, silentError{ps}
+		}
+		return nil, usageError{err}
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(c.app.stderr, "%s: %s\n", *c.invPath, w)
+	}
+	return cl, nil
+}
+
+// sink builds the event stream for an output mode: stamped, redacted, then
+// rendered. Everything kubeha shows passes through it.
+func (c *cmdContext) sink(output string, secrets *events.Secrets) (events.Sink, error) {
+	mode, err := tui.Resolve(output, c.app.terminal)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	var r events.Sink
+	if mode == tui.ModeJSON {
+		r = tui.NewJSON(c.app.stdout)
+	} else {
+		r = tui.NewPlain(c.app.stdout, tui.Color(mode, c.app.terminal))
+	}
+	return events.Stamped(events.Redacting(r, secrets), time.Now), nil
+}
+
+func versionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print kubeha's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(a.stdout, "kubeha %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,155 @@
+package tui
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kubeha/kubeha/events"
+)
+
+// Plain writes one line per event, prefixed with phase and host, for people
+// reading logs. It is safe for concurrent use. Byte progress is shown at
+// most every ProgressEvery per file and always at completion, so a large
+// upload does not flood a log.
+type Plain struct {
+	mu            sync.Mutex
+	w             io.Writer
+	color         bool
+	ProgressEvery time.Duration
+	lastProgress  map[string]time.Time
+}
+
+// NewPlain returns a plain renderer writing to w, with ANSI colour when
+// color is true.
+func NewPlain(w io.Writer, color bool) *Plain {
+	return &Plain{w: w, color: color, ProgressEvery: 2 * time.Second, lastProgress: map[string]time.Time{}}
+}
+
+const (
+	ansiReset = "\x1b[0m"
+	ansiBold  = "\x1b[1m"
+	ansiRed   = "\x1b[31m"
+	ansiGreen = "\x1b[32m"
+	ansiYel   = "\x1b[33m"
+	ansiDim   = "\x1b[2m"
+)
+
+func (p *Plain) paint(code, s string) string {
+	if !p.color {
+		return s
+	}
+	return code + s + ansiReset
+}
+
+// Emit writes e.
+func (p *Plain) Emit(e events.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := p.format(e)
+	if line == "" {
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+func (p *Plain) format(e events.Event) string {
+	where := "[" + e.Phase + "]"
+	if e.Phase == "" {
+		where = "[kubeha]"
+	}
+	if e.Host != "" {
+		where += " " + e.Host
+	}
+	d := ""
+	if e.Duration > 0 {
+		d = " in " + e.Duration.Round(10*time.Millisecond).String()
+	}
+	switch e.Kind {
+	case events.RunStarted:
+		return p.paint(ansiBold, "kubeha: "+e.Message)
+	case events.RunDone:
+		return p.paint(ansiGreen, "kubeha: done"+d)
+	case events.RunFailed:
+		return "" // the error is printed once, at the end, by the command
+	case events.PhaseStarted:
+		return p.paint(ansiBold, "==> "+where+" "+e.Message)
+	case events.PhaseDone:
+		return p.paint(ansiGreen, "<== "+where+" done"+d)
+	case events.PhaseFailed:
+		return p.paint(ansiRed, "!!! "+where+" failed"+d+": "+firstLine(e.Error))
+	case events.PhaseSkipped:
+		return p.paint(ansiDim, "--- "+where+" skipped: "+e.Message)
+	case events.HostStarted:
+		return ""
+	case events.HostDone:
+		return where + ": ok" + d
+	case events.HostFailed:
+		return p.paint(ansiRed, where+": FAILED"+d+": "+firstLine(e.Error))
+	case events.Output:
+		return p.paint(ansiDim, where+" | "+e.Message)
+	case events.Warning:
+		return p.paint(ansiYel, where+": warning: "+e.Message)
+	case events.PlanChange:
+		return where + ": would " + e.Message
+	case events.Progress:
+		key := e.Host + "\x00" + e.Name
+		now := time.Now()
+		if e.Total == 0 || e.Bytes < e.Total {
+			if now.Sub(p.lastProgress[key]) < p.ProgressEvery {
+				return ""
+			}
+		}
+		p.lastProgress[key] = now
+		return where + ": " + e.Name + " " + progressText(e.Bytes, e.Total)
+	default:
+		return where + ": " + e.Message
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+func progressText(done, total int64) string {
+	if total <= 0 {
+		return humanBytes(done)
+	}
+	return fmt.Sprintf("%s / %s (%d%%)", humanBytes(done), humanBytes(total), done*100/total)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// JSON writes one JSON object per event and line. It is safe for
+// concurrent use.
+type JSON struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+// NewJSON returns a JSON-lines renderer writing to w.
+func NewJSON(w io.Writer) *JSON { return &JSON{enc: json.NewEncoder(w)} }
+
+// Emit writes e as one line.
+func (j *JSON) Emit(e events.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_ = j.enc.Encode(e)
+}
