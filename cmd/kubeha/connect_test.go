@@ -1,0 +1,70 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
+)
+
+// fakeSSHConfig answers like ~/.ssh/config for one alias.
+type fakeSSHConfig map[string]map[string][]string
+
+func (f fakeSSHConfig) Get(alias, key string) string {
+	if v := f[alias][key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (f fakeSSHConfig) GetAll(alias, key string) []string { return f[alias][key] }
+
+func TestResolvePrecedence(t *testing.T) {
+	c, _, err := inventory.Parse(inventory.Example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Spec.SSH.User, c.Spec.SSH.Port, c.Spec.SSH.KeyPath = "", 0, ""
+	sc := fakeSSHConfig{"192.168.8.191": {
+		"HostName": {"k1.internal"}, "User": {"ops"}, "Port": {"2222"},
+		"IdentityFile": {"~/.ssh/ops_key"}, "ProxyJump": {"jump@bastion.example:2200"},
+	}}
+	known := ssh.NewKnownHosts("/dev/null", ssh.HostKeyStrict)
+	p := &prompter{in: strings.NewReader(""), secrets: &events.Secrets{}}
+
+	// ~/.ssh/config fills what the inventory leaves open.
+	got := resolve(c, c.Spec.Hosts[0], known, p, sc)
+	if got.Address != "k1.internal" || got.User != "ops" || got.Port != 2222 || !strings.HasSuffix(got.KeyPaths[0], "/.ssh/ops_key") {
+		t.Fatalf("ssh_config not applied: %+v", got)
+	}
+	if got.Bastion == nil || got.Bastion.Address != "bastion.example" || got.Bastion.User != "jump" || got.Bastion.Port != 2200 {
+		t.Fatalf("ProxyJump not applied: %+v", got.Bastion)
+	}
+
+	// spec.ssh wins over ~/.ssh/config, and the host's own entry over both.
+	c.Spec.SSH.User, c.Spec.SSH.Port = "admin", 22
+	c.Spec.Hosts[0].SSH = &inventory.HostSSH{User: "ubuntu", KeyPath: "/keys/k1"}
+	got = resolve(c, c.Spec.Hosts[0], known, p, sc)
+	if got.User != "ubuntu" || got.Port != 22 || got.KeyPaths[0] != "/keys/k1" {
+		t.Fatalf("precedence wrong: %+v", got)
+	}
+
+	// The inventory's bastion wins over ProxyJump.
+	c.Spec.SSH.Bastion = &inventory.Bastion{Address: "203.0.113.5", Port: 22, User: "jump2"}
+	got = resolve(c, c.Spec.Hosts[0], known, p, sc)
+	if got.Bastion.Address != "203.0.113.5" || got.Bastion.User != "jump2" {
+		t.Fatalf("inventory bastion: %+v", got.Bastion)
+	}
+
+	// Nothing anywhere: OpenSSH's defaults.
+	got = resolve(c, c.Spec.Hosts[1], known, p, fakeSSHConfig{})
+	if got.User != "admin" || got.Port != 22 || len(got.KeyPaths) != 3 || !strings.HasSuffix(got.KeyPaths[0], ".ssh/id_ed25519") {
+		t.Fatalf("defaults: %+v", got)
+	}
+	// No terminal and no variable: no password method is offered.
+	if got.Password != nil {
+		t.Fatal("password method offered with no way to get a password")
+	}
+}
