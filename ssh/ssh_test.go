@@ -573,3 +573,14 @@ func TestUploadFailureKeepsOldFile(t *testing.T) {
 		}
 	}
 }
+
+type xsshPublicKey = xssh.PublicKey
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
