@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cheggaaa/pb/v3"
+
 	"github.com/kubeha/kubeha/events"
 )
 
@@ -21,12 +23,46 @@ type Plain struct {
 	color         bool
 	ProgressEvery time.Duration
 	lastProgress  map[string]time.Time
+	// bars draws byte progress as pb/v3 bars, one line per update, instead
+	// of plain counts: for people at a terminal, not for logs.
+	bars   bool
+	barMap map[string]*pb.ProgressBar
 }
 
 // NewPlain returns a plain renderer writing to w, with ANSI colour when
 // color is true.
 func NewPlain(w io.Writer, color bool) *Plain {
 	return &Plain{w: w, color: color, ProgressEvery: 2 * time.Second, lastProgress: map[string]time.Time{}}
+}
+
+// NewTerminal returns the renderer for an interactive terminal: plain lines
+// with colour when allowed, and uploads drawn as progress bars updated twice
+// a second.
+func NewTerminal(w io.Writer, color bool) *Plain {
+	p := NewPlain(w, color)
+	p.bars, p.barMap, p.ProgressEvery = true, map[string]*pb.ProgressBar{}, 500*time.Millisecond
+	return p
+}
+
+// barLine renders one upload's progress with pb's full template (bar,
+// percentage, speed, time left).
+func (p *Plain) barLine(key string, e events.Event) string {
+	bar := p.barMap[key]
+	if bar == nil {
+		// Static: the bar never draws by itself; each update renders one
+		// line through String, so bars and log lines never interleave.
+		bar = pb.Full.New(0).SetTotal(e.Total)
+		bar.Set(pb.Bytes, true).Set(pb.Static, true).SetWidth(100).Set("prefix", e.Name)
+		bar.Start()
+		p.barMap[key] = bar
+	}
+	bar.SetCurrent(e.Bytes)
+	line := bar.String()
+	if e.Total > 0 && e.Bytes >= e.Total {
+		bar.Finish()
+		delete(p.barMap, key)
+	}
+	return line
 }
 
 const (
@@ -104,6 +140,9 @@ func (p *Plain) format(e events.Event) string {
 			}
 		}
 		p.lastProgress[key] = now
+		if p.bars && e.Total > 0 {
+			return where + ": " + p.barLine(key, e)
+		}
 		return where + ": " + e.Name + " " + progressText(e.Bytes, e.Total)
 	default:
 		return where + ": " + e.Message

@@ -90,3 +90,17 @@ func TestJSONOneObjectPerLine(t *testing.T) {
 		t.Fatalf("%v %+v", err, e)
 	}
 }
+
+func TestTerminalDrawsBars(t *testing.T) {
+	var b bytes.Buffer
+	p := NewTerminal(&b, false)
+	p.Emit(events.Event{Kind: events.Progress, Phase: "artifacts", Host: "k1", Name: "kubelet", Bytes: 25 << 20, Total: 100 << 20})
+	p.Emit(events.Event{Kind: events.Progress, Phase: "artifacts", Host: "k1", Name: "kubelet", Bytes: 100 << 20, Total: 100 << 20})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "25.00%") || !strings.Contains(lines[0], "kubelet") || !strings.Contains(lines[1], "100.00%") {
+		t.Fatalf("bars:\n%s", b.String())
+	}
+	if !strings.ContainsAny(lines[0], "=>█") {
+		t.Fatalf("no bar drawn: %q", lines[0])
+	}
+}

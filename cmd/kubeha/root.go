@@ -128,10 +128,13 @@ func (c *cmdContext) sink(output string, secrets *events.Secrets) (events.Sink, 
 		return nil, usageError{err}
 	}
 	var r events.Sink
-	if mode == tui.ModeJSON {
+	switch mode {
+	case tui.ModeJSON:
 		r = tui.NewJSON(c.app.stdout)
-	} else {
-		r = tui.NewPlain(c.app.stdout, tui.Color(mode, c.app.terminal))
+	case tui.ModeTTY:
+		r = tui.NewTerminal(c.app.stdout, tui.Color(mode, c.app.terminal))
+	default:
+		r = tui.NewPlain(c.app.stdout, false)
 	}
 	return events.Stamped(events.Redacting(r, secrets), time.Now), nil
 }
