@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= kubeha
 
-.PHONY: build test example clean
+.PHONY: build test example clean bench-ssh
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kubeha
@@ -19,3 +19,8 @@ example: build
 
 clean:
 	rm -rf $(BIN) out
+
+# SSH transport benchmark (docs/performance.md): 50 real sshd hosts on
+# loopback against pssh, a bare x/crypto/ssh loop and scp. Needs root, pssh.
+bench-ssh:
+	$(GO) run ./e2e/bench/ssh -hosts 50 -upload-mb 200 -rounds 3
