@@ -17,7 +17,7 @@ WRAP=$CACHE/kube/wrapper-$KUBE_VERSION
 # The etcd and CoreDNS versions kubeadm $KUBE_VERSION expects; checked
 # against `kubeadm config images list` after kubeadm is built.
 ETCD_VERSION=${ETCD_VERSION:-v3.7.0}
-COREDNS_VERSION=${COREDNS_VERSION:-v1.12.4}
+COREDNS_VERSION=${COREDNS_VERSION:-v1.14.6}
 
 minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
 staging_version="v0.${KUBE_VERSION#v1.}"

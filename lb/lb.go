@@ -1,0 +1,227 @@
+package lb
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"os"
+	"strconv"
+	"text/template"
+
+	"github.com/kubeha/kubeha/inventory"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+var templates = template.Must(template.New("lb").Option("missingkey=error").ParseFS(templateFS, "templates/*.tmpl"))
+
+// Paths of the files kubeha writes for the load balancer.
+const (
+	HAProxyConfigPath    = "/etc/haproxy/haproxy.cfg"
+	KeepalivedConfigPath = "/etc/keepalived/keepalived.conf"
+	CheckScriptPath      = "/etc/keepalived/check_apiserver.sh"
+	NginxConfigPath      = "/etc/kubeha/nginx/nginx.conf"
+	// StatsPort is haproxy's stats page, on 127.0.0.1 only.
+	StatsPort = 8404
+)
+
+// Failover tuning. Measured on this project's machines (docs/failover.md):
+// haproxy with inter 1 s and fall 2 drops a refused backend in 1.2-1.75 s;
+// VRRP's master-down interval is 3 adverts plus a skew below one advert.
+const (
+	HealthInterMS = 1000
+	HealthFall    = 2
+	HealthRise    = 2
+	// AdvertInt is keepalived's advert interval in seconds (VRRPv3).
+	AdvertInt = "0.3"
+)
+
+// Backend is one apiserver.
+type Backend struct {
+	Name    string
+	Address string
+	Port    int
+}
+
+// HAProxy is haproxy.cfg.
+type HAProxy struct {
+	Mode          string
+	Binds         []string
+	Balance       string
+	Backends      []Backend
+	InterMS       int
+	Fall, Rise    int
+	StatsPort     int
+	StatsUser     string
+	StatsPassword string
+}
+
+// DetectSeconds is how long a dead backend keeps receiving new connections
+// at most: fall checks at inter spacing.
+func (h HAProxy) DetectSeconds() string {
+	return strconv.FormatFloat(float64(h.InterMS*h.Fall)/1000, 'f', -1, 64)
+}
+
+// Keepalived is keepalived.conf for one host.
+type Keepalived struct {
+	RouterID        string
+	State           string
+	Interface       string
+	VirtualRouterID int
+	Priority        int
+	AdvertInt       string
+	SourceIP        string
+	Peers           []string
+	VIP             string
+	CheckScript     string
+}
+
+// CheckScript is check_apiserver.sh for one host.
+type CheckScript struct {
+	CheckLocalAPIServer bool
+	APIServerPort       int
+	LBPort              int
+}
+
+// DebianStreamModule is where Debian's libnginx-mod-stream puts the stream
+// module, which the local proxy needs and nginx does not build in there.
+const DebianStreamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+// Nginx is the local proxy's nginx.conf.
+type Nginx struct {
+	// StreamModule is the path of ngx_stream_module.so, empty when the
+	// host's nginx has the stream module built in.
+	StreamModule string
+	Port         int
+	Backends     []Backend
+	MaxFails     int
+	FailTimeout  string
+}
+
+// Secrets are the generated credentials the configs carry. The
+// load-balancer phase keeps them stable across runs by reading them back
+// from the hosts; `kubeha render` passes Placeholders.
+type Secrets struct {
+	StatsPassword string
+}
+
+// Placeholders are well-formed stand-ins for Secrets in rendered files.
+var Placeholders = Secrets{StatsPassword: "RENDERED-PLACEHOLDER"}
+
+// File is one rendered file for one host.
+type File struct {
+	Host    string
+	Path    string
+	Mode    os.FileMode
+	Content []byte
+}
+
+func render(name string, data any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+		return nil, fmt.Errorf("render %s: %w", name, err)
+	}
+	return b.Bytes(), nil
+}
+
+// Render renders the config to text.
+func (h HAProxy) Render() ([]byte, error) { return render("haproxy.cfg.tmpl", h) }
+
+// Render renders the config to text.
+func (k Keepalived) Render() ([]byte, error) { return render("keepalived.conf.tmpl", k) }
+
+// Render renders the script to text.
+func (c CheckScript) Render() ([]byte, error) { return render("check_apiserver.sh.tmpl", c) }
+
+// Render renders the config to text.
+func (n Nginx) Render() ([]byte, error) { return render("nginx.conf.tmpl", n) }
+
+// Interfaces names, per host, the interface that holds the host's
+// internalAddress (found by the facts phase). Hosts missing from it use the
+// inventory's spec.loadBalancer.interface.
+type Interfaces map[string]string
+
+// Derive computes every load-balancer file of every host for c. It is pure:
+// the same inventory, interfaces and secrets give the same bytes, which is
+// what lets a rerun compare hashes and change nothing.
+func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets) ([]File, error) {
+	lbSpec := c.Spec.LoadBalancer
+	port := c.Spec.ControlPlaneEndpoint.Port
+	var backends []Backend
+	for _, m := range c.Masters() {
+		backends = append(backends, Backend{Name: m.Name, Address: m.InternalAddress, Port: inventory.APIServerPort})
+	}
+	var out []File
+	add := func(host, path string, mode os.FileMode, r interface{ Render() ([]byte, error) }) error {
+		b, err := r.Render()
+		if err != nil {
+			return fmt.Errorf("%s: %w", host, err)
+		}
+		out = append(out, File{Host: host, Path: path, Mode: mode, Content: b})
+		return nil
+	}
+	switch lbSpec.Mode {
+	case inventory.ModeKeepalivedHAProxy:
+		hosts := c.LBHosts()
+		onMasters := lbSpec.Placement == inventory.PlacementMasters
+		step := 40
+		if len(hosts) > 1 && 200/(len(hosts)-1) < step {
+			step = 200 / (len(hosts) - 1)
+		}
+		for i, h := range hosts {
+			hp := HAProxy{Mode: lbSpec.Mode, Binds: []string{"*:" + strconv.Itoa(port)}, Balance: "roundrobin", Backends: backends,
+				InterMS: HealthInterMS, Fall: HealthFall, Rise: HealthRise, StatsPort: StatsPort, StatsUser: "kubeha", StatsPassword: s.StatsPassword}
+			if err := add(h.Name, HAProxyConfigPath, 0o600, hp); err != nil {
+				return nil, err
+			}
+			iface := ifaces[h.Name]
+			if iface == "" {
+				iface = lbSpec.Interface
+			}
+			if iface == "" {
+				return nil, fmt.Errorf("%s: no interface for the VIP: set spec.loadBalancer.interface or let the facts phase detect it", h.Name)
+			}
+			var peers []string
+			for _, p := range hosts {
+				if p.Name != h.Name {
+					peers = append(peers, p.InternalAddress)
+				}
+			}
+			state := "BACKUP"
+			if i == 0 {
+				state = "MASTER"
+			}
+			ka := Keepalived{RouterID: h.Name, State: state, Interface: iface, VirtualRouterID: lbSpec.VirtualRouterID,
+				Priority: 250 - i*step, AdvertInt: AdvertInt, SourceIP: h.InternalAddress, Peers: peers, VIP: lbSpec.VIP, CheckScript: CheckScriptPath}
+			if err := add(h.Name, KeepalivedConfigPath, 0o644, ka); err != nil {
+				return nil, err
+			}
+			cs := CheckScript{CheckLocalAPIServer: onMasters, APIServerPort: inventory.APIServerPort, LBPort: port}
+			if err := add(h.Name, CheckScriptPath, 0o755, cs); err != nil {
+				return nil, err
+			}
+		}
+	case inventory.ModeLocalProxy:
+		// Masters reach their own apiserver on 127.0.0.1:6443 when the
+		// endpoint port is 6443; other nodes run the proxy there.
+		for _, h := range c.Spec.Hosts {
+			if h.Role == inventory.RoleLoadBalancer || (h.Role == inventory.RoleMaster && port == inventory.APIServerPort) {
+				continue
+			}
+			var r interface{ Render() ([]byte, error) }
+			path := NginxConfigPath
+			if lbSpec.Proxy == inventory.ProxyNginx {
+				r = Nginx{StreamModule: DebianStreamModule, Port: port, Backends: backends, MaxFails: 1, FailTimeout: "10s"}
+			} else {
+				path = HAProxyConfigPath
+				r = HAProxy{Mode: lbSpec.Mode, Binds: []string{"127.0.0.1:" + strconv.Itoa(port)}, Balance: "leastconn", Backends: backends,
+					InterMS: HealthInterMS, Fall: HealthFall, Rise: HealthRise, StatsPort: StatsPort, StatsUser: "kubeha", StatsPassword: s.StatsPassword}
+			}
+			if err := add(h.Name, path, 0o600, r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}

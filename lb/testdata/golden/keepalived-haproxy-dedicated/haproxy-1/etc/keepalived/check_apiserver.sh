@@ -1,0 +1,5 @@
+#!/bin/sh
+# Managed by kubeha: keepalived's health check. Exits non-zero, so this host
+# gives up the VIP, when haproxy is not serving the endpoint port.
+fail() { echo "check_apiserver: $*" >&2; exit 1; }
+curl --silent --max-time 1 --insecure https://127.0.0.1:6443/readyz -o /dev/null || fail "haproxy not answering on 6443"
