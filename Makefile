@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= kubeha
 
-.PHONY: build test example clean bench-ssh
+.PHONY: build test example clean bench-ssh e2e-machines e2e e2e-clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kubeha
@@ -24,3 +24,16 @@ clean:
 # loopback against pssh, a bare x/crypto/ssh loop and scp. Needs root, pssh.
 bench-ssh:
 	$(GO) run ./e2e/bench/ssh -hosts 50 -upload-mb 200 -rounds 3
+
+# e2e machines (issue 4): systemd machines as containers, run by the
+# harness's own dockerd in network namespace kh-e2e. Needs root, docker.io,
+# debootstrap. Caches live in ${KUBEHA_CACHE:-$HOME/.cache/kubeha}.
+e2e-machines:
+	bash e2e/kube/build.sh
+	$(GO) run ./e2e/cmd/kh-machines images
+
+e2e: e2e-machines
+	$(GO) test -tags e2e -count=1 -timeout 60m ./e2e/...
+
+e2e-clean:
+	$(GO) run ./e2e/cmd/kh-machines clean

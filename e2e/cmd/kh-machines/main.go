@@ -1,0 +1,94 @@
+// Command kh-machines builds and runs the e2e test machines.
+//
+//	kh-machines up [-n 5]   build or reuse the images, start n bare machines, print them
+//	kh-machines images      build or reuse the images only
+//	kh-machines clean       remove every container, namespace, link, route,
+//	                        mount and process the harness made
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kubeha/kubeha/e2e/machines"
+	"github.com/kubeha/kubeha/e2e/sshd"
+)
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[e2e %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: kh-machines up|images|clean")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "clean":
+		err = machines.Clean(ctx, logf)
+		if left := machines.Leftovers(ctx); len(left) > 0 {
+			err = fmt.Errorf("left behind: %s", strings.Join(left, "; "))
+		}
+	case "images":
+		_, _, err = images(ctx)
+	case "up":
+		fs := flag.NewFlagSet("up", flag.ExitOnError)
+		n := fs.Int("n", 5, "machines")
+		fs.Parse(os.Args[2:])
+		err = up(ctx, *n)
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kh-machines:", err)
+		os.Exit(1)
+	}
+}
+
+func images(ctx context.Context) (*machines.Docker, string, error) {
+	return machines.Prepare(ctx, logf, ".")
+}
+
+func up(ctx context.Context, n int) error {
+	d, tag, err := images(ctx)
+	if err != nil {
+		return err
+	}
+	keyDir := filepath.Join(machines.RunDir, "keys")
+	os.MkdirAll(keyDir, 0o700)
+	key, err := sshd.NewClientKey(filepath.Join(keyDir, "id_ed25519"), "")
+	if err != nil {
+		return err
+	}
+	ak, err := machines.WriteAuthorizedKeys(string(sshAuthorized(key)))
+	if err != nil {
+		return err
+	}
+	var specs []machines.Spec
+	for i := 0; i < n; i++ {
+		specs = append(specs, machines.Spec{Name: fmt.Sprintf("node%d", i+1), IP: fmt.Sprintf("10.213.0.%d", 11+i), Image: tag, AuthorizedKeys: ak})
+	}
+	start := time.Now()
+	ms, err := machines.StartMachines(ctx, d, logf, specs)
+	if err != nil {
+		return err
+	}
+	logf("%d machines SSH-ready in %s", n, time.Since(start).Round(10*time.Millisecond))
+	kh := filepath.Join(keyDir, "known_hosts")
+	os.WriteFile(kh, []byte(machines.KnownHosts(ms)), 0o600)
+	for _, m := range ms {
+		fmt.Printf("%s %s\n", m.Name, m.IP)
+	}
+	fmt.Printf("ssh -i %s -o UserKnownHostsFile=%s root@%s\n", key.Path, kh, ms[0].IP)
+	return nil
+}
