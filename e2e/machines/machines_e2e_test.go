@@ -158,3 +158,45 @@ func imageTarball(t *testing.T, ctx context.Context, d *Docker) string {
 	}
 	return tarball
 }
+
+// TestBakedImage proves the baked image has the kubelet unit with the
+// kubeadm drop-in, the binaries, and every image kubeadm lists.
+func TestBakedImage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	d, _, baked, err := PrepareBaked(ctx, logT(t), "../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Clean(context.Background(), logT(t)) })
+	dir := t.TempDir()
+	key, _ := sshd.NewClientKey(filepath.Join(dir, "id"), "")
+	ak, _ := WriteAuthorizedKeys(string(xssh.MarshalAuthorizedKey(key.Public)))
+	ms, err := StartMachines(ctx, d, logT(t), []Spec{{Name: "baked1", IP: "10.213.0.31", Image: baked, AuthorizedKeys: ak}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ms[0]
+	out, err := m.Exec(ctx, "sh", "-c", "systemctl cat kubelet | grep -c KUBELET_KUBEADM_ARGS; systemctl is-enabled kubelet; kubeadm version -o short; kubelet --version; kubectl version --client -o yaml | grep gitVersion")
+	if err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	for _, want := range []string{"enabled", "v1.37.2", "Kubernetes v1.37.2", "gitVersion: v1.37.2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("baked machine lacks %q:\n%s", want, out)
+		}
+	}
+	wantImgs, err := m.Exec(ctx, "kubeadm", "config", "images", "list", "--kubernetes-version", KubeVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := m.Exec(ctx, "ctr", "-n", "k8s.io", "images", "ls", "-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range strings.Fields(wantImgs) {
+		if !strings.Contains(have, img+"\n") {
+			t.Errorf("image %s missing from the machine's containerd:\n%s", img, have)
+		}
+	}
+}

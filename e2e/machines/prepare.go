@@ -33,3 +33,14 @@ func Prepare(ctx context.Context, log Logf, repoRoot string) (*Docker, string, e
 	tag, err := BareImage(ctx, d, log, wrapper)
 	return d, tag, err
 }
+
+// PrepareBaked is Prepare plus the baked image (Kubernetes binaries and
+// images inside; needs e2e/kube/build.sh to have run).
+func PrepareBaked(ctx context.Context, log Logf, repoRoot string) (d *Docker, bare, baked string, err error) {
+	d, bare, err = Prepare(ctx, log, repoRoot)
+	if err != nil {
+		return nil, "", "", err
+	}
+	baked, err = BakedImage(ctx, d, log, bare)
+	return d, bare, baked, err
+}

@@ -55,8 +55,21 @@ func main() {
 	}
 }
 
+// images builds or reuses the bare image and, when the Kubernetes binaries
+// are built, the baked one.
 func images(ctx context.Context) (*machines.Docker, string, error) {
-	return machines.Prepare(ctx, logf, ".")
+	d, bare, err := machines.Prepare(ctx, logf, ".")
+	if err != nil {
+		return nil, "", err
+	}
+	if _, statErr := os.Stat(filepath.Join(machines.KubeDir(machines.KubeVersion), "kubeadm")); statErr == nil {
+		if _, err := machines.BakedImage(ctx, d, logf, bare); err != nil {
+			return nil, "", err
+		}
+	} else {
+		logf("no Kubernetes binaries: baked image skipped (run e2e/kube/build.sh)")
+	}
+	return d, bare, nil
 }
 
 func up(ctx context.Context, n int) error {

@@ -1,0 +1,223 @@
+package machines
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// KubeVersion is the Kubernetes version the baked image carries.
+const KubeVersion = "v1.37.2"
+
+// KubeDir is where e2e/kube/build.sh puts the binaries of version v.
+func KubeDir(v string) string { return filepath.Join(CacheDir(), "kube", v) }
+
+// The kubelet unit and kubeadm drop-in, as the distribution packages
+// install them.
+const kubeletUnit = `[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart=/usr/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+`
+
+const kubeadmDropIn = `[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+`
+
+// image is one image built from the binaries: base "scratch" or the bare
+// node image (kube-proxy needs iptables), binaries copied to /usr/local/bin
+// unless entry names another place.
+type image struct {
+	name     string // as `kubeadm config images list` prints it
+	fromBare bool
+	binaries []string
+	entry    string
+}
+
+// kubeImages returns the images kubeadm v expects, in kubeadm's names.
+func kubeImages(ctx context.Context, kubeDir, v string) ([]image, error) {
+	out, err := run(ctx, filepath.Join(kubeDir, "kubeadm"), "config", "images", "list", "--kubernetes-version", v)
+	if err != nil {
+		return nil, err
+	}
+	var imgs []image
+	for _, name := range strings.Fields(out) {
+		base := name[strings.LastIndex(name, "/")+1:]
+		base, _, _ = strings.Cut(base, ":")
+		switch base {
+		case "kube-apiserver", "kube-controller-manager", "kube-scheduler":
+			imgs = append(imgs, image{name: name, binaries: []string{base}})
+		case "kube-proxy":
+			imgs = append(imgs, image{name: name, fromBare: true, binaries: []string{base}})
+		case "etcd":
+			imgs = append(imgs, image{name: name, binaries: []string{"etcd", "etcdctl"}})
+		case "coredns":
+			imgs = append(imgs, image{name: name, binaries: []string{"coredns"}, entry: "/coredns"})
+		case "pause":
+			imgs = append(imgs, image{name: name, binaries: []string{"pause"}, entry: "/pause"})
+		default:
+			return nil, fmt.Errorf("kubeadm expects image %s, which the harness does not know how to build", name)
+		}
+	}
+	return imgs, nil
+}
+
+// BakedImage builds (or finds) the baked image: the bare image plus
+// kubeadm, kubelet and kubectl, the kubelet unit with the kubeadm drop-in,
+// and every image kubeadm needs already in containerd (content only,
+// --no-unpack: unpacking happens on first use, on the machine's own /var).
+func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (string, error) {
+	kubeDir := KubeDir(KubeVersion)
+	h := sha256.New()
+	fmt.Fprint(h, "baked-1\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
+	stamps, _ := filepath.Glob(filepath.Join(kubeDir, "*.stamp"))
+	if len(stamps) < 11 {
+		return "", fmt.Errorf("Kubernetes binaries missing in %s: run e2e/kube/build.sh", kubeDir)
+	}
+	for _, s := range stamps {
+		b, _ := os.ReadFile(s)
+		fi, _ := os.Stat(strings.TrimSuffix(s, ".stamp"))
+		if fi == nil {
+			return "", fmt.Errorf("%s has a stamp but no binary: run e2e/kube/build.sh", strings.TrimSuffix(s, ".stamp"))
+		}
+		fmt.Fprint(h, filepath.Base(s), string(b), fi.Size(), fi.ModTime().UnixNano())
+	}
+	key := hex.EncodeToString(h.Sum(nil))[:12]
+	tag := "kubeha-node:baked-" + key
+	if _, err := d.Run(ctx, "image", "inspect", tag); err == nil {
+		log("baked image %s: cached", tag)
+		return tag, nil
+	}
+	imgs, err := kubeImages(ctx, kubeDir, KubeVersion)
+	if err != nil {
+		return "", err
+	}
+	work, err := os.MkdirTemp("", "kh-bake-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	var names []string
+	for _, img := range imgs {
+		start := time.Now()
+		dir := filepath.Join(work, strings.NewReplacer("/", "_", ":", "_").Replace(img.name))
+		os.MkdirAll(dir, 0o755)
+		var df strings.Builder
+		if img.fromBare {
+			fmt.Fprintf(&df, "FROM %s\n", bareTag)
+		} else {
+			df.WriteString("FROM scratch\nENV PATH=/usr/local/bin:/usr/bin:/bin\n")
+		}
+		for _, b := range img.binaries {
+			if err := copyFile(filepath.Join(kubeDir, b), filepath.Join(dir, b), 0o755); err != nil {
+				return "", err
+			}
+			dst := "/usr/local/bin/" + b
+			if img.entry != "" {
+				dst = img.entry
+			}
+			fmt.Fprintf(&df, "COPY %s %s\n", b, dst)
+		}
+		if img.entry != "" {
+			fmt.Fprintf(&df, "ENTRYPOINT [%q]\n", img.entry)
+		}
+		if img.fromBare {
+			// The node image boots systemd; kube-proxy's image must not.
+			df.WriteString("ENTRYPOINT []\n")
+		}
+		os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df.String()), 0o644)
+		if _, err := d.Run(ctx, "build", "-q", "-t", img.name, dir); err != nil {
+			return "", fmt.Errorf("build %s: %w", img.name, err)
+		}
+		names = append(names, img.name)
+		log("image %s built in %s", img.name, time.Since(start).Round(100*time.Millisecond))
+	}
+	tarball := filepath.Join(work, "images.tar")
+	if _, err := d.Run(ctx, append([]string{"save", "-o", tarball}, names...)...); err != nil {
+		return "", err
+	}
+
+	// Bake: boot the bare image without a /var volume so what is written
+	// there lands in the committed layer.
+	const bakeName = containerPrefix + "bake"
+	d.Run(ctx, "rm", "-f", bakeName)
+	if _, err := d.Run(ctx, "run", "-d", "--name", bakeName, "--label", "kubeha-e2e=1", "--privileged", "--cgroupns=private",
+		"--security-opt", "seccomp=unconfined", "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp:exec",
+		"--network", "none", bareTag); err != nil {
+		return "", err
+	}
+	defer d.Run(context.Background(), "rm", "-f", bakeName)
+	exec := func(args ...string) (string, error) {
+		return d.Run(ctx, append([]string{"exec", bakeName}, args...)...)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if out, _ := exec("systemctl", "is-active", "containerd"); strings.TrimSpace(out) == "active" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("containerd did not start in the bake container")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	for _, b := range []string{"kubeadm", "kubelet", "kubectl"} {
+		if _, err := d.Run(ctx, "cp", filepath.Join(kubeDir, b), bakeName+":/usr/bin/"+b); err != nil {
+			return "", err
+		}
+	}
+	os.WriteFile(filepath.Join(work, "kubelet.service"), []byte(kubeletUnit), 0o644)
+	os.WriteFile(filepath.Join(work, "10-kubeadm.conf"), []byte(kubeadmDropIn), 0o644)
+	steps := [][]string{
+		{"mkdir", "-p", "/usr/lib/systemd/system/kubelet.service.d", "/etc/kubernetes/manifests", "/var/lib/kubelet"},
+	}
+	for _, s := range steps {
+		if _, err := exec(s...); err != nil {
+			return "", err
+		}
+	}
+	for src, dst := range map[string]string{
+		"kubelet.service": "/usr/lib/systemd/system/kubelet.service",
+		"10-kubeadm.conf": "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf",
+	} {
+		if _, err := d.Run(ctx, "cp", filepath.Join(work, src), bakeName+":"+dst); err != nil {
+			return "", err
+		}
+	}
+	// Not /tmp: docker cp writes beneath the container's tmpfs there.
+	if _, err := d.Run(ctx, "cp", tarball, bakeName+":/root/images.tar"); err != nil {
+		return "", err
+	}
+	start := time.Now()
+	if out, err := exec("sh", "-c", "systemctl enable kubelet && ctr -n k8s.io images import --no-unpack /root/images.tar >/dev/null && rm /root/images.tar && ctr -n k8s.io images ls -q"); err != nil {
+		return "", fmt.Errorf("bake: %w: %s", err, out)
+	}
+	log("images imported into the machine's containerd in %s", time.Since(start).Round(100*time.Millisecond))
+	if _, err := d.Run(ctx, "stop", "-t", "30", bakeName); err != nil {
+		return "", err
+	}
+	if _, err := d.Run(ctx, "commit", "--change", `ENTRYPOINT ["/sbin/init"]`, bakeName, tag); err != nil {
+		return "", err
+	}
+	log("baked image %s", tag)
+	return tag, nil
+}
