@@ -33,7 +33,8 @@ e2e-machines:
 	$(GO) run ./e2e/cmd/kh-machines images
 
 e2e: e2e-machines
-	$(GO) test -tags e2e -count=1 -timeout 60m ./e2e/...
+	# -p 1: the scenarios share one harness (namespace, bridge, dockerd).
+	$(GO) test -tags e2e -count=1 -p 1 -timeout 60m ./e2e/...
 
 e2e-clean:
 	$(GO) run ./e2e/cmd/kh-machines clean
