@@ -151,6 +151,18 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 			return
 		}
 		v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
+	case reflect.Interface:
+		// Free-form values (kubelet and kube-proxy configuration passed
+		// through to kubeadm): yaml decides the types; JSON must be able
+		// to encode them for the inputs hash.
+		var x any
+		if err := n.Decode(&x); err != nil {
+			d.fail(path, n, "cannot decode: "+err.Error(), "check the value's syntax")
+			return
+		}
+		if x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
 	default:
 		panic(fmt.Sprintf("inventory: decoder has no case for %s", v.Kind()))
 	}

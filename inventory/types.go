@@ -185,6 +185,13 @@ type Kubeadm struct {
 	APIServerExtraArgs map[string]string `yaml:"apiServerExtraArgs,omitempty"`
 	KubeletExtraArgs   map[string]string `yaml:"kubeletExtraArgs,omitempty"`
 	PatchesDir         string            `yaml:"patchesDir,omitempty"`
+	// KubeletConfiguration and KubeProxyConfiguration are merged over the
+	// documents kubeha renders (kubelet.config.k8s.io/v1beta1,
+	// kubeproxy.config.k8s.io/v1alpha1), key by key, nested maps included.
+	KubeletConfiguration   map[string]any `yaml:"kubeletConfiguration,omitempty"`
+	KubeProxyConfiguration map[string]any `yaml:"kubeProxyConfiguration,omitempty"`
+	// IgnorePreflightErrors is passed to kubeadm init and join.
+	IgnorePreflightErrors []string `yaml:"ignorePreflightErrors,omitempty"`
 }
 
 // Masters returns the hosts with role master, in inventory order. The first

@@ -1,0 +1,255 @@
+package kubeadm
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/kubeha/kubeha/inventory"
+)
+
+// Paths on the hosts.
+const (
+	ConfigDir      = "/etc/kubeha"
+	InitConfigPath = ConfigDir + "/kubeadm-init.yaml"
+	JoinConfigPath = ConfigDir + "/kubeadm-join.yaml"
+	CRISocket      = "unix:///run/containerd/containerd.sock"
+	// ExternalEtcdPKI is where the external etcd client files are placed.
+	ExternalEtcdPKI = "/etc/kubernetes/pki/external-etcd"
+	// GoawayChance makes the apiserver ask a small share of HTTP/2 clients
+	// to reconnect, so long-lived connections spread again after an
+	// apiserver restart instead of piling onto the survivors (seed 002).
+	GoawayChance = "0.001"
+)
+
+// Secrets are the join credentials a config carries. kubeha generates them
+// before kubeadm runs, so nothing secret is ever scraped from output.
+type Secrets struct {
+	Token          string // bootstrap token, [a-z0-9]{6}.[a-z0-9]{16}
+	CertificateKey string // 64 hex characters
+	CACertHash     string // sha256:<hex> of the cluster CA's public key
+}
+
+// Placeholders are well-formed stand-ins for `kubeha render`.
+var Placeholders = Secrets{
+	Token:          "abcdef.0123456789abcdef",
+	CertificateKey: strings.Repeat("0", 64),
+	CACertHash:     "sha256:" + strings.Repeat("0", 64),
+}
+
+// Endpoint is controlPlaneEndpoint: the endpoint name and port.
+func Endpoint(c *inventory.Cluster) string {
+	ep := c.Spec.ControlPlaneEndpoint
+	return net.JoinHostPort(ep.Name, strconv.Itoa(ep.Port))
+}
+
+// CertSANs are the apiserver certificate's extra names: the endpoint name,
+// the VIP or SLB address, and every master's addresses. A missing one is the
+// x509 error of seed 002.
+func CertSANs(c *inventory.Cluster) []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	add(c.Spec.ControlPlaneEndpoint.Name)
+	add(c.Spec.LoadBalancer.VIP)
+	add(c.Spec.LoadBalancer.Address)
+	add("127.0.0.1")
+	add("localhost")
+	for _, m := range c.Masters() {
+		add(m.Address)
+		add(m.InternalAddress)
+	}
+	return out
+}
+
+// args turns a map into sorted Args, with over's values replacing base's.
+func args(base, over map[string]string) []Arg {
+	m := maps.Clone(base)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, over)
+	keys := slices.Sorted(maps.Keys(m))
+	out := make([]Arg, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, Arg{Name: k, Value: m[k]})
+	}
+	return out
+}
+
+func nodeRegistration(c *inventory.Cluster, h inventory.Host) NodeRegistration {
+	return NodeRegistration{
+		Name:                  h.Name,
+		CRISocket:             CRISocket,
+		KubeletExtraArgs:      args(map[string]string{"node-ip": h.InternalAddress}, c.Spec.Kubeadm.KubeletExtraArgs),
+		IgnorePreflightErrors: c.Spec.Kubeadm.IgnorePreflightErrors,
+	}
+}
+
+// Cluster returns the ClusterConfiguration of c.
+func Cluster(c *inventory.Cluster) ClusterConfiguration {
+	cc := ClusterConfiguration{
+		APIVersion:           APIVersion,
+		Kind:                 "ClusterConfiguration",
+		ClusterName:          c.Metadata.Name,
+		KubernetesVersion:    c.Spec.KubernetesVersion,
+		ControlPlaneEndpoint: Endpoint(c),
+		Networking: Networking{
+			PodSubnet:     c.Spec.Network.PodSubnet,
+			ServiceSubnet: c.Spec.Network.ServiceSubnet,
+			DNSDomain:     c.Spec.Network.DNSDomain,
+		},
+		APIServer: APIServer{
+			ExtraArgs: args(map[string]string{"goaway-chance": GoawayChance}, c.Spec.Kubeadm.APIServerExtraArgs),
+			CertSANs:  CertSANs(c),
+		},
+	}
+	if e := c.Spec.Etcd; e.Topology == inventory.EtcdExternal && e.External != nil {
+		cc.Etcd = &Etcd{External: &ExternalEtcd{
+			Endpoints: e.External.Endpoints,
+			CAFile:    ExternalEtcdPKI + "/ca.crt",
+			CertFile:  ExternalEtcdPKI + "/client.crt",
+			KeyFile:   ExternalEtcdPKI + "/client.key",
+		}}
+	}
+	return cc
+}
+
+// KubeletConfig is the KubeletConfiguration document: kubeha sets nothing
+// of its own beyond the type, the inventory's kubeletConfiguration is merged
+// over it.
+func KubeletConfig(c *inventory.Cluster) map[string]any {
+	base := map[string]any{"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration"}
+	return merge(base, c.Spec.Kubeadm.KubeletConfiguration)
+}
+
+// KubeProxyConfig is the KubeProxyConfiguration document: the inventory's
+// mode; for ipvs strictARP (so ARP for Service IPs stays correct) and the
+// VIP excluded from IPVS cleanup; then the inventory's
+// kubeProxyConfiguration merged over it.
+func KubeProxyConfig(c *inventory.Cluster) map[string]any {
+	base := map[string]any{
+		"apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+		"kind":       "KubeProxyConfiguration",
+		"mode":       c.Spec.Network.KubeProxyMode,
+	}
+	if c.Spec.Network.KubeProxyMode == inventory.ProxyModeIPVS {
+		ipvs := map[string]any{"strictARP": true}
+		if vip := c.Spec.LoadBalancer.VIP; vip != "" {
+			ipvs["excludeCIDRs"] = []any{vip + "/32"}
+		}
+		base["ipvs"] = ipvs
+	}
+	return merge(base, c.Spec.Kubeadm.KubeProxyConfiguration)
+}
+
+// merge returns base with over merged in: nested maps key by key, anything
+// else replaced.
+func merge(base, over map[string]any) map[string]any {
+	out := maps.Clone(base)
+	for k, v := range over {
+		if bm, ok := out[k].(map[string]any); ok {
+			if om, ok := v.(map[string]any); ok {
+				out[k] = merge(bm, om)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// InitConfig renders the multi-document config of `kubeadm init` on the
+// first master.
+func InitConfig(c *inventory.Cluster, first inventory.Host, s Secrets) ([]byte, error) {
+	init := InitConfiguration{
+		APIVersion: APIVersion,
+		Kind:       "InitConfiguration",
+		BootstrapTokens: []BootstrapToken{{
+			Token:  s.Token,
+			TTL:    "2h0m0s",
+			Usages: []string{"signing", "authentication"},
+			Groups: []string{"system:bootstrappers:kubeadm:default-node-token"},
+		}},
+		NodeRegistration: nodeRegistration(c, first),
+		LocalAPIEndpoint: APIEndpoint{AdvertiseAddress: first.InternalAddress, BindPort: inventory.APIServerPort},
+		CertificateKey:   s.CertificateKey,
+	}
+	return marshalDocs(init, Cluster(c), sortedMap(KubeletConfig(c)), sortedMap(KubeProxyConfig(c)))
+}
+
+// JoinConfig renders `kubeadm join`'s config for h; controlPlane makes it a
+// control-plane join.
+func JoinConfig(c *inventory.Cluster, h inventory.Host, s Secrets, controlPlane bool) ([]byte, error) {
+	j := JoinConfiguration{
+		APIVersion:       APIVersion,
+		Kind:             "JoinConfiguration",
+		NodeRegistration: nodeRegistration(c, h),
+		Discovery: Discovery{BootstrapToken: BootstrapTokenDiscovery{
+			APIServerEndpoint: Endpoint(c),
+			Token:             s.Token,
+			CACertHashes:      []string{s.CACertHash},
+		}},
+	}
+	if controlPlane {
+		j.ControlPlane = &JoinControlPlane{
+			LocalAPIEndpoint: APIEndpoint{AdvertiseAddress: h.InternalAddress, BindPort: inventory.APIServerPort},
+			CertificateKey:   s.CertificateKey,
+		}
+	}
+	return marshalDocs(j)
+}
+
+// sortedMap is a map that marshals with apiVersion and kind first, then the
+// other keys sorted, so rendered documents read like kubeadm's own.
+type sortedMap map[string]any
+
+func (m sortedMap) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	keys := slices.Sorted(maps.Keys(m))
+	sort.SliceStable(keys, func(i, j int) bool { return rank(keys[i]) < rank(keys[j]) })
+	for _, k := range keys {
+		var v yaml.Node
+		if err := v.Encode(m[k]); err != nil {
+			return nil, err
+		}
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &v)
+	}
+	return n, nil
+}
+
+func rank(k string) int {
+	switch k {
+	case "apiVersion":
+		return 0
+	case "kind":
+		return 1
+	}
+	return 2
+}
+
+func marshalDocs(docs ...any) ([]byte, error) {
+	var b bytes.Buffer
+	for i, d := range docs {
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		enc := yaml.NewEncoder(&b)
+		enc.SetIndent(2)
+		if err := enc.Encode(d); err != nil {
+			return nil, fmt.Errorf("render kubeadm config: %w", err)
+		}
+		enc.Close()
+	}
+	return b.Bytes(), nil
+}

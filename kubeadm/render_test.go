@@ -1,0 +1,132 @@
+package kubeadm
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kubeha/kubeha/inventory"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// rendered returns, per example, the init config of the first master, a
+// control-plane join of the second master (if any) and a worker join.
+func rendered(t *testing.T) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	examples, _ := filepath.Glob("../examples/*.yaml")
+	examples = append(examples, "testdata/e2e-vm.yaml")
+	for _, ex := range examples {
+		c, _, err := inventory.Load(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(filepath.Base(ex), ".yaml")
+		masters := c.Masters()
+		b, err := InitConfig(c, masters[0], Placeholders)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name+"/init.yaml"] = b
+		if len(masters) > 1 {
+			if out[name+"/join-control-plane.yaml"], err = JoinConfig(c, masters[1], Placeholders, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ws := c.Workers(); len(ws) > 0 {
+			if out[name+"/join-worker.yaml"], err = JoinConfig(c, ws[0], Placeholders, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out
+}
+
+func TestGolden(t *testing.T) {
+	for name, b := range rendered(t) {
+		p := filepath.Join("testdata", "golden", name)
+		if *update {
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, b, 0o644)
+			continue
+		}
+		want, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%s: %v (run go test ./kubeadm -update)", p, err)
+		}
+		if !bytes.Equal(want, b) {
+			t.Errorf("%s differs from golden:\n%s", p, b)
+		}
+	}
+}
+
+func TestShape(t *testing.T) {
+	c, _, err := inventory.Load("../examples/keepalived-haproxy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := Cluster(c)
+	if cc.ControlPlaneEndpoint != "k8s-apiserver-vip:16443" {
+		t.Errorf("endpoint %s", cc.ControlPlaneEndpoint)
+	}
+	for _, want := range []string{"k8s-apiserver-vip", "192.168.8.10", "192.168.8.191", "192.168.8.187", "192.168.8.186"} {
+		found := false
+		for _, s := range cc.APIServer.CertSANs {
+			found = found || s == want
+		}
+		if !found {
+			t.Errorf("certSANs lack %s: %v", want, cc.APIServer.CertSANs)
+		}
+	}
+	kp := KubeProxyConfig(c)
+	ipvs := kp["ipvs"].(map[string]any)
+	if kp["mode"] != "ipvs" || ipvs["strictARP"] != true || ipvs["excludeCIDRs"].([]any)[0] != "192.168.8.10/32" {
+		t.Errorf("kube-proxy config %v", kp)
+	}
+	// The operator's values win, nested maps merge.
+	c.Spec.Kubeadm.KubeProxyConfiguration = map[string]any{"ipvs": map[string]any{"scheduler": "wrr"}}
+	c.Spec.Kubeadm.APIServerExtraArgs = map[string]string{"goaway-chance": "0.02"}
+	ipvs = KubeProxyConfig(c)["ipvs"].(map[string]any)
+	if ipvs["scheduler"] != "wrr" || ipvs["strictARP"] != true {
+		t.Errorf("merge lost a key: %v", ipvs)
+	}
+	if a := Cluster(c).APIServer.ExtraArgs; len(a) != 1 || a[0].Value != "0.02" {
+		t.Errorf("user extra args must win: %v", a)
+	}
+}
+
+func kubeadmBinary(t *testing.T) string {
+	cache := os.Getenv("KUBEHA_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "kubeha")
+	}
+	k := filepath.Join(cache, "kube", "v1.37.2", "kubeadm")
+	if _, err := os.Stat(k); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("kubeadm not built (%s): CI builds it with e2e/kube/build.sh kubeadm", k)
+		}
+		t.Skip("kubeadm not built: run e2e/kube/build.sh kubeadm")
+	}
+	return k
+}
+
+// TestKubeadmAcceptsRenderedConfigs runs the real `kubeadm config validate`
+// (strict: unknown fields, bad CIDRs and old API versions are rejected) on
+// every rendered config.
+func TestKubeadmAcceptsRenderedConfigs(t *testing.T) {
+	k := kubeadmBinary(t)
+	for name, b := range rendered(t) {
+		p := filepath.Join(t.TempDir(), "config.yaml")
+		os.WriteFile(p, b, 0o600)
+		out, err := exec.Command(k, "config", "validate", "--config", p).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s rejected by kubeadm: %v\n%s", name, err, out)
+		}
+	}
+}
