@@ -137,6 +137,28 @@ func (c CheckScript) Render() ([]byte, error) { return render("check_apiserver.s
 // Render renders the config to text.
 func (n Nginx) Render() ([]byte, error) { return render("nginx.conf.tmpl", n) }
 
+// Hosts returns the hosts that run a load balancer in c's mode, in
+// inventory order: the VIP holders for keepalived-haproxy; for the local
+// proxy every node, except masters when the endpoint port is the
+// apiserver's own (they reach their own apiserver on 127.0.0.1:6443); none
+// for an external SLB.
+func Hosts(c *inventory.Cluster) []inventory.Host {
+	switch c.Spec.LoadBalancer.Mode {
+	case inventory.ModeKeepalivedHAProxy:
+		return c.LBHosts()
+	case inventory.ModeLocalProxy:
+		var out []inventory.Host
+		for _, h := range c.Spec.Hosts {
+			if h.Role == inventory.RoleLoadBalancer || (h.Role == inventory.RoleMaster && c.Spec.ControlPlaneEndpoint.Port == inventory.APIServerPort) {
+				continue
+			}
+			out = append(out, h)
+		}
+		return out
+	}
+	return nil
+}
+
 // Interfaces names, per host, the interface that holds the host's
 // internalAddress (found by the facts phase). Hosts missing from it use the
 // inventory's spec.loadBalancer.interface.
@@ -203,12 +225,7 @@ func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets) ([]File, error) 
 			}
 		}
 	case inventory.ModeLocalProxy:
-		// Masters reach their own apiserver on 127.0.0.1:6443 when the
-		// endpoint port is 6443; other nodes run the proxy there.
-		for _, h := range c.Spec.Hosts {
-			if h.Role == inventory.RoleLoadBalancer || (h.Role == inventory.RoleMaster && port == inventory.APIServerPort) {
-				continue
-			}
+		for _, h := range Hosts(c) {
 			var r interface{ Render() ([]byte, error) }
 			path := NginxConfigPath
 			if lbSpec.Proxy == inventory.ProxyNginx {

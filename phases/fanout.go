@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +19,15 @@ type HostError struct {
 	Err  error
 }
 
-func (e *HostError) Error() string { return e.Host + ": " + e.Err.Error() }
+// Error names the host once: errors from the ssh package already start
+// with it.
+func (e *HostError) Error() string {
+	msg := e.Err.Error()
+	if strings.HasPrefix(msg, e.Host+": ") {
+		return msg
+	}
+	return e.Host + ": " + msg
+}
 func (e *HostError) Unwrap() error { return e.Err }
 
 // FailedHosts returns the hosts named by the HostErrors inside err.
@@ -26,15 +35,16 @@ func FailedHosts(err error) []string {
 	var out []string
 	var walk func(error)
 	walk = func(err error) {
-		var he *HostError
-		if errors.As(err, &he) {
-			out = append(out, he.Host)
-			return
-		}
+		// A joined error first: errors.As would stop at its first match.
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, e := range j.Unwrap() {
 				walk(e)
 			}
+			return
+		}
+		var he *HostError
+		if errors.As(err, &he) {
+			out = append(out, he.Host)
 		}
 	}
 	walk(err)
@@ -80,6 +90,32 @@ func ForEachHost(ctx context.Context, env *Env, hosts []string, limit int, fn fu
 			}
 			log.Emit(events.Event{Kind: events.HostDone, Duration: d})
 			env.results.set(h, state.StatusDone, nil)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ProbeEach runs fn on each host with env.Concurrency at once, like
+// ForEachHost but silently and without journal records: probes only read.
+// The result is errors.Join of *HostError, or nil.
+func ProbeEach(ctx context.Context, env *Env, hosts []string, fn func(ctx context.Context, host string) error) error {
+	limit := env.Concurrency
+	if limit <= 0 {
+		limit = 1
+	}
+	errs := make([]error, len(hosts))
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(ctx, h); err != nil {
+				errs[i] = &HostError{Host: h, Err: err}
+			}
 		}()
 	}
 	wg.Wait()

@@ -11,4 +11,6 @@ import (
 // goroutine per host.
 type Hosts interface {
 	Run(ctx context.Context, host string, cmd ssh.Command) (ssh.Result, error)
+	Upload(ctx context.Context, host string, f ssh.File) error
+	Download(ctx context.Context, host, path string) ([]byte, error)
 }

@@ -97,6 +97,19 @@ type Env struct {
 	Concurrency int
 	// Hosts reaches the machines. Nil only in engine tests with fake phases.
 	Hosts Hosts
+	// Shared is what phases of one run hand to each other (facts, join
+	// material). Never nil when Hosts is set.
+	Shared *Shared
 
 	results *hostResults
+}
+
+// Shared is the state phases of one run share. Each field is safe for
+// concurrent use on its own.
+type Shared struct {
+	Facts FactStore
+	Join  JoinMaterial
+	// StateDir is the cluster's local directory (.kubeha/<cluster>), where
+	// the admin kubeconfig is saved.
+	StateDir string
 }

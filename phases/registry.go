@@ -10,11 +10,20 @@ import (
 // CLI (`kubeha phase <id>`, --skip-phases, --only, --from, the help text) is
 // generated from this list, so the two can never disagree.
 //
-// A phase joins the list only when it is real and proved on the tier that
-// can prove it (DESIGN.md): the remaining IDs of DESIGN.md's phase table
-// arrive with their issues.
+// Each call returns fresh phase values: a phase may keep state for the
+// length of one run (the load balancer's credentials read from the hosts).
 func Registry() []Phase {
-	return []Phase{}
+	return []Phase{
+		GatherFacts{},
+		PrepareHosts{},
+		&ConfigureLoadBalancer{},
+		InitControlPlane{},
+		JoinControlPlane{},
+		JoinWorkers{},
+		ConfigureRoutes{},
+		InstallCNI{},
+		Verify{},
+	}
 }
 
 // FileRenderer is implemented by phases that write files on hosts. `kubeha

@@ -98,6 +98,7 @@ type Runner struct {
 	Events      events.Sink
 	Secrets     *events.Secrets
 	Hosts       Hosts
+	Shared      *Shared
 	Concurrency int
 	Journal     *state.Journal
 	Store       JournalStore
@@ -119,6 +120,7 @@ func (r *Runner) env(p Phase) *Env {
 		Secrets:     r.Secrets,
 		Concurrency: r.Concurrency,
 		Hosts:       r.Hosts,
+		Shared:      r.Shared,
 		results:     &hostResults{},
 	}
 }

@@ -465,3 +465,13 @@ func sameSet(a, b []string) bool {
 	}
 	return true
 }
+
+func TestFailedHostsListsEveryHost(t *testing.T) {
+	err := errors.Join(&HostError{Host: "a", Err: errors.New("x")}, &HostError{Host: "b", Err: errors.New("b: y")})
+	if got := FailedHosts(err); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Fatalf("got %v", got)
+	}
+	if msg := err.Error(); strings.Count(msg, "b: ") != 1 {
+		t.Fatalf("host named twice: %q", msg)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -117,6 +118,7 @@ func (c *cmdContext) open(ctx context.Context, f *runFlags) (*session, error) {
 			Events:      sink,
 			Secrets:     secrets,
 			Hosts:       hosts,
+			Shared:      &phases.Shared{StateDir: filepath.Join(*c.stateDir, cl.Metadata.Name)},
 			Concurrency: f.concurrency,
 			Journal:     journal,
 			Store:       store,

@@ -77,6 +77,9 @@ func startMachine(ctx context.Context, d *Docker, s Spec) (*Machine, error) {
 		logs, _ := d.Run(ctx, "logs", "--tail", "30", m.Container())
 		return nil, fmt.Errorf("machine %s: %w\n%s", s.Name, err, logs)
 	}
+	if err := m.fixResolver(ctx); err != nil {
+		return nil, err
+	}
 	key, err := m.Exec(ctx, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
 	if err != nil {
 		return nil, fmt.Errorf("machine %s: read host key: %w", s.Name, err)
@@ -87,6 +90,15 @@ func startMachine(ctx context.Context, d *Docker, s Spec) (*Machine, error) {
 	}
 	m.HostKey = f[0] + " " + f[1]
 	return m, nil
+}
+
+// fixResolver replaces docker's embedded DNS (127.0.0.11) as the machine's
+// nameserver: a pod that inherits a loopback nameserver (CoreDNS does)
+// queries itself in a loop. The gateway answers nothing, which is what a
+// machine without internet should see.
+func (m *Machine) fixResolver(ctx context.Context) error {
+	_, err := m.Exec(ctx, "sh", "-c", "printf 'nameserver %s\n' "+Gateway+" > /etc/resolv.conf")
+	return err
 }
 
 // Exec runs a command in the machine through docker (not SSH), for the
@@ -130,6 +142,9 @@ func (m *Machine) Stop(ctx context.Context) error {
 // Start boots a stopped machine and waits for SSH.
 func (m *Machine) Start(ctx context.Context) error {
 	if _, err := m.d.Run(ctx, "start", m.Container()); err != nil {
+		return err
+	}
+	if err := m.fixResolver(ctx); err != nil {
 		return err
 	}
 	return WaitTCP(ctx, m.SSHAddr(), 60*time.Second)

@@ -1,6 +1,6 @@
 // Command kh-machines builds and runs the e2e test machines.
 //
-//	kh-machines up [-n 5]   build or reuse the images, start n bare machines, print them
+//	kh-machines up [-n 5] [-baked]   build or reuse the images, start n machines, print them
 //	kh-machines images      build or reuse the images only
 //	kh-machines clean       remove every container, namespace, link, route,
 //	                        mount and process the harness made
@@ -44,8 +44,9 @@ func main() {
 	case "up":
 		fs := flag.NewFlagSet("up", flag.ExitOnError)
 		n := fs.Int("n", 5, "machines")
+		baked := fs.Bool("baked", false, "machines with Kubernetes baked in")
 		fs.Parse(os.Args[2:])
-		err = up(ctx, *n)
+		err = up(ctx, *n, *baked)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -72,10 +73,15 @@ func images(ctx context.Context) (*machines.Docker, string, error) {
 	return d, bare, nil
 }
 
-func up(ctx context.Context, n int) error {
+func up(ctx context.Context, n int, baked bool) error {
 	d, tag, err := images(ctx)
 	if err != nil {
 		return err
+	}
+	if baked {
+		if tag, err = machines.BakedImage(ctx, d, logf, tag); err != nil {
+			return err
+		}
 	}
 	keyDir := filepath.Join(machines.RunDir, "keys")
 	os.MkdirAll(keyDir, 0o700)

@@ -1,0 +1,189 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/kubeha/kubeha/inventory"
+)
+
+// Facts is what kubeha knows of one host, gathered by one script.
+type Facts struct {
+	OSID, OSVersion string
+	Init            string // PID 1's name: systemd is required
+	SELinux         string // Enforcing, Permissive, Disabled or "" (none)
+	SwapOn          bool
+	Interface       string // the interface holding the host's internalAddress
+	HasAddress      bool   // internalAddress is on this host
+	Kubeadm         string // kubeadm version, "" when missing
+	Kubelet         string // kubelet version, "" when missing
+	Containerd      bool   // containerd socket present
+	AdminConf       bool   // /etc/kubernetes/admin.conf: a control-plane node
+	KubeletConf     bool   // /etc/kubernetes/kubelet.conf: joined
+	Firewalld       bool   // firewalld active
+	Resolvers       []string
+}
+
+// LoopbackResolversOnly reports whether every nameserver in the host's
+// /etc/resolv.conf is a loopback address (systemd-resolved's 127.0.0.53,
+// docker's 127.0.0.11): pods that inherit it, CoreDNS first, query
+// themselves in a loop.
+func (f *Facts) LoopbackResolversOnly() bool {
+	if len(f.Resolvers) == 0 {
+		return false
+	}
+	for _, r := range f.Resolvers {
+		if !strings.HasPrefix(r, "127.") && r != "::1" {
+			return false
+		}
+	}
+	return true
+}
+
+// factsScript prints key=value lines. It only reads.
+const factsScript = `. /etc/os-release 2>/dev/null
+echo "os=${ID:-unknown}"
+echo "osversion=${VERSION_ID:-}"
+echo "init=$(cat /proc/1/comm 2>/dev/null)"
+echo "selinux=$(getenforce 2>/dev/null || true)"
+echo "swap=$(tail -n +2 /proc/swaps | wc -l)"
+echo "iface=$(ip -o -4 addr show | awk -v a="$KH_ADDR" '{split($4,p,"/"); if (p[1]==a) {print $2; exit}}')"
+echo "kubeadm=$(kubeadm version -o short 2>/dev/null || true)"
+echo "kubelet=$(kubelet --version 2>/dev/null | awk '{print $2}' || true)"
+echo "containerd=$([ -S /run/containerd/containerd.sock ] && echo 1 || echo 0)"
+echo "adminconf=$([ -f /etc/kubernetes/admin.conf ] && echo 1 || echo 0)"
+echo "kubeletconf=$([ -f /etc/kubernetes/kubelet.conf ] && echo 1 || echo 0)"
+echo "resolvers=$(awk '$1=="nameserver"{printf "%s ", $2}' /etc/resolv.conf 2>/dev/null)"
+echo "firewalld=$(systemctl is-active firewalld 2>/dev/null | grep -qx active && echo 1 || echo 0)"
+`
+
+// FactStore holds the facts of each host for one run. Facts are gathered
+// on first use, so a phase run alone (kubeha phase X) has them too. Safe for
+// concurrent use.
+type FactStore struct {
+	mu    sync.Mutex
+	facts map[string]*Facts
+}
+
+// Get returns host's facts, gathering them when not yet known or when
+// refresh is set (after a phase changed the host).
+func (s *FactStore) Get(ctx context.Context, env *Env, host string, refresh bool) (*Facts, error) {
+	s.mu.Lock()
+	f := s.facts[host]
+	s.mu.Unlock()
+	if f != nil && !refresh {
+		return f, nil
+	}
+	h, ok := env.Cluster.Host(host)
+	if !ok {
+		return nil, fmt.Errorf("%s: not in the inventory", host)
+	}
+	res, err := env.quiet(ctx, host, "gather facts", "KH_ADDR="+shq(h.InternalAddress)+"\n"+factsScript)
+	if err != nil {
+		return nil, err
+	}
+	f = parseFacts(res.Stdout)
+	s.mu.Lock()
+	if s.facts == nil {
+		s.facts = map[string]*Facts{}
+	}
+	s.facts[host] = f
+	s.mu.Unlock()
+	return f, nil
+}
+
+func parseFacts(out string) *Facts {
+	f := &Facts{}
+	for _, l := range strings.Split(out, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
+		switch k {
+		case "os":
+			f.OSID = v
+		case "osversion":
+			f.OSVersion = v
+		case "init":
+			f.Init = v
+		case "selinux":
+			f.SELinux = v
+		case "swap":
+			f.SwapOn = v != "0" && v != ""
+		case "iface":
+			f.Interface, f.HasAddress = v, v != ""
+		case "kubeadm":
+			f.Kubeadm = v
+		case "kubelet":
+			f.Kubelet = v
+		case "containerd":
+			f.Containerd = v == "1"
+		case "adminconf":
+			f.AdminConf = v == "1"
+		case "kubeletconf":
+			f.KubeletConf = v == "1"
+		case "firewalld":
+			f.Firewalld = v == "1"
+		case "resolvers":
+			f.Resolvers = strings.Fields(v)
+		}
+	}
+	return f
+}
+
+// GatherFacts connects to every host, gathers its facts and refuses hosts
+// kubeha cannot work on, each with the reason and the fix.
+type GatherFacts struct{}
+
+var _ Phase = (*GatherFacts)(nil)
+
+func (GatherFacts) ID() string    { return "facts" }
+func (GatherFacts) Title() string { return "Gather host facts" }
+
+// Probe: facts are always gathered afresh; it is one cheap script per host.
+func (GatherFacts) Probe(ctx context.Context, env *Env) (Work, error) {
+	names := env.Cluster.HostNames()
+	w := Work{Targets: names, Pending: names, Reasons: map[string]string{}}
+	for _, h := range names {
+		w.Reasons[h] = "gather facts"
+	}
+	return w, nil
+}
+
+func (GatherFacts) Inputs(c *inventory.Cluster) any { return c.Spec.Hosts }
+
+func (GatherFacts) Run(ctx context.Context, env *Env, w Work) error {
+	want := env.Cluster.Spec.KubernetesVersion
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		f, err := env.Shared.Facts.Get(ctx, env, host, true)
+		if err != nil {
+			return err
+		}
+		h, _ := env.Cluster.Host(host)
+		var problems []string
+		if f.Init != "systemd" {
+			problems = append(problems, fmt.Sprintf("PID 1 is %q: kubeha needs systemd", f.Init))
+		}
+		if !f.HasAddress {
+			problems = append(problems, fmt.Sprintf("no interface holds internalAddress %s: fix spec.hosts[].internalAddress", h.InternalAddress))
+		}
+		if h.Role != inventory.RoleLoadBalancer {
+			if !f.Containerd {
+				problems = append(problems, "containerd is not running (/run/containerd/containerd.sock missing): install and start containerd")
+			}
+			if f.Kubeadm == "" || f.Kubelet == "" {
+				problems = append(problems, "kubeadm or kubelet missing: install them, or set spec.artifacts to upload them")
+			} else if f.Kubeadm != want {
+				problems = append(problems, fmt.Sprintf("kubeadm is %s, the inventory wants %s", f.Kubeadm, want))
+			}
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("unsupported host: %s", strings.Join(problems, "; "))
+		}
+		log := env.Log.ForHost(host)
+		if _, set := env.Cluster.Spec.Kubeadm.KubeletConfiguration["resolvConf"]; f.LoopbackResolversOnly() && !set && h.Role != inventory.RoleLoadBalancer {
+			log.Warn(fmt.Sprintf("/etc/resolv.conf names only loopback nameservers (%s): CoreDNS will detect a forwarding loop and crash; set spec.kubeadm.kubeletConfiguration.resolvConf to a file with real upstreams (with systemd-resolved: /run/systemd/resolve/resolv.conf)", strings.Join(f.Resolvers, " ")))
+		}
+		log.Info(fmt.Sprintf("%s %s, %s, interface %s, kubeadm %s", f.OSID, f.OSVersion, f.Init, f.Interface, f.Kubeadm))
+		return nil
+	})
+}

@@ -1,0 +1,285 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/kubeha/kubeha/inventory"
+)
+
+// Files host-prep owns.
+const (
+	SysctlPath  = "/etc/sysctl.d/99-kubeha.conf"
+	ModulesPath = "/etc/modules-load.d/kubeha.conf"
+	hostsBegin  = "# BEGIN kubeha"
+	hostsEnd    = "# END kubeha"
+)
+
+// PrepareHosts makes every host fit for kubeadm: kernel settings, modules,
+// swap off now and at boot, SELinux permissive where it was enforcing,
+// firewalld ports, and the endpoint name in /etc/hosts.
+type PrepareHosts struct{}
+
+var _ Phase = (*PrepareHosts)(nil)
+var _ FileRenderer = (*PrepareHosts)(nil)
+
+func (PrepareHosts) ID() string { return "host-prep" }
+func (PrepareHosts) Title() string {
+	return "Prepare hosts (sysctl, modules, swap, SELinux, /etc/hosts)"
+}
+
+// Modules returns the kernel modules host needs.
+func Modules(c *inventory.Cluster, h inventory.Host) []string {
+	if h.Role == inventory.RoleLoadBalancer {
+		return nil
+	}
+	m := []string{"overlay", "br_netfilter"}
+	if c.Spec.Network.KubeProxyMode == inventory.ProxyModeIPVS {
+		m = append(m, "ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
+	}
+	return m
+}
+
+func sysctlFile(c *inventory.Cluster, h inventory.Host) []byte {
+	var b strings.Builder
+	b.WriteString("# Managed by kubeha.\n")
+	if h.Role != inventory.RoleLoadBalancer {
+		b.WriteString("net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\n")
+	}
+	if runsVIP(c, h) {
+		// haproxy binds the VIP's port on hosts that do not hold the VIP.
+		b.WriteString("net.ipv4.ip_nonlocal_bind = 1\n")
+	}
+	return []byte(b.String())
+}
+
+func modulesFile(c *inventory.Cluster, h inventory.Host) []byte {
+	mods := Modules(c, h)
+	if len(mods) == 0 {
+		return []byte("# Managed by kubeha: no modules needed on this host.\n")
+	}
+	return []byte("# Managed by kubeha.\n" + strings.Join(mods, "\n") + "\n")
+}
+
+// runsVIP reports whether h takes part in VIP election.
+func runsVIP(c *inventory.Cluster, h inventory.Host) bool {
+	lb := c.Spec.LoadBalancer
+	if lb.Mode != inventory.ModeKeepalivedHAProxy && lb.Mode != inventory.ModeKubeVIP {
+		return false
+	}
+	for _, x := range c.LBHosts() {
+		if x.Name == h.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// EndpointAddress is where the endpoint name points on host h: the VIP, the
+// local proxy, or the SLB, except that masters behind an SLB point it at
+// themselves (the hairpin rule: a backend reaching itself through the SLB
+// times out, seeds 000 and 001), and masters behind a local proxy on the
+// apiserver's own port reach their own apiserver.
+func EndpointAddress(c *inventory.Cluster, h inventory.Host) string {
+	lb := c.Spec.LoadBalancer
+	switch lb.Mode {
+	case inventory.ModeLocalProxy:
+		return "127.0.0.1"
+	case inventory.ModeExternal:
+		if h.Role == inventory.RoleMaster {
+			return h.InternalAddress
+		}
+		return lb.Address
+	default:
+		return lb.VIP
+	}
+}
+
+func hostsBlock(c *inventory.Cluster, addr string) string {
+	return fmt.Sprintf("%s\n%s %s\n%s\n", hostsBegin, addr, c.Spec.ControlPlaneEndpoint.Name, hostsEnd)
+}
+
+// hostsScript replaces (or adds) kubeha's block in /etc/hosts, leaving every
+// other line alone. /etc/hosts is renamed into place, except where it is a
+// bind mount (containers), which only an in-place write can change.
+func hostsScript(block string) string {
+	return fmt.Sprintf(`set -e
+block=%s
+cur=$(sed -n '/^%s$/,/^%s$/p' /etc/hosts)
+if [ "$cur" = "$(printf '%%s' "$block" | sed '$ {/^$/d}')" ]; then exit 0; fi
+tmp=$(mktemp /etc/.hosts.kubeha-XXXXXX)
+trap 'rm -f "$tmp"' EXIT
+sed '/^%s$/,/^%s$/d' /etc/hosts > "$tmp"
+printf '%%s' "$block" >> "$tmp"
+chmod 644 "$tmp"
+if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; else mv -f "$tmp" /etc/hosts; fi
+echo "updated /etc/hosts"
+`, shq(block), hostsBegin, hostsEnd, hostsBegin, hostsEnd)
+}
+
+// prepScript turns swap off for good, relaxes SELinux, loads modules
+// (treating built-in ones as present) and applies the sysctl file. Every step
+// is a no-op when already done.
+func prepScript(mods []string, ports []string) string {
+	return fmt.Sprintf(`set -e
+if [ "$(tail -n +2 /proc/swaps | wc -l)" != 0 ]; then swapoff -a; echo "swap turned off"; fi
+if grep -Eq '^[^#].*[[:space:]]swap[[:space:]]' /etc/fstab 2>/dev/null; then
+  sed -i -E 's/^([^#].*[[:space:]]swap[[:space:]].*)$/# kubeha: \1/' /etc/fstab; echo "swap disabled in /etc/fstab"
+fi
+if command -v getenforce >/dev/null 2>&1 && [ "$(getenforce)" = Enforcing ]; then
+  setenforce 0
+  sed -i 's/^SELINUX=enforcing$/SELINUX=permissive/' /etc/selinux/config
+  echo "SELinux set to permissive"
+fi
+present() {
+  [ -d "/sys/module/$1" ] && return 0
+  case "$1" in
+    br_netfilter) [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] ;;
+    overlay) grep -qw overlay /proc/filesystems ;;
+    ip_vs) [ -e /proc/net/ip_vs ] ;;
+    *) return 1 ;;
+  esac
+}
+missing=""
+for m in %s; do
+  present "$m" || modprobe "$m" 2>/dev/null || missing="$missing $m"
+done
+if [ -n "$missing" ]; then
+  echo "kernel modules missing:$missing (not loadable and not built in); install them, or choose another spec.network.kubeProxyMode if these are the ip_vs modules" >&2
+  exit 3
+fi
+sysctl -q -p %s >/dev/null
+if systemctl is-active -q firewalld 2>/dev/null; then
+  for p in %s; do firewall-cmd -q --permanent --add-port="$p"; done
+  firewall-cmd -q --reload; echo "firewalld ports opened"
+fi
+`, strings.Join(mods, " "), SysctlPath, strings.Join(ports, " "))
+}
+
+func firewallPorts(c *inventory.Cluster, h inventory.Host) []string {
+	var p []string
+	switch h.Role {
+	case inventory.RoleMaster:
+		p = append(p, "6443/tcp", "2379-2380/tcp", "10250/tcp", "10257/tcp", "10259/tcp")
+	case inventory.RoleWorker:
+		p = append(p, "10250/tcp", "30000-32767/tcp")
+	}
+	if runsVIP(c, h) {
+		p = append(p, fmt.Sprintf("%d/tcp", c.Spec.ControlPlaneEndpoint.Port))
+	}
+	if len(p) == 0 {
+		p = []string{"22/tcp"}
+	}
+	return p
+}
+
+func (PrepareHosts) files(c *inventory.Cluster, h inventory.Host) []fileSpec {
+	return []fileSpec{
+		{Path: SysctlPath, Mode: 0o644, Content: sysctlFile(c, h)},
+		{Path: ModulesPath, Mode: 0o644, Content: modulesFile(c, h)},
+	}
+}
+
+// Files renders host-prep's files for `kubeha render`; /etc/hosts is shown
+// as the block kubeha manages in it.
+func (p PrepareHosts) Files(c *inventory.Cluster) ([]HostFile, error) {
+	var out []HostFile
+	for _, h := range c.Spec.Hosts {
+		for _, f := range p.files(c, h) {
+			out = append(out, HostFile{Host: h.Name, Path: f.Path, Mode: f.Mode, Content: f.Content})
+		}
+		out = append(out, HostFile{Host: h.Name, Path: "/etc/hosts.kubeha-block", Mode: 0o644, Content: []byte(hostsBlock(c, EndpointAddress(c, h)))})
+	}
+	return out, nil
+}
+
+func (p PrepareHosts) Probe(ctx context.Context, env *Env) (Work, error) {
+	c := env.Cluster
+	w := Work{Targets: c.HostNames(), Reasons: map[string]string{}}
+	var mu sync.Mutex
+	err := ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
+		h, _ := c.Host(host)
+		differ, err := env.filesDiffer(ctx, host, p.files(c, h))
+		if err != nil {
+			return err
+		}
+		f, err := env.Shared.Facts.Get(ctx, env, host, false)
+		if err != nil {
+			return err
+		}
+		block := hostsBlock(c, EndpointAddress(c, h))
+		res, err := env.quiet(ctx, host, "read /etc/hosts block", fmt.Sprintf("sed -n '/^%s$/,/^%s$/p' /etc/hosts", hostsBegin, hostsEnd))
+		if err != nil {
+			return err
+		}
+		var why []string
+		if len(differ) > 0 {
+			why = append(why, "write "+strings.Join(differ, ", "))
+		}
+		if res.Stdout != block {
+			why = append(why, "set the /etc/hosts block")
+		}
+		if f.SwapOn {
+			why = append(why, "turn swap off")
+		}
+		if f.SELinux == "Enforcing" {
+			why = append(why, "set SELinux permissive")
+		}
+		if len(why) > 0 {
+			mu.Lock()
+			w.Pending = append(w.Pending, host)
+			w.Reasons[host] = strings.Join(why, "; ")
+			mu.Unlock()
+		}
+		return nil
+	})
+	w.Pending = inOrder(w.Targets, w.Pending)
+	return w, err
+}
+
+func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
+	c := env.Cluster
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		h, _ := c.Host(host)
+		if _, err := env.putFiles(ctx, host, p.files(c, h)); err != nil {
+			return err
+		}
+		if _, err := env.run(ctx, host, "prepare host", prepScript(Modules(c, h), firewallPorts(c, h))); err != nil {
+			return err
+		}
+		if _, err := env.run(ctx, host, "set /etc/hosts block", hostsScript(hostsBlock(c, EndpointAddress(c, h)))); err != nil {
+			return err
+		}
+		_, err := env.Shared.Facts.Get(ctx, env, host, true)
+		return err
+	})
+}
+
+// CleanUp removes host-prep's files and its /etc/hosts block. Swap and
+// SELinux are left as they are: turning them back on is the operator's call.
+func (PrepareHosts) CleanUp(ctx context.Context, env *Env) error {
+	return ForEachHost(ctx, env, env.Cluster.HostNames(), 0, func(ctx context.Context, host string) error {
+		_, err := env.run(ctx, host, "remove host prep", fmt.Sprintf(`rm -f %s %s
+tmp=$(mktemp /etc/.hosts.kubeha-XXXXXX); sed '/^%s$/,/^%s$/d' /etc/hosts > "$tmp"; chmod 644 "$tmp"
+if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; rm -f "$tmp"; else mv -f "$tmp" /etc/hosts; fi`,
+			SysctlPath, ModulesPath, hostsBegin, hostsEnd))
+		return err
+	})
+}
+
+// inOrder returns the members of subset in the order of all.
+func inOrder(all, subset []string) []string {
+	in := map[string]bool{}
+	for _, s := range subset {
+		in[s] = true
+	}
+	var out []string
+	for _, a := range all {
+		if in[a] {
+			out = append(out, a)
+		}
+	}
+	return out
+}

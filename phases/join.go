@@ -1,0 +1,193 @@
+package phases
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/kubeadm"
+)
+
+// Lifetimes of join credentials. kubeadm deletes uploaded certificates
+// after 2 h; kubeha re-uploads well before, so a join late in a long run
+// (or hours after init) never meets an expired key.
+const (
+	TokenTTL      = 2 * time.Hour
+	tokenMinLeft  = 20 * time.Minute
+	CertsTTL      = 2 * time.Hour
+	certsReupload = time.Hour + 45*time.Minute
+)
+
+// JoinMaterial holds the join credentials of one run. They are created on
+// demand on a control-plane host, never read from an old run or scraped
+// from kubeadm's output. Safe for concurrent use.
+type JoinMaterial struct {
+	mu            sync.Mutex
+	token         string
+	tokenExpires  time.Time
+	certKey       string
+	certsUploaded time.Time
+	caHash        string
+	// now is the clock, for tests; nil means time.Now.
+	now func() time.Time
+}
+
+func (j *JoinMaterial) clock() time.Time {
+	if j.now != nil {
+		return j.now()
+	}
+	return time.Now()
+}
+
+// recordInit stores what kubeadm init was given.
+func (j *JoinMaterial) recordInit(token, key string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	now := j.clock()
+	j.token, j.tokenExpires = token, now.Add(TokenTTL)
+	j.certKey, j.certsUploaded = key, now
+}
+
+// NewToken returns a bootstrap token in kubeadm's format.
+func NewToken() string {
+	const chars = "abcdefghijklmnopqrstuvwxyz0123456789"
+	pick := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			k, _ := rand.Int(rand.Reader, big.NewInt(int64(len(chars))))
+			b[i] = chars[k.Int64()]
+		}
+		return string(b)
+	}
+	return pick(6) + "." + pick(16)
+}
+
+// NewCertificateKey returns a kubeadm certificate key: 32 random bytes, hex.
+func NewCertificateKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// controlHost is a master with admin.conf, where kubeadm commands that talk
+// to the cluster run.
+func controlHost(ctx context.Context, env *Env) (inventory.Host, error) {
+	for _, m := range env.Cluster.Masters() {
+		f, err := env.Shared.Facts.Get(ctx, env, m.Name, false)
+		if err == nil && f.AdminConf {
+			return m, nil
+		}
+	}
+	return inventory.Host{}, errors.New("no master has /etc/kubernetes/admin.conf yet: run the kubeadm-init phase first")
+}
+
+// Token returns a bootstrap token with at least 20 minutes left, creating
+// one on a control-plane host when needed.
+func (j *JoinMaterial) Token(ctx context.Context, env *Env) (string, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.token != "" && j.tokenExpires.Sub(j.clock()) > tokenMinLeft {
+		return j.token, nil
+	}
+	cp, err := controlHost(ctx, env)
+	if err != nil {
+		return "", err
+	}
+	tok := NewToken()
+	env.Secrets.Add(tok)
+	if _, err := env.Hosts.Run(ctx, cp.Name, sshCommand("create a bootstrap token",
+		fmt.Sprintf("kubeadm token create %s --ttl %s --kubeconfig /etc/kubernetes/admin.conf >/dev/null", tok, TokenTTL), tok)); err != nil {
+		return "", err
+	}
+	env.Log.ForHost(cp.Name).Info("created a bootstrap token valid for " + TokenTTL.String())
+	j.token, j.tokenExpires = tok, j.clock().Add(TokenTTL)
+	return tok, nil
+}
+
+// CertificateKey returns a certificate key whose certificates were uploaded
+// less than 1 h 45 m ago, uploading them again under a new key otherwise.
+func (j *JoinMaterial) CertificateKey(ctx context.Context, env *Env) (string, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.certKey != "" && j.clock().Sub(j.certsUploaded) < certsReupload {
+		return j.certKey, nil
+	}
+	cp, err := controlHost(ctx, env)
+	if err != nil {
+		return "", err
+	}
+	key := NewCertificateKey()
+	env.Secrets.Add(key)
+	if _, err := env.Hosts.Run(ctx, cp.Name, sshCommand("upload control-plane certificates",
+		"kubeadm init phase upload-certs --upload-certs --certificate-key "+key+" --kubeconfig /etc/kubernetes/admin.conf >/dev/null", key)); err != nil {
+		return "", err
+	}
+	env.Log.ForHost(cp.Name).Info("uploaded control-plane certificates under a new key (kubeadm keeps them 2h)")
+	j.certKey, j.certsUploaded = key, j.clock()
+	return key, nil
+}
+
+// CACertHash returns sha256:<hex> of the cluster CA's public key, computed
+// from the CA certificate itself.
+func (j *JoinMaterial) CACertHash(ctx context.Context, env *Env) (string, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.caHash != "" {
+		return j.caHash, nil
+	}
+	cp, err := controlHost(ctx, env)
+	if err != nil {
+		return "", err
+	}
+	pemBytes, err := env.Hosts.Download(ctx, cp.Name, "/etc/kubernetes/pki/ca.crt")
+	if err != nil {
+		return "", err
+	}
+	h, err := CAHash(pemBytes)
+	if err != nil {
+		return "", fmt.Errorf("%s: /etc/kubernetes/pki/ca.crt: %w", cp.Name, err)
+	}
+	j.caHash = h
+	return h, nil
+}
+
+// CAHash is kubeadm's discovery hash of a PEM CA certificate.
+func CAHash(pemBytes []byte) (string, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return "", errors.New("no PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// joinSecrets gathers everything a join config needs.
+func joinSecrets(ctx context.Context, env *Env, controlPlane bool) (kubeadm.Secrets, error) {
+	var s kubeadm.Secrets
+	var err error
+	if s.Token, err = env.Shared.Join.Token(ctx, env); err != nil {
+		return s, err
+	}
+	if s.CACertHash, err = env.Shared.Join.CACertHash(ctx, env); err != nil {
+		return s, err
+	}
+	if controlPlane {
+		if s.CertificateKey, err = env.Shared.Join.CertificateKey(ctx, env); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,176 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/kubeadm"
+)
+
+// JoinControlPlane joins the other masters one at a time: etcd grows one
+// member at a time, and each new member must be healthy before the next, or
+// a failure can cost the quorum.
+type JoinControlPlane struct{}
+
+var _ Phase = (*JoinControlPlane)(nil)
+
+func (JoinControlPlane) ID() string    { return "join-control-plane" }
+func (JoinControlPlane) Title() string { return "Join the other control-plane nodes, one at a time" }
+
+func (JoinControlPlane) Probe(ctx context.Context, env *Env) (Work, error) {
+	w := Work{Reasons: map[string]string{}}
+	for _, m := range env.Cluster.Masters()[1:] {
+		w.Targets = append(w.Targets, m.Name)
+		f, err := env.Shared.Facts.Get(ctx, env, m.Name, false)
+		if err != nil {
+			return w, &HostError{Host: m.Name, Err: err}
+		}
+		if !f.AdminConf {
+			w.Pending = append(w.Pending, m.Name)
+			w.Reasons[m.Name] = "kubeadm join --control-plane"
+		}
+	}
+	return w, nil
+}
+
+// joinThroughFirst reports whether a joining master must reach the
+// endpoint through the first master: where host-prep points a master's
+// endpoint name at the master itself (external SLB's hairpin rule, local
+// proxy on 6443), its own apiserver does not exist until the join is done.
+func joinThroughFirst(c *inventory.Cluster) bool {
+	m := c.Masters()[0]
+	return EndpointAddress(c, m) == m.InternalAddress || EndpointAddress(c, m) == "127.0.0.1"
+}
+
+func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
+	c := env.Cluster
+	return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
+		h, _ := c.Host(host)
+		s, err := joinSecrets(ctx, env, true)
+		if err != nil {
+			return err
+		}
+		cfg, err := kubeadm.JoinConfig(c, h, s, true)
+		if err != nil {
+			return err
+		}
+		if joinThroughFirst(c) {
+			if _, err := env.run(ctx, host, "point the endpoint at the first master for the join",
+				hostsScript(hostsBlock(c, c.Masters()[0].InternalAddress))); err != nil {
+				return err
+			}
+		}
+		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
+			return err
+		}
+		// A failed join is undone on the spot: a half-joined member makes
+		// the next attempt fail ("Peer URLs already exists").
+		script := fmt.Sprintf(`set -e
+trap 'rm -f %[1]s' EXIT
+if [ ! -f /etc/kubernetes/admin.conf ]; then
+  if ! kubeadm join --config %[1]s; then
+    echo "join failed: kubeadm reset to leave this host clean for a retry" >&2
+    kubeadm reset -f >/dev/null 2>&1 || true
+    exit 1
+  fi
+fi
+%[2]s
+i=0; until kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz/etcd >/dev/null 2>&1; do
+  i=$((i+1)); if [ $i -ge 120 ]; then echo "etcd not healthy after the join" >&2; exit 1; fi; sleep 1
+done`, kubeadm.JoinConfigPath, waitReadyScript(180))
+		if _, err := env.run(ctx, host, "kubeadm join --control-plane", script, s.Token, s.CertificateKey); err != nil {
+			return err
+		}
+		if joinThroughFirst(c) {
+			if _, err := env.run(ctx, host, "set /etc/hosts block", hostsScript(hostsBlock(c, EndpointAddress(c, h)))); err != nil {
+				return err
+			}
+		}
+		_, err = env.Shared.Facts.Get(ctx, env, host, true)
+		return err
+	})
+}
+
+// JoinWorkers joins the workers, several at once.
+type JoinWorkers struct{}
+
+var _ Phase = (*JoinWorkers)(nil)
+
+func (JoinWorkers) ID() string    { return "join-workers" }
+func (JoinWorkers) Title() string { return "Join worker nodes" }
+
+func (JoinWorkers) Probe(ctx context.Context, env *Env) (Work, error) {
+	w := Work{Reasons: map[string]string{}}
+	for _, h := range env.Cluster.Workers() {
+		w.Targets = append(w.Targets, h.Name)
+	}
+	var mu sync.Mutex
+	var pending []string
+	err := ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
+		f, err := env.Shared.Facts.Get(ctx, env, host, false)
+		if err != nil {
+			return err
+		}
+		if !f.KubeletConf {
+			mu.Lock()
+			pending = append(pending, host)
+			mu.Unlock()
+		}
+		return nil
+	})
+	w.Pending = inOrder(w.Targets, pending)
+	for _, h := range w.Pending {
+		w.Reasons[h] = "kubeadm join"
+	}
+	return w, err
+}
+
+func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
+	c := env.Cluster
+	if len(w.Pending) == 0 {
+		return nil
+	}
+	// Credentials once, before the fan-out, so all joins share them.
+	s, err := joinSecrets(ctx, env, false)
+	if err != nil {
+		return err
+	}
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		h, _ := c.Host(host)
+		if c.Spec.LoadBalancer.Mode == inventory.ModeExternal {
+			// Workers join through the SLB: say so plainly if it does not
+			// answer, rather than let kubeadm time out.
+			res, err := env.quiet(ctx, host, "check the SLB", fmt.Sprintf("curl -sk --max-time 5 -o /dev/null -w '%%{http_code}' https://%s/readyz; true", kubeadm.Endpoint(c)))
+			if err != nil {
+				return err
+			}
+			if code := strings.TrimSpace(res.Stdout); code != "200" {
+				return fmt.Errorf("the SLB at %s does not serve the apiserver (HTTP %q): check it forwards :%d to every master's :6443", c.Spec.LoadBalancer.Address, code, c.Spec.ControlPlaneEndpoint.Port)
+			}
+		}
+		cfg, err := kubeadm.JoinConfig(c, h, s, false)
+		if err != nil {
+			return err
+		}
+		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
+			return err
+		}
+		script := fmt.Sprintf(`set -e
+trap 'rm -f %[1]s' EXIT
+if [ ! -f /etc/kubernetes/kubelet.conf ]; then
+  if ! kubeadm join --config %[1]s; then
+    echo "join failed: kubeadm reset to leave this host clean for a retry" >&2
+    kubeadm reset -f >/dev/null 2>&1 || true
+    exit 1
+  fi
+fi`, kubeadm.JoinConfigPath)
+		if _, err := env.run(ctx, host, "kubeadm join", script, s.Token); err != nil {
+			return err
+		}
+		_, err = env.Shared.Facts.Get(ctx, env, host, true)
+		return err
+	})
+}

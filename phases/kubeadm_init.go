@@ -1,0 +1,141 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/state"
+)
+
+// InitControlPlane runs kubeadm init on the first master and saves the
+// admin kubeconfig locally.
+type InitControlPlane struct{}
+
+var _ Phase = (*InitControlPlane)(nil)
+
+func (InitControlPlane) ID() string { return "kubeadm-init" }
+func (InitControlPlane) Title() string {
+	return "Initialise the first control-plane node (kubeadm init)"
+}
+
+func (InitControlPlane) Probe(ctx context.Context, env *Env) (Work, error) {
+	first := env.Cluster.Masters()[0].Name
+	w := Work{Targets: []string{first}, Reasons: map[string]string{}}
+	// Any master with admin.conf means the cluster exists: init must not
+	// run again, anywhere.
+	for _, m := range env.Cluster.Masters() {
+		f, err := env.Shared.Facts.Get(ctx, env, m.Name, false)
+		if err != nil {
+			return w, err
+		}
+		if f.AdminConf {
+			if _, err := env.quiet(ctx, m.Name, "apiserver ready", "curl -sfk --max-time 3 https://127.0.0.1:6443/readyz >/dev/null"); err != nil {
+				w.Pending, w.Reasons[first] = []string{first}, "admin.conf exists but the apiserver is not ready"
+			}
+			return w, nil
+		}
+	}
+	w.Pending, w.Reasons[first] = []string{first}, "kubeadm init"
+	return w, nil
+}
+
+func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
+	c := env.Cluster
+	return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
+		h, _ := c.Host(host)
+		s := kubeadm.Secrets{Token: NewToken(), CertificateKey: NewCertificateKey()}
+		env.Secrets.Add(s.Token, s.CertificateKey)
+		cfg, err := kubeadm.InitConfig(c, h, s)
+		if err != nil {
+			return err
+		}
+		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.InitConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
+			return err
+		}
+		script := fmt.Sprintf(`set -e
+trap 'rm -f %[1]s' EXIT
+if [ ! -f /etc/kubernetes/admin.conf ]; then
+  kubeadm init --config %[1]s --upload-certs
+fi
+%[2]s`, kubeadm.InitConfigPath, waitReadyScript(180))
+		if _, err := env.run(ctx, host, "kubeadm init", script, s.Token, s.CertificateKey); err != nil {
+			return err
+		}
+		env.Shared.Join.recordInit(s.Token, s.CertificateKey)
+		if _, err := env.Shared.Facts.Get(ctx, env, host, true); err != nil {
+			return err
+		}
+		return saveAdminConf(ctx, env, host)
+	})
+}
+
+var (
+	serverRE  = regexp.MustCompile(`(?m)^(\s*server:\s*).*$`)
+	keyDataRE = regexp.MustCompile(`(?m)^\s*client-key-data:\s*(\S+)`)
+)
+
+// AdminConfPath is where the admin kubeconfig is saved locally.
+func AdminConfPath(env *Env) string { return filepath.Join(env.Shared.StateDir, "admin.conf") }
+
+// saveAdminConf fetches admin.conf and saves it locally (0600), pointed at
+// an address this machine can reach without the hosts' /etc/hosts: the VIP
+// or the SLB (both in the apiserver certificate), or else the first master.
+func saveAdminConf(ctx context.Context, env *Env, host string) error {
+	c := env.Cluster
+	b, err := env.Hosts.Download(ctx, host, "/etc/kubernetes/admin.conf")
+	if err != nil {
+		return err
+	}
+	for _, m := range keyDataRE.FindAllSubmatch(b, -1) {
+		env.Secrets.Add(string(m[1]))
+	}
+	addr, port := c.Masters()[0].Address, inventory.APIServerPort
+	switch {
+	case c.Spec.LoadBalancer.VIP != "":
+		addr, port = c.Spec.LoadBalancer.VIP, c.Spec.ControlPlaneEndpoint.Port
+	case c.Spec.LoadBalancer.Mode == inventory.ModeExternal:
+		addr, port = c.Spec.LoadBalancer.Address, c.Spec.ControlPlaneEndpoint.Port
+	}
+	b = serverRE.ReplaceAll(b, []byte("${1}https://"+net.JoinHostPort(addr, strconv.Itoa(port))))
+	if err := os.MkdirAll(env.Shared.StateDir, 0o700); err != nil {
+		return err
+	}
+	p := AdminConfPath(env)
+	if err := state.WriteFileAtomic(p, b, 0o600); err != nil {
+		return err
+	}
+	env.Log.ForHost(host).Info("admin kubeconfig saved to " + p)
+	return nil
+}
+
+// CleanUp is kubeadm reset on every node, masters last so the etcd members
+// leave while a quorum can still take note.
+func (InitControlPlane) CleanUp(ctx context.Context, env *Env) error {
+	c := env.Cluster
+	var nodes []string
+	for _, h := range append(c.Workers(), reverse(c.Masters())...) {
+		nodes = append(nodes, h.Name)
+	}
+	return ForEachHost(ctx, env, nodes, 1, func(ctx context.Context, host string) error {
+		_, err := env.run(ctx, host, "kubeadm reset", `if command -v kubeadm >/dev/null; then kubeadm reset -f --cleanup-tmp-dir; fi
+rm -rf /etc/cni/net.d/10-kubeha-bridge.conflist /etc/kubeha
+iptables -F 2>/dev/null; iptables -t nat -F 2>/dev/null; iptables -t mangle -F 2>/dev/null; iptables -X 2>/dev/null
+command -v ipvsadm >/dev/null && ipvsadm --clear 2>/dev/null; true`)
+		return err
+	})
+}
+
+func reverse(hs []inventory.Host) []inventory.Host {
+	out := make([]inventory.Host, len(hs))
+	for i, h := range hs {
+		out[len(hs)-1-i] = h
+	}
+	return out
+}

@@ -1,0 +1,285 @@
+package phases
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/lb"
+)
+
+// nginxUnitPath runs kubeha's own nginx for the local proxy, apart from
+// the distribution's nginx and its default site.
+const nginxUnitPath = "/etc/systemd/system/kubeha-nginx.service"
+
+const nginxUnit = `[Unit]
+Description=kubeha local API proxy (nginx)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStartPre=/usr/sbin/nginx -t -q -c ` + lb.NginxConfigPath + `
+ExecStart=/usr/sbin/nginx -c ` + lb.NginxConfigPath + ` -g 'daemon off;'
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// ConfigureLoadBalancer sets up the API load balancer the inventory names:
+// keepalived and haproxy as services on the masters or dedicated hosts, or
+// the local proxy (haproxy or nginx) on the nodes. The external mode needs
+// nothing on the hosts beyond host-prep's /etc/hosts block.
+type ConfigureLoadBalancer struct {
+	mu    sync.Mutex
+	stats map[string]string // per host haproxy stats password
+}
+
+var _ Phase = (*ConfigureLoadBalancer)(nil)
+
+func (*ConfigureLoadBalancer) ID() string    { return "load-balancer" }
+func (*ConfigureLoadBalancer) Title() string { return "Configure the API load balancer" }
+
+// ErrNotSupported marks inventory settings this version of kubeha validates
+// but cannot yet apply.
+var ErrNotSupported = errors.New("not supported by this version of kubeha")
+
+func (l *ConfigureLoadBalancer) supported(c *inventory.Cluster) error {
+	lbs := c.Spec.LoadBalancer
+	switch {
+	case lbs.Mode == inventory.ModeKubeVIP:
+		return fmt.Errorf("spec.loadBalancer.mode kube-vip: %w; use keepalived-haproxy, local-proxy or external", ErrNotSupported)
+	case lbs.StaticPods:
+		return fmt.Errorf("spec.loadBalancer.staticPods: %w; set it to false to run keepalived and haproxy as services", ErrNotSupported)
+	}
+	return nil
+}
+
+// statsPassword returns host's haproxy stats password: the one already in
+// its haproxy.cfg, so a rerun changes nothing, or a new random one.
+func (l *ConfigureLoadBalancer) statsPassword(ctx context.Context, env *Env, host string) (string, error) {
+	l.mu.Lock()
+	if p, ok := l.stats[host]; ok {
+		l.mu.Unlock()
+		return p, nil
+	}
+	l.mu.Unlock()
+	res, err := env.quiet(ctx, host, "read haproxy stats credentials",
+		`sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' `+lb.HAProxyConfigPath+` 2>/dev/null | head -1`)
+	if err != nil {
+		return "", err
+	}
+	p := strings.TrimSpace(res.Stdout)
+	if len(p) < 16 {
+		p = randomString(24)
+	}
+	env.Secrets.Add(p)
+	l.mu.Lock()
+	if l.stats == nil {
+		l.stats = map[string]string{}
+	}
+	l.stats[host] = p
+	l.mu.Unlock()
+	return p, nil
+}
+
+// hostFiles renders every LB file for host, with its real secrets.
+func (l *ConfigureLoadBalancer) hostFiles(ctx context.Context, env *Env, host string) ([]fileSpec, []string, error) {
+	c := env.Cluster
+	pw, err := l.statsPassword(ctx, env, host)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Derive renders every LB host, so it needs each one's interface.
+	ifaces := lb.Interfaces{}
+	if c.Spec.LoadBalancer.Interface == "" {
+		for _, h := range lb.Hosts(c) {
+			f, err := env.Shared.Facts.Get(ctx, env, h.Name, false)
+			if err != nil {
+				return nil, nil, err
+			}
+			ifaces[h.Name] = f.Interface
+		}
+	}
+	all, err := lb.Derive(c, ifaces, lb.Secrets{StatsPassword: pw})
+	if err != nil {
+		return nil, nil, err
+	}
+	var files []fileSpec
+	services := map[string]bool{}
+	for _, f := range all {
+		if f.Host != host {
+			continue
+		}
+		files = append(files, fileSpec{Path: f.Path, Mode: f.Mode, Content: f.Content, Secret: f.Path == lb.HAProxyConfigPath})
+		switch f.Path {
+		case lb.HAProxyConfigPath:
+			services["haproxy"] = true
+		case lb.KeepalivedConfigPath:
+			services["keepalived"] = true
+		case lb.NginxConfigPath:
+			services["kubeha-nginx"] = true
+			files = append(files, fileSpec{Path: nginxUnitPath, Mode: 0o644, Content: []byte(nginxUnit)})
+		}
+	}
+	var svcs []string
+	for _, s := range []string{"haproxy", "keepalived", "kubeha-nginx"} {
+		if services[s] {
+			svcs = append(svcs, s)
+		}
+	}
+	return files, svcs, nil
+}
+
+func lbTargets(c *inventory.Cluster) []string {
+	var out []string
+	for _, h := range lb.Hosts(c) {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
+func (l *ConfigureLoadBalancer) Probe(ctx context.Context, env *Env) (Work, error) {
+	c := env.Cluster
+	if err := l.supported(c); err != nil {
+		return Work{}, err
+	}
+	w := Work{Targets: lbTargets(c), Reasons: map[string]string{}}
+	var mu sync.Mutex
+	err := ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
+		files, svcs, err := l.hostFiles(ctx, env, host)
+		if err != nil {
+			return err
+		}
+		differ, err := env.filesDiffer(ctx, host, files)
+		if err != nil {
+			return err
+		}
+		res, err := env.quiet(ctx, host, "service state", "for s in "+strings.Join(svcs, " ")+"; do systemctl is-active -q $s || echo $s; done")
+		if err != nil {
+			return err
+		}
+		var why []string
+		if len(differ) > 0 {
+			why = append(why, "write "+strings.Join(differ, ", "))
+		}
+		if down := strings.Fields(res.Stdout); len(down) > 0 {
+			why = append(why, "start "+strings.Join(down, ", "))
+		}
+		if len(why) > 0 {
+			mu.Lock()
+			w.Pending = append(w.Pending, host)
+			w.Reasons[host] = strings.Join(why, "; ")
+			mu.Unlock()
+		}
+		return nil
+	})
+	w.Pending = inOrder(w.Targets, w.Pending)
+	return w, err
+}
+
+func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error {
+	if err := l.supported(env.Cluster); err != nil {
+		return err
+	}
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		files, svcs, err := l.hostFiles(ctx, env, host)
+		if err != nil {
+			return err
+		}
+		changed, err := env.putFiles(ctx, host, files)
+		if err != nil {
+			return err
+		}
+		// Validate before restarting: a bad config must not take down a
+		// working load balancer.
+		var b strings.Builder
+		b.WriteString("set -e\n")
+		if contains(changed, nginxUnitPath) {
+			b.WriteString("systemctl daemon-reload\n")
+		}
+		for _, s := range svcs {
+			switch s {
+			case "haproxy":
+				b.WriteString("haproxy -c -q -f " + lb.HAProxyConfigPath + "\n")
+			case "keepalived":
+				b.WriteString("keepalived -t -f " + lb.KeepalivedConfigPath + " >/dev/null 2>&1 || keepalived -t -f " + lb.KeepalivedConfigPath + "\n")
+			case "kubeha-nginx":
+				b.WriteString("nginx -t -q -c " + lb.NginxConfigPath + "\n")
+			}
+		}
+		for _, s := range svcs {
+			restart := len(changed) > 0
+			fmt.Fprintf(&b, "systemctl enable -q %s\n", s)
+			if restart {
+				fmt.Fprintf(&b, "systemctl restart %s\necho 'restarted %s'\n", s, s)
+			} else {
+				fmt.Fprintf(&b, "systemctl is-active -q %s || { systemctl start %s; echo 'started %s'; }\n", s, s, s)
+			}
+		}
+		_, err = env.run(ctx, host, "start load balancer", b.String())
+		return err
+	})
+}
+
+// CleanUp stops the load balancer and removes kubeha's files.
+func (l *ConfigureLoadBalancer) CleanUp(ctx context.Context, env *Env) error {
+	targets := lbTargets(env.Cluster)
+	return ForEachHost(ctx, env, targets, 0, func(ctx context.Context, host string) error {
+		_, err := env.run(ctx, host, "remove load balancer", fmt.Sprintf(`for s in keepalived haproxy kubeha-nginx; do systemctl disable --now -q $s 2>/dev/null || true; done
+rm -f %s %s %s %s %s
+systemctl daemon-reload`, lb.HAProxyConfigPath, lb.KeepalivedConfigPath, lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath))
+		return err
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// randomString returns n characters from crypto/rand.
+func randomString(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		k, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[k.Int64()]
+	}
+	return string(b)
+}
+
+var _ FileRenderer = (*ConfigureLoadBalancer)(nil)
+
+// Files renders the load balancer's files for `kubeha render`, with
+// placeholder credentials; the VIP interface is the inventory's, or eth0
+// where the facts phase would detect it.
+func (l *ConfigureLoadBalancer) Files(c *inventory.Cluster) ([]HostFile, error) {
+	ifaces := lb.Interfaces{}
+	for _, h := range c.Spec.Hosts {
+		if c.Spec.LoadBalancer.Interface == "" {
+			ifaces[h.Name] = "eth0"
+		}
+	}
+	files, err := lb.Derive(c, ifaces, lb.Placeholders)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]HostFile, 0, len(files))
+	for _, f := range files {
+		out = append(out, HostFile{Host: f.Host, Path: f.Path, Mode: f.Mode, Content: f.Content})
+	}
+	return out, nil
+}

@@ -1,0 +1,319 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/kubeha/kubeha/inventory"
+)
+
+// Files the network phases own.
+const (
+	RoutesPath     = "/etc/kubeha/routes"
+	routesUnitPath = "/etc/systemd/system/kubeha-routes.service"
+	BridgeConfPath = "/etc/cni/net.d/10-kubeha-bridge.conflist"
+	manifestPath   = "/etc/kubeha/cni-manifest.yaml"
+)
+
+// routesUnit re-applies the routes file at every boot, so the routes live in
+// the host's own configuration (systemd) whatever its network stack.
+const routesUnit = `[Unit]
+Description=kubeha static routes for the Pod and Service CIDRs
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'grep -v "^#" ` + RoutesPath + ` | while read -r dst via; do [ -n "$dst" ] && ip route replace $dst $via; done'
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// nodeCIDRs returns each node's Pod CIDR slice, as the controller-manager
+// allocated it.
+func nodeCIDRs(ctx context.Context, env *Env) (map[string]string, error) {
+	cp, err := controlHost(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	res, err := env.quiet(ctx, cp.Name, "read node Pod CIDRs",
+		`kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.spec.podCIDR}{"\n"}{end}'`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			out[f[0]] = f[1]
+		}
+	}
+	return out, nil
+}
+
+func nodes(c *inventory.Cluster) []inventory.Host {
+	var out []inventory.Host
+	for _, h := range c.Spec.Hosts {
+		if h.Role != inventory.RoleLoadBalancer {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func nodeNames(c *inventory.Cluster) []string {
+	var out []string
+	for _, h := range nodes(c) {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
+// routesFor renders host's routes file: the other nodes' Pod CIDR slices via
+// their addresses (cni: bridge), and the seed 003 routes for the whole Pod
+// and Service CIDRs via a named interface and gateway.
+func routesFor(c *inventory.Cluster, host string, cidrs map[string]string) []byte {
+	var lines []string
+	if c.Spec.CNI.Plugin == inventory.CNIBridge {
+		for _, n := range nodes(c) {
+			if n.Name != host && cidrs[n.Name] != "" {
+				lines = append(lines, fmt.Sprintf("%s via %s", cidrs[n.Name], n.InternalAddress))
+			}
+		}
+	}
+	if r := c.Spec.Network.PodRoutes; r.Enabled {
+		via := ""
+		if r.Gateway != "" {
+			via += "via " + r.Gateway
+		}
+		if r.Interface != "" {
+			via = strings.TrimSpace(via + " dev " + r.Interface)
+		}
+		if c.Spec.CNI.Plugin != inventory.CNIBridge {
+			lines = append(lines, c.Spec.Network.PodSubnet+" "+via)
+		}
+		lines = append(lines, c.Spec.Network.ServiceSubnet+" "+via)
+	}
+	sort.Strings(lines)
+	return []byte("# Managed by kubeha: destination, then how to reach it.\n" + strings.Join(lines, "\n") + "\n")
+}
+
+// ConfigureRoutes adds the static routes and keeps them across reboots.
+type ConfigureRoutes struct{}
+
+var _ Phase = (*ConfigureRoutes)(nil)
+
+func (ConfigureRoutes) ID() string    { return "routes" }
+func (ConfigureRoutes) Title() string { return "Static routes for the Pod and Service CIDRs" }
+
+func routesNeeded(c *inventory.Cluster) bool {
+	return c.Spec.CNI.Plugin == inventory.CNIBridge || c.Spec.Network.PodRoutes.Enabled
+}
+
+func (ConfigureRoutes) files(c *inventory.Cluster, host string, cidrs map[string]string) []fileSpec {
+	return []fileSpec{{Path: RoutesPath, Mode: 0o644, Content: routesFor(c, host, cidrs)}, {Path: routesUnitPath, Mode: 0o644, Content: []byte(routesUnit)}}
+}
+
+func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
+	c := env.Cluster
+	w := Work{Reasons: map[string]string{}}
+	if !routesNeeded(c) {
+		return w, nil
+	}
+	w.Targets = nodeNames(c)
+	cidrs, err := nodeCIDRs(ctx, env)
+	if err != nil {
+		return w, err
+	}
+	var mu sync.Mutex
+	err = ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
+		files := r.files(c, host, cidrs)
+		differ, err := env.filesDiffer(ctx, host, files)
+		if err != nil {
+			return err
+		}
+		// Routes in the table, not just in the file.
+		res, err := env.quiet(ctx, host, "check routes", `grep -v '^#' `+RoutesPath+` 2>/dev/null | while read -r dst via; do [ -n "$dst" ] && { ip route show "$dst" | grep -q . || echo "$dst"; }; done; true`)
+		if err != nil {
+			return err
+		}
+		if len(differ) > 0 || strings.TrimSpace(res.Stdout) != "" {
+			mu.Lock()
+			w.Pending = append(w.Pending, host)
+			w.Reasons[host] = "set routes"
+			mu.Unlock()
+		}
+		return nil
+	})
+	w.Pending = inOrder(w.Targets, w.Pending)
+	return w, err
+}
+
+func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
+	c := env.Cluster
+	cidrs, err := nodeCIDRs(ctx, env)
+	if err != nil {
+		return err
+	}
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		changed, err := env.putFiles(ctx, host, r.files(c, host, cidrs))
+		if err != nil {
+			return err
+		}
+		reload := ""
+		if contains(changed, routesUnitPath) {
+			reload = "systemctl daemon-reload\n"
+		}
+		_, err = env.run(ctx, host, "apply routes", reload+"systemctl enable -q kubeha-routes\nsystemctl restart kubeha-routes")
+		return err
+	})
+}
+
+// CleanUp deletes the routes and their unit.
+func (ConfigureRoutes) CleanUp(ctx context.Context, env *Env) error {
+	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
+		_, err := env.run(ctx, host, "remove routes", `[ -f `+RoutesPath+` ] && grep -v '^#' `+RoutesPath+` | while read -r dst via; do [ -n "$dst" ] && ip route del $dst 2>/dev/null; done
+systemctl disable -q kubeha-routes 2>/dev/null; rm -f `+RoutesPath+` `+routesUnitPath+`; systemctl daemon-reload; true`)
+		return err
+	})
+}
+
+// InstallCNI installs the pod network: the bridge plugin on each node's
+// Pod CIDR slice (with the routes phase, a pod network without an overlay),
+// or the operator's manifest with podSubnet substituted.
+type InstallCNI struct{}
+
+var _ Phase = (*InstallCNI)(nil)
+
+func (InstallCNI) ID() string    { return "cni" }
+func (InstallCNI) Title() string { return "Install the pod network (CNI)" }
+
+func bridgeConf(podCIDR string) []byte {
+	return []byte(fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": "kubeha",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni0",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": %q}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+`, podCIDR))
+}
+
+// cniPluginsScript makes Debian's plugins (/usr/lib/cni) visible where
+// containerd looks for them (/opt/cni/bin), if they are not there already.
+const cniPluginsScript = `set -e
+if [ ! -x /opt/cni/bin/bridge ]; then
+  if [ -x /usr/lib/cni/bridge ]; then mkdir -p /opt/cni/bin; for p in /usr/lib/cni/*; do ln -sf "$p" /opt/cni/bin/; done; echo "linked /usr/lib/cni plugins into /opt/cni/bin"
+  else echo "CNI plugins missing: install containernetworking-plugins (bridge, host-local, portmap)" >&2; exit 3; fi
+fi`
+
+func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
+	c := env.Cluster
+	w := Work{Reasons: map[string]string{}}
+	switch c.Spec.CNI.Plugin {
+	case inventory.CNINone:
+		return w, nil
+	case inventory.CNIManifest:
+		cp, err := controlHost(ctx, env)
+		if err != nil {
+			return w, err
+		}
+		w.Targets = []string{cp.Name}
+		data, err := manifest(c)
+		if err != nil {
+			return w, err
+		}
+		differ, err := env.filesDiffer(ctx, cp.Name, []fileSpec{{Path: manifestPath, Content: data}})
+		if err != nil {
+			return w, err
+		}
+		if len(differ) > 0 {
+			w.Pending, w.Reasons[cp.Name] = []string{cp.Name}, "apply "+c.Spec.CNI.Manifest
+		}
+		return w, nil
+	}
+	w.Targets = nodeNames(c)
+	cidrs, err := nodeCIDRs(ctx, env)
+	if err != nil {
+		return w, err
+	}
+	var mu sync.Mutex
+	err = ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
+		if cidrs[host] == "" {
+			return fmt.Errorf("node %s has no Pod CIDR yet: is it joined, and does the controller-manager allocate node CIDRs?", host)
+		}
+		differ, err := env.filesDiffer(ctx, host, []fileSpec{{Path: BridgeConfPath, Content: bridgeConf(cidrs[host])}})
+		if err != nil {
+			return err
+		}
+		if len(differ) > 0 {
+			mu.Lock()
+			w.Pending = append(w.Pending, host)
+			w.Reasons[host] = "write " + BridgeConfPath + " for " + cidrs[host]
+			mu.Unlock()
+		}
+		return nil
+	})
+	w.Pending = inOrder(w.Targets, w.Pending)
+	return w, err
+}
+
+// manifest reads the operator's CNI manifest and puts podSubnet where the
+// common CNIs' defaults are (calico 192.168.0.0/16, flannel 10.244.0.0/16),
+// as seed 001 does with sed.
+func manifest(c *inventory.Cluster) ([]byte, error) {
+	data, err := os.ReadFile(c.Spec.CNI.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("spec.cni.manifest: %w", err)
+	}
+	s := string(data)
+	for _, def := range []string{"192.168.0.0/16", "10.244.0.0/16"} {
+		s = strings.ReplaceAll(s, def, c.Spec.Network.PodSubnet)
+	}
+	return []byte(s), nil
+}
+
+func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
+	c := env.Cluster
+	if c.Spec.CNI.Plugin == inventory.CNIManifest {
+		data, err := manifest(c)
+		if err != nil {
+			return err
+		}
+		return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
+			if _, err := env.putFiles(ctx, host, []fileSpec{{Path: manifestPath, Mode: 0o644, Content: data}}); err != nil {
+				return err
+			}
+			_, err := env.run(ctx, host, "kubectl apply CNI manifest", "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "+manifestPath)
+			return err
+		})
+	}
+	cidrs, err := nodeCIDRs(ctx, env)
+	if err != nil {
+		return err
+	}
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		if _, err := env.run(ctx, host, "CNI plugins", cniPluginsScript); err != nil {
+			return err
+		}
+		_, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidrs[host])}})
+		return err
+	})
+}
