@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= kubeha
 
-.PHONY: build test example clean bench-ssh e2e-machines e2e e2e-clean
+.PHONY: build test example demo clean bench-ssh e2e-machines e2e e2e-clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kubeha
@@ -16,6 +16,16 @@ test:
 example: build
 	./$(BIN) inventory validate -i examples/keepalived-haproxy.yaml
 	./$(BIN) render -i examples/keepalived-haproxy.yaml -o out/keepalived-haproxy
+
+# The README's first command: a real HA cluster on five harness machines
+# (root, docker.io, debootstrap; builds Kubernetes offline the first time).
+KUBECTL = $${KUBEHA_CACHE:-$$HOME/.cache/kubeha}/kube/v1.37.2/kubectl
+demo: build
+	bash e2e/kube/build.sh
+	$(GO) run ./e2e/cmd/kh-machines up -baked -names m1,m2,m3,w1,w2 -ip-base 21
+	./$(BIN) apply -i examples/demo.yaml --output plain
+	$(KUBECTL) --kubeconfig .kubeha/demo/admin.conf get nodes -o wide
+	@echo "kubeconfig: .kubeha/demo/admin.conf (server: the VIP); remove the machines with: make e2e-clean"
 
 clean:
 	rm -rf $(BIN) out

@@ -1,6 +1,8 @@
 // Command kh-machines builds and runs the e2e test machines.
 //
-//	kh-machines up [-n 5] [-baked]   build or reuse the images, start n machines, print them
+//	kh-machines up [-n 5 | -names a,b] [-ip-base 11] [-baked]
+//	                        build or reuse the images, start the machines,
+//	                        write a key and known_hosts under /run/kh-e2e/keys
 //	kh-machines images      build or reuse the images only
 //	kh-machines clean       remove every container, namespace, link, route,
 //	                        mount and process the harness made
@@ -43,10 +45,19 @@ func main() {
 		_, _, err = images(ctx)
 	case "up":
 		fs := flag.NewFlagSet("up", flag.ExitOnError)
-		n := fs.Int("n", 5, "machines")
+		n := fs.Int("n", 5, "machines (named node1…)")
+		names := fs.String("names", "", "comma-separated machine names instead of -n")
+		base := fs.Int("ip-base", 11, "last octet of the first machine's 10.213.0.x address")
 		baked := fs.Bool("baked", false, "machines with Kubernetes baked in")
 		fs.Parse(os.Args[2:])
-		err = up(ctx, *n, *baked)
+		list := strings.Split(*names, ",")
+		if *names == "" {
+			list = nil
+			for i := 0; i < *n; i++ {
+				list = append(list, fmt.Sprintf("node%d", i+1))
+			}
+		}
+		err = up(ctx, list, *base, *baked)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -73,7 +84,7 @@ func images(ctx context.Context) (*machines.Docker, string, error) {
 	return d, bare, nil
 }
 
-func up(ctx context.Context, n int, baked bool) error {
+func up(ctx context.Context, names []string, base int, baked bool) error {
 	d, tag, err := images(ctx)
 	if err != nil {
 		return err
@@ -94,15 +105,15 @@ func up(ctx context.Context, n int, baked bool) error {
 		return err
 	}
 	var specs []machines.Spec
-	for i := 0; i < n; i++ {
-		specs = append(specs, machines.Spec{Name: fmt.Sprintf("node%d", i+1), IP: fmt.Sprintf("10.213.0.%d", 11+i), Image: tag, AuthorizedKeys: ak})
+	for i, name := range names {
+		specs = append(specs, machines.Spec{Name: name, IP: fmt.Sprintf("10.213.0.%d", base+i), Image: tag, AuthorizedKeys: ak})
 	}
 	start := time.Now()
 	ms, err := machines.StartMachines(ctx, d, logf, specs)
 	if err != nil {
 		return err
 	}
-	logf("%d machines SSH-ready in %s", n, time.Since(start).Round(10*time.Millisecond))
+	logf("%d machines SSH-ready in %s", len(names), time.Since(start).Round(10*time.Millisecond))
 	kh := filepath.Join(keyDir, "known_hosts")
 	os.WriteFile(kh, []byte(machines.KnownHosts(ms)), 0o600)
 	for _, m := range ms {
