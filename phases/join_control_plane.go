@@ -49,6 +49,13 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
 	return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
+		// Look before making credentials: on a rerun most masters are joined.
+		if f, err := env.Shared.Facts.Get(ctx, env, host, true); err != nil {
+			return err
+		} else if f.AdminConf {
+			env.Log.ForHost(host).Info("already a control-plane node")
+			return nil
+		}
 		s, err := joinSecrets(ctx, env, true)
 		if err != nil {
 			return err
@@ -130,9 +137,27 @@ func (JoinWorkers) Probe(ctx context.Context, env *Env) (Work, error) {
 
 func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
-	if len(w.Pending) == 0 {
+	// Look before making credentials: on a rerun most workers are joined.
+	var todo []string
+	err := ProbeEach(ctx, env, w.Pending, func(ctx context.Context, host string) error {
+		f, err := env.Shared.Facts.Get(ctx, env, host, true)
+		if err == nil && f.KubeletConf {
+			env.Log.ForHost(host).Info("already joined")
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, h := range w.Pending {
+		if f, _ := env.Shared.Facts.Get(ctx, env, h, false); !f.KubeletConf {
+			todo = append(todo, h)
+		}
+	}
+	if len(todo) == 0 {
 		return nil
 	}
+	w.Pending = todo
 	// Credentials once, before the fan-out, so all joins share them.
 	s, err := joinSecrets(ctx, env, false)
 	if err != nil {

@@ -50,6 +50,19 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
 	return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
+		// Run again on a cluster that exists (changed inventory, --force):
+		// no init, and no credentials recorded that were never created.
+		f, err := env.Shared.Facts.Get(ctx, env, host, true)
+		if err != nil {
+			return err
+		}
+		if f.AdminConf {
+			env.Log.ForHost(host).Info("already initialised: waiting for the apiserver, refreshing the local kubeconfig")
+			if _, err := env.quiet(ctx, host, "wait for apiserver", waitReadyScript(180)); err != nil {
+				return err
+			}
+			return saveAdminConf(ctx, env, host)
+		}
 		s := kubeadm.Secrets{Token: NewToken(), CertificateKey: NewCertificateKey()}
 		env.Secrets.Add(s.Token, s.CertificateKey)
 		cfg, err := kubeadm.InitConfig(c, h, s)

@@ -42,10 +42,16 @@ func logf(t *testing.T) machines.Logf {
 	return func(format string, args ...any) { t.Logf(format, args...) }
 }
 
-// newCluster starts baked machines (3 masters, 2 workers) and writes an
-// inventory for them. The kubelet settings are what these cgroup-v1 machines
-// need, set the way an operator would.
-func newCluster(t *testing.T, ctx context.Context) *cluster {
+// keepalivedLB is the default load-balancer stanza: keepalived+haproxy on
+// the masters, the VIP on the machines' bridge.
+const keepalivedLB = "loadBalancer: {vip: " + vip + "}"
+
+// newCluster starts baked machines (3 masters, 2 workers, plus extra
+// machines that are not in the inventory, such as an SLB) and writes an
+// inventory with the given loadBalancer (and controlPlaneEndpoint) stanza.
+// The kubelet settings are what these cgroup-v1 machines need, set the way
+// an operator would.
+func newCluster(t *testing.T, ctx context.Context, lbStanza string, extra ...machines.Spec) *cluster {
 	t.Helper()
 	if err := machines.Clean(ctx, logf(t)); err != nil {
 		t.Fatal(err)
@@ -80,6 +86,10 @@ func newCluster(t *testing.T, ctx context.Context) *cluster {
 	for i, n := range names {
 		specs = append(specs, machines.Spec{Name: n, IP: fmt.Sprintf("10.213.0.%d", 21+i), Image: baked, AuthorizedKeys: ak})
 	}
+	for _, e := range extra {
+		e.Image, e.AuthorizedKeys = baked, ak
+		specs = append(specs, e)
+	}
 	if c.ms, err = machines.StartMachines(ctx, d, logf(t), specs); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +106,7 @@ spec:
   - {name: m3, address: 10.213.0.23, role: master}
   - {name: w1, address: 10.213.0.24, role: worker}
   - {name: w2, address: 10.213.0.25, role: worker}
-  loadBalancer: {vip: %s}
+  %s
   network: {kubeProxyMode: iptables}
   kubeadm:
     ignorePreflightErrors: [SystemVerification]
@@ -107,7 +117,7 @@ spec:
       evictionHard: {memory.available: "0%%", nodefs.available: "0%%", imagefs.available: "0%%", nodefs.inodesFree: "0%%"}
     kubeProxyConfiguration:
       conntrack: {maxPerCore: 0}
-`, key.Path, known, vip)
+`, key.Path, known, lbStanza)
 	c.inv = filepath.Join(c.dir, "kubeha.yaml")
 	os.WriteFile(c.inv, []byte(inv), 0o644)
 	c.kubeha = filepath.Join(c.dir, "kubeha")
@@ -156,24 +166,27 @@ var tokenRE = regexp.MustCompile(`\b[a-z0-9]{6}\.[a-z0-9]{16}\b`)
 func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	c := newCluster(t, ctx)
+	// w3 runs from the start but joins the inventory later.
+	c := newCluster(t, ctx, keepalivedLB, machines.Spec{Name: "w3", IP: "10.213.0.26"})
 
+	// SIGKILL kubeha as join-workers starts: no chance to save anything.
+	start := time.Now()
+	if killed := c.applyKillAt(ctx, "join-workers"); !killed {
+		t.Fatal("apply ended before join-workers started")
+	}
 	evs, out, took, err := c.apply(ctx)
 	if err != nil {
-		t.Fatalf("apply: %v\n%s", err, lastLines(out, 40))
+		t.Fatalf("rerun after SIGKILL: %v\n%s", err, lastLines(out, 40))
 	}
-	t.Logf("apply from nothing: %v", took.Round(100*time.Millisecond))
-	var kubeadmTime time.Duration
+	t.Logf("apply killed at join-workers, then rerun: %v in all, the rerun %v", time.Since(start).Round(100*time.Millisecond), took.Round(100*time.Millisecond))
 	for _, e := range evs {
-		if e.Kind == events.PhaseDone && (e.Phase == "kubeadm-init" || e.Phase == "join-control-plane" || e.Phase == "join-workers") {
-			kubeadmTime += e.Duration
+		if e.Kind == events.PhaseStarted && (e.Phase == "kubeadm-init" || e.Phase == "join-control-plane" || e.Phase == "host-prep" || e.Phase == "load-balancer") {
+			t.Errorf("rerun after SIGKILL redid %s", e.Phase)
 		}
 	}
-	t.Logf("kubeadm phases: %v of it", kubeadmTime.Round(100*time.Millisecond))
 	if tokenRE.MatchString(out) {
 		t.Fatal("a bootstrap token appears in kubeha's output")
 	}
-
 	nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers")
 	if err != nil || strings.Count(nodes, " Ready ") != 5 {
 		t.Fatalf("want 5 Ready nodes through the VIP: %v\n%s", err, nodes)
@@ -194,6 +207,37 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 			}
 		}
 		t.Logf("no-change rerun: %v, %d phases skipped", took.Round(10*time.Millisecond), skipped)
+	})
+
+	t.Run("a test pod answers from each worker", func(t *testing.T) {
+		for _, w := range []string{"w1", "w2"} {
+			c.echoPod(ctx, t, "echo-"+w, w)
+		}
+	})
+
+	t.Run("a worker added to the inventory: only it is joined", func(t *testing.T) {
+		inv, _ := os.ReadFile(c.inv)
+		inv = bytes.Replace(inv, []byte("  - {name: w2, address: 10.213.0.25, role: worker}\n"),
+			[]byte("  - {name: w2, address: 10.213.0.25, role: worker}\n  - {name: w3, address: 10.213.0.26, role: worker}\n"), 1)
+		os.WriteFile(c.inv, inv, 0o644)
+		evs, out, took, err := c.apply(ctx)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, lastLines(out, 40))
+		}
+		joined := map[string]bool{}
+		for _, e := range evs {
+			if e.Kind == events.Output && strings.Contains(e.Message, "This node has joined the cluster") {
+				joined[e.Host] = true
+			}
+		}
+		if len(joined) != 1 || !joined["w3"] {
+			t.Fatalf("kubeadm joined %v, want only w3", joined)
+		}
+		t.Logf("apply with w3 added: %v", took.Round(100*time.Millisecond))
+		nodes, _ := c.kubectlOut(ctx, "get", "nodes", "--no-headers")
+		if strings.Count(nodes, " Ready ") != 6 {
+			t.Fatalf("want 6 Ready nodes:\n%s", nodes)
+		}
 	})
 
 	t.Run("VIP holder crashes", func(t *testing.T) {
@@ -251,7 +295,160 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 		if nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers"); err != nil {
 			t.Fatalf("kubectl through the endpoint after failover: %v %s", err, nodes)
 		}
+		// The control plane still schedules new pods.
+		c.echoPod(ctx, t, "echo-after-failover", "w3")
 	})
+}
+
+// applyKillAt runs apply and SIGKILLs it when phase starts. It reports
+// whether it killed (false: apply ended first).
+func (c *cluster) applyKillAt(ctx context.Context, phase string) bool {
+	cmd := exec.CommandContext(ctx, c.kubeha, "apply", "-i", c.inv, "--output", "json")
+	cmd.Dir = c.dir
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	killed := false
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e events.Event
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Kind == events.PhaseStarted && e.Phase == phase {
+			cmd.Process.Kill()
+			killed = true
+			break
+		}
+	}
+	cmd.Wait()
+	return killed
+}
+
+// echoPod runs the test server pinned to node and checks that it answers
+// from there, across the pod network, from the first master.
+func (c *cluster) echoPod(ctx context.Context, t *testing.T, name, node string) {
+	t.Helper()
+	if out, err := c.kubectlOut(ctx, "run", name, "--image="+machines.EchoImage, "--image-pull-policy=Never",
+		"--env=NODE_NAME="+node, `--overrides={"spec":{"nodeName":"`+node+`"}}`); err != nil {
+		t.Fatalf("kubectl run: %v %s", err, out)
+	}
+	if out, err := c.kubectlOut(ctx, "wait", "--for=condition=Ready", "pod/"+name, "--timeout=120s"); err != nil {
+		t.Fatalf("pod %s not Ready: %v %s", name, err, out)
+	}
+	ip, err := c.kubectlOut(ctx, "get", "pod", name, "-o", "jsonpath={.status.podIP}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.machine("m1").Exec(ctx, "curl", "-s", "--max-time", "5", "http://"+strings.TrimSpace(ip)+":8080/")
+	if err != nil || !strings.Contains(out, "node="+node) {
+		t.Fatalf("pod %s on %s did not answer from m1: %v %q", name, node, err, out)
+	}
+	t.Logf("%s answered from %s: %s", name, node, strings.TrimSpace(out))
+}
+
+// machine returns the harness machine named name.
+func (c *cluster) machine(name string) *machines.Machine {
+	for _, m := range c.ms {
+		if m.Name == name {
+			return m
+		}
+	}
+	c.t.Fatalf("no machine %s", name)
+	return nil
+}
+
+// applyOK runs apply and fails the test unless it succeeds, no token shows
+// in its output, and the five nodes are Ready through the admin kubeconfig.
+func (c *cluster) applyOK(ctx context.Context) {
+	c.t.Helper()
+	_, out, took, err := c.apply(ctx)
+	if err != nil {
+		c.t.Fatalf("apply: %v\n%s", err, lastLines(out, 40))
+	}
+	c.t.Logf("apply from nothing: %v", took.Round(100*time.Millisecond))
+	if tokenRE.MatchString(out) {
+		c.t.Fatal("a bootstrap token appears in kubeha's output")
+	}
+	nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers")
+	if err != nil || strings.Count(nodes, " Ready ") != 5 {
+		c.t.Fatalf("want 5 Ready nodes: %v\n%s", err, nodes)
+	}
+}
+
+// TestLocalProxyNginx: no VIP at all (seed 000, OpenStack): nginx on each
+// worker proxies 127.0.0.1:6443 to every apiserver; masters reach their
+// own apiserver there, and joining masters go through the first one.
+func TestLocalProxyNginx(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	c := newCluster(t, ctx, "loadBalancer: {mode: local-proxy, proxy: nginx}")
+	c.applyOK(ctx)
+	for _, name := range []string{"w1", "w2"} {
+		out, err := c.machine(name).Exec(ctx, "sh", "-c", "systemctl is-active kubeha-nginx; grep e2e-apiserver /etc/hosts; curl -sk https://127.0.0.1:6443/readyz")
+		if err != nil || !strings.Contains(out, "active") || !strings.Contains(out, "127.0.0.1 e2e-apiserver") || !strings.HasSuffix(strings.TrimSpace(out), "ok") {
+			t.Fatalf("%s: local proxy not serving: %v\n%s", name, err, out)
+		}
+	}
+	// A worker's proxy survives one apiserver going away.
+	if _, err := c.machine("m1").Exec(ctx, "sh", "-c", "mv /etc/kubernetes/manifests/kube-apiserver.yaml /root/"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, _ := c.machine("w1").Exec(ctx, "sh", "-c", "for i in 1 2 3 4 5 6; do curl -sk --max-time 2 https://127.0.0.1:6443/readyz; echo; done")
+		if strings.Count(out, "ok") == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("w1's proxy still failing 60s after m1's apiserver stopped:\n%s", out)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// TestExternalSLB: seed 001's public-cloud setup. A sixth machine plays the
+// provider's SLB (haproxy forwarding :6443 to the masters); masters point
+// the endpoint name at themselves (hairpin rule), workers at the SLB.
+func TestExternalSLB(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	const slbIP = "10.213.0.30"
+	c := newCluster(t, ctx, "controlPlaneEndpoint: {name: e2e-apiserver, port: 6443}\n  loadBalancer: {mode: external, address: "+slbIP+"}",
+		machines.Spec{Name: "slb", IP: slbIP})
+	slbCfg := `global
+    log /dev/log local0
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 1h
+    timeout server 1h
+frontend api
+    bind *:6443
+    default_backend masters
+backend masters
+    option tcp-check
+    default-server inter 1s fall 2 rise 2
+    server m1 10.213.0.21:6443 check
+    server m2 10.213.0.22:6443 check
+    server m3 10.213.0.23:6443 check
+`
+	slb := c.machine("slb")
+	if _, err := slb.Exec(ctx, "sh", "-c", "cat > /etc/haproxy/haproxy.cfg <<'EOF'\n"+slbCfg+"EOF\nsystemctl enable --now haproxy && systemctl restart haproxy"); err != nil {
+		t.Fatal(err)
+	}
+	c.applyOK(ctx)
+	for i, name := range []string{"m1", "m2", "m3"} {
+		out, _ := c.machine(name).Exec(ctx, "grep", "e2e-apiserver", "/etc/hosts")
+		if want := fmt.Sprintf("10.213.0.%d e2e-apiserver", 21+i); !strings.Contains(out, want) {
+			t.Errorf("%s: hairpin rule not applied: /etc/hosts has %q, want %q", name, out, want)
+		}
+	}
+	for _, name := range []string{"w1", "w2"} {
+		out, _ := c.machine(name).Exec(ctx, "grep", "e2e-apiserver", "/etc/hosts")
+		if !strings.Contains(out, slbIP+" e2e-apiserver") {
+			t.Errorf("%s: endpoint should map to the SLB: %q", name, out)
+		}
+	}
 }
 
 func lastLines(s string, n int) string {

@@ -52,6 +52,7 @@ type image struct {
 	fromBare bool
 	binaries []string
 	entry    string
+	dir      string // where the binaries are; empty means the Kubernetes cache
 }
 
 // kubeImages returns the images kubeadm v expects, in kubeadm's names.
@@ -89,7 +90,10 @@ func kubeImages(ctx context.Context, kubeDir, v string) ([]image, error) {
 func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (string, error) {
 	kubeDir := KubeDir(KubeVersion)
 	h := sha256.New()
-	fmt.Fprint(h, "baked-1\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
+	fmt.Fprint(h, "baked-2\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
+	if b, err := os.ReadFile(EchoBinary()); err == nil {
+		fmt.Fprint(h, sha256.Sum256(b))
+	}
 	stamps, _ := filepath.Glob(filepath.Join(kubeDir, "*.stamp"))
 	if len(stamps) < 11 {
 		return "", fmt.Errorf("Kubernetes binaries missing in %s: run e2e/kube/build.sh", kubeDir)
@@ -112,6 +116,9 @@ func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (strin
 	if err != nil {
 		return "", err
 	}
+	if _, err := os.Stat(EchoBinary()); err == nil {
+		imgs = append(imgs, image{name: EchoImage, binaries: []string{"kh-echo"}, entry: "/kh-echo", dir: filepath.Dir(EchoBinary())})
+	}
 	work, err := os.MkdirTemp("", "kh-bake-")
 	if err != nil {
 		return "", err
@@ -128,8 +135,12 @@ func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (strin
 		} else {
 			df.WriteString("FROM scratch\nENV PATH=/usr/local/bin:/usr/bin:/bin\n")
 		}
+		src := kubeDir
+		if img.dir != "" {
+			src = img.dir
+		}
 		for _, b := range img.binaries {
-			if err := copyFile(filepath.Join(kubeDir, b), filepath.Join(dir, b), 0o755); err != nil {
+			if err := copyFile(filepath.Join(src, b), filepath.Join(dir, b), 0o755); err != nil {
 				return "", err
 			}
 			dst := "/usr/local/bin/" + b

@@ -12,17 +12,18 @@ import (
 // harness's dockerd and builds or reuses the bare image. repoRoot is the
 // kubeha checkout (the wrapper is built from e2e/cmd/kh-runc).
 func Prepare(ctx context.Context, log Logf, repoRoot string) (*Docker, string, error) {
+	// The test pod's server goes into the baked image.
+	if err := buildStatic(ctx, repoRoot, "./e2e/cmd/kh-echo", EchoBinary()); err != nil {
+		return nil, "", err
+	}
 	wrapper := ""
 	if NeedsRuntimeWrapper() {
 		wrapper = filepath.Join(CacheDir(), "bin", "kh-runc")
 		if err := os.MkdirAll(filepath.Dir(wrapper), 0o755); err != nil {
 			return nil, "", err
 		}
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", wrapper, "./e2e/cmd/kh-runc")
-		cmd.Dir = repoRoot
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, "", fmt.Errorf("build kh-runc: %v %s", err, out)
+		if err := buildStatic(ctx, repoRoot, "./e2e/cmd/kh-runc", wrapper); err != nil {
+			return nil, "", err
 		}
 		log("this VM lacks CAP_SYS_RESOURCE: OCI runtime wrapper %s", wrapper)
 	}
@@ -43,4 +44,23 @@ func PrepareBaked(ctx context.Context, log Logf, repoRoot string) (d *Docker, ba
 	}
 	baked, err = BakedImage(ctx, d, log, bare)
 	return d, bare, baked, err
+}
+
+// EchoBinary is where Prepare builds the test pod's server.
+func EchoBinary() string { return filepath.Join(CacheDir(), "bin", "kh-echo") }
+
+// EchoImage is the test pod's image in the baked machines.
+const EchoImage = "kubeha.local/echo:1"
+
+func buildStatic(ctx context.Context, repoRoot, pkg, out string) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %v %s", pkg, err, b)
+	}
+	return nil
 }

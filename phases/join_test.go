@@ -1,0 +1,100 @@
+package phases
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
+)
+
+// recordingHosts answers the facts script as a host with admin.conf and
+// records every other command. It tests the decisions of JoinMaterial; the
+// commands themselves are proved on real machines by e2e/cluster.
+type recordingHosts struct {
+	mu   sync.Mutex
+	cmds []string
+	ca   []byte
+}
+
+func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
+	if strings.Contains(cmd.Script, "adminconf=") {
+		return ssh.Result{Stdout: "init=systemd\nadminconf=1\n"}, nil
+	}
+	r.mu.Lock()
+	r.cmds = append(r.cmds, host+": "+cmd.Script)
+	r.mu.Unlock()
+	return ssh.Result{}, nil
+}
+func (r *recordingHosts) Upload(context.Context, string, ssh.File) error { return nil }
+func (r *recordingHosts) Download(context.Context, string, string) ([]byte, error) {
+	return r.ca, nil
+}
+
+func testCA(t *testing.T) []byte {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubernetes"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestJoinMaterialLifetimes(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	hosts := &recordingHosts{ca: testCA(t)}
+	c := &inventory.Cluster{Spec: inventory.Spec{Hosts: []inventory.Host{{Name: "m1", InternalAddress: "10.0.0.1", Role: inventory.RoleMaster}}}}
+	secrets := &events.Secrets{}
+	env := &Env{Cluster: c, Hosts: hosts, Secrets: secrets, Shared: &Shared{}, Log: events.Emitter{Sink: events.Discard}}
+	j := &env.Shared.Join
+	j.now = func() time.Time { return now }
+	ctx := context.Background()
+
+	j.recordInit("abcdef.0123456789abcdef", strings.Repeat("a", 64))
+	tok, _ := j.Token(ctx, env)
+	key, _ := j.CertificateKey(ctx, env)
+	if tok != "abcdef.0123456789abcdef" || key != strings.Repeat("a", 64) || len(hosts.cmds) != 0 {
+		t.Fatalf("fresh init material should be reused without commands: %v", hosts.cmds)
+	}
+
+	// 1h44m later: still within the window.
+	now = now.Add(time.Hour + 44*time.Minute)
+	if k, _ := j.CertificateKey(ctx, env); k != key {
+		t.Fatal("re-uploaded before 1h45m")
+	}
+	// Token has 16 minutes left: under the 20-minute margin, a new one.
+	tok2, err := j.Token(ctx, env)
+	if err != nil || tok2 == tok || !regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`).MatchString(tok2) {
+		t.Fatalf("new token %q %v", tok2, err)
+	}
+	// 1h46m after init: the certificates are re-uploaded under a new key.
+	now = now.Add(2 * time.Minute)
+	key2, err := j.CertificateKey(ctx, env)
+	if err != nil || key2 == key || len(key2) != 64 {
+		t.Fatalf("new key %q %v", key2, err)
+	}
+	if len(hosts.cmds) != 2 || !strings.Contains(hosts.cmds[0], "kubeadm token create "+tok2) || !strings.Contains(hosts.cmds[1], "upload-certs --upload-certs --certificate-key "+key2) {
+		t.Fatalf("commands %v", hosts.cmds)
+	}
+	// Both were registered for redaction before use.
+	if got := secrets.Redact(tok2 + " " + key2); got != "*** ***" {
+		t.Fatalf("not registered: %q", got)
+	}
+	h, err := j.CACertHash(ctx, env)
+	if err != nil || !strings.HasPrefix(h, "sha256:") || len(h) != 71 {
+		t.Fatalf("CA hash %q %v", h, err)
+	}
+}
