@@ -161,6 +161,9 @@ type Network struct {
 	ServiceSubnet string    `yaml:"serviceSubnet,omitempty"`
 	DNSDomain     string    `yaml:"dnsDomain,omitempty"`
 	KubeProxyMode string    `yaml:"kubeProxyMode,omitempty"`
+	// KubeProxyFallbackMode, when set, is used instead of ipvs if a node's
+	// kernel has no ip_vs; unset, such a node fails the facts phase.
+	KubeProxyFallbackMode string `yaml:"kubeProxyFallbackMode,omitempty"`
 	PodRoutes     PodRoutes `yaml:"podRoutes,omitempty"`
 }
 

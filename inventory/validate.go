@@ -328,6 +328,11 @@ func (v *validator) network() {
 		v.errorf(p+".dnsDomain", "use a domain such as cluster.local", "%q is not a DNS domain", n.DNSDomain)
 	}
 	v.oneOf(p+".kubeProxyMode", n.KubeProxyMode, ProxyModeIPVS, ProxyModeIPTables, ProxyModeNFTables)
+	if fb := n.KubeProxyFallbackMode; fb != "" {
+		if v.oneOf(p+".kubeProxyFallbackMode", fb, ProxyModeIPTables, ProxyModeNFTables) && n.KubeProxyMode != ProxyModeIPVS {
+			v.warnf(p+".kubeProxyFallbackMode", "remove it: only ipvs needs a fallback", "ignored with kubeProxyMode %s", n.KubeProxyMode)
+		}
+	}
 
 	// Any address the cluster routes to directly must not hide inside a
 	// cluster CIDR, or traffic to it is captured by kube-proxy or the CNI.

@@ -135,6 +135,10 @@ func TestValidateRules(t *testing.T) {
 		{"vip inside pod subnet", func(c *Cluster) { c.Spec.LoadBalancer.VIP = "10.244.0.10" }, "spec.loadBalancer.vip", "inside podSubnet", false},
 		{"bad dns domain", func(c *Cluster) { c.Spec.Network.DNSDomain = "Cluster_Local" }, "spec.network.dnsDomain", "not a DNS domain", false},
 		{"unknown proxy mode", func(c *Cluster) { c.Spec.Network.KubeProxyMode = "userspace" }, "spec.network.kubeProxyMode", `unknown value "userspace"`, false},
+		{"fallback must not be ipvs", func(c *Cluster) { c.Spec.Network.KubeProxyFallbackMode = "ipvs" }, "spec.network.kubeProxyFallbackMode", `unknown value "ipvs"`, false},
+		{"fallback without ipvs is ignored", func(c *Cluster) {
+			c.Spec.Network.KubeProxyMode, c.Spec.Network.KubeProxyFallbackMode = "iptables", "nftables"
+		}, "spec.network.kubeProxyFallbackMode", "ignored with kubeProxyMode iptables", true},
 		{"pod routes without target", func(c *Cluster) { c.Spec.Network.PodRoutes.Enabled = true }, "spec.network.podRoutes", "neither interface nor gateway", false},
 		{"pod routes bad gateway", func(c *Cluster) { c.Spec.Network.PodRoutes = PodRoutes{Enabled: true, Gateway: "gw"} }, "spec.network.podRoutes.gateway", "not an IP address", false},
 		{"unknown cni", func(c *Cluster) { c.Spec.CNI.Plugin = "flannel" }, "spec.cni.plugin", `unknown value "flannel"`, false},

@@ -24,6 +24,7 @@ type Facts struct {
 	KubeletConf     bool   // /etc/kubernetes/kubelet.conf: joined
 	Firewalld       bool   // firewalld active
 	Resolvers       []string
+	IPVS            bool // ip_vs loaded or loadable
 }
 
 // LoopbackResolversOnly reports whether every nameserver in the host's
@@ -55,6 +56,7 @@ echo "kubelet=$(kubelet --version 2>/dev/null | awk '{print $2}' || true)"
 echo "containerd=$([ -S /run/containerd/containerd.sock ] && echo 1 || echo 0)"
 echo "adminconf=$([ -f /etc/kubernetes/admin.conf ] && echo 1 || echo 0)"
 echo "kubeletconf=$([ -f /etc/kubernetes/kubelet.conf ] && echo 1 || echo 0)"
+echo "ipvs=$( { [ -e /proc/net/ip_vs ] || modprobe -q -n ip_vs 2>/dev/null; } && echo 1 || echo 0)"
 echo "resolvers=$(awk '$1=="nameserver"{printf "%s ", $2}' /etc/resolv.conf 2>/dev/null)"
 echo "firewalld=$(systemctl is-active firewalld 2>/dev/null | grep -qx active && echo 1 || echo 0)"
 `
@@ -123,6 +125,8 @@ func parseFacts(out string) *Facts {
 			f.KubeletConf = v == "1"
 		case "firewalld":
 			f.Firewalld = v == "1"
+		case "ipvs":
+			f.IPVS = v == "1"
 		case "resolvers":
 			f.Resolvers = strings.Fields(v)
 		}
@@ -176,14 +180,55 @@ func (GatherFacts) Run(ctx context.Context, env *Env, w Work) error {
 				problems = append(problems, fmt.Sprintf("kubeadm is %s, the inventory wants %s", f.Kubeadm, want))
 			}
 		}
+		log := env.Log.ForHost(host)
+		if msg, fatal := ipvsCheck(env.Cluster, h, f); fatal {
+			problems = append(problems, msg)
+		} else if msg != "" {
+			log.Warn(msg)
+		}
 		if len(problems) > 0 {
 			return fmt.Errorf("unsupported host: %s", strings.Join(problems, "; "))
 		}
-		log := env.Log.ForHost(host)
 		if _, set := env.Cluster.Spec.Kubeadm.KubeletConfiguration["resolvConf"]; f.LoopbackResolversOnly() && !set && h.Role != inventory.RoleLoadBalancer {
 			log.Warn(fmt.Sprintf("/etc/resolv.conf names only loopback nameservers (%s): CoreDNS will detect a forwarding loop and crash; set spec.kubeadm.kubeletConfiguration.resolvConf to a file with real upstreams (with systemd-resolved: /run/systemd/resolve/resolv.conf)", strings.Join(f.Resolvers, " ")))
 		}
 		log.Info(fmt.Sprintf("%s %s, %s, interface %s, kubeadm %s", f.OSID, f.OSVersion, f.Init, f.Interface, f.Kubeadm))
 		return nil
 	})
+}
+
+// ipvsModules are what kube-proxy's ipvs mode needs.
+var ipvsModules = []string{"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"}
+
+// ipvsCheck says what a node without ip_vs means for kube-proxy: nothing in
+// other modes, a warning when the inventory names a fallback mode, and an
+// error naming the modules otherwise.
+func ipvsCheck(c *inventory.Cluster, h inventory.Host, f *Facts) (msg string, fatal bool) {
+	n := c.Spec.Network
+	if n.KubeProxyMode != inventory.ProxyModeIPVS || f.IPVS || h.Role == inventory.RoleLoadBalancer {
+		return "", false
+	}
+	if n.KubeProxyFallbackMode != "" {
+		return fmt.Sprintf("the kernel has no ip_vs: kube-proxy runs in %s mode cluster-wide (spec.network.kubeProxyFallbackMode)", n.KubeProxyFallbackMode), false
+	}
+	return fmt.Sprintf("kube-proxy mode ipvs needs kernel modules %s, which this kernel can neither load nor has built in: load them, or set spec.network.kubeProxyFallbackMode: iptables (or nftables)", strings.Join(ipvsModules, ", ")), true
+}
+
+// EffectiveProxyMode is the kube-proxy mode the cluster gets: the
+// inventory's, or its fallback when any node lacks ip_vs.
+func EffectiveProxyMode(ctx context.Context, env *Env) (string, error) {
+	n := env.Cluster.Spec.Network
+	if n.KubeProxyMode != inventory.ProxyModeIPVS || n.KubeProxyFallbackMode == "" {
+		return n.KubeProxyMode, nil
+	}
+	for _, h := range nodes(env.Cluster) {
+		f, err := env.Shared.Facts.Get(ctx, env, h.Name, false)
+		if err != nil {
+			return "", err
+		}
+		if !f.IPVS {
+			return n.KubeProxyFallbackMode, nil
+		}
+	}
+	return n.KubeProxyMode, nil
 }

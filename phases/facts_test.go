@@ -2,7 +2,10 @@ package phases
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/kubeha/kubeha/inventory"
 )
 
 func TestParseFacts(t *testing.T) {
@@ -19,5 +22,34 @@ func TestParseFacts(t *testing.T) {
 	got.Resolvers = append(got.Resolvers, "10.0.0.2")
 	if got.LoopbackResolversOnly() {
 		t.Error("a real upstream is not loopback-only")
+	}
+}
+
+func TestIPVSCheck(t *testing.T) {
+	master := inventory.Host{Name: "m1", Role: inventory.RoleMaster}
+	lbHost := inventory.Host{Name: "lb1", Role: inventory.RoleLoadBalancer}
+	tests := []struct {
+		name      string
+		mode, fb  string
+		host      inventory.Host
+		ipvs      bool
+		wantFatal bool
+		wantMsg   string
+	}{
+		{"ipvs present", "ipvs", "", master, true, false, ""},
+		{"iptables needs nothing", "iptables", "", master, false, false, ""},
+		{"missing, no fallback: names the modules", "ipvs", "", master, false, true, "ip_vs, ip_vs_rr, ip_vs_wrr, ip_vs_sh"},
+		{"missing, fallback: warning", "ipvs", "nftables", master, false, false, "nftables mode cluster-wide"},
+		{"LB hosts run no kube-proxy", "ipvs", "", lbHost, false, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &inventory.Cluster{}
+			c.Spec.Network.KubeProxyMode, c.Spec.Network.KubeProxyFallbackMode = tt.mode, tt.fb
+			msg, fatal := ipvsCheck(c, tt.host, &Facts{IPVS: tt.ipvs})
+			if fatal != tt.wantFatal || !strings.Contains(msg, tt.wantMsg) || (tt.wantMsg == "" && msg != "") {
+				t.Fatalf("got %q fatal=%v", msg, fatal)
+			}
+		})
 	}
 }

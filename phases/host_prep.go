@@ -30,14 +30,15 @@ func (PrepareHosts) Title() string {
 	return "Prepare hosts (sysctl, modules, swap, SELinux, /etc/hosts)"
 }
 
-// Modules returns the kernel modules host needs.
-func Modules(c *inventory.Cluster, h inventory.Host) []string {
+// Modules returns the kernel modules host needs with kube-proxy in
+// proxyMode.
+func Modules(h inventory.Host, proxyMode string) []string {
 	if h.Role == inventory.RoleLoadBalancer {
 		return nil
 	}
 	m := []string{"overlay", "br_netfilter"}
-	if c.Spec.Network.KubeProxyMode == inventory.ProxyModeIPVS {
-		m = append(m, "ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
+	if proxyMode == inventory.ProxyModeIPVS {
+		m = append(append(m, ipvsModules...), "nf_conntrack")
 	}
 	return m
 }
@@ -55,8 +56,8 @@ func sysctlFile(c *inventory.Cluster, h inventory.Host) []byte {
 	return []byte(b.String())
 }
 
-func modulesFile(c *inventory.Cluster, h inventory.Host) []byte {
-	mods := Modules(c, h)
+func modulesFile(h inventory.Host, proxyMode string) []byte {
+	mods := Modules(h, proxyMode)
 	if len(mods) == 0 {
 		return []byte("# Managed by kubeha: no modules needed on this host.\n")
 	}
@@ -175,10 +176,10 @@ func firewallPorts(c *inventory.Cluster, h inventory.Host) []string {
 	return p
 }
 
-func (PrepareHosts) files(c *inventory.Cluster, h inventory.Host) []fileSpec {
+func (PrepareHosts) files(c *inventory.Cluster, h inventory.Host, proxyMode string) []fileSpec {
 	return []fileSpec{
 		{Path: SysctlPath, Mode: 0o644, Content: sysctlFile(c, h)},
-		{Path: ModulesPath, Mode: 0o644, Content: modulesFile(c, h)},
+		{Path: ModulesPath, Mode: 0o644, Content: modulesFile(h, proxyMode)},
 	}
 }
 
@@ -187,7 +188,7 @@ func (PrepareHosts) files(c *inventory.Cluster, h inventory.Host) []fileSpec {
 func (p PrepareHosts) Files(c *inventory.Cluster) ([]HostFile, error) {
 	var out []HostFile
 	for _, h := range c.Spec.Hosts {
-		for _, f := range p.files(c, h) {
+		for _, f := range p.files(c, h, c.Spec.Network.KubeProxyMode) {
 			out = append(out, HostFile{Host: h.Name, Path: f.Path, Mode: f.Mode, Content: f.Content})
 		}
 		out = append(out, HostFile{Host: h.Name, Path: "/etc/hosts.kubeha-block", Mode: 0o644, Content: []byte(hostsBlock(c, EndpointAddress(c, h)))})
@@ -198,10 +199,14 @@ func (p PrepareHosts) Files(c *inventory.Cluster) ([]HostFile, error) {
 func (p PrepareHosts) Probe(ctx context.Context, env *Env) (Work, error) {
 	c := env.Cluster
 	w := Work{Targets: c.HostNames(), Reasons: map[string]string{}}
+	mode, err := EffectiveProxyMode(ctx, env)
+	if err != nil {
+		return w, err
+	}
 	var mu sync.Mutex
-	err := ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
+	err = ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
-		differ, err := env.filesDiffer(ctx, host, p.files(c, h))
+		differ, err := env.filesDiffer(ctx, host, p.files(c, h, mode))
 		if err != nil {
 			return err
 		}
@@ -241,12 +246,16 @@ func (p PrepareHosts) Probe(ctx context.Context, env *Env) (Work, error) {
 
 func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
+	mode, err := EffectiveProxyMode(ctx, env)
+	if err != nil {
+		return err
+	}
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
-		if _, err := env.putFiles(ctx, host, p.files(c, h)); err != nil {
+		if _, err := env.putFiles(ctx, host, p.files(c, h, mode)); err != nil {
 			return err
 		}
-		if _, err := env.run(ctx, host, "prepare host", prepScript(Modules(c, h), firewallPorts(c, h))); err != nil {
+		if _, err := env.run(ctx, host, "prepare host", prepScript(Modules(h, mode), firewallPorts(c, h))); err != nil {
 			return err
 		}
 		if _, err := env.run(ctx, host, "set /etc/hosts block", hostsScript(hostsBlock(c, EndpointAddress(c, h)))); err != nil {

@@ -65,7 +65,15 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		}
 		s := kubeadm.Secrets{Token: NewToken(), CertificateKey: NewCertificateKey()}
 		env.Secrets.Add(s.Token, s.CertificateKey)
-		cfg, err := kubeadm.InitConfig(c, h, s)
+		// kube-proxy's mode is cluster-wide: the fallback when any node
+		// lacks ip_vs (the facts phase has warned).
+		mode, err := EffectiveProxyMode(ctx, env)
+		if err != nil {
+			return err
+		}
+		cc := *c
+		cc.Spec.Network.KubeProxyMode = mode
+		cfg, err := kubeadm.InitConfig(&cc, h, s)
 		if err != nil {
 			return err
 		}

@@ -107,7 +107,7 @@ spec:
   - {name: w1, address: 10.213.0.24, role: worker}
   - {name: w2, address: 10.213.0.25, role: worker}
   %s
-  network: {kubeProxyMode: iptables}
+  network: {kubeProxyMode: ipvs, kubeProxyFallbackMode: iptables}
   kubeadm:
     ignorePreflightErrors: [SystemVerification]
     kubeletConfiguration:
@@ -211,7 +211,7 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 
 	t.Run("a test pod answers from each worker", func(t *testing.T) {
 		for _, w := range []string{"w1", "w2"} {
-			c.echoPod(ctx, t, "echo-"+w, w)
+			c.echoPod(ctx, t, "echo-"+w, w, "m1")
 		}
 	})
 
@@ -240,26 +240,80 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 		}
 	})
 
-	t.Run("VIP holder crashes", func(t *testing.T) {
-		var holder *machines.Machine
+	t.Run("one backend stops: haproxy marks it down, clients see no failure", func(t *testing.T) {
+		holder := c.vipHolder(ctx, t)
+		var backend *machines.Machine
 		for _, m := range c.ms[:3] {
-			if out, _ := m.Exec(ctx, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, vip+"/") {
-				holder = m
+			if m != holder {
+				backend = m
+				break
 			}
 		}
-		if holder == nil {
-			t.Fatal("no master holds the VIP")
+		pw, err := holder.Exec(ctx, "sh", "-c", `sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' /etc/haproxy/haproxy.cfg`)
+		if err != nil || strings.TrimSpace(pw) == "" {
+			t.Fatalf("stats credentials: %v", err)
 		}
-		client := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
-		ok := func() bool {
-			resp, err := client.Get("https://" + vip + ":16443/readyz")
-			if err != nil {
-				return false
+		status := func() string {
+			csv, _ := holder.Exec(ctx, "curl", "-s", "-u", "kubeha:"+strings.TrimSpace(pw), "http://127.0.0.1:8404/stats;csv")
+			for _, l := range strings.Split(csv, "\n") {
+				if f := strings.Split(l, ","); len(f) > 17 && f[0] == "kube-apiserver" && f[1] == backend.Name {
+					return f[17]
+				}
 			}
-			resp.Body.Close()
-			return resp.StatusCode == 200
+			return ""
 		}
+		if st := status(); st != "UP" {
+			t.Fatalf("%s not UP in haproxy before the test: %q", backend.Name, st)
+		}
+		client := insecureClient()
+		stop := make(chan struct{})
+		done := make(chan [2]int)
+		go func() {
+			var okN, failN int
+			for {
+				select {
+				case <-stop:
+					done <- [2]int{okN, failN}
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				if readyz(client) {
+					okN++
+				} else {
+					failN++
+				}
+			}
+		}()
+		time.Sleep(time.Second)
+		start := time.Now()
+		if _, err := backend.Exec(ctx, "iptables", "-I", "INPUT", "-p", "tcp", "--dport", "6443", "-j", "REJECT", "--reject-with", "tcp-reset"); err != nil {
+			t.Fatal(err)
+		}
+		defer backend.Exec(context.Background(), "iptables", "-D", "INPUT", "-p", "tcp", "--dport", "6443", "-j", "REJECT", "--reject-with", "tcp-reset")
+		var markedDown time.Duration
+		for time.Since(start) < 15*time.Second {
+			if status() == "DOWN" {
+				markedDown = time.Since(start)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(3 * time.Second)
+		close(stop)
+		res := <-done
+		if markedDown == 0 {
+			t.Fatalf("haproxy never marked %s down", backend.Name)
+		}
+		t.Logf("haproxy marked %s down after %v (target 2s); clients through the VIP: %d ok, %d failed", backend.Name, markedDown.Round(10*time.Millisecond), res[0], res[1])
+		if res[1] != 0 {
+			t.Errorf("%d requests through the VIP failed while one backend was down", res[1])
+		}
+	})
+
+	t.Run("VIP holder crashes", func(t *testing.T) {
+		holder := c.vipHolder(ctx, t)
+		client := insecureClient()
+		ok := func() bool { return readyz(client) }
 		if !ok() {
 			t.Fatal("endpoint not ready before the crash")
 		}
@@ -295,8 +349,13 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 		if nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers"); err != nil {
 			t.Fatalf("kubectl through the endpoint after failover: %v %s", err, nodes)
 		}
-		// The control plane still schedules new pods.
-		c.echoPod(ctx, t, "echo-after-failover", "w3")
+		// The control plane still schedules new pods; ask from a master
+		// that is up.
+		live := "m2"
+		if holder.Name == "m2" {
+			live = "m3"
+		}
+		c.echoPod(ctx, t, "echo-after-failover", "w3", live)
 	})
 }
 
@@ -325,8 +384,8 @@ func (c *cluster) applyKillAt(ctx context.Context, phase string) bool {
 }
 
 // echoPod runs the test server pinned to node and checks that it answers
-// from there, across the pod network, from the first master.
-func (c *cluster) echoPod(ctx context.Context, t *testing.T, name, node string) {
+// from there, across the pod network, from the machine named from.
+func (c *cluster) echoPod(ctx context.Context, t *testing.T, name, node, from string) {
 	t.Helper()
 	if out, err := c.kubectlOut(ctx, "run", name, "--image="+machines.EchoImage, "--image-pull-policy=Never",
 		"--env=NODE_NAME="+node, `--overrides={"spec":{"nodeName":"`+node+`"}}`); err != nil {
@@ -339,11 +398,39 @@ func (c *cluster) echoPod(ctx context.Context, t *testing.T, name, node string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := c.machine("m1").Exec(ctx, "curl", "-s", "--max-time", "5", "http://"+strings.TrimSpace(ip)+":8080/")
+	out, err := c.machine(from).Exec(ctx, "curl", "-s", "--max-time", "5", "http://"+strings.TrimSpace(ip)+":8080/")
 	if err != nil || !strings.Contains(out, "node="+node) {
-		t.Fatalf("pod %s on %s did not answer from m1: %v %q", name, node, err, out)
+		t.Fatalf("pod %s on %s did not answer from %s: %v %q", name, node, from, err, out)
 	}
 	t.Logf("%s answered from %s: %s", name, node, strings.TrimSpace(out))
+}
+
+// vipHolder returns the master that holds the VIP.
+func (c *cluster) vipHolder(ctx context.Context, t *testing.T) *machines.Machine {
+	for _, m := range c.ms[:3] {
+		if out, _ := m.Exec(ctx, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, vip+"/") {
+			return m
+		}
+	}
+	t.Fatal("no master holds the VIP")
+	return nil
+}
+
+// insecureClient makes a new TLS connection per request, as a fresh client
+// would, with a short timeout.
+func insecureClient() *http.Client {
+	return &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
+}
+
+// readyz asks the apiserver's /readyz through the VIP.
+func readyz(client *http.Client) bool {
+	resp, err := client.Get("https://" + vip + ":16443/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
 }
 
 // machine returns the harness machine named name.
@@ -449,6 +536,21 @@ backend masters
 			t.Errorf("%s: endpoint should map to the SLB: %q", name, out)
 		}
 	}
+
+	t.Run("reset leaves the hosts as before, and apply builds again", func(t *testing.T) {
+		reset := exec.CommandContext(ctx, c.kubeha, "reset", "-i", c.inv, "--yes", "--output", "plain")
+		reset.Dir = c.dir
+		if out, err := reset.CombinedOutput(); err != nil {
+			t.Fatalf("reset: %v\n%s", err, lastLines(string(out), 30))
+		}
+		for _, name := range []string{"m1", "m2", "m3", "w1", "w2"} {
+			out, _ := c.machine(name).Exec(ctx, "sh", "-c", `ls /etc/kubernetes/manifests /etc/kubernetes/*.conf /etc/sysctl.d/99-kubeha.conf /etc/cni/net.d/10-kubeha-bridge.conflist /etc/kubeha/routes 2>/dev/null; grep -c kubeha /etc/hosts; systemctl is-active kubelet`)
+			if strings.TrimSpace(out) != "0\nactivating" && strings.TrimSpace(out) != "0\ninactive" && strings.TrimSpace(out) != "0\nfailed" {
+				t.Errorf("%s after reset still has kubeha's or kubeadm's files:\n%s", name, out)
+			}
+		}
+		c.applyOK(ctx)
+	})
 }
 
 func lastLines(s string, n int) string {
