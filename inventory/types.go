@@ -157,14 +157,14 @@ type ExternalEtcd struct {
 
 // Network holds the cluster CIDRs and how Services are proxied.
 type Network struct {
-	PodSubnet     string    `yaml:"podSubnet,omitempty"`
-	ServiceSubnet string    `yaml:"serviceSubnet,omitempty"`
-	DNSDomain     string    `yaml:"dnsDomain,omitempty"`
-	KubeProxyMode string    `yaml:"kubeProxyMode,omitempty"`
+	PodSubnet     string `yaml:"podSubnet,omitempty"`
+	ServiceSubnet string `yaml:"serviceSubnet,omitempty"`
+	DNSDomain     string `yaml:"dnsDomain,omitempty"`
+	KubeProxyMode string `yaml:"kubeProxyMode,omitempty"`
 	// KubeProxyFallbackMode, when set, is used instead of ipvs if a node's
 	// kernel has no ip_vs; unset, such a node fails the facts phase.
-	KubeProxyFallbackMode string `yaml:"kubeProxyFallbackMode,omitempty"`
-	PodRoutes     PodRoutes `yaml:"podRoutes,omitempty"`
+	KubeProxyFallbackMode string    `yaml:"kubeProxyFallbackMode,omitempty"`
+	PodRoutes             PodRoutes `yaml:"podRoutes,omitempty"`
 }
 
 // PodRoutes adds static routes for the Pod and Service CIDRs through a named
