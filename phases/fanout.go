@@ -60,6 +60,27 @@ func ForEachHost(ctx context.Context, env *Env, hosts []string, limit int, fn fu
 	if limit <= 0 {
 		limit = env.Concurrency
 	}
+	return fanOut(ctx, hosts, limit, func(ctx context.Context, h string) error {
+		log := env.Log.ForHost(h)
+		start := time.Now()
+		log.Emit(events.Event{Kind: events.HostStarted})
+		err := fn(ctx, h)
+		d := time.Since(start)
+		if err != nil {
+			log.Emit(events.Event{Kind: events.HostFailed, Error: err.Error(), Duration: d})
+			env.results.set(h, state.StatusFailed, err)
+			return err
+		}
+		log.Emit(events.Event{Kind: events.HostDone, Duration: d})
+		env.results.set(h, state.StatusDone, nil)
+		return nil
+	})
+}
+
+// fanOut runs fn on each host, at most limit at once (at least one). Every
+// host is attempted unless ctx ends first; the result is errors.Join of
+// *HostError, in host order, or nil.
+func fanOut(ctx context.Context, hosts []string, limit int, fn func(ctx context.Context, host string) error) error {
 	if limit <= 0 {
 		limit = 1
 	}
@@ -77,19 +98,9 @@ func ForEachHost(ctx context.Context, env *Env, hosts []string, limit int, fn fu
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			log := env.Log.ForHost(h)
-			start := time.Now()
-			log.Emit(events.Event{Kind: events.HostStarted})
-			err := fn(ctx, h)
-			d := time.Since(start)
-			if err != nil {
-				log.Emit(events.Event{Kind: events.HostFailed, Error: err.Error(), Duration: d})
+			if err := fn(ctx, h); err != nil {
 				errs[i] = &HostError{Host: h, Err: err}
-				env.results.set(h, state.StatusFailed, err)
-				return
 			}
-			log.Emit(events.Event{Kind: events.HostDone, Duration: d})
-			env.results.set(h, state.StatusDone, nil)
 		}()
 	}
 	wg.Wait()
@@ -98,28 +109,32 @@ func ForEachHost(ctx context.Context, env *Env, hosts []string, limit int, fn fu
 
 // ProbeEach runs fn on each host with env.Concurrency at once, like
 // ForEachHost but silently and without journal records: probes only read.
-// The result is errors.Join of *HostError, or nil.
 func ProbeEach(ctx context.Context, env *Env, hosts []string, fn func(ctx context.Context, host string) error) error {
-	limit := env.Concurrency
-	if limit <= 0 {
-		limit = 1
+	return fanOut(ctx, hosts, env.Concurrency, fn)
+}
+
+// ProbePending builds a Work over targets: check returns, per host, why it
+// still needs the phase ("" when it does not). Hosts are checked in
+// parallel; Pending keeps the targets' order.
+func ProbePending(ctx context.Context, env *Env, targets []string, check func(ctx context.Context, host string) (string, error)) (Work, error) {
+	w := Work{Targets: targets, Reasons: map[string]string{}}
+	var mu sync.Mutex
+	err := ProbeEach(ctx, env, targets, func(ctx context.Context, host string) error {
+		why, err := check(ctx, host)
+		if err != nil || why == "" {
+			return err
+		}
+		mu.Lock()
+		w.Reasons[host] = why
+		mu.Unlock()
+		return nil
+	})
+	for _, h := range targets {
+		if _, ok := w.Reasons[h]; ok {
+			w.Pending = append(w.Pending, h)
+		}
 	}
-	errs := make([]error, len(hosts))
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, h); err != nil {
-				errs[i] = &HostError{Host: h, Err: err}
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return w, err
 }
 
 // hostResults collects per-host outcomes of one phase run for the journal.

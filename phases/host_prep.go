@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
 )
@@ -198,32 +197,29 @@ func (p PrepareHosts) Files(c *inventory.Cluster) ([]HostFile, error) {
 
 func (p PrepareHosts) Probe(ctx context.Context, env *Env) (Work, error) {
 	c := env.Cluster
-	w := Work{Targets: c.HostNames(), Reasons: map[string]string{}}
 	mode, err := EffectiveProxyMode(ctx, env)
 	if err != nil {
-		return w, err
+		return Work{}, err
 	}
-	var mu sync.Mutex
-	err = ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
+	return ProbePending(ctx, env, c.HostNames(), func(ctx context.Context, host string) (string, error) {
 		h, _ := c.Host(host)
 		differ, err := env.filesDiffer(ctx, host, p.files(c, h, mode))
 		if err != nil {
-			return err
+			return "", err
 		}
 		f, err := env.Shared.Facts.Get(ctx, env, host, false)
 		if err != nil {
-			return err
+			return "", err
 		}
-		block := hostsBlock(c, EndpointAddress(c, h))
 		res, err := env.quiet(ctx, host, "read /etc/hosts block", fmt.Sprintf("sed -n '/^%s$/,/^%s$/p' /etc/hosts", hostsBegin, hostsEnd))
 		if err != nil {
-			return err
+			return "", err
 		}
 		var why []string
 		if len(differ) > 0 {
 			why = append(why, "write "+strings.Join(differ, ", "))
 		}
-		if res.Stdout != block {
+		if res.Stdout != hostsBlock(c, EndpointAddress(c, h)) {
 			why = append(why, "set the /etc/hosts block")
 		}
 		if f.SwapOn {
@@ -232,16 +228,8 @@ func (p PrepareHosts) Probe(ctx context.Context, env *Env) (Work, error) {
 		if f.SELinux == "Enforcing" {
 			why = append(why, "set SELinux permissive")
 		}
-		if len(why) > 0 {
-			mu.Lock()
-			w.Pending = append(w.Pending, host)
-			w.Reasons[host] = strings.Join(why, "; ")
-			mu.Unlock()
-		}
-		return nil
+		return strings.Join(why, "; "), nil
 	})
-	w.Pending = inOrder(w.Targets, w.Pending)
-	return w, err
 }
 
 func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
@@ -276,19 +264,4 @@ if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; rm -f
 			SysctlPath, ModulesPath, hostsBegin, hostsEnd))
 		return err
 	})
-}
-
-// inOrder returns the members of subset in the order of all.
-func inOrder(all, subset []string) []string {
-	in := map[string]bool{}
-	for _, s := range subset {
-		in[s] = true
-	}
-	var out []string
-	for _, a := range all {
-		if in[a] {
-			out = append(out, a)
-		}
-	}
-	return out
 }

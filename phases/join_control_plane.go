@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
@@ -73,21 +72,10 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
 			return err
 		}
-		// A failed join is undone on the spot: a half-joined member makes
-		// the next attempt fail ("Peer URLs already exists").
-		script := fmt.Sprintf(`set -e
-trap 'rm -f %[1]s' EXIT
-if [ ! -f /etc/kubernetes/admin.conf ]; then
-  if ! kubeadm join --config %[1]s; then
-    echo "join failed: kubeadm reset to leave this host clean for a retry" >&2
-    kubeadm reset -f >/dev/null 2>&1 || true
-    exit 1
-  fi
-fi
-%[2]s
+		script := joinScript("/etc/kubernetes/admin.conf") + "\n" + waitReadyScript(180) + `
 i=0; until kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz/etcd >/dev/null 2>&1; do
   i=$((i+1)); if [ $i -ge 120 ]; then echo "etcd not healthy after the join" >&2; exit 1; fi; sleep 1
-done`, kubeadm.JoinConfigPath, waitReadyScript(180))
+done`
 		if _, err := env.run(ctx, host, "kubeadm join --control-plane", script, s.Token, s.CertificateKey); err != nil {
 			return err
 		}
@@ -101,6 +89,23 @@ done`, kubeadm.JoinConfigPath, waitReadyScript(180))
 	})
 }
 
+// joinScript runs kubeadm join with the uploaded config unless done, the
+// file that marks it, exists. A failed join is undone on the spot: a
+// half-joined host (for a master, a half-added etcd member) makes the next
+// attempt fail ("Peer URLs already exists"). The config, which holds the
+// join secrets, is removed whatever happens.
+func joinScript(done string) string {
+	return fmt.Sprintf(`set -e
+trap 'rm -f %[1]s' EXIT
+if [ ! -f %[2]s ]; then
+  if ! kubeadm join --config %[1]s; then
+    echo "join failed: kubeadm reset to leave this host clean for a retry" >&2
+    kubeadm reset -f >/dev/null 2>&1 || true
+    exit 1
+  fi
+fi`, kubeadm.JoinConfigPath, done)
+}
+
 // JoinWorkers joins the workers, several at once.
 type JoinWorkers struct{}
 
@@ -110,29 +115,17 @@ func (JoinWorkers) ID() string    { return "join-workers" }
 func (JoinWorkers) Title() string { return "Join worker nodes" }
 
 func (JoinWorkers) Probe(ctx context.Context, env *Env) (Work, error) {
-	w := Work{Reasons: map[string]string{}}
+	var targets []string
 	for _, h := range env.Cluster.Workers() {
-		w.Targets = append(w.Targets, h.Name)
+		targets = append(targets, h.Name)
 	}
-	var mu sync.Mutex
-	var pending []string
-	err := ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
+	return ProbePending(ctx, env, targets, func(ctx context.Context, host string) (string, error) {
 		f, err := env.Shared.Facts.Get(ctx, env, host, false)
-		if err != nil {
-			return err
+		if err != nil || f.KubeletConf {
+			return "", err
 		}
-		if !f.KubeletConf {
-			mu.Lock()
-			pending = append(pending, host)
-			mu.Unlock()
-		}
-		return nil
+		return "kubeadm join", nil
 	})
-	w.Pending = inOrder(w.Targets, pending)
-	for _, h := range w.Pending {
-		w.Reasons[h] = "kubeadm join"
-	}
-	return w, err
 }
 
 func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
@@ -183,15 +176,7 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
 			return err
 		}
-		script := fmt.Sprintf(`set -e
-trap 'rm -f %[1]s' EXIT
-if [ ! -f /etc/kubernetes/kubelet.conf ]; then
-  if ! kubeadm join --config %[1]s; then
-    echo "join failed: kubeadm reset to leave this host clean for a retry" >&2
-    kubeadm reset -f >/dev/null 2>&1 || true
-    exit 1
-  fi
-fi`, kubeadm.JoinConfigPath)
+		script := joinScript("/etc/kubernetes/kubelet.conf")
 		if _, err := env.run(ctx, host, "kubeadm join", script, s.Token); err != nil {
 			return err
 		}

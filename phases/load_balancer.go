@@ -151,20 +151,18 @@ func (l *ConfigureLoadBalancer) Probe(ctx context.Context, env *Env) (Work, erro
 	if err := l.supported(c); err != nil {
 		return Work{}, err
 	}
-	w := Work{Targets: lbTargets(c), Reasons: map[string]string{}}
-	var mu sync.Mutex
-	err := ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
+	return ProbePending(ctx, env, lbTargets(c), func(ctx context.Context, host string) (string, error) {
 		files, svcs, err := l.hostFiles(ctx, env, host)
 		if err != nil {
-			return err
+			return "", err
 		}
 		differ, err := env.filesDiffer(ctx, host, files)
 		if err != nil {
-			return err
+			return "", err
 		}
 		res, err := env.quiet(ctx, host, "service state", "for s in "+strings.Join(svcs, " ")+"; do systemctl is-active -q $s || echo $s; done")
 		if err != nil {
-			return err
+			return "", err
 		}
 		var why []string
 		if len(differ) > 0 {
@@ -173,16 +171,8 @@ func (l *ConfigureLoadBalancer) Probe(ctx context.Context, env *Env) (Work, erro
 		if down := strings.Fields(res.Stdout); len(down) > 0 {
 			why = append(why, "start "+strings.Join(down, ", "))
 		}
-		if len(why) > 0 {
-			mu.Lock()
-			w.Pending = append(w.Pending, host)
-			w.Reasons[host] = strings.Join(why, "; ")
-			mu.Unlock()
-		}
-		return nil
+		return strings.Join(why, "; "), nil
 	})
-	w.Pending = inOrder(w.Targets, w.Pending)
-	return w, err
 }
 
 func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error {

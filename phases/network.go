@@ -6,7 +6,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
 )
@@ -121,37 +120,28 @@ func (ConfigureRoutes) files(c *inventory.Cluster, host string, cidrs map[string
 
 func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
 	c := env.Cluster
-	w := Work{Reasons: map[string]string{}}
 	if !routesNeeded(c) {
-		return w, nil
+		return Work{Reasons: map[string]string{}}, nil
 	}
-	w.Targets = nodeNames(c)
 	cidrs, err := nodeCIDRs(ctx, env)
 	if err != nil {
-		return w, err
+		return Work{}, err
 	}
-	var mu sync.Mutex
-	err = ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
-		files := r.files(c, host, cidrs)
-		differ, err := env.filesDiffer(ctx, host, files)
+	return ProbePending(ctx, env, nodeNames(c), func(ctx context.Context, host string) (string, error) {
+		differ, err := env.filesDiffer(ctx, host, r.files(c, host, cidrs))
 		if err != nil {
-			return err
+			return "", err
 		}
 		// Routes in the table, not just in the file.
 		res, err := env.quiet(ctx, host, "check routes", `grep -v '^#' `+RoutesPath+` 2>/dev/null | while read -r dst via; do [ -n "$dst" ] && { ip route show "$dst" | grep -q . || echo "$dst"; }; done; true`)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if len(differ) > 0 || strings.TrimSpace(res.Stdout) != "" {
-			mu.Lock()
-			w.Pending = append(w.Pending, host)
-			w.Reasons[host] = "set routes"
-			mu.Unlock()
+			return "set routes", nil
 		}
-		return nil
+		return "", nil
 	})
-	w.Pending = inOrder(w.Targets, w.Pending)
-	return w, err
 }
 
 func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
@@ -249,30 +239,20 @@ func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 		}
 		return w, nil
 	}
-	w.Targets = nodeNames(c)
 	cidrs, err := nodeCIDRs(ctx, env)
 	if err != nil {
 		return w, err
 	}
-	var mu sync.Mutex
-	err = ProbeEach(ctx, env, w.Targets, func(ctx context.Context, host string) error {
+	return ProbePending(ctx, env, nodeNames(c), func(ctx context.Context, host string) (string, error) {
 		if cidrs[host] == "" {
-			return fmt.Errorf("node %s has no Pod CIDR yet: is it joined, and does the controller-manager allocate node CIDRs?", host)
+			return "", fmt.Errorf("node %s has no Pod CIDR yet: is it joined, and does the controller-manager allocate node CIDRs?", host)
 		}
 		differ, err := env.filesDiffer(ctx, host, []fileSpec{{Path: BridgeConfPath, Content: bridgeConf(cidrs[host])}})
-		if err != nil {
-			return err
+		if err != nil || len(differ) == 0 {
+			return "", err
 		}
-		if len(differ) > 0 {
-			mu.Lock()
-			w.Pending = append(w.Pending, host)
-			w.Reasons[host] = "write " + BridgeConfPath + " for " + cidrs[host]
-			mu.Unlock()
-		}
-		return nil
+		return "write " + BridgeConfPath + " for " + cidrs[host], nil
 	})
-	w.Pending = inOrder(w.Targets, w.Pending)
-	return w, err
 }
 
 // manifest reads the operator's CNI manifest and puts podSubnet where the

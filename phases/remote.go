@@ -62,17 +62,13 @@ type fileSpec struct {
 // paths it changed. Unchanged files are not touched, so a rerun restarts
 // nothing.
 func (env *Env) putFiles(ctx context.Context, host string, files []fileSpec) ([]string, error) {
-	paths := make([]string, len(files))
-	for i, f := range files {
-		paths[i] = f.Path
-	}
-	have, err := env.remoteHashes(ctx, host, paths)
+	differ, err := env.filesDiffer(ctx, host, files)
 	if err != nil {
 		return nil, err
 	}
 	var changed []string
 	for _, f := range files {
-		if have[f.Path] == sha256Hex(f.Content) {
+		if !contains(differ, f.Path) {
 			continue
 		}
 		log := env.Log.ForHost(host)
