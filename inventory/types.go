@@ -79,6 +79,14 @@ type Spec struct {
 	Network              Network      `yaml:"network,omitempty"`
 	CNI                  CNI          `yaml:"cni,omitempty"`
 	Kubeadm              Kubeadm      `yaml:"kubeadm,omitempty"`
+	Artifacts            *Artifacts   `yaml:"artifacts,omitempty"`
+}
+
+// Artifacts points at a bundle (kubeha bundle create) for sites whose hosts
+// cannot download: kubeadm, kubelet, kubectl, their units and the images
+// are uploaded from it.
+type Artifacts struct {
+	Dir string `yaml:"dir,omitempty"`
 }
 
 // SSH holds the connection settings shared by every host. User, Port and

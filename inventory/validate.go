@@ -38,6 +38,9 @@ func Validate(c *Cluster) Problems {
 	v.etcd()
 	v.network()
 	v.cni()
+	if a := c.Spec.Artifacts; a != nil && a.Dir == "" {
+		v.errorf("spec.artifacts.dir", "give the bundle directory (kubeha bundle create --from DIR), or remove artifacts", "missing")
+	}
 	return v.out
 }
 

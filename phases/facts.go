@@ -174,10 +174,13 @@ func (GatherFacts) Run(ctx context.Context, env *Env, w Work) error {
 			if !f.Containerd {
 				problems = append(problems, "containerd is not running (/run/containerd/containerd.sock missing): install and start containerd")
 			}
-			if f.Kubeadm == "" || f.Kubelet == "" {
-				problems = append(problems, "kubeadm or kubelet missing: install them, or set spec.artifacts to upload them")
-			} else if f.Kubeadm != want {
-				problems = append(problems, fmt.Sprintf("kubeadm is %s, the inventory wants %s", f.Kubeadm, want))
+			// With a bundle, the artifacts phase installs or replaces them.
+			if env.Cluster.Spec.Artifacts == nil {
+				if f.Kubeadm == "" || f.Kubelet == "" {
+					problems = append(problems, "kubeadm or kubelet missing: install them, or set spec.artifacts to upload them from a bundle")
+				} else if f.Kubeadm != want {
+					problems = append(problems, fmt.Sprintf("kubeadm is %s, the inventory wants %s", f.Kubeadm, want))
+				}
 			}
 		}
 		log := env.Log.ForHost(host)

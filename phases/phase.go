@@ -95,6 +95,8 @@ type Env struct {
 	Secrets *events.Secrets
 	// Concurrency bounds how many hosts a phase works on at once.
 	Concurrency int
+	// UploadConcurrency bounds how many hosts receive large uploads at once.
+	UploadConcurrency int
 	// Hosts reaches the machines. Nil only in engine tests with fake phases.
 	Hosts Hosts
 	// Shared is what phases of one run hand to each other (facts, join

@@ -15,6 +15,7 @@ import (
 func Registry() []Phase {
 	return []Phase{
 		GatherFacts{},
+		&InstallArtifacts{},
 		PrepareHosts{},
 		&ConfigureLoadBalancer{},
 		InitControlPlane{},

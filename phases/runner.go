@@ -100,8 +100,10 @@ type Runner struct {
 	Hosts       Hosts
 	Shared      *Shared
 	Concurrency int
-	Journal     *state.Journal
-	Store       JournalStore
+	// UploadConcurrency bounds concurrent bulk uploads (artifacts); 0 means 5.
+	UploadConcurrency int
+	Journal           *state.Journal
+	Store             JournalStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -119,9 +121,15 @@ func (r *Runner) env(p Phase) *Env {
 		Log:         events.Emitter{Sink: r.Events, Phase: p.ID()},
 		Secrets:     r.Secrets,
 		Concurrency: r.Concurrency,
-		Hosts:       r.Hosts,
-		Shared:      r.Shared,
-		results:     &hostResults{},
+		UploadConcurrency: func() int {
+			if r.UploadConcurrency > 0 {
+				return r.UploadConcurrency
+			}
+			return 5
+		}(),
+		Hosts:   r.Hosts,
+		Shared:  r.Shared,
+		results: &hostResults{},
 	}
 }
 

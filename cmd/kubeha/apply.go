@@ -90,6 +90,9 @@ func (c *cmdContext) open(ctx context.Context, f *runFlags) (*session, error) {
 	if f.concurrency < 1 {
 		return nil, usageError{fmt.Errorf("--concurrency %d: use 1 or more", f.concurrency)}
 	}
+	if f.concurrentUploads < 1 {
+		return nil, usageError{fmt.Errorf("--concurrent-uploads %d: use 1 or more", f.concurrentUploads)}
+	}
 	secrets := &events.Secrets{}
 	sink, err := c.sink(f.output, secrets)
 	if err != nil {
@@ -113,15 +116,16 @@ func (c *cmdContext) open(ctx context.Context, f *runFlags) (*session, error) {
 	}
 	s := &session{
 		runner: &phases.Runner{
-			Phases:      c.app.registry(),
-			Cluster:     cl,
-			Events:      sink,
-			Secrets:     secrets,
-			Hosts:       hosts,
-			Shared:      &phases.Shared{StateDir: filepath.Join(*c.stateDir, cl.Metadata.Name)},
-			Concurrency: f.concurrency,
-			Journal:     journal,
-			Store:       store,
+			Phases:            c.app.registry(),
+			Cluster:           cl,
+			Events:            sink,
+			Secrets:           secrets,
+			Hosts:             hosts,
+			Shared:            &phases.Shared{StateDir: filepath.Join(*c.stateDir, cl.Metadata.Name)},
+			Concurrency:       f.concurrency,
+			UploadConcurrency: f.concurrentUploads,
+			Journal:           journal,
+			Store:             store,
 		},
 		close: func() {
 			if closeHosts != nil {

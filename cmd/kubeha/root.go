@@ -43,19 +43,21 @@ func defaultApp() *app {
 
 // runFlags are shared by apply, plan, reset and every `phase <id>`.
 type runFlags struct {
-	output      string
-	concurrency int
-	skip        []string
-	only        []string
-	from        string
-	force       []string
-	conn        connectOptions
+	output            string
+	concurrency       int
+	concurrentUploads int
+	skip              []string
+	only              []string
+	from              string
+	force             []string
+	conn              connectOptions
 }
 
 func (f *runFlags) bind(cmd *cobra.Command, selection bool) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.output, "output", tui.ModeAuto, "output: auto, tty, plain or json (one JSON object per line)")
 	fs.IntVar(&f.concurrency, "concurrency", 20, "how many hosts a phase works on at once")
+	fs.IntVar(&f.concurrentUploads, "concurrent-uploads", 5, "how many hosts receive bundle uploads at once")
 	if selection {
 		fs.StringSliceVar(&f.skip, "skip-phases", nil, "phase IDs to skip (wins over --only)")
 		fs.StringSliceVar(&f.only, "only", nil, "run only these phase IDs")
@@ -87,6 +89,7 @@ func newRootCmd(a *app) *cobra.Command {
 		ctx.renderCmd(),
 		ctx.inventoryCmd(),
 		ctx.statusCmd(),
+		ctx.bundleCmd(),
 		versionCmd(a),
 	)
 	return root

@@ -28,6 +28,11 @@ func logT(t *testing.T) Logf {
 func TestMachines(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	release, err := Lock(ctx, logT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release) // registered first, so it runs after the clean below
 	if err := Clean(ctx, logT(t)); err != nil {
 		t.Fatalf("clean before: %v", err)
 	}
@@ -164,6 +169,11 @@ func imageTarball(t *testing.T, ctx context.Context, d *Docker) string {
 func TestBakedImage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	release, err := Lock(ctx, logT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
 	d, _, baked, err := PrepareBaked(ctx, logT(t), "../..")
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: kh-machines up|images|clean")
 		os.Exit(2)
 	}
-	var err error
+	release, err := machines.Lock(ctx, logf)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kh-machines:", err)
+		os.Exit(1)
+	}
+	defer release()
 	switch os.Args[1] {
 	case "clean":
 		err = machines.Clean(ctx, logf)

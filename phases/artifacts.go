@@ -1,0 +1,185 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/kubeha/kubeha/bundle"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
+)
+
+// imageStage is where image tarballs wait on a host for `ctr import`.
+const imageStage = "/var/tmp/kubeha-images"
+
+// InstallArtifacts uploads, from the inventory's bundle, what each node
+// lacks of kubeadm, kubelet, kubectl, the kubelet units, the CNI plugins and
+// the images, for sites whose hosts cannot download anything.
+type InstallArtifacts struct {
+	// manifest is loaded and verified once per run.
+	manifest *bundle.Manifest
+}
+
+var _ Phase = (*InstallArtifacts)(nil)
+
+func (*InstallArtifacts) ID() string { return "artifacts" }
+func (*InstallArtifacts) Title() string {
+	return "Upload Kubernetes binaries and images from the bundle"
+}
+
+// load reads and verifies the bundle: a bundle whose checksums do not
+// match is refused before anything is uploaded.
+func (a *InstallArtifacts) load(c *inventory.Cluster) (*bundle.Manifest, error) {
+	if a.manifest != nil {
+		return a.manifest, nil
+	}
+	dir := c.Spec.Artifacts.Dir
+	m, err := bundle.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if m.KubernetesVersion != c.Spec.KubernetesVersion {
+		return nil, fmt.Errorf("bundle %s is for %s, the inventory wants %s", dir, m.KubernetesVersion, c.Spec.KubernetesVersion)
+	}
+	if err := bundle.Verify(dir, m); err != nil {
+		return nil, err
+	}
+	a.manifest = m
+	return m, nil
+}
+
+// hostState returns, for host, the targets whose sha256 differs and the
+// image tarballs whose images containerd lacks.
+func (a *InstallArtifacts) hostState(ctx context.Context, env *Env, host string, m *bundle.Manifest) (files, images []bundle.File, err error) {
+	var b strings.Builder
+	for _, f := range m.Files {
+		if f.Target != "" {
+			fmt.Fprintf(&b, "printf '%%s %%s\\n' \"$(sha256sum < %[1]s 2>/dev/null | cut -d' ' -f1)\" %[1]s\n", shq(f.Target))
+		}
+	}
+	b.WriteString("echo ---images\nctr -n k8s.io images ls -q 2>/dev/null || true\n")
+	res, err := env.quiet(ctx, host, "probe installed artifacts", b.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	have, imgs, _ := strings.Cut(res.Stdout, "---images\n")
+	sums := map[string]string{}
+	for _, l := range strings.Split(have, "\n") {
+		if h, p, ok := strings.Cut(l, " "); ok {
+			sums[p] = h
+		}
+	}
+	present := map[string]bool{}
+	for _, l := range strings.Fields(imgs) {
+		present[l] = true
+	}
+	for _, f := range m.Files {
+		switch {
+		case f.Kind == bundle.KindImage:
+			for _, n := range f.Images {
+				if !present[n] {
+					images = append(images, f)
+					break
+				}
+			}
+		case sums[f.Target] != f.SHA256:
+			files = append(files, f)
+		}
+	}
+	return files, images, nil
+}
+
+func (a *InstallArtifacts) Probe(ctx context.Context, env *Env) (Work, error) {
+	c := env.Cluster
+	if c.Spec.Artifacts == nil {
+		return Work{Reasons: map[string]string{}}, nil
+	}
+	m, err := a.load(c)
+	if err != nil {
+		return Work{}, err
+	}
+	return ProbePending(ctx, env, nodeNames(c), func(ctx context.Context, host string) (string, error) {
+		files, images, err := a.hostState(ctx, env, host, m)
+		if err != nil || len(files)+len(images) == 0 {
+			return "", err
+		}
+		return fmt.Sprintf("upload %d files, import %d image tarballs", len(files), len(images)), nil
+	})
+}
+
+func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
+	c := env.Cluster
+	m, err := a.load(c)
+	if err != nil {
+		return err
+	}
+	dir := c.Spec.Artifacts.Dir
+	// Uploads have their own bound (--concurrent-uploads): the network and
+	// disks, not SSH sessions, are what they contend for.
+	return ForEachHost(ctx, env, w.Pending, env.UploadConcurrency, func(ctx context.Context, host string) error {
+		files, images, err := a.hostState(ctx, env, host, m)
+		if err != nil {
+			return err
+		}
+		log := env.Log.ForHost(host)
+		upload := func(f bundle.File, target string, mode os.FileMode) error {
+			src, err := os.Open(filepath.Join(dir, f.Path))
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			return env.Hosts.Upload(ctx, host, ssh.File{Path: target, Content: src, Size: f.Size, Mode: mode,
+				Progress: func(n int64) { log.Progress(f.Path, n, f.Size) }})
+		}
+		for _, f := range files {
+			mode, _ := strconv.ParseUint(f.Mode, 8, 32)
+			if err := upload(f, f.Target, os.FileMode(mode)); err != nil {
+				return err
+			}
+			log.Info("installed " + f.Target)
+		}
+		var script strings.Builder
+		script.WriteString("set -e\nsystemctl daemon-reload\nsystemctl enable -q kubelet\n")
+		for _, f := range images {
+			staged := imageStage + "/" + filepath.Base(f.Path)
+			if err := upload(f, staged, 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(&script, "ctr -n k8s.io images import %s >/dev/null\nrm -f %s\necho 'imported %s'\n", shq(staged), shq(staged), strings.Join(f.Images, " "))
+		}
+		if len(files)+len(images) > 0 {
+			if _, err := env.run(ctx, host, "install artifacts", script.String()); err != nil {
+				return err
+			}
+		}
+		if _, err := env.Shared.Facts.Get(ctx, env, host, true); err != nil {
+			return err
+		}
+		return runtimeMatches(ctx, env, host)
+	})
+}
+
+// runtimeMatches checks that containerd and the kubelet agree on the cgroup
+// driver: when they do not, pods fail in ways that are hard to trace back.
+func runtimeMatches(ctx context.Context, env *Env, host string) error {
+	want := "systemd"
+	if d, ok := env.Cluster.Spec.Kubeadm.KubeletConfiguration["cgroupDriver"].(string); ok && d != "" {
+		want = d
+	}
+	res, err := env.quiet(ctx, host, "containerd cgroup driver", `containerd config dump 2>/dev/null | grep -E '^\s*SystemdCgroup\s*=' | head -1`)
+	if err != nil {
+		return err
+	}
+	got := "cgroupfs"
+	if strings.Contains(res.Stdout, "true") {
+		got = "systemd"
+	}
+	if got != want {
+		return fmt.Errorf("containerd uses the %s cgroup driver, the kubelet %s: set SystemdCgroup in /etc/containerd/config.toml, or spec.kubeadm.kubeletConfiguration.cgroupDriver: %s", got, want, got)
+	}
+	return nil
+}
