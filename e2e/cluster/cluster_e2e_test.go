@@ -30,6 +30,8 @@ import (
 const vip = "10.213.0.100"
 
 type cluster struct {
+	d       *machines.Docker
+	bareTag string
 	t       *testing.T
 	dir     string
 	kubeha  string
@@ -52,6 +54,12 @@ const keepalivedLB = "loadBalancer: {vip: " + vip + "}"
 // The kubelet settings are what these cgroup-v1 machines need, set the way
 // an operator would.
 func newCluster(t *testing.T, ctx context.Context, lbStanza string, extra ...machines.Spec) *cluster {
+	return newClusterOn(t, ctx, false, lbStanza, extra...)
+}
+
+// newClusterOn is newCluster on bare machines (no Kubernetes: the
+// inventory's artifacts bundle brings it) when bare is set.
+func newClusterOn(t *testing.T, ctx context.Context, bare bool, lbStanza string, extra ...machines.Spec) *cluster {
 	t.Helper()
 	release, err := machines.Lock(ctx, logf(t))
 	if err != nil {
@@ -62,9 +70,13 @@ func newCluster(t *testing.T, ctx context.Context, lbStanza string, extra ...mac
 		t.Fatal(err)
 	}
 	before, _ := machines.ReadSysctls()
-	d, _, baked, err := machines.PrepareBaked(ctx, logf(t), "../..")
+	d, bareTag, baked, err := machines.PrepareBaked(ctx, logf(t), "../..")
 	if err != nil {
 		t.Fatal(err)
+	}
+	image := baked
+	if bare {
+		image = bareTag
 	}
 	t.Cleanup(func() {
 		if err := machines.Clean(context.Background(), logf(t)); err != nil {
@@ -77,7 +89,7 @@ func newCluster(t *testing.T, ctx context.Context, lbStanza string, extra ...mac
 			}
 		}
 	})
-	c := &cluster{t: t, dir: t.TempDir(), kubectl: filepath.Join(machines.KubeDir(machines.KubeVersion), "kubectl")}
+	c := &cluster{t: t, dir: t.TempDir(), kubectl: filepath.Join(machines.KubeDir(machines.KubeVersion), "kubectl"), d: d, bareTag: bareTag}
 	key, err := sshd.NewClientKey(filepath.Join(c.dir, "id"), "")
 	if err != nil {
 		t.Fatal(err)
@@ -89,10 +101,10 @@ func newCluster(t *testing.T, ctx context.Context, lbStanza string, extra ...mac
 	names := []string{"m1", "m2", "m3", "w1", "w2"}
 	var specs []machines.Spec
 	for i, n := range names {
-		specs = append(specs, machines.Spec{Name: n, IP: fmt.Sprintf("10.213.0.%d", 21+i), Image: baked, AuthorizedKeys: ak})
+		specs = append(specs, machines.Spec{Name: n, IP: fmt.Sprintf("10.213.0.%d", 21+i), Image: image, AuthorizedKeys: ak})
 	}
 	for _, e := range extra {
-		e.Image, e.AuthorizedKeys = baked, ak
+		e.Image, e.AuthorizedKeys = image, ak
 		specs = append(specs, e)
 	}
 	if c.ms, err = machines.StartMachines(ctx, d, logf(t), specs); err != nil {
@@ -566,4 +578,68 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestAirGappedBundle: bare machines, like fresh hosts of a closed network,
+// get Kubernetes from a bundle the operator brings (issue 9).
+func TestAirGappedBundle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	c := newClusterOn(t, ctx, true, keepalivedLB)
+	for _, m := range c.ms {
+		if out, _ := m.Exec(ctx, "sh", "-c", "command -v kubeadm kubelet || echo none"); !strings.Contains(out, "none") {
+			t.Fatalf("%s is not bare: %s", m.Name, out)
+		}
+	}
+	dir, err := machines.KubeBundle(ctx, c.d, logf(t), c.bareTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		out, err := exec.CommandContext(ctx, c.kubeha, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubeha %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	t.Log(strings.TrimSpace(run("bundle", "create", "--from", dir, "--kubernetes-version", "v1.37.2", "--cni=false")))
+	t.Log(strings.TrimSpace(run("bundle", "verify", "--dir", dir)))
+	inv, _ := os.ReadFile(c.inv)
+	os.WriteFile(c.inv, append(inv, []byte("  artifacts: {dir: "+dir+"}\n")...), 0o644)
+
+	evs, out, took, err := c.apply(ctx)
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, lastLines(out, 40))
+	}
+	var uploaded int64
+	for _, e := range evs {
+		if e.Kind == events.Progress && e.Phase == "artifacts" && e.Bytes == e.Total {
+			uploaded += e.Total
+		}
+	}
+	var artifacts time.Duration
+	for _, e := range evs {
+		if e.Kind == events.PhaseDone && e.Phase == "artifacts" {
+			artifacts = e.Duration
+		}
+	}
+	t.Logf("apply on bare machines: %v; artifacts phase %v, %.0f MiB uploaded (%.0f MiB/s over 5 hosts)", took.Round(100*time.Millisecond),
+		artifacts.Round(100*time.Millisecond), float64(uploaded)/(1<<20), float64(uploaded)/(1<<20)/artifacts.Seconds())
+	nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers")
+	if err != nil || strings.Count(nodes, " Ready ") != 5 {
+		t.Fatalf("want 5 Ready nodes: %v\n%s", err, nodes)
+	}
+
+	evs, _, took, err = c.apply(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Phase == "artifacts" && (e.Kind == events.PhaseStarted || e.Kind == events.Progress) {
+			t.Fatalf("second apply uploaded again: %+v", e)
+		}
+		if e.Phase == "artifacts" && e.Kind == events.PhaseSkipped {
+			t.Logf("second apply: artifacts %s (%v in all)", e.Message, took.Round(10*time.Millisecond))
+		}
+	}
 }

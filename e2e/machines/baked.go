@@ -232,3 +232,50 @@ func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (strin
 	log("baked image %s", tag)
 	return tag, nil
 }
+
+// KubeBundle lays the Kubernetes cache out as a kubeha bundle directory
+// (bin/, images/) under the cache and returns it: the same binaries and
+// images as the baked image, for the air-gapped path on bare machines. The
+// bundle's manifest is kubeha's to write (kubeha bundle create).
+func KubeBundle(ctx context.Context, d *Docker, log Logf, bareTag string) (string, error) {
+	if _, err := BakedImage(ctx, d, log, bareTag); err != nil { // builds the images
+		return "", err
+	}
+	kubeDir := KubeDir(KubeVersion)
+	dir := filepath.Join(CacheDir(), "bundle", KubeVersion)
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		return "", err
+	}
+	os.MkdirAll(filepath.Join(dir, "images"), 0o755)
+	for _, b := range []string{"kubeadm", "kubelet", "kubectl"} {
+		dst := filepath.Join(dir, "bin", b)
+		os.Remove(dst)
+		// A hard link: the cache and the bundle share the bytes.
+		if err := os.Link(filepath.Join(kubeDir, b), dst); err != nil {
+			if err := copyFile(filepath.Join(kubeDir, b), dst, 0o755); err != nil {
+				return "", err
+			}
+		}
+	}
+	tarball := filepath.Join(dir, "images", "kubernetes-"+KubeVersion+".tar")
+	if _, err := os.Stat(tarball); err == nil {
+		return dir, nil
+	}
+	imgs, err := kubeImages(ctx, kubeDir, KubeVersion)
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, img := range imgs {
+		names = append(names, img.name)
+	}
+	start := time.Now()
+	if _, err := d.Run(ctx, append([]string{"save", "-o", tarball + ".tmp"}, names...)...); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tarball+".tmp", tarball); err != nil {
+		return "", err
+	}
+	log("bundle images saved to %s in %s", tarball, time.Since(start).Round(100*time.Millisecond))
+	return dir, nil
+}
