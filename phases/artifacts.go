@@ -113,6 +113,9 @@ func (a *InstallArtifacts) Probe(ctx context.Context, env *Env) (Work, error) {
 
 func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
+	if c.Spec.Artifacts == nil || len(w.Pending) == 0 {
+		return nil
+	}
 	m, err := a.load(c)
 	if err != nil {
 		return err
@@ -163,23 +166,41 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 	})
 }
 
-// runtimeMatches checks that containerd and the kubelet agree on the cgroup
-// driver: when they do not, pods fail in ways that are hard to trace back.
+// runtimeMatches checks that containerd fits the kubelet on host: the same
+// cgroup driver (when they differ, pods fail in ways hard to trace back),
+// and a sandbox (pause) image that is already there (an air-gapped host
+// cannot pull it, and every pod needs it).
 func runtimeMatches(ctx context.Context, env *Env, host string) error {
 	want := "systemd"
 	if d, ok := env.Cluster.Spec.Kubeadm.KubeletConfiguration["cgroupDriver"].(string); ok && d != "" {
 		want = d
 	}
-	res, err := env.quiet(ctx, host, "containerd cgroup driver", `containerd config dump 2>/dev/null | grep -E '^\s*SystemdCgroup\s*=' | head -1`)
+	res, err := env.quiet(ctx, host, "containerd settings", `containerd config dump 2>/dev/null | grep -E '^\s*(SystemdCgroup|sandbox_image)\s*='; echo ---; ctr -n k8s.io images ls -q 2>/dev/null`)
 	if err != nil {
 		return err
 	}
-	got := "cgroupfs"
-	if strings.Contains(res.Stdout, "true") {
-		got = "systemd"
+	conf, imgs, _ := strings.Cut(res.Stdout, "---\n")
+	got, sandbox := "cgroupfs", ""
+	for _, l := range strings.Split(conf, "\n") {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(strings.TrimSpace(v), `"`)
+		switch strings.TrimSpace(k) {
+		case "SystemdCgroup":
+			if v == "true" {
+				got = "systemd"
+			}
+		case "sandbox_image":
+			sandbox = v
+		}
 	}
 	if got != want {
 		return fmt.Errorf("containerd uses the %s cgroup driver, the kubelet %s: set SystemdCgroup in /etc/containerd/config.toml, or spec.kubeadm.kubeletConfiguration.cgroupDriver: %s", got, want, got)
+	}
+	if sandbox != "" && !strings.Contains("\n"+imgs, "\n"+sandbox+"\n") {
+		return fmt.Errorf("containerd's sandbox image %s is not on this host and cannot be pulled here: set sandbox_image in /etc/containerd/config.toml to the pause image in the bundle, or add %s to the bundle", sandbox, sandbox)
 	}
 	return nil
 }

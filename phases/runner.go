@@ -176,7 +176,7 @@ func (r *Runner) applyOne(ctx context.Context, p Phase, forced bool) error {
 		return &PhaseError{Phase: id, Err: err}
 	}
 	start := time.Now()
-	w, err := p.Probe(ctx, env)
+	w, err := safeProbe(ctx, p, env)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("probing phase %s: %w", id, ErrInterrupted)
@@ -185,6 +185,13 @@ func (r *Runner) applyOne(ctx context.Context, p Phase, forced bool) error {
 		return &PhaseError{Phase: id, Err: fmt.Errorf("probe: %w", err)}
 	}
 	confirmed := r.Journal.Done(id, hash)
+	if len(w.Targets) == 0 {
+		// No host concerns the phase (no bundle, no routes wanted, CNI
+		// none): nothing to run, whatever the journal says.
+		r.Journal.Phases[id] = &state.PhaseRecord{Status: state.StatusDone, InputsHash: hash, Started: r.now(), Finished: r.now()}
+		env.Log.Emit(events.Event{Kind: events.PhaseSkipped, Message: "no host needs this phase with this inventory"})
+		return r.Store.Save(r.Journal)
+	}
 	switch {
 	case forced:
 		w = w.AllPending("forced")
@@ -205,7 +212,7 @@ func (r *Runner) applyOne(ctx context.Context, p Phase, forced bool) error {
 		return &PhaseError{Phase: id, Err: err}
 	}
 	env.Log.Emit(events.Event{Kind: events.PhaseStarted, Message: p.Title()})
-	runErr := p.Run(ctx, env, w)
+	runErr := safeRun(ctx, p, env, w)
 	rec.Hosts = env.results.records()
 	rec.Finished = r.now()
 	switch {
@@ -258,7 +265,7 @@ func (r *Runner) Plan(ctx context.Context, sel Selection) ([]PhasePlan, error) {
 		if err != nil {
 			return nil, &PhaseError{Phase: p.ID(), Err: err}
 		}
-		w, err := p.Probe(ctx, env)
+		w, err := safeProbe(ctx, p, env)
 		if err != nil {
 			return nil, &PhaseError{Phase: p.ID(), Err: fmt.Errorf("probe: %w", err)}
 		}
@@ -339,4 +346,26 @@ func InputsHash(p Phase, c *inventory.Cluster) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:8]), nil
+}
+
+// safeProbe and safeRun turn a panic in a phase into an error that names
+// the phase, so a bug is reported like any failure (and the journal is
+// saved) instead of as a stack trace. Panics in a phase's own goroutines
+// are not caught here.
+func safeProbe(ctx context.Context, p Phase, env *Env) (w Work, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error in phase %s probe (please report it): %v", p.ID(), r)
+		}
+	}()
+	return p.Probe(ctx, env)
+}
+
+func safeRun(ctx context.Context, p Phase, env *Env, w Work) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error in phase %s (please report it): %v", p.ID(), r)
+		}
+	}()
+	return p.Run(ctx, env, w)
 }

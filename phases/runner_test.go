@@ -475,3 +475,44 @@ func TestFailedHostsListsEveryHost(t *testing.T) {
 		t.Fatalf("host named twice: %q", msg)
 	}
 }
+
+// noTargets is a phase that concerns no host with this inventory; its Run
+// must never be called (it would fail, like a phase with no config).
+type noTargets struct{ ran bool }
+
+func (*noTargets) ID() string    { return "none" }
+func (*noTargets) Title() string { return "No targets" }
+func (*noTargets) Probe(context.Context, *Env) (Work, error) {
+	return Work{Reasons: map[string]string{}}, nil
+}
+func (n *noTargets) Run(context.Context, *Env, Work) error { n.ran = true; panic("Run called") }
+
+func TestPhaseWithoutTargetsIsNotRun(t *testing.T) {
+	p := &noTargets{}
+	var rec events.Recorder
+	r := newRunner([]Phase{p}, nil, &rec)
+	if err := r.Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	if p.ran || r.Journal.Phases["none"].Status != state.StatusDone {
+		t.Fatalf("ran=%v journal=%+v", p.ran, r.Journal.Phases["none"])
+	}
+}
+
+type panicky struct{ fakePhase }
+
+func (*panicky) Run(context.Context, *Env, Work) error { panic("boom") }
+
+func TestPanicInAPhaseIsAnError(t *testing.T) {
+	w := newWorld()
+	p := &panicky{fakePhase{id: "p", w: w, hosts: []string{"m1"}}}
+	r := newRunner([]Phase{p}, nil, &events.Recorder{})
+	err := r.Apply(context.Background(), Selection{})
+	var pe *PhaseError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "internal error in phase p") {
+		t.Fatalf("want a PhaseError naming the phase, got %v", err)
+	}
+	if r.Journal.Phases["p"].Status != state.StatusFailed {
+		t.Fatalf("journal %+v", r.Journal.Phases["p"])
+	}
+}

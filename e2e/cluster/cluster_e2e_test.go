@@ -22,9 +22,11 @@ import (
 
 	xssh "golang.org/x/crypto/ssh"
 
+	"github.com/kubeha/kubeha/bundle"
 	"github.com/kubeha/kubeha/e2e/machines"
 	"github.com/kubeha/kubeha/e2e/sshd"
 	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 const vip = "10.213.0.100"
@@ -54,12 +56,25 @@ const keepalivedLB = "loadBalancer: {vip: " + vip + "}"
 // The kubelet settings are what these cgroup-v1 machines need, set the way
 // an operator would.
 func newCluster(t *testing.T, ctx context.Context, lbStanza string, extra ...machines.Spec) *cluster {
-	return newClusterOn(t, ctx, false, lbStanza, extra...)
+	return newClusterWith(t, ctx, clusterOpts{lb: lbStanza, extra: extra})
 }
 
 // newClusterOn is newCluster on bare machines (no Kubernetes: the
 // inventory's artifacts bundle brings it) when bare is set.
 func newClusterOn(t *testing.T, ctx context.Context, bare bool, lbStanza string, extra ...machines.Spec) *cluster {
+	return newClusterWith(t, ctx, clusterOpts{bare: bare, lb: lbStanza, extra: extra})
+}
+
+// clusterOpts vary the standard five-machine cluster.
+type clusterOpts struct {
+	bare  bool            // bare machines: Kubernetes comes from a bundle
+	lb    string          // the loadBalancer (and controlPlaneEndpoint) stanza
+	extra []machines.Spec // machines started besides m1-m3, w1-w2
+	hosts []string        // inventory host entries besides m1-m3, w1-w2
+}
+
+func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
+	bare, lbStanza, extra := o.bare, o.lb, o.extra
 	t.Helper()
 	release, err := machines.Lock(ctx, logf(t))
 	if err != nil {
@@ -123,7 +138,7 @@ spec:
   - {name: m3, address: 10.213.0.23, role: master}
   - {name: w1, address: 10.213.0.24, role: worker}
   - {name: w2, address: 10.213.0.25, role: worker}
-  %s
+%s  %s
   network: {kubeProxyMode: ipvs, kubeProxyFallbackMode: iptables}
   kubeadm:
     ignorePreflightErrors: [SystemVerification]
@@ -134,7 +149,7 @@ spec:
       evictionHard: {memory.available: "0%%", nodefs.available: "0%%", imagefs.available: "0%%", nodefs.inodesFree: "0%%"}
     kubeProxyConfiguration:
       conntrack: {maxPerCore: 0}
-`, key.Path, known, lbStanza)
+`, key.Path, known, extraHosts(o.hosts), lbStanza)
 	c.inv = filepath.Join(c.dir, "kubeha.yaml")
 	os.WriteFile(c.inv, []byte(inv), 0o644)
 	c.kubeha = filepath.Join(c.dir, "kubeha")
@@ -339,26 +354,7 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer holder.Uncrash(context.Background())
-		start := time.Now()
-		var outageStart time.Time
-		var longest time.Duration
-		recovered := false
-		for time.Since(start) < 60*time.Second {
-			t0 := time.Now()
-			if ok() {
-				if !outageStart.IsZero() {
-					longest = max(longest, time.Since(outageStart))
-					outageStart = time.Time{}
-				}
-				if time.Since(start) > 5*time.Second {
-					recovered = true
-					break
-				}
-			} else if outageStart.IsZero() {
-				outageStart = t0
-			}
-			time.Sleep(50*time.Millisecond - time.Since(t0)%(50*time.Millisecond))
-		}
+		longest, recovered := longestOutage(ok)
 		if !recovered {
 			t.Fatalf("endpoint not back 60s after the VIP holder crashed")
 		}
@@ -604,6 +600,7 @@ func TestAirGappedBundle(t *testing.T) {
 	}
 	t.Log(strings.TrimSpace(run("bundle", "create", "--from", dir, "--kubernetes-version", "v1.37.2", "--cni=false")))
 	t.Log(strings.TrimSpace(run("bundle", "verify", "--dir", dir)))
+	t.Run("bundle upload against scp", func(t *testing.T) { c.uploadVsSCP(ctx, t, dir) })
 	inv, _ := os.ReadFile(c.inv)
 	os.WriteFile(c.inv, append(inv, []byte("  artifacts: {dir: "+dir+"}\n")...), 0o644)
 
@@ -642,4 +639,167 @@ func TestAirGappedBundle(t *testing.T) {
 			t.Logf("second apply: artifacts %s (%v in all)", e.Message, took.Round(10*time.Millisecond))
 		}
 	}
+}
+
+// uploadVsSCP sends the bundle's files to all five machines with OpenSSH
+// scp (one process per machine) and with kubeha's upload path (SFTP to a
+// temporary file, sha256 checked on the host, renamed), in the same run,
+// and reports both aggregate throughputs. It measures; it asserts only that
+// both complete.
+func (c *cluster) uploadVsSCP(ctx context.Context, t *testing.T, dir string) {
+	m, err := bundle.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	var total int64
+	for _, f := range m.Files {
+		files = append(files, filepath.Join(dir, f.Path))
+		total += f.Size
+	}
+	nodes := c.ms[:5]
+	key, known := filepath.Join(c.dir, "id"), filepath.Join(c.dir, "known_hosts")
+	each := func(fn func(m *machines.Machine) error) (time.Duration, error) {
+		start := time.Now()
+		errs := make(chan error, len(nodes))
+		for _, n := range nodes {
+			go func() { errs <- fn(n) }()
+		}
+		var first error
+		for range nodes {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return time.Since(start), first
+	}
+	scpTook, err := each(func(n *machines.Machine) error {
+		if _, err := n.Exec(ctx, "mkdir", "-p", "/var/tmp/scp-bench"); err != nil {
+			return err
+		}
+		args := append([]string{"-q", "-F", "/dev/null", "-i", key, "-o", "UserKnownHostsFile=" + known, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"}, files...)
+		out, err := exec.CommandContext(ctx, "scp", append(args, "root@"+n.IP+":/var/tmp/scp-bench/")...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("scp to %s: %v %s", n.Name, err, out)
+		}
+		_, err = n.Exec(ctx, "rm", "-rf", "/var/tmp/scp-bench")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk := ssh.NewKnownHosts(known, ssh.HostKeyStrict)
+	khTook, err := each(func(n *machines.Machine) error {
+		cl, err := ssh.Dial(ctx, ssh.Config{Name: n.Name, Address: n.IP, Port: 22, User: "root", KeyPaths: []string{key}, HostKeys: hk})
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		for _, f := range m.Files {
+			src, err := os.Open(filepath.Join(dir, f.Path))
+			if err != nil {
+				return err
+			}
+			err = cl.Upload(ctx, ssh.File{Path: "/var/tmp/kh-bench/" + filepath.Base(f.Path), Content: src, Size: f.Size, Mode: 0o600})
+			src.Close()
+			if err != nil {
+				return err
+			}
+		}
+		_, err = cl.Run(ctx, ssh.Command{Script: "rm -rf /var/tmp/kh-bench"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mib := float64(total*int64(len(nodes))) / (1 << 20)
+	t.Logf("bundle (%.0f MiB) to %d machines: scp %v (%.0f MiB/s), kubeha verified upload %v (%.0f MiB/s): %.0f%% of scp's throughput",
+		float64(total)/(1<<20), len(nodes), scpTook.Round(100*time.Millisecond), mib/scpTook.Seconds(), khTook.Round(100*time.Millisecond), mib/khTook.Seconds(), 100*scpTook.Seconds()/khTook.Seconds())
+}
+
+func extraHosts(entries []string) string {
+	var b strings.Builder
+	for _, e := range entries {
+		b.WriteString("  - " + e + "\n")
+	}
+	return b.String()
+}
+
+// TestDedicatedLoadBalancers: seed 002. keepalived+haproxy on two hosts of
+// their own (role loadbalancer), unicast VRRP, haproxy on *:6443, the
+// masters behind them; the VIP holder crashes.
+func TestDedicatedLoadBalancers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	c := newClusterWith(t, ctx, clusterOpts{
+		lb:    "controlPlaneEndpoint: {name: e2e-apiserver, port: 6443}\n  loadBalancer: {placement: dedicated, vip: " + vip + "}",
+		extra: []machines.Spec{{Name: "lb1", IP: "10.213.0.31"}, {Name: "lb2", IP: "10.213.0.32"}},
+		hosts: []string{"{name: lb1, address: 10.213.0.31, role: loadbalancer}", "{name: lb2, address: 10.213.0.32, role: loadbalancer}"},
+	})
+	c.applyOK(ctx)
+	var holder *machines.Machine
+	for _, name := range []string{"lb1", "lb2"} {
+		m := c.machine(name)
+		out, _ := m.Exec(ctx, "sh", "-c", "systemctl is-active haproxy keepalived; ip -4 -o addr show eth0; sysctl -n net.ipv4.ip_nonlocal_bind")
+		if strings.Count(out, "active\n") < 2 || !strings.HasSuffix(strings.TrimSpace(out), "1") {
+			t.Fatalf("%s: haproxy/keepalived not active or ip_nonlocal_bind not 1:\n%s", name, out)
+		}
+		if strings.Contains(out, vip+"/") {
+			holder = m
+		}
+	}
+	for _, name := range []string{"m1", "m2", "m3"} {
+		if out, _ := c.machine(name).Exec(ctx, "sh", "-c", "systemctl is-active haproxy keepalived || true"); strings.Contains(out, "\nactive") || strings.HasPrefix(out, "active") {
+			t.Errorf("%s runs a load balancer with placement dedicated:\n%s", name, out)
+		}
+	}
+	if holder == nil {
+		t.Fatal("no load-balancer host holds the VIP")
+	}
+	client := insecureClient()
+	ok := func() bool {
+		resp, err := client.Get("https://" + vip + ":6443/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	if !ok() {
+		t.Fatal("endpoint not ready through the dedicated load balancers")
+	}
+	if err := holder.Crash(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Uncrash(context.Background())
+	longest, recovered := longestOutage(ok)
+	if !recovered {
+		t.Fatal("endpoint not back 60 s after the VIP holder crashed")
+	}
+	t.Logf("dedicated LB holder %s crashed: longest run of failed requests %v (target 2s)", holder.Name, longest.Round(10*time.Millisecond))
+}
+
+// longestOutage polls ok every 50 ms for at least 5 s and until it has
+// answered again, at most 60 s, and returns the longest run of failures and
+// whether ok answered at the end.
+func longestOutage(ok func() bool) (time.Duration, bool) {
+	start := time.Now()
+	var outageStart time.Time
+	var longest time.Duration
+	for time.Since(start) < 60*time.Second {
+		t0 := time.Now()
+		if ok() {
+			if !outageStart.IsZero() {
+				longest = max(longest, time.Since(outageStart))
+				outageStart = time.Time{}
+			}
+			if time.Since(start) > 5*time.Second {
+				return longest, true
+			}
+		} else if outageStart.IsZero() {
+			outageStart = t0
+		}
+		time.Sleep(50*time.Millisecond - time.Since(t0)%(50*time.Millisecond))
+	}
+	return longest, false
 }
