@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kubeha/kubeha/bundle"
 )
 
 // KubeVersion is the Kubernetes version the baked image carries.
@@ -18,31 +20,11 @@ const KubeVersion = "v1.37.2"
 func KubeDir(v string) string { return filepath.Join(CacheDir(), "kube", v) }
 
 // The kubelet unit and kubeadm drop-in, as the distribution packages
-// install them.
-const kubeletUnit = `[Unit]
-Description=kubelet: The Kubernetes Node Agent
-Documentation=https://kubernetes.io/docs/
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-ExecStart=/usr/bin/kubelet
-Restart=always
-StartLimitInterval=0
-RestartSec=10
-
-[Install]
-WantedBy=multi-user.target
-`
-
-const kubeadmDropIn = `[Service]
-Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
-Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
-EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
-EnvironmentFile=-/etc/default/kubelet
-ExecStart=
-ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
-`
+// install them: the same text kubeha's bundles carry.
+const (
+	kubeletUnit   = bundle.KubeletUnit
+	kubeadmDropIn = bundle.KubeadmDropIn
+)
 
 // image is one image built from the binaries: base "scratch" or the bare
 // node image (kube-proxy needs iptables), binaries copied to /usr/local/bin
