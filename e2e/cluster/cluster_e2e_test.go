@@ -32,6 +32,8 @@ import (
 const vip = "10.213.0.100"
 
 type cluster struct {
+	// outputs is everything kubeha printed in this scenario.
+	outputs []string
 	d       *machines.Docker
 	bareTag string
 	t       *testing.T
@@ -171,6 +173,7 @@ func (c *cluster) apply(ctx context.Context, args ...string) ([]events.Event, st
 	start := time.Now()
 	err := cmd.Run()
 	took := time.Since(start)
+	c.outputs = append(c.outputs, out.String(), errb.String())
 	var evs []events.Event
 	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -239,6 +242,64 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 			}
 		}
 		t.Logf("no-change rerun: %v, %d phases skipped", took.Round(10*time.Millisecond), skipped)
+	})
+
+	t.Run("plan and status on a built cluster", func(t *testing.T) {
+		cmd := exec.CommandContext(ctx, c.kubeha, "plan", "-i", c.inv, "--output", "json")
+		cmd.Dir = c.dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("plan: %v\n%s", err, out)
+		}
+		c.outputs = append(c.outputs, string(out))
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var e events.Event
+			if json.Unmarshal([]byte(l), &e) == nil && e.Kind == events.PlanChange && e.Phase != "facts" && e.Phase != "verify" {
+				t.Errorf("plan on a built cluster would change something: %s %s: %s", e.Phase, e.Host, e.Message)
+			}
+		}
+		cmd = exec.CommandContext(ctx, c.kubeha, "status", "-i", c.inv)
+		cmd.Dir = c.dir
+		out, err = cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "join-workers") || !strings.Contains(string(out), "done") {
+			t.Fatalf("status: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("no secret in any output or local file", func(t *testing.T) {
+		var secrets []string
+		tokens, err := c.machine("m1").Exec(ctx, "kubeadm", "token", "list", "--kubeconfig", "/etc/kubernetes/admin.conf", "-o", "jsonpath={.token}{\"\\n\"}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, strings.Fields(tokens)...)
+		for _, m := range []string{"m1", "m2", "m3"} {
+			pw, _ := c.machine(m).Exec(ctx, "sh", "-c", `sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' /etc/haproxy/haproxy.cfg`)
+			secrets = append(secrets, strings.TrimSpace(pw))
+		}
+		if len(secrets) < 4 {
+			t.Fatalf("found only %d secrets to look for", len(secrets))
+		}
+		haystack := strings.Join(c.outputs, "\n")
+		filepath.Walk(filepath.Join(c.dir, ".kubeha"), func(p string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() && fi.Name() != "admin.conf" { // admin.conf is the admin credential itself
+				b, _ := os.ReadFile(p)
+				haystack += string(b)
+				if fi.Mode().Perm()&0o077 != 0 {
+					t.Errorf("%s is readable by others: %v", p, fi.Mode().Perm())
+				}
+			}
+			return nil
+		})
+		for _, s := range secrets {
+			if s != "" && strings.Contains(haystack, s) {
+				t.Errorf("a secret (%d chars) appears in kubeha's output or local files", len(s))
+			}
+		}
+		if regexp.MustCompile(`certificate-key[ =]+[0-9a-f]{64}`).MatchString(haystack) {
+			t.Error("a certificate key appears in kubeha's output")
+		}
+		t.Logf("%d secrets checked against %d KiB of output and local files", len(secrets), len(haystack)/1024)
 	})
 
 	t.Run("a test pod answers from each worker", func(t *testing.T) {
@@ -384,7 +445,10 @@ func (c *cluster) applyKillAt(ctx context.Context, phase string) bool {
 	killed := false
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var seen strings.Builder
+	defer func() { c.outputs = append(c.outputs, seen.String()) }()
 	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
 		var e events.Event
 		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Kind == events.PhaseStarted && e.Phase == phase {
 			cmd.Process.Kill()
