@@ -550,6 +550,26 @@ func TestUpload100MBVerified(t *testing.T) {
 	}
 }
 
+func TestUploadRemovesStaleTempFiles(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	c := dialT(t, f.config("k1"))
+	dst := filepath.Join(f.dir, "etc", "app.conf")
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	stale := filepath.Join(filepath.Dir(dst), ".app.conf.kubeha-deadbeef")
+	os.WriteFile(stale, []byte("half an upload"), 0o600)
+	other := filepath.Join(filepath.Dir(dst), ".other.conf.kubeha-deadbeef")
+	os.WriteFile(other, []byte("another destination's"), 0o600)
+	if err := c.Upload(context.Background(), File{Path: dst, Content: strings.NewReader("new\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Fatal("stale temporary file of the destination left behind")
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatal("another destination's temporary file was removed")
+	}
+}
+
 func TestUploadFailureKeepsOldFile(t *testing.T) {
 	f := newFixture(t, sshd.Options{})
 	c := dialT(t, f.config("k1"))
@@ -584,3 +604,27 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
+
+func TestUploadRefusesWhenTheDiskIsFull(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	c := dialT(t, f.config("k1"))
+	small := filepath.Join(f.dir, "small")
+	os.MkdirAll(small, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", small).Run() })
+	dst := filepath.Join(small, "big.bin")
+	os.WriteFile(dst, []byte("old\n"), 0o644)
+	err := c.Upload(context.Background(), File{Path: dst, Content: patternReader(8<<20, 7), Size: 8 << 20})
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "MiB free") || !strings.Contains(err.Error(), "k1") {
+		t.Fatalf("want ErrNoSpace naming the host and numbers, got %v", err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "old\n" {
+		t.Fatalf("destination changed: %q", b)
+	}
+	entries, _ := os.ReadDir(small)
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left: %v", entries)
+	}
+}

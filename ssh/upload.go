@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/pkg/sftp"
@@ -67,9 +69,22 @@ func (c *Client) Upload(ctx context.Context, f File) error {
 		}
 		staging = path.Join(path.Dir(f.Path), "."+path.Base(f.Path)+".kubeha-"+randomHex(8))
 	}
+	// OpenSSH's sftp-server reports a full disk as a bare "Failure": check
+	// the space first so the operator reads what is wrong, and again after a
+	// failed write in case the disk filled meanwhile.
+	if f.Size > 1<<20 {
+		if err := c.checkSpace(ctx, path.Dir(staging), f.Size); err != nil {
+			return fail(err)
+		}
+	}
 	sum, err := c.send(ctx, sc, staging, f)
 	if err != nil {
 		_ = sc.Remove(staging)
+		if ctx.Err() == nil && f.Size > 0 {
+			if serr := c.checkSpace(ctx, path.Dir(staging), f.Size); serr != nil {
+				return fail(serr)
+			}
+		}
 		return fail(err)
 	}
 	owner, group := f.Owner, f.Group
@@ -98,6 +113,10 @@ chown %s:%s "$next"
 chmod %o "$next"
 sync "$next" 2>/dev/null || true
 mv -f "$next" "$dst"
+# Temporary files of this destination left by an upload that was killed
+# (kubeha SIGKILLed, connection cut): one upload per destination runs at a
+# time, so any other is stale.
+for stale in "$dir/.$(basename "$dst").kubeha-"*; do [ "$stale" = "$tmp" ] || rm -f "$stale"; done
 `, shellQuote(staging), shellQuote(f.Path), sum, shellQuote(owner), shellQuote(group), mode.Perm())
 	if _, err := c.Run(ctx, Command{Script: script, Name: "install " + f.Path}); err != nil {
 		_ = sc.Remove(staging)
@@ -141,6 +160,23 @@ func (c *Client) send(ctx context.Context, sc *sftp.Client, staging string, f Fi
 		return "", fmt.Errorf("write: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ErrNoSpace means the host lacks the disk space for an upload.
+var ErrNoSpace = errors.New("not enough disk space")
+
+// checkSpace returns ErrNoSpace, with the numbers, when dir's filesystem
+// has less than need bytes available.
+func (c *Client) checkSpace(ctx context.Context, dir string, need int64) error {
+	res, err := c.Run(ctx, Command{Script: "df -Pk " + shellQuote(dir) + " | awk 'NR==2 {print $4}'", Name: "free space in " + dir})
+	if err != nil {
+		return nil // no df: the upload itself will tell
+	}
+	kb, err := strconv.ParseInt(strings.TrimSpace(res.Stdout), 10, 64)
+	if err != nil || kb*1024 >= need {
+		return nil
+	}
+	return fmt.Errorf("%w in %s: %.1f MiB free, %.1f MiB needed; free space on the host and run again", ErrNoSpace, dir, float64(kb)/1024, float64(need)/(1<<20))
 }
 
 // sizedReader tells pkg/sftp's ReadFrom how much is coming.

@@ -436,6 +436,12 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 // applyKillAt runs apply and SIGKILLs it when phase starts. It reports
 // whether it killed (false: apply ended first).
 func (c *cluster) applyKillAt(ctx context.Context, phase string) bool {
+	return c.applyKillWhen(ctx, func(e events.Event) bool { return e.Kind == events.PhaseStarted && e.Phase == phase })
+}
+
+// applyKillWhen runs apply and SIGKILLs it at the first event for which
+// kill is true.
+func (c *cluster) applyKillWhen(ctx context.Context, kill func(events.Event) bool) bool {
 	cmd := exec.CommandContext(ctx, c.kubeha, "apply", "-i", c.inv, "--output", "json")
 	cmd.Dir = c.dir
 	stdout, _ := cmd.StdoutPipe()
@@ -450,7 +456,7 @@ func (c *cluster) applyKillAt(ctx context.Context, phase string) bool {
 	for sc.Scan() {
 		seen.WriteString(sc.Text() + "\n")
 		var e events.Event
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Kind == events.PhaseStarted && e.Phase == phase {
+		if json.Unmarshal(sc.Bytes(), &e) == nil && kill(e) {
 			cmd.Process.Kill()
 			killed = true
 			break
@@ -668,6 +674,44 @@ func TestAirGappedBundle(t *testing.T) {
 	inv, _ := os.ReadFile(c.inv)
 	os.WriteFile(c.inv, append(inv, []byte("  artifacts: {dir: "+dir+"}\n")...), 0o644)
 
+	// Faults first: kubeha killed in the middle of an upload, then w2 out of
+	// disk space where the images are staged.
+	if !c.applyKillWhen(ctx, func(e events.Event) bool {
+		return e.Kind == events.Progress && e.Phase == "artifacts" && e.Bytes > 0 && e.Bytes < e.Total
+	}) {
+		t.Fatal("apply ended before any upload was under way")
+	}
+	w2 := c.machine("w2")
+	if out, err := w2.Exec(ctx, "sh", "-c", "mkdir -p /var/tmp/kubeha-images && mount -t tmpfs -o size=64m tmpfs /var/tmp/kubeha-images"); err != nil {
+		t.Fatalf("small disk on w2: %v %s", err, out)
+	}
+	_, out, _, err := c.apply(ctx)
+	if err == nil {
+		t.Fatal("apply succeeded with w2's disk full")
+	}
+	if !strings.Contains(out, "w2") || !strings.Contains(strings.ToLower(out), "space") {
+		t.Fatalf("the error should name w2 and the lack of space:\n%s", lastLines(out, 15))
+	}
+	t.Logf("full disk on w2: %s", strings.TrimSpace(lastLines(out, 1)))
+	kubeadmSum := ""
+	for _, f := range mustLoad(t, dir).Files {
+		if f.Target == "/usr/bin/kubeadm" {
+			kubeadmSum = f.SHA256
+		}
+	}
+	for _, m := range c.ms[:5] {
+		// Nothing half-installed: each binary whole or absent, no
+		// temporary file anywhere kubeha writes.
+		out, _ := m.Exec(ctx, "sh", "-c", "sha256sum /usr/bin/kubeadm 2>/dev/null | cut -d' ' -f1; find /usr/bin /usr/lib/systemd/system /var/tmp/kubeha-images -name '.*kubeha-*' 2>/dev/null")
+		lines := strings.Fields(out)
+		if len(lines) > 1 || (len(lines) == 1 && lines[0] != kubeadmSum) {
+			t.Errorf("%s after the failed run: kubeadm half-installed or temporary files left:\n%s", m.Name, out)
+		}
+	}
+	if _, err := w2.Exec(ctx, "umount", "/var/tmp/kubeha-images"); err != nil {
+		t.Fatal(err)
+	}
+
 	evs, out, took, err := c.apply(ctx)
 	if err != nil {
 		t.Fatalf("apply: %v\n%s", err, lastLines(out, 40))
@@ -684,7 +728,7 @@ func TestAirGappedBundle(t *testing.T) {
 			artifacts = e.Duration
 		}
 	}
-	t.Logf("apply on bare machines: %v; artifacts phase %v, %.0f MiB uploaded (%.0f MiB/s over 5 hosts)", took.Round(100*time.Millisecond),
+	t.Logf("apply on bare machines, after the faults: %v; artifacts phase %v, %.0f MiB uploaded (%.0f MiB/s over 5 hosts)", took.Round(100*time.Millisecond),
 		artifacts.Round(100*time.Millisecond), float64(uploaded)/(1<<20), float64(uploaded)/(1<<20)/artifacts.Seconds())
 	nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers")
 	if err != nil || strings.Count(nodes, " Ready ") != 5 {
@@ -866,4 +910,12 @@ func longestOutage(ok func() bool) (time.Duration, bool) {
 		time.Sleep(50*time.Millisecond - time.Since(t0)%(50*time.Millisecond))
 	}
 	return longest, false
+}
+
+func mustLoad(t *testing.T, dir string) *bundle.Manifest {
+	m, err := bundle.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
