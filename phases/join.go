@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // Lifetimes of join credentials. kubeadm deletes uploaded certificates
@@ -118,12 +119,18 @@ func (j *JoinMaterial) Token(ctx context.Context, env *Env) (string, error) {
 func (j *JoinMaterial) CertificateKey(ctx context.Context, env *Env) (string, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.certKey != "" && j.clock().Sub(j.certsUploaded) < certsReupload {
-		return j.certKey, nil
-	}
 	cp, err := controlHost(ctx, env)
 	if err != nil {
 		return "", err
+	}
+	if j.certKey != "" && j.clock().Sub(j.certsUploaded) < certsReupload {
+		// Young enough, but only if the Secret is still there: deleted by
+		// hand or by kubeadm's own TTL, a join with this key would fail.
+		if _, err := env.Hosts.Run(ctx, cp.Name, ssh.Command{Name: "check uploaded certificates",
+			Script: "kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get secret kubeadm-certs >/dev/null 2>&1"}); err == nil {
+			return j.certKey, nil
+		}
+		env.Log.ForHost(cp.Name).Warn("the kubeadm-certs Secret is gone: uploading the certificates again")
 	}
 	key := NewCertificateKey()
 	env.Secrets.Add(key)

@@ -24,14 +24,21 @@ import (
 // records every other command. It tests the decisions of JoinMaterial; the
 // commands themselves are proved on real machines by e2e/cluster.
 type recordingHosts struct {
-	mu   sync.Mutex
-	cmds []string
-	ca   []byte
+	mu         sync.Mutex
+	cmds       []string
+	ca         []byte
+	secretGone bool // the kubeadm-certs Secret does not exist
 }
 
 func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
 	if strings.Contains(cmd.Script, "adminconf=") {
 		return ssh.Result{Stdout: "init=systemd\nadminconf=1\n"}, nil
+	}
+	if strings.Contains(cmd.Script, "get secret kubeadm-certs") {
+		if r.secretGone {
+			return ssh.Result{ExitCode: 1}, &ssh.ExitError{Host: host, ExitCode: 1}
+		}
+		return ssh.Result{}, nil
 	}
 	r.mu.Lock()
 	r.cmds = append(r.cmds, host+": "+cmd.Script)
@@ -67,8 +74,16 @@ func TestJoinMaterialLifetimes(t *testing.T) {
 	tok, _ := j.Token(ctx, env)
 	key, _ := j.CertificateKey(ctx, env)
 	if tok != "abcdef.0123456789abcdef" || key != strings.Repeat("a", 64) || len(hosts.cmds) != 0 {
-		t.Fatalf("fresh init material should be reused without commands: %v", hosts.cmds)
+		t.Fatalf("fresh init material should be reused without making credentials: %v", hosts.cmds)
 	}
+	// Young, but the Secret was deleted: upload again under a new key.
+	hosts.secretGone = true
+	key, _ = j.CertificateKey(ctx, env)
+	if key == strings.Repeat("a", 64) || len(hosts.cmds) != 1 || !strings.Contains(hosts.cmds[0], "upload-certs") {
+		t.Fatalf("a deleted kubeadm-certs Secret must be re-uploaded: %q %v", key, hosts.cmds)
+	}
+	hosts.secretGone = false
+	hosts.cmds = nil
 
 	// 1h44m later: still within the window.
 	now = now.Add(time.Hour + 44*time.Minute)

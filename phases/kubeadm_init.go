@@ -83,7 +83,9 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		script := fmt.Sprintf(`set -e
 trap 'rm -f %[1]s' EXIT
 if [ ! -f /etc/kubernetes/admin.conf ]; then
+  start=$(date +%%s%%N)
   kubeadm init --config %[1]s --upload-certs
+  echo "kubeadm init took $(( ($(date +%%s%%N) - start) / 1000000 )) ms"
 fi
 %[2]s`, kubeadm.InitConfigPath, waitReadyScript(180))
 		if _, err := env.run(ctx, host, "kubeadm init", script, s.Token, s.CertificateKey); err != nil {

@@ -531,11 +531,13 @@ func (c *cluster) machine(name string) *machines.Machine {
 // in its output, and the five nodes are Ready through the admin kubeconfig.
 func (c *cluster) applyOK(ctx context.Context) {
 	c.t.Helper()
-	_, out, took, err := c.apply(ctx)
+	evs, out, took, err := c.apply(ctx)
 	if err != nil {
 		c.t.Fatalf("apply: %v\n%s", err, lastLines(out, 40))
 	}
-	c.t.Logf("apply from nothing: %v", took.Round(100*time.Millisecond))
+	kubeadmOwn := kubeadmDurations(evs)
+	c.t.Logf("apply from nothing: %v; kubeadm's own commands %v (sum); overhead ratio %.2f (target 1.10)",
+		took.Round(100*time.Millisecond), kubeadmOwn.Round(100*time.Millisecond), took.Seconds()/kubeadmOwn.Seconds())
 	if tokenRE.MatchString(out) {
 		c.t.Fatal("a bootstrap token appears in kubeha's output")
 	}
@@ -918,4 +920,20 @@ func mustLoad(t *testing.T, dir string) *bundle.Manifest {
 		t.Fatal(err)
 	}
 	return m
+}
+
+var tookRE = regexp.MustCompile(`^kubeadm (init|join) took (\d+) ms$`)
+
+// kubeadmDurations sums the durations kubeha's scripts report for each
+// kubeadm init and join they ran.
+func kubeadmDurations(evs []events.Event) time.Duration {
+	var sum time.Duration
+	for _, e := range evs {
+		if m := tookRE.FindStringSubmatch(e.Message); e.Kind == events.Output && m != nil {
+			var ms int64
+			fmt.Sscan(m[2], &ms)
+			sum += time.Duration(ms) * time.Millisecond
+		}
+	}
+	return sum
 }
