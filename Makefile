@@ -21,6 +21,7 @@ example: build
 # (root, docker.io, debootstrap; builds Kubernetes offline the first time).
 KUBECTL = $${KUBEHA_CACHE:-$$HOME/.cache/kubeha}/kube/v1.37.2/kubectl
 demo: build
+	bash e2e/deps.sh
 	bash e2e/kube/build.sh
 	$(GO) run ./e2e/cmd/kh-machines up -baked -names m1,m2,m3,w1,w2 -ip-base 21
 	./$(BIN) apply -i examples/demo.yaml --output plain
@@ -39,6 +40,7 @@ bench-ssh:
 # harness's own dockerd in network namespace kh-e2e. Needs root, docker.io,
 # debootstrap. Caches live in ${KUBEHA_CACHE:-$HOME/.cache/kubeha}.
 e2e-machines:
+	bash e2e/deps.sh
 	bash e2e/kube/build.sh
 	$(GO) run ./e2e/cmd/kh-machines images
 
