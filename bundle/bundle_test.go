@@ -8,23 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func realKubeadm(t *testing.T) string {
-	cache := os.Getenv("KUBEHA_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "kubeha")
-	}
-	k := filepath.Join(cache, "kube", "v1.37.2", "kubeadm")
-	if _, err := os.Stat(k); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not built", k)
-		}
-		t.Skip("kubeadm not built: e2e/kube/build.sh kubeadm")
-	}
-	return k
-}
+	"github.com/kubeha/kubeha/e2e/kube"
+)
 
 // imageTar writes a docker-save style tarball that names images.
 func imageTar(t *testing.T, path string, images ...string) {
@@ -52,7 +38,7 @@ func copyBin(t *testing.T, src, dst string) {
 }
 
 func TestCreateNamesWhatIsMissing(t *testing.T) {
-	k := realKubeadm(t)
+	k := kube.Require(t, "kubeadm")
 	dir := t.TempDir()
 	copyBin(t, k, filepath.Join(dir, "bin", "kubeadm"))
 	os.MkdirAll(filepath.Join(dir, "images"), 0o755)
@@ -80,7 +66,7 @@ func TestCreateNamesWhatIsMissing(t *testing.T) {
 }
 
 func TestCreateVerifyAndTamper(t *testing.T) {
-	k := realKubeadm(t)
+	k := kube.Require(t, "kubeadm")
 	dir := t.TempDir()
 	for _, b := range Binaries {
 		copyBin(t, k, filepath.Join(dir, "bin", b))

@@ -2,6 +2,7 @@ package events
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -37,20 +38,11 @@ func (s *Secrets) Add(values ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, v := range values {
-		if len(v) >= 6 && !contains(s.values, v) {
+		if len(v) >= 6 && !slices.Contains(s.values, v) {
 			s.values = append(s.values, v)
 		}
 	}
 	sort.Slice(s.values, func(i, j int) bool { return len(s.values[i]) > len(s.values[j]) })
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Redact returns text with every registered secret and every secret-shaped

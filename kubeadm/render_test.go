@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubeha/kubeha/e2e/kube"
 	"github.com/kubeha/kubeha/inventory"
 )
 
@@ -100,27 +101,11 @@ func TestShape(t *testing.T) {
 	}
 }
 
-func kubeadmBinary(t *testing.T) string {
-	cache := os.Getenv("KUBEHA_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "kubeha")
-	}
-	k := filepath.Join(cache, "kube", "v1.37.2", "kubeadm")
-	if _, err := os.Stat(k); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("kubeadm not built (%s): CI builds it with e2e/kube/build.sh kubeadm", k)
-		}
-		t.Skip("kubeadm not built: run e2e/kube/build.sh kubeadm")
-	}
-	return k
-}
-
 // TestKubeadmAcceptsRenderedConfigs runs the real `kubeadm config validate`
 // (strict: unknown fields, bad CIDRs and old API versions are rejected) on
 // every rendered config.
 func TestKubeadmAcceptsRenderedConfigs(t *testing.T) {
-	k := kubeadmBinary(t)
+	k := kube.Require(t, "kubeadm")
 	for name, b := range rendered(t) {
 		p := filepath.Join(t.TempDir(), "config.yaml")
 		os.WriteFile(p, b, 0o600)

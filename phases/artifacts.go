@@ -58,7 +58,7 @@ func (a *InstallArtifacts) hostState(ctx context.Context, env *Env, host string,
 	var b strings.Builder
 	for _, f := range m.Files {
 		if f.Target != "" {
-			fmt.Fprintf(&b, "printf '%%s %%s\\n' \"$(sha256sum < %[1]s 2>/dev/null | cut -d' ' -f1)\" %[1]s\n", shq(f.Target))
+			fmt.Fprintf(&b, "printf '%%s %%s\\n' \"$(sha256sum < %[1]s 2>/dev/null | cut -d' ' -f1)\" %[1]s\n", ssh.Quote(f.Target))
 		}
 	}
 	b.WriteString("echo ---images\nctr -n k8s.io images ls -q 2>/dev/null || true\n")
@@ -152,7 +152,7 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 			if err := upload(f, staged, 0o600); err != nil {
 				return err
 			}
-			fmt.Fprintf(&script, "ctr -n k8s.io images import %s >/dev/null\nrm -f %s\necho 'imported %s'\n", shq(staged), shq(staged), strings.Join(f.Images, " "))
+			fmt.Fprintf(&script, "ctr -n k8s.io images import %s >/dev/null\nrm -f %s\necho 'imported %s'\n", ssh.Quote(staged), ssh.Quote(staged), strings.Join(f.Images, " "))
 		}
 		if len(files)+len(images) > 0 {
 			if _, err := env.run(ctx, host, "install artifacts", script.String()); err != nil {

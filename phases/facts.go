@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // Facts is what kubeha knows of one host, gathered by one script.
@@ -82,7 +83,7 @@ func (s *FactStore) Get(ctx context.Context, env *Env, host string, refresh bool
 	if !ok {
 		return nil, fmt.Errorf("%s: not in the inventory", host)
 	}
-	res, err := env.quiet(ctx, host, "gather facts", "KH_ADDR="+shq(h.InternalAddress)+"\n"+factsScript)
+	res, err := env.quiet(ctx, host, "gather facts", "KH_ADDR="+ssh.Quote(h.InternalAddress)+"\n"+factsScript)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // Files host-prep owns.
@@ -116,7 +117,7 @@ printf '%%s' "$block" >> "$tmp"
 chmod 644 "$tmp"
 if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; else mv -f "$tmp" /etc/hosts; fi
 echo "updated /etc/hosts"
-`, shq(block), hostsBegin, hostsEnd, hostsBegin, hostsEnd)
+`, ssh.Quote(block), hostsBegin, hostsEnd, hostsBegin, hostsEnd)
 }
 
 // prepScript turns swap off for good, relaxes SELinux, loads modules

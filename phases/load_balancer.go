@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 
@@ -192,7 +193,7 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 		// working load balancer.
 		var b strings.Builder
 		b.WriteString("set -e\n")
-		if contains(changed, nginxUnitPath) {
+		if slices.Contains(changed, nginxUnitPath) {
 			b.WriteString("systemctl daemon-reload\n")
 		}
 		for _, s := range svcs {
@@ -228,15 +229,6 @@ rm -f %s %s %s %s %s
 systemctl daemon-reload`, lb.HAProxyConfigPath, lb.KeepalivedConfigPath, lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath))
 		return err
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

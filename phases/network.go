@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -156,7 +157,7 @@ func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
 			return err
 		}
 		reload := ""
-		if contains(changed, routesUnitPath) {
+		if slices.Contains(changed, routesUnitPath) {
 			reload = "systemctl daemon-reload\n"
 		}
 		_, err = env.run(ctx, host, "apply routes", reload+"systemctl enable -q kubeha-routes\nsystemctl restart kubeha-routes")

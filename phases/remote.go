@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/kubeha/kubeha/ssh"
@@ -35,7 +36,7 @@ func sha256Hex(b []byte) string {
 func (env *Env) remoteHashes(ctx context.Context, host string, paths []string) (map[string]string, error) {
 	var b strings.Builder
 	for _, p := range paths {
-		fmt.Fprintf(&b, "if [ -f %[1]s ]; then printf '%%s %%s\\n' \"$(sha256sum < %[1]s | cut -d' ' -f1)\" %[1]s; fi\n", shq(p))
+		fmt.Fprintf(&b, "if [ -f %[1]s ]; then printf '%%s %%s\\n' \"$(sha256sum < %[1]s | cut -d' ' -f1)\" %[1]s; fi\n", ssh.Quote(p))
 	}
 	res, err := env.quiet(ctx, host, "hash files", b.String())
 	if err != nil {
@@ -68,7 +69,7 @@ func (env *Env) putFiles(ctx context.Context, host string, files []fileSpec) ([]
 	}
 	var changed []string
 	for _, f := range files {
-		if !contains(differ, f.Path) {
+		if !slices.Contains(differ, f.Path) {
 			continue
 		}
 		log := env.Log.ForHost(host)
@@ -100,9 +101,6 @@ func (env *Env) filesDiffer(ctx context.Context, host string, files []fileSpec) 
 	}
 	return out, nil
 }
-
-// shq quotes s for a POSIX shell.
-func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // sshCommand is a command whose script holds secrets: it is shown by name
 // only, and the secrets are masked in any error.

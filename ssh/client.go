@@ -58,15 +58,6 @@ func (c *Config) addr() string {
 	return net.JoinHostPort(c.Address, strconv.Itoa(port))
 }
 
-// KnownHosts is a known_hosts file with a policy for keys it lacks. Create
-// one per run with NewKnownHosts and share it between Configs.
-type KnownHosts = knownHosts
-
-// NewKnownHosts returns a checker for the known_hosts file at path.
-func NewKnownHosts(path string, policy HostKeyPolicy) *KnownHosts {
-	return newKnownHosts(path, policy)
-}
-
 // ConnectionError is a failure to reach or log in to a host.
 type ConnectionError struct {
 	Host    string

@@ -54,19 +54,21 @@ func (e *ChangedHostKeyError) Error() string {
 		e.Host, e.Address, e.Fingerprint, e.KnownHostsFile, e.Line, e.Known, knownhosts.Normalize(e.Address), e.KnownHostsFile)
 }
 
-// knownHosts checks host keys against one known_hosts file. It is shared by
-// every connection of a run, so accept-new appends are serialised.
-type knownHosts struct {
+// KnownHosts checks host keys against one known_hosts file, with a policy
+// for keys it lacks. Create one per run with NewKnownHosts and share it
+// between Configs: accept-new appends are serialised.
+type KnownHosts struct {
 	path   string
 	policy HostKeyPolicy
 	mu     sync.Mutex
 }
 
-func newKnownHosts(path string, policy HostKeyPolicy) *knownHosts {
-	return &knownHosts{path: path, policy: policy}
+// NewKnownHosts returns a checker for the known_hosts file at path.
+func NewKnownHosts(path string, policy HostKeyPolicy) *KnownHosts {
+	return &KnownHosts{path: path, policy: policy}
 }
 
-func (k *knownHosts) load() (xssh.HostKeyCallback, error) {
+func (k *KnownHosts) load() (xssh.HostKeyCallback, error) {
 	if _, err := os.Stat(k.path); errors.Is(err, os.ErrNotExist) {
 		// No file yet: every key is unknown; accept-new creates it.
 		return func(string, net.Addr, xssh.PublicKey) error {
@@ -80,7 +82,7 @@ func (k *knownHosts) load() (xssh.HostKeyCallback, error) {
 // the handshake asks for a key type that can be checked. Without this the
 // server may offer another type first and a known host looks unknown or
 // changed (golang/go#29286).
-func (k *knownHosts) algorithms(addr string) []string {
+func (k *KnownHosts) algorithms(addr string) []string {
 	if k.policy == HostKeyInsecureIgnore {
 		return nil
 	}
@@ -116,7 +118,7 @@ func algorithmsFor(keyType string) []string {
 
 // callback returns the HostKeyCallback for host (the inventory name, for
 // messages) dialled at addr.
-func (k *knownHosts) callback(host string) xssh.HostKeyCallback {
+func (k *KnownHosts) callback(host string) xssh.HostKeyCallback {
 	if k.policy == HostKeyInsecureIgnore {
 		return xssh.InsecureIgnoreHostKey()
 	}
@@ -144,7 +146,7 @@ func (k *knownHosts) callback(host string) xssh.HostKeyCallback {
 	}
 }
 
-func (k *knownHosts) append(addr string, key xssh.PublicKey) error {
+func (k *KnownHosts) append(addr string, key xssh.PublicKey) error {
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
 		return fmt.Errorf("record host key: %w", err)
 	}

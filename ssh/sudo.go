@@ -44,7 +44,7 @@ func (c *Client) probeSudo(ctx context.Context) (passwordless bool, err error) {
 // credential exists, so it can never leak into the command's own stdin.
 func (c *Client) wrap(ctx context.Context, cmd Command) (string, io.Reader, error) {
 	prefix := "echo " + pgidMarker + "$$ >&2; exec "
-	script := "sh -c " + shellQuote(cmd.Script)
+	script := "sh -c " + Quote(cmd.Script)
 	if !c.needsSudo() {
 		return prefix + script, cmd.Stdin, nil
 	}
@@ -66,7 +66,7 @@ func (c *Client) wrap(ctx context.Context, cmd Command) (string, io.Reader, erro
 	return prefix + "sudo -k -S -p '' -- " + script, stdin, nil
 }
 
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
+// Quote quotes s as one word for a POSIX shell.
+func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

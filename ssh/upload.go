@@ -117,7 +117,7 @@ mv -f "$next" "$dst"
 # (kubeha SIGKILLed, connection cut): one upload per destination runs at a
 # time, so any other is stale.
 for stale in "$dir/.$(basename "$dst").kubeha-"*; do [ "$stale" = "$tmp" ] || rm -f "$stale"; done
-`, shellQuote(staging), shellQuote(f.Path), sum, shellQuote(owner), shellQuote(group), mode.Perm())
+`, Quote(staging), Quote(f.Path), sum, Quote(owner), Quote(group), mode.Perm())
 	if _, err := c.Run(ctx, Command{Script: script, Name: "install " + f.Path}); err != nil {
 		_ = sc.Remove(staging)
 		return fail(err)
@@ -168,7 +168,7 @@ var ErrNoSpace = errors.New("not enough disk space")
 // checkSpace returns ErrNoSpace, with the numbers, when dir's filesystem
 // has less than need bytes available.
 func (c *Client) checkSpace(ctx context.Context, dir string, need int64) error {
-	res, err := c.Run(ctx, Command{Script: "df -Pk " + shellQuote(dir) + " | awk 'NR==2 {print $4}'", Name: "free space in " + dir})
+	res, err := c.Run(ctx, Command{Script: "df -Pk " + Quote(dir) + " | awk 'NR==2 {print $4}'", Name: "free space in " + dir})
 	if err != nil {
 		return nil // no df: the upload itself will tell
 	}
@@ -209,7 +209,7 @@ func (p *progressReader) Read(b []byte) (int, error) {
 // the host needs sudo. It is for small files such as admin.conf; the content
 // is never emitted as output.
 func (c *Client) Download(ctx context.Context, p string) ([]byte, error) {
-	res, err := c.Run(ctx, Command{Script: "cat " + shellQuote(p), Name: "read " + p})
+	res, err := c.Run(ctx, Command{Script: "cat " + Quote(p), Name: "read " + p})
 	if err != nil {
 		return nil, err
 	}

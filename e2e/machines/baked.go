@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/kubeha/kubeha/bundle"
+	"github.com/kubeha/kubeha/e2e/kube"
 )
 
 // KubeVersion is the Kubernetes version the baked image carries.
-const KubeVersion = "v1.37.2"
+const KubeVersion = kube.Version
 
 // KubeDir is where e2e/kube/build.sh puts the binaries of version v.
-func KubeDir(v string) string { return filepath.Join(CacheDir(), "kube", v) }
+func KubeDir(v string) string { return kube.Dir(v) }
 
 // The kubelet unit and kubeadm drop-in, as the distribution packages
 // install them: the same text kubeha's bundles carry.

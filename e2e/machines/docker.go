@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kubeha/kubeha/e2e/kube"
 )
 
 // Names and addresses the harness owns. The machine subnet and the link
@@ -46,13 +48,7 @@ const (
 type Logf func(format string, args ...any)
 
 // CacheDir is where images and the docker data root live between runs.
-func CacheDir() string {
-	if d := os.Getenv("KUBEHA_CACHE"); d != "" {
-		return d
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "kubeha")
-}
+func CacheDir() string { return kube.CacheDir() }
 
 // Docker is the harness's dockerd.
 type Docker struct {
