@@ -44,22 +44,27 @@ func (f *Facts) LoopbackResolversOnly() bool {
 	return true
 }
 
-// factsScript prints key=value lines. It only reads.
-const factsScript = `. /etc/os-release 2>/dev/null
+// FactsScript prints key=value lines; KH_ADDR must hold the host's internal
+// address. It only reads, and it starts as few processes as it can (shell
+// builtins over cat, awk, wc): at scale the facts of every host are gathered
+// on every run, and process starts are most of their cost. Exported so benchmarks can give other tools the
+// exact work the facts phase does.
+const FactsScript = `. /etc/os-release 2>/dev/null
 echo "os=${ID:-unknown}"
 echo "osversion=${VERSION_ID:-}"
-echo "init=$(cat /proc/1/comm 2>/dev/null)"
-echo "selinux=$(getenforce 2>/dev/null || true)"
-echo "swap=$(tail -n +2 /proc/swaps | wc -l)"
-echo "iface=$(ip -o -4 addr show | awk -v a="$KH_ADDR" '{split($4,p,"/"); if (p[1]==a) {print $2; exit}}')"
-echo "kubeadm=$(kubeadm version -o short 2>/dev/null || true)"
-echo "kubelet=$(kubelet --version 2>/dev/null | awk '{print $2}' || true)"
-echo "containerd=$([ -S /run/containerd/containerd.sock ] && echo 1 || echo 0)"
-echo "adminconf=$([ -f /etc/kubernetes/admin.conf ] && echo 1 || echo 0)"
-echo "kubeletconf=$([ -f /etc/kubernetes/kubelet.conf ] && echo 1 || echo 0)"
-echo "ipvs=$( { [ -e /proc/net/ip_vs ] || modprobe -q -n ip_vs 2>/dev/null; } && echo 1 || echo 0)"
-echo "resolvers=$(awk '$1=="nameserver"{printf "%s ", $2}' /etc/resolv.conf 2>/dev/null)"
-echo "firewalld=$(systemctl is-active firewalld 2>/dev/null | grep -qx active && echo 1 || echo 0)"
+init=; read -r init < /proc/1/comm 2>/dev/null; echo "init=$init"
+if command -v getenforce >/dev/null 2>&1; then echo "selinux=$(getenforce 2>/dev/null)"; else echo "selinux="; fi
+n=0; { read -r _; while read -r _; do n=$((n+1)); done; } < /proc/swaps 2>/dev/null; echo "swap=$n"
+set -- $(ip -o -4 addr show to "$KH_ADDR/32" 2>/dev/null); echo "iface=${2:-}"
+if command -v kubeadm >/dev/null 2>&1; then echo "kubeadm=$(kubeadm version -o short 2>/dev/null)"; else echo "kubeadm="; fi
+if command -v kubelet >/dev/null 2>&1; then set -- $(kubelet --version 2>/dev/null); echo "kubelet=${2:-}"; else echo "kubelet="; fi
+[ -S /run/containerd/containerd.sock ] && echo containerd=1 || echo containerd=0
+[ -f /etc/kubernetes/admin.conf ] && echo adminconf=1 || echo adminconf=0
+[ -f /etc/kubernetes/kubelet.conf ] && echo kubeletconf=1 || echo kubeletconf=0
+kver=; read -r kver < /proc/sys/kernel/osrelease
+if [ -e /proc/net/ip_vs ] || { [ -d "/lib/modules/$kver" ] && modprobe -q -n ip_vs 2>/dev/null; }; then echo ipvs=1; else echo ipvs=0; fi
+r=; while read -r k v _; do [ "$k" = nameserver ] && r="$r$v "; done < /etc/resolv.conf 2>/dev/null; echo "resolvers=$r"
+if [ -d /run/systemd/system ] && systemctl is-active -q firewalld 2>/dev/null; then echo firewalld=1; else echo firewalld=0; fi
 `
 
 // FactStore holds the facts of each host for one run. Facts are gathered
@@ -79,22 +84,42 @@ func (s *FactStore) Get(ctx context.Context, env *Env, host string, refresh bool
 	if f != nil && !refresh {
 		return f, nil
 	}
-	h, ok := env.Cluster.Host(host)
-	if !ok {
-		return nil, fmt.Errorf("%s: not in the inventory", host)
+	script, err := factsCommand(env, host)
+	if err != nil {
+		return nil, err
 	}
-	res, err := env.quiet(ctx, host, "gather facts", "KH_ADDR="+ssh.Quote(h.InternalAddress)+"\n"+factsScript)
+	res, err := env.quiet(ctx, host, "gather facts", script)
 	if err != nil {
 		return nil, err
 	}
 	f = parseFacts(res.Stdout)
+	s.put(host, f)
+	return f, nil
+}
+
+// known returns host's facts when gathered this run, else nil.
+func (s *FactStore) known(host string) *Facts {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.facts[host]
+}
+
+func (s *FactStore) put(host string, f *Facts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.facts == nil {
 		s.facts = map[string]*Facts{}
 	}
 	s.facts[host] = f
-	s.mu.Unlock()
-	return f, nil
+}
+
+// factsCommand is FactsScript for host, with its address set.
+func factsCommand(env *Env, host string) (string, error) {
+	h, ok := env.Cluster.Host(host)
+	if !ok {
+		return "", fmt.Errorf("%s: not in the inventory", host)
+	}
+	return "KH_ADDR=" + ssh.Quote(h.InternalAddress) + "\n" + FactsScript, nil
 }
 
 func parseFacts(out string) *Facts {
@@ -225,14 +250,27 @@ func EffectiveProxyMode(ctx context.Context, env *Env) (string, error) {
 	if n.KubeProxyMode != inventory.ProxyModeIPVS || n.KubeProxyFallbackMode == "" {
 		return n.KubeProxyMode, nil
 	}
-	for _, h := range nodes(env.Cluster) {
-		f, err := env.Shared.Facts.Get(ctx, env, h.Name, false)
+	// Every node's facts at once: one after another is a connect per host
+	// in series when a phase runs alone.
+	var mu sync.Mutex
+	fallback := false
+	err := fanOut(ctx, nodeNames(env.Cluster), max(env.Concurrency, 1), func(ctx context.Context, host string) error {
+		f, err := env.Shared.Facts.Get(ctx, env, host, false)
 		if err != nil {
-			return "", err
+			return &HostError{Host: host, Err: err}
 		}
 		if !f.IPVS {
-			return n.KubeProxyFallbackMode, nil
+			mu.Lock()
+			fallback = true
+			mu.Unlock()
 		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if fallback {
+		return n.KubeProxyFallbackMode, nil
 	}
 	return n.KubeProxyMode, nil
 }

@@ -98,6 +98,16 @@ func EndpointAddress(c *inventory.Cluster, h inventory.Host) string {
 	}
 }
 
+// readHostsBlock prints kubeha's block of /etc/hosts, markers included, as
+// `sed -n '/^BEGIN$/,/^END$/p'` would, without starting a process.
+var readHostsBlock = fmt.Sprintf(`p=0
+while IFS= read -r l; do
+  [ "$l" = %[1]s ] && p=1
+  [ $p = 1 ] && printf '%%s\n' "$l"
+  [ "$l" = %[2]s ] && p=0
+done < /etc/hosts
+true`, ssh.Quote(hostsBegin), ssh.Quote(hostsEnd))
+
 func hostsBlock(c *inventory.Cluster, addr string) string {
 	return fmt.Sprintf("%s\n%s %s\n%s\n", hostsBegin, addr, c.Spec.ControlPlaneEndpoint.Name, hostsEnd)
 }
@@ -204,23 +214,16 @@ func (p PrepareHosts) Probe(ctx context.Context, env *Env) (Work, error) {
 	}
 	return ProbePending(ctx, env, c.HostNames(), func(ctx context.Context, host string) (string, error) {
 		h, _ := c.Host(host)
-		differ, err := env.filesDiffer(ctx, host, p.files(c, h, mode))
+		pr, err := env.probeHost(ctx, host, p.files(c, h, mode), readHostsBlock)
 		if err != nil {
 			return "", err
 		}
-		f, err := env.Shared.Facts.Get(ctx, env, host, false)
-		if err != nil {
-			return "", err
-		}
-		res, err := env.quiet(ctx, host, "read /etc/hosts block", fmt.Sprintf("sed -n '/^%s$/,/^%s$/p' /etc/hosts", hostsBegin, hostsEnd))
-		if err != nil {
-			return "", err
-		}
+		f := pr.Facts
 		var why []string
-		if len(differ) > 0 {
-			why = append(why, "write "+strings.Join(differ, ", "))
+		if len(pr.Differ) > 0 {
+			why = append(why, "write "+strings.Join(pr.Differ, ", "))
 		}
-		if res.Stdout != hostsBlock(c, EndpointAddress(c, h)) {
+		if pr.Extra != hostsBlock(c, EndpointAddress(c, h)) {
 			why = append(why, "set the /etc/hosts block")
 		}
 		if f.SwapOn {
@@ -265,4 +268,20 @@ if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; rm -f
 			SysctlPath, ModulesPath, hostsBegin, hostsEnd))
 		return err
 	})
+}
+
+// HostPrepScript is what host-prep does on host h, as one shell script: its
+// files written through a temp file and a rename, the prep steps, the
+// /etc/hosts block. kubeha itself does not run it (it uploads the files over
+// SFTP and runs the steps separately); benchmarks give it to other tools so
+// they do the same work.
+func HostPrepScript(c *inventory.Cluster, h inventory.Host, proxyMode string) string {
+	var b strings.Builder
+	for _, f := range (PrepareHosts{}).files(c, h, proxyMode) {
+		fmt.Fprintf(&b, "printf '%%s' %s > %s.kubeha-tmp && chmod %o %s.kubeha-tmp && mv -f %s.kubeha-tmp %s\n",
+			ssh.Quote(string(f.Content)), f.Path, f.Mode, f.Path, f.Path, f.Path)
+	}
+	b.WriteString("(\n" + prepScript(Modules(h, proxyMode), firewallPorts(c, h)) + ")\n")
+	b.WriteString("(\n" + hostsScript(hostsBlock(c, EndpointAddress(c, h))) + ")\n")
+	return b.String()
 }

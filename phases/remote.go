@@ -34,21 +34,110 @@ func sha256Hex(b []byte) string {
 // remoteHashes returns the sha256 of each path on host ("" when absent), in
 // one command.
 func (env *Env) remoteHashes(ctx context.Context, host string, paths []string) (map[string]string, error) {
-	var b strings.Builder
-	for _, p := range paths {
-		fmt.Fprintf(&b, "if [ -f %[1]s ]; then printf '%%s %%s\\n' \"$(sha256sum < %[1]s | cut -d' ' -f1)\" %[1]s; fi\n", ssh.Quote(p))
-	}
-	res, err := env.quiet(ctx, host, "hash files", b.String())
+	res, err := env.quiet(ctx, host, "hash files", hashScript(paths))
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
-		if h, p, ok := strings.Cut(l, " "); ok {
-			out[p] = h
+	return parseHashes(res.Stdout), nil
+}
+
+// hashScript prints sha256sum's "sha256  path" line for each path that is a
+// file, with one sha256sum for them all.
+func hashScript(paths []string) string {
+	if len(paths) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("set --\n")
+	for _, p := range paths {
+		fmt.Fprintf(&b, "[ -f %[1]s ] && set -- \"$@\" %[1]s\n", ssh.Quote(p))
+	}
+	b.WriteString("[ $# = 0 ] || sha256sum -- \"$@\"\n")
+	return b.String()
+}
+
+// parseHashes reads sha256sum's output. Paths kubeha manages hold no
+// newline or backslash, so sha256sum prints them as they are.
+func parseHashes(out string) map[string]string {
+	have := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if h, p, ok := strings.Cut(l, "  "); ok {
+			have[p] = h
 		}
 	}
-	return out, nil
+	return have
+}
+
+// hostProbe is what a phase's probe learns of one host in one round trip.
+type hostProbe struct {
+	Facts  *Facts   // gathered only when not yet known this run
+	Differ []string // the files that differ on the host
+	Extra  string   // the extra script's standard output
+}
+
+// probeMarker starts each section of probeHost's output; no script kubeha
+// probes with prints it.
+const probeMarker = "@@kubeha-probe "
+
+// probeHost answers a probe's questions about host with one command: at
+// scale every extra command is another session, another fork of sshd and a
+// shell on every host, and a no-op rerun is mostly probes. extra must only
+// read.
+func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, extra string) (hostProbe, error) {
+	var b strings.Builder
+	f := env.Shared.Facts.known(host)
+	if f == nil {
+		fc, err := factsCommand(env, host)
+		if err != nil {
+			return hostProbe{}, err
+		}
+		fmt.Fprintf(&b, "echo '%sfacts'\n(\n%s)\n", probeMarker, fc)
+	}
+	paths := make([]string, len(files))
+	for i, fs := range files {
+		paths[i] = fs.Path
+	}
+	fmt.Fprintf(&b, "echo '%shashes'\n%s", probeMarker, hashScript(paths))
+	if extra != "" {
+		fmt.Fprintf(&b, "echo '%sextra'\n(\n%s\n)\n", probeMarker, extra)
+	}
+	res, err := env.quiet(ctx, host, "probe", b.String())
+	if err != nil {
+		return hostProbe{}, err
+	}
+	sections := map[string]*strings.Builder{}
+	var cur *strings.Builder
+	for _, l := range strings.SplitAfter(res.Stdout, "\n") {
+		if name, ok := strings.CutPrefix(l, probeMarker); ok {
+			cur = &strings.Builder{}
+			sections[strings.TrimSpace(name)] = cur
+			continue
+		}
+		if cur != nil {
+			cur.WriteString(l)
+		}
+	}
+	text := func(name string) string {
+		if s := sections[name]; s != nil {
+			return s.String()
+		}
+		return ""
+	}
+	if f == nil {
+		if sections["facts"] == nil {
+			return hostProbe{}, fmt.Errorf("%s: probe printed no facts", host)
+		}
+		f = parseFacts(text("facts"))
+		env.Shared.Facts.put(host, f)
+	}
+	p := hostProbe{Facts: f, Extra: text("extra")}
+	have := parseHashes(text("hashes"))
+	for _, fs := range files {
+		if have[fs.Path] != sha256Hex(fs.Content) {
+			p.Differ = append(p.Differ, fs.Path)
+		}
+	}
+	return p, nil
 }
 
 // fileSpec is a file kubeha places on a host.

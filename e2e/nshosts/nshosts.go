@@ -22,8 +22,12 @@ import (
 
 	xssh "golang.org/x/crypto/ssh"
 
+	"github.com/kubeha/kubeha/e2e/harnesslock"
 	"github.com/kubeha/kubeha/e2e/sshd"
 )
+
+// lockPath serialises Tier-1 users: the bridge is shared and Stop removes it.
+const lockPath = "/run/kh-t1.lock"
 
 // Addresses: a /24 of its own, unrouted anywhere else.
 const (
@@ -47,6 +51,7 @@ type Host struct {
 	ns      string
 	cmd     *exec.Cmd
 	done    chan struct{}
+	release func() // the Tier-1 lock, held by the first host of a Start
 }
 
 // NS is the host's network namespace.
@@ -75,18 +80,34 @@ func ip(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// Start makes n hosts named prefix+"1".. with addresses 10.214.0.11.. that
-// accept key (root login).
+// Start makes a host for each name, with addresses 10.214.0.11.. in order,
+// that accept key (root login). It holds the Tier-1 lock until Stop: one
+// user of the bridge at a time, across processes.
 func Start(ctx context.Context, dir string, names []string, key xssh.PublicKey) ([]*Host, error) {
 	if err := sshd.Available(); err != nil {
 		return nil, err
 	}
+	if len(names) == 0 || len(names) > 240 {
+		return nil, fmt.Errorf("%d hosts: Tier-1 has room for 1 to 240", len(names))
+	}
+	release, err := harnesslock.Take(ctx, lockPath, func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) })
+	if err != nil {
+		return nil, err
+	}
 	if err := ensureBridge(ctx); err != nil {
+		release()
 		return nil, err
 	}
 	var hosts []*Host
 	for i, name := range names {
 		h, err := startHost(ctx, dir, name, fmt.Sprintf("10.214.0.%d", 11+i), key)
+		if i == 0 {
+			if err != nil {
+				release()
+			} else {
+				h.release = release
+			}
+		}
 		if err != nil {
 			Stop(hosts)
 			return nil, err
@@ -203,6 +224,9 @@ func Stop(hosts []*Host) {
 		exec.Command("ip", "netns", "del", h.ns).Run()
 	}
 	exec.Command("ip", "link", "del", Bridge).Run()
+	if len(hosts) > 0 && hosts[0].release != nil {
+		hosts[0].release()
+	}
 }
 
 func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
