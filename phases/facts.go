@@ -21,12 +21,30 @@ type Facts struct {
 	Kubeadm         string // kubeadm version, "" when missing
 	Kubelet         string // kubelet version, "" when missing
 	Containerd      bool   // containerd socket present
-	AdminConf       bool   // /etc/kubernetes/admin.conf: a control-plane node
-	KubeletConf     bool   // /etc/kubernetes/kubelet.conf: joined
-	Firewalld       bool   // firewalld active
-	Resolvers       []string
-	IPVS            bool // ip_vs loaded or loadable
+	AdminConf       bool   // /etc/kubernetes/admin.conf exists
+	KubeletConf     bool   // /etc/kubernetes/kubelet.conf exists
+	// KubeadmFiles: kubeadm has written something here (kubeconfigs, the
+	// CA, control-plane manifests), whether or not it finished.
+	KubeadmFiles bool
+	// NodeDone and ControlPlaneDone are kubeha's own marks, written only
+	// after kubeadm init or join succeeded: admin.conf and kubelet.conf
+	// appear early in kubeadm's run, so their presence does not say that a
+	// run cut short (SIGKILL, power loss) got anywhere.
+	NodeDone, ControlPlaneDone bool
+	Firewalld                  bool // firewalld active
+	Resolvers                  []string
+	IPVS                       bool // ip_vs loaded or loadable
 }
+
+// Marks kubeha writes once kubeadm init or join succeeded on a host.
+const (
+	NodeMark         = "/etc/kubeha/node.done"
+	ControlPlaneMark = "/etc/kubeha/control-plane.done"
+)
+
+// Interrupted reports whether kubeadm left files here without kubeha's
+// mark: an init or join that was cut short.
+func (f *Facts) Interrupted() bool { return f.KubeadmFiles && !f.NodeDone }
 
 // LoopbackResolversOnly reports whether every nameserver in the host's
 // /etc/resolv.conf is a loopback address (systemd-resolved's 127.0.0.53,
@@ -61,6 +79,9 @@ if command -v kubelet >/dev/null 2>&1; then set -- $(kubelet --version 2>/dev/nu
 [ -S /run/containerd/containerd.sock ] && echo containerd=1 || echo containerd=0
 [ -f /etc/kubernetes/admin.conf ] && echo adminconf=1 || echo adminconf=0
 [ -f /etc/kubernetes/kubelet.conf ] && echo kubeletconf=1 || echo kubeletconf=0
+k=0; for p in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/bootstrap-kubelet.conf /etc/kubernetes/pki/ca.crt /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/manifests/etcd.yaml; do [ -e "$p" ] && k=1; done; echo "kubeadmfiles=$k"
+[ -f /etc/kubeha/node.done ] && echo nodedone=1 || echo nodedone=0
+[ -f /etc/kubeha/control-plane.done ] && echo cpdone=1 || echo cpdone=0
 kver=; read -r kver < /proc/sys/kernel/osrelease
 if [ -e /proc/net/ip_vs ] || { [ -d "/lib/modules/$kver" ] && modprobe -q -n ip_vs 2>/dev/null; }; then echo ipvs=1; else echo ipvs=0; fi
 r=; while read -r k v _; do [ "$k" = nameserver ] && r="$r$v "; done < /etc/resolv.conf 2>/dev/null; echo "resolvers=$r"
@@ -149,6 +170,12 @@ func parseFacts(out string) *Facts {
 			f.AdminConf = v == "1"
 		case "kubeletconf":
 			f.KubeletConf = v == "1"
+		case "kubeadmfiles":
+			f.KubeadmFiles = v == "1"
+		case "nodedone":
+			f.NodeDone = v == "1"
+		case "cpdone":
+			f.ControlPlaneDone = v == "1"
 		case "firewalld":
 			f.Firewalld = v == "1"
 		case "ipvs":

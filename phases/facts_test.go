@@ -53,3 +53,20 @@ func TestIPVSCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestInterrupted(t *testing.T) {
+	tests := []struct {
+		out  string
+		want bool
+	}{
+		{"kubeadmfiles=0\nnodedone=0\n", false},                      // a fresh host
+		{"kubeadmfiles=1\nnodedone=0\ncpdone=0\n", true},             // kubeadm started, never finished
+		{"kubeadmfiles=1\nnodedone=1\ncpdone=0\n", false},            // a finished worker
+		{"kubeadmfiles=1\nnodedone=1\ncpdone=1\nadminconf=1", false}, // a finished master
+	}
+	for _, tt := range tests {
+		if got := parseFacts(tt.out).Interrupted(); got != tt.want {
+			t.Errorf("%q: Interrupted() = %v", tt.out, got)
+		}
+	}
+}

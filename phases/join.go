@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,16 +80,16 @@ func NewCertificateKey() string {
 	return hex.EncodeToString(b)
 }
 
-// controlHost is a master with admin.conf, where kubeadm commands that talk
-// to the cluster run.
+// controlHost is a finished control-plane node, where kubeadm commands
+// that talk to the cluster run.
 func controlHost(ctx context.Context, env *Env) (inventory.Host, error) {
 	for _, m := range env.Cluster.Masters() {
 		f, err := env.Shared.Facts.Get(ctx, env, m.Name, false)
-		if err == nil && f.AdminConf {
+		if err == nil && f.ControlPlaneDone && f.AdminConf {
 			return m, nil
 		}
 	}
-	return inventory.Host{}, errors.New("no master has /etc/kubernetes/admin.conf yet: run the kubeadm-init phase first")
+	return inventory.Host{}, errors.New("no master is a finished control-plane node yet: run the kubeadm-init phase first")
 }
 
 // Token returns a bootstrap token with at least 20 minutes left, creating
@@ -96,12 +97,19 @@ func controlHost(ctx context.Context, env *Env) (inventory.Host, error) {
 func (j *JoinMaterial) Token(ctx context.Context, env *Env) (string, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.token != "" && j.tokenExpires.Sub(j.clock()) > tokenMinLeft {
-		return j.token, nil
-	}
 	cp, err := controlHost(ctx, env)
 	if err != nil {
 		return "", err
+	}
+	if j.token != "" && j.tokenExpires.Sub(j.clock()) > tokenMinLeft {
+		// Time left, but only if it still exists: deleted by hand or by
+		// the token cleaner, a join with it fails only after a timeout.
+		id, _, _ := strings.Cut(j.token, ".")
+		if _, err := env.Hosts.Run(ctx, cp.Name, ssh.Command{Name: "check the bootstrap token",
+			Script: "kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get secret bootstrap-token-" + id + " >/dev/null 2>&1"}); err == nil {
+			return j.token, nil
+		}
+		env.Log.ForHost(cp.Name).Warn("the bootstrap token is gone: creating a new one")
 	}
 	tok := NewToken()
 	env.Secrets.Add(tok)

@@ -27,9 +27,12 @@ func (JoinControlPlane) Probe(ctx context.Context, env *Env) (Work, error) {
 		if err != nil {
 			return w, &HostError{Host: m.Name, Err: err}
 		}
-		if !f.AdminConf {
+		if !f.ControlPlaneDone {
 			w.Pending = append(w.Pending, m.Name)
 			w.Reasons[m.Name] = "kubeadm join --control-plane"
+			if f.Interrupted() {
+				w.Reasons[m.Name] = "an earlier join was cut short: check it, else reset and join again"
+			}
 		}
 	}
 	return w, nil
@@ -49,11 +52,24 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 	return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
 		// Look before making credentials: on a rerun most masters are joined.
-		if f, err := env.Shared.Facts.Get(ctx, env, host, true); err != nil {
+		f, err := env.Shared.Facts.Get(ctx, env, host, true)
+		if err != nil {
 			return err
-		} else if f.AdminConf {
+		}
+		if f.ControlPlaneDone {
+			// A run cut short during the waits below left the mark without
+			// them: wait again (at once when healthy) before the next join.
 			env.Log.ForHost(host).Info("already a control-plane node")
-			return nil
+			_, err := env.quiet(ctx, host, "wait for apiserver and etcd", waitReadyScript(180)+"\n"+waitEtcdScript)
+			return err
+		}
+		if f.Interrupted() {
+			if done, err := recoverInterrupted(ctx, env, h, true); err != nil || done {
+				if err == nil {
+					_, err = env.Shared.Facts.Get(ctx, env, host, true)
+				}
+				return err
+			}
 		}
 		s, err := joinSecrets(ctx, env, true)
 		if err != nil {
@@ -72,10 +88,7 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
 			return err
 		}
-		script := joinScript("/etc/kubernetes/admin.conf") + "\n" + waitReadyScript(180) + `
-i=0; until kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz/etcd >/dev/null 2>&1; do
-  i=$((i+1)); if [ $i -ge 120 ]; then echo "etcd not healthy after the join" >&2; exit 1; fi; sleep 1
-done`
+		script := joinScript(true) + "\n" + waitReadyScript(180) + "\n" + waitEtcdScript
 		if _, err := env.run(ctx, host, "kubeadm join --control-plane", script, s.Token, s.CertificateKey); err != nil {
 			return err
 		}
@@ -89,12 +102,22 @@ done`
 	})
 }
 
-// joinScript runs kubeadm join with the uploaded config unless done, the
-// file that marks it, exists. A failed join is undone on the spot: a
-// half-joined host (for a master, a half-added etcd member) makes the next
-// attempt fail ("Peer URLs already exists"). The config, which holds the
-// join secrets, is removed whatever happens.
-func joinScript(done string) string {
+// waitEtcdScript waits until the cluster's etcd is healthy as seen from
+// this master's apiserver.
+const waitEtcdScript = `i=0; until kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz/etcd >/dev/null 2>&1; do
+  i=$((i+1)); if [ $i -ge 120 ]; then echo "etcd not healthy after the join" >&2; exit 1; fi; sleep 1
+done`
+
+// joinScript runs kubeadm join with the uploaded config unless kubeha's
+// mark says it finished, and marks it when it does. A failed join is undone
+// on the spot: a half-joined host (for a master, a half-added etcd member)
+// makes the next attempt fail ("Peer URLs already exists"). The config,
+// which holds the join secrets, is removed whatever happens.
+func joinScript(controlPlane bool) string {
+	mark := NodeMark
+	if controlPlane {
+		mark = ControlPlaneMark
+	}
 	return fmt.Sprintf(`set -e
 trap 'rm -f %[1]s' EXIT
 if [ ! -f %[2]s ]; then
@@ -105,7 +128,8 @@ if [ ! -f %[2]s ]; then
     exit 1
   fi
   echo "kubeadm join took $(( ($(date +%%s%%N) - start) / 1000000 )) ms"
-fi`, kubeadm.JoinConfigPath, done)
+  %[3]s
+fi`, kubeadm.JoinConfigPath, mark, markScript(controlPlane))
 }
 
 // JoinWorkers joins the workers, several at once.
@@ -123,8 +147,11 @@ func (JoinWorkers) Probe(ctx context.Context, env *Env) (Work, error) {
 	}
 	return ProbePending(ctx, env, targets, func(ctx context.Context, host string) (string, error) {
 		f, err := env.Shared.Facts.Get(ctx, env, host, false)
-		if err != nil || f.KubeletConf {
+		if err != nil || f.NodeDone {
 			return "", err
+		}
+		if f.Interrupted() {
+			return "an earlier join was cut short: check it, else reset and join again", nil
 		}
 		return "kubeadm join", nil
 	})
@@ -136,16 +163,26 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 	var todo []string
 	err := ProbeEach(ctx, env, w.Pending, func(ctx context.Context, host string) error {
 		f, err := env.Shared.Facts.Get(ctx, env, host, true)
-		if err == nil && f.KubeletConf {
-			env.Log.ForHost(host).Info("already joined")
+		if err != nil {
+			return &HostError{Host: host, Err: err}
 		}
-		return err
+		if f.NodeDone {
+			env.Log.ForHost(host).Info("already joined")
+		} else if f.Interrupted() {
+			h, _ := c.Host(host)
+			if _, err := recoverInterrupted(ctx, env, h, false); err != nil {
+				return &HostError{Host: host, Err: err}
+			}
+			_, err = env.Shared.Facts.Get(ctx, env, host, true)
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	for _, h := range w.Pending {
-		if f, _ := env.Shared.Facts.Get(ctx, env, h, false); !f.KubeletConf {
+		if f, _ := env.Shared.Facts.Get(ctx, env, h, false); !f.NodeDone {
 			todo = append(todo, h)
 		}
 	}
@@ -178,7 +215,7 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
 			return err
 		}
-		script := joinScript("/etc/kubernetes/kubelet.conf")
+		script := joinScript(false)
 		if _, err := env.run(ctx, host, "kubeadm join", script, s.Token); err != nil {
 			return err
 		}

@@ -28,11 +28,18 @@ type recordingHosts struct {
 	cmds       []string
 	ca         []byte
 	secretGone bool // the kubeadm-certs Secret does not exist
+	tokenGone  bool // the bootstrap token's Secret does not exist
 }
 
 func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
 	if strings.Contains(cmd.Script, "adminconf=") {
-		return ssh.Result{Stdout: "init=systemd\nadminconf=1\n"}, nil
+		return ssh.Result{Stdout: "init=systemd\nadminconf=1\ncpdone=1\nnodedone=1\n"}, nil
+	}
+	if strings.Contains(cmd.Script, "get secret bootstrap-token-") {
+		if r.tokenGone {
+			return ssh.Result{ExitCode: 1}, &ssh.ExitError{Host: host, ExitCode: 1}
+		}
+		return ssh.Result{}, nil
 	}
 	if strings.Contains(cmd.Script, "get secret kubeadm-certs") {
 		if r.secretGone {
@@ -84,6 +91,16 @@ func TestJoinMaterialLifetimes(t *testing.T) {
 	}
 	hosts.secretGone = false
 	hosts.cmds = nil
+
+	// Young, but the token was deleted (or cleaned up): a new one.
+	hosts.tokenGone = true
+	tok1, _ := j.Token(ctx, env)
+	if tok1 == tok || len(hosts.cmds) != 1 || !strings.Contains(hosts.cmds[0], "kubeadm token create "+tok1) {
+		t.Fatalf("a deleted bootstrap token must be replaced: %q %v", tok1, hosts.cmds)
+	}
+	hosts.tokenGone = false
+	hosts.cmds = nil
+	tok = tok1
 
 	// 1h44m later: still within the window.
 	now = now.Add(time.Hour + 44*time.Minute)

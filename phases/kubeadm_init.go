@@ -28,21 +28,24 @@ func (InitControlPlane) Title() string {
 func (InitControlPlane) Probe(ctx context.Context, env *Env) (Work, error) {
 	first := env.Cluster.Masters()[0].Name
 	w := Work{Targets: []string{first}, Reasons: map[string]string{}}
-	// Any master with admin.conf means the cluster exists: init must not
-	// run again, anywhere.
+	// Any master kubeha marked means the cluster exists: init must not run
+	// again, anywhere.
 	for _, m := range env.Cluster.Masters() {
 		f, err := env.Shared.Facts.Get(ctx, env, m.Name, false)
 		if err != nil {
 			return w, err
 		}
-		if f.AdminConf {
+		if f.ControlPlaneDone {
 			if _, err := env.quiet(ctx, m.Name, "apiserver ready", "curl -sfk --max-time 3 https://127.0.0.1:6443/readyz >/dev/null"); err != nil {
-				w.Pending, w.Reasons[first] = []string{first}, "admin.conf exists but the apiserver is not ready"
+				w.Pending, w.Reasons[first] = []string{first}, "the cluster exists but the apiserver on "+m.Name+" is not ready"
 			}
 			return w, nil
 		}
 	}
 	w.Pending, w.Reasons[first] = []string{first}, "kubeadm init"
+	if f, _ := env.Shared.Facts.Get(ctx, env, first, false); f.Interrupted() {
+		w.Reasons[first] = "an earlier kubeadm init was cut short: kubeadm reset, then kubeadm init"
+	}
 	return w, nil
 }
 
@@ -52,16 +55,25 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		h, _ := c.Host(host)
 		// Run again on a cluster that exists (changed inventory, --force):
 		// no init, and no credentials recorded that were never created.
-		f, err := env.Shared.Facts.Get(ctx, env, host, true)
-		if err != nil {
-			return err
+		for _, m := range c.Masters() {
+			f, err := env.Shared.Facts.Get(ctx, env, m.Name, true)
+			if err != nil {
+				return &HostError{Host: m.Name, Err: err}
+			}
+			if f.ControlPlaneDone {
+				env.Log.ForHost(m.Name).Info("already initialised: waiting for the apiserver, refreshing the local kubeconfig")
+				if _, err := env.quiet(ctx, m.Name, "wait for apiserver", waitReadyScript(180)); err != nil {
+					return &HostError{Host: m.Name, Err: err}
+				}
+				return saveAdminConf(ctx, env, m.Name)
+			}
 		}
-		if f.AdminConf {
-			env.Log.ForHost(host).Info("already initialised: waiting for the apiserver, refreshing the local kubeconfig")
-			if _, err := env.quiet(ctx, host, "wait for apiserver", waitReadyScript(180)); err != nil {
+		f, _ := env.Shared.Facts.Get(ctx, env, host, false)
+		if f.Interrupted() {
+			env.Log.ForHost(host).Warn("an earlier kubeadm init was cut short here: kubeadm reset, then init again")
+			if _, err := env.run(ctx, host, "kubeadm reset", resetInterruptedInitScript()); err != nil {
 				return err
 			}
-			return saveAdminConf(ctx, env, host)
 		}
 		s := kubeadm.Secrets{Token: NewToken(), CertificateKey: NewCertificateKey()}
 		env.Secrets.Add(s.Token, s.CertificateKey)
@@ -82,12 +94,13 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		}
 		script := fmt.Sprintf(`set -e
 trap 'rm -f %[1]s' EXIT
-if [ ! -f /etc/kubernetes/admin.conf ]; then
+if [ ! -f %[3]s ]; then
   start=$(date +%%s%%N)
   kubeadm init --config %[1]s --upload-certs
   echo "kubeadm init took $(( ($(date +%%s%%N) - start) / 1000000 )) ms"
+  %[4]s
 fi
-%[2]s`, kubeadm.InitConfigPath, waitReadyScript(180))
+%[2]s`, kubeadm.InitConfigPath, waitReadyScript(180), ControlPlaneMark, markScript(true))
 		if _, err := env.run(ctx, host, "kubeadm init", script, s.Token, s.CertificateKey); err != nil {
 			return err
 		}

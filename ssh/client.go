@@ -46,7 +46,9 @@ type Config struct {
 	SudoPassword func() (string, error)
 	// DialTimeout bounds TCP connect plus handshake; 0 means 20 s.
 	DialTimeout time.Duration
-	// KeepAlive is the interval of keepalive requests; 0 means 15 s.
+	// KeepAlive is the interval of keepalive requests; 0 means 10 s. A
+	// connection whose host does not answer one within two intervals is
+	// closed, and commands running on it fail with ConnectionLostError.
 	KeepAlive time.Duration
 }
 
@@ -154,7 +156,7 @@ func (c *Client) drop(conn *xssh.Client) {
 func (c *Client) keepAlive(conn *xssh.Client) {
 	every := c.cfg.KeepAlive
 	if every == 0 {
-		every = 15 * time.Second
+		every = 10 * time.Second
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -166,7 +168,21 @@ func (c *Client) keepAlive(conn *xssh.Client) {
 			c.drop(conn)
 			return
 		case <-t.C:
-			if _, _, err := conn.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+			// A host that lost power answers nothing, not even a TCP reset:
+			// without a deadline the request (and every command on the
+			// connection) would wait for TCP to give up, many minutes.
+			replied := make(chan error, 1)
+			go func() { _, _, err := conn.SendRequest("keepalive@openssh.com", true, nil); replied <- err }()
+			select {
+			case err := <-replied:
+				if err != nil {
+					c.drop(conn)
+					return
+				}
+			case <-time.After(2 * every):
+				c.drop(conn)
+				return
+			case <-done:
 				c.drop(conn)
 				return
 			}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -412,11 +413,30 @@ func TestCancelKillsRemoteProcess(t *testing.T) {
 }
 
 // cutter is a TCP proxy whose live connections the test can cut, like a
-// network failure between kubeha and a host.
+// network failure between kubeha and a host, or silence, like a host that
+// lost power: bytes are swallowed and nothing ever answers.
 type cutter struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	l      net.Listener
+	mu     sync.Mutex
+	conns  []net.Conn
+	silent atomic.Bool
+}
+
+// pipe copies src to dst until either fails, dropping bytes while silent.
+func (c *cutter) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !c.silent.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func newCutter(t *testing.T, target string) *cutter {
@@ -440,8 +460,8 @@ func newCutter(t *testing.T, target string) *cutter {
 			c.mu.Lock()
 			c.conns = append(c.conns, in, out)
 			c.mu.Unlock()
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
+			go c.pipe(out, in)
+			go c.pipe(in, out)
 		}
 	}()
 	return c
@@ -487,6 +507,39 @@ func TestConnectionCutThenReconnect(t *testing.T) {
 	// The next command reconnects by itself.
 	if got := runT(t, c, "echo back").Stdout; got != "back\n" {
 		t.Fatalf("after reconnect: %q", got)
+	}
+}
+
+// A host that goes silent (power loss: no FIN, no RST) is noticed by the
+// keepalive within two intervals, and the running command fails instead of
+// waiting for TCP to give up.
+func TestSilentHostIsNoticed(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	proxy := newCutter(t, f.server.Addr())
+	cfg := f.config("k1")
+	host, port, _ := net.SplitHostPort(proxy.l.Addr().String())
+	cfg.Address = host
+	fmt.Sscan(port, &cfg.Port)
+	cfg.KeepAlive = 300 * time.Millisecond
+	line := knownhosts.Line([]string{knownhosts.Normalize(proxy.l.Addr().String())}, f.server.HostKey)
+	os.WriteFile(f.known, []byte(line+"\n"), 0o600)
+	c := dialT(t, cfg)
+	runT(t, c, "true")
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), Command{Script: "sleep 60"})
+		errc <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	proxy.silent.Store(true)
+	select {
+	case err := <-errc:
+		var lost *ConnectionLostError
+		if !errors.As(err, &lost) || lost.Host != "k1" {
+			t.Fatalf("want ConnectionLostError naming k1, got %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a silent host was not noticed within 20 s (keepalive every 300 ms)")
 	}
 }
 
