@@ -46,6 +46,9 @@ kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout 5s get node ` 
 // another control-plane node.
 func recoverInterrupted(ctx context.Context, env *Env, h inventory.Host, controlPlane bool) (done bool, err error) {
 	log := env.Log.ForHost(h.Name)
+	if err := stopOrphanKubeadm(ctx, env, h.Name); err != nil {
+		return false, err
+	}
 	if _, err := env.quiet(ctx, h.Name, "check an interrupted join", finishedScript(h, controlPlane)); err == nil {
 		if _, err := env.run(ctx, h.Name, "record the join", markScript(controlPlane)); err != nil {
 			return false, err
@@ -65,6 +68,19 @@ func recoverInterrupted(ctx context.Context, env *Env, h inventory.Host, control
 	}
 	_, err = env.run(ctx, h.Name, "kubeadm reset", "kubeadm reset -f >/dev/null 2>&1 || true; rm -f "+NodeMark+" "+ControlPlaneMark)
 	return false, err
+}
+
+// stopOrphanKubeadm stops a kubeadm still running from a run whose SSH
+// connection was lost: nothing stops it on the host (it dies only when it
+// next writes to its closed output), and it would race the recovery. kubeha
+// runs one apply per cluster at a time (the journal lock), so no kubeadm on
+// the host is this run's own.
+func stopOrphanKubeadm(ctx context.Context, env *Env, host string) error {
+	_, err := env.run(ctx, host, "stop a leftover kubeadm", `if pkill -x kubeadm; then
+  echo "stopped a kubeadm left running by an interrupted run"
+  i=0; while pgrep -x kubeadm >/dev/null && [ $i -lt 20 ]; do sleep 0.5; i=$((i+1)); done
+fi`)
+	return err
 }
 
 // removeEtcdMemberScript removes, through the etcd of control-plane node

@@ -2,11 +2,14 @@ package phases
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/state"
 )
 
 // JoinControlPlane joins the other masters one at a time: etcd grows one
@@ -160,43 +163,51 @@ func (JoinWorkers) Probe(ctx context.Context, env *Env) (Work, error) {
 func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
 	// Look before making credentials: on a rerun most workers are joined.
-	var todo []string
-	err := ProbeEach(ctx, env, w.Pending, func(ctx context.Context, host string) error {
+	// A host that cannot be reached fails alone; the others go on.
+	var mu sync.Mutex
+	var lookErrs []error
+	unreachable := map[string]bool{}
+	ProbeEach(ctx, env, w.Pending, func(ctx context.Context, host string) error {
 		f, err := env.Shared.Facts.Get(ctx, env, host, true)
 		if err != nil {
-			return &HostError{Host: host, Err: err}
-		}
-		if f.NodeDone {
+			mu.Lock()
+			lookErrs = append(lookErrs, &HostError{Host: host, Err: err})
+			unreachable[host] = true
+			mu.Unlock()
+			env.results.set(host, state.StatusFailed, err)
+		} else if f.NodeDone {
 			env.Log.ForHost(host).Info("already joined")
-		} else if f.Interrupted() {
-			h, _ := c.Host(host)
-			if _, err := recoverInterrupted(ctx, env, h, false); err != nil {
-				return &HostError{Host: host, Err: err}
-			}
-			_, err = env.Shared.Facts.Get(ctx, env, host, true)
-			return err
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
+	var todo []string
 	for _, h := range w.Pending {
-		if f, _ := env.Shared.Facts.Get(ctx, env, h, false); !f.NodeDone {
+		if f := env.Shared.Facts.known(h); !unreachable[h] && f != nil && !f.NodeDone {
 			todo = append(todo, h)
 		}
 	}
 	if len(todo) == 0 {
-		return nil
+		return errors.Join(lookErrs...)
 	}
-	w.Pending = todo
 	// Credentials once, before the fan-out, so all joins share them.
 	s, err := joinSecrets(ctx, env, false)
 	if err != nil {
 		return err
 	}
-	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+	err = ForEachHost(ctx, env, todo, 0, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
+		if f := env.Shared.Facts.known(host); f.Interrupted() {
+			done, err := recoverInterrupted(ctx, env, h, false)
+			if err != nil || done {
+				if err == nil {
+					_, err = env.Shared.Facts.Get(ctx, env, host, true)
+				}
+				return err
+			}
+		}
 		if c.Spec.LoadBalancer.Mode == inventory.ModeExternal {
 			// Workers join through the SLB: say so plainly if it does not
 			// answer, rather than let kubeadm time out.
@@ -222,4 +233,5 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 		_, err = env.Shared.Facts.Get(ctx, env, host, true)
 		return err
 	})
+	return errors.Join(append(lookErrs, err)...)
 }

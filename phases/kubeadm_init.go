@@ -71,6 +71,9 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		f, _ := env.Shared.Facts.Get(ctx, env, host, false)
 		if f.Interrupted() {
 			env.Log.ForHost(host).Warn("an earlier kubeadm init was cut short here: kubeadm reset, then init again")
+			if err := stopOrphanKubeadm(ctx, env, host); err != nil {
+				return err
+			}
 			if _, err := env.run(ctx, host, "kubeadm reset", resetInterruptedInitScript()); err != nil {
 				return err
 			}

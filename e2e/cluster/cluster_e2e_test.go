@@ -442,28 +442,7 @@ func (c *cluster) applyKillAt(ctx context.Context, phase string) bool {
 // applyKillWhen runs apply and SIGKILLs it at the first event for which
 // kill is true.
 func (c *cluster) applyKillWhen(ctx context.Context, kill func(events.Event) bool) bool {
-	cmd := exec.CommandContext(ctx, c.kubeha, "apply", "-i", c.inv, "--output", "json")
-	cmd.Dir = c.dir
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	killed := false
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var seen strings.Builder
-	defer func() { c.outputs = append(c.outputs, seen.String()) }()
-	for sc.Scan() {
-		seen.WriteString(sc.Text() + "\n")
-		var e events.Event
-		if json.Unmarshal(sc.Bytes(), &e) == nil && kill(e) {
-			cmd.Process.Kill()
-			killed = true
-			break
-		}
-	}
-	cmd.Wait()
-	return killed
+	return c.applyWatch(ctx, func(_ *exec.Cmd, e events.Event) bool { return kill(e) })
 }
 
 // echoPod runs the test server pinned to node and checks that it answers

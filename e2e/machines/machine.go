@@ -133,6 +133,13 @@ func (m *Machine) Thaw(ctx context.Context) error {
 	return err
 }
 
+// PowerOff cuts the machine's power: every process is killed at once and
+// its network is gone, with no shutdown and no goodbye to its peers.
+func (m *Machine) PowerOff(ctx context.Context) error {
+	_, err := m.d.Run(ctx, "kill", m.Container())
+	return err
+}
+
 // Stop shuts the machine down through systemd; Start boots it again.
 func (m *Machine) Stop(ctx context.Context) error {
 	_, err := m.d.Run(ctx, "stop", "-t", "20", m.Container())
