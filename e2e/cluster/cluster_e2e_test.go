@@ -515,8 +515,14 @@ func (c *cluster) applyOK(ctx context.Context) {
 		c.t.Fatalf("apply: %v\n%s", err, lastLines(out, 40))
 	}
 	kubeadmOwn := kubeadmDurations(evs)
-	c.t.Logf("apply from nothing: %v; kubeadm's own commands %v (sum); overhead ratio %.2f (target 1.10)",
-		took.Round(100*time.Millisecond), kubeadmOwn.Round(100*time.Millisecond), took.Seconds()/kubeadmOwn.Seconds())
+	var phases []string
+	for _, e := range evs {
+		if e.Kind == events.PhaseDone {
+			phases = append(phases, fmt.Sprintf("%s %.1fs", e.Phase, e.Duration.Seconds()))
+		}
+	}
+	c.t.Logf("apply: %v; kubeadm's own commands %v (sum); overhead ratio %.2f (target 1.10); phases: %s",
+		took.Round(100*time.Millisecond), kubeadmOwn.Round(100*time.Millisecond), took.Seconds()/kubeadmOwn.Seconds(), strings.Join(phases, ", "))
 	if tokenRE.MatchString(out) {
 		c.t.Fatal("a bootstrap token appears in kubeha's output")
 	}
