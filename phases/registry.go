@@ -21,6 +21,7 @@ func Registry() []Phase {
 		InitControlPlane{},
 		JoinControlPlane{},
 		JoinWorkers{},
+		KubeProxy{},
 		ConfigureRoutes{},
 		InstallCNI{},
 		Verify{},

@@ -266,6 +266,34 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("kube-proxy drift is repaired", func(t *testing.T) {
+		// Someone sets the ConfigMap to ipvs, which this kernel cannot
+		// run, and restarts kube-proxy: no node runs a proxy any more.
+		m1 := c.machine("m1")
+		if out, err := m1.Exec(ctx, "sh", "-c", `set -e
+k="kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system"
+$k get configmap kube-proxy -o yaml | sed 's/^    mode: .*/    mode: ipvs/' | $k replace -f -
+$k rollout restart daemonset kube-proxy`); err != nil {
+			t.Fatalf("break kube-proxy: %v %s", err, out)
+		}
+		evs, out, _, err := c.apply(ctx)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, lastLines(out, 20))
+		}
+		ran := false
+		for _, e := range evs {
+			ran = ran || (e.Kind == events.PhaseDone && e.Phase == "kube-proxy")
+		}
+		if !ran {
+			t.Fatal("the kube-proxy phase did not run although the ConfigMap said ipvs")
+		}
+		for _, m := range c.ms[:5] {
+			if mode, _ := m.Exec(ctx, "curl", "-s", "--max-time", "3", "http://127.0.0.1:10249/proxyMode"); mode != "iptables" {
+				t.Errorf("%s: kube-proxy reports mode %q after the repair, want iptables", m.Name, mode)
+			}
+		}
+	})
+
 	t.Run("no secret in any output or local file", func(t *testing.T) {
 		var secrets []string
 		tokens, err := c.machine("m1").Exec(ctx, "kubeadm", "token", "list", "--kubeconfig", "/etc/kubernetes/admin.conf", "-o", "jsonpath={.token}{\"\\n\"}")

@@ -105,7 +105,7 @@ for s in $($k -n kube-system get secrets -o name | grep bootstrap-token-); do $k
 		t.Fatal("apply ended before m2's etcd member was added")
 	}
 	if !sawReupload || !sawNewToken {
-		t.Fatalf("deleted credentials not noticed: re-upload %v, new token %v", sawReupload, sawNewToken)
+		t.Fatalf("deleted credentials not noticed: re-upload %v, new token %v\n%s", sawReupload, sawNewToken, lastLines(c.outputs[len(c.outputs)-1], 60))
 	}
 	step("kubeadm-certs Secret and bootstrap token deleted before the joins: re-uploaded, replaced; SIGKILL during m2's join")
 
