@@ -17,8 +17,11 @@ const Mask = "***"
 var patterns = []*regexp.Regexp{
 	// Bootstrap tokens: [a-z0-9]{6}.[a-z0-9]{16} (kubeadm's own format).
 	regexp.MustCompile(`\b[a-z0-9]{6}\.[a-z0-9]{16}\b`),
-	// Values of flags and keys that carry secrets.
-	regexp.MustCompile(`(?i)((?:--)?(?:token|certificate-key|certificateKey|password|passwd|auth_pass|secret)[= :]+"?)([^\s"]+)`),
+	// Values of flags and keys that carry secrets: "--token X", "token: X",
+	// "password=X", keepalived's "auth_pass X". A bare word after a space
+	// is not taken for a value, so prose ("the bootstrap token is gone")
+	// stays readable.
+	regexp.MustCompile(`(?i)((?:--(?:token|certificate-key|password|passwd|secret)[= ]+|auth_pass\s+|(?:token|certificate-key|certificateKey|password|passwd|secret)\s*[=:]\s*)"?)([^\s"]+)`),
 	// PEM private key blocks, whole or a first line in a tail of stderr.
 	regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)`),
 }

@@ -19,6 +19,9 @@ func TestRedact(t *testing.T) {
 		{"password key", "password: hunter22", "hunter22", "password: ***"},
 		{"pem block", "key:\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\nafter", "b3BlbnNzaC1rZXktdjEAAAAA", "after"},
 		{"truncated pem", "tail: -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA", "MIIEpAIBAAKCAQEA", "tail: ***"},
+		{"password flag", "--password swordfish", "swordfish", "--password ***"},
+		{"prose stays readable", "the bootstrap token is gone: creating a new one", "", "the bootstrap token is gone: creating a new one"},
+		{"prose about the certificate key", "kubeadm-certs Secret is gone, certificate-key rotated", "", "Secret is gone, certificate-key rotated"},
 		{"discovery hash is not a secret", "--discovery-token-ca-cert-hash sha256:3c0268be210a9bd736eebaf80cc6d052b7b317251b15b76b88ddaa223a5836c2", "", "sha256:3c0268be"},
 	}
 	for _, tt := range tests {

@@ -105,7 +105,7 @@ for s in $($k -n kube-system get secrets -o name | grep bootstrap-token-); do $k
 		t.Fatal("apply ended before m2's etcd member was added")
 	}
 	if !sawReupload || !sawNewToken {
-		t.Fatalf("deleted credentials not noticed: re-upload %v, new token %v\n%s", sawReupload, sawNewToken, lastLines(c.outputs[len(c.outputs)-1], 60))
+		t.Fatalf("deleted credentials not noticed: re-upload %v, new token %v\n%s", sawReupload, sawNewToken, notOutput(c.outputs[len(c.outputs)-1]))
 	}
 	step("kubeadm-certs Secret and bootstrap token deleted before the joins: re-uploaded, replaced; SIGKILL during m2's join")
 
@@ -255,6 +255,17 @@ func (c *cluster) applyWatch(ctx context.Context, watch func(cmd *exec.Cmd, e ev
 	cmd.Wait()
 	c.outputs = append(c.outputs, seen.String())
 	return killed
+}
+
+// notOutput is kubeha's JSON output without the hosts' own output lines.
+func notOutput(out string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.Contains(l, `"kind":"output"`) {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }
 
 // hostFailed reports whether kubeha's JSON output says host failed.
