@@ -658,6 +658,43 @@ func writeFile(t *testing.T, path, content string) {
 
 func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
 
+// A small config written to a disk that is already full: OpenSSH's
+// sftp-server let the write "succeed" with an empty temporary file here, so
+// only the checksum catches it; the error must still say the disk is full,
+// and the old file must stay.
+func TestSmallUploadToAFullDisk(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	c := dialT(t, f.config("k1"))
+	small := filepath.Join(f.dir, "full")
+	os.MkdirAll(small, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", small).Run() })
+	dst := filepath.Join(small, "haproxy.cfg")
+	os.WriteFile(dst, []byte("old\n"), 0o644)
+	exec.Command("dd", "if=/dev/zero", "of="+filepath.Join(small, "fill"), "bs=4k").Run()
+	err := c.Upload(context.Background(), File{Path: dst, Content: strings.NewReader(strings.Repeat("x", 3000)), Size: 3000})
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "k1") || !strings.Contains(err.Error(), small) {
+		t.Fatalf("want ErrNoSpace naming the host and the directory, got %v", err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "old\n" {
+		t.Fatalf("destination changed: %q", b)
+	}
+	entries, _ := os.ReadDir(small)
+	if len(entries) != 2 {
+		t.Fatalf("a temporary file was left: %v", entries)
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 3000: "2.9 KiB", 8 << 20: "8.0 MiB", 3 << 30: "3.0 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
 func TestUploadRefusesWhenTheDiskIsFull(t *testing.T) {
 	f := newFixture(t, sshd.Options{})
 	c := dialT(t, f.config("k1"))
@@ -670,7 +707,7 @@ func TestUploadRefusesWhenTheDiskIsFull(t *testing.T) {
 	dst := filepath.Join(small, "big.bin")
 	os.WriteFile(dst, []byte("old\n"), 0o644)
 	err := c.Upload(context.Background(), File{Path: dst, Content: patternReader(8<<20, 7), Size: 8 << 20})
-	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "MiB free") || !strings.Contains(err.Error(), "k1") {
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "free,") || !strings.Contains(err.Error(), "8.0 MiB needed") || !strings.Contains(err.Error(), "k1") {
 		t.Fatalf("want ErrNoSpace naming the host and numbers, got %v", err)
 	}
 	if b, _ := os.ReadFile(dst); string(b) != "old\n" {

@@ -120,6 +120,15 @@ for stale in "$dir/.$(basename "$dst").kubeha-"*; do [ "$stale" = "$tmp" ] || rm
 `, Quote(staging), Quote(f.Path), sum, Quote(owner), Quote(group), mode.Perm())
 	if _, err := c.Run(ctx, Command{Script: script, Name: "install " + f.Path}); err != nil {
 		_ = sc.Remove(staging)
+		// A write that the disk cut short is not always reported over
+		// SFTP (seen: a full tmpfs left an empty temporary file and no
+		// error): a mismatch on a full disk is the full disk.
+		var ee *ExitError
+		if errors.As(err, &ee) && ee.ExitCode == 65 && ctx.Err() == nil {
+			if serr := c.checkSpace(ctx, path.Dir(staging), max(f.Size, 1)); serr != nil {
+				return fail(serr)
+			}
+		}
 		return fail(err)
 	}
 	return nil
@@ -176,7 +185,20 @@ func (c *Client) checkSpace(ctx context.Context, dir string, need int64) error {
 	if err != nil || kb*1024 >= need {
 		return nil
 	}
-	return fmt.Errorf("%w in %s: %.1f MiB free, %.1f MiB needed; free space on the host and run again", ErrNoSpace, dir, float64(kb)/1024, float64(need)/(1<<20))
+	return fmt.Errorf("%w in %s: %s free, %s needed; free space on the host and run again", ErrNoSpace, dir, humanBytes(kb*1024), humanBytes(need))
+}
+
+// humanBytes is n in B, KiB, MiB or GiB, one decimal.
+func humanBytes(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
 
 // sizedReader tells pkg/sftp's ReadFrom how much is coming.
