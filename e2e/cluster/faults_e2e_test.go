@@ -33,6 +33,12 @@ func TestFaultsInEveryPhase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
 	defer cancel()
 	c := newCluster(t, ctx, keepalivedLB)
+	t.Cleanup(func() {
+		if t.Failed() && len(c.outputs) > 0 {
+			last := c.outputs[len(c.outputs)-1]
+			t.Logf("the last run, without host output:\n%s\nits last lines:\n%s", notOutput(last), lastLines(last, 30))
+		}
+	})
 	start := time.Now()
 	step := func(format string, args ...any) {
 		t.Logf("[%5.1fs] "+format, append([]any{time.Since(start).Seconds()}, args...)...)
@@ -80,14 +86,16 @@ func TestFaultsInEveryPhase(t *testing.T) {
 	}
 	step("SIGKILL in kubeadm-init, during kubeadm init")
 
-	// The next run finishes init. Between init and the first control-plane
-	// join kubeha is stopped (SIGSTOP) while the kubeadm-certs Secret and
-	// every bootstrap token are deleted: it must notice, not fail later.
+	// The next run finishes init. Right after kubeadm init kubeha is stopped
+	// (SIGSTOP) while the kubeadm-certs Secret and every bootstrap token are
+	// deleted: it must notice before the joins, not fail in them.
 	// Then it is killed as m2's etcd member has been added.
 	m1 := c.machine("m1")
 	var sawReupload, sawNewToken bool
 	killed := c.applyWatch(ctx, func(cmd *exec.Cmd, e events.Event) bool {
-		if e.Kind == events.PhaseDone && e.Phase == "kubeadm-init" {
+		// Stopped as soon as kubeadm init has exited, kubeha cannot yet be
+		// past its credential checks (at phase-done it could be).
+		if e.Kind == events.Output && e.Phase == "kubeadm-init" && strings.HasPrefix(e.Message, "kubeadm init took") {
 			cmd.Process.Signal(syscall.SIGSTOP)
 			out, err := m1.Exec(ctx, "sh", "-c", `k="kubectl --kubeconfig /etc/kubernetes/admin.conf"
 $k -n kube-system delete secret kubeadm-certs
