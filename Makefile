@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= kubeha
 
-.PHONY: build test example demo clean bench-ssh e2e-machines e2e e2e-clean
+.PHONY: build test example demo clean bench-ssh bench-scale e2e-machines e2e e2e-clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kubeha
@@ -35,6 +35,14 @@ clean:
 # loopback against pssh, a bare x/crypto/ssh loop and scp. Needs root, pssh.
 bench-ssh:
 	$(GO) run ./e2e/bench/ssh -hosts 50 -upload-mb 200 -rounds 3
+
+# Scale benchmark (docs/performance.md): host-prep and render on 3 masters
+# + 200 workers (Tier-1 hosts, real sshd) against pssh -p 50 and Ansible
+# -f 50. Needs root; installs pssh and ansible-core when missing.
+bench-scale:
+	command -v parallel-ssh >/dev/null && command -v ansible >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pssh ansible-core; }
+	$(GO) run ./e2e/bench/scale -masters 3 -workers 200 -forks 50 -rounds 3
 
 # e2e machines (issue 4): systemd machines as containers, run by the
 # harness's own dockerd in network namespace kh-e2e. Needs root, docker.io,

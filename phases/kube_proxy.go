@@ -35,26 +35,62 @@ func (KubeProxy) Probe(ctx context.Context, env *Env) (Work, error) {
 	if err != nil {
 		return Work{}, err
 	}
-	return ProbePending(ctx, env, nodeNames(env.Cluster), func(ctx context.Context, host string) (string, error) {
+	names := nodeNames(env.Cluster)
+	cp, err := controlHost(ctx, env)
+	if err != nil {
+		// No cluster yet (kubeha plan on new hosts): kubeadm init will
+		// write the mode; this phase then finds it right.
+		w := Work{Targets: names, Pending: names, Reasons: map[string]string{}}
+		for _, h := range names {
+			w.Reasons[h] = "check kube-proxy's mode once the cluster exists"
+		}
+		return w, nil
+	}
+	conf, err := kubeProxyConf(ctx, env, cp.Name)
+	if err != nil {
+		return Work{}, err
+	}
+	cmMode := configMapMode(conf)
+	return ProbePending(ctx, env, names, func(ctx context.Context, host string) (string, error) {
 		res, err := env.quiet(ctx, host, "kube-proxy mode", proxyModeScript)
 		if err != nil {
 			return "", err
 		}
-		return proxyModeReason(strings.TrimSpace(res.Stdout), mode), nil
+		return proxyModeReason(strings.TrimSpace(res.Stdout), cmMode, mode), nil
 	})
 }
 
-// proxyModeReason says why a node whose kube-proxy reports got needs the
-// phase when the cluster wants want ("" when it does not).
-func proxyModeReason(got, want string) string {
-	switch got {
-	case want:
-		return ""
-	case "":
-		return "kube-proxy is not answering yet: wait for it (mode " + want + ")"
-	default:
+// proxyModeReason says why a node needs the phase ("" when it does not):
+// its kube-proxy reports got ("" when not answering), the kube-proxy
+// ConfigMap says cm, the cluster wants want. A kube-proxy that has not
+// started yet (a node that just joined) is fine when the ConfigMap is
+// right: it will start in the right mode, and verify waits for it.
+func proxyModeReason(got, cm, want string) string {
+	switch {
+	case cm != want:
+		return fmt.Sprintf("the kube-proxy ConfigMap says mode %q, the cluster wants %s", cm, want)
+	case got != "" && got != want:
 		return fmt.Sprintf("kube-proxy runs in %s mode, the cluster wants %s", got, want)
 	}
+	return ""
+}
+
+// kubeProxyConf reads config.conf of the kube-proxy ConfigMap.
+func kubeProxyConf(ctx context.Context, env *Env, cp string) (string, error) {
+	res, err := env.quiet(ctx, cp, "read the kube-proxy ConfigMap", kubectlSystem+` get configmap kube-proxy -o jsonpath='{.data.config\.conf}'`)
+	if err != nil {
+		return "", &HostError{Host: cp, Err: err}
+	}
+	return res.Stdout, nil
+}
+
+const kubectlSystem = "kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout 20s -n kube-system"
+
+// configMapMode is the top-level mode in a kube-proxy config.conf.
+func configMapMode(conf string) string {
+	m := modeLineRE.FindString(conf)
+	v := strings.TrimSpace(strings.TrimPrefix(m, "mode:"))
+	return strings.Trim(v, `"'`)
 }
 
 var modeLineRE = regexp.MustCompile(`(?m)^mode:.*$`)
@@ -78,12 +114,11 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 		return err
 	}
 	log := env.Log.ForHost(cp.Name)
-	const k = "kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout 20s -n kube-system"
-	res, err := env.quiet(ctx, cp.Name, "read the kube-proxy ConfigMap", k+` get configmap kube-proxy -o jsonpath='{.data.config\.conf}'`)
+	const k = kubectlSystem
+	conf, err := kubeProxyConf(ctx, env, cp.Name)
 	if err != nil {
-		return &HostError{Host: cp.Name, Err: err}
+		return err
 	}
-	conf := res.Stdout
 	if want := withProxyMode(conf, mode); want != conf {
 		patch, err := json.Marshal(map[string]any{"data": map[string]string{"config.conf": want}})
 		if err != nil {
@@ -95,12 +130,15 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.run(ctx, cp.Name, "set kube-proxy's mode", fmt.Sprintf(`set -e
 trap 'rm -f %[2]s' EXIT
 %[1]s patch configmap kube-proxy --type merge --patch-file %[2]s >/dev/null
-%[1]s rollout restart daemonset kube-proxy >/dev/null
-echo "kube-proxy ConfigMap set to mode %[3]s; kube-proxy restarted on every node"`, k, kubeProxyPatchPath, mode)); err != nil {
+echo "kube-proxy ConfigMap set to mode %[3]s"`, k, kubeProxyPatchPath, mode)); err != nil {
 			return &HostError{Host: cp.Name, Err: err}
 		}
 	} else {
-		log.Info("the kube-proxy ConfigMap already says mode " + mode + ": waiting for kube-proxy on every node")
+		log.Info("the kube-proxy ConfigMap already says mode " + mode + "; a kube-proxy runs another: restarting them")
+	}
+	// kube-proxy reads its mode only when it starts.
+	if _, err := env.run(ctx, cp.Name, "restart kube-proxy", k+" rollout restart daemonset kube-proxy >/dev/null && echo 'kube-proxy restarted on every node'"); err != nil {
+		return &HostError{Host: cp.Name, Err: err}
 	}
 	// Every pending node, until its kube-proxy reports the mode. A restart
 	// takes a few seconds per node; a kube-proxy that cannot run in the mode

@@ -3,14 +3,29 @@ package phases
 import "testing"
 
 func TestProxyModeReason(t *testing.T) {
-	tests := []struct{ got, want, reason string }{
-		{"iptables", "iptables", ""},
-		{"", "ipvs", "kube-proxy is not answering yet: wait for it (mode ipvs)"},
-		{"ipvs", "iptables", "kube-proxy runs in ipvs mode, the cluster wants iptables"},
+	tests := []struct{ got, cm, want, reason string }{
+		{"iptables", "iptables", "iptables", ""},
+		{"", "ipvs", "ipvs", ""}, // a node that just joined: kube-proxy is starting
+		{"ipvs", "iptables", "iptables", "kube-proxy runs in ipvs mode, the cluster wants iptables"},
+		{"", "ipvs", "iptables", `the kube-proxy ConfigMap says mode "ipvs", the cluster wants iptables`},
+		{"iptables", "", "iptables", `the kube-proxy ConfigMap says mode "", the cluster wants iptables`},
 	}
 	for _, tt := range tests {
-		if got := proxyModeReason(tt.got, tt.want); got != tt.reason {
-			t.Errorf("proxyModeReason(%q, %q) = %q, want %q", tt.got, tt.want, got, tt.reason)
+		if got := proxyModeReason(tt.got, tt.cm, tt.want); got != tt.reason {
+			t.Errorf("proxyModeReason(%q, %q, %q) = %q, want %q", tt.got, tt.cm, tt.want, got, tt.reason)
+		}
+	}
+}
+
+func TestConfigMapMode(t *testing.T) {
+	for conf, want := range map[string]string{
+		"apiVersion: x\nipvs:\n  mode: nested\nmode: ipvs\n": "ipvs",
+		"mode: \"\"\n":   "",
+		"mode: iptables": "iptables",
+		"kind: x\n":      "",
+	} {
+		if got := configMapMode(conf); got != want {
+			t.Errorf("configMapMode(%q) = %q, want %q", conf, got, want)
 		}
 	}
 }

@@ -38,6 +38,16 @@ WantedBy=multi-user.target
 // nodeCIDRs returns each node's Pod CIDR slice, as the controller-manager
 // allocated it.
 func nodeCIDRs(ctx context.Context, env *Env) (map[string]string, error) {
+	sh := env.Shared
+	sh.cidrsMu.Lock()
+	defer sh.cidrsMu.Unlock()
+	complete := sh.cidrs != nil
+	for _, n := range nodeNames(env.Cluster) {
+		complete = complete && sh.cidrs[n] != ""
+	}
+	if complete {
+		return sh.cidrs, nil
+	}
 	cp, err := controlHost(ctx, env)
 	if err != nil {
 		return nil, err
@@ -53,6 +63,7 @@ func nodeCIDRs(ctx context.Context, env *Env) (map[string]string, error) {
 			out[f[0]] = f[1]
 		}
 	}
+	sh.cidrs = out
 	return out, nil
 }
 
@@ -129,16 +140,12 @@ func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
 		return Work{}, err
 	}
 	return ProbePending(ctx, env, nodeNames(c), func(ctx context.Context, host string) (string, error) {
-		differ, err := env.filesDiffer(ctx, host, r.files(c, host, cidrs))
-		if err != nil {
-			return "", err
-		}
 		// Routes in the table, not just in the file.
-		res, err := env.quiet(ctx, host, "check routes", `grep -v '^#' `+RoutesPath+` 2>/dev/null | while read -r dst via; do [ -n "$dst" ] && { ip route show "$dst" | grep -q . || echo "$dst"; }; done; true`)
+		pr, err := env.probeHost(ctx, host, r.files(c, host, cidrs), `grep -v '^#' `+RoutesPath+` 2>/dev/null | while read -r dst via; do [ -n "$dst" ] && { ip route show "$dst" | grep -q . || echo "$dst"; }; done; true`)
 		if err != nil {
 			return "", err
 		}
-		if len(differ) > 0 || strings.TrimSpace(res.Stdout) != "" {
+		if len(pr.Differ) > 0 || strings.TrimSpace(pr.Extra) != "" {
 			return "set routes", nil
 		}
 		return "", nil

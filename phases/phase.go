@@ -10,6 +10,7 @@ package phases
 
 import (
 	"context"
+	"sync"
 
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
@@ -111,6 +112,10 @@ type Env struct {
 type Shared struct {
 	Facts FactStore
 	Join  JoinMaterial
+	// cidrs caches the nodes' Pod CIDRs for the run: the controller-manager
+	// sets each once, and routes and cni both ask in probe and run.
+	cidrsMu sync.Mutex
+	cidrs   map[string]string
 	// StateDir is the cluster's local directory (.kubeha/<cluster>), where
 	// the admin kubeconfig is saved.
 	StateDir string
