@@ -140,8 +140,13 @@ type JoinWorkers struct{}
 
 var _ Phase = (*JoinWorkers)(nil)
 
-func (JoinWorkers) ID() string    { return "join-workers" }
-func (JoinWorkers) Title() string { return "Join worker nodes" }
+func (JoinWorkers) ID() string { return "join-workers" }
+
+// Overlaps: workers join while the other masters join one at a time. A
+// worker needs only the first control-plane node, reached through the
+// endpoint, whose health checks send it only to ready apiservers.
+func (JoinWorkers) Overlaps() string { return "join-control-plane" }
+func (JoinWorkers) Title() string    { return "Join worker nodes" }
 
 func (JoinWorkers) Probe(ctx context.Context, env *Env) (Work, error) {
 	var targets []string

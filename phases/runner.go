@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kubeha/kubeha/events"
@@ -106,6 +107,27 @@ type Runner struct {
 	Store             JournalStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// jmu guards Journal while overlapping phases run.
+	jmu sync.Mutex
+}
+
+// Overlapper is a phase that may run at the same time as the phase just
+// before it: worker joins beside the control-plane joins, since both need
+// only a finished first control-plane node and an endpoint that routes to
+// ready apiservers. Each keeps its own events, journal record and errors.
+type Overlapper interface {
+	// Overlaps is the ID of the phase this one may run beside, when that
+	// phase comes just before it in the selection.
+	Overlaps() string
+}
+
+// journal runs fn on the journal under its lock and saves it.
+func (r *Runner) journal(fn func(j *state.Journal)) error {
+	r.jmu.Lock()
+	defer r.jmu.Unlock()
+	fn(r.Journal)
+	return r.Store.Save(r.Journal)
 }
 
 func (r *Runner) now() time.Time {
@@ -154,14 +176,40 @@ func (r *Runner) Apply(ctx context.Context, sel Selection) error {
 	}
 	runStart := time.Now()
 	r.Events.Emit(events.Event{Kind: events.RunStarted, Message: fmt.Sprintf("%d phases on %d hosts", len(selected), len(r.Cluster.Spec.Hosts))})
-	for _, p := range selected {
-		if err := r.applyOne(ctx, p, force[p.ID()]); err != nil {
-			kind := events.RunFailed
-			r.Events.Emit(events.Event{Kind: kind, Phase: p.ID(), Error: err.Error(), Duration: time.Since(runStart)})
+	for i := 0; i < len(selected); i++ {
+		p := selected[i]
+		var err error
+		if o, ok := next(selected, i).(Overlapper); ok && o.Overlaps() == p.ID() {
+			q := selected[i+1]
+			i++
+			var errQ error
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { defer wg.Done(); errQ = r.applyOne(ctx, q, force[q.ID()]) }()
+			err = r.applyOne(ctx, p, force[p.ID()])
+			wg.Wait()
+			if err == nil && errQ != nil {
+				p, err = q, errQ
+			} else if errQ != nil {
+				err = errors.Join(err, errQ)
+			}
+		} else {
+			err = r.applyOne(ctx, p, force[p.ID()])
+		}
+		if err != nil {
+			r.Events.Emit(events.Event{Kind: events.RunFailed, Phase: p.ID(), Error: err.Error(), Duration: time.Since(runStart)})
 			return err
 		}
 	}
 	r.Events.Emit(events.Event{Kind: events.RunDone, Duration: time.Since(runStart)})
+	return nil
+}
+
+// next is the phase after i in ps, or nil.
+func next(ps []Phase, i int) Phase {
+	if i+1 < len(ps) {
+		return ps[i+1]
+	}
 	return nil
 }
 
@@ -184,13 +232,18 @@ func (r *Runner) applyOne(ctx context.Context, p Phase, forced bool) error {
 		env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: "probe: " + err.Error()})
 		return &PhaseError{Phase: id, Err: fmt.Errorf("probe: %w", err)}
 	}
+	r.jmu.Lock()
 	confirmed := r.Journal.Done(id, hash)
+	prev := r.Journal.Phases[id]
+	wasDone := prev != nil && prev.Status == state.StatusDone
+	r.jmu.Unlock()
 	if len(w.Targets) == 0 {
 		// No host concerns the phase (no bundle, no routes wanted, CNI
 		// none): nothing to run, whatever the journal says.
-		r.Journal.Phases[id] = &state.PhaseRecord{Status: state.StatusDone, InputsHash: hash, Started: r.now(), Finished: r.now()}
 		env.Log.Emit(events.Event{Kind: events.PhaseSkipped, Message: "no host needs this phase with this inventory"})
-		return r.Store.Save(r.Journal)
+		return r.journal(func(j *state.Journal) {
+			j.Phases[id] = &state.PhaseRecord{Status: state.StatusDone, InputsHash: hash, Started: r.now(), Finished: r.now()}
+		})
 	}
 	switch {
 	case forced:
@@ -200,32 +253,34 @@ func (r *Runner) applyOne(ctx context.Context, p Phase, forced bool) error {
 		return nil
 	case !confirmed:
 		reason := "not recorded as done"
-		if rec := r.Journal.Phases[id]; rec != nil && rec.Status == state.StatusDone {
+		if wasDone {
 			reason = "inputs changed since it was done"
 		}
 		w = w.AllPending(reason)
 	}
 
 	rec := &state.PhaseRecord{Status: state.StatusRunning, InputsHash: hash, Started: r.now()}
-	r.Journal.Phases[id] = rec
-	if err := r.Store.Save(r.Journal); err != nil {
+	if err := r.journal(func(j *state.Journal) { j.Phases[id] = rec }); err != nil {
 		return &PhaseError{Phase: id, Err: err}
 	}
 	env.Log.Emit(events.Event{Kind: events.PhaseStarted, Message: p.Title()})
 	runErr := safeRun(ctx, p, env, w)
-	rec.Hosts = env.results.records()
-	rec.Finished = r.now()
-	switch {
-	case runErr == nil && ctx.Err() == nil:
-		rec.Status = state.StatusDone
-	case ctx.Err() != nil:
-		rec.Status = state.StatusInterrupted
-	default:
-		rec.Status = state.StatusFailed
-		rec.Error = runErr.Error()
-	}
-	saveErr := r.Store.Save(r.Journal)
-	switch rec.Status {
+	var status string
+	saveErr := r.journal(func(*state.Journal) {
+		rec.Hosts = env.results.records()
+		rec.Finished = r.now()
+		switch {
+		case runErr == nil && ctx.Err() == nil:
+			rec.Status = state.StatusDone
+		case ctx.Err() != nil:
+			rec.Status = state.StatusInterrupted
+		default:
+			rec.Status = state.StatusFailed
+			rec.Error = runErr.Error()
+		}
+		status = rec.Status
+	})
+	switch status {
 	case state.StatusDone:
 		env.Log.Emit(events.Event{Kind: events.PhaseDone, Duration: time.Since(start)})
 	case state.StatusInterrupted:

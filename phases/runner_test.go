@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
@@ -514,5 +515,65 @@ func TestPanicInAPhaseIsAnError(t *testing.T) {
 	}
 	if r.Journal.Phases["p"].Status != state.StatusFailed {
 		t.Fatalf("journal %+v", r.Journal.Phases["p"])
+	}
+}
+
+// overlapping is a fake phase that may run beside the phase named after.
+type overlapping struct {
+	*fakePhase
+	after string
+}
+
+func (o overlapping) Overlaps() string { return o.after }
+
+// A phase that overlaps the one before it runs at the same time: here each
+// waits for the other to have started, which would deadlock (and time out)
+// if they ran one after the other. Both are journaled; the overlapping
+// one's failure is the run's error.
+func TestOverlappingPhasesRunTogether(t *testing.T) {
+	w := newWorld()
+	started := map[string]chan struct{}{"cp": make(chan struct{}), "workers": make(chan struct{})}
+	var once sync.Map
+	waitFor := func(me, other string) func(ctx context.Context, host string) error {
+		return func(ctx context.Context, host string) error {
+			if _, loaded := once.LoadOrStore(me, true); !loaded {
+				close(started[me])
+			}
+			select {
+			case <-started[other]:
+				return nil
+			case <-time.After(10 * time.Second):
+				return fmt.Errorf("%s: %s never started alongside", me, other)
+			}
+		}
+	}
+	cp := &fakePhase{id: "cp", w: w, hosts: []string{"m2"}, hook: waitFor("cp", "workers")}
+	workers := &fakePhase{id: "workers", w: w, hosts: []string{"w1"}, hook: waitFor("workers", "cp"),
+		failOn: map[string]error{"w1": errors.New("w1 powered off")}}
+	rec := &events.Recorder{}
+	r := newRunner([]Phase{fakes(w, "init")[0], cp, overlapping{workers, "cp"}, fakes(w, "verify")[0]}, nil, rec)
+	err := r.Apply(context.Background(), Selection{})
+	var pe *PhaseError
+	if !errors.As(err, &pe) || pe.Phase != "workers" || !strings.Contains(err.Error(), "w1 powered off") {
+		t.Fatalf("want the workers phase's error, got %v", err)
+	}
+	if st := r.Journal.Phases["cp"]; st == nil || st.Status != state.StatusDone {
+		t.Fatalf("cp: %+v", st)
+	}
+	if st := r.Journal.Phases["workers"]; st == nil || st.Status != state.StatusFailed {
+		t.Fatalf("workers: %+v", st)
+	}
+	if w.done("verify", "m1") {
+		t.Fatal("verify ran after a failed phase")
+	}
+	// Not beside the phase it names (here: cp skipped): it runs alone,
+	// after the phase before it.
+	w2 := newWorld()
+	order := []Phase{fakes(w2, "init")[0], overlapping{fakes(w2, "workers")[0].(*fakePhase), "cp"}}
+	if err := newRunner(order, nil, &events.Recorder{}).Apply(context.Background(), Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := phaseOrder(w2.runs()); !reflect.DeepEqual(got, []string{"init", "workers"}) {
+		t.Fatalf("order %v", got)
 	}
 }
