@@ -7,10 +7,13 @@ import "net/netip"
 const (
 	DefaultKubernetesVersion = "v1.37.2"
 	DefaultKnownHostsPath    = "~/.ssh/known_hosts"
-	DefaultVirtualRouterID   = 51
-	DefaultPodSubnet         = "10.244.0.0/16"
-	DefaultServiceSubnet     = "10.96.0.0/12"
-	DefaultDNSDomain         = "cluster.local"
+	// The images of the kubeadm HA guide's static-pod load balancer.
+	DefaultHAProxyImage    = "docker.io/library/haproxy:2.8"
+	DefaultKeepalivedImage = "docker.io/osixia/keepalived:2.0.20"
+	DefaultVirtualRouterID = 51
+	DefaultPodSubnet       = "10.244.0.0/16"
+	DefaultServiceSubnet   = "10.96.0.0/12"
+	DefaultDNSDomain       = "cluster.local"
 	// DefaultHAProxyOnMastersPort is the endpoint port when haproxy shares
 	// the masters with the apiserver, which already holds 6443 (seed 001).
 	DefaultHAProxyOnMastersPort = 16443
@@ -57,6 +60,17 @@ func Default(c *Cluster) {
 	}
 	if lb.Mode == ModeLocalProxy && lb.Proxy == "" {
 		lb.Proxy = ProxyHAProxy
+	}
+	if lb.StaticPods {
+		if lb.Images == nil {
+			lb.Images = &LBImages{}
+		}
+		if lb.Images.HAProxy == "" {
+			lb.Images.HAProxy = DefaultHAProxyImage
+		}
+		if lb.Images.Keepalived == "" {
+			lb.Images.Keepalived = DefaultKeepalivedImage
+		}
 	}
 
 	ep := &s.ControlPlaneEndpoint

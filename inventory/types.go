@@ -146,6 +146,16 @@ type LoadBalancer struct {
 	VirtualRouterID int    `yaml:"virtualRouterID,omitempty"`
 	Proxy           string `yaml:"proxy,omitempty"`
 	Address         string `yaml:"address,omitempty"`
+	// Images run haproxy and keepalived when StaticPods is set.
+	Images *LBImages `yaml:"images,omitempty"`
+}
+
+// LBImages are the container images of the static-pod load balancer. Any
+// image with the program on its PATH works: kubeha gives the command line
+// and mounts the configuration itself.
+type LBImages struct {
+	HAProxy    string `yaml:"haproxy,omitempty"`
+	Keepalived string `yaml:"keepalived,omitempty"`
 }
 
 // Etcd selects stacked etcd (on the masters, managed by kubeadm) or an

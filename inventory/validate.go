@@ -262,6 +262,9 @@ func (v *validator) loadBalancer() {
 	if lb.StaticPods && lb.Mode != ModeKeepalivedHAProxy {
 		v.ignored(p+".staticPods", true, lb.Mode)
 	}
+	if lb.Images != nil && !lb.StaticPods {
+		v.warnf(p+".images", "set staticPods: true, or remove it", "ignored unless staticPods is true")
+	}
 
 	if placementOK {
 		dedicated := len(c.LoadBalancers())

@@ -115,6 +115,9 @@ func TestValidateRules(t *testing.T) {
 			c.Spec.LoadBalancer.Placement = PlacementDedicated
 			c.Spec.LoadBalancer.StaticPods = true
 		}, "spec.loadBalancer.staticPods", "static pods run only on masters", false},
+		{"images without static pods", func(c *Cluster) {
+			c.Spec.LoadBalancer.Images = &LBImages{HAProxy: "haproxy:2.8"}
+		}, "spec.loadBalancer.images", "ignored unless staticPods is true", true},
 		{"lb hosts unused", func(c *Cluster) {
 			c.Spec.Hosts = append(c.Spec.Hosts, Host{Name: "lb1", Address: "192.168.8.200", Role: RoleLoadBalancer})
 		}, "spec.hosts", "placement is masters", true},

@@ -88,13 +88,25 @@ func args(base, over map[string]string) []Arg {
 }
 
 func nodeRegistration(c *inventory.Cluster, h inventory.Host) NodeRegistration {
+	ignore := c.Spec.Kubeadm.IgnorePreflightErrors
+	if c.Spec.LoadBalancer.StaticPods && h.Role == inventory.RoleMaster && !slices.Contains(ignore, manifestsDirCheck) {
+		// The load balancer's static pods are in the manifests directory
+		// before kubeadm runs (the kubelet must start them with the control
+		// plane, or the endpoint never answers), and kubeadm insists on an
+		// empty one.
+		ignore = append(slices.Clone(ignore), manifestsDirCheck)
+	}
 	return NodeRegistration{
 		Name:                  h.Name,
 		CRISocket:             CRISocket,
 		KubeletExtraArgs:      args(map[string]string{"node-ip": h.InternalAddress}, c.Spec.Kubeadm.KubeletExtraArgs),
-		IgnorePreflightErrors: c.Spec.Kubeadm.IgnorePreflightErrors,
+		IgnorePreflightErrors: ignore,
 	}
 }
+
+// manifestsDirCheck is kubeadm's preflight check that the static-pod
+// manifests directory is empty.
+const manifestsDirCheck = "DirAvailable--etc-kubernetes-manifests"
 
 // Cluster returns the ClusterConfiguration of c.
 func Cluster(c *inventory.Cluster) ClusterConfiguration {

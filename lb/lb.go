@@ -225,6 +225,16 @@ func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets) ([]File, error) 
 			if err := add(h.Name, CheckScriptPath, 0o755, cs); err != nil {
 				return nil, err
 			}
+			if lbSpec.StaticPods && lbSpec.Images != nil {
+				n := len(out)
+				hpPod, kaPod := staticPods(lbSpec.Images.HAProxy, lbSpec.Images.Keepalived, out[n-3].Content, out[n-2].Content, out[n-1].Content)
+				if err := add(h.Name, HAProxyManifestPath, 0o600, hpPod); err != nil {
+					return nil, err
+				}
+				if err := add(h.Name, KeepalivedManifestPath, 0o600, kaPod); err != nil {
+					return nil, err
+				}
+			}
 		}
 	case inventory.ModeLocalProxy:
 		for _, h := range Hosts(c) {

@@ -3,6 +3,7 @@ package lb
 import (
 	"bytes"
 	"flag"
+	yaml "go.yaml.in/yaml/v3"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,6 +201,10 @@ func TestRealProgramsAcceptRenderedFiles(t *testing.T) {
 				cmd = exec.Command("nginx", "-t", "-c", p, "-p", dir, "-e", "stderr")
 			case CheckScriptPath:
 				cmd = exec.Command("sh", "-n", p)
+			case HAProxyManifestPath, KeepalivedManifestPath:
+				// The manifest's own command line, run by the real program
+				// in check mode against the config it mounts.
+				cmd = manifestCheck(t, ns, content, renderExample(t, ex), f.Host, dir)
 			default:
 				t.Fatalf("no checker for %s", f.Path)
 			}
@@ -217,4 +222,58 @@ func TestRealProgramsAcceptRenderedFiles(t *testing.T) {
 		t.Fatalf("only %d files checked", checked)
 	}
 	t.Logf("%d rendered files accepted by the real programs", checked)
+}
+
+// manifestCheck returns the static pod's command in check mode (-c for
+// haproxy, -t for keepalived), with the files it mounts written to dir.
+func manifestCheck(t *testing.T, ns string, manifest []byte, files []File, host, dir string) *exec.Cmd {
+	t.Helper()
+	var pod struct {
+		Spec struct {
+			Containers []struct {
+				Command      []string
+				VolumeMounts []struct {
+					Name      string
+					MountPath string `yaml:"mountPath"`
+				} `yaml:"volumeMounts"`
+			}
+			Volumes []struct {
+				Name     string
+				HostPath struct{ Path string } `yaml:"hostPath"`
+			}
+		}
+	}
+	if err := yaml.Unmarshal(manifest, &pod); err != nil || len(pod.Spec.Containers) != 1 {
+		t.Fatalf("manifest: %v\n%s", err, manifest)
+	}
+	c := pod.Spec.Containers[0]
+	args := append([]string(nil), c.Command...)
+	for _, m := range c.VolumeMounts {
+		for _, v := range pod.Spec.Volumes {
+			if v.Name != m.Name {
+				continue
+			}
+			for _, f := range files {
+				if f.Host == host && f.Path == v.HostPath.Path {
+					local := filepath.Join(dir, "mnt"+strings.ReplaceAll(m.MountPath, "/", "_"))
+					content := f.Content
+					if f.Path == KeepalivedConfigPath {
+						content = bytes.ReplaceAll(content, []byte(CheckScriptPath), []byte(filepath.Join(dir, "mnt"+strings.ReplaceAll(CheckScriptPath, "/", "_"))))
+					}
+					os.WriteFile(local, content, 0o755)
+					for i, a := range args {
+						args[i] = strings.ReplaceAll(a, m.MountPath, local)
+					}
+				}
+			}
+		}
+	}
+	switch args[0] {
+	case "haproxy":
+		return exec.Command("haproxy", append(args[1:], "-c")...)
+	case "keepalived":
+		return exec.Command("ip", append([]string{"netns", "exec", ns, "keepalived", "-t", "-l", "-D"}, args[1:]...)...)
+	}
+	t.Fatalf("unknown static pod command %v", args)
+	return nil
 }

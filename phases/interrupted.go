@@ -66,7 +66,7 @@ func recoverInterrupted(ctx context.Context, env *Env, h inventory.Host, control
 			return false, err
 		}
 	}
-	_, err = env.run(ctx, h.Name, "kubeadm reset", "kubeadm reset -f >/dev/null 2>&1 || true; rm -f "+NodeMark+" "+ControlPlaneMark)
+	_, err = env.run(ctx, h.Name, "kubeadm reset", resetKeepingLB+"\nrm -f "+NodeMark+" "+ControlPlaneMark)
 	return false, err
 }
 
@@ -102,5 +102,15 @@ if [ "$n" -gt 1 ]; then
   echo "this host runs a cluster of $n nodes without kubeha's mark; kubeha will not reset it. If kubeha should take it over, run on this host: mkdir -p /etc/kubeha && touch ` + NodeMark + ` ` + ControlPlaneMark + `" >&2
   exit 1
 fi
-kubeadm reset -f >/dev/null 2>&1 || true`
+` + resetKeepingLB
 }
+
+// resetKeepingLB is kubeadm reset that keeps kubeha's load-balancer static
+// pods: reset empties the manifests directory, and without them the
+// endpoint of the next init or join would never answer.
+const resetKeepingLB = `keep=$(mktemp -d)
+cp -p /etc/kubernetes/manifests/kubeha-*.yaml "$keep"/ 2>/dev/null || true
+kubeadm reset -f >/dev/null 2>&1 || true
+mkdir -p /etc/kubernetes/manifests
+cp -p "$keep"/* /etc/kubernetes/manifests/ 2>/dev/null || true
+rm -rf "$keep"`

@@ -127,7 +127,7 @@ if [ ! -f %[2]s ]; then
   start=$(date +%%s%%N)
   if ! kubeadm join --config %[1]s; then
     echo "join failed: kubeadm reset to leave this host clean for a retry" >&2
-    kubeadm reset -f >/dev/null 2>&1 || true
+    `+resetKeepingLB+`
     exit 1
   fi
   echo "kubeadm join took $(( ($(date +%%s%%N) - start) / 1000000 )) ms"

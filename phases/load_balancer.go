@@ -57,8 +57,6 @@ func (l *ConfigureLoadBalancer) supported(c *inventory.Cluster) error {
 	switch {
 	case lbs.Mode == inventory.ModeKubeVIP:
 		return fmt.Errorf("spec.loadBalancer.mode kube-vip: %w; use keepalived-haproxy, local-proxy or external", ErrNotSupported)
-	case lbs.StaticPods:
-		return fmt.Errorf("spec.loadBalancer.staticPods: %w; set it to false to run keepalived and haproxy as services", ErrNotSupported)
 	}
 	return nil
 }
@@ -122,9 +120,9 @@ func (l *ConfigureLoadBalancer) hostFiles(ctx context.Context, env *Env, host st
 		files = append(files, fileSpec{Path: f.Path, Mode: f.Mode, Content: f.Content, Secret: f.Path == lb.HAProxyConfigPath})
 		switch f.Path {
 		case lb.HAProxyConfigPath:
-			services["haproxy"] = true
+			services["haproxy"] = !c.Spec.LoadBalancer.StaticPods
 		case lb.KeepalivedConfigPath:
-			services["keepalived"] = true
+			services["keepalived"] = !c.Spec.LoadBalancer.StaticPods
 		case lb.NginxConfigPath:
 			services["kubeha-nginx"] = true
 			files = append(files, fileSpec{Path: nginxUnitPath, Mode: 0o644, Content: []byte(nginxUnit)})
@@ -161,7 +159,8 @@ func (l *ConfigureLoadBalancer) Probe(ctx context.Context, env *Env) (Work, erro
 		if err != nil {
 			return "", err
 		}
-		res, err := env.quiet(ctx, host, "service state", "for s in "+strings.Join(svcs, " ")+"; do systemctl is-active -q $s || echo $s; done")
+		res, err := env.quiet(ctx, host, "service state", "for s in "+strings.Join(svcs, " ")+"; do systemctl is-active -q $s || echo $s; done\n"+
+			"for s in "+strings.Join(hostServicesToStop(c), " ")+"; do systemctl is-active -q $s 2>/dev/null && echo stop:$s; done; true")
 		if err != nil {
 			return "", err
 		}
@@ -169,8 +168,19 @@ func (l *ConfigureLoadBalancer) Probe(ctx context.Context, env *Env) (Work, erro
 		if len(differ) > 0 {
 			why = append(why, "write "+strings.Join(differ, ", "))
 		}
-		if down := strings.Fields(res.Stdout); len(down) > 0 {
+		var down, stop []string
+		for _, f := range strings.Fields(res.Stdout) {
+			if s, ok := strings.CutPrefix(f, "stop:"); ok {
+				stop = append(stop, s)
+			} else {
+				down = append(down, f)
+			}
+		}
+		if len(down) > 0 {
 			why = append(why, "start "+strings.Join(down, ", "))
+		}
+		if len(stop) > 0 {
+			why = append(why, "stop the host's "+strings.Join(stop, ", ")+" (the static pods take their place)")
 		}
 		return strings.Join(why, "; "), nil
 	})
@@ -195,6 +205,16 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 		b.WriteString("set -e\n")
 		if slices.Contains(changed, nginxUnitPath) {
 			b.WriteString("systemctl daemon-reload\n")
+		}
+		if stop := hostServicesToStop(env.Cluster); len(stop) > 0 {
+			// The static pods bind the same port and VIP: the distribution's
+			// services must not run beside them. The configs are checked by
+			// the host's programs where they are installed; the kubelet
+			// restarts a pod when its manifest (with the configs' hash)
+			// changes.
+			fmt.Fprintf(&b, "if command -v haproxy >/dev/null; then haproxy -c -q -f %s; fi\n", lb.HAProxyConfigPath)
+			fmt.Fprintf(&b, "if command -v keepalived >/dev/null; then keepalived -t -f %[1]s >/dev/null 2>&1 || keepalived -t -f %[1]s; fi\n", lb.KeepalivedConfigPath)
+			fmt.Fprintf(&b, "for s in %s; do if systemctl is-enabled -q $s 2>/dev/null || systemctl is-active -q $s 2>/dev/null; then systemctl disable --now -q $s; echo \"stopped the host's $s: the static pod serves instead\"; fi; done\n", strings.Join(stop, " "))
 		}
 		for _, s := range svcs {
 			switch s {
@@ -225,10 +245,19 @@ func (l *ConfigureLoadBalancer) CleanUp(ctx context.Context, env *Env) error {
 	targets := lbTargets(env.Cluster)
 	return ForEachHost(ctx, env, targets, 0, func(ctx context.Context, host string) error {
 		_, err := env.run(ctx, host, "remove load balancer", fmt.Sprintf(`for s in keepalived haproxy kubeha-nginx; do systemctl disable --now -q $s 2>/dev/null || true; done
-rm -f %s %s %s %s %s
-systemctl daemon-reload`, lb.HAProxyConfigPath, lb.KeepalivedConfigPath, lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath))
+rm -f %s %s %s %s %s %s %s
+systemctl daemon-reload`, lb.HAProxyConfigPath, lb.KeepalivedConfigPath, lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath, lb.HAProxyManifestPath, lb.KeepalivedManifestPath))
 		return err
 	})
+}
+
+// hostServicesToStop are the distribution's services that must not run
+// beside the static-pod load balancer.
+func hostServicesToStop(c *inventory.Cluster) []string {
+	if c.Spec.LoadBalancer.StaticPods {
+		return []string{"haproxy", "keepalived"}
+	}
+	return nil
 }
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

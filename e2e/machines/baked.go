@@ -73,7 +73,7 @@ func kubeImages(ctx context.Context, kubeDir, v string) ([]image, error) {
 func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (string, error) {
 	kubeDir := KubeDir(KubeVersion)
 	h := sha256.New()
-	fmt.Fprint(h, "baked-2\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
+	fmt.Fprint(h, "baked-3\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
 	if b, err := os.ReadFile(EchoBinary()); err == nil {
 		fmt.Fprint(h, sha256.Sum256(b))
 	}
@@ -102,6 +102,9 @@ func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (strin
 	if _, err := os.Stat(EchoBinary()); err == nil {
 		imgs = append(imgs, image{name: EchoImage, binaries: []string{"kh-echo"}, entry: "/kh-echo", dir: filepath.Dir(EchoBinary())})
 	}
+	// The static-pod load balancer's image: the node image has haproxy,
+	// keepalived and curl (for the check script); kubeha gives the command.
+	imgs = append(imgs, image{name: LBImage, fromBare: true})
 	work, err := os.MkdirTemp("", "kh-bake-")
 	if err != nil {
 		return "", err

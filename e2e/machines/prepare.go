@@ -52,6 +52,9 @@ func EchoBinary() string { return filepath.Join(CacheDir(), "bin", "kh-echo") }
 // EchoImage is the test pod's image in the baked machines.
 const EchoImage = "kubeha.local/echo:1"
 
+// LBImage runs haproxy and keepalived as static pods in the baked machines.
+const LBImage = "kubeha.local/lb:1"
+
 func buildStatic(ctx context.Context, repoRoot, pkg, out string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err

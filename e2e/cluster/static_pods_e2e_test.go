@@ -1,0 +1,79 @@
+//go:build e2e
+
+package cluster
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubeha/kubeha/e2e/machines"
+)
+
+// TestStaticPodsKeepalivedHAProxy: seed 003, the kubeadm HA guide.
+// keepalived and haproxy run as static pods on the masters, started by the
+// kubelet with the control plane; the distribution's own haproxy and
+// keepalived services are stopped. The VIP holder crashes: the endpoint
+// comes back through another master's pods.
+func TestStaticPodsKeepalivedHAProxy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	c := newCluster(t, ctx, "loadBalancer: {vip: "+vip+", staticPods: true, images: {haproxy: "+machines.LBImage+", keepalived: "+machines.LBImage+"}}")
+	c.applyOK(ctx)
+
+	pods, err := c.kubectlOut(ctx, "-n", "kube-system", "get", "pods", "-l", "app.kubernetes.io/managed-by=kubeha", "--no-headers")
+	if err != nil {
+		t.Fatalf("%v %s", err, pods)
+	}
+	for _, m := range []string{"m1", "m2", "m3"} {
+		for _, p := range []string{"kubeha-haproxy-" + m, "kubeha-keepalived-" + m} {
+			if !strings.Contains(pods, p+" ") || !strings.Contains(lineOf(pods, p), "Running") {
+				t.Errorf("static pod %s not Running:\n%s", p, pods)
+			}
+		}
+		out, _ := c.machine(m).Exec(ctx, "sh", "-c", "systemctl is-active haproxy keepalived || true")
+		if strings.Contains(out, "active\n") && !strings.Contains(out, "inactive") {
+			t.Errorf("%s: the host's haproxy/keepalived services still run beside the static pods:\n%s", m, out)
+		}
+	}
+	t.Logf("static pods:\n%s", pods)
+
+	// A second apply changes nothing: the manifests carry the configs' hash,
+	// and nothing restarts.
+	evs, out, _, err := c.apply(ctx)
+	if err != nil {
+		t.Fatalf("rerun: %v\n%s", err, lastLines(out, 20))
+	}
+	for _, e := range evs {
+		if e.Kind == "phase-started" && e.Phase == "load-balancer" {
+			t.Error("a no-change rerun redid the load balancer")
+		}
+	}
+
+	holder := c.vipHolder(ctx, t)
+	client := insecureClient()
+	ok := func() bool { return readyz(client) }
+	if !ok() {
+		t.Fatal("endpoint not ready through the VIP")
+	}
+	if err := holder.Crash(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Uncrash(context.Background())
+	longest, recovered := longestOutage(ok)
+	if !recovered {
+		t.Fatal("endpoint not back 60 s after the VIP holder crashed")
+	}
+	t.Logf("static-pod VIP holder %s crashed: longest run of failed requests %v (target 2s)", holder.Name, longest.Round(10*time.Millisecond))
+}
+
+// lineOf is the line of out that starts with prefix.
+func lineOf(out, prefix string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}
