@@ -475,6 +475,10 @@ func TestFailedHostsListsEveryHost(t *testing.T) {
 	if msg := err.Error(); strings.Count(msg, "b: ") != 1 {
 		t.Fatalf("host named twice: %q", msg)
 	}
+	// Inside a PhaseError, as Apply returns it: every host still.
+	if got := FailedHosts(&PhaseError{Phase: "facts", Err: err}); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Fatalf("through a PhaseError: got %v", got)
+	}
 }
 
 // noTargets is a phase that concerns no host with this inventory; its Run

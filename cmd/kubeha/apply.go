@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -83,6 +84,12 @@ type session struct {
 }
 
 func (c *cmdContext) open(ctx context.Context, f *runFlags) (*session, error) {
+	return c.openWith(ctx, f, nil)
+}
+
+// openWith is open with the events going to view (already redacted and
+// stamped here) instead of the --output renderer, when view is set.
+func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink) (*session, error) {
 	cl, err := c.loadInventory()
 	if err != nil {
 		return nil, err
@@ -94,8 +101,10 @@ func (c *cmdContext) open(ctx context.Context, f *runFlags) (*session, error) {
 		return nil, usageError{fmt.Errorf("--concurrent-uploads %d: use 1 or more", f.concurrentUploads)}
 	}
 	secrets := &events.Secrets{}
-	sink, err := c.sink(f.output, secrets)
-	if err != nil {
+	var sink events.Sink
+	if view != nil {
+		sink = events.Stamped(events.Redacting(view, secrets), time.Now)
+	} else if sink, err = c.sink(f.output, secrets); err != nil {
 		return nil, err
 	}
 	store, err := state.Open(*c.stateDir, cl.Metadata.Name)
@@ -138,6 +147,9 @@ func (c *cmdContext) open(ctx context.Context, f *runFlags) (*session, error) {
 }
 
 func (c *cmdContext) runPhases(ctx context.Context, f *runFlags, sel phases.Selection) error {
+	if c.live(f) {
+		return c.runLive(ctx, f, sel)
+	}
 	s, err := c.open(ctx, f)
 	if err != nil {
 		return err
