@@ -27,8 +27,10 @@ func (KubeProxy) Inputs(c *inventory.Cluster) any {
 	return []any{c.Spec.Network.KubeProxyMode, c.Spec.Network.KubeProxyFallbackMode}
 }
 
-// proxyModeScript prints the mode the local kube-proxy runs in, or nothing.
-const proxyModeScript = `curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null; true`
+// proxyModeScript prints the mode the local kube-proxy runs in, or nothing
+// (no kube-proxy, an HTTP error, anything that is not a mode).
+const proxyModeScript = `m=$(curl -sf --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null)
+case "$m" in iptables|ipvs|nftables|kernelspace) echo "$m" ;; esac; true`
 
 func (KubeProxy) Probe(ctx context.Context, env *Env) (Work, error) {
 	mode, err := EffectiveProxyMode(ctx, env)

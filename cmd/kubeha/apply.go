@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,6 +25,10 @@ func (c *cmdContext) applyCmd() *cobra.Command {
 		Short: "Bring the cluster to what the inventory says, continuing where a previous run stopped",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// On a terminal with no inventory yet: the installer makes one.
+			if _, err := os.Stat(*c.invPath); errors.Is(err, os.ErrNotExist) && c.live(&f) {
+				return c.runWizard(cmd.Context(), &f)
+			}
 			return c.runPhases(cmd.Context(), &f, phases.Selection{Skip: f.skip, Only: f.only, From: f.from, Force: f.force})
 		},
 	}

@@ -90,6 +90,7 @@ func newRootCmd(a *app) *cobra.Command {
 		ctx.inventoryCmd(),
 		ctx.statusCmd(),
 		ctx.bundleCmd(),
+		ctx.tuiCmd(),
 		versionCmd(a),
 	)
 	return root

@@ -1,0 +1,217 @@
+//go:build e2e
+
+// Package wizard drives the real kubeha binary's installer in tmux against
+// Tier-1 hosts (real sshd), reading the screen at each step.
+package wizard
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	xssh "golang.org/x/crypto/ssh"
+
+	"github.com/kubeha/kubeha/e2e/nshosts"
+	"github.com/kubeha/kubeha/e2e/sshd"
+	"github.com/kubeha/kubeha/inventory"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden screens")
+
+type term struct {
+	t       *testing.T
+	session string
+	dir     string
+	fps     map[string]string // real fingerprint -> stable name, for goldens
+}
+
+func (tm *term) tmux(args ...string) string {
+	tm.t.Helper()
+	out, err := exec.Command("tmux", args...).CombinedOutput()
+	if err != nil {
+		tm.t.Fatalf("tmux %v: %v %s", args, err, out)
+	}
+	return string(out)
+}
+
+// keys sends tmux key names (Enter, Tab, C-u) or literal text with -l.
+func (tm *term) keys(k ...string) { tm.tmux(append([]string{"send-keys", "-t", tm.session}, k...)...) }
+func (tm *term) text(s string)    { tm.tmux("send-keys", "-t", tm.session, "-l", s) }
+
+func (tm *term) screen() string {
+	lines := strings.Split(tm.tmux("capture-pane", "-p", "-t", tm.session), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.TrimRight(strings.Join(lines, "\n"), "\n") + "\n"
+}
+
+// waitFor polls the screen until every want appears (20 s at most).
+func (tm *term) waitFor(want ...string) string {
+	tm.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := tm.screen()
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(s, w)
+		}
+		if ok {
+			return s
+		}
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("screen never showed %q:\n%s", want, s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+var fpRE = regexp.MustCompile(`SHA256:[A-Za-z0-9+/]{43}`)
+
+// golden compares a screen, with the temp dir and the fingerprints (new
+// host keys every run) replaced by stable names, with testdata/name.txt.
+func (tm *term) golden(name, s string) {
+	tm.t.Helper()
+	s = strings.ReplaceAll(s, tm.dir, "$DIR")
+	s = fpRE.ReplaceAllStringFunc(s, func(fp string) string {
+		if n, ok := tm.fps[fp]; ok {
+			return "SHA256:<" + n + ">"
+		}
+		return "SHA256:<unknown>"
+	})
+	path := filepath.Join("testdata", name+".txt")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(path, []byte(s), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tm.t.Fatalf("%v (go test -tags e2e ./e2e/wizard -update)", err)
+	}
+	if s != string(want) {
+		tm.t.Errorf("screen %s differs from %s:\n%s", name, path, s)
+	}
+}
+
+// TestInstallerInTmux walks the installer through every screen against four
+// Tier-1 hosts: each host's fingerprint is shown, compared with the key its
+// sshd really has, and accepted; the inventory is saved and valid, and
+// known_hosts holds exactly the accepted keys.
+func TestInstallerInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux missing in CI (apt-get install tmux)")
+		}
+		t.Skip("tmux not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	key, err := sshd.NewClientKey(filepath.Join(dir, "id"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"m1", "m2", "m3", "w1"}
+	hosts, err := nshosts.Start(ctx, filepath.Join(dir, "hosts"), names, key.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nshosts.Stop(hosts) })
+
+	kubeha := filepath.Join(dir, "kubeha")
+	build := exec.CommandContext(ctx, "go", "build", "-o", kubeha, "./cmd/kubeha")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	tm := &term{t: t, session: fmt.Sprintf("kh-wizard-%d", os.Getpid()), dir: dir, fps: map[string]string{}}
+	for _, h := range hosts {
+		tm.fps[xssh.FingerprintSHA256(h.HostKey)] = h.Name
+	}
+	inv := filepath.Join(dir, "kubeha.yaml")
+	known := filepath.Join(dir, "known_hosts")
+	shell := fmt.Sprintf("cd %s && %s tui -i %s; echo EXIT=$?; sleep 600", dir, kubeha, inv)
+	tm.tmux("new-session", "-d", "-s", tm.session, "-x", "110", "-y", "48", "env", "TERM=xterm-256color", "NO_COLOR=1", "sh", "-c", shell)
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", tm.session).Run() })
+
+	// Cluster: name, then the test's key and known_hosts file.
+	tm.golden("01-cluster", tm.waitFor("[cluster]", "cluster name", "prod"))
+	tm.keys("C-u")
+	tm.text("e2e")
+	tm.keys("Tab", "Tab", "Tab", "C-u")
+	tm.text(key.Path)
+	tm.keys("Tab", "C-u")
+	tm.text(known)
+	tm.waitFor(known)
+	tm.keys("Enter")
+	tm.waitFor("[hosts]", "none yet")
+
+	// Hosts: each added, its key shown, checked against the real one,
+	// accepted, then logged into.
+	for i, h := range hosts {
+		tm.text(h.Name)
+		tm.keys("Tab")
+		tm.text(h.IP)
+		if h.Name == "w1" {
+			tm.keys("Tab", "C-u")
+			tm.text("worker")
+		}
+		tm.keys("Enter")
+		want := xssh.FingerprintSHA256(h.HostKey)
+		s := tm.waitFor("host key " + want)
+		if i == 0 {
+			tm.golden("02-host-key", s)
+		}
+		tm.keys("y")
+		tm.waitFor(fmt.Sprintf("%s ", h.Name), "✓ ssh ok  "+want)
+	}
+	tm.golden("03-hosts", tm.waitFor("w1", "worker"))
+	tm.keys("Enter")
+
+	// Load balancer: keepalived-haproxy asks for the VIP; an address
+	// outside any host's network is still valid, a malformed one is not.
+	tm.waitFor("[load balancer]", "keepalived-haproxy", "VIP")
+	tm.keys("Tab", "Tab")
+	tm.text("10.214.0.300")
+	tm.waitFor("spec.loadBalancer.vip")
+	tm.keys("C-u")
+	tm.text("10.214.0.100")
+	tm.golden("04-load-balancer", tm.waitFor("10.214.0.100"))
+	tm.keys("Enter")
+	tm.golden("05-network", tm.waitFor("[network]", "Pod subnet", "10.244.0.0/16"))
+	tm.keys("Enter")
+	tm.golden("06-review", tm.waitFor("[review]", "vip: 10.214.0.100", "enter saves"))
+	tm.keys("Enter")
+	tm.golden("07-saved", tm.waitFor("saved", "Run `kubeha apply` on it now?"))
+	tm.keys("n")
+	tm.waitFor("inventory saved to", "EXIT=0")
+
+	c, _, err := inventory.Load(inv)
+	if err != nil {
+		t.Fatalf("the saved inventory: %v", err)
+	}
+	if len(c.Masters()) != 3 || len(c.Workers()) != 1 || c.Spec.LoadBalancer.VIP != "10.214.0.100" || c.Spec.SSH.KeyPath != key.Path {
+		t.Fatalf("saved: %+v", c.Spec)
+	}
+	b, _ := os.ReadFile(known)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != len(hosts) {
+		t.Fatalf("known_hosts has %d lines, want %d:\n%s", len(lines), len(hosts), b)
+	}
+	for _, h := range hosts {
+		if !strings.Contains(string(b), h.IP+" "+strings.TrimSpace(string(xssh.MarshalAuthorizedKey(h.HostKey)))) {
+			t.Errorf("known_hosts lacks %s's key", h.Name)
+		}
+	}
+	out, err := exec.Command(kubeha, "inventory", "validate", "-i", inv).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubeha inventory validate: %v %s", err, out)
+	}
+}

@@ -1,0 +1,594 @@
+// Package wizard is kubeha's terminal installer: the walk the seed notes
+// make by hand (hosts, the VIP, ports, CIDRs) as screens, each field checked
+// inline by the same validator as `kubeha inventory validate`, every host
+// checked live over SSH with its host key shown for the operator to accept,
+// a review of the inventory and the phases, then save (and run).
+//
+// The model is pure: SSH goes through the Checker it is given, and tests
+// drive it with direct Update calls.
+package wizard
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/state"
+)
+
+// Checker reaches hosts for the wizard.
+type Checker interface {
+	// Scan connects to address:port and returns the host key it offers,
+	// as a SHA256 fingerprint and a known_hosts line, without logging in.
+	Scan(ctx context.Context, address string, port int) (fingerprint, knownHostsLine string, err error)
+	// Accept records a host key the operator accepted in knownHosts.
+	Accept(knownHosts, line string) error
+	// Login connects with the key checked against knownHosts, logs in as
+	// user with the key at keyPath and runs `true`.
+	Login(ctx context.Context, address string, port int, user, keyPath, knownHosts string) error
+}
+
+// Steps of the wizard.
+const (
+	StepCluster = iota
+	StepHosts
+	StepLB
+	StepNetwork
+	StepReview
+	StepSaved
+)
+
+var stepNames = []string{"cluster", "hosts", "load balancer", "network", "review", "saved"}
+
+// field is one text input with the inventory path it fills.
+type field struct {
+	label string
+	path  string // YAML path whose problems show under it
+	input textinput.Model
+}
+
+// hostState is one host and its SSH check.
+type hostState struct {
+	host        inventory.Host
+	fingerprint string
+	line        string
+	accepted    bool
+	loginOK     bool
+	err         string
+	checking    bool
+}
+
+// Model is the wizard.
+type Model struct {
+	checker Checker
+	path    string // where the inventory is saved
+
+	step   int
+	fields map[int][]*field
+	focus  int
+	hosts  []*hostState
+	mode   int // index into lbModes
+	errs   map[string]string
+	help   bool
+	width  int
+
+	saved   bool
+	run     bool // the operator asked to run apply now
+	quit    bool
+	askQuit bool
+	saveErr string
+}
+
+var lbModes = []string{inventory.ModeKeepalivedHAProxy, inventory.ModeLocalProxy, inventory.ModeExternal}
+
+// roles a new host may have, cycled with the role field's input.
+var roles = []string{inventory.RoleMaster, inventory.RoleWorker, inventory.RoleLoadBalancer}
+
+func newField(label, path, value, placeholder string) *field {
+	in := textinput.New()
+	in.Prompt = ""
+	in.SetValue(value)
+	in.Placeholder = placeholder
+	in.CharLimit = 256
+	in.Width = 40
+	return &field{label: label, path: path, input: in}
+}
+
+// New returns the wizard, saving to path.
+func New(checker Checker, path string) Model {
+	m := Model{checker: checker, path: path, errs: map[string]string{}, width: 100, fields: map[int][]*field{
+		StepCluster: {
+			newField("cluster name", "metadata.name", "prod", ""),
+			newField("Kubernetes version", "spec.kubernetesVersion", inventory.DefaultKubernetesVersion, ""),
+			newField("SSH user", "spec.ssh.user", "root", ""),
+			newField("SSH private key", "spec.ssh.keyPath", "~/.ssh/id_ed25519", ""),
+			newField("known_hosts file", "spec.ssh.knownHostsPath", inventory.DefaultKnownHostsPath, ""),
+		},
+		StepHosts: {
+			newField("name", "spec.hosts", "", "m1"),
+			newField("address", "spec.hosts", "", "192.168.8.191"),
+			newField("role", "spec.hosts", inventory.RoleMaster, "master | worker | loadbalancer"),
+		},
+		StepLB: {
+			newField("endpoint name", "spec.controlPlaneEndpoint.name", "", "prod-apiserver"),
+			newField("endpoint port", "spec.controlPlaneEndpoint.port", "16443", ""),
+			newField("VIP", "spec.loadBalancer.vip", "", "192.168.8.10"),
+			newField("virtual router id", "spec.loadBalancer.virtualRouterID", strconv.Itoa(inventory.DefaultVirtualRouterID), ""),
+			newField("SLB address", "spec.loadBalancer.address", "", "192.168.8.9"),
+			newField("local proxy", "spec.loadBalancer.proxy", inventory.ProxyHAProxy, "haproxy | nginx"),
+		},
+		StepNetwork: {
+			newField("Pod subnet", "spec.network.podSubnet", inventory.DefaultPodSubnet, ""),
+			newField("Service subnet", "spec.network.serviceSubnet", inventory.DefaultServiceSubnet, ""),
+			newField("kube-proxy mode", "spec.network.kubeProxyMode", inventory.ProxyModeIPVS, "ipvs | iptables | nftables"),
+			newField("fallback without ip_vs", "spec.network.kubeProxyFallbackMode", inventory.ProxyModeIPTables, "iptables | nftables | empty"),
+		},
+	}}
+	m.focusField(0)
+	return m
+}
+
+// Saved reports whether the inventory was written; Run whether the
+// operator asked to apply it now.
+func (m Model) Saved() bool { return m.saved }
+func (m Model) Run() bool   { return m.run }
+
+// Step is the current screen.
+func (m Model) Step() int { return m.step }
+
+// visible are the fields the current step shows: the load balancer's
+// depend on its mode.
+func (m Model) visible() []*field {
+	fs := m.fields[m.step]
+	if m.step != StepLB {
+		return fs
+	}
+	switch lbModes[m.mode] {
+	case inventory.ModeKeepalivedHAProxy:
+		return fs[:4]
+	case inventory.ModeLocalProxy:
+		return []*field{fs[1], fs[5]}
+	default:
+		return []*field{fs[0], fs[1], fs[4]}
+	}
+}
+
+func (m *Model) focusField(i int) {
+	fs := m.visible()
+	for _, f := range m.fields[m.step] {
+		f.input.Blur()
+	}
+	if len(fs) == 0 {
+		return
+	}
+	m.focus = (i + len(fs)) % len(fs)
+	fs[m.focus].input.Focus()
+}
+
+func (m Model) value(step, i int) string {
+	return strings.TrimSpace(m.fields[step][i].input.Value())
+}
+
+// Cluster is the inventory the fields describe, defaulted.
+func (m Model) Cluster() *inventory.Cluster {
+	c := &inventory.Cluster{APIVersion: inventory.APIVersion, Kind: inventory.Kind}
+	c.Metadata.Name = m.value(StepCluster, 0)
+	s := &c.Spec
+	s.KubernetesVersion = m.value(StepCluster, 1)
+	s.SSH.User = m.value(StepCluster, 2)
+	s.SSH.KeyPath = m.value(StepCluster, 3)
+	s.SSH.KnownHostsPath = m.value(StepCluster, 4)
+	for _, h := range m.hosts {
+		s.Hosts = append(s.Hosts, h.host)
+	}
+	s.LoadBalancer.Mode = lbModes[m.mode]
+	s.ControlPlaneEndpoint.Name = m.value(StepLB, 0)
+	s.ControlPlaneEndpoint.Port, _ = strconv.Atoi(m.value(StepLB, 1))
+	switch s.LoadBalancer.Mode {
+	case inventory.ModeKeepalivedHAProxy:
+		s.LoadBalancer.VIP = m.value(StepLB, 2)
+		s.LoadBalancer.VirtualRouterID, _ = strconv.Atoi(m.value(StepLB, 3))
+	case inventory.ModeLocalProxy:
+		s.LoadBalancer.Proxy = m.value(StepLB, 5)
+	case inventory.ModeExternal:
+		s.LoadBalancer.Address = m.value(StepLB, 4)
+	}
+	s.Network.PodSubnet = m.value(StepNetwork, 0)
+	s.Network.ServiceSubnet = m.value(StepNetwork, 1)
+	s.Network.KubeProxyMode = m.value(StepNetwork, 2)
+	s.Network.KubeProxyFallbackMode = m.value(StepNetwork, 3)
+	inventory.Default(c)
+	return c
+}
+
+// validate runs the inventory validator and keeps the errors by path.
+func (m *Model) validate() inventory.Problems {
+	ps := inventory.Validate(m.Cluster())
+	m.errs = map[string]string{}
+	for _, p := range ps.Errors() {
+		if _, seen := m.errs[p.Path]; !seen {
+			m.errs[p.Path] = p.Message
+			if p.Fix != "" {
+				m.errs[p.Path] += " (fix: " + p.Fix + ")"
+			}
+		}
+	}
+	return ps
+}
+
+// stepErrors are the validator's errors that belong to the current step.
+func (m Model) stepErrors() []string {
+	prefixes := map[int][]string{
+		StepCluster: {"metadata.", "spec.kubernetesVersion", "spec.ssh"},
+		StepHosts:   {"spec.hosts"},
+		StepLB:      {"spec.loadBalancer", "spec.controlPlaneEndpoint"},
+		StepNetwork: {"spec.network"},
+	}[m.step]
+	var out []string
+	for path, msg := range m.errs {
+		for _, p := range prefixes {
+			if strings.HasPrefix(path, p) {
+				out = append(out, path+": "+msg)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Messages of the host checks.
+type scannedMsg struct {
+	i                 int
+	fingerprint, line string
+	err               error
+}
+type loginMsg struct {
+	i   int
+	err error
+}
+
+func (m Model) scan(i int) tea.Cmd {
+	h := m.hosts[i].host
+	port := 22
+	return func() tea.Msg {
+		fp, line, err := m.checker.Scan(context.Background(), h.Address, port)
+		return scannedMsg{i, fp, line, err}
+	}
+}
+
+func (m Model) login(i int) tea.Cmd {
+	h := m.hosts[i].host
+	user, key, known := m.value(StepCluster, 2), m.value(StepCluster, 3), m.value(StepCluster, 4)
+	return func() tea.Msg {
+		return loginMsg{i, m.checker.Login(context.Background(), h.Address, 22, user, key, known)}
+	}
+}
+
+// Init focuses the first field.
+func (m Model) Init() tea.Cmd { return textinput.Blink }
+
+// Update applies one message.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width = msg.Width
+		return m, nil
+	case scannedMsg:
+		h := m.hosts[msg.i]
+		h.checking = false
+		if msg.err != nil {
+			h.err = msg.err.Error()
+			return m, nil
+		}
+		h.fingerprint, h.line, h.err = msg.fingerprint, msg.line, ""
+		return m, nil
+	case loginMsg:
+		h := m.hosts[msg.i]
+		h.checking = false
+		if msg.err != nil {
+			h.err = msg.err.Error()
+		} else {
+			h.loginOK, h.err = true, ""
+		}
+		return m, nil
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	return m.updateInput(msg)
+}
+
+func (m Model) updateInput(msg tea.Msg) (tea.Model, tea.Cmd) {
+	fs := m.visible()
+	if len(fs) == 0 || m.step >= StepReview {
+		return m, nil
+	}
+	var cmd tea.Cmd
+	fs[m.focus].input, cmd = fs[m.focus].input.Update(msg)
+	m.validate()
+	return m, cmd
+}
+
+// pendingKey is the first host whose key awaits the operator's decision.
+func (m Model) pendingKey() int {
+	for i, h := range m.hosts {
+		if h.fingerprint != "" && !h.accepted {
+			return i
+		}
+	}
+	return -1
+}
+
+func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if m.askQuit {
+		switch k.String() {
+		case "y", "Y":
+			m.quit = true
+			return m, tea.Quit
+		default:
+			m.askQuit = false
+		}
+		return m, nil
+	}
+	switch k.String() {
+	case "ctrl+c":
+		if m.step == StepSaved {
+			return m, tea.Quit
+		}
+		m.askQuit = true
+		return m, nil
+	case "?":
+		if m.step >= StepReview {
+			m.help = !m.help
+			return m, nil
+		}
+	case "f1":
+		m.help = !m.help
+		return m, nil
+	case "tab", "down":
+		m.focusField(m.focus + 1)
+		return m, nil
+	case "shift+tab", "up":
+		m.focusField(m.focus - 1)
+		return m, nil
+	case "esc":
+		if m.step > StepCluster && m.step < StepSaved {
+			m.step--
+			m.focusField(0)
+		}
+		return m, nil
+	}
+	// A host key waiting for a decision takes y/n first.
+	if m.step == StepHosts {
+		if i := m.pendingKey(); i >= 0 {
+			switch k.String() {
+			case "y", "Y":
+				h := m.hosts[i]
+				if err := m.checker.Accept(m.value(StepCluster, 4), h.line); err != nil {
+					h.err = err.Error()
+					return m, nil
+				}
+				h.accepted, h.checking = true, true
+				return m, m.login(i)
+			case "n", "N":
+				m.hosts = append(m.hosts[:i], m.hosts[i+1:]...)
+				m.validate()
+				return m, nil
+			}
+			return m, nil
+		}
+	}
+	switch m.step {
+	case StepLB:
+		if k.String() == "left" || k.String() == "right" {
+			if k.String() == "left" {
+				m.mode = (m.mode + len(lbModes) - 1) % len(lbModes)
+			} else {
+				m.mode = (m.mode + 1) % len(lbModes)
+			}
+			m.focusField(0)
+			m.validate()
+			return m, nil
+		}
+	case StepReview:
+		switch k.String() {
+		case "enter", "s":
+			return m.save()
+		}
+		return m, nil
+	case StepSaved:
+		switch k.String() {
+		case "y", "Y", "enter":
+			m.run = true
+			return m, tea.Quit
+		case "n", "N", "q":
+			return m, tea.Quit
+		}
+		return m, nil
+	}
+	if k.String() == "enter" {
+		return m.enter()
+	}
+	return m.updateInput(k)
+}
+
+// enter adds a host on the hosts screen (or goes on when the form is
+// empty), and goes to the next step elsewhere, unless the step has errors.
+func (m Model) enter() (tea.Model, tea.Cmd) {
+	if m.step == StepHosts {
+		name, addr, role := m.value(StepHosts, 0), m.value(StepHosts, 1), m.value(StepHosts, 2)
+		if name != "" || addr != "" {
+			h := inventory.Host{Name: name, Address: addr, Role: role}
+			m.hosts = append(m.hosts, &hostState{host: h, checking: true})
+			m.fields[StepHosts][0].input.SetValue("")
+			m.fields[StepHosts][1].input.SetValue("")
+			m.focusField(0)
+			m.validate()
+			return m, m.scan(len(m.hosts) - 1)
+		}
+		for _, h := range m.hosts {
+			if !h.loginOK {
+				return m, nil // every host reachable before going on
+			}
+		}
+	}
+	m.validate()
+	if len(m.stepErrors()) > 0 {
+		return m, nil
+	}
+	if m.step == StepHosts && len(m.hosts) == 0 {
+		return m, nil
+	}
+	if m.step == StepCluster && m.value(StepLB, 0) == "" {
+		m.fields[StepLB][0].input.SetValue(m.value(StepCluster, 0) + "-apiserver")
+	}
+	m.step++
+	m.focusField(0)
+	m.validate()
+	return m, nil
+}
+
+func (m Model) save() (tea.Model, tea.Cmd) {
+	ps := m.validate()
+	if len(ps.Errors()) > 0 {
+		m.saveErr = fmt.Sprintf("%d problems: fix them first (esc goes back)", len(ps.Errors()))
+		return m, nil
+	}
+	b, err := inventory.Marshal(m.Cluster())
+	if err == nil {
+		err = state.WriteFileAtomic(m.path, b, 0o644)
+	}
+	if err != nil {
+		m.saveErr = err.Error()
+		return m, nil
+	}
+	m.saved, m.saveErr = true, ""
+	m.step = StepSaved
+	return m, nil
+}
+
+var (
+	title = lipgloss.NewStyle().Bold(true)
+	dim   = lipgloss.NewStyle().Faint(true)
+	red   = lipgloss.NewStyle().Foreground(lipgloss.Color("1"))
+	green = lipgloss.NewStyle().Foreground(lipgloss.Color("2"))
+)
+
+// View draws the current screen.
+func (m Model) View() string {
+	var b strings.Builder
+	var crumbs []string
+	for i, n := range stepNames[:StepSaved] {
+		if i == m.step {
+			n = "[" + n + "]"
+		}
+		crumbs = append(crumbs, n)
+	}
+	b.WriteString(title.Render("kubeha installer") + "  " + dim.Render(strings.Join(crumbs, " › ")) + "\n\n")
+	switch m.step {
+	case StepHosts:
+		b.WriteString(m.hostsView())
+	case StepLB:
+		b.WriteString("load balancer: " + dim.Render("←") + " " + title.Render(lbModes[m.mode]) + " " + dim.Render("→") + "\n\n")
+		b.WriteString(m.fieldsView())
+	case StepReview:
+		b.WriteString(m.reviewView())
+	case StepSaved:
+		b.WriteString(green.Render("✓ saved "+m.path) + "\n\nRun `kubeha apply` on it now? [Y/n]\n")
+	default:
+		b.WriteString(m.fieldsView())
+	}
+	if errs := m.stepErrors(); len(errs) > 0 && m.step < StepReview {
+		b.WriteString("\n")
+		for _, e := range errs {
+			b.WriteString(red.Render("✗ "+e) + "\n")
+		}
+	}
+	if m.help {
+		b.WriteString("\n" + dim.Render("tab/↓ next field · shift+tab/↑ previous · enter next step (hosts: add the host; empty form: next step)\nesc back · y/n accept or refuse a host key · ←/→ load-balancer mode · ctrl+c quit (asks) · f1 help") + "\n")
+	} else {
+		b.WriteString("\n" + dim.Render("enter next · esc back · f1 help · ctrl+c quit") + "\n")
+	}
+	if m.askQuit {
+		b.WriteString(title.Render("Leave the installer without saving? [y/N]") + "\n")
+	}
+	return b.String()
+}
+
+func (m Model) fieldsView() string {
+	var b strings.Builder
+	for i, f := range m.visible() {
+		cursor := "  "
+		if i == m.focus {
+			cursor = "> "
+		}
+		fmt.Fprintf(&b, "%s%-22s %s\n", cursor, f.label, f.input.View())
+		if msg, ok := m.errs[f.path]; ok && f.path != "spec.hosts" {
+			b.WriteString("    " + red.Render(msg) + "\n")
+		}
+	}
+	return b.String()
+}
+
+func (m Model) hostsView() string {
+	var b strings.Builder
+	b.WriteString("add a host (enter adds it; with an empty form, enter goes on):\n")
+	b.WriteString(m.fieldsView())
+	b.WriteString("\n" + title.Render("hosts") + "\n")
+	if len(m.hosts) == 0 {
+		b.WriteString(dim.Render("  none yet") + "\n")
+	}
+	for _, h := range m.hosts {
+		state := ""
+		switch {
+		case h.err != "":
+			state = red.Render("✗ " + h.err)
+		case h.checking && h.fingerprint == "":
+			state = dim.Render("connecting…")
+		case h.fingerprint != "" && !h.accepted:
+			state = title.Render("host key " + h.fingerprint + " — accept? [y/n]")
+		case h.checking:
+			state = dim.Render("logging in…")
+		case h.loginOK:
+			state = green.Render("✓ ssh ok") + dim.Render("  "+h.fingerprint)
+		}
+		fmt.Fprintf(&b, "  %-8s %-16s %-13s %s\n", h.host.Name, h.host.Address, h.host.Role, state)
+	}
+	return b.String()
+}
+
+func (m Model) reviewView() string {
+	var b strings.Builder
+	c := m.Cluster()
+	y, _ := inventory.Marshal(c)
+	b.WriteString(title.Render("inventory") + dim.Render(" (saved to "+m.path+")") + "\n")
+	for _, l := range strings.Split(strings.TrimRight(string(y), "\n"), "\n") {
+		b.WriteString("  " + l + "\n")
+	}
+	b.WriteString("\n" + title.Render("plan") + "\n")
+	masters, workers := len(c.Masters()), len(c.Workers())
+	b.WriteString(fmt.Sprintf("  facts, host-prep and the load balancer (%s) on %d hosts; kubeadm init on %s;\n", c.Spec.LoadBalancer.Mode, len(c.Spec.Hosts), firstMaster(c)))
+	b.WriteString(fmt.Sprintf("  %d more masters join one at a time, %d workers in parallel; kube-proxy, routes, CNI %s; verify.\n", max(0, masters-1), workers, c.Spec.CNI.Plugin))
+	ps := inventory.Validate(c)
+	for _, p := range ps {
+		b.WriteString("  " + p.String() + "\n")
+	}
+	if m.saveErr != "" {
+		b.WriteString("\n" + red.Render("✗ "+m.saveErr) + "\n")
+	}
+	b.WriteString("\nenter saves the inventory\n")
+	return b.String()
+}
+
+func firstMaster(c *inventory.Cluster) string {
+	if ms := c.Masters(); len(ms) > 0 {
+		return ms[0].Name
+	}
+	return "(no master)"
+}

@@ -1,0 +1,237 @@
+package wizard
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/kubeha/kubeha/inventory"
+)
+
+// fakeChecker stands in for SSH in the model tests; the real one is proved
+// against real sshd by the tmux test in e2e/wizard.
+type fakeChecker struct {
+	accepted []string
+	loginErr error
+}
+
+func (f *fakeChecker) Scan(_ context.Context, address string, _ int) (string, string, error) {
+	if address == "10.0.0.99" {
+		return "", "", errors.New("connect to 10.0.0.99:22: connection refused")
+	}
+	return "SHA256:fp-" + address, address + " ssh-ed25519 AAAA", nil
+}
+func (f *fakeChecker) Accept(_, line string) error { f.accepted = append(f.accepted, line); return nil }
+func (f *fakeChecker) Login(context.Context, string, int, string, string, string) error {
+	return f.loginErr
+}
+
+func typeText(m Model, s string) Model {
+	for _, r := range s {
+		nm, _ := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		m = nm.(Model)
+	}
+	return m
+}
+
+// press sends a key and runs the command it returns, as the program would
+// (host checks are commands).
+func press(m Model, k tea.KeyMsg) Model {
+	nm, cmd := m.Update(k)
+	m = nm.(Model)
+	for cmd != nil {
+		msg := cmd()
+		switch msg.(type) {
+		case scannedMsg, loginMsg:
+			nm, cmd = m.Update(msg)
+			m = nm.(Model)
+		default:
+			cmd = nil
+		}
+	}
+	return m
+}
+
+var (
+	enter = tea.KeyMsg{Type: tea.KeyEnter}
+	tab   = tea.KeyMsg{Type: tea.KeyTab}
+	esc   = tea.KeyMsg{Type: tea.KeyEsc}
+	right = tea.KeyMsg{Type: tea.KeyRight}
+	yes   = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")}
+	no    = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("n")}
+)
+
+func clear(m Model) Model {
+	fs := m.visible()
+	fs[m.focus].input.SetValue("")
+	return m
+}
+
+// Cluster screen: a field is checked by the inventory validator as it is
+// typed, and enter does not go on while it is wrong.
+func TestClusterScreenValidatesInline(t *testing.T) {
+	m := New(&fakeChecker{}, "x.yaml")
+	m = typeText(clear(m), "Bad_Name")
+	if v := m.View(); !strings.Contains(v, "metadata.name") {
+		t.Fatalf("no inline error for a bad name:\n%s", v)
+	}
+	m = press(m, enter)
+	if m.Step() != StepCluster {
+		t.Fatal("enter went on past an invalid field")
+	}
+	m = typeText(clear(m), "prod")
+	m = press(m, enter)
+	if m.Step() != StepHosts {
+		t.Fatalf("a valid cluster screen did not go on:\n%s", m.View())
+	}
+}
+
+// Hosts screen: each host is scanned, its fingerprint shown until the
+// operator accepts (y) or refuses (n) it; only then is it logged into.
+func TestHostsScreenShowsFingerprintsToAccept(t *testing.T) {
+	fc := &fakeChecker{}
+	m := New(fc, "x.yaml")
+	m = press(m, enter) // cluster defaults
+	m = typeText(m, "m1")
+	m = press(m, tab)
+	m = typeText(m, "10.0.0.1")
+	m = press(m, enter)
+	if v := m.View(); !strings.Contains(v, "host key SHA256:fp-10.0.0.1") || !strings.Contains(v, "accept? [y/n]") {
+		t.Fatalf("fingerprint not shown for acceptance:\n%s", v)
+	}
+	if len(fc.accepted) != 0 {
+		t.Fatal("accepted before the operator said so")
+	}
+	m = press(m, enter) // not accepted yet: enter does nothing
+	if m.Step() != StepHosts {
+		t.Fatal("went on with a host key waiting")
+	}
+	m = press(m, yes)
+	if v := m.View(); !strings.Contains(v, "✓ ssh ok") || len(fc.accepted) != 1 {
+		t.Fatalf("after y: %v\n%s", fc.accepted, v)
+	}
+	// A refused key removes the host; an unreachable host shows why.
+	m = typeText(m, "w9")
+	m = press(m, tab)
+	m = typeText(m, "10.0.0.9")
+	m = press(m, enter)
+	m = press(m, no)
+	if strings.Contains(m.View(), "w9") {
+		t.Fatalf("a refused host stays:\n%s", m.View())
+	}
+	m = typeText(m, "w1")
+	m = press(m, tab)
+	m = typeText(m, "10.0.0.99")
+	m = press(m, enter)
+	if v := m.View(); !strings.Contains(v, "connection refused") {
+		t.Fatalf("unreachable host not explained:\n%s", v)
+	}
+	m = press(m, enter)
+	if m.Step() != StepHosts {
+		t.Fatal("went on with an unreachable host")
+	}
+}
+
+// The load-balancer screen asks only what the chosen mode needs.
+func TestLoadBalancerFieldsFollowTheMode(t *testing.T) {
+	m := New(&fakeChecker{}, "x.yaml")
+	m.step = StepLB
+	m.focusField(0)
+	if v := m.View(); !strings.Contains(v, "VIP") || strings.Contains(v, "SLB address") {
+		t.Fatalf("keepalived-haproxy fields:\n%s", v)
+	}
+	m = press(m, right)
+	if v := m.View(); !strings.Contains(v, "local-proxy") || strings.Contains(v, "VIP") || !strings.Contains(v, "local proxy") {
+		t.Fatalf("local-proxy fields:\n%s", v)
+	}
+	m = press(m, right)
+	if v := m.View(); !strings.Contains(v, "external") || !strings.Contains(v, "SLB address") {
+		t.Fatalf("external fields:\n%s", v)
+	}
+}
+
+// A whole walk: the saved inventory is valid and what was typed.
+func TestWalkSavesAValidInventory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kubeha.yaml")
+	m := New(&fakeChecker{}, path)
+	m = press(m, enter)
+	for i, h := range [][2]string{{"m1", "10.0.0.1"}, {"m2", "10.0.0.2"}, {"m3", "10.0.0.3"}, {"w1", "10.0.0.4"}} {
+		m = typeText(m, h[0])
+		m = press(m, tab)
+		m = typeText(m, h[1])
+		if i == 3 {
+			m = press(m, tab)
+			m = typeText(clear(m), "worker")
+		}
+		m = press(m, enter)
+		m = press(m, yes)
+	}
+	m = press(m, enter) // empty form: on to the load balancer
+	if m.Step() != StepLB {
+		t.Fatalf("not on the load-balancer screen:\n%s", m.View())
+	}
+	m = press(m, enter)
+	if m.Step() != StepLB || !strings.Contains(m.View(), "spec.loadBalancer.vip") {
+		t.Fatalf("no VIP must be refused:\n%s", m.View())
+	}
+	m = press(m, tab)
+	m = press(m, tab)
+	m = typeText(m, "10.0.0.100")
+	m = press(m, enter)
+	m = press(m, enter) // network defaults
+	if m.Step() != StepReview || !strings.Contains(m.View(), "vip: 10.0.0.100") {
+		t.Fatalf("review:\n%s", m.View())
+	}
+	m = press(m, esc)
+	if m.Step() != StepNetwork {
+		t.Fatal("esc must go back")
+	}
+	m = press(m, enter)
+	m = press(m, enter)
+	if !m.Saved() || m.Step() != StepSaved {
+		t.Fatalf("not saved:\n%s", m.View())
+	}
+	c, _, err := inventory.Load(path)
+	if err != nil {
+		t.Fatalf("the saved inventory does not load: %v", err)
+	}
+	if len(c.Masters()) != 3 || len(c.Workers()) != 1 || c.Spec.LoadBalancer.VIP != "10.0.0.100" || c.Spec.ControlPlaneEndpoint.Port != 16443 {
+		t.Fatalf("saved %+v", c.Spec)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v", fi.Mode().Perm())
+	}
+	_, cmd := m.Update(yes)
+	if cmd == nil || !m.Update2Run(yes) {
+		t.Fatal("y on the last screen asks to run apply")
+	}
+}
+
+// Update2Run reports whether key on the saved screen asks for a run.
+func (m Model) Update2Run(k tea.KeyMsg) bool {
+	nm, _ := m.Update(k)
+	return nm.(Model).Run()
+}
+
+// ctrl+c asks before leaving.
+func TestQuitAsks(t *testing.T) {
+	m := New(&fakeChecker{}, "x.yaml")
+	m = press(m, tea.KeyMsg{Type: tea.KeyCtrlC})
+	if !strings.Contains(m.View(), "Leave the installer") {
+		t.Fatal("ctrl+c must ask")
+	}
+	m = press(m, no)
+	if strings.Contains(m.View(), "Leave the installer") {
+		t.Fatal("n must stay")
+	}
+	nm, cmd := press(m, tea.KeyMsg{Type: tea.KeyCtrlC}).Update(yes)
+	if cmd == nil || cmd() != tea.Quit() || nm.(Model).Saved() {
+		t.Fatal("y must quit without saving")
+	}
+}
