@@ -115,6 +115,9 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 	if err != nil {
 		return err
 	}
+	for _, h := range w.Pending {
+		env.Log.ForHost(h).Info(w.Reasons[h])
+	}
 	log := env.Log.ForHost(cp.Name)
 	const k = kubectlSystem
 	conf, err := kubeProxyConf(ctx, env, cp.Name)

@@ -138,7 +138,7 @@ func TestInstallerInTmux(t *testing.T) {
 	inv := filepath.Join(dir, "kubeha.yaml")
 	known := filepath.Join(dir, "known_hosts")
 	shell := fmt.Sprintf("cd %s && %s tui -i %s; echo EXIT=$?; sleep 600", dir, kubeha, inv)
-	tm.tmux("new-session", "-d", "-s", tm.session, "-x", "110", "-y", "48", "env", "TERM=xterm-256color", "NO_COLOR=1", "sh", "-c", shell)
+	tm.tmux("new-session", "-d", "-s", tm.session, "-x", "220", "-y", "50", "env", "TERM=xterm-256color", "NO_COLOR=1", "sh", "-c", shell)
 	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", tm.session).Run() })
 
 	// Cluster: name, then the test's key and known_hosts file.
@@ -187,7 +187,7 @@ func TestInstallerInTmux(t *testing.T) {
 	tm.keys("Enter")
 	tm.golden("05-network", tm.waitFor("[network]", "Pod subnet", "10.244.0.0/16"))
 	tm.keys("Enter")
-	tm.golden("06-review", tm.waitFor("[review]", "vip: 10.214.0.100", "enter saves"))
+	tm.golden("06-review", tm.waitFor("[review]", "VIP 10.214.0.100", "enter saves"))
 	tm.keys("Enter")
 	tm.golden("07-saved", tm.waitFor("saved", "Run `kubeha apply` on it now?"))
 	tm.keys("n")

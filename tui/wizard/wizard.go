@@ -97,7 +97,7 @@ func newField(label, path, value, placeholder string) *field {
 	in.SetValue(value)
 	in.Placeholder = placeholder
 	in.CharLimit = 256
-	in.Width = 40
+	in.Width = 0 // whole values: paths are long, and the operator must see them
 	return &field{label: label, path: path, input: in}
 }
 
@@ -566,17 +566,36 @@ func (m Model) hostsView() string {
 func (m Model) reviewView() string {
 	var b strings.Builder
 	c := m.Cluster()
-	y, _ := inventory.Marshal(c)
-	b.WriteString(title.Render("inventory") + dim.Render(" (saved to "+m.path+")") + "\n")
-	for _, l := range strings.Split(strings.TrimRight(string(y), "\n"), "\n") {
-		b.WriteString("  " + l + "\n")
+	s := c.Spec
+	b.WriteString(title.Render("review") + dim.Render(" (the whole inventory is saved to "+m.path+")") + "\n")
+	fmt.Fprintf(&b, "  cluster   %s, Kubernetes %s; ssh as %s with %s; known_hosts %s\n", c.Metadata.Name, s.KubernetesVersion, s.SSH.User, s.SSH.KeyPath, s.SSH.KnownHostsPath)
+	for i, h := range s.Hosts {
+		label := "          "
+		if i == 0 {
+			label = "  hosts   "
+		}
+		fmt.Fprintf(&b, "%s  %-8s %-16s %s\n", label, h.Name, h.Address, h.Role)
 	}
+	lb := s.LoadBalancer
+	ep := fmt.Sprintf("%s:%d", s.ControlPlaneEndpoint.Name, s.ControlPlaneEndpoint.Port)
+	switch lb.Mode {
+	case inventory.ModeKeepalivedHAProxy:
+		fmt.Fprintf(&b, "  endpoint  %s → keepalived+haproxy on the %s, VIP %s, router id %d\n", ep, lb.Placement, lb.VIP, lb.VirtualRouterID)
+	case inventory.ModeLocalProxy:
+		fmt.Fprintf(&b, "  endpoint  %s → %s on every node at 127.0.0.1\n", ep, lb.Proxy)
+	default:
+		fmt.Fprintf(&b, "  endpoint  %s → the external load balancer %s (masters reach themselves: hairpin rule)\n", ep, lb.Address)
+	}
+	fb := ""
+	if s.Network.KubeProxyFallbackMode != "" {
+		fb = " (" + s.Network.KubeProxyFallbackMode + " where the kernel has no ip_vs)"
+	}
+	fmt.Fprintf(&b, "  network   pods %s, services %s, kube-proxy %s%s, CNI %s\n", s.Network.PodSubnet, s.Network.ServiceSubnet, s.Network.KubeProxyMode, fb, s.CNI.Plugin)
 	b.WriteString("\n" + title.Render("plan") + "\n")
 	masters, workers := len(c.Masters()), len(c.Workers())
-	b.WriteString(fmt.Sprintf("  facts, host-prep and the load balancer (%s) on %d hosts; kubeadm init on %s;\n", c.Spec.LoadBalancer.Mode, len(c.Spec.Hosts), firstMaster(c)))
-	b.WriteString(fmt.Sprintf("  %d more masters join one at a time, %d workers in parallel; kube-proxy, routes, CNI %s; verify.\n", max(0, masters-1), workers, c.Spec.CNI.Plugin))
-	ps := inventory.Validate(c)
-	for _, p := range ps {
+	fmt.Fprintf(&b, "  facts, host-prep and the load balancer on %d hosts; kubeadm init on %s;\n", len(s.Hosts), firstMaster(c))
+	fmt.Fprintf(&b, "  then %s one at a time, with %s beside them; kube-proxy, routes, CNI; verify.\n", count(max(0, masters-1), "more master"), count(workers, "worker"))
+	for _, p := range inventory.Validate(c) {
 		b.WriteString("  " + p.String() + "\n")
 	}
 	if m.saveErr != "" {
@@ -584,6 +603,14 @@ func (m Model) reviewView() string {
 	}
 	b.WriteString("\nenter saves the inventory\n")
 	return b.String()
+}
+
+// count is "1 worker", "2 workers".
+func count(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func firstMaster(c *inventory.Cluster) string {

@@ -185,7 +185,7 @@ func TestWalkSavesAValidInventory(t *testing.T) {
 	m = typeText(m, "10.0.0.100")
 	m = press(m, enter)
 	m = press(m, enter) // network defaults
-	if m.Step() != StepReview || !strings.Contains(m.View(), "vip: 10.0.0.100") {
+	if m.Step() != StepReview || !strings.Contains(m.View(), "VIP 10.0.0.100") {
 		t.Fatalf("review:\n%s", m.View())
 	}
 	m = press(m, esc)
