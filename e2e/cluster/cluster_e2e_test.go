@@ -569,6 +569,9 @@ func (c *cluster) applyOK(ctx context.Context) {
 		if e.Kind == events.PhaseDone {
 			phases = append(phases, fmt.Sprintf("%s %.1fs", e.Phase, e.Duration.Seconds()))
 		}
+		if e.Phase == "kube-proxy" && (e.Kind == events.Info || e.Kind == events.Warning) {
+			c.t.Logf("kube-proxy phase, %s: %s", e.Host, e.Message)
+		}
 	}
 	c.t.Logf("apply: %v; kubeadm's own commands %v (sum); overhead ratio %.2f (target 1.10); phases: %s",
 		took.Round(100*time.Millisecond), kubeadmOwn.Round(100*time.Millisecond), took.Seconds()/kubeadmOwn.Seconds(), strings.Join(phases, ", "))
