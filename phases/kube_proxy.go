@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
 )
@@ -115,14 +116,37 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 	if err != nil {
 		return err
 	}
-	for _, h := range w.Pending {
-		env.Log.ForHost(h).Info(w.Reasons[h])
-	}
 	log := env.Log.ForHost(cp.Name)
 	const k = kubectlSystem
 	conf, err := kubeProxyConf(ctx, env, cp.Name)
 	if err != nil {
 		return err
+	}
+	// Look again, as the probe did: on a first run every node is pending
+	// because the journal has no record, not because a mode is wrong, and a
+	// needless restart costs every node its kube-proxy for seconds.
+	var mu sync.Mutex
+	var wrong []string
+	err = ProbeEach(ctx, env, w.Pending, func(ctx context.Context, host string) error {
+		res, err := env.quiet(ctx, host, "kube-proxy mode", proxyModeScript)
+		if err != nil {
+			return &HostError{Host: host, Err: err}
+		}
+		if why := proxyModeReason(strings.TrimSpace(res.Stdout), mode, mode); why != "" {
+			env.Log.ForHost(host).Info(why)
+			mu.Lock()
+			wrong = append(wrong, host)
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cmMode := configMapMode(conf)
+	if cmMode == mode && len(wrong) == 0 {
+		log.Info("the kube-proxy ConfigMap says mode " + mode + " and no kube-proxy runs another")
+		return nil
 	}
 	if want := withProxyMode(conf, mode); want != conf {
 		patch, err := json.Marshal(map[string]any{"data": map[string]string{"config.conf": want}})
