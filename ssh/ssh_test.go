@@ -665,12 +665,7 @@ func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
 func TestSmallUploadToAFullDisk(t *testing.T) {
 	f := newFixture(t, sshd.Options{})
 	c := dialT(t, f.config("k1"))
-	small := filepath.Join(f.dir, "full")
-	os.MkdirAll(small, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", small).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", small).Run() })
+	small := smallDisk(t, f.dir, "64k")
 	dst := filepath.Join(small, "haproxy.cfg")
 	os.WriteFile(dst, []byte("old\n"), 0o644)
 	exec.Command("dd", "if=/dev/zero", "of="+filepath.Join(small, "fill"), "bs=4k").Run()
@@ -687,6 +682,18 @@ func TestSmallUploadToAFullDisk(t *testing.T) {
 	}
 }
 
+// smallDisk mounts a tmpfs of size under dir, unmounted when the test ends.
+func smallDisk(t *testing.T, dir, size string) string {
+	t.Helper()
+	p := filepath.Join(dir, "disk-"+size)
+	os.MkdirAll(p, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", p).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", p).Run() })
+	return p
+}
+
 func TestHumanBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 3000: "2.9 KiB", 8 << 20: "8.0 MiB", 3 << 30: "3.0 GiB"} {
 		if got := humanBytes(n); got != want {
@@ -698,12 +705,7 @@ func TestHumanBytes(t *testing.T) {
 func TestUploadRefusesWhenTheDiskIsFull(t *testing.T) {
 	f := newFixture(t, sshd.Options{})
 	c := dialT(t, f.config("k1"))
-	small := filepath.Join(f.dir, "small")
-	os.MkdirAll(small, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", small).Run() })
+	small := smallDisk(t, f.dir, "4m")
 	dst := filepath.Join(small, "big.bin")
 	os.WriteFile(dst, []byte("old\n"), 0o644)
 	err := c.Upload(context.Background(), File{Path: dst, Content: patternReader(8<<20, 7), Size: 8 << 20})

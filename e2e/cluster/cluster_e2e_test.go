@@ -903,9 +903,18 @@ func TestDedicatedLoadBalancers(t *testing.T) {
 	if holder == nil {
 		t.Fatal("no load-balancer host holds the VIP")
 	}
+	longest := crashVIPHolder(ctx, t, holder, "https://"+vip+":6443/readyz")
+	t.Logf("dedicated LB holder %s crashed: longest run of failed requests %v (target 2s)", holder.Name, longest.Round(10*time.Millisecond))
+}
+
+// crashVIPHolder checks url answers, takes holder off the network (put back
+// when the test ends) and returns the longest run of failed requests to url
+// while the VIP moves.
+func crashVIPHolder(ctx context.Context, t *testing.T, holder *machines.Machine, url string) time.Duration {
+	t.Helper()
 	client := insecureClient()
 	ok := func() bool {
-		resp, err := client.Get("https://" + vip + ":6443/readyz")
+		resp, err := client.Get(url)
 		if err != nil {
 			return false
 		}
@@ -913,17 +922,17 @@ func TestDedicatedLoadBalancers(t *testing.T) {
 		return resp.StatusCode == 200
 	}
 	if !ok() {
-		t.Fatal("endpoint not ready through the dedicated load balancers")
+		t.Fatalf("%s does not answer before the crash", url)
 	}
 	if err := holder.Crash(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer holder.Uncrash(context.Background())
+	t.Cleanup(func() { holder.Uncrash(context.Background()) })
 	longest, recovered := longestOutage(ok)
 	if !recovered {
-		t.Fatal("endpoint not back 60 s after the VIP holder crashed")
+		t.Fatalf("%s not back 60 s after the VIP holder %s crashed", url, holder.Name)
 	}
-	t.Logf("dedicated LB holder %s crashed: longest run of failed requests %v (target 2s)", holder.Name, longest.Round(10*time.Millisecond))
+	return longest
 }
 
 // longestOutage polls ok every 50 ms for at least 5 s and until it has

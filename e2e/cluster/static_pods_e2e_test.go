@@ -52,19 +52,7 @@ func TestStaticPodsKeepalivedHAProxy(t *testing.T) {
 	}
 
 	holder := c.vipHolder(ctx, t)
-	client := insecureClient()
-	ok := func() bool { return readyz(client) }
-	if !ok() {
-		t.Fatal("endpoint not ready through the VIP")
-	}
-	if err := holder.Crash(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Uncrash(context.Background())
-	longest, recovered := longestOutage(ok)
-	if !recovered {
-		t.Fatal("endpoint not back 60 s after the VIP holder crashed")
-	}
+	longest := crashVIPHolder(ctx, t, holder, "https://"+vip+":16443/readyz")
 	t.Logf("static-pod VIP holder %s crashed: longest run of failed requests %v (target 2s)", holder.Name, longest.Round(10*time.Millisecond))
 }
 
