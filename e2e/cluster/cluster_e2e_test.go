@@ -564,7 +564,7 @@ func (c *cluster) applyOK(ctx context.Context) {
 		c.t.Fatalf("apply: %v\n%s", err, lastLines(out, 40))
 	}
 	kubeadmOwn := kubeadmDurations(evs)
-	var phases []string
+	var phases, tookLines []string
 	for _, e := range evs {
 		if e.Kind == events.PhaseDone {
 			phases = append(phases, fmt.Sprintf("%s %.1fs", e.Phase, e.Duration.Seconds()))
@@ -572,9 +572,12 @@ func (c *cluster) applyOK(ctx context.Context) {
 		if e.Phase == "kube-proxy" && (e.Kind == events.Info || e.Kind == events.Warning) {
 			c.t.Logf("kube-proxy phase, %s: %s", e.Host, e.Message)
 		}
+		if e.Kind == events.Output && tookRE.MatchString(e.Message) {
+			tookLines = append(tookLines, e.Host+" "+strings.TrimPrefix(e.Message, "kubeadm "))
+		}
 	}
-	c.t.Logf("apply: %v; kubeadm's own commands %v (sum); overhead ratio %.2f (target 1.10); phases: %s",
-		took.Round(100*time.Millisecond), kubeadmOwn.Round(100*time.Millisecond), took.Seconds()/kubeadmOwn.Seconds(), strings.Join(phases, ", "))
+	c.t.Logf("apply: %v; kubeadm's own commands %v (sum); overhead ratio %.2f (target 1.10); phases: %s; kubeadm: %s",
+		took.Round(100*time.Millisecond), kubeadmOwn.Round(100*time.Millisecond), took.Seconds()/kubeadmOwn.Seconds(), strings.Join(phases, ", "), strings.Join(tookLines, ", "))
 	if tokenRE.MatchString(out) {
 		c.t.Fatal("a bootstrap token appears in kubeha's output")
 	}
