@@ -115,6 +115,8 @@ func New(checker Checker, path string) Model {
 			newField("name", "spec.hosts", "", "m1"),
 			newField("address", "spec.hosts", "", "192.168.8.191"),
 			newField("role", "spec.hosts", inventory.RoleMaster, "master | worker | loadbalancer"),
+			newField("SSH user", "spec.hosts", "", "empty: the cluster's"),
+			newField("SSH key", "spec.hosts", "", "empty: the cluster's"),
 		},
 		StepLB: {
 			newField("endpoint name", "spec.controlPlaneEndpoint.name", "", "prod-apiserver"),
@@ -266,6 +268,12 @@ func (m Model) scan(i int) tea.Cmd {
 func (m Model) login(i int) tea.Cmd {
 	h := m.hosts[i].host
 	user, key, known := m.value(StepCluster, 2), m.value(StepCluster, 3), m.value(StepCluster, 4)
+	if h.SSH != nil && h.SSH.User != "" {
+		user = h.SSH.User
+	}
+	if h.SSH != nil && h.SSH.KeyPath != "" {
+		key = h.SSH.KeyPath
+	}
 	return func() tea.Msg {
 		return loginMsg{i, m.checker.Login(context.Background(), h.Address, 22, user, key, known)}
 	}
@@ -425,9 +433,13 @@ func (m Model) enter() (tea.Model, tea.Cmd) {
 		name, addr, role := m.value(StepHosts, 0), m.value(StepHosts, 1), m.value(StepHosts, 2)
 		if name != "" || addr != "" {
 			h := inventory.Host{Name: name, Address: addr, Role: role}
+			if user, key := m.value(StepHosts, 3), m.value(StepHosts, 4); user != "" || key != "" {
+				h.SSH = &inventory.HostSSH{User: user, KeyPath: key}
+			}
 			m.hosts = append(m.hosts, &hostState{host: h, checking: true})
-			m.fields[StepHosts][0].input.SetValue("")
-			m.fields[StepHosts][1].input.SetValue("")
+			for _, i := range []int{0, 1, 3, 4} { // the role stays: hosts come in runs
+				m.fields[StepHosts][i].input.SetValue("")
+			}
 			m.focusField(0)
 			m.validate()
 			return m, m.scan(len(m.hosts) - 1)

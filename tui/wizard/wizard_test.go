@@ -17,6 +17,7 @@ import (
 // against real sshd by the tmux test in e2e/wizard.
 type fakeChecker struct {
 	accepted []string
+	logins   []string // "user keyPath" of each login
 	loginErr error
 }
 
@@ -27,7 +28,8 @@ func (f *fakeChecker) Scan(_ context.Context, address string, _ int) (string, st
 	return "SHA256:fp-" + address, address + " ssh-ed25519 AAAA", nil
 }
 func (f *fakeChecker) Accept(_, line string) error { f.accepted = append(f.accepted, line); return nil }
-func (f *fakeChecker) Login(context.Context, string, int, string, string, string) error {
+func (f *fakeChecker) Login(_ context.Context, _ string, _ int, user, key, _ string) error {
+	f.logins = append(f.logins, user+" "+key)
 	return f.loginErr
 }
 
@@ -114,6 +116,23 @@ func TestHostsScreenShowsFingerprintsToAccept(t *testing.T) {
 	m = press(m, yes)
 	if v := m.View(); !strings.Contains(v, "✓ ssh ok") || len(fc.accepted) != 1 {
 		t.Fatalf("after y: %v\n%s", fc.accepted, v)
+	}
+	// A host with its own user and key logs in with them.
+	m = typeText(m, "m2")
+	m = press(m, tab)
+	m = typeText(m, "10.0.0.2")
+	m = press(m, tab)
+	m = press(m, tab)
+	m = typeText(m, "admin")
+	m = press(m, tab)
+	m = typeText(m, "/keys/m2")
+	m = press(m, enter)
+	m = press(m, yes)
+	if got := fc.logins[len(fc.logins)-1]; got != "admin /keys/m2" {
+		t.Fatalf("m2 logged in as %q", got)
+	}
+	if c := m.Cluster(); c.Spec.Hosts[1].SSH == nil || c.Spec.Hosts[1].SSH.User != "admin" {
+		t.Fatalf("m2's SSH settings not in the inventory: %+v", c.Spec.Hosts[1])
 	}
 	// A refused key removes the host; an unreachable host shows why.
 	m = typeText(m, "w9")
