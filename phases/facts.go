@@ -118,6 +118,14 @@ func (s *FactStore) Get(ctx context.Context, env *Env, host string, refresh bool
 	return f, nil
 }
 
+// forget drops host's facts: a phase changed the host, and the next Get
+// gathers them again.
+func (s *FactStore) forget(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.facts, host)
+}
+
 // known returns host's facts when gathered this run, else nil.
 func (s *FactStore) known(host string) *Facts {
 	s.mu.Lock()

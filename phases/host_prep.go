@@ -247,14 +247,14 @@ func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.putFiles(ctx, host, p.files(c, h, mode)); err != nil {
 			return err
 		}
-		if _, err := env.run(ctx, host, "prepare host", prepScript(Modules(h, mode), firewallPorts(c, h))); err != nil {
+		// One command for the steps; the facts it changes (swap, SELinux)
+		// are gathered again when a later phase asks.
+		if _, err := env.run(ctx, host, "prepare host and set the /etc/hosts block",
+			"set -e\n(\n"+prepScript(Modules(h, mode), firewallPorts(c, h))+")\n(\n"+hostsScript(hostsBlock(c, EndpointAddress(c, h)))+")"); err != nil {
 			return err
 		}
-		if _, err := env.run(ctx, host, "set /etc/hosts block", hostsScript(hostsBlock(c, EndpointAddress(c, h)))); err != nil {
-			return err
-		}
-		_, err := env.Shared.Facts.Get(ctx, env, host, true)
-		return err
+		env.Shared.Facts.forget(host)
+		return nil
 	})
 }
 
@@ -277,6 +277,7 @@ if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; rm -f
 // they do the same work.
 func HostPrepScript(c *inventory.Cluster, h inventory.Host, proxyMode string) string {
 	var b strings.Builder
+	b.WriteString("set -e\n")
 	for _, f := range (PrepareHosts{}).files(c, h, proxyMode) {
 		fmt.Fprintf(&b, "printf '%%s' %s > %s.kubeha-tmp && chmod %o %s.kubeha-tmp && mv -f %s.kubeha-tmp %s\n",
 			ssh.Quote(string(f.Content)), f.Path, f.Mode, f.Path, f.Path, f.Path)

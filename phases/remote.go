@@ -148,10 +148,19 @@ type fileSpec struct {
 	Secret  bool
 }
 
-// putFiles uploads each file whose content differs on host and returns the
+// putFiles writes each file whose content differs on host and returns the
 // paths it changed. Unchanged files are not touched, so a rerun restarts
-// nothing.
+// nothing. Small files (configs) go in one command, content on stdin
+// (never in a command line another user could read with ps); large ones
+// through Upload (SFTP, verified, with progress).
 func (env *Env) putFiles(ctx context.Context, host string, files []fileSpec) ([]string, error) {
+	total := 0
+	for _, f := range files {
+		total += len(f.Content)
+	}
+	if total <= smallFilesLimit {
+		return env.putSmallFiles(ctx, host, files)
+	}
 	differ, err := env.filesDiffer(ctx, host, files)
 	if err != nil {
 		return nil, err
@@ -170,6 +179,72 @@ func (env *Env) putFiles(ctx context.Context, host string, files []fileSpec) ([]
 		changed = append(changed, f.Path)
 	}
 	return changed, nil
+}
+
+// smallFilesLimit is the most putFiles sends in one command.
+const smallFilesLimit = 256 << 10
+
+// putSmallFilesScript writes the files whose contents follow on stdin, in
+// order: each to a temporary file beside it, its sha256 checked, left alone
+// when the old file is the same, else its mode set and renamed into place;
+// it prints each path it changed. A short write (a full disk) leaves the
+// old file and no temporary file, and says how much space there is. It
+// starts few processes: at scale every one counts on every host.
+const putSmallFilesScript = `set -e
+umask 077
+w() {
+  p=$1; d=${p%/*}; t="$d/.${p##*/}.kubeha-new"
+  [ -d "$d" ] || mkdir -p "$d"
+  if ! head -c "$3" > "$t" 2>/dev/null; then bad "short write"; fi
+  set -- "$@" $(sha256sum "$t" "$p" 2>/dev/null)
+  if [ "$5" != "$4" ]; then bad "checksum mismatch"; fi
+  if [ "${7:-}" = "$4" ]; then rm -f "$t"; return 0; fi
+  chmod "$2" "$t"
+  mv -f "$t" "$p"
+  echo "$p"
+}
+bad() {
+  rm -f "$t"
+  kb=$(df -Pk "$d" 2>/dev/null | awk 'NR==2 {print $4}')
+  if [ -n "$kb" ] && [ "$kb" -lt 64 ]; then
+    echo "not enough disk space in $d: $kb KiB free writing $p; free space on the host and run again" >&2
+  else
+    echo "$p: $1 writing $t" >&2
+  fi
+  exit 65
+}
+`
+
+func (env *Env) putSmallFiles(ctx context.Context, host string, files []fileSpec) ([]string, error) {
+	var script strings.Builder
+	script.WriteString(putSmallFilesScript)
+	var stdin bytes.Buffer
+	for _, f := range files {
+		mode := f.Mode.Perm()
+		if mode == 0 {
+			mode = 0o644
+		}
+		fmt.Fprintf(&script, "w %s %o %d %s\n", ssh.Quote(f.Path), mode, len(f.Content), sha256Hex(f.Content))
+		stdin.Write(f.Content)
+	}
+	res, err := env.Hosts.Run(ctx, host, ssh.Command{Name: "write " + filePaths(files), Script: script.String(), Stdin: &stdin})
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, p := range strings.Fields(res.Stdout) {
+		env.Log.ForHost(host).Info("wrote " + p)
+		changed = append(changed, p)
+	}
+	return changed, nil
+}
+
+func filePaths(files []fileSpec) string {
+	var ps []string
+	for _, f := range files {
+		ps = append(ps, f.Path)
+	}
+	return strings.Join(ps, ", ")
 }
 
 // filesDiffer lists which of files differ on host, without changing anything.

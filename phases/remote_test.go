@@ -2,12 +2,15 @@ package phases
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/ssh"
 )
@@ -18,7 +21,14 @@ type localShell struct{ runs int }
 
 func (l *localShell) Run(ctx context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
 	l.runs++
-	out, err := exec.CommandContext(ctx, "sh", "-c", cmd.Script).Output()
+	c := exec.CommandContext(ctx, "sh", "-c", cmd.Script)
+	c.Stdin = cmd.Stdin
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	out, err := c.Output()
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, stderr.String())
+	}
 	return ssh.Result{Stdout: string(out)}, err
 }
 func (l *localShell) Upload(context.Context, string, ssh.File) error { panic("not used") }
@@ -65,5 +75,63 @@ func TestProbeHostOneCommand(t *testing.T) {
 	p2, err := env.probeHost(context.Background(), "h1", files[:1], "")
 	if err != nil || sh.runs != 1 || p2.Facts != p.Facts || len(p2.Differ) != 0 || p2.Extra != "" {
 		t.Fatalf("second probe: %+v %v runs=%d", p2, err, sh.runs)
+	}
+}
+
+// Small files go in one command: new and changed files are written with
+// their mode, an unchanged one is left alone (same inode), and a full disk
+// leaves the old file, no temporary file, and says so.
+func TestPutSmallFiles(t *testing.T) {
+	dir := t.TempDir()
+	same, changed, fresh := filepath.Join(dir, "same"), filepath.Join(dir, "changed"), filepath.Join(dir, "sub", "fresh")
+	os.WriteFile(same, []byte("same\n"), 0o644)
+	os.WriteFile(changed, []byte("old\n"), 0o644)
+	before, _ := os.Stat(same)
+	c := &inventory.Cluster{}
+	c.Spec.Hosts = []inventory.Host{{Name: "h1"}}
+	sh := &localShell{}
+	env := &Env{Cluster: c, Hosts: sh, Shared: &Shared{}, Log: events.Emitter{Sink: events.Discard}}
+	got, err := env.putFiles(context.Background(), "h1", []fileSpec{
+		{Path: same, Mode: 0o644, Content: []byte("same\n")},
+		{Path: changed, Mode: 0o600, Content: []byte("new\n")},
+		{Path: fresh, Mode: 0o640, Content: []byte("fresh\n")},
+	})
+	if err != nil || sh.runs != 1 || !reflect.DeepEqual(got, []string{changed, fresh}) {
+		t.Fatalf("changed %v, %v, %d commands", got, err, sh.runs)
+	}
+	for p, want := range map[string]string{same: "same\n", changed: "new\n", fresh: "fresh\n"} {
+		if b, _ := os.ReadFile(p); string(b) != want {
+			t.Errorf("%s: %q", p, b)
+		}
+	}
+	if fi, _ := os.Stat(changed); fi.Mode().Perm() != 0o600 {
+		t.Errorf("changed: mode %v", fi.Mode().Perm())
+	}
+	if fi, _ := os.Stat(fresh); fi.Mode().Perm() != 0o640 {
+		t.Errorf("fresh: mode %v", fi.Mode().Perm())
+	}
+	if after, _ := os.Stat(same); !os.SameFile(before, after) {
+		t.Error("an unchanged file was replaced")
+	}
+
+	// A full disk.
+	full := filepath.Join(dir, "full")
+	os.MkdirAll(full, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", full).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", full).Run() })
+	cfg := filepath.Join(full, "haproxy.cfg")
+	os.WriteFile(cfg, []byte("old\n"), 0o644)
+	exec.Command("dd", "if=/dev/zero", "of="+filepath.Join(full, "fill"), "bs=4k").Run()
+	_, err = env.putFiles(context.Background(), "h1", []fileSpec{{Path: cfg, Content: []byte(strings.Repeat("x", 3000))}})
+	if err == nil || !strings.Contains(err.Error(), "not enough disk space in "+full) {
+		t.Fatalf("want a full-disk error naming the directory, got %v", err)
+	}
+	if b, _ := os.ReadFile(cfg); string(b) != "old\n" {
+		t.Fatalf("the old file changed: %q", b)
+	}
+	if entries, _ := os.ReadDir(full); len(entries) != 2 {
+		t.Fatalf("a temporary file was left: %v", entries)
 	}
 }
