@@ -73,6 +73,13 @@ func (h *Host) Crash(ctx context.Context) error {
 	return err
 }
 
+// Freeze stops the host's sshd (SIGSTOP): connections are accepted by the
+// kernel and then nothing answers, as with a hung host. Thaw resumes it.
+func (h *Host) Freeze() error { return h.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen sshd.
+func (h *Host) Thaw() error { return h.cmd.Process.Signal(syscall.SIGCONT) }
+
 func ip(ctx context.Context, args ...string) error {
 	if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))

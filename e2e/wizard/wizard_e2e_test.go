@@ -190,8 +190,34 @@ func TestInstallerInTmux(t *testing.T) {
 	tm.golden("06-review", tm.waitFor("[review]", "VIP 10.214.0.100", "enter saves"))
 	tm.keys("Enter")
 	tm.golden("07-saved", tm.waitFor("saved", "Run `kubeha apply` on it now?"))
-	tm.keys("n")
-	tm.waitFor("inventory saved to", "EXIT=0")
+
+	// y: apply runs under the live view. These hosts have no systemd, so
+	// the facts phase refuses them: the view shows the error, the hosts
+	// and the command that resumes; q leaves with exit code 1.
+	tm.keys("y")
+	s := tm.waitFor("inventory saved to", "kubeha apply", "✗ facts", "failed on", "resume      kubeha apply -i "+inv, "press q to leave")
+	if !strings.Contains(s, "kubeha needs systemd") || !strings.Contains(s, "log: m1") {
+		t.Errorf("the failure screen lacks the reason or m1's log:\n%s", s)
+	}
+	tm.keys("q")
+	tm.waitFor("EXIT=1")
+
+	// q during a run asks, then stops it cleanly: exit code 3. m1's sshd is
+	// frozen, so the run hangs connecting to it.
+	if err := hosts[0].Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hosts[0].Thaw() })
+	tm2 := &term{t: t, session: tm.session + "-run", dir: dir, fps: tm.fps}
+	tm2.tmux("new-session", "-d", "-s", tm2.session, "-x", "220", "-y", "50", "env", "TERM=xterm-256color", "NO_COLOR=1", "sh", "-c",
+		fmt.Sprintf("cd %s && %s apply -i %s; echo EXIT=$?; sleep 600", dir, kubeha, inv))
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", tm2.session).Run() })
+	tm2.waitFor("facts", "✗ m2")
+	tm2.keys("q")
+	tm2.waitFor("Stop the apply?")
+	tm2.keys("y")
+	tm2.waitFor("EXIT=3")
+	hosts[0].Thaw()
 
 	c, _, err := inventory.Load(inv)
 	if err != nil {
