@@ -100,8 +100,11 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 				return err
 			}
 		}
-		_, err = env.Shared.Facts.Get(ctx, env, host, true)
-		return err
+		if _, err = env.Shared.Facts.Get(ctx, env, host, true); err != nil {
+			return err
+		}
+		earlyBridgeCNI(ctx, env, host)
+		return nil
 	})
 }
 
@@ -235,8 +238,11 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.run(ctx, host, "kubeadm join", script, s.Token); err != nil {
 			return err
 		}
-		_, err = env.Shared.Facts.Get(ctx, env, host, true)
-		return err
+		if _, err = env.Shared.Facts.Get(ctx, env, host, true); err != nil {
+			return err
+		}
+		earlyBridgeCNI(ctx, env, host)
+		return nil
 	})
 	return errors.Join(append(lookErrs, err)...)
 }

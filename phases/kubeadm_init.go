@@ -111,7 +111,11 @@ fi
 		if _, err := env.Shared.Facts.Get(ctx, env, host, true); err != nil {
 			return err
 		}
-		return saveAdminConf(ctx, env, host)
+		if err := saveAdminConf(ctx, env, host); err != nil {
+			return err
+		}
+		earlyBridgeCNI(ctx, env, host)
+		return nil
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // Files the network phases own.
@@ -304,4 +305,33 @@ func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 		_, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidrs[host])}})
 		return err
 	})
+}
+
+// earlyBridgeCNI writes host's bridge CNI config right after it joined,
+// when the controller-manager has already given the node its Pod CIDR: the
+// kubelet reports a node Ready only once a CNI config exists, and it looks
+// every few seconds, so a config written as each node joins has the cluster
+// Ready by the time verify asks, instead of seconds after the cni phase. It
+// is best effort: the cni phase writes (or confirms) every node's config.
+func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
+	if env.Cluster.Spec.CNI.Plugin != inventory.CNIBridge {
+		return
+	}
+	cp, err := controlHost(ctx, env)
+	if err != nil {
+		return
+	}
+	res, err := env.quiet(ctx, cp.Name, "read the node's Pod CIDR", fmt.Sprintf(
+		`i=0; while [ $i -lt 10 ]; do c=$(kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout 5s get node %s -o jsonpath='{.spec.podCIDR}' 2>/dev/null); [ -n "$c" ] && { echo "$c"; exit 0; }; i=$((i+1)); sleep 0.5; done`,
+		ssh.Quote(host)))
+	cidr := strings.TrimSpace(res.Stdout)
+	if err != nil || cidr == "" {
+		return
+	}
+	if _, err := env.quiet(ctx, host, "CNI plugins", cniPluginsScript); err != nil {
+		return
+	}
+	if _, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidr)}}); err != nil {
+		env.Log.ForHost(host).Warn("early CNI config: " + err.Error() + " (the cni phase writes it)")
+	}
 }
