@@ -3,9 +3,11 @@ package phases
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/kubeha/kubeha/inventory"
@@ -321,9 +323,12 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 	if err != nil {
 		return
 	}
+	// Straight to that master's own apiserver (its address is in the
+	// certificate): right after init the endpoint may not route yet, and
+	// this must cost a second or two at most.
 	res, err := env.quiet(ctx, cp.Name, "read the node's Pod CIDR", fmt.Sprintf(
-		`i=0; while [ $i -lt 10 ]; do c=$(kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout 5s get node %s -o jsonpath='{.spec.podCIDR}' 2>/dev/null); [ -n "$c" ] && { echo "$c"; exit 0; }; i=$((i+1)); sleep 0.5; done`,
-		ssh.Quote(host)))
+		`i=0; while [ $i -lt 6 ]; do c=$(kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://%s --request-timeout 2s get node %s -o jsonpath='{.spec.podCIDR}' 2>/dev/null); [ -n "$c" ] && { echo "$c"; exit 0; }; i=$((i+1)); sleep 0.3; done`,
+		net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort)), ssh.Quote(host)))
 	cidr := strings.TrimSpace(res.Stdout)
 	if err != nil || cidr == "" {
 		return
