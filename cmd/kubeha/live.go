@@ -28,6 +28,14 @@ func (c *cmdContext) live(f *runFlags) bool {
 	return ok && term.IsTerminal(int(in.Fd()))
 }
 
+// interactive reports whether stdin and stdout are a terminal that can
+// draw a full-screen program.
+func (c *cmdContext) interactive() bool {
+	in, ok := c.app.stdin.(*os.File)
+	getenv := c.app.terminal.Getenv
+	return ok && term.IsTerminal(int(in.Fd())) && c.app.terminal.IsTerminal && (getenv == nil || getenv("TERM") != "dumb")
+}
+
 // runLive runs the phases under the run view. The view's q asks, then
 // cancels the run; kubeha returns only after the runner has stopped, so the
 // journal is consistent and the exit code says interrupted (3).

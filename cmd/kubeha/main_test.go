@@ -234,6 +234,10 @@ func TestSelectionFlagsAndPhaseCommand(t *testing.T) {
 	if code, _, _ := h.run(context.Background(), "apply", "--no-such-flag"); code != exitUsage {
 		t.Fatalf("bad flag: exit %d", code)
 	}
+	// The installer without a terminal says what to do instead.
+	if code, _, stderr := h.run(context.Background(), "tui"); code != exitUsage || !strings.Contains(stderr, "kubeha inventory init") {
+		t.Fatalf("tui without a terminal: exit %d, %q", code, stderr)
+	}
 }
 
 func TestLockContention(t *testing.T) {

@@ -42,8 +42,11 @@ then, if you say so, 'kubeha apply' on it with the live view.`,
 // runWizard runs the installer; when the operator asks, it applies the
 // saved inventory under the live view.
 func (c *cmdContext) runWizard(ctx context.Context, f *runFlags) error {
-	if !c.live(f) {
-		return usageError{errors.New("the installer needs a terminal (stdin and stdout); without one, write the inventory with 'kubeha inventory init' and run 'kubeha apply'")}
+	// Asked for by name, the installer needs only a terminal that can draw
+	// it: CI=true (in the environment of a terminal multiplexer, say) does
+	// not stop it, as it stops apply's live view.
+	if !c.interactive() {
+		return usageError{errors.New("the installer needs a terminal (stdin and stdout, TERM not dumb); without one, write the inventory with 'kubeha inventory init' and run 'kubeha apply'")}
 	}
 	p := tea.NewProgram(wizard.New(sshChecker{}, *c.invPath), tea.WithContext(ctx), tea.WithInput(c.app.stdin), tea.WithOutput(c.app.stdout))
 	final, err := p.Run()

@@ -137,8 +137,10 @@ func TestInstallerInTmux(t *testing.T) {
 	}
 	inv := filepath.Join(dir, "kubeha.yaml")
 	known := filepath.Join(dir, "known_hosts")
+	// An operator's terminal: CI (set when this runs in CI) is not passed
+	// on, so apply after the installer shows its live view.
 	shell := fmt.Sprintf("cd %s && %s tui -i %s; echo EXIT=$?; sleep 600", dir, kubeha, inv)
-	tm.tmux("new-session", "-d", "-s", tm.session, "-x", "220", "-y", "50", "env", "TERM=xterm-256color", "NO_COLOR=1", "sh", "-c", shell)
+	tm.tmux("new-session", "-d", "-s", tm.session, "-x", "220", "-y", "50", "env", "-u", "CI", "TERM=xterm-256color", "NO_COLOR=1", "sh", "-c", shell)
 	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", tm.session).Run() })
 
 	// Cluster: name, then the test's key and known_hosts file.
@@ -209,7 +211,7 @@ func TestInstallerInTmux(t *testing.T) {
 	}
 	t.Cleanup(func() { hosts[0].Thaw() })
 	tm2 := &term{t: t, session: tm.session + "-run", dir: dir, fps: tm.fps}
-	tm2.tmux("new-session", "-d", "-s", tm2.session, "-x", "220", "-y", "50", "env", "TERM=xterm-256color", "NO_COLOR=1", "sh", "-c",
+	tm2.tmux("new-session", "-d", "-s", tm2.session, "-x", "220", "-y", "50", "env", "-u", "CI", "TERM=xterm-256color", "NO_COLOR=1", "sh", "-c",
 		fmt.Sprintf("cd %s && %s apply -i %s; echo EXIT=$?; sleep 600", dir, kubeha, inv))
 	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", tm2.session).Run() })
 	tm2.waitFor("facts", "✗ m2")
