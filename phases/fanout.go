@@ -42,7 +42,6 @@ func FailedHosts(err error) []string {
 			}
 			return
 		}
-		var he *HostError
 		if h, ok := err.(*HostError); ok {
 			out = append(out, h.Host)
 			return
@@ -50,10 +49,6 @@ func FailedHosts(err error) []string {
 		// Through single wrappers (a PhaseError) down to a join.
 		if u := errors.Unwrap(err); u != nil {
 			walk(u)
-			return
-		}
-		if errors.As(err, &he) {
-			out = append(out, he.Host)
 		}
 	}
 	walk(err)

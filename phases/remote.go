@@ -130,14 +130,7 @@ func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, ex
 		f = parseFacts(text("facts"))
 		env.Shared.Facts.put(host, f)
 	}
-	p := hostProbe{Facts: f, Extra: text("extra")}
-	have := parseHashes(text("hashes"))
-	for _, fs := range files {
-		if have[fs.Path] != sha256Hex(fs.Content) {
-			p.Differ = append(p.Differ, fs.Path)
-		}
-	}
-	return p, nil
+	return hostProbe{Facts: f, Extra: text("extra"), Differ: differing(files, parseHashes(text("hashes")))}, nil
 }
 
 // fileSpec is a file kubeha places on a host.
@@ -257,13 +250,19 @@ func (env *Env) filesDiffer(ctx context.Context, host string, files []fileSpec) 
 	if err != nil {
 		return nil, err
 	}
+	return differing(files, have), nil
+}
+
+// differing lists the files whose content's sha256 is not have's for
+// their path.
+func differing(files []fileSpec, have map[string]string) []string {
 	var out []string
 	for _, f := range files {
 		if have[f.Path] != sha256Hex(f.Content) {
 			out = append(out, f.Path)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // sshCommand is a command whose script holds secrets: it is shown by name

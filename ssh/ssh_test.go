@@ -476,17 +476,23 @@ func (c *cutter) cut() {
 	c.conns = nil
 }
 
-func TestConnectionCutThenReconnect(t *testing.T) {
-	f := newFixture(t, sshd.Options{})
-	proxy := newCutter(t, f.server.Addr())
+// proxiedConfig is k1's config reaching the server through proxy, with the
+// server's key recorded for the proxy's address (known_hosts is keyed by
+// address:port).
+func proxiedConfig(f *fixture, proxy *cutter) Config {
 	cfg := f.config("k1")
 	host, port, _ := net.SplitHostPort(proxy.l.Addr().String())
 	cfg.Address = host
 	fmt.Sscan(port, &cfg.Port)
-	// known_hosts is keyed by address:port; record the key for the proxy's.
 	line := knownhosts.Line([]string{knownhosts.Normalize(proxy.l.Addr().String())}, f.server.HostKey)
 	os.WriteFile(f.known, []byte(line+"\n"), 0o600)
-	c := dialT(t, cfg)
+	return cfg
+}
+
+func TestConnectionCutThenReconnect(t *testing.T) {
+	f := newFixture(t, sshd.Options{})
+	proxy := newCutter(t, f.server.Addr())
+	c := dialT(t, proxiedConfig(f, proxy))
 	runT(t, c, "true")
 	errc := make(chan error, 1)
 	go func() {
@@ -516,13 +522,8 @@ func TestConnectionCutThenReconnect(t *testing.T) {
 func TestSilentHostIsNoticed(t *testing.T) {
 	f := newFixture(t, sshd.Options{})
 	proxy := newCutter(t, f.server.Addr())
-	cfg := f.config("k1")
-	host, port, _ := net.SplitHostPort(proxy.l.Addr().String())
-	cfg.Address = host
-	fmt.Sscan(port, &cfg.Port)
+	cfg := proxiedConfig(f, proxy)
 	cfg.KeepAlive = 300 * time.Millisecond
-	line := knownhosts.Line([]string{knownhosts.Normalize(proxy.l.Addr().String())}, f.server.HostKey)
-	os.WriteFile(f.known, []byte(line+"\n"), 0o600)
 	c := dialT(t, cfg)
 	runT(t, c, "true")
 	errc := make(chan error, 1)

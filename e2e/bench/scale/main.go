@@ -34,7 +34,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +43,7 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/kubeha/kubeha/e2e/bench/benchutil"
 	"github.com/kubeha/kubeha/e2e/nshosts"
 	"github.com/kubeha/kubeha/e2e/sshd"
 	"github.com/kubeha/kubeha/inventory"
@@ -188,7 +188,7 @@ func bench(nm, nw, forks, rounds int, skipAnsible bool) error {
 		out, err := cmd.CombinedOutput()
 		d := time.Since(start)
 		if err != nil {
-			return d, cmd.ProcessState, string(out), fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args[:min(3, len(args))], " "), err, tail(string(out)))
+			return d, cmd.ProcessState, string(out), fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args[:min(3, len(args))], " "), err, benchutil.Tail(string(out), 12))
 		}
 		return d, cmd.ProcessState, string(out), nil
 	}
@@ -246,7 +246,7 @@ func bench(nm, nw, forks, rounds int, skipAnsible bool) error {
 			return fmt.Errorf("kubeha no-op rerun: %w", err)
 		}
 		if !strings.Contains(out, "skipped") {
-			return fmt.Errorf("kubeha no-op rerun did not skip host-prep:\n%s", tail(out))
+			return fmt.Errorf("kubeha no-op rerun did not skip host-prep:\n%s", benchutil.Tail(out, 12))
 		}
 		record("kubeha no-op rerun", d, ps)
 
@@ -287,7 +287,7 @@ func bench(nm, nw, forks, rounds int, skipAnsible bool) error {
 
 	med := func(name string) float64 {
 		if m := results[name]; m != nil {
-			return median(m.wall)
+			return benchutil.Median(m.wall)
 		}
 		return 0
 	}
@@ -302,9 +302,9 @@ func bench(nm, nw, forks, rounds int, skipAnsible bool) error {
 		}
 		rss := "—"
 		if len(m.rssMB) > 0 {
-			rss = fmt.Sprintf("%.1f MB", median(m.rssMB))
+			rss = fmt.Sprintf("%.1f MB", benchutil.Median(m.rssMB))
 		}
-		fmt.Printf("| %s | %.2f s | %s |\n", name, median(m.wall), rss)
+		fmt.Printf("| %s | %.2f s | %s |\n", name, benchutil.Median(m.wall), rss)
 	}
 	k := med("kubeha host-prep+render")
 	fmt.Printf("\nkubeha vs pssh: %.2fx faster (target ≥ 1.5x)", med(order[3])/k)
@@ -312,7 +312,7 @@ func bench(nm, nw, forks, rounds int, skipAnsible bool) error {
 		fmt.Printf("; vs Ansible: %.1fx faster (target ≥ 10x)", med(order[4])/k)
 	}
 	fmt.Printf("; no-op rerun / bare connect+true: %.2f (target ≤ 1.5); kubeha peak RSS %.1f MB (target < 150 MB)\n",
-		med(order[1])/med(order[2]), median(results[order[0]].rssMB))
+		med(order[1])/med(order[2]), benchutil.Median(results[order[0]].rssMB))
 	return nil
 }
 
@@ -452,21 +452,4 @@ func bareLoop(arg string, forks int) (time.Duration, error) {
 	}
 	wg.Wait()
 	return time.Since(start), errors.Join(errs...)
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
-}
-
-func tail(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > 12 {
-		lines = lines[len(lines)-12:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -29,7 +29,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +38,7 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/kubeha/kubeha/e2e/bench/benchutil"
 	"github.com/kubeha/kubeha/e2e/sshd"
 	"github.com/kubeha/kubeha/ssh"
 )
@@ -184,7 +184,7 @@ func bench(n, uploadMB, rounds int) error {
 		out, err := exec.Command("parallel-ssh", "-p", strconv.Itoa(n), "-t", "0", "-h", filepath.Join(dir, "hosts"),
 			"-l", user, "-x", sshOpts, "true").CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("pssh: %v\n%s", err, tail(string(out)))
+			return fmt.Errorf("pssh: %v\n%s", err, benchutil.Tail(string(out), 10))
 		}
 		record("pssh-true", time.Since(start), 0)
 
@@ -202,7 +202,7 @@ func bench(n, uploadMB, rounds int) error {
 		os.Remove(filepath.Join(dstDir, "kubeha.bin"))
 	}
 
-	med := func(name string) float64 { return median(results[name]) }
+	med := func(name string) float64 { return benchutil.Median(results[name]) }
 	mb := float64(uploadMB)
 	fmt.Printf("\n%d sshd hosts on loopback, %d rounds, medians (%s)\n\n", n, rounds, time.Now().UTC().Format("2006-01-02"))
 	fmt.Println("| measurement | wall time | peak RSS |")
@@ -210,12 +210,12 @@ func bench(n, uploadMB, rounds int) error {
 	for _, name := range []string{"kubeha-true", "bare-true", "pssh-true", "kubeha-10-commands"} {
 		r := "—"
 		if len(rss[name]) > 0 {
-			r = fmt.Sprintf("%.1f MB", median(rss[name]))
+			r = fmt.Sprintf("%.1f MB", benchutil.Median(rss[name]))
 		}
 		fmt.Printf("| %s | %.2f s | %s |\n", name, med(name), r)
 	}
 	fmt.Printf("| scp-upload %d MB | %.2f s (%.0f MB/s) | — |\n", uploadMB, med("scp-upload"), mb/med("scp-upload"))
-	fmt.Printf("| kubeha-upload %d MB | %.2f s (%.0f MB/s) | %.1f MB |\n", uploadMB, med("kubeha-upload"), mb/med("kubeha-upload"), median(rss["kubeha-upload"]))
+	fmt.Printf("| kubeha-upload %d MB | %.2f s (%.0f MB/s) | %.1f MB |\n", uploadMB, med("kubeha-upload"), mb/med("kubeha-upload"), benchutil.Median(rss["kubeha-upload"]))
 	fmt.Printf("\nkubeha vs pssh: %.2fx faster (target ≥ 1.5x); kubeha vs bare x/crypto/ssh: %.2fx (target ≤ 1.2x); SFTP vs scp throughput: %.0f%% (target ≥ 80%%)\n",
 		med("pssh-true")/med("kubeha-true"), med("kubeha-true")/med("bare-true"), 100*med("scp-upload")/med("kubeha-upload"))
 	return nil
@@ -323,21 +323,4 @@ func writeRandom(path string, size int64) error {
 	defer f.Close()
 	_, err = io.CopyN(f, rand.Reader, size)
 	return err
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
-}
-
-func tail(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > 10 {
-		lines = lines[len(lines)-10:]
-	}
-	return strings.Join(lines, "\n")
 }
