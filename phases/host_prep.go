@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -15,6 +16,9 @@ const (
 	ModulesPath = "/etc/modules-load.d/kubeha.conf"
 	hostsBegin  = "# BEGIN kubeha"
 	hostsEnd    = "# END kubeha"
+	// firewalldPortsPath lists the firewalld ports host-prep opened, so
+	// that reset closes those and no port the operator had opened.
+	firewalldPortsPath = "/etc/kubeha/firewalld-ports"
 )
 
 // PrepareHosts makes every host fit for kubeadm: kernel settings, modules,
@@ -163,10 +167,16 @@ if [ -n "$missing" ]; then
 fi
 sysctl -q -p %s >/dev/null
 if systemctl is-active -q firewalld 2>/dev/null; then
-  for p in %s; do firewall-cmd -q --permanent --add-port="$p"; done
-  firewall-cmd -q --reload; echo "firewalld ports opened"
+  opened=""
+  for p in %s; do
+    firewall-cmd -q --permanent --query-port="$p" || { firewall-cmd -q --permanent --add-port="$p"; opened="$opened $p"; }
+  done
+  if [ -n "$opened" ]; then
+    mkdir -p %s; for p in $opened; do echo "$p"; done >> %s
+    firewall-cmd -q --reload; echo "firewalld ports opened:$opened"
+  fi
 fi
-`, strings.Join(mods, " "), SysctlPath, strings.Join(ports, " "))
+`, strings.Join(mods, " "), SysctlPath, strings.Join(ports, " "), kubeadm.ConfigDir, firewalldPortsPath)
 }
 
 func firewallPorts(c *inventory.Cluster, h inventory.Host) []string {
@@ -258,14 +268,25 @@ func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 	})
 }
 
-// CleanUp removes host-prep's files and its /etc/hosts block. Swap and
-// SELinux are left as they are: turning them back on is the operator's call.
+// CleanUp removes host-prep's files, its /etc/hosts block, the firewalld
+// ports it opened (only those it found closed), and kubeha's own directory
+// (/etc/kubeha, where every phase keeps its files; host-prep is the first
+// phase to write there and the last to be undone). Swap and SELinux are
+// left as they are: turning them back on is the operator's call.
 func (PrepareHosts) CleanUp(ctx context.Context, env *Env) error {
-	return ForEachHost(ctx, env, env.Cluster.HostNames(), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove host prep", fmt.Sprintf(`rm -f %s %s
-tmp=$(mktemp /etc/.hosts.kubeha-XXXXXX); sed '/^%s$/,/^%s$/d' /etc/hosts > "$tmp"; chmod 644 "$tmp"
+	script := verifiedCleanUp(fmt.Sprintf(`if [ -s %[5]s ] && systemctl is-active -q firewalld 2>/dev/null; then
+  for p in $(cat %[5]s); do firewall-cmd -q --permanent --remove-port="$p"; done
+  firewall-cmd -q --reload; echo "closed the firewalld ports kubeha opened"
+fi
+rm -rf %[1]s %[2]s %[6]s
+tmp=$(mktemp /etc/.hosts.kubeha-XXXXXX); sed '/^%[3]s$/,/^%[4]s$/d' /etc/hosts > "$tmp"; chmod 644 "$tmp"
 if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; rm -f "$tmp"; else mv -f "$tmp" /etc/hosts; fi`,
-			SysctlPath, ModulesPath, hostsBegin, hostsEnd))
+		SysctlPath, ModulesPath, hostsBegin, hostsEnd, firewalldPortsPath, kubeadm.ConfigDir),
+		leftover{`[ -e ` + SysctlPath + ` ] || [ -e ` + ModulesPath + ` ] || [ -e ` + kubeadm.ConfigDir + ` ]`, "host-prep's files or " + kubeadm.ConfigDir},
+		leftover{`grep -q '^` + hostsBegin + `$' /etc/hosts`, "kubeha's block in /etc/hosts"},
+	)
+	return ForEachHost(ctx, env, env.Cluster.HostNames(), 0, func(ctx context.Context, host string) error {
+		_, err := env.run(ctx, host, "remove host prep", script)
 		return err
 	})
 }

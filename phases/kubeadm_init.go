@@ -158,19 +158,28 @@ func saveAdminConf(ctx context.Context, env *Env, host string) error {
 	return nil
 }
 
-// CleanUp is kubeadm reset on every node, masters last so the etcd members
-// leave while a quorum can still take note.
-func (InitControlPlane) CleanUp(ctx context.Context, env *Env) error {
+var _ TearDowner = InitControlPlane{}
+
+// TearDown is kubeadm reset on every node, workers first and masters last
+// so the etcd members leave while a quorum can still take note. kubeadm
+// reset stops the kubelet, removes every pod and kubeadm's files; kubeha's
+// marks go with it. What kubeadm reset leaves (CNI state, kube-proxy's
+// rules, routes) is for the network phases' CleanUp, which runs after.
+func (InitControlPlane) TearDown(ctx context.Context, env *Env) error {
 	c := env.Cluster
 	var nodes []string
 	for _, h := range append(c.Workers(), reverse(c.Masters())...) {
 		nodes = append(nodes, h.Name)
 	}
 	return ForEachHost(ctx, env, nodes, 1, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "kubeadm reset", `if command -v kubeadm >/dev/null; then kubeadm reset -f --cleanup-tmp-dir; fi
-rm -rf /etc/cni/net.d/10-kubeha-bridge.conflist /etc/kubeha
-iptables -F 2>/dev/null; iptables -t nat -F 2>/dev/null; iptables -t mangle -F 2>/dev/null; iptables -X 2>/dev/null
-command -v ipvsadm >/dev/null && ipvsadm --clear 2>/dev/null; true`)
+		_, err := env.run(ctx, host, "kubeadm reset", verifiedCleanUp(
+			`if command -v kubeadm >/dev/null; then kubeadm reset -f --cleanup-tmp-dir; fi
+rm -f `+NodeMark+` `+ControlPlaneMark,
+			leftover{`[ -n "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ]`, "static pod manifests in /etc/kubernetes/manifests"},
+			leftover{`ls /etc/kubernetes/*.conf >/dev/null 2>&1`, "kubeconfigs in /etc/kubernetes"},
+			leftover{`[ -d /var/lib/etcd/member ]`, "etcd data in /var/lib/etcd"},
+			leftover{`[ -f /var/lib/kubelet/config.yaml ]`, "the kubelet's configuration"},
+		))
 		return err
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/lb"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // nginxUnitPath runs kubeha's own nginx for the local proxy, apart from
@@ -240,13 +241,29 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 	})
 }
 
-// CleanUp stops the load balancer and removes kubeha's files.
+// CleanUp stops the load balancer and removes kubeha's files, its static
+// pods' manifests, and the VIP where keepalived was stopped too hard to
+// drop it (a static pod removed by kubeadm reset).
 func (l *ConfigureLoadBalancer) CleanUp(ctx context.Context, env *Env) error {
-	targets := lbTargets(env.Cluster)
-	return ForEachHost(ctx, env, targets, 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove load balancer", fmt.Sprintf(`for s in keepalived haproxy kubeha-nginx; do systemctl disable --now -q $s 2>/dev/null || true; done
-rm -f %s %s %s %s %s %s %s
-systemctl daemon-reload`, lb.HAProxyConfigPath, lb.KeepalivedConfigPath, lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath, lb.HAProxyManifestPath, lb.KeepalivedManifestPath))
+	c := env.Cluster
+	files := []string{lb.HAProxyConfigPath, lb.KeepalivedConfigPath, lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath, lb.HAProxyManifestPath, lb.KeepalivedManifestPath}
+	remove := `for s in keepalived haproxy kubeha-nginx; do systemctl disable --now -q $s 2>/dev/null || true; done
+rm -f ` + strings.Join(files, " ") + `
+systemctl daemon-reload
+`
+	left := []leftover{
+		{`systemctl is-active -q kubeha-nginx 2>/dev/null`, "kubeha's nginx"},
+		{`for f in ` + strings.Join(files, " ") + `; do [ -e "$f" ] && exit 0; done; false`, "the load balancer's files"},
+	}
+	if vip := c.Spec.LoadBalancer.VIP; vip != "" {
+		find := fmt.Sprintf(`ip -o addr show | awk -v vip=%s '{split($4, a, "/"); if (a[1] == vip) print $2, $4}'`, ssh.Quote(vip))
+		remove += find + ` | while read -r dev addr; do ip addr del "$addr" dev "$dev" && echo "removed the VIP $addr from $dev"; done
+`
+		left = append(left, leftover{`[ -n "$(` + find + `)" ]`, "the VIP on an interface"})
+	}
+	script := verifiedCleanUp(remove, left...)
+	return ForEachHost(ctx, env, lbTargets(c), 0, func(ctx context.Context, host string) error {
+		_, err := env.run(ctx, host, "remove load balancer", script)
 		return err
 	})
 }

@@ -175,13 +175,32 @@ func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
 	})
 }
 
-// CleanUp deletes the routes and their unit.
+// CleanUp deletes the routes and their unit: the ones the routes file
+// lists, then any other route still inside the Pod or Service CIDR (a routes
+// file lost with an interrupted run must not leave its routes behind). The
+// kernel's own routes of an interface go with the interface (the cni
+// phase's CleanUp).
 func (ConfigureRoutes) CleanUp(ctx context.Context, env *Env) error {
+	script := routesCleanUp(env.Cluster.Spec.Network)
 	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove routes", `[ -f `+RoutesPath+` ] && grep -v '^#' `+RoutesPath+` | while read -r dst via; do [ -n "$dst" ] && ip route del $dst 2>/dev/null; done
-systemctl disable -q kubeha-routes 2>/dev/null; rm -f `+RoutesPath+` `+routesUnitPath+`; systemctl daemon-reload; true`)
+		_, err := env.run(ctx, host, "remove routes", script)
 		return err
 	})
+}
+
+// routesCleanUp is the routes phase's clean-up script for network n.
+func routesCleanUp(n inventory.Network) string {
+	return verifiedCleanUp(fmt.Sprintf(`if [ -f %[1]s ]; then
+  grep -v '^#' %[1]s | while read -r dst via; do [ -n "$dst" ] && ip route del $dst 2>/dev/null; done
+fi
+for cidr in %[3]s %[4]s; do
+  ip route show root "$cidr" | grep -v ' proto kernel' | while read -r r; do ip route del $r && echo "removed route $r"; done
+done
+if [ -f %[2]s ]; then systemctl disable -q kubeha-routes 2>/dev/null; rm -f %[2]s; systemctl daemon-reload; fi
+rm -f %[1]s`, RoutesPath, routesUnitPath, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)),
+		leftover{fmt.Sprintf(`[ -n "$( { ip route show root %s; ip route show root %s; } | grep -v ' proto kernel')" ]`, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)), "routes into the Pod or Service CIDR"},
+		leftover{`[ -e ` + RoutesPath + ` ] || [ -e ` + routesUnitPath + ` ]`, "the routes file or its unit"},
+	)
 }
 
 // InstallCNI installs the pod network: the bridge plugin on each node's
@@ -305,6 +324,57 @@ func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 			return err
 		}
 		_, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidrs[host])}})
+		return err
+	})
+}
+
+var _ CleanerUpper = InstallCNI{}
+
+// cniCleanUp removes what the pod network left on a node once kubeadm
+// reset has removed the pods: the bridge plugin's cni0 with any veth still
+// on it (a cni0 left with the gateway address of the node's old Pod CIDR
+// makes every pod sandbox of the next cluster fail there with "cni0 already
+// has an IP address different from …"), the IP allocations and cached
+// results of kubeha's network, the portmap plugin's CNI-* chains, and
+// kubeha's conflist. For a manifest CNI it removes what flannel and calico,
+// the CNIs kubeha's manifest substitution knows, leave on a node; another
+// CNI's node state is named in the reset's output as left.
+func cniCleanUp(plugin string) string {
+	remove := netfilterFuncs + `if [ -d /sys/class/net/cni0/brif ]; then
+  for l in $(ls /sys/class/net/cni0/brif); do ip link del "$l" 2>/dev/null || true; done
+fi
+if ip link show cni0 >/dev/null 2>&1; then ip link del cni0 && echo "removed cni0"; fi
+rm -rf /var/lib/cni/networks/kubeha /var/lib/cni/results/kubeha-* /var/lib/cni/cache/results/kubeha-*
+drop_chains CNI-
+rm -f ` + BridgeConfPath + ` ` + manifestPath + `
+`
+	left := []leftover{
+		{`ip link show cni0 >/dev/null 2>&1`, "the cni0 bridge"},
+		{`[ -e /var/lib/cni/networks/kubeha ]`, "IP allocations in /var/lib/cni/networks/kubeha"},
+		{`[ -e ` + BridgeConfPath + ` ]`, BridgeConfPath},
+		chainsLeft("CNI-"),
+	}
+	if plugin == inventory.CNIManifest {
+		remove += `for l in flannel.1 flannel-v6.1 vxlan.calico vxlan-v6.calico $(ls /sys/class/net | grep '^cali'); do
+  if ip link show "$l" >/dev/null 2>&1; then ip link del "$l" && echo "removed $l"; fi
+done
+rm -rf /etc/cni/net.d/10-flannel.conflist /etc/cni/net.d/10-calico.conflist /etc/cni/net.d/calico-kubeconfig \
+  /var/lib/cni/networks/cbr0 /var/lib/cni/networks/k8s-pod-network /run/flannel /var/lib/calico /var/run/calico
+drop_chains cali-
+drop_chains FLANNEL-
+`
+		left = append(left,
+			leftover{`ip link show flannel.1 >/dev/null 2>&1 || ip link show vxlan.calico >/dev/null 2>&1`, "flannel's or calico's interface"},
+			chainsLeft("cali-"), chainsLeft("FLANNEL-"))
+	}
+	return verifiedCleanUp(remove, left...)
+}
+
+// CleanUp removes the pod network's state from every node.
+func (InstallCNI) CleanUp(ctx context.Context, env *Env) error {
+	script := cniCleanUp(env.Cluster.Spec.CNI.Plugin)
+	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
+		_, err := env.run(ctx, host, "remove the pod network's state", script)
 		return err
 	})
 }

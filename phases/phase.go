@@ -45,6 +45,16 @@ type CleanerUpper interface {
 	CleanUp(ctx context.Context, env *Env) error
 }
 
+// TearDowner is implemented by the phase that makes hosts cluster nodes
+// (kubeadm init, whose teardown is kubeadm reset on every node). kubeha
+// reset runs TearDown before any CleanUp: until the kubelet is stopped and
+// the pods are gone, it would recreate the bridges, rules and IP allocations
+// that the network phases' CleanUp removes. TearDown must tolerate hosts
+// that were never nodes.
+type TearDowner interface {
+	TearDown(ctx context.Context, env *Env) error
+}
+
 // InputHasher is implemented by phases whose work depends on only part of
 // the inventory. The runner hashes what Inputs returns; phases without it
 // depend on the whole spec, so any inventory change re-runs them.

@@ -356,34 +356,65 @@ func (r *Runner) Plan(ctx context.Context, sel Selection) ([]PhasePlan, error) {
 	return out, nil
 }
 
-// Reset runs CleanUp of every phase that has one, in reverse order, and
-// forgets the journal. It goes on past a failing phase so that as much as
-// possible is undone, and returns every error.
+// Reset takes the hosts out of the cluster and undoes every phase: first
+// TearDown of the phase that made them nodes (the kubelet stops, the pods
+// go), then CleanUp of every phase that has one, in reverse order, and it
+// forgets the journal. It goes on past a failing step so that as much as
+// possible is undone, and returns every error. It ends by saying, per host,
+// what it left as it was.
 func (r *Runner) Reset(ctx context.Context) error {
 	var errs []error
+	step := func(p Phase, title string, do func(context.Context, *Env) error) {
+		env := r.env(p)
+		env.Log.Emit(events.Event{Kind: events.PhaseStarted, Message: title})
+		if err := do(ctx, env); err != nil {
+			env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: err.Error()})
+			errs = append(errs, &PhaseError{Phase: p.ID(), Err: err})
+			return
+		}
+		env.Log.Emit(events.Event{Kind: events.PhaseDone})
+		delete(r.Journal.Phases, p.ID())
+	}
 	for i := len(r.Phases) - 1; i >= 0; i-- {
-		p := r.Phases[i]
-		c, ok := p.(CleanerUpper)
+		if t, ok := r.Phases[i].(TearDowner); ok {
+			if ctx.Err() != nil {
+				return fmt.Errorf("reset: %w", ErrInterrupted)
+			}
+			step(r.Phases[i], "Take the hosts out of the cluster: "+r.Phases[i].Title(), t.TearDown)
+		}
+	}
+	for i := len(r.Phases) - 1; i >= 0; i-- {
+		c, ok := r.Phases[i].(CleanerUpper)
 		if !ok {
 			continue
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("reset: %w", ErrInterrupted)
 		}
-		env := r.env(p)
-		env.Log.Emit(events.Event{Kind: events.PhaseStarted, Message: "Undo: " + p.Title()})
-		if err := c.CleanUp(ctx, env); err != nil {
-			env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: err.Error()})
-			errs = append(errs, &PhaseError{Phase: p.ID(), Err: err})
-			continue
+		step(r.Phases[i], "Undo: "+r.Phases[i].Title(), c.CleanUp)
+	}
+	if len(errs) == 0 && len(r.Phases) > 0 {
+		env := r.env(r.Phases[0])
+		for _, h := range r.Cluster.Spec.Hosts {
+			env.Log.ForHost(h.Name).Info("left as found: " + strings.Join(LeftByReset(r.Cluster, h), "; "))
 		}
-		env.Log.Emit(events.Event{Kind: events.PhaseDone})
-		delete(r.Journal.Phases, p.ID())
 	}
 	if err := r.Store.Save(r.Journal); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// LeftByReset names what kubeha reset leaves on host h on purpose: what
+// kubeha did not make, and what it changed that only the operator should
+// change back.
+func LeftByReset(c *inventory.Cluster, h inventory.Host) []string {
+	out := []string{"packages and binaries (kubeadm, kubelet, kubectl, containerd, haproxy, keepalived, nginx: kubeha installs none from the network; a bundle's files stay for the next apply)"}
+	if h.Role != inventory.RoleLoadBalancer {
+		out = append(out, "container images in containerd", "the kubelet unit (inactive until kubeadm configures it again)")
+	}
+	return append(out, "swap off and SELinux permissive where host-prep set them (turning them back on is the operator's call)",
+		"kernel settings already applied (the sysctl file is gone, so a reboot restores the distribution's values)")
 }
 
 // InputsHash is the hash of what phase p depends on in c.

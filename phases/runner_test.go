@@ -438,6 +438,33 @@ func TestResetRunsCleanUpInReverse(t *testing.T) {
 	}
 }
 
+// TestResetTearsDownFirst: the phase that made the hosts nodes is torn
+// down (kubeadm reset) before any phase's CleanUp, later phases' included,
+// because until the kubelet stops it recreates what they remove.
+func TestResetTearsDownFirst(t *testing.T) {
+	w := newWorld()
+	var order []string
+	ps := []Phase{
+		&cleanPhase{fakePhase{id: "prep", w: w}, &order},
+		&tearPhase{cleanPhase{fakePhase{id: "init", w: w}, &order}},
+		&cleanPhase{fakePhase{id: "cni", w: w}, &order},
+	}
+	r := newRunner(ps, nil, &events.Recorder{})
+	if err := r.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"teardown init", "cni", "init", "prep"}; !reflect.DeepEqual(order, want) {
+		t.Fatalf("reset order %v, want %v", order, want)
+	}
+}
+
+type tearPhase struct{ cleanPhase }
+
+func (p *tearPhase) TearDown(ctx context.Context, env *Env) error {
+	*p.order = append(*p.order, "teardown "+p.id)
+	return nil
+}
+
 type cleanPhase struct {
 	fakePhase
 	order *[]string

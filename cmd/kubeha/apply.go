@@ -200,7 +200,7 @@ func (c *cmdContext) resetCmd() *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "reset",
-		Short: "Undo what kubeha did on every host (kubeadm reset, load balancer, host prep); asks first",
+		Short: "Undo what kubeha and the cluster did on every host (kubeadm reset, pod network, kube-proxy rules, routes, load balancer, host prep); asks first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.loadInventory()

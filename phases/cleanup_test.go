@@ -1,0 +1,160 @@
+package phases
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kubeha/kubeha/inventory"
+)
+
+func TestVerifiedCleanUpNamesWhatIsLeft(t *testing.T) {
+	cases := []struct {
+		name     string
+		script   string
+		wantCode int
+		wantErr  string
+	}{
+		{"nothing left", verifiedCleanUp("true", leftover{"false", "a"}, leftover{"[ -e /nonexistent-kubeha ]", "b"}), 0, ""},
+		{"two things left", verifiedCleanUp("true\n", leftover{"true", "the cni0 bridge"}, leftover{"false", "x"}, leftover{"true", "iptables chains KUBE-*"}), 1,
+			"still present after the clean-up:\n  the cni0 bridge\n  iptables chains KUBE-*\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", tc.script)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.wantCode || stderr.String() != tc.wantErr {
+				t.Fatalf("exit %d, stderr %q; want exit %d, stderr %q", code, stderr.String(), tc.wantCode, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestCleanUpScriptsParse runs sh -n on every clean-up script reset sends.
+func TestCleanUpScriptsParse(t *testing.T) {
+	n := inventory.Network{PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12"}
+	for name, s := range map[string]string{
+		"kube-proxy":   kubeProxyCleanUp,
+		"cni bridge":   cniCleanUp(inventory.CNIBridge),
+		"cni manifest": cniCleanUp(inventory.CNIManifest),
+		"routes":       routesCleanUp(n),
+	} {
+		if out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput(); err != nil {
+			t.Errorf("%s: sh -n: %v\n%s", name, err, out)
+		}
+	}
+}
+
+// TestNetworkCleanUpOnARealKernel plants in a network namespace what a node
+// of a reset cluster keeps after kubeadm reset (kube-proxy's and the
+// kubelet's KUBE-* chains, the portmap plugin's CNI-* chains, kube-proxy's
+// nftables table, cni0 with a pod's veth and the old Pod CIDR's gateway
+// address, routes to other nodes' Pod CIDRs and to the Service CIDR) next
+// to an operator's own rules, table, interface and route; runs the
+// kube-proxy, cni and routes clean-up scripts there with the real iptables,
+// nft and ip; and compares what is left, line by line, with the operator's
+// state alone. A second run must change nothing and succeed.
+func TestNetworkCleanUpOnARealKernel(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces)")
+	}
+	for _, tool := range []string{"ip", "iptables-nft", "ip6tables-nft", "nft", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	ns := fmt.Sprintf("kh-clean-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	// The scripts also remove files at fixed paths (/var/lib/cni, conflists):
+	// in a private mount namespace with empty directories over those that
+	// exist here, so this machine's own files are never touched.
+	shield := ""
+	for _, d := range []string{"/var/lib/cni", "/etc/cni", "/etc/kubeha"} {
+		if _, err := os.Stat(d); err == nil {
+			shield += "mount -t tmpfs kh-test " + d + "\n"
+		}
+	}
+	inNS := func(script string) (string, error) {
+		cmd := exec.Command("ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "sh", "-c", shield+script)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	operator := `set -e
+ip link set lo up
+ip link add op0 type veth peer name op1; ip addr add 10.213.9.1/24 dev op0; ip link set op1 up; ip link set op0 up
+ip route add 192.0.2.0/24 via 10.213.9.2
+iptables-nft -A INPUT -s 192.0.2.7/32 -j DROP
+iptables-nft -N OPERATOR-LOG; iptables-nft -A OPERATOR-LOG -j RETURN; iptables-nft -A FORWARD -j OPERATOR-LOG
+iptables-nft -t nat -A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE
+ip6tables-nft -A INPUT -s 2001:db8::7/128 -j DROP
+nft add table inet operator; nft add chain inet operator in '{ type filter hook input priority 0; }'
+`
+	if out, err := inNS(operator); err != nil {
+		t.Fatalf("operator's state: %v\n%s", err, out)
+	}
+	// want is the operator's state alone, as the probes below print it.
+	probe := `iptables-nft-save | grep -v '^#' | sed 's/\[[0-9:]*\]$//'
+ip6tables-nft-save | grep -v '^#' | sed 's/\[[0-9:]*\]$//'
+nft list tables | grep -v -e '^table ip filter$' -e '^table ip nat$' -e '^table ip6 filter$'
+ip -o link show | awk '{print $2}'
+ip route show
+`
+	want, err := inNS(probe)
+	if err != nil {
+		t.Fatalf("probe: %v\n%s", err, want)
+	}
+	cluster := `set -e
+ip link add cni0 type bridge; ip addr add 10.244.2.1/24 dev cni0; ip link set cni0 up
+ip link add vethpod type veth peer name eth0pod; ip link set vethpod master cni0; ip link set vethpod up
+ip route add 10.244.1.0/24 via 10.213.9.3
+ip route add 10.244.3.0/24 via 10.213.9.4
+ip route add 10.96.0.0/12 via 10.213.9.2
+iptables-nft -N KUBE-FIREWALL; iptables-nft -A KUBE-FIREWALL -j RETURN; iptables-nft -I INPUT -j KUBE-FIREWALL
+iptables-nft -N KUBE-FORWARD; iptables-nft -A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+iptables-nft -t nat -N KUBE-SERVICES; iptables-nft -t nat -N KUBE-SVC-X; iptables-nft -t nat -A KUBE-SERVICES -j KUBE-SVC-X
+iptables-nft -t nat -A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+iptables-nft -t nat -N KUBE-POSTROUTING; iptables-nft -t nat -A POSTROUTING -j KUBE-POSTROUTING
+iptables-nft -t nat -N CNI-HOSTPORT-DNAT; iptables-nft -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
+iptables-nft -t mangle -N KUBE-KUBELET-CANARY
+ip6tables-nft -N KUBE-FIREWALL; ip6tables-nft -A INPUT -j KUBE-FIREWALL
+nft add table ip kube-proxy; nft add chain ip kube-proxy services
+nft add table ip6 kube-proxy
+`
+	if out, err := inNS(cluster); err != nil {
+		t.Fatalf("cluster's leftovers: %v\n%s", err, out)
+	}
+	n := inventory.Network{PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12"}
+	for round := 1; round <= 2; round++ {
+		for name, s := range map[string]string{
+			"kube-proxy": kubeProxyCleanUp,
+			"cni":        cniCleanUp(inventory.CNIBridge),
+			"routes":     routesCleanUp(n),
+		} {
+			if out, err := inNS(s); err != nil {
+				t.Fatalf("round %d, %s clean-up: %v\n%s", round, name, err, out)
+			}
+		}
+		got, err := inNS(probe)
+		if err != nil {
+			t.Fatalf("probe: %v\n%s", err, got)
+		}
+		gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+		if !slices.Equal(gl, wl) {
+			t.Fatalf("round %d: after the clean-up\n%s\nwant the operator's state alone:\n%s", round, got, want)
+		}
+	}
+}
