@@ -180,7 +180,9 @@ func (c *cluster) apply(ctx context.Context, args ...string) ([]events.Event, st
 	for sc.Scan() {
 		var e events.Event
 		if jerr := json.Unmarshal(sc.Bytes(), &e); jerr != nil {
-			c.t.Fatalf("output line is not JSON: %q", sc.Text())
+			// Reported as the result, not as a Fatal on c.t: apply is
+			// called from subtests too.
+			return evs, out.String() + errb.String(), time.Since(start), fmt.Errorf("output line is not JSON: %q", sc.Text())
 		}
 		evs = append(evs, e)
 	}
@@ -551,17 +553,18 @@ func (c *cluster) machine(name string) *machines.Machine {
 			return m
 		}
 	}
-	c.t.Fatalf("no machine %s", name)
-	return nil
+	// A name no machine has is a mistake in the test itself; a panic stops
+	// it wherever it is (t.Fatal on the scenario's t from a subtest may not).
+	panic("no machine " + name)
 }
 
 // applyOK runs apply and fails the test unless it succeeds, no token shows
 // in its output, and the five nodes are Ready through the admin kubeconfig.
-func (c *cluster) applyOK(ctx context.Context) {
-	c.t.Helper()
+func (c *cluster) applyOK(ctx context.Context, t *testing.T) {
+	t.Helper()
 	evs, out, took, err := c.apply(ctx)
 	if err != nil {
-		c.t.Fatalf("apply: %v\n%s", err, lastLines(out, 40))
+		t.Fatalf("apply: %v\n%s", err, lastLines(out, 40))
 	}
 	kubeadmOwn := kubeadmDurations(evs)
 	var phases, tookLines []string
@@ -570,20 +573,20 @@ func (c *cluster) applyOK(ctx context.Context) {
 			phases = append(phases, fmt.Sprintf("%s %.1fs", e.Phase, e.Duration.Seconds()))
 		}
 		if e.Phase == "kube-proxy" && (e.Kind == events.Info || e.Kind == events.Warning) {
-			c.t.Logf("kube-proxy phase, %s: %s", e.Host, e.Message)
+			t.Logf("kube-proxy phase, %s: %s", e.Host, e.Message)
 		}
 		if e.Kind == events.Output && tookRE.MatchString(e.Message) {
 			tookLines = append(tookLines, e.Host+" "+strings.TrimPrefix(e.Message, "kubeadm "))
 		}
 	}
-	c.t.Logf("apply: %v; kubeadm's own commands %v (sum); overhead ratio %.2f (target 1.10); phases: %s; kubeadm: %s",
+	t.Logf("apply: %v; kubeadm's own commands %v (sum); overhead ratio %.2f (target 1.10); phases: %s; kubeadm: %s",
 		took.Round(100*time.Millisecond), kubeadmOwn.Round(100*time.Millisecond), took.Seconds()/kubeadmOwn.Seconds(), strings.Join(phases, ", "), strings.Join(tookLines, ", "))
 	if tokenRE.MatchString(out) {
-		c.t.Fatal("a bootstrap token appears in kubeha's output")
+		t.Fatal("a bootstrap token appears in kubeha's output")
 	}
 	nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers")
 	if err != nil || strings.Count(nodes, " Ready ") != 5 {
-		c.t.Fatalf("want 5 Ready nodes: %v\n%s", err, nodes)
+		t.Fatalf("want 5 Ready nodes: %v\n%s", err, nodes)
 	}
 }
 
@@ -594,7 +597,7 @@ func TestLocalProxyNginx(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	c := newCluster(t, ctx, "loadBalancer: {mode: local-proxy, proxy: nginx}")
-	c.applyOK(ctx)
+	c.applyOK(ctx, t)
 	for _, name := range []string{"w1", "w2"} {
 		out, err := c.machine(name).Exec(ctx, "sh", "-c", "systemctl is-active kubeha-nginx; grep e2e-apiserver /etc/hosts; curl -sk https://127.0.0.1:6443/readyz")
 		if err != nil || !strings.Contains(out, "active") || !strings.Contains(out, "127.0.0.1 e2e-apiserver") || !strings.HasSuffix(strings.TrimSpace(out), "ok") {
@@ -648,7 +651,12 @@ backend masters
 	if _, err := slb.Exec(ctx, "sh", "-c", "cat > /etc/haproxy/haproxy.cfg <<'EOF'\n"+slbCfg+"EOF\nsystemctl enable --now haproxy && systemctl restart haproxy"); err != nil {
 		t.Fatal(err)
 	}
-	c.applyOK(ctx)
+	// The operator's own firewall rule, nftables table and route, made
+	// before kubeha ever ran: every reset must leave them, and everything
+	// else of each node's network state, as it found them.
+	nodes := []string{"m1", "m2", "m3", "w1", "w2"}
+	found := c.operatorHosts(ctx, t, nodes)
+	c.applyOK(ctx, t)
 	for i, name := range []string{"m1", "m2", "m3"} {
 		out, _ := c.machine(name).Exec(ctx, "grep", "e2e-apiserver", "/etc/hosts")
 		if want := fmt.Sprintf("10.213.0.%d e2e-apiserver", 21+i); !strings.Contains(out, want) {
@@ -662,23 +670,168 @@ backend masters
 		}
 	}
 
-	t.Run("reset leaves the hosts as before, and apply builds again", func(t *testing.T) {
-		reset := exec.CommandContext(ctx, c.kubeha, "reset", "-i", c.inv, "--yes", "--output", "plain")
-		reset.Dir = c.dir
-		if out, err := reset.CombinedOutput(); err != nil {
-			t.Fatalf("reset: %v\n%s", err, lastLines(string(out), 30))
-		}
-		for _, name := range []string{"m1", "m2", "m3", "w1", "w2"} {
-			// Files only: kubeadm reset rightly leaves the empty directories
-			// the packages made.
-			out, _ := c.machine(name).Exec(ctx, "sh", "-c", `find /etc/kubernetes/manifests /etc/kubernetes/*.conf /etc/sysctl.d/99-kubeha.conf /etc/cni/net.d/10-kubeha-bridge.conflist /etc/kubeha/routes -type f 2>/dev/null; grep -c kubeha /etc/hosts; systemctl is-active kubelet`)
-			if strings.TrimSpace(out) != "0\nactivating" && strings.TrimSpace(out) != "0\ninactive" && strings.TrimSpace(out) != "0\nfailed" {
-				t.Errorf("%s after reset still has kubeha's or kubeadm's files:\n%s", name, out)
+	// Reset and build again, three times, each time with another master
+	// initialising and the workers in another order, so the nodes' Pod
+	// CIDRs change between clusters (the reset of issue 13 left cni0 with
+	// the old CIDR's gateway, and pods on that node never started).
+	orders := [][]string{
+		{"m2", "m3", "m1", "w2", "w1"},
+		{"m3", "m1", "m2", "w1", "w2"},
+		{"m1", "m2", "m3", "w2", "w1"},
+	}
+	for i, order := range orders {
+		t.Run(fmt.Sprintf("reset %d leaves each host as kubeha found it, apply with %s first builds again", i+1, order[0]), func(t *testing.T) {
+			c.podsOnWorkers(ctx, t, fmt.Sprintf("c%d", i))
+			for _, name := range nodes {
+				st, _ := c.machine(name).Exec(ctx, "sh", "-c", hostStateScript)
+				if !strings.Contains(st, "\n:KUBE-") {
+					t.Fatalf("%s has no KUBE-* chain before the reset: the comparison below would prove nothing\n%s", name, st)
+				}
+				if (name == "w1" || name == "w2") && !strings.Contains(st, "\ncni0\n") {
+					t.Fatalf("%s has no cni0 before the reset although a pod runs there:\n%s", name, st)
+				}
 			}
-		}
-		c.applyOK(ctx)
+			c.resetToFound(ctx, t, found)
+			c.setHostOrder(t, order)
+			c.applyOK(ctx, t)
+			cidrs, _ := c.kubectlOut(ctx, "get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.podCIDR} {end}")
+			t.Logf("Pod CIDRs of cluster %d: %s", i+2, cidrs)
+		})
+	}
+	t.Run("pods start on every worker of the last cluster", func(t *testing.T) {
+		c.podsOnWorkers(ctx, t, "last")
 	})
 }
+
+// operatorHosts plants operatorState on the named machines, then returns
+// each one's hostStateScript output: the state kubeha found.
+func (c *cluster) operatorHosts(ctx context.Context, t *testing.T, names []string) map[string]string {
+	t.Helper()
+	found := map[string]string{}
+	for _, name := range names {
+		if out, err := c.machine(name).Exec(ctx, "sh", "-c", operatorState); err != nil {
+			t.Fatalf("%s: operator's state: %v %s", name, err, out)
+		}
+		st, err := c.machine(name).Exec(ctx, "sh", "-c", hostStateScript)
+		if err != nil {
+			t.Fatalf("%s: host state: %v %s", name, err, st)
+		}
+		found[name] = st
+	}
+	return found
+}
+
+// resetToFound runs kubeha reset and fails the test unless every machine
+// in found is, line for line, as it was before kubeha ran.
+func (c *cluster) resetToFound(ctx context.Context, t *testing.T, found map[string]string) {
+	t.Helper()
+	reset := exec.CommandContext(ctx, c.kubeha, "reset", "-i", c.inv, "--yes", "--output", "plain")
+	reset.Dir = c.dir
+	out, err := reset.CombinedOutput()
+	c.outputs = append(c.outputs, string(out))
+	if err != nil {
+		t.Fatalf("reset: %v\n%s", err, lastLines(string(out), 30))
+	}
+	for name, want := range found {
+		st, err := c.machine(name).Exec(ctx, "sh", "-c", hostStateScript)
+		if err != nil {
+			t.Fatalf("%s: host state: %v %s", name, err, st)
+		}
+		if st != want {
+			t.Errorf("%s after reset differs from what kubeha found:\n%s", name, lineDiff(want, st))
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// operatorState is what an operator had on a node before kubeha: a
+// firewall rule, an nftables table of their own, a route.
+const operatorState = `set -e
+iptables -A INPUT -s 192.0.2.7/32 -m comment --comment operator -j DROP
+nft add table inet operator
+ip route add blackhole 192.0.2.0/24`
+
+// hostStateScript prints, as whole lines, what reset must restore: the
+// node's interfaces, addresses, routes, iptables rules (counters left
+// out), nftables tables, kubeha's and the CNI's directories, the files
+// under /etc/kubernetes and the pod containers.
+const hostStateScript = `echo '# links'; ip -o link show | awk -F': ' '{sub("@.*", "", $2); print $2}' | sort
+echo '# addresses'; ip -o addr show | awk '{print $2, $4}' | sort
+echo '# routes'; ip route show table all | grep -v -e '^local ' -e '^broadcast ' -e ' table local ' | sort
+echo '# iptables'; for s in iptables-save ip6tables-save; do $s | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]$//'; done
+echo '# nftables'; nft list tables | sort
+echo '# files'; find /var/lib/cni /etc/cni /etc/kubeha /etc/kubernetes /var/lib/etcd /etc/systemd/system/kubeha-routes.service -type f 2>/dev/null | sort
+echo '# containers'; ctr -n k8s.io containers ls -q | sort`
+
+// lineDiff lists the lines only in want (-) and only in got (+).
+func lineDiff(want, got string) string {
+	count := map[string]int{}
+	for _, l := range strings.Split(want, "\n") {
+		count[l]++
+	}
+	for _, l := range strings.Split(got, "\n") {
+		count[l]--
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(want, "\n") {
+		if count[l] > 0 {
+			fmt.Fprintf(&b, "- %s\n", l)
+			count[l]--
+		}
+	}
+	for _, l := range strings.Split(got, "\n") {
+		if count[l] < 0 {
+			fmt.Fprintf(&b, "+ %s\n", l)
+			count[l]++
+		}
+	}
+	return b.String()
+}
+
+// podsOnWorkers starts the test server on each worker and checks it
+// answers across the pod network from m1 and from the other worker.
+func (c *cluster) podsOnWorkers(ctx context.Context, t *testing.T, suffix string) {
+	t.Helper()
+	c.echoPod(ctx, t, "echo-w1-"+suffix, "w1", "w2")
+	c.echoPod(ctx, t, "echo-w2-"+suffix, "w2", "m1")
+}
+
+// setHostOrder rewrites the inventory's host list in order (names), so the
+// first master listed initialises the next cluster.
+func (c *cluster) setHostOrder(t *testing.T, order []string) {
+	t.Helper()
+	data, err := os.ReadFile(c.inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	entry := map[string]string{}
+	first := -1
+	for i, l := range lines {
+		if m := hostEntryRE.FindStringSubmatch(l); m != nil {
+			entry[m[1]] = l
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	if first < 0 || len(entry) < len(order) {
+		t.Fatalf("inventory has %d host entries, want at least %d", len(entry), len(order))
+	}
+	for i, name := range order {
+		if entry[name] == "" {
+			t.Fatalf("no host %s in the inventory", name)
+		}
+		lines[first+i] = entry[name]
+	}
+	if err := os.WriteFile(c.inv, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var hostEntryRE = regexp.MustCompile(`^  - \{name: (\w+), `)
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -886,7 +1039,7 @@ func TestDedicatedLoadBalancers(t *testing.T) {
 		extra: []machines.Spec{{Name: "lb1", IP: "10.213.0.31"}, {Name: "lb2", IP: "10.213.0.32"}},
 		hosts: []string{"{name: lb1, address: 10.213.0.31, role: loadbalancer}", "{name: lb2, address: 10.213.0.32, role: loadbalancer}"},
 	})
-	c.applyOK(ctx)
+	c.applyOK(ctx, t)
 	var holder *machines.Machine
 	for _, name := range []string{"lb1", "lb2"} {
 		m := c.machine(name)

@@ -183,7 +183,7 @@ for s in $($k -n kube-system get secrets -o name | grep bootstrap-token-); do $k
 		}
 		step("SIGKILL in %s", phase)
 	}
-	c.applyOK(ctx)
+	c.applyOK(ctx, t)
 	step("final rerun: 5 Ready nodes")
 
 	// Nothing finished twice: one init, one join per other node.

@@ -20,7 +20,8 @@ func TestStaticPodsKeepalivedHAProxy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	c := newCluster(t, ctx, "loadBalancer: {vip: "+vip+", staticPods: true, images: {haproxy: "+machines.LBImage+", keepalived: "+machines.LBImage+"}}")
-	c.applyOK(ctx)
+	found := c.operatorHosts(ctx, t, []string{"m1", "m2", "m3", "w1", "w2"})
+	c.applyOK(ctx, t)
 
 	pods, err := c.kubectlOut(ctx, "-n", "kube-system", "get", "pods", "-l", "app.kubernetes.io/managed-by=kubeha", "--no-headers")
 	if err != nil {
@@ -54,6 +55,15 @@ func TestStaticPodsKeepalivedHAProxy(t *testing.T) {
 	holder := c.vipHolder(ctx, t)
 	longest := crashVIPHolder(ctx, t, holder, "https://"+vip+":16443/readyz")
 	t.Logf("static-pod VIP holder %s crashed: longest run of failed requests %v (target 2s)", holder.Name, longest.Round(10*time.Millisecond))
+
+	// The holder comes back with its routes; then reset must remove the
+	// static pods, the VIP and everything else the cluster made.
+	t.Run("reset leaves the masters without static pods or VIP, as kubeha found them", func(t *testing.T) {
+		if err := holder.Uncrash(ctx); err != nil {
+			t.Fatalf("bring %s back: %v", holder.Name, err)
+		}
+		c.resetToFound(ctx, t, found)
+	})
 }
 
 // lineOf is the line of out that starts with prefix.

@@ -21,7 +21,7 @@ var BasePackages = []string{
 	"systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "iputils-ping", "containerd", "runc",
 	"iptables", "kmod", "ca-certificates", "curl", "socat", "conntrack", "ipset", "ipvsadm", "ethtool",
 	"keepalived", "haproxy", "nginx-light", "libnginx-mod-stream", "containernetworking-plugins",
-	"sudo", "procps", "psmisc", "util-linux", "e2fsprogs",
+	"sudo", "procps", "psmisc", "util-linux", "e2fsprogs", "nftables",
 }
 
 // Mirror is the Debian mirror debootstrap uses: the one apt uses here.

@@ -109,15 +109,20 @@ func (m *Machine) Exec(ctx context.Context, args ...string) (string, error) {
 
 // Crash takes the machine off the network at once, as a power cut looks
 // to its peers (stopping keepalived cleanly would hand the VIP over
-// politely instead).
+// politely instead). Setting eth0 down also deletes every route through
+// it; Crash keeps a copy for Uncrash.
 func (m *Machine) Crash(ctx context.Context) error {
-	_, err := m.Exec(ctx, "ip", "link", "set", "eth0", "down")
+	_, err := m.Exec(ctx, "sh", "-c", "ip route show dev eth0 > /run/kh-routes-before-crash && ip link set eth0 down")
 	return err
 }
 
-// Uncrash brings the machine's network back.
+// Uncrash brings the machine's network back, with the routes through eth0
+// it had before Crash.
 func (m *Machine) Uncrash(ctx context.Context) error {
-	_, err := m.Exec(ctx, "ip", "link", "set", "eth0", "up")
+	_, err := m.Exec(ctx, "sh", "-c", `ip link set eth0 up
+[ -f /run/kh-routes-before-crash ] || exit 0
+while read -r r; do case "$r" in *"proto kernel"*) continue ;; esac; ip route replace $r dev eth0; done < /run/kh-routes-before-crash
+rm -f /run/kh-routes-before-crash`)
 	return err
 }
 
