@@ -113,7 +113,7 @@ func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink
 	} else if sink, err = c.sink(f.output, secrets); err != nil {
 		return nil, err
 	}
-	store, err := state.Open(*c.stateDir, cl.Metadata.Name)
+	store, err := state.Open(*c.stateDir, cl.Metadata.Name, secrets)
 	if err != nil {
 		return nil, err
 	}
