@@ -1,6 +1,7 @@
 package events
 
 import (
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -157,3 +158,44 @@ func Redacting(next Sink, s *Secrets) Sink {
 		next.Emit(e)
 	})
 }
+
+// RedactingWriter returns a writer that passes each Write through s.Redact
+// before w sees it. Each Write is redacted on its own: a secret split
+// across two Writes is not recognised, so callers write whole messages
+// (one fmt.Fprintf per message, as kubeha does). kubeha's stderr is wrapped
+// with it at the top, so every error and prompt printed there is redacted.
+// Write reports len(p) on success, whatever length the redacted text has.
+func RedactingWriter(w io.Writer, s *Secrets) io.Writer {
+	return redactingWriter{w: w, s: s}
+}
+
+type redactingWriter struct {
+	w io.Writer
+	s *Secrets
+}
+
+func (r redactingWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(r.w, r.s.Redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// RedactError returns err with its text redacted by s, for an error shown
+// by something that is not an event or stderr (the run view's final
+// screen). Unwrap gives err back, so errors.Is and errors.As still see the
+// typed errors inside; their own texts are not redacted. nil stays nil.
+func (s *Secrets) RedactError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &redactedError{err: err, s: s}
+}
+
+type redactedError struct {
+	err error
+	s   *Secrets
+}
+
+func (e *redactedError) Error() string { return e.s.Redact(e.err.Error()) }
+func (e *redactedError) Unwrap() error { return e.err }

@@ -1,6 +1,8 @@
 package events
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -113,5 +115,32 @@ func TestRedactingSink(t *testing.T) {
 		if strings.Contains(f, "late-added-secret") {
 			t.Errorf("secret survived in %q", f)
 		}
+	}
+}
+
+func TestRedactingWriterAndError(t *testing.T) {
+	var s Secrets
+	var b strings.Builder
+	w := RedactingWriter(&b, &s)
+	s.Add("pw4x")
+	msg := "kubeha: sudo password pw4x rejected\n"
+	n, err := w.Write([]byte(msg))
+	if err != nil || n != len(msg) {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(msg))
+	}
+	if got, want := b.String(), "kubeha: sudo password *** rejected\n"; got != want {
+		t.Errorf("writer: got %q, want %q", got, want)
+	}
+
+	inner := errors.New("k1: pw4x rejected")
+	red := s.RedactError(fmt.Errorf("phase x: %w", inner))
+	if got, want := red.Error(), "phase x: k1: *** rejected"; got != want {
+		t.Errorf("error: got %q, want %q", got, want)
+	}
+	if !errors.Is(red, inner) {
+		t.Error("RedactError hides the wrapped error from errors.Is")
+	}
+	if s.RedactError(nil) != nil {
+		t.Error("RedactError(nil) is not nil")
 	}
 }
