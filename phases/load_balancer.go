@@ -77,10 +77,13 @@ func (l *ConfigureLoadBalancer) statsPassword(ctx context.Context, env *Env, hos
 		return "", err
 	}
 	p := strings.TrimSpace(res.Stdout)
+	// The old password is registered even when it is replaced: it stays in
+	// haproxy.cfg until the new file lands.
+	env.Secrets.Add(p)
 	if len(p) < 16 {
 		p = randomString(24)
+		env.Secrets.Add(p)
 	}
-	env.Secrets.Add(p)
 	l.mu.Lock()
 	if l.stats == nil {
 		l.stats = map[string]string{}

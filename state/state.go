@@ -6,6 +6,10 @@
 // The journal lives at <dir>/<cluster>/state.json, mode 0600, written by
 // temp file + fsync + rename so a crash leaves the old or the new journal and
 // never half of one. A lock file beside it keeps two runs apart.
+//
+// The journal records error text of failed phases and hosts, which can carry
+// a token, a certificate key or a password. Every Save writes it through the
+// run's *events.Secrets, so no secret reaches the file.
 package state
 
 import (
@@ -18,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kubeha/kubeha/events"
 )
 
 // Phase statuses recorded in the journal.
@@ -59,11 +65,43 @@ func (j *Journal) Done(id, h string) bool {
 	return r != nil && r.Status == StatusDone && r.InputsHash == h
 }
 
+// Redacted returns a copy of j with every text that can hold a secret (the
+// errors of phases and hosts) passed through secrets.Redact. A nil secrets
+// still masks secret-shaped text (see events.Secrets.Redact). j itself is
+// not changed.
+func (j *Journal) Redacted(secrets *events.Secrets) *Journal {
+	out := *j
+	out.Phases = make(map[string]*PhaseRecord, len(j.Phases))
+	for id, p := range j.Phases {
+		if p == nil {
+			out.Phases[id] = nil
+			continue
+		}
+		pc := *p
+		pc.Error = secrets.Redact(p.Error)
+		if p.Hosts != nil {
+			pc.Hosts = make(map[string]*HostRecord, len(p.Hosts))
+			for h, r := range p.Hosts {
+				if r == nil {
+					pc.Hosts[h] = nil
+					continue
+				}
+				rc := *r
+				rc.Error = secrets.Redact(r.Error)
+				pc.Hosts[h] = &rc
+			}
+		}
+		out.Phases[id] = &pc
+	}
+	return &out
+}
+
 // Store is an open, locked journal. Only one Store per cluster directory can
 // be open at a time, across processes.
 type Store struct {
-	path string
-	lock *os.File
+	path    string
+	lock    *os.File
+	secrets *events.Secrets
 }
 
 // ErrLocked means another kubeha run holds the cluster's lock.
@@ -89,7 +127,11 @@ func (e *LockedError) Unwrap() error { return ErrLocked }
 // Open locks and returns the store of cluster under dir, creating the
 // directory (0700) when needed. The lock is an flock on <cluster>/lock, so a
 // crashed run never leaves a stale lock behind. Close releases it.
-func Open(dir, cluster string) (*Store, error) {
+//
+// secrets is the run's set of secrets, the same one its events are redacted
+// with; Save redacts through it, including secrets added after Open. nil
+// masks only secret-shaped text, so pass the run's set.
+func Open(dir, cluster string, secrets *events.Secrets) (*Store, error) {
 	cdir := filepath.Join(dir, cluster)
 	if err := os.MkdirAll(cdir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
@@ -114,7 +156,7 @@ func Open(dir, cluster string) (*Store, error) {
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &Store{path: filepath.Join(cdir, "state.json"), lock: f}, nil
+	return &Store{path: filepath.Join(cdir, "state.json"), lock: f, secrets: secrets}, nil
 }
 
 // Path is the journal's file path.
@@ -145,10 +187,11 @@ func Read(path, cluster string) (*Journal, error) {
 	return j, nil
 }
 
-// Save writes j atomically with mode 0600.
+// Save writes j atomically with mode 0600, its error texts redacted with
+// the store's secrets (j in memory keeps them as they were).
 func (s *Store) Save(j *Journal) error {
 	j.Updated = time.Now().UTC()
-	data, err := json.MarshalIndent(j, "", "  ")
+	data, err := json.MarshalIndent(j.Redacted(s.secrets), "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode journal: %w", err)
 	}

@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kubeha/kubeha/events"
 )
 
 func TestSaveLoadRoundTripAndMode(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, "prod")
+	s, err := Open(dir, "prod", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +54,11 @@ func TestSaveLoadRoundTripAndMode(t *testing.T) {
 
 func TestLockExcludesSecondStore(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, "prod")
+	s, err := Open(dir, "prod", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(dir, "prod")
+	_, err = Open(dir, "prod", nil)
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: %v, want ErrLocked", err)
 	}
@@ -64,13 +66,13 @@ func TestLockExcludesSecondStore(t *testing.T) {
 		t.Errorf("lock error should say who holds it: %v", err)
 	}
 	// Another cluster is independent.
-	other, err := Open(dir, "staging")
+	other, err := Open(dir, "staging", nil)
 	if err != nil {
 		t.Fatalf("other cluster: %v", err)
 	}
 	other.Close()
 	s.Close()
-	s2, err := Open(dir, "prod")
+	s2, err := Open(dir, "prod", nil)
 	if err != nil {
 		t.Fatalf("after Close: %v", err)
 	}
@@ -98,7 +100,7 @@ func TestLockHeldByAnotherProcess(t *testing.T) {
 	if _, err := stdout.Read(buf); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(dir, "prod")
+	_, err := Open(dir, "prod", nil)
 	stdin.Close()
 	cmd.Wait()
 	if !errors.Is(err, ErrLocked) {
@@ -113,5 +115,52 @@ func TestCorruptJournalIsAClearError(t *testing.T) {
 	_, err := Read(p, "prod")
 	if err == nil || !strings.Contains(err.Error(), "move it away") {
 		t.Fatalf("want a corrupt-journal error with a fix, got %v", err)
+	}
+}
+
+// TestSaveRedactsErrors: the file holds the errors with every secret the
+// run registered masked, including secrets registered after Open, while the
+// journal in memory keeps the text it was given.
+func TestSaveRedactsErrors(t *testing.T) {
+	dir := t.TempDir()
+	secrets := &events.Secrets{}
+	s, err := Open(dir, "prod", secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	secrets.Add("0123456789abcdef0123456789abcdef", "pw4x")
+	j, _ := s.Load("prod")
+	j.Phases["join"] = &PhaseRecord{Status: StatusFailed,
+		Error: "upload-certs --certificate-key 0123456789abcdef0123456789abcdef failed: exit 1",
+		Hosts: map[string]*HostRecord{
+			"k1": {Status: StatusFailed, Error: "k1: sudo password pw4x rejected"},
+			"k2": {Status: StatusDone},
+		}}
+	if err := s.Save(j); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(s.Path(), "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, got, want string }{
+		{"phase error", got.Phases["join"].Error, "upload-certs --certificate-key *** failed: exit 1"},
+		{"host error", got.Phases["join"].Hosts["k1"].Error, "k1: sudo password *** rejected"},
+		{"no error", got.Phases["join"].Hosts["k2"].Error, ""},
+		{"memory untouched", j.Phases["join"].Hosts["k1"].Error, "k1: sudo password pw4x rejected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %q, want %q", tt.got, tt.want)
+			}
+		})
+	}
+	raw, _ := os.ReadFile(s.Path())
+	for _, secret := range []string{"0123456789abcdef", "pw4x"} {
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("state.json holds %q:\n%s", secret, raw)
+		}
 	}
 }

@@ -106,14 +106,14 @@ func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink
 	if f.concurrentUploads < 1 {
 		return nil, usageError{fmt.Errorf("--concurrent-uploads %d: use 1 or more", f.concurrentUploads)}
 	}
-	secrets := &events.Secrets{}
+	secrets := c.app.secrets
 	var sink events.Sink
 	if view != nil {
 		sink = events.Stamped(events.Redacting(view, secrets), time.Now)
 	} else if sink, err = c.sink(f.output, secrets); err != nil {
 		return nil, err
 	}
-	store, err := state.Open(*c.stateDir, cl.Metadata.Name)
+	store, err := state.Open(*c.stateDir, cl.Metadata.Name, secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +244,9 @@ func (c *cmdContext) statusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Written redacted; redacted again for journals of older
+			// kubeha versions, which wrote errors as they were.
+			j = j.Redacted(c.app.secrets)
 			if asJSON {
 				enc := json.NewEncoder(c.app.stdout)
 				enc.SetIndent("", "  ")

@@ -68,7 +68,9 @@ func (c *cmdContext) runLive(ctx context.Context, f *runFlags, sel phases.Select
 	done := make(chan error, 1)
 	go func() {
 		err := s.runner.Apply(runCtx, sel)
-		results <- runview.Result{Err: err}
+		// The view prints the error on its final screen, beside the
+		// redacted events.
+		results <- runview.Result{Err: c.app.secrets.RedactError(err)}
 		done <- err
 	}()
 	p := tea.NewProgram(runview.New(rows, evs, results, cancel, summary),

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/phases"
 )
@@ -36,7 +37,16 @@ func main() {
 
 // run executes kubeha with args and returns the exit code. It is main
 // without the process: tests call it directly.
+//
+// run makes the one *events.Secrets of the invocation and registers the
+// passwords given in the environment at once, before anything is printed.
+// Events, the journal and stderr are all redacted with that set, so every
+// secret a phase or the prompter adds later is masked in all three. stdout
+// carries only events and journal text, both redacted where they are made.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, a *app) int {
+	a.secrets = &events.Secrets{}
+	a.secrets.Add(os.Getenv(envSSHPassword), os.Getenv(envSudoPassword), os.Getenv(envKeyPassphrase))
+	stderr = events.RedactingWriter(stderr, a.secrets)
 	a.stdin, a.stdout, a.stderr = stdin, stdout, stderr
 	root := newRootCmd(a)
 	root.SetArgs(args)
@@ -80,6 +90,7 @@ func exitCode(err error) int {
 }
 
 // printError prints err once, with what to do next where kubeha knows it.
+// w is run's redacting stderr, so the text is redacted like every event.
 func printError(w io.Writer, err error) {
 	var se silentError
 	if errors.As(err, &se) {

@@ -242,7 +242,7 @@ func TestSelectionFlagsAndPhaseCommand(t *testing.T) {
 
 func TestLockContention(t *testing.T) {
 	h := newHarness(t, "a")
-	s, err := state.Open(filepath.Join(h.dir, "state"), "prod")
+	s, err := state.Open(filepath.Join(h.dir, "state"), "prod", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,11 @@ var version = "dev"
 // how hosts are reached. Tests build one with fake phases.
 type app struct {
 	stdin          io.Reader
-	stdout, stderr io.Writer
-	terminal       tui.Terminal
+	stdout, stderr io.Writer // stderr redacts with secrets (see run)
+	// secrets is the one set of secrets of the invocation: events, the
+	// journal and stderr are redacted with it.
+	secrets  *events.Secrets
+	terminal tui.Terminal
 	// registry returns the ordered phases.
 	registry func() []phases.Phase
 	// connect opens the transport to the cluster's hosts. The returned
