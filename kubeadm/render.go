@@ -181,23 +181,47 @@ func merge(base, over map[string]any) map[string]any {
 	return out
 }
 
+// bootstrapToken is a join token valid for the 2 h kubeha plans with.
+func bootstrapToken(token string) BootstrapToken {
+	return BootstrapToken{
+		Token:  token,
+		TTL:    "2h0m0s",
+		Usages: []string{"signing", "authentication"},
+		Groups: []string{"system:bootstrappers:kubeadm:default-node-token"},
+	}
+}
+
 // InitConfig renders the multi-document config of `kubeadm init` on the
 // first master.
 func InitConfig(c *inventory.Cluster, first inventory.Host, s Secrets) ([]byte, error) {
 	init := InitConfiguration{
-		APIVersion: APIVersion,
-		Kind:       "InitConfiguration",
-		BootstrapTokens: []BootstrapToken{{
-			Token:  s.Token,
-			TTL:    "2h0m0s",
-			Usages: []string{"signing", "authentication"},
-			Groups: []string{"system:bootstrappers:kubeadm:default-node-token"},
-		}},
+		APIVersion:       APIVersion,
+		Kind:             "InitConfiguration",
+		BootstrapTokens:  []BootstrapToken{bootstrapToken(s.Token)},
 		NodeRegistration: nodeRegistration(c, first),
 		LocalAPIEndpoint: APIEndpoint{AdvertiseAddress: first.InternalAddress, BindPort: inventory.APIServerPort},
 		CertificateKey:   s.CertificateKey,
 	}
 	return marshalDocs(init, Cluster(c), sortedMap(KubeletConfig(c)), sortedMap(KubeProxyConfig(c)))
+}
+
+// CredentialsConfig renders the config that hands join credentials to
+// `kubeadm token create --config` (s.Token, when set) and `kubeadm init
+// phase upload-certs --config` (s.CertificateKey, when set), so neither
+// appears on a command line. It carries the cluster's ClusterConfiguration:
+// upload-certs uploads the certificates that configuration names.
+func CredentialsConfig(c *inventory.Cluster, cp inventory.Host, s Secrets) ([]byte, error) {
+	init := InitConfiguration{
+		APIVersion:       APIVersion,
+		Kind:             "InitConfiguration",
+		NodeRegistration: nodeRegistration(c, cp),
+		LocalAPIEndpoint: APIEndpoint{AdvertiseAddress: cp.InternalAddress, BindPort: inventory.APIServerPort},
+		CertificateKey:   s.CertificateKey,
+	}
+	if s.Token != "" {
+		init.BootstrapTokens = []BootstrapToken{bootstrapToken(s.Token)}
+	}
+	return marshalDocs(init, Cluster(c))
 }
 
 // JoinConfig renders `kubeadm join`'s config for h; controlPlane makes it a

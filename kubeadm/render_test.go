@@ -34,6 +34,14 @@ func rendered(t *testing.T) map[string][]byte {
 			t.Fatal(err)
 		}
 		out[name+"/init.yaml"] = b
+		for file, s := range map[string]Secrets{
+			"token-create.yaml": {Token: Placeholders.Token},
+			"upload-certs.yaml": {CertificateKey: Placeholders.CertificateKey},
+		} {
+			if out[name+"/"+file], err = CredentialsConfig(c, masters[0], s); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if len(masters) > 1 {
 			if out[name+"/join-control-plane.yaml"], err = JoinConfig(c, masters[1], Placeholders, true); err != nil {
 				t.Fatal(err)

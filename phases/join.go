@@ -126,8 +126,7 @@ func (j *JoinMaterial) Token(ctx context.Context, env *Env) (string, error) {
 	}
 	tok := NewToken()
 	env.Secrets.Add(tok)
-	if _, err := env.Hosts.Run(ctx, cp.Name, sshCommand("create a bootstrap token",
-		localAdmin(cp)+fmt.Sprintf("kubeadm token create %s --ttl %s --kubeconfig \"$kc\" >/dev/null", tok, TokenTTL), tok)); err != nil {
+	if err := credentialsCommand(ctx, env, cp, kubeadm.Secrets{Token: tok}, "create a bootstrap token", "kubeadm token create --config"); err != nil {
 		return "", err
 	}
 	env.Log.ForHost(cp.Name).Info("created a bootstrap token valid for " + TokenTTL.String())
@@ -155,13 +154,35 @@ func (j *JoinMaterial) CertificateKey(ctx context.Context, env *Env) (string, er
 	}
 	key := NewCertificateKey()
 	env.Secrets.Add(key)
-	if _, err := env.Hosts.Run(ctx, cp.Name, sshCommand("upload control-plane certificates",
-		localAdmin(cp)+"kubeadm init phase upload-certs --upload-certs --certificate-key "+key+" --kubeconfig \"$kc\" >/dev/null", key)); err != nil {
+	if err := credentialsCommand(ctx, env, cp, kubeadm.Secrets{CertificateKey: key}, "upload control-plane certificates", "kubeadm init phase upload-certs --upload-certs --config"); err != nil {
 		return "", err
 	}
 	env.Log.ForHost(cp.Name).Info("uploaded control-plane certificates under a new key (kubeadm keeps them 2h)")
 	j.certKey, j.certsUploaded = key, j.clock()
 	return key, nil
+}
+
+// credentialsPath holds a join credential for the one kubeadm command that
+// creates it on the cluster. Credentials travel in this 0600 file, never on
+// a command line: argv is in every host's process list (and sudo's log),
+// and a token with a certificate key fetches the cluster's CA keys.
+const credentialsPath = kubeadm.ConfigDir + "/kubeadm-credentials.yaml"
+
+// credentialsCommand writes s into credentialsPath on cp as kubeadm config
+// (the cluster's own ClusterConfiguration with it, so upload-certs uploads
+// what this cluster has), runs `<kubeadmCmd> credentialsPath` against cp's
+// own apiserver, and removes the file whatever happens.
+func credentialsCommand(ctx context.Context, env *Env, cp inventory.Host, s kubeadm.Secrets, name, kubeadmCmd string) error {
+	cfg, err := kubeadm.CredentialsConfig(env.Cluster, cp, s)
+	if err != nil {
+		return err
+	}
+	if _, err := env.putFiles(ctx, cp.Name, []fileSpec{{Path: credentialsPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
+		return err
+	}
+	_, err = env.Hosts.Run(ctx, cp.Name, sshCommand(name, localAdmin(cp)+
+		fmt.Sprintf("trap 'rm -f \"$kc\" %[1]s' EXIT\n%[2]s %[1]s --kubeconfig \"$kc\" >/dev/null", credentialsPath, kubeadmCmd), s.Token, s.CertificateKey))
+	return err
 }
 
 // CACertHash returns sha256:<hex> of the cluster CA's public key, computed

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"regexp"
 	"strings"
@@ -29,6 +30,9 @@ type recordingHosts struct {
 	ca         []byte
 	secretGone bool // the kubeadm-certs Secret does not exist
 	tokenGone  bool // the bootstrap token's Secret does not exist
+	// written is the text of every file write's standard input: what
+	// landed in files rather than on command lines.
+	written []string
 }
 
 func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
@@ -48,8 +52,13 @@ func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (s
 		return ssh.Result{}, nil
 	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if strings.Contains(cmd.Script, "kubeha-new") && cmd.Stdin != nil {
+		b, _ := io.ReadAll(cmd.Stdin)
+		r.written = append(r.written, string(b))
+		return ssh.Result{}, nil
+	}
 	r.cmds = append(r.cmds, host+": "+cmd.Script)
-	r.mu.Unlock()
 	return ssh.Result{}, nil
 }
 func (r *recordingHosts) Upload(context.Context, string, ssh.File) error { return nil }
@@ -95,7 +104,7 @@ func TestJoinMaterialLifetimes(t *testing.T) {
 	// Young, but the token was deleted (or cleaned up): a new one.
 	hosts.tokenGone = true
 	tok1, _ := j.Token(ctx, env)
-	if tok1 == tok || len(hosts.cmds) != 1 || !strings.Contains(hosts.cmds[0], "kubeadm token create "+tok1) {
+	if tok1 == tok || len(hosts.cmds) != 1 || !strings.Contains(hosts.cmds[0], "kubeadm token create --config "+credentialsPath) {
 		t.Fatalf("a deleted bootstrap token must be replaced: %q %v", tok1, hosts.cmds)
 	}
 	hosts.tokenGone = false
@@ -118,8 +127,22 @@ func TestJoinMaterialLifetimes(t *testing.T) {
 	if err != nil || key2 == key || len(key2) != 64 {
 		t.Fatalf("new key %q %v", key2, err)
 	}
-	if len(hosts.cmds) != 2 || !strings.Contains(hosts.cmds[0], "kubeadm token create "+tok2) || !strings.Contains(hosts.cmds[1], "upload-certs --upload-certs --certificate-key "+key2) {
+	if len(hosts.cmds) != 2 || !strings.Contains(hosts.cmds[0], "kubeadm token create --config "+credentialsPath) || !strings.Contains(hosts.cmds[1], "upload-certs --upload-certs --config "+credentialsPath) {
 		t.Fatalf("commands %v", hosts.cmds)
+	}
+	// The credentials travelled in the config files, never in a command.
+	for _, cmd := range hosts.cmds {
+		for _, secret := range []string{tok1, tok2, key, key2} {
+			if strings.Contains(cmd, secret) {
+				t.Errorf("a credential is on a command line: %s", cmd)
+			}
+		}
+	}
+	files := strings.Join(hosts.written, "\n")
+	for _, want := range []string{"token: " + tok1, "token: " + tok2, "certificateKey: " + key2} {
+		if !strings.Contains(files, "\n"+want+"\n") && !strings.Contains(files, "  "+want+"\n") && !strings.Contains(files, "- "+want+"\n") {
+			t.Errorf("no file written with %q:\n%s", want, files)
+		}
 	}
 	// Both were registered for redaction before use.
 	if got := secrets.Redact(tok2 + " " + key2); got != "*** ***" {

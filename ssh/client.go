@@ -347,6 +347,11 @@ func loadKey(path string, passphrase func(string) (string, error)) (xssh.Signer,
 // command is a *ConnectionLostError. When ctx ends, the remote process group
 // is sent SIGTERM, then SIGKILL, so nothing is left running on the host.
 func (c *Client) Run(ctx context.Context, cmd Command) (Result, error) {
+	for _, s := range cmd.Secrets {
+		if s != "" && strings.Contains(cmd.Script, s) {
+			return Result{}, fmt.Errorf("%s: %s: %w", c.cfg.Name, cmd.Name, ErrSecretInCommandLine)
+		}
+	}
 	wrapped, stdin, err := c.wrap(ctx, cmd)
 	if err != nil {
 		return Result{}, err

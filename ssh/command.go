@@ -6,6 +6,7 @@
 package ssh
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -19,8 +20,9 @@ type Command struct {
 	Script string
 	// Stdin, when set, is copied to the command's standard input.
 	Stdin io.Reader
-	// Secrets are values in Script or Stdin that must never be shown; they
-	// are masked in errors and events.
+	// Secrets are values that must never be shown; they are masked in
+	// errors and events. They may be in Stdin or in the command's output,
+	// never in Script (Run refuses: ErrSecretInCommandLine).
 	Secrets []string
 	// OnLine, when set, receives each line of output as it arrives
 	// (stream is "stdout" or "stderr"). It is called from one goroutine per
@@ -30,6 +32,12 @@ type Command struct {
 	// the script itself is shown only redacted and cut short.
 	Name string
 }
+
+// ErrSecretInCommandLine refuses a Command whose Script holds one of its
+// Secrets. The script is the remote shell's argv, which every user of the
+// host can read in its process list (and sudo logs): secrets travel in
+// files written with mode 0600 or on stdin.
+var ErrSecretInCommandLine = errors.New("a secret is in the command's text, which the host's process list shows: pass it in a 0600 file or on stdin")
 
 // Result is what a command produced.
 type Result struct {

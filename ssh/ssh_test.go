@@ -114,7 +114,8 @@ func TestKeyAuthRunAndExitCodes(t *testing.T) {
 	var lines []string
 	var mu sync.Mutex
 	ctx := context.Background()
-	_, err := c.Run(ctx, Command{Script: "echo one; echo two >&2; echo 'oops: token=abc123def456' >&2; exit 7", Secrets: []string{"abc123def456"},
+	_, err := c.Run(ctx, Command{Script: "echo one; echo two >&2; read -r s; echo \"oops: token=$s\" >&2; exit 7", Secrets: []string{"abc123def456"},
+		Stdin:  strings.NewReader("abc123def456\n"),
 		OnLine: func(s, l string) { mu.Lock(); lines = append(lines, s+":"+l); mu.Unlock() }})
 	var ee *ExitError
 	if !errors.As(err, &ee) {
@@ -128,6 +129,15 @@ func TestKeyAuthRunAndExitCodes(t *testing.T) {
 	}
 	if len(lines) != 3 {
 		t.Fatalf("streamed lines %v", lines)
+	}
+	// A secret in the script's text would be in the host's process list:
+	// refused before anything runs.
+	res0, err := c.Run(ctx, Command{Name: "create a token", Script: "touch /tmp/kh-ran-$$; echo abc123def456", Secrets: []string{"abc123def456"}})
+	if !errors.Is(err, ErrSecretInCommandLine) || res0.Stdout != "" {
+		t.Fatalf("secret in the script: want ErrSecretInCommandLine and no run, got %q %v", res0.Stdout, err)
+	}
+	if want := `k1: create a token: ` + ErrSecretInCommandLine.Error(); err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
 	}
 	// Bytes come back exactly, including a last line without newline.
 	if got := runT(t, c, "printf 'a\\nb'").Stdout; got != "a\nb" {
