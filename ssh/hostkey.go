@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	xssh "golang.org/x/crypto/ssh"
@@ -30,13 +31,14 @@ const (
 type UnknownHostKeyError struct {
 	Host        string
 	Address     string
+	KeyType     string
 	Fingerprint string
 	KnownHosts  string
 }
 
 func (e *UnknownHostKeyError) Error() string {
-	return fmt.Sprintf("%s (%s): host key %s is not in %s; check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then rerun with --accept-new-host-keys to record it",
-		e.Host, e.Address, e.Fingerprint, e.KnownHosts)
+	return fmt.Sprintf("%s (%s): %s host key %s is not in %s; check the fingerprint on the host (ssh-keygen -lf %s), then rerun with --accept-new-host-keys to record it",
+		e.Host, e.Address, e.KeyType, e.Fingerprint, e.KnownHosts, hostKeyFile(e.KeyType))
 }
 
 // ChangedHostKeyError is a host whose key differs from the one recorded. It
@@ -78,10 +80,27 @@ func (k *KnownHosts) load() (xssh.HostKeyCallback, error) {
 	return knownhosts.New(k.path)
 }
 
+// DefaultHostKeyAlgorithms is the order in which a host that known_hosts
+// does not know is asked for its key: OpenSSH's order, so that kubeha sees
+// (and accept-new records) the key that ssh would, the one an operator
+// checks first (ssh_host_ed25519_key). Certificates are not asked for: with
+// no @cert-authority line for the host nothing could vouch for them.
+// ssh-rsa (SHA-1) comes last, for hosts too old for anything else.
+func DefaultHostKeyAlgorithms() []string {
+	return []string{
+		xssh.KeyAlgoED25519,
+		xssh.KeyAlgoECDSA256, xssh.KeyAlgoECDSA384, xssh.KeyAlgoECDSA521,
+		xssh.KeyAlgoRSASHA512, xssh.KeyAlgoRSASHA256,
+		xssh.KeyAlgoRSA,
+	}
+}
+
 // algorithms returns the host key algorithms known_hosts has for addr, so
 // the handshake asks for a key type that can be checked. Without this the
 // server may offer another type first and a known host looks unknown or
-// changed (golang/go#29286).
+// changed (golang/go#29286). A host known_hosts lacks gets
+// DefaultHostKeyAlgorithms, not x/crypto's default order, which puts RSA
+// and ECDSA before ed25519.
 func (k *KnownHosts) algorithms(addr string) []string {
 	if k.policy == HostKeyInsecureIgnore {
 		return nil
@@ -95,6 +114,9 @@ func (k *KnownHosts) algorithms(addr string) []string {
 	var ke *knownhosts.KeyError
 	if err := cb(addr, fakeAddr(addr), probeKey{}); !errors.As(err, &ke) {
 		return nil
+	}
+	if len(ke.Want) == 0 {
+		return DefaultHostKeyAlgorithms()
 	}
 	var algs []string
 	seen := map[string]bool{}
@@ -140,10 +162,23 @@ func (k *KnownHosts) callback(host string) xssh.HostKeyCallback {
 			return &ChangedHostKeyError{Host: host, Address: addr, Fingerprint: fp, Known: xssh.FingerprintSHA256(w.Key), KnownHostsFile: w.Filename, Line: w.Line}
 		}
 		if k.policy != HostKeyAcceptNew {
-			return &UnknownHostKeyError{Host: host, Address: addr, Fingerprint: fp, KnownHosts: k.path}
+			return &UnknownHostKeyError{Host: host, Address: addr, KeyType: key.Type(), Fingerprint: fp, KnownHosts: k.path}
 		}
 		return k.append(addr, key)
 	}
+}
+
+// hostKeyFile is where a host keeps its key of keyType, for the fingerprint
+// check an operator makes before accepting it.
+func hostKeyFile(keyType string) string {
+	name := "ed25519"
+	switch {
+	case strings.HasPrefix(keyType, "ecdsa-"):
+		name = "ecdsa"
+	case strings.HasPrefix(keyType, "ssh-rsa"), strings.HasPrefix(keyType, "rsa-"):
+		name = "rsa"
+	}
+	return "/etc/ssh/ssh_host_" + name + "_key.pub"
 }
 
 func (k *KnownHosts) append(addr string, key xssh.PublicKey) error {
