@@ -255,18 +255,34 @@ func dial(ctx context.Context, cfg *Config) (*xssh.Client, *xssh.Client, error) 
 		if bastion != nil {
 			bastion.Close()
 		}
-		// Host key errors already name the host and say what to do.
-		var uk *UnknownHostKeyError
-		if errors.As(err, &uk) {
-			return nil, nil, uk
-		}
-		var ck *ChangedHostKeyError
-		if errors.As(err, &ck) {
-			return nil, nil, ck
+		if hk := hostKeyError(err); hk != nil {
+			return nil, nil, hk
 		}
 		return fail(err)
 	}
 	return xssh.NewClient(sc, chans, reqs), bastion, nil
+}
+
+// hostKeyError digs a host key refusal out of a handshake error: it already
+// names the host and says what to do, so it goes up unwrapped.
+func hostKeyError(err error) error {
+	var (
+		uk *UnknownHostKeyError
+		ck *ChangedHostKeyError
+		ce *HostCertificateError
+		re *RevokedHostKeyError
+	)
+	switch {
+	case errors.As(err, &uk):
+		return uk
+	case errors.As(err, &ck):
+		return ck
+	case errors.As(err, &ce):
+		return ce
+	case errors.As(err, &re):
+		return re
+	}
+	return nil
 }
 
 func clientConfig(cfg *Config) (*xssh.ClientConfig, error) {

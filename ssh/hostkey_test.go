@@ -1,6 +1,8 @@
 package ssh
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -92,7 +94,14 @@ func presented(t *testing.T, cfg Config) (xssh.PublicKey, error) {
 	if got == nil {
 		t.Fatalf("no host key presented: %v", err)
 	}
-	return got, err
+	return got, hostKeyErrorOr(err)
+}
+
+func hostKeyErrorOr(err error) error {
+	if hk := hostKeyError(err); hk != nil {
+		return hk
+	}
+	return err
 }
 
 // openSSHAccepts runs OpenSSH's ssh against the fixture with
@@ -160,4 +169,181 @@ func TestHostKeyAcceptNewRecordsPresentedKey(t *testing.T) {
 	// And kubeha's strict mode accepts it.
 	cfg.HostKeys = NewKnownHosts(known, HostKeyStrict)
 	dialT(t, cfg)
+}
+
+// TestHostKeyAlgorithmsFollowKnownHosts: the server presents the type of key
+// known_hosts holds for it, or a certificate when known_hosts trusts a CA
+// for it, whatever the default order would have picked.
+func TestHostKeyAlgorithmsFollowKnownHosts(t *testing.T) {
+	requireSSHD(t)
+	dir := t.TempDir()
+	rsaKey, rsaPub := keyPair(t, dir, "ssh_host_rsa_key", "rsa")
+	ecKey, ecPub := keyPair(t, dir, "ssh_host_ecdsa_key", "ecdsa")
+	caKey, caPub := keyPair(t, dir, "ca", "ed25519")
+	sshKeygen(t, "-q", "-s", caKey, "-I", "host", "-h", "-n", "127.0.0.1", ecKey+".pub")
+	f := newFixture(t, sshd.Options{Extra: []string{"HostKey " + rsaKey, "HostKey " + ecKey, "HostCertificate " + ecKey + "-cert.pub"}})
+	name := f.knownName(f.server.Address)
+	cases := []struct {
+		name  string
+		known []string
+		want  string // type of the key presented
+	}{
+		{"rsa recorded", []string{name + " " + authorizedLine(rsaPub)}, xssh.KeyAlgoRSA},
+		{"ed25519 recorded", []string{name + " " + authorizedLine(f.server.HostKey)}, xssh.KeyAlgoED25519},
+		{"ecdsa recorded", []string{name + " " + authorizedLine(ecPub)}, xssh.KeyAlgoECDSA256},
+		{"CA trusted", []string{"@cert-authority " + name + " " + authorizedLine(caPub)}, xssh.CertAlgoECDSA256v01},
+		{"CA trusted and rsa recorded", []string{name + " " + authorizedLine(rsaPub), "@cert-authority " + name + " " + authorizedLine(caPub)}, xssh.CertAlgoECDSA256v01},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f.writeKnown(t, tc.known...)
+			key, err := presented(t, f.config("k1"))
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if key.Type() != tc.want {
+				t.Fatalf("server presented %s, want %s", key.Type(), tc.want)
+			}
+		})
+	}
+}
+
+// TestHostKeyCertificate: hosts presenting a host certificate are checked
+// against the @cert-authority lines as OpenSSH checks them (CA, validity,
+// names), and kubeha agrees with OpenSSH's own verdict on each.
+func TestHostKeyCertificate(t *testing.T) {
+	requireSSHD(t)
+	dir := t.TempDir()
+	caKey, caPub := keyPair(t, dir, "ca", "ed25519")
+	otherCA, _ := keyPair(t, dir, "other_ca", "ed25519")
+	cases := []struct {
+		name       string
+		address    string   // dialled; 127.0.0.1 when empty
+		signer     string   // CA key that signs; none when empty
+		sign       []string // ssh-keygen -s options besides -h -I
+		plainKnown bool     // the host key is also on a plain line
+		policy     HostKeyPolicy
+		want       string // in the refusal; accepted when empty
+	}{
+		{name: "trusted", signer: caKey, sign: []string{"-n", "127.0.0.1"}},
+		{name: "trusted by name", address: "localhost", signer: caKey, sign: []string{"-n", "k1.example.com,localhost"}},
+		// OpenSSH (9.2) compares names exactly.
+		{name: "wildcard principal", signer: caKey, sign: []string{"-n", "127.0.0.*"}, want: `not for "127.0.0.1"`},
+		{name: "unknown CA", signer: otherCA, sign: []string{"-n", "127.0.0.1"}, policy: HostKeyAcceptNew, want: "not trusted for this host"},
+		{name: "expired", signer: caKey, sign: []string{"-n", "127.0.0.1", "-V", "20200101:20200102"}, want: "expired at 2020-01-02"},
+		{name: "not yet valid", signer: caKey, sign: []string{"-n", "127.0.0.1", "-V", "+52w:+53w"}, want: "not valid before"},
+		{name: "other names", signer: caKey, sign: []string{"-n", "k1.example.com,localhost"}, want: `not for "127.0.0.1"`},
+		{name: "no certificate", policy: HostKeyAcceptNew, want: "plain ssh-ed25519 key"},
+		{name: "expired but key recorded", signer: caKey, sign: []string{"-n", "127.0.0.1", "-V", "20200101:20200102"}, plainKnown: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each case has its own sshd and files; most of the time is
+			// spent waiting on OpenSSH.
+			t.Parallel()
+			hostKey, hostPub := keyPair(t, t.TempDir(), "ssh_host_ed25519_key", "ed25519")
+			extra := []string{"HostKey " + hostKey}
+			if tc.signer != "" {
+				sshKeygen(t, append([]string{"-q", "-s", tc.signer, "-I", "k1", "-h"}, append(tc.sign, hostKey+".pub")...)...)
+				extra = append(extra, "HostCertificate "+hostKey+"-cert.pub")
+			}
+			f := newFixture(t, sshd.Options{Extra: extra})
+			address := tc.address
+			if address == "" {
+				address = "127.0.0.1"
+			}
+			known := []string{"@cert-authority " + f.knownName(address) + " " + authorizedLine(caPub)}
+			if tc.plainKnown {
+				known = append(known, f.knownName(address)+" "+authorizedLine(hostPub))
+			}
+			f.writeKnown(t, known...)
+			before, _ := os.ReadFile(f.known)
+			cfg := f.config("k1")
+			cfg.Address = address
+			cfg.HostKeys = NewKnownHosts(f.known, tc.policy)
+			key, err := presented(t, cfg)
+			if tc.signer != "" {
+				if cert, ok := key.(*xssh.Certificate); !ok || authorizedLine(cert.Key) != authorizedLine(hostPub) {
+					t.Fatalf("server presented %s, want the certificate of its key", key.Type())
+				}
+			}
+			openssh, out := f.openSSHAccepts(t, f.known, address)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if !openssh {
+					t.Fatalf("kubeha accepts what OpenSSH refuses: %s", out)
+				}
+				return
+			}
+			var ce *HostCertificateError
+			if !errors.As(err, &ce) {
+				t.Fatalf("want HostCertificateError, got %v", err)
+			}
+			msg := err.Error()
+			t.Log(msg)
+			for _, s := range []string{"k1", tc.want, f.known + ":1"} {
+				if !strings.Contains(msg, s) {
+					t.Errorf("message lacks %q: %s", s, msg)
+				}
+			}
+			if openssh {
+				t.Errorf("kubeha refuses what OpenSSH accepts")
+			}
+			if after, _ := os.ReadFile(f.known); string(after) != string(before) {
+				t.Errorf("known_hosts changed: %q", after)
+			}
+		})
+	}
+}
+
+// TestHostKeyRevoked: a key or CA marked @revoked is refused under every
+// policy, even where another line lists the key or trusts the CA.
+func TestHostKeyRevoked(t *testing.T) {
+	requireSSHD(t)
+	dir := t.TempDir()
+	caKey, caPub := keyPair(t, dir, "ca", "ed25519")
+	hostKey, hostPub := keyPair(t, dir, "ssh_host_ed25519_key", "ed25519")
+	sshKeygen(t, "-q", "-s", caKey, "-I", "k1", "-h", "-n", "127.0.0.1", hostKey+".pub")
+	plain := newFixture(t, sshd.Options{})
+	certified := newFixture(t, sshd.Options{Extra: []string{"HostKey " + hostKey, "HostCertificate " + hostKey + "-cert.pub"}})
+	cases := []struct {
+		name    string
+		f       *fixture
+		known   func(f *fixture) []string
+		revoked xssh.PublicKey
+		ca      bool
+	}{
+		{"plain key", plain, func(f *fixture) []string {
+			return []string{f.knownName(f.server.Address) + " " + authorizedLine(f.server.HostKey), "@revoked * " + authorizedLine(f.server.HostKey)}
+		}, plain.server.HostKey, false},
+		{"certified host key", certified, func(f *fixture) []string {
+			return []string{"@cert-authority " + f.knownName(f.server.Address) + " " + authorizedLine(caPub), "@revoked * " + authorizedLine(hostPub)}
+		}, hostPub, false},
+		{"CA", certified, func(f *fixture) []string {
+			return []string{"@cert-authority " + f.knownName(f.server.Address) + " " + authorizedLine(caPub), "@revoked * " + authorizedLine(caPub)}
+		}, caPub, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.f.writeKnown(t, tc.known(tc.f)...)
+			for _, policy := range []HostKeyPolicy{HostKeyStrict, HostKeyAcceptNew} {
+				cfg := tc.f.config("k1")
+				cfg.HostKeys = NewKnownHosts(tc.f.known, policy)
+				_, err := Dial(context.Background(), cfg)
+				var re *RevokedHostKeyError
+				if !errors.As(err, &re) {
+					t.Fatalf("policy %d: want RevokedHostKeyError, got %v", policy, err)
+				}
+				t.Log(err)
+				if re.Fingerprint != xssh.FingerprintSHA256(tc.revoked) || re.CA != tc.ca || re.Line != 2 || !strings.Contains(err.Error(), "k1") {
+					t.Fatalf("policy %d: %+v: %v", policy, re, err)
+				}
+			}
+			if ok, _ := tc.f.openSSHAccepts(t, tc.f.known, tc.f.server.Address); ok {
+				t.Errorf("OpenSSH accepts what kubeha refuses")
+			}
+		})
+	}
 }
