@@ -38,6 +38,9 @@ type Config struct {
 	Password func() (string, error)
 	// HostKeys checks the server's key; every Config of a run shares one.
 	HostKeys *KnownHosts
+	// HashKnownHosts records a key accepted as new under a hashed name,
+	// like OpenSSH with HashKnownHosts yes.
+	HashKnownHosts bool
 	// Bastion, when set, is the jump host the connection goes through.
 	Bastion *Config
 	// Sudo runs commands through sudo when User is not root.
@@ -324,7 +327,7 @@ func clientConfig(cfg *Config) (*xssh.ClientConfig, error) {
 	return &xssh.ClientConfig{
 		User:              user,
 		Auth:              auths,
-		HostKeyCallback:   hk.callback(cfg.Name),
+		HostKeyCallback:   hk.callback(cfg.Name, cfg.HashKnownHosts),
 		HostKeyAlgorithms: hk.algorithms(cfg.addr()),
 	}, nil
 }

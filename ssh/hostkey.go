@@ -252,8 +252,9 @@ func algorithmsFor(keyType string) []string {
 
 // callback returns the HostKeyCallback for host (the inventory name, for
 // messages). The address it is called with is the one dialled, host:port;
-// its host part is the name a certificate must list.
-func (k *KnownHosts) callback(host string) xssh.HostKeyCallback {
+// its host part is the name a certificate must list. hash records
+// accept-new entries hashed (ssh_config HashKnownHosts).
+func (k *KnownHosts) callback(host string, hash bool) xssh.HostKeyCallback {
 	if k.policy == HostKeyInsecureIgnore {
 		return xssh.InsecureIgnoreHostKey()
 	}
@@ -264,14 +265,14 @@ func (k *KnownHosts) callback(host string) xssh.HostKeyCallback {
 		if err != nil {
 			return fmt.Errorf("read known hosts %s: %w", k.path, err)
 		}
-		return k.verify(db, host, addr, key)
+		return k.verify(db, host, addr, key, hash)
 	}
 }
 
 // verify decides on key, the one the server presented and proved it holds
 // in the handshake, following OpenSSH's check_host_key. The caller holds
 // k.mu.
-func (k *KnownHosts) verify(db *hostKeyDB, host, addr string, key xssh.PublicKey) error {
+func (k *KnownHosts) verify(db *hostKeyDB, host, addr string, key xssh.PublicKey, hash bool) error {
 	plain := key
 	cert, isCert := key.(*xssh.Certificate)
 	if isCert {
@@ -326,7 +327,7 @@ func (k *KnownHosts) verify(db *hostKeyDB, host, addr string, key xssh.PublicKey
 	if k.policy != HostKeyAcceptNew {
 		return &UnknownHostKeyError{Host: host, Address: addr, KeyType: plain.Type(), Fingerprint: fp, KnownHosts: k.path}
 	}
-	return k.append(addr, plain)
+	return k.append(addr, plain, hash)
 }
 
 // checkHostCert checks cert as OpenSSH's sshkey_cert_check_host does: a
@@ -406,8 +407,9 @@ func hostKeyFile(keyType string) string {
 	return "/etc/ssh/ssh_host_" + name + "_key.pub"
 }
 
-// append records key for addr. The caller holds k.mu.
-func (k *KnownHosts) append(addr string, key xssh.PublicKey) error {
+// append records key for addr, hashing the name when hash is set (as
+// OpenSSH does with HashKnownHosts yes). The caller holds k.mu.
+func (k *KnownHosts) append(addr string, key xssh.PublicKey, hash bool) error {
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
 		return fmt.Errorf("record host key: %w", err)
 	}
@@ -416,7 +418,11 @@ func (k *KnownHosts) append(addr string, key xssh.PublicKey) error {
 		return fmt.Errorf("record host key: %w", err)
 	}
 	defer f.Close()
-	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, key)
+	name := knownhosts.Normalize(addr)
+	if hash {
+		name = knownhosts.HashHostname(name)
+	}
+	line := name + " " + strings.TrimSpace(string(xssh.MarshalAuthorizedKey(key)))
 	if _, err := f.WriteString(line + "\n"); err != nil {
 		return fmt.Errorf("record host key: %w", err)
 	}

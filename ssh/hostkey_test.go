@@ -116,8 +116,8 @@ func (f *fixture) openSSHAccepts(t *testing.T, known, address string) (bool, str
 
 // TestHostKeyAcceptNewRecordsPresentedKey: against an sshd with RSA and
 // ed25519 host keys, accept-new records the key the server presented, the
-// same one OpenSSH's accept-new records (ed25519), in a line OpenSSH finds
-// and accepts.
+// same one OpenSSH's accept-new records (ed25519), hashed when asked, in a
+// line OpenSSH finds and accepts.
 func TestHostKeyAcceptNewRecordsPresentedKey(t *testing.T) {
 	requireSSHD(t)
 	rsaDir := t.TempDir()
@@ -137,38 +137,43 @@ func TestHostKeyAcceptNewRecordsPresentedKey(t *testing.T) {
 		t.Fatalf("OpenSSH's known_hosts %q: %v", data, err)
 	}
 
-	known := filepath.Join(t.TempDir(), "known_hosts")
-	cfg := f.config("k1")
-	cfg.HostKeys = NewKnownHosts(known, HostKeyAcceptNew)
-	key, err := presented(t, cfg)
-	if err != nil {
-		t.Fatalf("accept-new: %v", err)
+	for _, hash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hash=%v", hash), func(t *testing.T) {
+			known := filepath.Join(t.TempDir(), "known_hosts")
+			cfg := f.config("k1")
+			cfg.HashKnownHosts = hash
+			cfg.HostKeys = NewKnownHosts(known, HostKeyAcceptNew)
+			key, err := presented(t, cfg)
+			if err != nil {
+				t.Fatalf("accept-new: %v", err)
+			}
+			data, _ := os.ReadFile(known)
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("want one line, got %q", data)
+			}
+			name, recorded, ok := strings.Cut(lines[0], " ")
+			if !ok || recorded != authorizedLine(key) {
+				t.Fatalf("recorded %q, server presented %q", lines[0], authorizedLine(key))
+			}
+			if authorizedLine(key) != authorizedLine(f.server.HostKey) || authorizedLine(key) != authorizedLine(opensshKey) {
+				t.Fatalf("presented %s, want the ed25519 key OpenSSH records (%s)", key.Type(), opensshKey.Type())
+			}
+			if hash != strings.HasPrefix(name, "|1|") || (!hash && name != f.knownName(f.server.Address)) {
+				t.Fatalf("host name %q with hash=%v", name, hash)
+			}
+			// OpenSSH finds the line by name and connects with it.
+			if out := sshKeygen(t, "-F", f.knownName(f.server.Address), "-f", known); !strings.Contains(out, recorded) {
+				t.Fatalf("ssh-keygen -F does not find the line: %s", out)
+			}
+			if ok, out := f.openSSHAccepts(t, known, f.server.Address); !ok {
+				t.Fatalf("OpenSSH rejects the recorded line: %s", out)
+			}
+			// And kubeha's strict mode accepts it.
+			cfg.HostKeys = NewKnownHosts(known, HostKeyStrict)
+			dialT(t, cfg)
+		})
 	}
-	data, _ = os.ReadFile(known)
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) != 1 {
-		t.Fatalf("want one line, got %q", data)
-	}
-	name, recorded, ok := strings.Cut(lines[0], " ")
-	if !ok || recorded != authorizedLine(key) {
-		t.Fatalf("recorded %q, server presented %q", lines[0], authorizedLine(key))
-	}
-	if authorizedLine(key) != authorizedLine(f.server.HostKey) || authorizedLine(key) != authorizedLine(opensshKey) {
-		t.Fatalf("presented %s, want the ed25519 key OpenSSH records (%s)", key.Type(), opensshKey.Type())
-	}
-	if name != f.knownName(f.server.Address) {
-		t.Fatalf("host name %q", name)
-	}
-	// OpenSSH finds the line by name and connects with it.
-	if out := sshKeygen(t, "-F", f.knownName(f.server.Address), "-f", known); !strings.Contains(out, recorded) {
-		t.Fatalf("ssh-keygen -F does not find the line: %s", out)
-	}
-	if ok, out := f.openSSHAccepts(t, known, f.server.Address); !ok {
-		t.Fatalf("OpenSSH rejects the recorded line: %s", out)
-	}
-	// And kubeha's strict mode accepts it.
-	cfg.HostKeys = NewKnownHosts(known, HostKeyStrict)
-	dialT(t, cfg)
 }
 
 // TestHostKeyAlgorithmsFollowKnownHosts: the server presents the type of key
