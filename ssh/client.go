@@ -38,6 +38,9 @@ type Config struct {
 	Password func() (string, error)
 	// HostKeys checks the server's key; every Config of a run shares one.
 	HostKeys *KnownHosts
+	// HashKnownHosts records a key accepted as new under a hashed name,
+	// like OpenSSH with HashKnownHosts yes.
+	HashKnownHosts bool
 	// Bastion, when set, is the jump host the connection goes through.
 	Bastion *Config
 	// Sudo runs commands through sudo when User is not root.
@@ -255,18 +258,34 @@ func dial(ctx context.Context, cfg *Config) (*xssh.Client, *xssh.Client, error) 
 		if bastion != nil {
 			bastion.Close()
 		}
-		// Host key errors already name the host and say what to do.
-		var uk *UnknownHostKeyError
-		if errors.As(err, &uk) {
-			return nil, nil, uk
-		}
-		var ck *ChangedHostKeyError
-		if errors.As(err, &ck) {
-			return nil, nil, ck
+		if hk := hostKeyError(err); hk != nil {
+			return nil, nil, hk
 		}
 		return fail(err)
 	}
 	return xssh.NewClient(sc, chans, reqs), bastion, nil
+}
+
+// hostKeyError digs a host key refusal out of a handshake error: it already
+// names the host and says what to do, so it goes up unwrapped.
+func hostKeyError(err error) error {
+	var (
+		uk *UnknownHostKeyError
+		ck *ChangedHostKeyError
+		ce *HostCertificateError
+		re *RevokedHostKeyError
+	)
+	switch {
+	case errors.As(err, &uk):
+		return uk
+	case errors.As(err, &ck):
+		return ck
+	case errors.As(err, &ce):
+		return ce
+	case errors.As(err, &re):
+		return re
+	}
+	return nil
 }
 
 func clientConfig(cfg *Config) (*xssh.ClientConfig, error) {
@@ -308,7 +327,7 @@ func clientConfig(cfg *Config) (*xssh.ClientConfig, error) {
 	return &xssh.ClientConfig{
 		User:              user,
 		Auth:              auths,
-		HostKeyCallback:   hk.callback(cfg.Name),
+		HostKeyCallback:   hk.callback(cfg.Name, cfg.HashKnownHosts),
 		HostKeyAlgorithms: hk.algorithms(cfg.addr()),
 	}, nil
 }

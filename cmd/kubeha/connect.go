@@ -99,6 +99,7 @@ func resolve(c *inventory.Cluster, h inventory.Host, known *ssh.KnownHosts, p *p
 		cfg.Address = hn
 	}
 	cfg.User = first(hs.User, s.User, sc.Get(alias, "User"), "root")
+	cfg.HashKnownHosts = hashKnownHosts(sc, alias)
 	cfg.Port = firstInt(hs.Port, s.Port, atoi(sc.Get(alias, "Port")), 22)
 	if k := first(hs.KeyPath, s.KeyPath); k != "" {
 		cfg.KeyPaths = []string{expandHome(k)}
@@ -131,22 +132,31 @@ func resolve(c *inventory.Cluster, h inventory.Host, known *ssh.KnownHosts, p *p
 	}
 	if b := s.Bastion; b != nil {
 		cfg.Bastion = &ssh.Config{
-			Name:        h.Name + " bastion " + b.Address,
-			Address:     b.Address,
-			Port:        b.Port,
-			User:        first(b.User, cfg.User),
-			KeyPaths:    cfg.KeyPaths,
-			AgentSocket: cfg.AgentSocket,
-			Passphrase:  cfg.Passphrase,
-			HostKeys:    known,
+			Name:           h.Name + " bastion " + b.Address,
+			Address:        b.Address,
+			Port:           b.Port,
+			User:           first(b.User, cfg.User),
+			KeyPaths:       cfg.KeyPaths,
+			AgentSocket:    cfg.AgentSocket,
+			Passphrase:     cfg.Passphrase,
+			HostKeys:       known,
+			HashKnownHosts: hashKnownHosts(sc, b.Address),
 		}
 		if b.KeyPath != "" {
 			cfg.Bastion.KeyPaths = []string{expandHome(b.KeyPath)}
 		}
 	} else if pj := sc.Get(alias, "ProxyJump"); pj != "" && pj != "none" {
 		cfg.Bastion = parseJump(strings.Split(pj, ",")[0], cfg, known)
+		cfg.Bastion.HashKnownHosts = hashKnownHosts(sc, cfg.Bastion.Address)
 	}
 	return cfg
+}
+
+// hashKnownHosts reports whether ~/.ssh/config asks for host names in
+// known_hosts to be hashed (HashKnownHosts yes) for alias, as OpenSSH does
+// when it records a new key.
+func hashKnownHosts(sc sshConfigSource, alias string) bool {
+	return strings.EqualFold(sc.Get(alias, "HashKnownHosts"), "yes")
 }
 
 // parseJump reads an OpenSSH ProxyJump hop: [user@]host[:port].

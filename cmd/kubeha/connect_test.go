@@ -68,3 +68,41 @@ func TestResolvePrecedence(t *testing.T) {
 		t.Fatal("password method offered with no way to get a password")
 	}
 }
+
+// TestResolveHashKnownHosts: HashKnownHosts from ~/.ssh/config reaches the
+// host's Config and its ProxyJump or inventory bastion, each looked up under
+// its own name, as OpenSSH does.
+func TestResolveHashKnownHosts(t *testing.T) {
+	c, _, err := inventory.Parse(inventory.Example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := ssh.NewKnownHosts("/dev/null", ssh.HostKeyStrict)
+	p := &prompter{in: strings.NewReader(""), secrets: &events.Secrets{}}
+	h := c.Spec.Hosts[0]
+	cases := []struct {
+		name             string
+		sc               fakeSSHConfig
+		bastion          *inventory.Bastion
+		host, viaBastion bool
+	}{
+		{name: "unset", sc: fakeSSHConfig{h.Address: {"ProxyJump": {"bastion.example"}}}},
+		{name: "no", sc: fakeSSHConfig{h.Address: {"HashKnownHosts": {"no"}, "ProxyJump": {"bastion.example"}}}},
+		{name: "yes for the host only", sc: fakeSSHConfig{h.Address: {"HashKnownHosts": {"yes"}, "ProxyJump": {"bastion.example"}}}, host: true},
+		{name: "yes for both", sc: fakeSSHConfig{
+			h.Address:         {"HashKnownHosts": {"Yes"}, "ProxyJump": {"jump@bastion.example:2200"}},
+			"bastion.example": {"HashKnownHosts": {"yes"}},
+		}, host: true, viaBastion: true},
+		{name: "inventory bastion", sc: fakeSSHConfig{"203.0.113.5": {"HashKnownHosts": {"yes"}}},
+			bastion: &inventory.Bastion{Address: "203.0.113.5", Port: 22}, viaBastion: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.Spec.SSH.Bastion = tc.bastion
+			got := resolve(c, h, known, p, tc.sc)
+			if got.HashKnownHosts != tc.host || got.Bastion == nil || got.Bastion.HashKnownHosts != tc.viaBastion {
+				t.Fatalf("HashKnownHosts host %v bastion %+v, want %v and %v", got.HashKnownHosts, got.Bastion, tc.host, tc.viaBastion)
+			}
+		})
+	}
+}

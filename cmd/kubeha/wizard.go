@@ -70,7 +70,9 @@ type sshChecker struct{}
 
 var errGotKey = errors.New("host key received")
 
-// Scan offers no credentials: it only reads the host key.
+// Scan offers no credentials: it only reads the host key. It asks for key
+// types in the order apply uses for a host known_hosts lacks, so the key
+// shown, and accepted, is the one apply and OpenSSH will be presented.
 func (sshChecker) Scan(ctx context.Context, address string, port int) (string, string, error) {
 	addr := net.JoinHostPort(address, strconv.Itoa(port))
 	d := net.Dialer{Timeout: 10 * time.Second}
@@ -82,7 +84,8 @@ func (sshChecker) Scan(ctx context.Context, address string, port int) (string, s
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	var key xssh.PublicKey
 	_, _, _, err = xssh.NewClientConn(conn, addr, &xssh.ClientConfig{
-		User: "kubeha-scan",
+		User:              "kubeha-scan",
+		HostKeyAlgorithms: ssh.DefaultHostKeyAlgorithms(),
 		HostKeyCallback: func(_ string, _ net.Addr, k xssh.PublicKey) error {
 			key = k
 			return errGotKey
