@@ -181,13 +181,18 @@ func merge(base, over map[string]any) map[string]any {
 	return out
 }
 
+// TokenDescription marks the bootstrap tokens kubeha creates, so that a
+// run can delete them all as it ends, a killed run's included.
+const TokenDescription = "made by kubeha for joins; deleted when the run ends"
+
 // bootstrapToken is a join token valid for the 2 h kubeha plans with.
 func bootstrapToken(token string) BootstrapToken {
 	return BootstrapToken{
-		Token:  token,
-		TTL:    "2h0m0s",
-		Usages: []string{"signing", "authentication"},
-		Groups: []string{"system:bootstrappers:kubeadm:default-node-token"},
+		Token:       token,
+		Description: TokenDescription,
+		TTL:         "2h0m0s",
+		Usages:      []string{"signing", "authentication"},
+		Groups:      []string{"system:bootstrappers:kubeadm:default-node-token"},
 	}
 }
 

@@ -28,10 +28,11 @@ type InitConfiguration struct {
 
 // BootstrapToken is a join token kubeadm init creates.
 type BootstrapToken struct {
-	Token  string   `yaml:"token"`
-	TTL    string   `yaml:"ttl,omitempty"`
-	Usages []string `yaml:"usages,omitempty"`
-	Groups []string `yaml:"groups,omitempty"`
+	Token       string   `yaml:"token"`
+	Description string   `yaml:"description,omitempty"`
+	TTL         string   `yaml:"ttl,omitempty"`
+	Usages      []string `yaml:"usages,omitempty"`
+	Groups      []string `yaml:"groups,omitempty"`
 }
 
 // NodeRegistration says how a node registers with the cluster.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -160,6 +161,45 @@ func (j *JoinMaterial) CertificateKey(ctx context.Context, env *Env) (string, er
 	env.Log.ForHost(cp.Name).Info("uploaded control-plane certificates under a new key (kubeadm keeps them 2h)")
 	j.certKey, j.certsUploaded = key, j.clock()
 	return key, nil
+}
+
+// joinCredentialsOwner names, in events, the clean-up of join credentials
+// at the end of a run.
+type joinCredentialsOwner struct{ Phase }
+
+func (joinCredentialsOwner) ID() string { return "join-credentials" }
+
+// revokeScript deletes every bootstrap token kubeha made (its Secret's
+// description is TokenDescription: a run killed before it could clean up
+// leaves its tokens to the next run's end) and the uploaded certificates.
+// Tokens are chosen by their Secret's name and description, so no token's
+// secret half is ever on a command line.
+var revokeScript = fmt.Sprintf(`k() { kubectl --kubeconfig "$kc" --request-timeout 10s -n kube-system "$@"; }
+k get secrets --field-selector type=bootstrap.kubernetes.io/token -o jsonpath='{range .items[*]}{.metadata.name} {.data.description}{"\n"}{end}' |
+  while read -r name desc; do if [ "$desc" = %s ]; then k delete secret --ignore-not-found "$name" >/dev/null; fi; done
+k delete secret --ignore-not-found kubeadm-certs >/dev/null
+`, base64.StdEncoding.EncodeToString([]byte(kubeadm.TokenDescription)))
+
+// Revoke deletes the bootstrap tokens kubeha made and the uploaded
+// control-plane certificates, when this run made or was handed any, so
+// none outlives the run that needed it. It is best effort: a failure is a
+// warning (kubeadm's own TTL of 2 h still ends them), never the run's error.
+func (j *JoinMaterial) Revoke(ctx context.Context, env *Env) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.token == "" && j.certKey == "" {
+		return
+	}
+	cp, err := controlHost(ctx, env)
+	if err != nil {
+		return
+	}
+	if _, err := env.Hosts.Run(ctx, cp.Name, ssh.Command{Name: "delete this run's join credentials", Script: localAdmin(cp) + revokeScript}); err != nil {
+		env.Log.ForHost(cp.Name).Warn("could not delete this run's join credentials (kubeadm's 2 h TTL still ends them): " + err.Error())
+		return
+	}
+	env.Log.ForHost(cp.Name).Info("deleted this run's join credentials")
+	j.token, j.tokenExpires, j.certKey, j.certsUploaded = "", time.Time{}, "", time.Time{}
 }
 
 // credentialsPath holds a join credential for the one kubeadm command that

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"io"
 	"math/big"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -151,5 +153,37 @@ func TestJoinMaterialLifetimes(t *testing.T) {
 	h, err := j.CACertHash(ctx, env)
 	if err != nil || !strings.HasPrefix(h, "sha256:") || len(h) != 71 {
 		t.Fatalf("CA hash %q %v", h, err)
+	}
+}
+
+// TestRevokeDeletesThisRunsCredentials: at the end of a run the token's
+// Secret (by its public ID, never the secret half) and the uploaded
+// certificates are deleted, once.
+func TestRevokeDeletesThisRunsCredentials(t *testing.T) {
+	hosts := &recordingHosts{ca: testCA(t)}
+	c := &inventory.Cluster{Spec: inventory.Spec{Hosts: []inventory.Host{{Name: "m1", InternalAddress: "10.0.0.1", Role: inventory.RoleMaster}}}}
+	env := &Env{Cluster: c, Hosts: hosts, Secrets: &events.Secrets{}, Shared: &Shared{}, Log: events.Emitter{Sink: events.Discard}}
+	j := &env.Shared.Join
+	j.Revoke(context.Background(), env)
+	if len(hosts.cmds) != 0 {
+		t.Fatalf("nothing made, nothing to delete: %v", hosts.cmds)
+	}
+	j.recordInit("abcdef.0123456789abcdef", strings.Repeat("a", 64))
+	j.Revoke(context.Background(), env)
+	if len(hosts.cmds) != 1 {
+		t.Fatalf("want one command, got %v", hosts.cmds)
+	}
+	cmd := hosts.cmds[0]
+	for _, want := range []string{`[ "$desc" = ` + base64.StdEncoding.EncodeToString([]byte(kubeadm.TokenDescription)) + ` ]`, "k delete secret --ignore-not-found kubeadm-certs >/dev/null\n"} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("no %q in %s", want, cmd)
+		}
+	}
+	if strings.Contains(cmd, "0123456789abcdef") || strings.Contains(cmd, strings.Repeat("a", 64)) {
+		t.Errorf("a secret on the command line: %s", cmd)
+	}
+	j.Revoke(context.Background(), env)
+	if len(hosts.cmds) != 1 {
+		t.Fatalf("revoked twice: %v", hosts.cmds)
 	}
 }

@@ -176,6 +176,16 @@ func (r *Runner) Apply(ctx context.Context, sel Selection) error {
 	}
 	runStart := time.Now()
 	r.Events.Emit(events.Event{Kind: events.RunStarted, Message: fmt.Sprintf("%d phases on %d hosts", len(selected), len(r.Cluster.Spec.Hosts))})
+	if r.Shared != nil && r.Hosts != nil {
+		// Join credentials outlive no run: whatever happens, the bootstrap
+		// tokens and uploaded certificates this run made are deleted as it
+		// ends (a later run makes its own), even after Ctrl-C.
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			r.Shared.Join.Revoke(rctx, r.env(joinCredentialsOwner{}))
+		}()
+	}
 	for i := 0; i < len(selected); i++ {
 		p := selected[i]
 		var err error

@@ -254,6 +254,13 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 	if err != nil || strings.Count(nodes, " Ready ") != 5 {
 		t.Fatalf("want 5 Ready nodes through the VIP: %v\n%s", err, nodes)
 	}
+	// No join credential outlives the run that made it.
+	if out, err := c.kubectlOut(ctx, "-n", "kube-system", "get", "secrets", "--field-selector", "type=bootstrap.kubernetes.io/token", "-o", "name"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("bootstrap tokens left after the run: %v %q", err, out)
+	}
+	if out, err := c.kubectlOut(ctx, "-n", "kube-system", "get", "secret", "kubeadm-certs", "--ignore-not-found", "-o", "name"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("uploaded certificates left after the run: %v %q", err, out)
+	}
 
 	t.Run("rerun changes nothing", func(t *testing.T) {
 		evs, out, took, err := c.apply(ctx)
