@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= kubeha
 
-.PHONY: build test example demo clean bench-ssh bench-scale e2e-machines e2e e2e-clean
+.PHONY: build test fuzz example demo clean bench-ssh bench-scale e2e-machines e2e e2e-clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kubeha
@@ -11,6 +11,16 @@ build:
 # and openssh-server; .ci/run installs it).
 test:
 	$(GO) test -count=1 ./...
+
+# Fuzz inventory → rendered files (issue 14) beyond the seeds `make test`
+# runs: every inventory Validate accepts must render each file with exactly
+# its template's line structure. Failures land in
+# phases/testdata/fuzz/FuzzRenderedFiles/, which `make test` then replays.
+# A bounded minimization (200 runs per new input) keeps the run fuzzing
+# rather than shrinking each new input for up to a minute.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRenderedFiles$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./phases
 
 # The README's first command: validate and render the seed 001 example.
 example: build

@@ -22,13 +22,16 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/state"
 )
 
@@ -105,7 +108,9 @@ func (m Missing) Error() string {
 // Create scans dir, writes the units it lacks and bundle.yaml, and returns
 // the manifest. It returns a Missing error naming every required file that
 // is absent (the manifest is not written then) and warnings for optional
-// ones (CNI plugins, when the hosts have their own).
+// ones (CNI plugins, when the hosts have their own); a *ManifestError when
+// a name in the bundle (a file name, an image name in a tarball) is outside
+// its form, again without writing the manifest.
 func Create(dir, version string, needCNI bool) (*Manifest, []string, error) {
 	m := &Manifest{APIVersion: "kubeha.io/v1alpha1", Kind: "Bundle", KubernetesVersion: version}
 	var missing Missing
@@ -185,6 +190,11 @@ func Create(dir, version string, needCNI bool) (*Manifest, []string, error) {
 		}
 		f.SHA256, f.Size = sum, size
 	}
+	// A manifest Load would refuse is not written: a tarball's image names
+	// come from whoever built it.
+	if ps := m.Check(); len(ps) > 0 {
+		return nil, warnings, &ManifestError{Dir: dir, Problems: ps}
+	}
 	data, err := yaml.Marshal(m)
 	if err != nil {
 		return nil, nil, err
@@ -195,22 +205,108 @@ func Create(dir, version string, needCNI bool) (*Manifest, []string, error) {
 	return m, warnings, nil
 }
 
-// Load reads dir's manifest.
+// Load reads dir's manifest and checks that every name in it has its safe
+// form (Check). Nothing is read from a manifest that fails.
 func Load(dir string) (*Manifest, error) {
 	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w (run kubeha bundle create --from %s)", dir, err, dir)
 	}
 	var m Manifest
-	if err := yaml.Unmarshal(data, &m); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", dir, err)
 	}
-	for _, f := range m.Files {
-		if f.Path == "" || filepath.IsAbs(f.Path) || strings.Contains(f.Path, "..") {
-			return nil, fmt.Errorf("bundle %s: file path %q must be relative and inside the bundle", dir, f.Path)
-		}
+	if ps := m.Check(); len(ps) > 0 {
+		return nil, &ManifestError{Dir: dir, Problems: ps}
 	}
 	return &m, nil
+}
+
+// ManifestError is a bundle.yaml with fields outside their forms; each
+// problem names the field (files[2].images[0]), the value quoted, and the
+// form.
+type ManifestError struct {
+	Dir      string
+	Problems []string
+}
+
+func (e *ManifestError) Error() string {
+	return fmt.Sprintf("bundle %s: %s is not usable (recreate it with kubeha bundle create):\n  %s", e.Dir, ManifestName, strings.Join(e.Problems, "\n  "))
+}
+
+// Forms of the manifest's fields. The artifacts phase puts image names in
+// a root shell script and paths and targets in commands and SFTP paths, so
+// each is a closed character set without whitespace, quotes, control or
+// shell characters: image names are inventory.IsImageReference; paths are
+// relative, clean, of components that start with a letter, digit or '_'
+// (no "..", no hidden files); targets are absolute paths of such components.
+var (
+	versionRE   = regexp.MustCompile(`^v1\.\d+\.\d+$`)
+	component   = `[A-Za-z0-9_][A-Za-z0-9._+-]*`
+	relPathRE   = regexp.MustCompile(`^` + component + `(?:/` + component + `)*$`)
+	targetRE    = regexp.MustCompile(`^(?:/` + component + `)+$`)
+	modeRE      = regexp.MustCompile(`^0?[0-7]{3}$`)
+	sha256RE    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	maxNameSize = 1024
+)
+
+// Check returns every field of m outside its form, or nothing. Create
+// checks what it is about to write with it, Load what it read.
+func (m *Manifest) Check() []string {
+	var ps []string
+	bad := func(field, value, form string) {
+		ps = append(ps, fmt.Sprintf("%s: %q is not %s", field, value, form))
+	}
+	if m.APIVersion != "kubeha.io/v1alpha1" {
+		bad("apiVersion", m.APIVersion, "kubeha.io/v1alpha1")
+	}
+	if m.Kind != "Bundle" {
+		bad("kind", m.Kind, "Bundle")
+	}
+	if !versionRE.MatchString(m.KubernetesVersion) {
+		bad("kubernetesVersion", m.KubernetesVersion, "a Kubernetes version v1.MINOR.PATCH")
+	}
+	for i, f := range m.Files {
+		p := fmt.Sprintf("files[%d]", i)
+		if len(f.Path) > maxNameSize || !relPathRE.MatchString(f.Path) || path.Clean(f.Path) != f.Path {
+			bad(p+".path", f.Path, "a path relative to and inside the bundle, of letters, digits and . _ + - (no component starting with '.')")
+		}
+		switch f.Kind {
+		case KindImage:
+			if f.Target != "" {
+				bad(p+".target", f.Target, "empty: image tarballs are imported, not installed")
+			}
+			if f.Mode != "" {
+				bad(p+".mode", f.Mode, "empty for an image tarball")
+			}
+			for j, n := range f.Images {
+				if !inventory.IsImageReference(n) {
+					bad(fmt.Sprintf("%s.images[%d]", p, j), n, "an image reference such as registry.k8s.io/pause:3.10 (lower-case path, no spaces, quotes or shell characters)")
+				}
+			}
+		case KindBinary, KindUnit, KindCNI:
+			if len(f.Target) > maxNameSize || !targetRE.MatchString(f.Target) || path.Clean(f.Target) != f.Target {
+				bad(p+".target", f.Target, "an absolute, clean path on the hosts of letters, digits and . _ + - (no component starting with '.')")
+			}
+			if !modeRE.MatchString(f.Mode) {
+				bad(p+".mode", f.Mode, "an octal mode such as 0755")
+			}
+			if len(f.Images) > 0 {
+				ps = append(ps, p+".images: only image tarballs name images")
+			}
+		default:
+			bad(p+".kind", f.Kind, "one of binary, image, unit, cni")
+		}
+		if !sha256RE.MatchString(f.SHA256) {
+			bad(p+".sha256", f.SHA256, "64 lower-case hex digits")
+		}
+		if f.Size < 0 {
+			ps = append(ps, fmt.Sprintf("%s.size: %d is negative", p, f.Size))
+		}
+	}
+	return ps
 }
 
 // ChecksumError names the files whose content does not match the manifest.

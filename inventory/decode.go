@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -67,6 +68,21 @@ func (d *decoder) fail(path string, n *yaml.Node, msg, fix string) {
 	d.problems = append(d.problems, Problem{Path: displayPath(path), Message: msg, Fix: fix})
 }
 
+// plainKeyRE is a key that a problem's path shows as written.
+var plainKeyRE = regexp.MustCompile(`^[A-Za-z0-9_./-]+$`)
+
+// childPath is path.key, or path["key"] (Go-quoted) when key is not plain,
+// so no key can put control characters or a fake path into a message.
+func childPath(path, key string) string {
+	switch {
+	case !plainKeyRE.MatchString(key):
+		return path + "[" + strconv.Quote(key) + "]"
+	case path == "":
+		return key
+	}
+	return path + "." + key
+}
+
 func displayPath(p string) string {
 	if p == "" {
 		return "(document)"
@@ -120,11 +136,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 			k, val := n.Content[i], n.Content[i+1]
 			key := k.Value
 			if m.MapIndex(reflect.ValueOf(key)).IsValid() {
-				d.fail(path+"."+key, k, "duplicate key", "keep one "+key+" here; YAML would silently use the last")
+				d.fail(childPath(path, key), k, "duplicate key", fmt.Sprintf("keep one %q here; YAML would silently use the last", key))
 				continue
 			}
 			elem := reflect.New(v.Type().Elem()).Elem()
-			d.value(val, elem, path+"."+key, depth+1)
+			d.value(val, elem, childPath(path, key), depth+1)
 			m.SetMapIndex(reflect.ValueOf(key), elem)
 		}
 		v.Set(m)
@@ -141,7 +157,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 		}
 		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
 		if err != nil || i > math.MaxInt32 || i < math.MinInt32 {
-			d.fail(path, n, "number out of range: "+n.Value, "use a smaller number")
+			d.fail(path, n, fmt.Sprintf("number out of range: %q", truncate(n.Value, 40)), "use a smaller number")
 			return
 		}
 		v.SetInt(i)
@@ -177,12 +193,9 @@ func (d *decoder) structValue(n *yaml.Node, v reflect.Value, path string, depth 
 	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
-		child := k.Value
-		if path != "" {
-			child = path + "." + k.Value
-		}
+		child := childPath(path, k.Value)
 		if seen[k.Value] {
-			d.fail(child, k, "duplicate key", "keep one "+k.Value+" here; YAML would silently use the last")
+			d.fail(child, k, "duplicate key", fmt.Sprintf("keep one %q here; YAML would silently use the last", k.Value))
 			continue
 		}
 		seen[k.Value] = true
@@ -222,11 +235,17 @@ func describe(n *yaml.Node) string {
 		case "!!str":
 			return fmt.Sprintf("the string %q", truncate(n.Value, 40))
 		case "!!int", "!!float":
-			return "the number " + truncate(n.Value, 40)
+			if plainKeyRE.MatchString(n.Value) {
+				return "the number " + truncate(n.Value, 40)
+			}
 		case "!!bool":
-			return n.Value
+			if plainKeyRE.MatchString(n.Value) {
+				return n.Value
+			}
 		}
-		return truncate(n.Value, 40)
+		// Any other tag (or an explicit !!int on text): quoted, so control
+		// characters stay inert.
+		return fmt.Sprintf("%q", truncate(n.Value, 40))
 	}
 	return "something else"
 }

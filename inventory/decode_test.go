@@ -53,6 +53,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"syntax error", "spec: [\n", "(file)", "not valid YAML"},
 		{"empty", "", "(file)", "empty"},
 		{"not a mapping", "- a\n- b\n", "(document)", "expected a mapping"},
+		// A key or value is never shown raw: control characters in it
+		// would reach the operator's terminal.
+		{"hostile unknown key", minimal + "  \"x\\n\\e[2Jy\": 1\n", `spec["x\n\x1b[2Jy"]`, "unknown field"},
+		{"hostile map key duplicated", minimal + "  kubeadm: {kubeletExtraArgs: {\"a b\": x, \"a b\": y}}\n", `spec.kubeadm.kubeletExtraArgs["a b"]`, "duplicate key"},
+		{"tagged int text", minimal + "  controlPlaneEndpoint: {port: !!int \"1\\n2\"}\n", "spec.controlPlaneEndpoint.port", `"1\n2"`},
 		{"huge number", minimal + "  controlPlaneEndpoint: {port: 99999999999999}\n", "spec.controlPlaneEndpoint.port", "out of range"},
 	}
 	for _, tt := range tests {
@@ -61,6 +66,9 @@ func TestDecodeErrors(t *testing.T) {
 			var ps Problems
 			if !errors.As(err, &ps) {
 				t.Fatalf("want Problems, got %v", err)
+			}
+			if strings.ContainsAny(ps.Error(), "\x1b\x00") || strings.Count(ps.Error(), "\n") != len(ps) {
+				t.Errorf("problems show raw control characters: %q", ps.Error())
 			}
 			for _, p := range ps {
 				if p.Path == tt.path && strings.Contains(p.Message+p.Fix, tt.contain) {

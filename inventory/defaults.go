@@ -39,6 +39,7 @@ func Default(c *Cluster) {
 	if b := s.SSH.Bastion; b != nil && b.Port == 0 {
 		b.Port = 22
 	}
+	canonicalise(s)
 	for i := range s.Hosts {
 		h := &s.Hosts[i]
 		if h.InternalAddress == "" {
@@ -102,6 +103,34 @@ func Default(c *Cluster) {
 	}
 	if s.CNI.Plugin == "" {
 		s.CNI.Plugin = CNIBridge
+	}
+}
+
+// canonicalise rewrites every address, CIDR and etcd URL of s the way
+// netip writes it (FD00::0010 → fd00::10), so that comparisons (duplicate
+// addresses, the VIP against host addresses) and rendered files see one
+// spelling. A value that is not an acceptable address (a zone, an
+// IPv4-mapped address, a typo) is left as it is, for Validate to refuse.
+func canonicalise(s *Spec) {
+	for i := range s.Hosts {
+		h := &s.Hosts[i]
+		h.Address = canonicalIP(h.Address)
+		h.InternalAddress = canonicalIP(h.InternalAddress)
+	}
+	if b := s.SSH.Bastion; b != nil {
+		b.Address = canonicalIP(b.Address)
+	}
+	lb := &s.LoadBalancer
+	lb.VIP = canonicalIP(lb.VIP)
+	lb.Address = canonicalIP(lb.Address)
+	n := &s.Network
+	n.PodSubnet = canonicalCIDR(n.PodSubnet)
+	n.ServiceSubnet = canonicalCIDR(n.ServiceSubnet)
+	n.PodRoutes.Gateway = canonicalIP(n.PodRoutes.Gateway)
+	if e := s.Etcd.External; e != nil {
+		for i := range e.Endpoints {
+			e.Endpoints[i] = canonicalEtcdURL(e.Endpoints[i])
+		}
 	}
 }
 

@@ -55,7 +55,9 @@ const APIServerPort = 6443
 
 // Cluster is one inventory document. Field names and YAML keys are the
 // documented schema (docs/inventory.md); the yaml tags are what the strict
-// decoder matches keys against.
+// decoder matches keys against. Every string field has a form (forms.go)
+// that Validate enforces; TestEveryStringFieldHasAForm fails for a new
+// string field until it has one.
 type Cluster struct {
 	APIVersion string   `yaml:"apiVersion,omitempty"`
 	Kind       string   `yaml:"kind,omitempty"`
@@ -209,6 +211,11 @@ type Kubeadm struct {
 	// KubeletConfiguration and KubeProxyConfiguration are merged over the
 	// documents kubeha renders (kubelet.config.k8s.io/v1beta1,
 	// kubeproxy.config.k8s.io/v1alpha1), key by key, nested maps included.
+	// They are the only free-form strings of the inventory: they reach a
+	// host only through the yaml.v3 encoder (kubeadm.InitConfig), which
+	// quotes whatever needs quoting, so no value can add a key, a line
+	// outside its scalar or a document. Code that reads a key from them
+	// itself must add a rule for it in Validate (as for cgroupDriver).
 	KubeletConfiguration   map[string]any `yaml:"kubeletConfiguration,omitempty"`
 	KubeProxyConfiguration map[string]any `yaml:"kubeProxyConfiguration,omitempty"`
 	// IgnorePreflightErrors is passed to kubeadm init and join.

@@ -3,7 +3,7 @@ package inventory
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -15,18 +15,14 @@ const (
 	MaxKubernetesMinor = 37
 )
 
-var (
-	versionRE = regexp.MustCompile(`^v1\.(\d+)\.(\d+)$`)
-	// dns1123Label is what Kubernetes accepts as a node name segment.
-	dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	// interfaceRE is what Linux accepts as an interface name.
-	interfaceRE = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
-)
-
 // Validate checks a defaulted inventory and returns every problem at once,
 // warnings included. The inventory is usable when Problems.Errors() is empty.
 // It reads nothing outside c: files the inventory names are checked by the
 // commands that need them.
+//
+// Every string field is checked against its form (forms.go) whatever the
+// mode: a field a mode ignores may still reach a host (the VIP is in the
+// apiserver's certSANs in every mode), so "ignored" never means "unchecked".
 func Validate(c *Cluster) Problems {
 	v := &validator{c: c}
 	v.header()
@@ -38,8 +34,13 @@ func Validate(c *Cluster) Problems {
 	v.etcd()
 	v.network()
 	v.cni()
-	if a := c.Spec.Artifacts; a != nil && a.Dir == "" {
-		v.errorf("spec.artifacts.dir", "give the bundle directory (kubeha bundle create --from DIR), or remove artifacts", "missing")
+	v.kubeadm()
+	if a := c.Spec.Artifacts; a != nil {
+		if a.Dir == "" {
+			v.errorf("spec.artifacts.dir", "give the bundle directory (kubeha bundle create --from DIR), or remove artifacts", "missing")
+		} else {
+			v.is("spec.artifacts.dir", a.Dir, formLocalPath)
+		}
 	}
 	return v.out
 }
@@ -67,31 +68,40 @@ func (v *validator) oneOf(path, got string, allowed ...string) bool {
 	return false
 }
 
+// is reports whether s has form f, and records a problem at path if not.
+func (v *validator) is(path, s string, f form) bool {
+	if msg := f.check(s); msg != "" {
+		v.errorf(path, f.fix, "%s", msg)
+		return false
+	}
+	return true
+}
+
+// optional is is for a field that may be empty.
+func (v *validator) optional(path, s string, f form) bool {
+	return s == "" || v.is(path, s, f)
+}
+
 func (v *validator) port(path string, p int) {
 	if p < 1 || p > 65535 {
 		v.errorf(path, "use a port from 1 to 65535", "port %d is out of range", p)
 	}
 }
 
-func (v *validator) ip(path, s string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		v.errorf(path, "write an IPv4 or IPv6 address such as 192.168.8.10", "%q is not an IP address", s)
+// ip checks s against form f, which must be an IP form, and returns it.
+func (v *validator) ip(path, s string, f form) (netip.Addr, bool) {
+	if !v.is(path, s, f) {
 		return netip.Addr{}, false
 	}
+	a, _ := parseIP(s)
 	return a, true
 }
 
 func (v *validator) cidr(path, s string) (netip.Prefix, bool) {
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		v.errorf(path, "write a CIDR such as 10.244.0.0/16", "%q is not a CIDR", s)
+	if !v.is(path, s, formCIDR) {
 		return netip.Prefix{}, false
 	}
-	if p.Masked() != p {
-		v.errorf(path, "write the network address: "+p.Masked().String(), "%q has host bits set", s)
-		return netip.Prefix{}, false
-	}
+	p, _ := parseCIDR(s)
 	return p, true
 }
 
@@ -103,22 +113,19 @@ func (v *validator) header() {
 	if c.Kind != Kind {
 		v.errorf("kind", "set kind: "+Kind, "expected %q, found %q", Kind, c.Kind)
 	}
-	switch {
-	case c.Metadata.Name == "":
+	if c.Metadata.Name == "" {
 		v.errorf("metadata.name", "name the cluster, e.g. metadata: {name: prod}", "missing")
-	case len(c.Metadata.Name) > 63 || !dns1123Label.MatchString(c.Metadata.Name):
-		v.errorf("metadata.name", "use lower-case letters, digits and '-', at most 63 characters", "%q is not a valid name", c.Metadata.Name)
+	} else {
+		v.is("metadata.name", c.Metadata.Name, formClusterName)
 	}
 }
 
 func (v *validator) version() {
 	s := v.c.Spec.KubernetesVersion
-	m := versionRE.FindStringSubmatch(s)
-	if m == nil {
-		v.errorf("spec.kubernetesVersion", "write it as v1.MINOR.PATCH, e.g. "+DefaultKubernetesVersion, "%q is not a Kubernetes version", s)
+	if !v.is("spec.kubernetesVersion", s, formVersion) {
 		return
 	}
-	minor, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(versionRE.FindStringSubmatch(s)[1])
 	if minor < MinKubernetesMinor || minor > MaxKubernetesMinor {
 		v.errorf("spec.kubernetesVersion", fmt.Sprintf("use a version from v1.%d to v1.%d", MinKubernetesMinor, MaxKubernetesMinor),
 			"%s is outside the supported range", s)
@@ -127,14 +134,22 @@ func (v *validator) version() {
 
 func (v *validator) ssh() {
 	s := v.c.Spec.SSH
+	const p = "spec.ssh"
 	if s.Port != 0 {
-		v.port("spec.ssh.port", s.Port)
+		v.port(p+".port", s.Port)
 	}
+	v.optional(p+".user", s.User, formUser)
+	v.optional(p+".keyPath", s.KeyPath, formLocalPath)
+	v.optional(p+".knownHostsPath", s.KnownHostsPath, formLocalPath)
 	if b := s.Bastion; b != nil {
 		if b.Address == "" {
-			v.errorf("spec.ssh.bastion.address", "set the jump host's address, or remove bastion", "missing")
+			v.errorf(p+".bastion.address", "set the jump host's address, or remove bastion", "missing")
+		} else {
+			v.is(p+".bastion.address", b.Address, formSSHAddress)
 		}
-		v.port("spec.ssh.bastion.port", b.Port)
+		v.port(p+".bastion.port", b.Port)
+		v.optional(p+".bastion.user", b.User, formUser)
+		v.optional(p+".bastion.keyPath", b.KeyPath, formLocalPath)
 	}
 }
 
@@ -148,8 +163,7 @@ func (v *validator) hosts() {
 		switch {
 		case h.Name == "":
 			v.errorf(p+".name", "give every host a name; it becomes the node name", "missing")
-		case len(h.Name) > 63 || !dns1123Label.MatchString(h.Name):
-			v.errorf(p+".name", "use lower-case letters, digits and '-' (it becomes the Kubernetes node name)", "%q is not a valid host name", h.Name)
+		case !v.is(p+".name", h.Name, formHostName):
 		default:
 			if j, dup := names[h.Name]; dup {
 				v.errorf(p+".name", "give each host its own name", "%q is also the name of spec.hosts[%d]", h.Name, j)
@@ -157,20 +171,23 @@ func (v *validator) hosts() {
 				names[h.Name] = i
 			}
 		}
+		addrOK, internalOK := false, false
 		if h.Address == "" {
 			v.errorf(p+".address", "set the address kubeha reaches this host at over SSH", "missing")
-		} else if _, err := netip.ParseAddr(h.Address); err != nil && !isDNSName(h.Address) {
-			v.errorf(p+".address", "write an IP address or a DNS name", "%q is neither an IP address nor a DNS name", h.Address)
+		} else {
+			addrOK = v.is(p+".address", h.Address, formSSHAddress)
 		}
 		if h.InternalAddress == "" {
 			if h.Address != "" {
 				v.errorf(p+".internalAddress", "set the IP this host uses inside the cluster; address is a name, so it cannot stand in", "missing")
 			}
 		} else {
-			v.ip(p+".internalAddress", h.InternalAddress)
+			_, internalOK = v.ip(p+".internalAddress", h.InternalAddress, formIP)
 		}
+		// Only well-formed addresses are compared: a refused one has its
+		// problem already, and its text is not repeated here.
 		for _, a := range uniq(h.Address, h.InternalAddress) {
-			if a == "" {
+			if a == "" || (a == h.Address && !addrOK) || (a == h.InternalAddress && a != h.Address && !internalOK) {
 				continue
 			}
 			if other, dup := addrs[a]; dup {
@@ -182,8 +199,12 @@ func (v *validator) hosts() {
 		if v.oneOf(p+".role", h.Role, RoleMaster, RoleWorker, RoleLoadBalancer) && h.Role == RoleMaster {
 			masters++
 		}
-		if h.SSH != nil && h.SSH.Port != 0 {
-			v.port(p+".ssh.port", h.SSH.Port)
+		if hs := h.SSH; hs != nil {
+			if hs.Port != 0 {
+				v.port(p+".ssh.port", hs.Port)
+			}
+			v.optional(p+".ssh.user", hs.User, formUser)
+			v.optional(p+".ssh.keyPath", hs.KeyPath, formLocalPath)
 		}
 	}
 	switch {
@@ -199,8 +220,8 @@ func (v *validator) endpoint() {
 	ep := v.c.Spec.ControlPlaneEndpoint
 	if ep.Name == "" {
 		v.errorf("spec.controlPlaneEndpoint.name", "set a DNS-style name such as k8s-apiserver-vip", "missing")
-	} else if !isDNSName(ep.Name) {
-		v.errorf("spec.controlPlaneEndpoint.name", "use a DNS-style name such as k8s-apiserver-vip; kubeha maps it to the load balancer in /etc/hosts", "%q is not a DNS name", ep.Name)
+	} else {
+		v.is("spec.controlPlaneEndpoint.name", ep.Name, formEndpointName)
 	}
 	v.port("spec.controlPlaneEndpoint.port", ep.Port)
 }
@@ -209,6 +230,21 @@ func (v *validator) loadBalancer() {
 	c := v.c
 	lb := c.Spec.LoadBalancer
 	const p = "spec.loadBalancer"
+	// Forms first, whatever the mode: an ignored VIP or address still goes
+	// into the apiserver's certSANs.
+	vip, vipOK := netip.Addr{}, false
+	if lb.VIP != "" {
+		vip, vipOK = v.ip(p+".vip", lb.VIP, formIP)
+	}
+	slb, slbOK := netip.Addr{}, false
+	if lb.Address != "" {
+		slb, slbOK = v.ip(p+".address", lb.Address, formSLBAddress)
+	}
+	v.optional(p+".interface", lb.Interface, formInterface)
+	if im := lb.Images; im != nil {
+		v.optional(p+".images.haproxy", im.HAProxy, formImage)
+		v.optional(p+".images.keepalived", im.Keepalived, formImage)
+	}
 	if !v.oneOf(p+".mode", lb.Mode, ModeKeepalivedHAProxy, ModeKubeVIP, ModeLocalProxy, ModeExternal) {
 		return
 	}
@@ -218,15 +254,12 @@ func (v *validator) loadBalancer() {
 	if needsVIP {
 		if lb.VIP == "" {
 			v.errorf(p+".vip", "set a free address on the masters' subnet for the VIP", "mode %s needs a vip", lb.Mode)
-		} else if vip, ok := v.ip(p+".vip", lb.VIP); ok {
+		} else if vipOK {
 			for i, h := range c.Spec.Hosts {
 				if h.Address == vip.String() || h.InternalAddress == vip.String() {
-					v.errorf(p+".vip", "choose an address no host has: the VIP moves between hosts", "%s is the address of spec.hosts[%d] (%s)", vip, i, h.Name)
+					v.errorf(p+".vip", "choose an address no host has: the VIP moves between hosts", "%s is the address of spec.hosts[%d] (%s)", vip, i, shown(h.Name))
 				}
 			}
-		}
-		if lb.Interface != "" && !interfaceRE.MatchString(lb.Interface) {
-			v.errorf(p+".interface", "name a network interface such as eth0, or leave it empty to use the one holding the host's internalAddress", "%q is not an interface name", lb.Interface)
 		}
 	} else {
 		v.ignored(p+".vip", lb.VIP != "", lb.Mode)
@@ -246,13 +279,11 @@ func (v *validator) loadBalancer() {
 	}
 	if lb.Mode == ModeExternal {
 		if lb.Address == "" {
-			v.errorf(p+".address", "set the address of your SLB or F5 that forwards to every master's :6443", "mode external needs an address")
-		} else if a, err := netip.ParseAddr(lb.Address); err != nil && !isDNSName(lb.Address) {
-			v.errorf(p+".address", "write an IP address or a DNS name", "%q is neither an IP address nor a DNS name", lb.Address)
-		} else if err == nil {
+			v.errorf(p+".address", "set the IP address of your SLB or F5 that forwards to every master's :6443", "mode external needs an address")
+		} else if slbOK {
 			for i, h := range c.Spec.Hosts {
-				if h.Address == a.String() || h.InternalAddress == a.String() {
-					v.errorf(p+".address", "the SLB must be its own address, not a host's", "%s is the address of spec.hosts[%d] (%s)", a, i, h.Name)
+				if h.Address == slb.String() || h.InternalAddress == slb.String() {
+					v.errorf(p+".address", "the SLB must be its own address, not a host's", "%s is the address of spec.hosts[%d] (%s)", slb, i, shown(h.Name))
 				}
 			}
 		}
@@ -293,6 +324,15 @@ func (v *validator) ignored(path string, set bool, mode string) {
 
 func (v *validator) etcd() {
 	e := v.c.Spec.Etcd
+	if x := e.External; x != nil {
+		const p = "spec.etcd.external"
+		for i, ep := range x.Endpoints {
+			v.is(fmt.Sprintf("%s.endpoints[%d]", p, i), ep, formEtcdURL)
+		}
+		v.optional(p+".caFile", x.CAFile, formLocalPath)
+		v.optional(p+".certFile", x.CertFile, formLocalPath)
+		v.optional(p+".keyFile", x.KeyFile, formLocalPath)
+	}
 	if !v.oneOf("spec.etcd.topology", e.Topology, EtcdStacked, EtcdExternal) {
 		return
 	}
@@ -310,11 +350,6 @@ func (v *validator) etcd() {
 	if len(e.External.Endpoints) == 0 {
 		v.errorf(p+".endpoints", "list every etcd member's client URL, e.g. https://10.0.0.21:2379", "missing")
 	}
-	for i, ep := range e.External.Endpoints {
-		if !strings.HasPrefix(ep, "https://") {
-			v.errorf(fmt.Sprintf("%s.endpoints[%d]", p, i), "use an https:// client URL", "%q is not an https URL", ep)
-		}
-	}
 	for _, f := range []struct{ name, val string }{{"caFile", e.External.CAFile}, {"certFile", e.External.CertFile}, {"keyFile", e.External.KeyFile}} {
 		if f.val == "" {
 			v.errorf(p+"."+f.name, "give the path of the file on this machine", "missing")
@@ -330,9 +365,7 @@ func (v *validator) network() {
 	if podOK && svcOK && pod.Overlaps(svc) {
 		v.errorf(p+".serviceSubnet", "choose subnets that do not overlap", "%s overlaps podSubnet %s", svc, pod)
 	}
-	if !isDNSName(n.DNSDomain) {
-		v.errorf(p+".dnsDomain", "use a domain such as cluster.local", "%q is not a DNS domain", n.DNSDomain)
-	}
+	v.is(p+".dnsDomain", n.DNSDomain, formDNSDomain)
 	v.oneOf(p+".kubeProxyMode", n.KubeProxyMode, ProxyModeIPVS, ProxyModeIPTables, ProxyModeNFTables)
 	if fb := n.KubeProxyFallbackMode; fb != "" {
 		if v.oneOf(p+".kubeProxyFallbackMode", fb, ProxyModeIPTables, ProxyModeNFTables) && n.KubeProxyMode != ProxyModeIPVS {
@@ -343,9 +376,9 @@ func (v *validator) network() {
 	// Any address the cluster routes to directly must not hide inside a
 	// cluster CIDR, or traffic to it is captured by kube-proxy or the CNI.
 	check := func(path, addr string) {
-		a, err := netip.ParseAddr(addr)
-		if err != nil {
-			return
+		a, msg := parseIP(addr)
+		if msg != "" {
+			return // not an address, or refused with its own problem
 		}
 		if podOK && pod.Contains(a) {
 			v.errorf(path, "choose a podSubnet that does not contain host addresses", "%s is inside podSubnet %s", a, pod)
@@ -364,13 +397,11 @@ func (v *validator) network() {
 	check("spec.loadBalancer.address", v.c.Spec.LoadBalancer.Address)
 
 	r := n.PodRoutes
+	v.optional(p+".podRoutes.interface", r.Interface, formInterface)
+	if r.Gateway != "" {
+		v.ip(p+".podRoutes.gateway", r.Gateway, formIP)
+	}
 	if r.Enabled {
-		if r.Interface != "" && !interfaceRE.MatchString(r.Interface) {
-			v.errorf(p+".podRoutes.interface", "name a network interface such as eth1", "%q is not an interface name", r.Interface)
-		}
-		if r.Gateway != "" {
-			v.ip(p+".podRoutes.gateway", r.Gateway)
-		}
 		if r.Interface == "" && r.Gateway == "" {
 			v.errorf(p+".podRoutes", "set interface, gateway or both (seed 003: via 192.168.20.1 dev eth1)", "enabled but neither interface nor gateway is set")
 		}
@@ -379,6 +410,7 @@ func (v *validator) network() {
 
 func (v *validator) cni() {
 	c := v.c.Spec.CNI
+	v.optional("spec.cni.manifest", c.Manifest, formLocalPath)
 	if !v.oneOf("spec.cni.plugin", c.Plugin, CNIBridge, CNIManifest, CNINone) {
 		return
 	}
@@ -390,21 +422,57 @@ func (v *validator) cni() {
 	}
 }
 
-// isDNSName reports whether s is a DNS name of lower-case RFC 1123 labels.
-func isDNSName(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	labels := strings.Split(s, ".")
-	for _, l := range labels {
-		if len(l) > 63 || !dns1123Label.MatchString(l) {
-			return false
+// kubeadm checks the pass-through settings. Flag names and values and
+// preflight check names have forms: kubeadm writes kubelet flags into
+// kubeadm-flags.env, which systemd splits into the kubelet's argv.
+//
+// kubeletConfiguration and kubeProxyConfiguration stay free-form: kubeha
+// only marshals them into kubeadm's configuration with the yaml.v3 encoder,
+// which quotes any string that needs it (newlines included), so no value
+// can add a key or a document. The one key kubeha itself reads,
+// kubeletConfiguration.cgroupDriver, is checked.
+func (v *validator) kubeadm() {
+	k := v.c.Spec.Kubeadm
+	const p = "spec.kubeadm"
+	for _, m := range []struct {
+		name string
+		args map[string]string
+	}{{"apiServerExtraArgs", k.APIServerExtraArgs}, {"kubeletExtraArgs", k.KubeletExtraArgs}} {
+		keys := make([]string, 0, len(m.args))
+		for key := range m.args {
+			keys = append(keys, key)
+		}
+		sort.Strings(keys)
+		for _, key := range keys {
+			// The path names the key as written only when it is safe to
+			// show; a refused key is named by its position.
+			path := p + "." + m.name + "." + key
+			if !argNameRE.MatchString(key) {
+				path = fmt.Sprintf("%s.%s[%q]", p, m.name, key)
+				v.errorf(path, formArgName.fix, "%s", formArgName.check(key))
+				continue
+			}
+			v.is(path, m.args[key], formArgValue)
 		}
 	}
-	// An all-numeric last label is a mistyped IP address (300.1.1.1), not a
-	// name: no top-level domain is numeric (RFC 3696).
-	_, err := strconv.Atoi(labels[len(labels)-1])
-	return err != nil
+	v.optional(p+".patchesDir", k.PatchesDir, formLocalPath)
+	for i, e := range k.IgnorePreflightErrors {
+		v.is(fmt.Sprintf("%s.ignorePreflightErrors[%d]", p, i), e, formPreflight)
+	}
+	if d, set := k.KubeletConfiguration["cgroupDriver"]; set {
+		if s, ok := d.(string); !ok || (s != "systemd" && s != "cgroupfs") {
+			v.errorf(p+".kubeletConfiguration.cgroupDriver", "use systemd or cgroupfs, the driver containerd uses", "unknown value %q", fmt.Sprint(d))
+		}
+	}
+}
+
+// shown is a host name as a message shows it: as written when it is a valid
+// name, quoted (control characters escaped) otherwise.
+func shown(name string) string {
+	if isLabel(name) {
+		return name
+	}
+	return strconv.Quote(name)
 }
 
 func uniq(a, b string) []string {

@@ -26,6 +26,11 @@ func base() *Cluster {
 	return c
 }
 
+// vipInjection is the security review's payload: a zoned IPv6 address whose
+// zone closes keepalived's virtual_ipaddress block and adds a notify_master
+// script.
+const vipInjection = "::ffff:10.0.0.20%x\n    }\n    notify_master \"/usr/bin/touch pwned\"\n    virtual_ipaddress {\n        10.0.0.20"
+
 func TestValidateBaseIsClean(t *testing.T) {
 	c := base()
 	Default(c)
@@ -144,6 +149,24 @@ func TestValidateRules(t *testing.T) {
 		}, "spec.network.kubeProxyFallbackMode", "ignored with kubeProxyMode iptables", true},
 		{"pod routes without target", func(c *Cluster) { c.Spec.Network.PodRoutes.Enabled = true }, "spec.network.podRoutes", "neither interface nor gateway", false},
 		{"pod routes bad gateway", func(c *Cluster) { c.Spec.Network.PodRoutes = PodRoutes{Enabled: true, Gateway: "gw"} }, "spec.network.podRoutes.gateway", "not an IP address", false},
+		// Issue 14: netip.ParseAddr accepts IPv6%<anything>; the zone carried
+		// lines into keepalived.conf, haproxy.cfg, /etc/hosts and the routes file.
+		{"zoned vip injects config lines", func(c *Cluster) { c.Spec.LoadBalancer.VIP = vipInjection }, "spec.loadBalancer.vip", "zone", false},
+		{"zoned gateway injects a route", func(c *Cluster) {
+			c.Spec.Network.PodRoutes = PodRoutes{Enabled: true, Gateway: "fe80::1%x\n0.0.0.0/0 via 10.0.0.66"}
+		}, "spec.network.podRoutes.gateway", "zone", false},
+		{"zoned host address", func(c *Cluster) { c.Spec.Hosts[0].Address = "fe80::1%eth0" }, "spec.hosts[0].address", "zone", false},
+		{"zoned internal address", func(c *Cluster) { c.Spec.Hosts[0].InternalAddress = "fe80::1%eth0" }, "spec.hosts[0].internalAddress", "zone", false},
+		{"zoned external address", func(c *Cluster) {
+			c.Spec.LoadBalancer = LoadBalancer{Mode: ModeExternal, Address: "fe80::1%x\n10.0.0.1 evil"}
+		}, "spec.loadBalancer.address", "zone", false},
+		// Issue 14: /etc/hosts needs an IP for the endpoint name.
+		{"external address is a DNS name", func(c *Cluster) {
+			c.Spec.LoadBalancer = LoadBalancer{Mode: ModeExternal, Address: "slb.example.com"}
+		}, "spec.loadBalancer.address", "not an IP address", false},
+		{"unknown cgroup driver", func(c *Cluster) {
+			c.Spec.Kubeadm.KubeletConfiguration = map[string]any{"cgroupDriver": "systemd\nx"}
+		}, "spec.kubeadm.kubeletConfiguration.cgroupDriver", "unknown value", false},
 		{"unknown cni", func(c *Cluster) { c.Spec.CNI.Plugin = "flannel" }, "spec.cni.plugin", `unknown value "flannel"`, false},
 		{"manifest cni without file", func(c *Cluster) { c.Spec.CNI.Plugin = CNIManifest }, "spec.cni.manifest", "needs a manifest", false},
 	}

@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/kubeha/kubeha/e2e/kube"
 	"github.com/kubeha/kubeha/inventory"
@@ -120,6 +123,52 @@ func TestKubeadmAcceptsRenderedConfigs(t *testing.T) {
 		out, err := exec.Command(k, "config", "validate", "--config", p).CombinedOutput()
 		if err != nil {
 			t.Errorf("%s rejected by kubeadm: %v\n%s", name, err, out)
+		}
+	}
+}
+
+// TestFreeFormValuesStayInTheirScalars backs the one exception to
+// inventory's forms (issue 14): kubeletConfiguration and
+// kubeProxyConfiguration are free-form because they reach kubeadm only
+// through the YAML encoder. Hostile keys and values must come back out of
+// the rendered config as the same data, adding no key and no document.
+func TestFreeFormValuesStayInTheirScalars(t *testing.T) {
+	c, _, err := inventory.Load("../examples/keepalived-haproxy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := map[string]any{
+		"resolvConf": "/etc/resolv.conf\nkind: Evil\n---\napiVersion: v1\nkind: Pod",
+		"x: y\n- z":  "'\"`$(id)`\"'#{}[]&*!|>%@",
+		"nested":     map[string]any{"a\n---\nb": []any{"c\n...\n", "\x00\x1b[2J\u2028"}},
+	}
+	c.Spec.Kubeadm.KubeletConfiguration = hostile
+	c.Spec.Kubeadm.KubeProxyConfiguration = hostile
+	b, err := InitConfig(c, c.Masters()[0], Placeholders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var docs []map[string]any
+	for {
+		var d map[string]any
+		if err := dec.Decode(&d); err != nil {
+			break
+		}
+		docs = append(docs, d)
+	}
+	if len(docs) != 4 {
+		t.Fatalf("%d documents, want 4:\n%s", len(docs), b)
+	}
+	for i, want := range []map[string]any{sortedMap(KubeletConfig(c)), sortedMap(KubeProxyConfig(c))} {
+		got := docs[2+i]
+		for k, v := range want {
+			if !reflect.DeepEqual(got[k], v) {
+				t.Errorf("document %d key %q: got %#v, want %#v", 2+i, k, got[k], v)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("document %d has %d keys, want %d", 2+i, len(got), len(want))
 		}
 	}
 }

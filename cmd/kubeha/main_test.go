@@ -322,3 +322,74 @@ func TestRenderWritesNothingOutsideDir(t *testing.T) {
 		t.Fatalf("render: %d %s %s", code, stdout, errs)
 	}
 }
+
+// TestRenderNeverWritesOutsideDir plants symlinks in DIR that point out of
+// it (issue 14): render must refuse them, write nothing outside, and leave
+// no temporary files behind; a link to a file is replaced, not followed.
+func TestRenderNeverWritesOutsideDir(t *testing.T) {
+	inv := filepath.Join(t.TempDir(), "kubeha.yaml")
+	if err := os.WriteFile(inv, inventory.Example, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	render := func(out string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"render", "-i", inv, "-o", out}, nil, &stdout, &stderr, defaultApp())
+		return code, stdout.String() + stderr.String()
+	}
+	empty := func(t *testing.T, dir string) {
+		t.Helper()
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			t.Errorf("written outside DIR: %s", filepath.Join(dir, e.Name()))
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		link string // inside DIR, a symlink to a directory outside
+	}{
+		{"host directory", "k1"},
+		{"nested directory", "k2/etc"},
+		{"deep directory", "k3/etc/keepalived"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, outside := t.TempDir(), t.TempDir()
+			os.MkdirAll(filepath.Dir(filepath.Join(out, tc.link)), 0o755)
+			if err := os.Symlink(outside, filepath.Join(out, tc.link)); err != nil {
+				t.Fatal(err)
+			}
+			code, output := render(out)
+			if code == 0 {
+				t.Errorf("render followed %s out of DIR: %s", tc.link, output)
+			}
+			if !strings.Contains(output, "outside") {
+				t.Errorf("the error should say it refused to write outside DIR: %s", output)
+			}
+			empty(t, outside)
+		})
+	}
+	t.Run("file link is replaced", func(t *testing.T) {
+		out, outside := t.TempDir(), t.TempDir()
+		target := filepath.Join(outside, "victim")
+		os.WriteFile(target, []byte("keep\n"), 0o644)
+		p := filepath.Join(out, "k1", "etc", "sysctl.d", "99-kubeha.conf")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		if code, output := render(out); code != 0 {
+			t.Fatalf("render: %d %s", code, output)
+		}
+		if b, _ := os.ReadFile(target); string(b) != "keep\n" {
+			t.Fatalf("render wrote through a file link: %q", b)
+		}
+		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+			t.Fatalf("the link should be replaced by the rendered file: %v %v", fi, err)
+		}
+		filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && strings.Contains(fi.Name(), ".tmp") {
+				t.Errorf("temporary file left: %s", p)
+			}
+			return nil
+		})
+	})
+}
