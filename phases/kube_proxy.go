@@ -156,10 +156,7 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.putFiles(ctx, cp.Name, []fileSpec{{Path: kubeProxyPatchPath, Mode: 0o600, Content: patch}}); err != nil {
 			return &HostError{Host: cp.Name, Err: err}
 		}
-		if _, err := env.run(ctx, cp.Name, "set kube-proxy's mode", fmt.Sprintf(`set -e
-trap 'rm -f %[2]s' EXIT
-%[1]s patch configmap kube-proxy --type merge --patch-file %[2]s >/dev/null
-echo "kube-proxy ConfigMap set to mode %[3]s"`, k, kubeProxyPatchPath, mode)); err != nil {
+		if _, err := env.run(ctx, cp.Name, "set kube-proxy's mode", setProxyModeScript(mode)); err != nil {
 			return &HostError{Host: cp.Name, Err: err}
 		}
 	} else {
@@ -173,15 +170,30 @@ echo "kube-proxy ConfigMap set to mode %[3]s"`, k, kubeProxyPatchPath, mode)); e
 	// takes a few seconds per node; a kube-proxy that cannot run in the mode
 	// (a kernel without ip_vs) never reports it, and the error says so.
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		_, err := env.quiet(ctx, host, "wait for kube-proxy", fmt.Sprintf(`i=0
+		_, err := env.quiet(ctx, host, "wait for kube-proxy", waitProxyModeScript(mode))
+		return err
+	})
+}
+
+// setProxyModeScript applies the ConfigMap patch uploaded to
+// kubeProxyPatchPath, which sets mode, and removes the patch file.
+func setProxyModeScript(mode string) string {
+	return fmt.Sprintf(`set -e
+trap 'rm -f %[2]s' EXIT
+%[1]s patch configmap kube-proxy --type merge --patch-file %[2]s >/dev/null
+echo "kube-proxy ConfigMap set to mode %[3]s"`, kubectlSystem, kubeProxyPatchPath, mode)
+}
+
+// waitProxyModeScript waits up to 120 s for the local kube-proxy to report
+// mode, and says what it reports instead when it does not.
+func waitProxyModeScript(mode string) string {
+	return fmt.Sprintf(`i=0
 while [ "$(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null)" != %[1]s ]; do
   i=$((i+1)); if [ $i -ge 120 ]; then
     echo "kube-proxy does not report mode %[1]s after 120 s (it says: $(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null || echo nothing)); see: kubectl -n kube-system logs -l k8s-app=kube-proxy" >&2; exit 1
   fi
   sleep 1
-done`, mode))
-		return err
-	})
+done`, mode)
 }
 
 // kubeProxyPatchPath holds the ConfigMap patch for the moment it is applied.

@@ -396,9 +396,7 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 	// Straight to that master's own apiserver (its address is in the
 	// certificate): right after init the endpoint may not route yet, and
 	// this must cost a second or two at most.
-	res, err := env.quiet(ctx, cp.Name, "read the node's Pod CIDR", fmt.Sprintf(
-		`i=0; while [ $i -lt 6 ]; do c=$(kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://%s --request-timeout 2s get node %s -o jsonpath='{.spec.podCIDR}' 2>/dev/null); [ -n "$c" ] && { echo "$c"; exit 0; }; i=$((i+1)); sleep 0.3; done`,
-		net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort)), ssh.Quote(host)))
+	res, err := env.quiet(ctx, cp.Name, "read the node's Pod CIDR", podCIDRScript(cp, host))
 	cidr := strings.TrimSpace(res.Stdout)
 	if err != nil || cidr == "" {
 		return
@@ -409,4 +407,13 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 	if _, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidr)}}); err != nil {
 		env.Log.ForHost(host).Warn("early CNI config: " + err.Error() + " (the cni phase writes it)")
 	}
+}
+
+// podCIDRScript prints node's Pod CIDR as control-plane node cp's own
+// apiserver has it, trying for about two seconds; it prints nothing and
+// exits 1 when the node has none yet.
+func podCIDRScript(cp inventory.Host, node string) string {
+	return fmt.Sprintf(
+		`i=0; while [ $i -lt 6 ]; do c=$(kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://%s --request-timeout 2s get node %s -o jsonpath='{.spec.podCIDR}' 2>/dev/null); [ -n "$c" ] && { echo "$c"; exit 0; }; i=$((i+1)); sleep 0.3; done`,
+		net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort)), ssh.Quote(node))
 }

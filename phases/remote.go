@@ -209,18 +209,11 @@ bad() {
 `
 
 func (env *Env) putSmallFiles(ctx context.Context, host string, files []fileSpec) ([]string, error) {
-	var script strings.Builder
-	script.WriteString(putSmallFilesScript)
 	var stdin bytes.Buffer
 	for _, f := range files {
-		mode := f.Mode.Perm()
-		if mode == 0 {
-			mode = 0o644
-		}
-		fmt.Fprintf(&script, "w %s %o %d %s\n", ssh.Quote(f.Path), mode, len(f.Content), sha256Hex(f.Content))
 		stdin.Write(f.Content)
 	}
-	res, err := env.Hosts.Run(ctx, host, ssh.Command{Name: "write " + filePaths(files), Script: script.String(), Stdin: &stdin})
+	res, err := env.Hosts.Run(ctx, host, ssh.Command{Name: "write " + filePaths(files), Script: smallFilesScript(files), Stdin: &stdin})
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +223,21 @@ func (env *Env) putSmallFiles(ctx context.Context, host string, files []fileSpec
 		changed = append(changed, p)
 	}
 	return changed, nil
+}
+
+// smallFilesScript is putSmallFilesScript with one w call per file, in
+// order; the files' contents follow on stdin in the same order.
+func smallFilesScript(files []fileSpec) string {
+	var script strings.Builder
+	script.WriteString(putSmallFilesScript)
+	for _, f := range files {
+		mode := f.Mode.Perm()
+		if mode == 0 {
+			mode = 0o644
+		}
+		fmt.Fprintf(&script, "w %s %o %d %s\n", ssh.Quote(f.Path), mode, len(f.Content), sha256Hex(f.Content))
+	}
+	return script.String()
 }
 
 func filePaths(files []fileSpec) string {

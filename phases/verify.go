@@ -47,12 +47,25 @@ func (Verify) Run(ctx context.Context, env *Env, w Work) error {
 	if err != nil {
 		return err
 	}
-	masters := c.Masters()
+	if _, err := env.run(ctx, cp.Name, "verify cluster", verifyScript(c.Spec.Etcd.Topology, cp.Name, c.Masters())); err != nil {
+		return &HostError{Host: cp.Name, Err: err}
+	}
+	// The endpoint, as each host resolves it.
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		_, err := env.quiet(ctx, host, "apiserver through the endpoint", endpointReadyScript(kubeadm.Endpoint(c)))
+		return err
+	})
+}
+
+// verifyScript waits, on control-plane node cp, for every node Ready and
+// every kube-system pod running, counts stacked etcd's members, and asks
+// each master's apiserver directly whether it is ready.
+func verifyScript(topology, cp string, masters []inventory.Host) string {
 	var direct strings.Builder
 	for _, m := range masters {
 		fmt.Fprintf(&direct, "curl -sfk --max-time 3 https://%s:6443/readyz >/dev/null || { echo 'apiserver on %s not ready' >&2; exit 1; }\n", m.InternalAddress, m.Name)
 	}
-	script := fmt.Sprintf(`set -e
+	return fmt.Sprintf(`set -e
 k="kubectl --kubeconfig /etc/kubernetes/admin.conf"
 i=0; while :; do
   notready=$($k get nodes --no-headers | awk '$2 != "Ready" {print $1}')
@@ -62,15 +75,13 @@ i=0; while :; do
   sleep 1
 done
 echo "nodes: $($k get nodes --no-headers | wc -l) Ready"
-%s%s`, etcdCheck(c.Spec.Etcd.Topology, cp.Name, len(masters)), direct.String())
-	if _, err := env.run(ctx, cp.Name, "verify cluster", script); err != nil {
-		return &HostError{Host: cp.Name, Err: err}
-	}
-	// The endpoint, as each host resolves it.
-	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		_, err := env.quiet(ctx, host, "apiserver through the endpoint", fmt.Sprintf(
-			"i=0; until curl -sfk --max-time 3 https://%s/readyz >/dev/null; do i=$((i+1)); [ $i -ge 30 ] && { echo 'no ready apiserver through https://%s' >&2; exit 1; }; sleep 1; done",
-			kubeadm.Endpoint(c), kubeadm.Endpoint(c)))
-		return err
-	})
+%s%s`, etcdCheck(topology, cp, len(masters)), direct.String())
+}
+
+// endpointReadyScript waits up to 30 s for a ready apiserver through
+// endpoint (host:port), as the host running it resolves the name.
+func endpointReadyScript(endpoint string) string {
+	return fmt.Sprintf(
+		"i=0; until curl -sfk --max-time 3 https://%s/readyz >/dev/null; do i=$((i+1)); [ $i -ge 30 ] && { echo 'no ready apiserver through https://%s' >&2; exit 1; }; sleep 1; done",
+		endpoint, endpoint)
 }
