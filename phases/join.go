@@ -88,16 +88,23 @@ func NewCertificateKey() string {
 // removed when the script ends. kubeha's control commands must not depend
 // on the endpoint: just after init, with the load balancer in static pods,
 // going through it cost 12.8 s before the first join (measured).
+//
+// The server URL reaches awk through its environment, never through its
+// program, so no character of the address can change what awk runs (a
+// value in a sed or awk program, or in awk -v, is parsed or unescaped).
+// YAML indents with spaces, so [ \t] is all the [[:space:]] of kubeha's
+// former sed that a kubeconfig can hold, and every awk knows it.
 func localAdmin(cp inventory.Host) string {
-	return fmt.Sprintf(`kc=$(mktemp); trap 'rm -f "$kc"' EXIT
-sed 's#^\([[:space:]]*server:\).*#\1 https://%s#' /etc/kubernetes/admin.conf > "$kc"
-`, net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort)))
+	server := "https://" + net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort))
+	return `kc=$(mktemp); trap 'rm -f "$kc"' EXIT
+server=` + ssh.Quote(server) + ` awk '{ if (match($0, /^[ \t]*server:/)) print substr($0, 1, RLENGTH) " " ENVIRON["server"]; else print }' /etc/kubernetes/admin.conf > "$kc"
+`
 }
 
 // secretExistsScript exits 0 when the kube-system Secret named secret
 // exists, asking cp's own apiserver.
 func secretExistsScript(cp inventory.Host, secret string) string {
-	return localAdmin(cp) + "kubectl --kubeconfig \"$kc\" -n kube-system get secret " + secret + " >/dev/null 2>&1"
+	return localAdmin(cp) + "kubectl --kubeconfig \"$kc\" -n kube-system get secret " + ssh.Quote(secret) + " >/dev/null 2>&1"
 }
 
 // controlHost is a finished control-plane node, where kubeadm commands
