@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/ssh"
 	"github.com/kubeha/kubeha/state"
 )
 
@@ -250,5 +251,5 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 // slbCheckScript prints the HTTP status of the apiserver's /readyz through
 // endpoint (host:port), or 000 when nothing answers; it always exits 0.
 func slbCheckScript(endpoint string) string {
-	return fmt.Sprintf("curl -sk --max-time 5 -o /dev/null -w '%%{http_code}' https://%s/readyz; true", endpoint)
+	return fmt.Sprintf("curl -sk --max-time 5 -o /dev/null -w '%%{http_code}' %s; true", ssh.Quote("https://"+endpoint+"/readyz"))
 }

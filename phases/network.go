@@ -414,6 +414,6 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 // exits 1 when the node has none yet.
 func podCIDRScript(cp inventory.Host, node string) string {
 	return fmt.Sprintf(
-		`i=0; while [ $i -lt 6 ]; do c=$(kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://%s --request-timeout 2s get node %s -o jsonpath='{.spec.podCIDR}' 2>/dev/null); [ -n "$c" ] && { echo "$c"; exit 0; }; i=$((i+1)); sleep 0.3; done`,
-		net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort)), ssh.Quote(node))
+		`i=0; while [ $i -lt 6 ]; do c=$(kubectl --kubeconfig /etc/kubernetes/admin.conf --server %s --request-timeout 2s get node %s -o jsonpath='{.spec.podCIDR}' 2>/dev/null); [ -n "$c" ] && { echo "$c"; exit 0; }; i=$((i+1)); sleep 0.3; done`,
+		ssh.Quote("https://"+net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort))), ssh.Quote(node))
 }

@@ -3,10 +3,13 @@ package phases
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // Verify checks the cluster as an operator would: every node Ready, one
@@ -35,10 +38,10 @@ func etcdCheck(topology, host string, masters int) string {
 	if topology == inventory.EtcdExternal {
 		return ""
 	}
-	return fmt.Sprintf(`members=$($k -n kube-system exec etcd-%s -- etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key member list | wc -l)
+	return fmt.Sprintf(`members=$($k -n kube-system exec %s -- etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key member list | wc -l)
 [ "$members" = %d ] || { echo "etcd has $members members, want %d (one per master)" >&2; exit 1; }
 echo "etcd: $members members"
-`, host, masters, masters)
+`, ssh.Quote("etcd-"+host), masters, masters)
 }
 
 func (Verify) Run(ctx context.Context, env *Env, w Work) error {
@@ -63,7 +66,8 @@ func (Verify) Run(ctx context.Context, env *Env, w Work) error {
 func verifyScript(topology, cp string, masters []inventory.Host) string {
 	var direct strings.Builder
 	for _, m := range masters {
-		fmt.Fprintf(&direct, "curl -sfk --max-time 3 https://%s:6443/readyz >/dev/null || { echo 'apiserver on %s not ready' >&2; exit 1; }\n", m.InternalAddress, m.Name)
+		url := "https://" + net.JoinHostPort(m.InternalAddress, strconv.Itoa(inventory.APIServerPort)) + "/readyz"
+		fmt.Fprintf(&direct, "curl -sfk --max-time 3 %s >/dev/null || { echo %s >&2; exit 1; }\n", ssh.Quote(url), ssh.Quote("apiserver on "+m.Name+" not ready"))
 	}
 	return fmt.Sprintf(`set -e
 k="kubectl --kubeconfig /etc/kubernetes/admin.conf"
@@ -82,6 +86,6 @@ echo "nodes: $($k get nodes --no-headers | wc -l) Ready"
 // endpoint (host:port), as the host running it resolves the name.
 func endpointReadyScript(endpoint string) string {
 	return fmt.Sprintf(
-		"i=0; until curl -sfk --max-time 3 https://%s/readyz >/dev/null; do i=$((i+1)); [ $i -ge 30 ] && { echo 'no ready apiserver through https://%s' >&2; exit 1; }; sleep 1; done",
-		endpoint, endpoint)
+		"i=0; until curl -sfk --max-time 3 %s >/dev/null; do i=$((i+1)); [ $i -ge 30 ] && { echo %s >&2; exit 1; }; sleep 1; done",
+		ssh.Quote("https://"+endpoint+"/readyz"), ssh.Quote("no ready apiserver through https://"+endpoint))
 }
