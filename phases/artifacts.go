@@ -180,8 +180,9 @@ const installArtifactsPrelude = "set -e\nsystemctl daemon-reload\nsystemctl enab
 
 // importImageScript imports the image tarball staged on the host into
 // containerd's k8s.io namespace, removes it, and names the images it held.
+// Image names come from the bundle's manifest: quoted like any value.
 func importImageScript(staged string, images []string) string {
-	return fmt.Sprintf("ctr -n k8s.io images import %s >/dev/null\nrm -f %s\necho 'imported %s'\n", ssh.Quote(staged), ssh.Quote(staged), strings.Join(images, " "))
+	return fmt.Sprintf("ctr -n k8s.io images import %s >/dev/null\nrm -f %s\necho %s\n", ssh.Quote(staged), ssh.Quote(staged), ssh.Quote("imported "+strings.Join(images, " ")))
 }
 
 // runtimeMatches checks that containerd fits the kubelet on host: the same

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // KubeProxy makes kube-proxy run in the cluster's mode on every node. kubeadm
@@ -181,19 +182,21 @@ func setProxyModeScript(mode string) string {
 	return fmt.Sprintf(`set -e
 trap 'rm -f %[2]s' EXIT
 %[1]s patch configmap kube-proxy --type merge --patch-file %[2]s >/dev/null
-echo "kube-proxy ConfigMap set to mode %[3]s"`, kubectlSystem, kubeProxyPatchPath, mode)
+echo %[3]s`, kubectlSystem, kubeProxyPatchPath, ssh.Quote("kube-proxy ConfigMap set to mode "+mode))
 }
 
 // waitProxyModeScript waits up to 120 s for the local kube-proxy to report
-// mode, and says what it reports instead when it does not.
+// mode, and says what it reports instead when it does not. The mode is a
+// quoted assignment, used only as "$mode".
 func waitProxyModeScript(mode string) string {
-	return fmt.Sprintf(`i=0
-while [ "$(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null)" != %[1]s ]; do
+	return fmt.Sprintf(`mode=%s
+i=0
+while [ "$(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null)" != "$mode" ]; do
   i=$((i+1)); if [ $i -ge 120 ]; then
-    echo "kube-proxy does not report mode %[1]s after 120 s (it says: $(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null || echo nothing)); see: kubectl -n kube-system logs -l k8s-app=kube-proxy" >&2; exit 1
+    echo "kube-proxy does not report mode $mode after 120 s (it says: $(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null || echo nothing)); see: kubectl -n kube-system logs -l k8s-app=kube-proxy" >&2; exit 1
   fi
   sleep 1
-done`, mode)
+done`, ssh.Quote(mode))
 }
 
 // kubeProxyPatchPath holds the ConfigMap patch for the moment it is applied.
