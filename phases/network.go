@@ -23,7 +23,10 @@ const (
 )
 
 // routesUnit re-applies the routes file at every boot, so the routes live in
-// the host's own configuration (systemd) whatever its network stack.
+// the host's own configuration (systemd) whatever its network stack. The
+// routes file holds inventory values (CIDRs, addresses, the gateway, the
+// interface) that the shell splits into ip's arguments on purpose: set -f
+// keeps it from also expanding them as file names.
 const routesUnit = `[Unit]
 Description=kubeha static routes for the Pod and Service CIDRs
 After=network-online.target
@@ -32,7 +35,7 @@ Wants=network-online.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'grep -v "^#" ` + RoutesPath + ` | while read -r dst via; do [ -n "$dst" ] && ip route replace $dst $via; done'
+ExecStart=/bin/sh -c 'set -f; grep -v "^#" ` + RoutesPath + ` | while read -r dst via; do [ -n "$dst" ] && ip route replace $dst $via; done'
 
 [Install]
 WantedBy=multi-user.target
@@ -188,9 +191,12 @@ func (ConfigureRoutes) CleanUp(ctx context.Context, env *Env) error {
 	})
 }
 
-// routesCleanUp is the routes phase's clean-up script for network n.
+// routesCleanUp is the routes phase's clean-up script for network n. Like
+// routesUnit, it splits the routes file's lines into ip's arguments with
+// file name expansion off.
 func routesCleanUp(n inventory.Network) string {
-	return verifiedCleanUp(fmt.Sprintf(`if [ -f %[1]s ]; then
+	return verifiedCleanUp(fmt.Sprintf(`set -f
+if [ -f %[1]s ]; then
   grep -v '^#' %[1]s | while read -r dst via; do [ -n "$dst" ] && ip route del $dst 2>/dev/null; done
 fi
 for cidr in %[3]s %[4]s; do
