@@ -55,14 +55,7 @@ func (a *InstallArtifacts) load(c *inventory.Cluster) (*bundle.Manifest, error) 
 // hostState returns, for host, the targets whose sha256 differs and the
 // image tarballs whose images containerd lacks.
 func (a *InstallArtifacts) hostState(ctx context.Context, env *Env, host string, m *bundle.Manifest) (files, images []bundle.File, err error) {
-	var b strings.Builder
-	for _, f := range m.Files {
-		if f.Target != "" {
-			fmt.Fprintf(&b, "printf '%%s %%s\\n' \"$(sha256sum < %[1]s 2>/dev/null | cut -d' ' -f1)\" %[1]s\n", ssh.Quote(f.Target))
-		}
-	}
-	b.WriteString("echo ---images\nctr -n k8s.io images ls -q 2>/dev/null || true\n")
-	res, err := env.quiet(ctx, host, "probe installed artifacts", b.String())
+	res, err := env.quiet(ctx, host, "probe installed artifacts", artifactsProbeScript(m.Files))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -91,6 +84,20 @@ func (a *InstallArtifacts) hostState(ctx context.Context, env *Env, host string,
 		}
 	}
 	return files, images, nil
+}
+
+// artifactsProbeScript prints "sha256 target" for each file's target (an
+// empty sha256 when it is absent), then ---images and the images
+// containerd has.
+func artifactsProbeScript(files []bundle.File) string {
+	var b strings.Builder
+	for _, f := range files {
+		if f.Target != "" {
+			fmt.Fprintf(&b, "printf '%%s %%s\\n' \"$(sha256sum < %[1]s 2>/dev/null | cut -d' ' -f1)\" %[1]s\n", ssh.Quote(f.Target))
+		}
+	}
+	b.WriteString("echo ---images\nctr -n k8s.io images ls -q 2>/dev/null || true\n")
+	return b.String()
 }
 
 func (a *InstallArtifacts) Probe(ctx context.Context, env *Env) (Work, error) {
@@ -146,13 +153,13 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 			log.Info("installed " + f.Target)
 		}
 		var script strings.Builder
-		script.WriteString("set -e\nsystemctl daemon-reload\nsystemctl enable -q kubelet\n")
+		script.WriteString(installArtifactsPrelude)
 		for _, f := range images {
 			staged := imageStage + "/" + filepath.Base(f.Path)
 			if err := upload(f, staged, 0o600); err != nil {
 				return err
 			}
-			fmt.Fprintf(&script, "ctr -n k8s.io images import %s >/dev/null\nrm -f %s\necho 'imported %s'\n", ssh.Quote(staged), ssh.Quote(staged), strings.Join(f.Images, " "))
+			script.WriteString(importImageScript(staged, f.Images))
 		}
 		if len(files)+len(images) > 0 {
 			if _, err := env.run(ctx, host, "install artifacts", script.String()); err != nil {
@@ -164,6 +171,18 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 		}
 		return runtimeMatches(ctx, env, host)
 	})
+}
+
+// installArtifactsPrelude starts the script that follows an upload of
+// artifacts: systemd reads the kubelet's units again, and the kubelet starts
+// at boot.
+const installArtifactsPrelude = "set -e\nsystemctl daemon-reload\nsystemctl enable -q kubelet\n"
+
+// importImageScript imports the image tarball staged on the host into
+// containerd's k8s.io namespace, removes it, and names the images it held.
+// Image names come from the bundle's manifest: quoted like any value.
+func importImageScript(staged string, images []string) string {
+	return fmt.Sprintf("ctr -n k8s.io images import %s >/dev/null\nrm -f %s\necho %s\n", ssh.Quote(staged), ssh.Quote(staged), ssh.Quote("imported "+strings.Join(images, " ")))
 }
 
 // runtimeMatches checks that containerd fits the kubelet on host: the same

@@ -3,6 +3,8 @@ package phases
 import (
 	"fmt"
 	"strings"
+
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // leftover is one thing a clean-up must have removed: test is a shell
@@ -17,7 +19,7 @@ type leftover struct {
 // then checks that nothing in left is still there. When something is, it
 // names each such thing on stderr and exits 1, so `kubeha reset` fails
 // naming the host, the phase and what is left, instead of reporting a clean
-// host that is not.
+// host that is not. A leftover's test is shell; its what is text, quoted.
 func verifiedCleanUp(remove string, left ...leftover) string {
 	var b strings.Builder
 	b.WriteString(remove)
@@ -26,7 +28,7 @@ func verifiedCleanUp(remove string, left ...leftover) string {
 	}
 	b.WriteString("left=''\n")
 	for _, l := range left {
-		fmt.Fprintf(&b, "if %s; then left=\"$left\n  %s\"; fi\n", l.test, l.what)
+		fmt.Fprintf(&b, "if %s; then left=\"$left\n  \"%s; fi\n", l.test, ssh.Quote(l.what))
 	}
 	b.WriteString(`if [ -n "$left" ]; then printf 'still present after the clean-up:%s\n' "$left" >&2; exit 1; fi` + "\n")
 	return b.String()

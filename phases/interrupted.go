@@ -3,6 +3,7 @@ package phases
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/ssh"
@@ -85,12 +86,15 @@ fi`)
 
 // removeEtcdMemberScript removes, through the etcd of control-plane node
 // cp, the member whose peer URL is h's: one added by a join that never
-// finished blocks every later join of h.
+// finished blocks every later join of h. The names are quoted assignments,
+// used only as "$pod" and "$node"; e is a function, not a string split at
+// its spaces, so no value is split or globbed.
 func removeEtcdMemberScript(cp string, h inventory.Host) string {
-	return fmt.Sprintf(`e="kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout 20s -n kube-system exec etcd-%s -- etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key"
-id=$($e member list | awk -F', ' -v u=%s '$4 == u {print $1}')
-if [ -n "$id" ]; then $e member remove "$id" >/dev/null; echo "removed etcd member $id, left by the interrupted join of %s"; fi`,
-		cp, ssh.Quote("https://"+h.InternalAddress+":2380"), h.Name)
+	return fmt.Sprintf(`pod=%s node=%s
+e() { kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout 20s -n kube-system exec "$pod" -- etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key "$@"; }
+id=$(e member list | awk -F', ' -v u=%s '$4 == u {print $1}')
+if [ -n "$id" ]; then e member remove "$id" >/dev/null; echo "removed etcd member $id, left by the interrupted join of $node"; fi`,
+		ssh.Quote("etcd-"+cp), ssh.Quote(h.Name), ssh.Quote("https://"+net.JoinHostPort(h.InternalAddress, "2380")))
 }
 
 // resetInterruptedInitScript undoes a kubeadm init that was cut short on

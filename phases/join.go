@@ -88,10 +88,23 @@ func NewCertificateKey() string {
 // removed when the script ends. kubeha's control commands must not depend
 // on the endpoint: just after init, with the load balancer in static pods,
 // going through it cost 12.8 s before the first join (measured).
+//
+// The server URL reaches awk through its environment, never through its
+// program, so no character of the address can change what awk runs (a
+// value in a sed or awk program, or in awk -v, is parsed or unescaped).
+// YAML indents with spaces, so [ \t] is all the [[:space:]] of kubeha's
+// former sed that a kubeconfig can hold, and every awk knows it.
 func localAdmin(cp inventory.Host) string {
-	return fmt.Sprintf(`kc=$(mktemp); trap 'rm -f "$kc"' EXIT
-sed 's#^\([[:space:]]*server:\).*#\1 https://%s#' /etc/kubernetes/admin.conf > "$kc"
-`, net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort)))
+	server := "https://" + net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort))
+	return `kc=$(mktemp); trap 'rm -f "$kc"' EXIT
+server=` + ssh.Quote(server) + ` awk '{ if (match($0, /^[ \t]*server:/)) print substr($0, 1, RLENGTH) " " ENVIRON["server"]; else print }' /etc/kubernetes/admin.conf > "$kc"
+`
+}
+
+// secretExistsScript exits 0 when the kube-system Secret named secret
+// exists, asking cp's own apiserver.
+func secretExistsScript(cp inventory.Host, secret string) string {
+	return localAdmin(cp) + "kubectl --kubeconfig \"$kc\" -n kube-system get secret " + ssh.Quote(secret) + " >/dev/null 2>&1"
 }
 
 // controlHost is a finished control-plane node, where kubeadm commands
@@ -120,7 +133,7 @@ func (j *JoinMaterial) Token(ctx context.Context, env *Env) (string, error) {
 		// the token cleaner, a join with it fails only after a timeout.
 		id, _, _ := strings.Cut(j.token, ".")
 		if _, err := env.Hosts.Run(ctx, cp.Name, ssh.Command{Name: "check the bootstrap token",
-			Script: localAdmin(cp) + "kubectl --kubeconfig \"$kc\" -n kube-system get secret bootstrap-token-" + id + " >/dev/null 2>&1"}); err == nil {
+			Script: secretExistsScript(cp, "bootstrap-token-"+id)}); err == nil {
 			return j.token, nil
 		}
 		env.Log.ForHost(cp.Name).Warn("the bootstrap token is gone: creating a new one")
@@ -148,7 +161,7 @@ func (j *JoinMaterial) CertificateKey(ctx context.Context, env *Env) (string, er
 		// Young enough, but only if the Secret is still there: deleted by
 		// hand or by kubeadm's own TTL, a join with this key would fail.
 		if _, err := env.Hosts.Run(ctx, cp.Name, ssh.Command{Name: "check uploaded certificates",
-			Script: localAdmin(cp) + "kubectl --kubeconfig \"$kc\" -n kube-system get secret kubeadm-certs >/dev/null 2>&1"}); err == nil {
+			Script: secretExistsScript(cp, "kubeadm-certs")}); err == nil {
 			return j.certKey, nil
 		}
 		env.Log.ForHost(cp.Name).Warn("the kubeadm-certs Secret is gone: uploading the certificates again")
@@ -220,9 +233,16 @@ func credentialsCommand(ctx context.Context, env *Env, cp inventory.Host, s kube
 	if _, err := env.putFiles(ctx, cp.Name, []fileSpec{{Path: credentialsPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
 		return err
 	}
-	_, err = env.Hosts.Run(ctx, cp.Name, sshCommand(name, localAdmin(cp)+
-		fmt.Sprintf("trap 'rm -f \"$kc\" %[1]s' EXIT\n%[2]s %[1]s --kubeconfig \"$kc\" >/dev/null", credentialsPath, kubeadmCmd), s.Token, s.CertificateKey))
+	_, err = env.Hosts.Run(ctx, cp.Name, sshCommand(name, credentialsScript(cp, kubeadmCmd), s.Token, s.CertificateKey))
 	return err
+}
+
+// credentialsScript runs `<kubeadmCmd> credentialsPath` against cp's own
+// apiserver and removes credentialsPath whatever happens. kubeadmCmd is
+// kubeha's own command line, never an inventory value.
+func credentialsScript(cp inventory.Host, kubeadmCmd string) string {
+	return localAdmin(cp) +
+		fmt.Sprintf("trap 'rm -f \"$kc\" %[1]s' EXIT\n%[2]s %[1]s --kubeconfig \"$kc\" >/dev/null", credentialsPath, kubeadmCmd)
 }
 
 // CACertHash returns sha256:<hex> of the cluster CA's public key, computed

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/ssh"
 	"github.com/kubeha/kubeha/state"
 )
 
@@ -219,7 +220,7 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 		if c.Spec.LoadBalancer.Mode == inventory.ModeExternal {
 			// Workers join through the SLB: say so plainly if it does not
 			// answer, rather than let kubeadm time out.
-			res, err := env.quiet(ctx, host, "check the SLB", fmt.Sprintf("curl -sk --max-time 5 -o /dev/null -w '%%{http_code}' https://%s/readyz; true", kubeadm.Endpoint(c)))
+			res, err := env.quiet(ctx, host, "check the SLB", slbCheckScript(kubeadm.Endpoint(c)))
 			if err != nil {
 				return err
 			}
@@ -245,4 +246,10 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 		return nil
 	})
 	return errors.Join(append(lookErrs, err)...)
+}
+
+// slbCheckScript prints the HTTP status of the apiserver's /readyz through
+// endpoint (host:port), or 000 when nothing answers; it always exits 0.
+func slbCheckScript(endpoint string) string {
+	return fmt.Sprintf("curl -sk --max-time 5 -o /dev/null -w '%%{http_code}' %s; true", ssh.Quote("https://"+endpoint+"/readyz"))
 }

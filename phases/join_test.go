@@ -11,6 +11,10 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -41,13 +45,13 @@ func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (s
 	if strings.Contains(cmd.Script, "adminconf=") {
 		return ssh.Result{Stdout: "init=systemd\nadminconf=1\ncpdone=1\nnodedone=1\n"}, nil
 	}
-	if strings.Contains(cmd.Script, "get secret bootstrap-token-") {
+	if strings.Contains(cmd.Script, "get secret 'bootstrap-token-") {
 		if r.tokenGone {
 			return ssh.Result{ExitCode: 1}, &ssh.ExitError{Host: host, ExitCode: 1}
 		}
 		return ssh.Result{}, nil
 	}
-	if strings.Contains(cmd.Script, "get secret kubeadm-certs") {
+	if strings.Contains(cmd.Script, "get secret 'kubeadm-certs'") {
 		if r.secretGone {
 			return ssh.Result{ExitCode: 1}, &ssh.ExitError{Host: host, ExitCode: 1}
 		}
@@ -185,5 +189,58 @@ func TestRevokeDeletesThisRunsCredentials(t *testing.T) {
 	j.Revoke(context.Background(), env)
 	if len(hosts.cmds) != 1 {
 		t.Fatalf("revoked twice: %v", hosts.cmds)
+	}
+}
+
+// localAdmin's kubeconfig is admin.conf with every server line aimed at the
+// master's own apiserver, byte for byte what kubeha's former sed
+// (s#^\([[:space:]]*server:\).*#\1 https://ADDR:6443#) wrote, now that
+// the address no longer goes into a program.
+func TestLocalAdminRewritesOnlyTheServer(t *testing.T) {
+	conf := `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: TFMwdExTMUNSVWRKVGlCRFJWSlVTVVpKUTBGVVJTMHRMUzB0Q2c9PQ==
+    server: https://api.example.internal:8443
+  name: kubernetes
+contexts:
+- context:
+    cluster: kubernetes
+    user: kubernetes-admin
+  name: kubernetes-admin@kubernetes
+current-context: kubernetes-admin@kubernetes
+kind: Config
+preferences: {}
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: TFMwdExTMUNSVWRKVGlCRFJWSlVTVVpKUTBGVVJTMHRMUzB0Q2c9PQ==
+    client-key-data: TFMwdExTMUNSVWRKVGlCRlF5QlFVa2xXUVZSRklFdEZXUzB0TFMwdENnPT0=
+  # server: a comment, also rewritten as sed did
+	server: tab-indented, also rewritten
+serverless: untouched
+`
+	f := filepath.Join(t.TempDir(), "admin.conf")
+	if err := os.WriteFile(f, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{"10.0.0.1", "fd00::1"} {
+		t.Run(addr, func(t *testing.T) {
+			script := strings.ReplaceAll(localAdmin(inventory.Host{InternalAddress: addr}), "/etc/kubernetes/admin.conf", f) + `cat "$kc"`
+			got, err := exec.Command("sh", "-c", script).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := exec.Command("sed", `s#^\([[:space:]]*server:\).*#\1 https://`+net.JoinHostPort(addr, "6443")+`#`, f).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("got\n%s\nwant (sed)\n%s", got, want)
+			}
+			if !strings.Contains(string(got), "    server: https://"+net.JoinHostPort(addr, "6443")+"\n") {
+				t.Errorf("the cluster's server line is not rewritten:\n%s", got)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // KubeProxy makes kube-proxy run in the cluster's mode on every node. kubeadm
@@ -156,10 +157,7 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.putFiles(ctx, cp.Name, []fileSpec{{Path: kubeProxyPatchPath, Mode: 0o600, Content: patch}}); err != nil {
 			return &HostError{Host: cp.Name, Err: err}
 		}
-		if _, err := env.run(ctx, cp.Name, "set kube-proxy's mode", fmt.Sprintf(`set -e
-trap 'rm -f %[2]s' EXIT
-%[1]s patch configmap kube-proxy --type merge --patch-file %[2]s >/dev/null
-echo "kube-proxy ConfigMap set to mode %[3]s"`, k, kubeProxyPatchPath, mode)); err != nil {
+		if _, err := env.run(ctx, cp.Name, "set kube-proxy's mode", setProxyModeScript(mode)); err != nil {
 			return &HostError{Host: cp.Name, Err: err}
 		}
 	} else {
@@ -173,15 +171,32 @@ echo "kube-proxy ConfigMap set to mode %[3]s"`, k, kubeProxyPatchPath, mode)); e
 	// takes a few seconds per node; a kube-proxy that cannot run in the mode
 	// (a kernel without ip_vs) never reports it, and the error says so.
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		_, err := env.quiet(ctx, host, "wait for kube-proxy", fmt.Sprintf(`i=0
-while [ "$(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null)" != %[1]s ]; do
-  i=$((i+1)); if [ $i -ge 120 ]; then
-    echo "kube-proxy does not report mode %[1]s after 120 s (it says: $(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null || echo nothing)); see: kubectl -n kube-system logs -l k8s-app=kube-proxy" >&2; exit 1
-  fi
-  sleep 1
-done`, mode))
+		_, err := env.quiet(ctx, host, "wait for kube-proxy", waitProxyModeScript(mode))
 		return err
 	})
+}
+
+// setProxyModeScript applies the ConfigMap patch uploaded to
+// kubeProxyPatchPath, which sets mode, and removes the patch file.
+func setProxyModeScript(mode string) string {
+	return fmt.Sprintf(`set -e
+trap 'rm -f %[2]s' EXIT
+%[1]s patch configmap kube-proxy --type merge --patch-file %[2]s >/dev/null
+echo %[3]s`, kubectlSystem, kubeProxyPatchPath, ssh.Quote("kube-proxy ConfigMap set to mode "+mode))
+}
+
+// waitProxyModeScript waits up to 120 s for the local kube-proxy to report
+// mode, and says what it reports instead when it does not. The mode is a
+// quoted assignment, used only as "$mode".
+func waitProxyModeScript(mode string) string {
+	return fmt.Sprintf(`mode=%s
+i=0
+while [ "$(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null)" != "$mode" ]; do
+  i=$((i+1)); if [ $i -ge 120 ]; then
+    echo "kube-proxy does not report mode $mode after 120 s (it says: $(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null || echo nothing)); see: kubectl -n kube-system logs -l k8s-app=kube-proxy" >&2; exit 1
+  fi
+  sleep 1
+done`, ssh.Quote(mode))
 }
 
 // kubeProxyPatchPath holds the ConfigMap patch for the moment it is applied.

@@ -95,16 +95,7 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.InitConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
 			return err
 		}
-		script := fmt.Sprintf(`set -e
-trap 'rm -f %[1]s' EXIT
-if [ ! -f %[3]s ]; then
-  start=$(date +%%s%%N)
-  kubeadm init --config %[1]s --upload-certs
-  echo "kubeadm init took $(( ($(date +%%s%%N) - start) / 1000000 )) ms"
-  %[4]s
-fi
-%[2]s`, kubeadm.InitConfigPath, waitReadyScript(180), ControlPlaneMark, markScript(true))
-		if _, err := env.run(ctx, host, "kubeadm init", script, s.Token, s.CertificateKey); err != nil {
+		if _, err := env.run(ctx, host, "kubeadm init", initScript(), s.Token, s.CertificateKey); err != nil {
 			return err
 		}
 		env.Shared.Join.recordInit(s.Token, s.CertificateKey)
@@ -117,6 +108,21 @@ fi
 		earlyBridgeCNI(ctx, env, host)
 		return nil
 	})
+}
+
+// initScript runs kubeadm init with the uploaded config unless kubeha's
+// mark says it finished, marks it when it does, removes the config (it
+// holds the join secrets) whatever happens, and waits for the apiserver.
+func initScript() string {
+	return fmt.Sprintf(`set -e
+trap 'rm -f %[1]s' EXIT
+if [ ! -f %[3]s ]; then
+  start=$(date +%%s%%N)
+  kubeadm init --config %[1]s --upload-certs
+  echo "kubeadm init took $(( ($(date +%%s%%N) - start) / 1000000 )) ms"
+  %[4]s
+fi
+%[2]s`, kubeadm.InitConfigPath, waitReadyScript(180), ControlPlaneMark, markScript(true))
 }
 
 var (

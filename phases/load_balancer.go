@@ -249,6 +249,16 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 // drop it (a static pod removed by kubeadm reset).
 func (l *ConfigureLoadBalancer) CleanUp(ctx context.Context, env *Env) error {
 	c := env.Cluster
+	script := lbCleanUpScript(c.Spec.LoadBalancer.VIP)
+	return ForEachHost(ctx, env, lbTargets(c), 0, func(ctx context.Context, host string) error {
+		_, err := env.run(ctx, host, "remove load balancer", script)
+		return err
+	})
+}
+
+// lbCleanUpScript is the load balancer's clean-up script; vip, when set,
+// is removed from any interface that still holds it.
+func lbCleanUpScript(vip string) string {
 	files := []string{lb.HAProxyConfigPath, lb.KeepalivedConfigPath, lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath, lb.HAProxyManifestPath, lb.KeepalivedManifestPath}
 	remove := `for s in keepalived haproxy kubeha-nginx; do systemctl disable --now -q $s 2>/dev/null || true; done
 rm -f ` + strings.Join(files, " ") + `
@@ -258,17 +268,13 @@ systemctl daemon-reload
 		{`systemctl is-active -q kubeha-nginx 2>/dev/null`, "kubeha's nginx"},
 		{`for f in ` + strings.Join(files, " ") + `; do [ -e "$f" ] && exit 0; done; false`, "the load balancer's files"},
 	}
-	if vip := c.Spec.LoadBalancer.VIP; vip != "" {
+	if vip != "" {
 		find := fmt.Sprintf(`ip -o addr show | awk -v vip=%s '{split($4, a, "/"); if (a[1] == vip) print $2, $4}'`, ssh.Quote(vip))
 		remove += find + ` | while read -r dev addr; do ip addr del "$addr" dev "$dev" && echo "removed the VIP $addr from $dev"; done
 `
 		left = append(left, leftover{`[ -n "$(` + find + `)" ]`, "the VIP on an interface"})
 	}
-	script := verifiedCleanUp(remove, left...)
-	return ForEachHost(ctx, env, lbTargets(c), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove load balancer", script)
-		return err
-	})
+	return verifiedCleanUp(remove, left...)
 }
 
 // hostServicesToStop are the distribution's services that must not run

@@ -23,7 +23,10 @@ const (
 )
 
 // routesUnit re-applies the routes file at every boot, so the routes live in
-// the host's own configuration (systemd) whatever its network stack.
+// the host's own configuration (systemd) whatever its network stack. The
+// routes file holds inventory values (CIDRs, addresses, the gateway, the
+// interface) that the shell splits into ip's arguments on purpose: set -f
+// keeps it from also expanding them as file names.
 const routesUnit = `[Unit]
 Description=kubeha static routes for the Pod and Service CIDRs
 After=network-online.target
@@ -32,7 +35,7 @@ Wants=network-online.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'grep -v "^#" ` + RoutesPath + ` | while read -r dst via; do [ -n "$dst" ] && ip route replace $dst $via; done'
+ExecStart=/bin/sh -c 'set -f; grep -v "^#" ` + RoutesPath + ` | while read -r dst via; do [ -n "$dst" ] && ip route replace $dst $via; done'
 
 [Install]
 WantedBy=multi-user.target
@@ -188,9 +191,12 @@ func (ConfigureRoutes) CleanUp(ctx context.Context, env *Env) error {
 	})
 }
 
-// routesCleanUp is the routes phase's clean-up script for network n.
+// routesCleanUp is the routes phase's clean-up script for network n. Like
+// routesUnit, it splits the routes file's lines into ip's arguments with
+// file name expansion off.
 func routesCleanUp(n inventory.Network) string {
-	return verifiedCleanUp(fmt.Sprintf(`if [ -f %[1]s ]; then
+	return verifiedCleanUp(fmt.Sprintf(`set -f
+if [ -f %[1]s ]; then
   grep -v '^#' %[1]s | while read -r dst via; do [ -n "$dst" ] && ip route del $dst 2>/dev/null; done
 fi
 for cidr in %[3]s %[4]s; do
@@ -396,9 +402,7 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 	// Straight to that master's own apiserver (its address is in the
 	// certificate): right after init the endpoint may not route yet, and
 	// this must cost a second or two at most.
-	res, err := env.quiet(ctx, cp.Name, "read the node's Pod CIDR", fmt.Sprintf(
-		`i=0; while [ $i -lt 6 ]; do c=$(kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://%s --request-timeout 2s get node %s -o jsonpath='{.spec.podCIDR}' 2>/dev/null); [ -n "$c" ] && { echo "$c"; exit 0; }; i=$((i+1)); sleep 0.3; done`,
-		net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort)), ssh.Quote(host)))
+	res, err := env.quiet(ctx, cp.Name, "read the node's Pod CIDR", podCIDRScript(cp, host))
 	cidr := strings.TrimSpace(res.Stdout)
 	if err != nil || cidr == "" {
 		return
@@ -409,4 +413,13 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 	if _, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidr)}}); err != nil {
 		env.Log.ForHost(host).Warn("early CNI config: " + err.Error() + " (the cni phase writes it)")
 	}
+}
+
+// podCIDRScript prints node's Pod CIDR as control-plane node cp's own
+// apiserver has it, trying for about two seconds; it prints nothing and
+// exits 1 when the node has none yet.
+func podCIDRScript(cp inventory.Host, node string) string {
+	return fmt.Sprintf(
+		`i=0; while [ $i -lt 6 ]; do c=$(kubectl --kubeconfig /etc/kubernetes/admin.conf --server %s --request-timeout 2s get node %s -o jsonpath='{.spec.podCIDR}' 2>/dev/null); [ -n "$c" ] && { echo "$c"; exit 0; }; i=$((i+1)); sleep 0.3; done`,
+		ssh.Quote("https://"+net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort))), ssh.Quote(node))
 }

@@ -84,24 +84,19 @@ const probeMarker = "@@kubeha-probe "
 // shell on every host, and a no-op rerun is mostly probes. extra must only
 // read.
 func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, extra string) (hostProbe, error) {
-	var b strings.Builder
 	f := env.Shared.Facts.known(host)
+	fc := ""
 	if f == nil {
-		fc, err := factsCommand(env, host)
-		if err != nil {
+		var err error
+		if fc, err = factsCommand(env, host); err != nil {
 			return hostProbe{}, err
 		}
-		fmt.Fprintf(&b, "echo '%sfacts'\n(\n%s)\n", probeMarker, fc)
 	}
 	paths := make([]string, len(files))
 	for i, fs := range files {
 		paths[i] = fs.Path
 	}
-	fmt.Fprintf(&b, "echo '%shashes'\n%s", probeMarker, hashScript(paths))
-	if extra != "" {
-		fmt.Fprintf(&b, "echo '%sextra'\n(\n%s\n)\n", probeMarker, extra)
-	}
-	res, err := env.quiet(ctx, host, "probe", b.String())
+	res, err := env.quiet(ctx, host, "probe", probeScript(fc, paths, extra))
 	if err != nil {
 		return hostProbe{}, err
 	}
@@ -131,6 +126,21 @@ func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, ex
 		env.Shared.Facts.put(host, f)
 	}
 	return hostProbe{Facts: f, Extra: text("extra"), Differ: differing(files, parseHashes(text("hashes")))}, nil
+}
+
+// probeScript is probeHost's one command: the facts script facts (none
+// when ""), the hashes of paths, and the read-only script extra (none when
+// ""), each in its own section after a probeMarker line.
+func probeScript(facts string, paths []string, extra string) string {
+	var b strings.Builder
+	if facts != "" {
+		fmt.Fprintf(&b, "echo '%sfacts'\n(\n%s)\n", probeMarker, facts)
+	}
+	fmt.Fprintf(&b, "echo '%shashes'\n%s", probeMarker, hashScript(paths))
+	if extra != "" {
+		fmt.Fprintf(&b, "echo '%sextra'\n(\n%s\n)\n", probeMarker, extra)
+	}
+	return b.String()
 }
 
 // fileSpec is a file kubeha places on a host.
@@ -209,18 +219,11 @@ bad() {
 `
 
 func (env *Env) putSmallFiles(ctx context.Context, host string, files []fileSpec) ([]string, error) {
-	var script strings.Builder
-	script.WriteString(putSmallFilesScript)
 	var stdin bytes.Buffer
 	for _, f := range files {
-		mode := f.Mode.Perm()
-		if mode == 0 {
-			mode = 0o644
-		}
-		fmt.Fprintf(&script, "w %s %o %d %s\n", ssh.Quote(f.Path), mode, len(f.Content), sha256Hex(f.Content))
 		stdin.Write(f.Content)
 	}
-	res, err := env.Hosts.Run(ctx, host, ssh.Command{Name: "write " + filePaths(files), Script: script.String(), Stdin: &stdin})
+	res, err := env.Hosts.Run(ctx, host, ssh.Command{Name: "write " + filePaths(files), Script: smallFilesScript(files), Stdin: &stdin})
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +233,21 @@ func (env *Env) putSmallFiles(ctx context.Context, host string, files []fileSpec
 		changed = append(changed, p)
 	}
 	return changed, nil
+}
+
+// smallFilesScript is putSmallFilesScript with one w call per file, in
+// order; the files' contents follow on stdin in the same order.
+func smallFilesScript(files []fileSpec) string {
+	var script strings.Builder
+	script.WriteString(putSmallFilesScript)
+	for _, f := range files {
+		mode := f.Mode.Perm()
+		if mode == 0 {
+			mode = 0o644
+		}
+		fmt.Fprintf(&script, "w %s %o %d %s\n", ssh.Quote(f.Path), mode, len(f.Content), sha256Hex(f.Content))
+	}
+	return script.String()
 }
 
 func filePaths(files []fileSpec) string {

@@ -3,10 +3,13 @@ package phases
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // Verify checks the cluster as an operator would: every node Ready, one
@@ -35,10 +38,10 @@ func etcdCheck(topology, host string, masters int) string {
 	if topology == inventory.EtcdExternal {
 		return ""
 	}
-	return fmt.Sprintf(`members=$($k -n kube-system exec etcd-%s -- etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key member list | wc -l)
+	return fmt.Sprintf(`members=$($k -n kube-system exec %s -- etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key member list | wc -l)
 [ "$members" = %d ] || { echo "etcd has $members members, want %d (one per master)" >&2; exit 1; }
 echo "etcd: $members members"
-`, host, masters, masters)
+`, ssh.Quote("etcd-"+host), masters, masters)
 }
 
 func (Verify) Run(ctx context.Context, env *Env, w Work) error {
@@ -47,12 +50,26 @@ func (Verify) Run(ctx context.Context, env *Env, w Work) error {
 	if err != nil {
 		return err
 	}
-	masters := c.Masters()
+	if _, err := env.run(ctx, cp.Name, "verify cluster", verifyScript(c.Spec.Etcd.Topology, cp.Name, c.Masters())); err != nil {
+		return &HostError{Host: cp.Name, Err: err}
+	}
+	// The endpoint, as each host resolves it.
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		_, err := env.quiet(ctx, host, "apiserver through the endpoint", endpointReadyScript(kubeadm.Endpoint(c)))
+		return err
+	})
+}
+
+// verifyScript waits, on control-plane node cp, for every node Ready and
+// every kube-system pod running, counts stacked etcd's members, and asks
+// each master's apiserver directly whether it is ready.
+func verifyScript(topology, cp string, masters []inventory.Host) string {
 	var direct strings.Builder
 	for _, m := range masters {
-		fmt.Fprintf(&direct, "curl -sfk --max-time 3 https://%s:6443/readyz >/dev/null || { echo 'apiserver on %s not ready' >&2; exit 1; }\n", m.InternalAddress, m.Name)
+		url := "https://" + net.JoinHostPort(m.InternalAddress, strconv.Itoa(inventory.APIServerPort)) + "/readyz"
+		fmt.Fprintf(&direct, "curl -sfk --max-time 3 %s >/dev/null || { echo %s >&2; exit 1; }\n", ssh.Quote(url), ssh.Quote("apiserver on "+m.Name+" not ready"))
 	}
-	script := fmt.Sprintf(`set -e
+	return fmt.Sprintf(`set -e
 k="kubectl --kubeconfig /etc/kubernetes/admin.conf"
 i=0; while :; do
   notready=$($k get nodes --no-headers | awk '$2 != "Ready" {print $1}')
@@ -62,15 +79,13 @@ i=0; while :; do
   sleep 1
 done
 echo "nodes: $($k get nodes --no-headers | wc -l) Ready"
-%s%s`, etcdCheck(c.Spec.Etcd.Topology, cp.Name, len(masters)), direct.String())
-	if _, err := env.run(ctx, cp.Name, "verify cluster", script); err != nil {
-		return &HostError{Host: cp.Name, Err: err}
-	}
-	// The endpoint, as each host resolves it.
-	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		_, err := env.quiet(ctx, host, "apiserver through the endpoint", fmt.Sprintf(
-			"i=0; until curl -sfk --max-time 3 https://%s/readyz >/dev/null; do i=$((i+1)); [ $i -ge 30 ] && { echo 'no ready apiserver through https://%s' >&2; exit 1; }; sleep 1; done",
-			kubeadm.Endpoint(c), kubeadm.Endpoint(c)))
-		return err
-	})
+%s%s`, etcdCheck(topology, cp, len(masters)), direct.String())
+}
+
+// endpointReadyScript waits up to 30 s for a ready apiserver through
+// endpoint (host:port), as the host running it resolves the name.
+func endpointReadyScript(endpoint string) string {
+	return fmt.Sprintf(
+		"i=0; until curl -sfk --max-time 3 %s >/dev/null; do i=$((i+1)); [ $i -ge 30 ] && { echo %s >&2; exit 1; }; sleep 1; done",
+		ssh.Quote("https://"+endpoint+"/readyz"), ssh.Quote("no ready apiserver through https://"+endpoint))
 }
