@@ -227,6 +227,11 @@ var (
 	}
 )
 
+// IsInterfaceName reports whether s has the form kubeha allows for a
+// network interface name, the same as spec.loadBalancer.interface: callers
+// check names a host reports before writing them into a config.
+func IsInterfaceName(s string) bool { return interfaceRE.MatchString(s) }
+
 // IsImageReference reports whether s is a container image reference in the
 // distribution/reference grammar: [registry[:port]/]path[:tag][@digest],
 // the path lower-case. Such a reference holds no whitespace, quotes or shell
