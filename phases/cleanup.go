@@ -37,8 +37,10 @@ func verifiedCleanUp(remove string, left ...leftover) string {
 // netfilterFuncs defines two shell functions for clean-up scripts.
 //
 // iptables_saves prints the iptables-save commands of the backends in use on
-// the host: nft for IPv4 and IPv6 where installed, legacy only where the
-// kernel already has legacy tables (asking would load its modules).
+// the host: nft for IPv4 and IPv6 where installed; legacy where the kernel
+// already has legacy tables (/proc/net/ip_tables_names lists some: asking
+// otherwise would load its modules); and where neither name exists (older
+// distributions ship one iptables), plain iptables-save.
 //
 // drop_chains PREFIX removes, in every table of every backend in use, each
 // chain whose name starts with PREFIX and every rule that jumps to one, and
@@ -48,18 +50,27 @@ func verifiedCleanUp(remove string, left ...leftover) string {
 // operator's rules as `iptables -F` would. An nft-backed table left with
 // nothing in it is deleted, as it existed only for those chains.
 const netfilterFuncs = `iptables_saves() {
-  for s in iptables-nft-save ip6tables-nft-save; do command -v "$s" >/dev/null 2>&1 && echo "$s"; done
-  [ -s /proc/net/ip_tables_names ] && command -v iptables-legacy-save >/dev/null 2>&1 && echo iptables-legacy-save
-  [ -s /proc/net/ip6_tables_names ] && command -v ip6tables-legacy-save >/dev/null 2>&1 && echo ip6tables-legacy-save
+  found=''
+  for s in iptables-nft-save ip6tables-nft-save; do
+    command -v "$s" >/dev/null 2>&1 && { echo "$s"; found=1; }
+  done
+  for v in '' 6; do
+    grep -q . "/proc/net/ip${v}_tables_names" 2>/dev/null && command -v "ip${v}tables-legacy-save" >/dev/null 2>&1 &&
+      { echo "ip${v}tables-legacy-save"; found=1; }
+  done
+  if [ -z "$found" ]; then
+    for s in iptables-save ip6tables-save; do command -v "$s" >/dev/null 2>&1 && echo "$s"; done
+  fi
   true
 }
 drop_chains() {
   for save in $(iptables_saves); do
     restore="${save%-save}-restore"
-    for t in filter nat mangle raw; do
+    # The tables that exist (listing one by name would create it).
+    for t in $("$save" 2>/dev/null | sed -n 's/^[*]//p'); do
       dump=$("$save" -t "$t" 2>/dev/null) || continue
       printf '%s\n' "$dump" | grep -Eq -e "^:$1" -e " -[jg] $1" || continue
-      printf '%s\n' "$dump" | grep -Ev -e "^:$1" -e "^-A $1" -e " -[jg] $1" | "$restore" -T "$t" &&
+      printf '%s\n' "$dump" | grep -Ev -e "^:$1" -e "^-A $1" -e " -[jg] $1" | "$restore" -w -T "$t" &&
         echo "removed the $1* chains from the $t table ($save)"
       # An nft table that held nothing else (no rule, no other chain, no
       # policy but ACCEPT) was made for these chains: it goes too.

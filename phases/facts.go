@@ -230,7 +230,7 @@ func (GatherFacts) Run(ctx context.Context, env *Env, w Work) error {
 		}
 		if !f.HasAddress {
 			problems = append(problems, fmt.Sprintf("no interface holds internalAddress %s: fix spec.hosts[].internalAddress", h.InternalAddress))
-		} else if !inventory.IsInterfaceName(f.Interface) && env.Cluster.Spec.LoadBalancer.Interface == "" {
+		} else if !inventory.IsInterfaceName(f.Interface) && env.Cluster.Spec.LoadBalancer.Interface == "" && runsVIP(env.Cluster, h) {
 			// The name goes into keepalived.conf: a host does not get to
 			// write config lines either.
 			problems = append(problems, fmt.Sprintf("the interface holding %s is named %q, which kubeha will not write into a config: set spec.loadBalancer.interface", h.InternalAddress, f.Interface))

@@ -169,12 +169,13 @@ sysctl -q -p %s >/dev/null
 if systemctl is-active -q firewalld 2>/dev/null; then
   opened=""
   for p in %s; do
-    firewall-cmd -q --permanent --query-port="$p" || { firewall-cmd -q --permanent --add-port="$p"; opened="$opened $p"; }
+    if ! firewall-cmd -q --permanent --query-port="$p"; then
+      # Recorded as soon as it is open, so reset closes it even if a later
+      # port fails.
+      mkdir -p %s; firewall-cmd -q --permanent --add-port="$p"; echo "$p" >> %s; opened="$opened $p"
+    fi
   done
-  if [ -n "$opened" ]; then
-    mkdir -p %s; for p in $opened; do echo "$p"; done >> %s
-    firewall-cmd -q --reload; echo "firewalld ports opened:$opened"
-  fi
+  if [ -n "$opened" ]; then firewall-cmd -q --reload; echo "firewalld ports opened:$opened"; fi
 fi
 `, strings.Join(mods, " "), SysctlPath, strings.Join(ports, " "), kubeadm.ConfigDir, firewalldPortsPath)
 }
@@ -274,21 +275,33 @@ func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 // phase to write there and the last to be undone). Swap and SELinux are
 // left as they are: turning them back on is the operator's call.
 func (PrepareHosts) CleanUp(ctx context.Context, env *Env) error {
-	script := verifiedCleanUp(fmt.Sprintf(`if [ -s %[5]s ] && systemctl is-active -q firewalld 2>/dev/null; then
-  for p in $(cat %[5]s); do firewall-cmd -q --permanent --remove-port="$p"; done
-  firewall-cmd -q --reload; echo "closed the firewalld ports kubeha opened"
-fi
-rm -rf %[1]s %[2]s %[6]s
-tmp=$(mktemp /etc/.hosts.kubeha-XXXXXX); sed '/^%[3]s$/,/^%[4]s$/d' /etc/hosts > "$tmp"; chmod 644 "$tmp"
-if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; rm -f "$tmp"; else mv -f "$tmp" /etc/hosts; fi`,
-		SysctlPath, ModulesPath, hostsBegin, hostsEnd, firewalldPortsPath, kubeadm.ConfigDir),
-		leftover{`[ -e ` + SysctlPath + ` ] || [ -e ` + ModulesPath + ` ] || [ -e ` + kubeadm.ConfigDir + ` ]`, "host-prep's files or " + kubeadm.ConfigDir},
-		leftover{`grep -q '^` + hostsBegin + `$' /etc/hosts`, "kubeha's block in /etc/hosts"},
-	)
+	script := hostPrepCleanUp()
 	return ForEachHost(ctx, env, env.Cluster.HostNames(), 0, func(ctx context.Context, host string) error {
 		_, err := env.run(ctx, host, "remove host prep", script)
 		return err
 	})
+}
+
+// hostPrepCleanUp is host-prep's clean-up script. The firewalld ports come
+// first: while one is still open the record of them stays and the script
+// stops, naming the fix, so a later reset can close them.
+func hostPrepCleanUp() string {
+	return verifiedCleanUp(fmt.Sprintf(`if [ -s %[3]s ]; then
+  if ! systemctl is-active -q firewalld 2>/dev/null; then
+    echo "firewalld is not running, so the ports kubeha opened ($(tr '\n' ' ' < %[3]s)) cannot be closed: start firewalld and run kubeha reset again" >&2
+    exit 1
+  fi
+  for p in $(cat %[3]s); do
+    if firewall-cmd -q --permanent --query-port="$p"; then firewall-cmd -q --permanent --remove-port="$p" || exit 1; fi
+  done
+  firewall-cmd -q --reload && echo "closed the firewalld ports kubeha opened"
+fi
+rm -rf %[1]s %[2]s %[4]s
+(
+%[5]s)`, SysctlPath, ModulesPath, firewalldPortsPath, kubeadm.ConfigDir, hostsScript("")),
+		leftover{`[ -e ` + SysctlPath + ` ] || [ -e ` + ModulesPath + ` ] || [ -e ` + kubeadm.ConfigDir + ` ]`, "host-prep's files or " + kubeadm.ConfigDir},
+		leftover{`grep -q '^` + hostsBegin + `$' /etc/hosts`, "kubeha's block in /etc/hosts"},
+	)
 }
 
 // HostPrepScript is what host-prep does on host h, as one shell script: its

@@ -176,11 +176,9 @@ func (j *JoinMaterial) CertificateKey(ctx context.Context, env *Env) (string, er
 	return key, nil
 }
 
-// joinCredentialsOwner names, in events, the clean-up of join credentials
-// at the end of a run.
-type joinCredentialsOwner struct{ Phase }
-
-func (joinCredentialsOwner) ID() string { return "join-credentials" }
+// joinCredentialsID names, in events, the deletion of join credentials at
+// the end of a run.
+const joinCredentialsID = "join-credentials"
 
 // revokeScript deletes every bootstrap token kubeha made (its Secret's
 // description is TokenDescription: a run killed before it could clean up
@@ -188,8 +186,10 @@ func (joinCredentialsOwner) ID() string { return "join-credentials" }
 // Tokens are chosen by their Secret's name and description, so no token's
 // secret half is ever on a command line.
 var revokeScript = fmt.Sprintf(`k() { kubectl --kubeconfig "$kc" --request-timeout 10s -n kube-system "$@"; }
-k get secrets --field-selector type=bootstrap.kubernetes.io/token -o jsonpath='{range .items[*]}{.metadata.name} {.data.description}{"\n"}{end}' |
-  while read -r name desc; do if [ "$desc" = %s ]; then k delete secret --ignore-not-found "$name" >/dev/null; fi; done
+tokens=$(k get secrets --field-selector type=bootstrap.kubernetes.io/token -o jsonpath='{range .items[*]}{.metadata.name} {.data.description}{"\n"}{end}') || exit 1
+printf '%%s\n' "$tokens" | while read -r name desc; do
+  if [ "$desc" = %s ]; then k delete secret --ignore-not-found "$name" >/dev/null || exit 1; fi
+done || exit 1
 k delete secret --ignore-not-found kubeadm-certs >/dev/null
 `, base64.StdEncoding.EncodeToString([]byte(kubeadm.TokenDescription)))
 
@@ -203,8 +203,10 @@ func (j *JoinMaterial) Revoke(ctx context.Context, env *Env) {
 	if j.token == "" && j.certKey == "" {
 		return
 	}
+	env.Log.Info("deleting this run's join credentials")
 	cp, err := controlHost(ctx, env)
 	if err != nil {
+		env.Log.Warn("could not delete this run's join credentials (kubeadm's 2 h TTL still ends them): " + err.Error())
 		return
 	}
 	if _, err := env.Hosts.Run(ctx, cp.Name, ssh.Command{Name: "delete this run's join credentials", Script: localAdmin(cp) + revokeScript}); err != nil {

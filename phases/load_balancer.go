@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/lb"
 	"github.com/kubeha/kubeha/ssh"
 )
@@ -199,6 +200,9 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 		if err != nil {
 			return err
 		}
+		if _, err := env.quiet(ctx, host, "record the distribution's load balancer as found", recordFoundLBScript); err != nil {
+			return err
+		}
 		changed, err := env.putFiles(ctx, host, files)
 		if err != nil {
 			return err
@@ -244,9 +248,38 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 	})
 }
 
-// CleanUp stops the load balancer and removes kubeha's files, its static
-// pods' manifests, and the VIP where keepalived was stopped too hard to
-// drop it (a static pod removed by kubeadm reset).
+// foundDir keeps, per host, what the load-balancer phase found before it
+// first changed anything: the distribution's haproxy.cfg and keepalived.conf
+// (or that there was none), and whether their services were enabled and
+// running. Reset puts them back; host-prep's CleanUp removes the directory.
+const foundDir = kubeadm.ConfigDir + "/found"
+
+// distroLBFiles are the distribution's files the load balancer overwrites.
+var distroLBFiles = []string{lb.HAProxyConfigPath, lb.KeepalivedConfigPath}
+
+// recordFoundLBScript records, once, what foundDir describes. A file that
+// is already kubeha's (a cluster built before this record existed) is
+// recorded as absent: there is nothing of the operator's to restore.
+var recordFoundLBScript = fmt.Sprintf(`set -e
+mkdir -p %[1]s
+for f in %[2]s; do
+  b=%[1]s/$(basename "$f")
+  [ -e "$b" ] || [ -e "$b.absent" ] && continue
+  if [ -f "$f" ] && ! grep -q '^# Managed by kubeha' "$f"; then cp -p "$f" "$b.tmp" && mv "$b.tmp" "$b"; else : > "$b.absent"; fi
+done
+for s in haproxy keepalived; do
+  r=%[1]s/$s.service
+  [ -e "$r" ] && continue
+  { systemctl is-enabled -q "$s" 2>/dev/null && echo enabled || echo disabled
+    systemctl is-active -q "$s" 2>/dev/null && echo active || echo inactive; } > "$r.tmp"
+  mv "$r.tmp" "$r"
+done
+`, foundDir, strings.Join(distroLBFiles, " "))
+
+// CleanUp stops the load balancer, removes kubeha's files and its static
+// pods' manifests, puts back the distribution's configs and services as the
+// phase found them, and removes the VIP where keepalived was stopped too
+// hard to drop it (a static pod removed by kubeadm reset).
 func (l *ConfigureLoadBalancer) CleanUp(ctx context.Context, env *Env) error {
 	c := env.Cluster
 	script := lbCleanUpScript(c.Spec.LoadBalancer.VIP)
@@ -259,14 +292,26 @@ func (l *ConfigureLoadBalancer) CleanUp(ctx context.Context, env *Env) error {
 // lbCleanUpScript is the load balancer's clean-up script; vip, when set,
 // is removed from any interface that still holds it.
 func lbCleanUpScript(vip string) string {
-	files := []string{lb.HAProxyConfigPath, lb.KeepalivedConfigPath, lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath, lb.HAProxyManifestPath, lb.KeepalivedManifestPath}
-	remove := `for s in keepalived haproxy kubeha-nginx; do systemctl disable --now -q $s 2>/dev/null || true; done
-rm -f ` + strings.Join(files, " ") + `
+	own := []string{lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath, lb.HAProxyManifestPath, lb.KeepalivedManifestPath}
+	remove := fmt.Sprintf(`for s in keepalived haproxy kubeha-nginx; do systemctl disable --now -q $s 2>/dev/null || true; done
+rm -f %[1]s
+for f in %[2]s; do
+  b=%[3]s/$(basename "$f")
+  if [ -f "$b" ]; then cp -p "$b" "$f" && echo "put back the distribution's $f"
+  elif [ -e "$b.absent" ] || grep -q '^# Managed by kubeha' "$f" 2>/dev/null; then rm -f "$f"; fi
+done
 systemctl daemon-reload
-`
+for s in haproxy keepalived; do
+  r=%[3]s/$s.service
+  [ -f "$r" ] || continue
+  if grep -qx enabled "$r"; then systemctl enable -q "$s" && echo "enabled $s again, as it was"; fi
+  if grep -qx active "$r"; then systemctl start "$s" && echo "started $s again, as it was"; fi
+done
+`, strings.Join(own, " "), strings.Join(distroLBFiles, " "), foundDir)
 	left := []leftover{
 		{`systemctl is-active -q kubeha-nginx 2>/dev/null`, "kubeha's nginx"},
-		{`for f in ` + strings.Join(files, " ") + `; do [ -e "$f" ] && exit 0; done; false`, "the load balancer's files"},
+		{`( for f in ` + strings.Join(own, " ") + `; do [ -e "$f" ] && exit 0; done; exit 1 )`, "the load balancer's files"},
+		{`( for f in ` + strings.Join(distroLBFiles, " ") + `; do b=` + foundDir + `/$(basename "$f"); if [ -f "$b" ]; then cmp -s "$b" "$f" || exit 0; elif grep -q '^# Managed by kubeha' "$f" 2>/dev/null; then exit 0; fi; done; exit 1 )`, "kubeha's haproxy.cfg or keepalived.conf in place of the distribution's"},
 	}
 	if vip != "" {
 		find := fmt.Sprintf(`ip -o addr show | awk -v vip=%s '{split($4, a, "/"); if (a[1] == vip) print $2, $4}'`, ssh.Quote(vip))

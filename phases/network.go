@@ -193,18 +193,25 @@ func (ConfigureRoutes) CleanUp(ctx context.Context, env *Env) error {
 
 // routesCleanUp is the routes phase's clean-up script for network n. Like
 // routesUnit, it splits the routes file's lines into ip's arguments with
-// file name expansion off.
+// file name expansion off. Other routes into the CIDRs are deleted by type
+// and prefix alone: a route's full `ip route show` line may hold words
+// (linkdown, dead, offload, nexthop lines) that `ip route del` refuses.
 func routesCleanUp(n inventory.Network) string {
 	return verifiedCleanUp(fmt.Sprintf(`set -f
+cluster_routes() {
+  fam=-4; case "$1" in *:*) fam=-6 ;; esac
+  ip "$fam" route show root "$1" | awk '/^[^ \t]/ && !/ proto kernel/ {
+    if ($1 ~ /^(unicast|blackhole|unreachable|prohibit|throw|local|broadcast|multicast|anycast|nat)$/) print $1, $2; else print $1 }'
+}
 if [ -f %[1]s ]; then
   grep -v '^#' %[1]s | while read -r dst via; do [ -n "$dst" ] && ip route del $dst 2>/dev/null; done
 fi
 for cidr in %[3]s %[4]s; do
-  ip route show root "$cidr" | grep -v ' proto kernel' | while read -r r; do ip route del $r && echo "removed route $r"; done
+  cluster_routes "$cidr" | while read -r r; do ip route del $r && echo "removed route $r"; done
 done
 if [ -f %[2]s ]; then systemctl disable -q kubeha-routes 2>/dev/null; rm -f %[2]s; systemctl daemon-reload; fi
 rm -f %[1]s`, RoutesPath, routesUnitPath, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)),
-		leftover{fmt.Sprintf(`[ -n "$( { ip route show root %s; ip route show root %s; } | grep -v ' proto kernel')" ]`, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)), "routes into the Pod or Service CIDR"},
+		leftover{fmt.Sprintf(`[ -n "$(cluster_routes %s; cluster_routes %s)" ]`, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)), "routes into the Pod or Service CIDR"},
 		leftover{`[ -e ` + RoutesPath + ` ] || [ -e ` + routesUnitPath + ` ]`, "the routes file or its unit"},
 	)
 }
@@ -341,7 +348,8 @@ var _ CleanerUpper = InstallCNI{}
 // on it (a cni0 left with the gateway address of the node's old Pod CIDR
 // makes every pod sandbox of the next cluster fail there with "cni0 already
 // has an IP address different from …"), the IP allocations and cached
-// results of kubeha's network, the portmap plugin's CNI-* chains, and
+// results of kubeha's network, the portmap plugin's CNI-HOSTPORT-* and
+// CNI-DN-* chains (not CNI-FORWARD and its kind: podman's firewall plugin's), and
 // kubeha's conflist. For a manifest CNI it removes what flannel and calico,
 // the CNIs kubeha's manifest substitution knows, leave on a node; another
 // CNI's node state is named in the reset's output as left.
@@ -351,14 +359,15 @@ func cniCleanUp(plugin string) string {
 fi
 if ip link show cni0 >/dev/null 2>&1; then ip link del cni0 && echo "removed cni0"; fi
 rm -rf /var/lib/cni/networks/kubeha /var/lib/cni/results/kubeha-* /var/lib/cni/cache/results/kubeha-*
-drop_chains CNI-
+drop_chains CNI-HOSTPORT-
+drop_chains CNI-DN-
 rm -f ` + BridgeConfPath + ` ` + manifestPath + `
 `
 	left := []leftover{
 		{`ip link show cni0 >/dev/null 2>&1`, "the cni0 bridge"},
 		{`[ -e /var/lib/cni/networks/kubeha ]`, "IP allocations in /var/lib/cni/networks/kubeha"},
 		{`[ -e ` + BridgeConfPath + ` ]`, BridgeConfPath},
-		chainsLeft("CNI-"),
+		chainsLeft("CNI-HOSTPORT-"), chainsLeft("CNI-DN-"),
 	}
 	if plugin == inventory.CNIManifest {
 		remove += `for l in flannel.1 flannel-v6.1 vxlan.calico vxlan-v6.calico $(ls /sys/class/net | grep '^cali'); do

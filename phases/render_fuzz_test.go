@@ -564,6 +564,9 @@ var (
 // VIP's interface exists. It is made once per test process, on first use;
 // FuzzRenderedFiles removes it when it ends.
 func keepalivedNetns(t *testing.T) string {
+	if os.Geteuid() != 0 {
+		t.Skip("keepalived -t needs a network namespace: run as root (CI does)")
+	}
 	netnsOnce.Do(func() {
 		netnsName = "kh-fuzz-" + strconv.Itoa(os.Getpid())
 		if out, err := exec.Command("ip", "netns", "add", netnsName).CombinedOutput(); err != nil {

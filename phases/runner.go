@@ -137,10 +137,14 @@ func (r *Runner) now() time.Time {
 	return time.Now().UTC()
 }
 
-func (r *Runner) env(p Phase) *Env {
+func (r *Runner) env(p Phase) *Env { return r.envFor(p.ID()) }
+
+// envFor is the Env of the step named id: a phase, or a step of the run
+// itself such as joinCredentialsID.
+func (r *Runner) envFor(id string) *Env {
 	return &Env{
 		Cluster:     r.Cluster,
-		Log:         events.Emitter{Sink: r.Events, Phase: p.ID()},
+		Log:         events.Emitter{Sink: r.Events, Phase: id},
 		Secrets:     r.Secrets,
 		Concurrency: r.Concurrency,
 		UploadConcurrency: func() int {
@@ -176,16 +180,28 @@ func (r *Runner) Apply(ctx context.Context, sel Selection) error {
 	}
 	runStart := time.Now()
 	r.Events.Emit(events.Event{Kind: events.RunStarted, Message: fmt.Sprintf("%d phases on %d hosts", len(selected), len(r.Cluster.Spec.Hosts))})
+	p, err := r.applySelected(ctx, selected, force)
 	if r.Shared != nil && r.Hosts != nil {
-		// Join credentials outlive no run: whatever happens, the bootstrap
-		// tokens and uploaded certificates this run made are deleted as it
-		// ends (a later run makes its own), even after Ctrl-C.
-		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			r.Shared.Join.Revoke(rctx, r.env(joinCredentialsOwner{}))
-		}()
+		// Join credentials outlive no run: whatever happened, the bootstrap
+		// tokens and uploaded certificates are deleted before the run's
+		// last event (a later run makes its own), after Ctrl-C too, within
+		// a bounded time.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		r.Shared.Join.Revoke(rctx, r.envFor(joinCredentialsID))
+		cancel()
 	}
+	if err != nil {
+		r.Events.Emit(events.Event{Kind: events.RunFailed, Phase: p, Error: err.Error(), Duration: time.Since(runStart)})
+		return err
+	}
+	r.Events.Emit(events.Event{Kind: events.RunDone, Duration: time.Since(runStart)})
+	return nil
+}
+
+// applySelected runs the selected phases in order, a phase that overlaps
+// the one before it beside that one, and stops at the first failure, which
+// it returns with the failed phase's ID.
+func (r *Runner) applySelected(ctx context.Context, selected []Phase, force map[string]bool) (string, error) {
 	for i := 0; i < len(selected); i++ {
 		p := selected[i]
 		var err error
@@ -207,12 +223,10 @@ func (r *Runner) Apply(ctx context.Context, sel Selection) error {
 			err = r.applyOne(ctx, p, force[p.ID()])
 		}
 		if err != nil {
-			r.Events.Emit(events.Event{Kind: events.RunFailed, Phase: p.ID(), Error: err.Error(), Duration: time.Since(runStart)})
-			return err
+			return p.ID(), err
 		}
 	}
-	r.Events.Emit(events.Event{Kind: events.RunDone, Duration: time.Since(runStart)})
-	return nil
+	return "", nil
 }
 
 // next is the phase after i in ps, or nil.
@@ -393,6 +407,11 @@ func (r *Runner) Reset(ctx context.Context) error {
 			step(r.Phases[i], "Take the hosts out of the cluster: "+r.Phases[i].Title(), t.TearDown)
 		}
 	}
+	if len(errs) > 0 {
+		// While a kubelet or a pod may still run, the clean-ups would race
+		// with it: stop here, say so, keep the journal as it is.
+		return fmt.Errorf("%w; nothing else was undone: fix what the teardown names and run kubeha reset again", errors.Join(errs...))
+	}
 	for i := len(r.Phases) - 1; i >= 0; i-- {
 		c, ok := r.Phases[i].(CleanerUpper)
 		if !ok {
@@ -406,7 +425,7 @@ func (r *Runner) Reset(ctx context.Context) error {
 	if len(errs) == 0 && len(r.Phases) > 0 {
 		env := r.env(r.Phases[0])
 		for _, h := range r.Cluster.Spec.Hosts {
-			env.Log.ForHost(h.Name).Info("left as found: " + strings.Join(LeftByReset(r.Cluster, h), "; "))
+			env.Log.ForHost(h.Name).Info("left on purpose: " + strings.Join(leftByReset(r.Cluster, h), "; "))
 		}
 	}
 	if err := r.Store.Save(r.Journal); err != nil {
@@ -415,13 +434,16 @@ func (r *Runner) Reset(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// LeftByReset names what kubeha reset leaves on host h on purpose: what
+// leftByReset names what kubeha reset leaves on host h on purpose: what
 // kubeha did not make, and what it changed that only the operator should
 // change back.
-func LeftByReset(c *inventory.Cluster, h inventory.Host) []string {
+func leftByReset(c *inventory.Cluster, h inventory.Host) []string {
 	out := []string{"packages and binaries (kubeadm, kubelet, kubectl, containerd, haproxy, keepalived, nginx: kubeha installs none from the network; a bundle's files stay for the next apply)"}
 	if h.Role != inventory.RoleLoadBalancer {
 		out = append(out, "container images in containerd", "the kubelet unit (inactive until kubeadm configures it again)")
+		if c.Spec.CNI.Plugin == inventory.CNIManifest {
+			out = append(out, "the node state of a manifest CNI other than flannel or calico (interfaces, files under /etc/cni/net.d and /var/lib/cni)")
+		}
 	}
 	return append(out, "swap off and SELinux permissive where host-prep set them (turning them back on is the operator's call)",
 		"kernel settings already applied (the sysctl file is gone, so a reboot restores the distribution's values)")

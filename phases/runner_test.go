@@ -446,7 +446,7 @@ func TestResetTearsDownFirst(t *testing.T) {
 	var order []string
 	ps := []Phase{
 		&cleanPhase{fakePhase{id: "prep", w: w}, &order},
-		&tearPhase{cleanPhase{fakePhase{id: "init", w: w}, &order}},
+		&tearPhase{cleanPhase{fakePhase{id: "init", w: w}, &order}, nil},
 		&cleanPhase{fakePhase{id: "cni", w: w}, &order},
 	}
 	r := newRunner(ps, nil, &events.Recorder{})
@@ -458,11 +458,34 @@ func TestResetTearsDownFirst(t *testing.T) {
 	}
 }
 
-type tearPhase struct{ cleanPhase }
+// TestResetStopsWhenTearDownFails: with a kubelet or pod possibly still
+// running, no CleanUp may race with it; the error says what to do.
+func TestResetStopsWhenTearDownFails(t *testing.T) {
+	w := newWorld()
+	var order []string
+	ps := []Phase{
+		&cleanPhase{fakePhase{id: "prep", w: w}, &order},
+		&tearPhase{cleanPhase{fakePhase{id: "init", w: w}, &order}, errors.New("m1: pod containers still running")},
+		&cleanPhase{fakePhase{id: "cni", w: w}, &order},
+	}
+	r := newRunner(ps, nil, &events.Recorder{})
+	err := r.Reset(context.Background())
+	if err == nil || !strings.HasSuffix(err.Error(), "nothing else was undone: fix what the teardown names and run kubeha reset again") {
+		t.Fatalf("err %v", err)
+	}
+	if want := []string{"teardown init"}; !reflect.DeepEqual(order, want) {
+		t.Fatalf("reset order %v, want %v", order, want)
+	}
+}
+
+type tearPhase struct {
+	cleanPhase
+	err error
+}
 
 func (p *tearPhase) TearDown(ctx context.Context, env *Env) error {
 	*p.order = append(*p.order, "teardown "+p.id)
-	return nil
+	return p.err
 }
 
 type cleanPhase struct {

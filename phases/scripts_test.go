@@ -125,6 +125,8 @@ func scriptCases() []scriptCase {
 		// kubeadm_init.go
 		{"initScript", func(string) string { return initScript() }},
 		{"resetInterruptedInitScript", func(string) string { return resetInterruptedInitScript() }},
+		{"teardownScript stacked", func(string) string { return teardownScript(true) }},
+		{"teardownScript external", func(string) string { return teardownScript(false) }},
 		// network.go
 		{"podCIDRScript", func(v string) string { return podCIDRScript(scriptHost(v), v) }},
 		{"routesCleanUp", func(v string) string { return routesCleanUp(scriptCluster(v).Spec.Network) }},
@@ -138,12 +140,14 @@ func scriptCases() []scriptCase {
 		{"kubeProxyCleanUp", func(string) string { return kubeProxyCleanUp }},
 		// load_balancer.go
 		{"lbCleanUpScript", func(v string) string { return lbCleanUpScript(v) }},
+		{"recordFoundLBScript", func(string) string { return recordFoundLBScript }},
 		// host_prep.go
 		{"HostPrepScript", func(v string) string {
 			c := scriptCluster(v)
 			return HostPrepScript(c, c.Spec.Hosts[0], inventory.ProxyModeIPVS)
 		}},
 		{"readHostsBlock", func(string) string { return readHostsBlock }},
+		{"hostPrepCleanUp", func(string) string { return hostPrepCleanUp() }},
 		// facts.go
 		{"factsCommand", func(v string) string {
 			s, err := factsCommand(&Env{Cluster: scriptCluster(v)}, v)

@@ -824,15 +824,21 @@ nft add table inet operator
 ip route add blackhole 192.0.2.0/24`
 
 // hostStateScript prints, as whole lines, what reset must restore: the
-// node's interfaces, addresses, routes, iptables rules (counters left
-// out), nftables tables, kubeha's and the CNI's directories, the files
-// under /etc/kubernetes and the pod containers.
+// node's interfaces, addresses, IPv4 and IPv6 routes, iptables rules
+// (counters left out), nftables tables, ipsets, the unit state of the load
+// balancers and kubeha's units, /etc/hosts, the sha256 of every file where
+// kubeha, kubeadm, the CNI, host-prep or the load balancer write, and the
+// pod containers.
 const hostStateScript = `echo '# links'; ip -o link show | awk -F': ' '{sub("@.*", "", $2); print $2}' | sort
 echo '# addresses'; ip -o addr show | awk '{print $2, $4}' | sort
 echo '# routes'; ip route show table all | grep -v -e '^local ' -e '^broadcast ' -e ' table local ' | sort
+echo '# ipv6 routes'; ip -6 route show table all | grep -v -e '^local ' -e '^multicast ' -e '^anycast ' -e ' table local ' | sort
 echo '# iptables'; for s in iptables-save ip6tables-save; do $s | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]$//'; done
 echo '# nftables'; nft list tables | sort
-echo '# files'; find /var/lib/cni /etc/cni /etc/kubeha /etc/kubernetes /var/lib/etcd /etc/systemd/system/kubeha-routes.service -type f 2>/dev/null | sort
+echo '# ipsets'; ipset list -n | sort
+echo '# units'; for u in haproxy keepalived kubeha-nginx kubeha-routes; do echo "$u $(systemctl is-enabled $u 2>&1) $(systemctl is-active $u)"; done
+echo '# /etc/hosts'; cat /etc/hosts
+echo '# files'; find /etc/haproxy /etc/keepalived /etc/sysctl.d /etc/modules-load.d /etc/cni /etc/kubeha /etc/kubernetes /var/lib/cni /var/lib/etcd /etc/systemd/system -type f 2>/dev/null | sort | xargs -r sha256sum
 echo '# containers'; ctr -n k8s.io containers ls -q | sort`
 
 // lineDiff lists the lines only in want (-) and only in got (+).
