@@ -182,16 +182,23 @@ const joinCredentialsID = "join-credentials"
 
 // revokeScript deletes every bootstrap token kubeha made (its Secret's
 // description is TokenDescription: a run killed before it could clean up
-// leaves its tokens to the next run's end) and the uploaded certificates.
+// leaves its tokens to the next run's end), the uploaded certificates, and
+// the tokens kubeadm made to own them.
 // Tokens are chosen by their Secret's name and description, so no token's
 // secret half is ever on a command line.
 var revokeScript = fmt.Sprintf(`k() { kubectl --kubeconfig "$kc" --request-timeout 10s -n kube-system "$@"; }
 tokens=$(k get secrets --field-selector type=bootstrap.kubernetes.io/token -o jsonpath='{range .items[*]}{.metadata.name} {.data.description}{"\n"}{end}') || exit 1
 printf '%%s\n' "$tokens" | while read -r name desc; do
-  if [ "$desc" = %s ]; then k delete secret --ignore-not-found "$name" >/dev/null || exit 1; fi
+  case "$desc" in %s|%s) k delete secret --ignore-not-found "$name" >/dev/null || exit 1 ;; esac
 done || exit 1
 k delete secret --ignore-not-found kubeadm-certs >/dev/null
-`, base64.StdEncoding.EncodeToString([]byte(kubeadm.TokenDescription)))
+`, base64.StdEncoding.EncodeToString([]byte(kubeadm.TokenDescription)), base64.StdEncoding.EncodeToString([]byte(uploadCertsTokenDescription)))
+
+// uploadCertsTokenDescription is what kubeadm calls the token it makes with
+// every certificate upload, to own the kubeadm-certs Secret (it goes when
+// the token expires). kubeha deletes that Secret at the end of each run, so
+// the token has nothing left to do.
+const uploadCertsTokenDescription = "Proxy for managing TTL for the kubeadm-certs secret"
 
 // Revoke deletes the bootstrap tokens kubeha made and the uploaded
 // control-plane certificates, when this run made or was handed any, so

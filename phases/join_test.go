@@ -178,7 +178,7 @@ func TestRevokeDeletesThisRunsCredentials(t *testing.T) {
 		t.Fatalf("want one command, got %v", hosts.cmds)
 	}
 	cmd := hosts.cmds[0]
-	for _, want := range []string{`[ "$desc" = ` + base64.StdEncoding.EncodeToString([]byte(kubeadm.TokenDescription)) + ` ]`, "k delete secret --ignore-not-found kubeadm-certs >/dev/null\n"} {
+	for _, want := range []string{`case "$desc" in ` + base64.StdEncoding.EncodeToString([]byte(kubeadm.TokenDescription)) + `|` + base64.StdEncoding.EncodeToString([]byte(uploadCertsTokenDescription)) + `) k delete secret`, "k delete secret --ignore-not-found kubeadm-certs >/dev/null\n"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("no %q in %s", want, cmd)
 		}

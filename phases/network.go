@@ -209,10 +209,11 @@ fi
 for cidr in %[3]s %[4]s; do
   cluster_routes "$cidr" | while read -r r; do ip route del $r && echo "removed route $r"; done
 done
-if [ -f %[2]s ]; then systemctl disable -q kubeha-routes 2>/dev/null; rm -f %[2]s; systemctl daemon-reload; fi
+if [ -f %[2]s ]; then systemctl disable --now -q kubeha-routes 2>/dev/null; rm -f %[2]s; systemctl daemon-reload; fi
 rm -f %[1]s`, RoutesPath, routesUnitPath, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)),
 		leftover{fmt.Sprintf(`[ -n "$(cluster_routes %s; cluster_routes %s)" ]`, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)), "routes into the Pod or Service CIDR"},
 		leftover{`[ -e ` + RoutesPath + ` ] || [ -e ` + routesUnitPath + ` ]`, "the routes file or its unit"},
+		leftover{`systemctl is-active -q kubeha-routes 2>/dev/null`, "the kubeha-routes unit, still active"},
 	)
 }
 

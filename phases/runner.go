@@ -422,8 +422,8 @@ func (r *Runner) Reset(ctx context.Context) error {
 		}
 		step(r.Phases[i], "Undo: "+r.Phases[i].Title(), c.CleanUp)
 	}
-	if len(errs) == 0 && len(r.Phases) > 0 {
-		env := r.env(r.Phases[0])
+	if len(errs) == 0 {
+		env := r.envFor("reset")
 		for _, h := range r.Cluster.Spec.Hosts {
 			env.Log.ForHost(h.Name).Info("left on purpose: " + strings.Join(leftByReset(r.Cluster, h), "; "))
 		}
