@@ -16,10 +16,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
@@ -144,11 +147,36 @@ func TestJoinMaterialLifetimes(t *testing.T) {
 			}
 		}
 	}
-	files := strings.Join(hosts.written, "\n")
-	for _, want := range []string{"token: " + tok1, "token: " + tok2, "certificateKey: " + key2} {
-		if !strings.Contains(files, "\n"+want+"\n") && !strings.Contains(files, "  "+want+"\n") && !strings.Contains(files, "- "+want+"\n") {
-			t.Errorf("no file written with %q:\n%s", want, files)
+	var tokens, keys []string
+	for _, w := range hosts.written {
+		dec := yaml.NewDecoder(strings.NewReader(w))
+		for {
+			var doc struct {
+				Kind            string `yaml:"kind"`
+				CertificateKey  string `yaml:"certificateKey"`
+				BootstrapTokens []struct {
+					Token string `yaml:"token"`
+				} `yaml:"bootstrapTokens"`
+			}
+			if err := dec.Decode(&doc); err != nil {
+				break
+			}
+			if doc.Kind != "InitConfiguration" {
+				continue
+			}
+			for _, bt := range doc.BootstrapTokens {
+				tokens = append(tokens, bt.Token)
+			}
+			if doc.CertificateKey != "" {
+				keys = append(keys, doc.CertificateKey)
+			}
 		}
+	}
+	if want := []string{tok1, tok2}; !slices.Equal(tokens, want) {
+		t.Errorf("tokens written in kubeadm configs %v, want %v", tokens, want)
+	}
+	if want := []string{key, key2}; !slices.Equal(keys, want) {
+		t.Errorf("certificate keys written in kubeadm configs %v, want %v", keys, want)
 	}
 	// Both were registered for redaction before use.
 	if got := secrets.Redact(tok2 + " " + key2); got != "*** ***" {
