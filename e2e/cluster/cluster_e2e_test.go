@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -219,8 +220,12 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 	// under a new key (the killed run's are unknown to it): neither may be
 	// in any process's command line on the hosts while it works.
 	stopSampling := c.sampleArgv(ctx, t, "m1", "m2", "m3", "w1", "w2")
+	stopWatching := c.watchTokens(ctx, t, "m1")
 	evs, out, took, err := c.apply(ctx)
 	stopSampling()
+	// The tokens the rerun made, seen while they existed: the run deletes
+	// them as it ends, and the secrets check below looks for them.
+	runTokens := stopWatching()
 	if err != nil {
 		t.Fatalf("rerun after SIGKILL: %v\n%s", err, lastLines(out, 40))
 	}
@@ -330,12 +335,7 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 	})
 
 	t.Run("no secret in any output or local file", func(t *testing.T) {
-		var secrets []string
-		tokens, err := c.machine("m1").Exec(ctx, "kubeadm", "token", "list", "--kubeconfig", "/etc/kubernetes/admin.conf", "-o", "jsonpath={.token}{\"\\n\"}")
-		if err != nil {
-			t.Fatal(err)
-		}
-		secrets = append(secrets, strings.Fields(tokens)...)
+		secrets := append([]string(nil), runTokens...)
 		for _, m := range []string{"m1", "m2", "m3"} {
 			pw, _ := c.machine(m).Exec(ctx, "sh", "-c", `sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' /etc/haproxy/haproxy.cfg`)
 			secrets = append(secrets, strings.TrimSpace(pw))
@@ -551,6 +551,37 @@ func (c *cluster) sampleArgv(ctx context.Context, t *testing.T, names ...string)
 			}
 			t.Logf("%s: every command line sampled %d times while kubeha worked, no join secret", r.name, rounds)
 		}
+	}
+}
+
+// tokenWatcher prints every bootstrap token on the cluster, round after
+// round until /run/kh-token-stop appears.
+const tokenWatcher = `while [ ! -e /run/kh-token-stop ]; do
+  kubeadm token list --kubeconfig /etc/kubernetes/admin.conf -o jsonpath='{.token}{"\n"}' 2>/dev/null
+  sleep 0.5
+done
+rm -f /run/kh-token-stop`
+
+// watchTokens lists the cluster's bootstrap tokens on the named master
+// until the returned stop is called, and stop returns each token seen.
+func (c *cluster) watchTokens(ctx context.Context, t *testing.T, name string) (stop func() []string) {
+	t.Helper()
+	m := c.machine(name)
+	m.Exec(ctx, "rm", "-f", "/run/kh-token-stop")
+	done := make(chan string, 1)
+	go func() {
+		out, _ := m.Exec(ctx, "sh", "-c", tokenWatcher)
+		done <- out
+	}()
+	return func() []string {
+		m.Exec(ctx, "touch", "/run/kh-token-stop")
+		var seen []string
+		for _, tok := range strings.Fields(<-done) {
+			if tokenRE.MatchString(tok) && !slices.Contains(seen, tok) {
+				seen = append(seen, tok)
+			}
+		}
+		return seen
 	}
 }
 
