@@ -30,7 +30,7 @@ func verifiedCleanUp(remove string, left ...leftover) string {
 	for _, l := range left {
 		fmt.Fprintf(&b, "if %s; then left=\"$left\n  \"%s; fi\n", l.test, ssh.Quote(l.what))
 	}
-	b.WriteString(`if [ -n "$left" ]; then printf 'still present after the clean-up:%s\n' "$left" >&2; exit 1; fi` + "\n")
+	b.WriteString(`if [ -n "$left" ]; then printf 'still present after the clean-up:%s\nrun kubeha reset again; what stays after that, remove by hand (README, Reset)\n' "$left" >&2; exit 1; fi` + "\n")
 	return b.String()
 }
 

@@ -20,7 +20,7 @@ func TestVerifiedCleanUpNamesWhatIsLeft(t *testing.T) {
 	}{
 		{"nothing left", verifiedCleanUp("true", leftover{"false", "a"}, leftover{"[ -e /nonexistent-kubeha ]", "b"}), 0, ""},
 		{"two things left", verifiedCleanUp("true\n", leftover{"true", "the cni0 bridge"}, leftover{"false", "x"}, leftover{"true", "iptables chains KUBE-*"}), 1,
-			"still present after the clean-up:\n  the cni0 bridge\n  iptables chains KUBE-*\n"},
+			"still present after the clean-up:\n  the cni0 bridge\n  iptables chains KUBE-*\nrun kubeha reset again; what stays after that, remove by hand (README, Reset)\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
