@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -157,5 +159,36 @@ ip route add blackhole 10.244.9.0/24
 		if !slices.Equal(gl, wl) {
 			t.Fatalf("round %d: after the clean-up\n%s\nwant the operator's state alone:\n%s", round, got, want)
 		}
+	}
+}
+
+// TestRenderedLBConfigsCarryTheManagedHeader: reset tells kubeha's
+// haproxy.cfg and keepalived.conf from the distribution's by managedPattern,
+// so every one the load balancer renders must begin with it.
+func TestRenderedLBConfigsCarryTheManagedHeader(t *testing.T) {
+	examples, _ := filepath.Glob("../examples/*.yaml")
+	seen := 0
+	for _, ex := range examples {
+		c, _, err := inventory.Load(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := (&ConfigureLoadBalancer{}).Files(c)
+		if err != nil {
+			t.Fatalf("%s: %v", ex, err)
+		}
+		for _, f := range files {
+			if !slices.Contains(distroLBFiles, f.Path) {
+				continue
+			}
+			seen++
+			first, _, _ := strings.Cut(string(f.Content), "\n")
+			if ok, _ := regexp.MatchString(managedPattern, first); !ok {
+				t.Errorf("%s %s %s: first line %q does not match %q", ex, f.Host, f.Path, first, managedPattern)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no example renders haproxy.cfg or keepalived.conf")
 	}
 }

@@ -254,6 +254,11 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 // running. Reset puts them back; host-prep's CleanUp removes the directory.
 const foundDir = kubeadm.ConfigDir + "/found"
 
+// managedPattern matches the first line of every config kubeha renders (lb's
+// templates begin "# Managed by kubeha"): a distribution file that matches
+// is kubeha's, not the one the phase found.
+const managedPattern = "^# Managed by kubeha"
+
 // distroLBFiles are the distribution's files the load balancer overwrites.
 var distroLBFiles = []string{lb.HAProxyConfigPath, lb.KeepalivedConfigPath}
 
@@ -265,7 +270,7 @@ mkdir -p %[1]s
 for f in %[2]s; do
   b=%[1]s/$(basename "$f")
   [ -e "$b" ] || [ -e "$b.absent" ] && continue
-  if [ -f "$f" ] && ! grep -q '^# Managed by kubeha' "$f"; then cp -p "$f" "$b.tmp" && mv "$b.tmp" "$b"; else : > "$b.absent"; fi
+  if [ -f "$f" ] && ! grep -q '%[3]s' "$f"; then cp -p "$f" "$b.tmp" && mv "$b.tmp" "$b"; else : > "$b.absent"; fi
 done
 for s in haproxy keepalived; do
   r=%[1]s/$s.service
@@ -274,7 +279,7 @@ for s in haproxy keepalived; do
     systemctl is-active -q "$s" 2>/dev/null && echo active || echo inactive; } > "$r.tmp"
   mv "$r.tmp" "$r"
 done
-`, foundDir, strings.Join(distroLBFiles, " "))
+`, foundDir, strings.Join(distroLBFiles, " "), managedPattern)
 
 // CleanUp stops the load balancer, removes kubeha's files and its static
 // pods' manifests, puts back the distribution's configs and services as the
@@ -298,7 +303,7 @@ rm -f %[1]s
 for f in %[2]s; do
   b=%[3]s/$(basename "$f")
   if [ -f "$b" ]; then cp -p "$b" "$f" && echo "put back the distribution's $f"
-  elif [ -e "$b.absent" ] || grep -q '^# Managed by kubeha' "$f" 2>/dev/null; then rm -f "$f"; fi
+  elif [ -e "$b.absent" ] || grep -q '%[4]s' "$f" 2>/dev/null; then rm -f "$f"; fi
 done
 systemctl daemon-reload
 for s in haproxy keepalived; do
@@ -307,11 +312,11 @@ for s in haproxy keepalived; do
   if grep -qx enabled "$r"; then systemctl enable -q "$s" && echo "enabled $s again, as it was"; fi
   if grep -qx active "$r"; then systemctl start "$s" && echo "started $s again, as it was"; fi
 done
-`, strings.Join(own, " "), strings.Join(distroLBFiles, " "), foundDir)
+`, strings.Join(own, " "), strings.Join(distroLBFiles, " "), foundDir, managedPattern)
 	left := []leftover{
 		{`systemctl is-active -q kubeha-nginx 2>/dev/null`, "kubeha's nginx"},
 		{`( for f in ` + strings.Join(own, " ") + `; do [ -e "$f" ] && exit 0; done; exit 1 )`, "the load balancer's files"},
-		{`( for f in ` + strings.Join(distroLBFiles, " ") + `; do b=` + foundDir + `/$(basename "$f"); if [ -f "$b" ]; then cmp -s "$b" "$f" || exit 0; elif grep -q '^# Managed by kubeha' "$f" 2>/dev/null; then exit 0; fi; done; exit 1 )`, "kubeha's haproxy.cfg or keepalived.conf in place of the distribution's"},
+		{`( for f in ` + strings.Join(distroLBFiles, " ") + `; do b=` + foundDir + `/$(basename "$f"); if [ -f "$b" ]; then cmp -s "$b" "$f" || exit 0; elif grep -q '` + managedPattern + `' "$f" 2>/dev/null; then exit 0; fi; done; exit 1 )`, "kubeha's haproxy.cfg or keepalived.conf in place of the distribution's"},
 	}
 	if vip != "" {
 		find := fmt.Sprintf(`ip -o addr show | awk -v vip=%s '{split($4, a, "/"); if (a[1] == vip) print $2, $4}'`, ssh.Quote(vip))
