@@ -3,6 +3,7 @@ package phases
 import (
 	"context"
 
+	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -13,4 +14,33 @@ type Hosts interface {
 	Run(ctx context.Context, host string, cmd ssh.Command) (ssh.Result, error)
 	Upload(ctx context.Context, host string, f ssh.File) error
 	Download(ctx context.Context, host, path string) ([]byte, error)
+}
+
+// nodes are the hosts that become Kubernetes nodes: every host but the
+// dedicated load-balancer hosts.
+func nodes(c *inventory.Cluster) []inventory.Host {
+	var out []inventory.Host
+	for _, h := range c.Spec.Hosts {
+		if h.Role != inventory.RoleLoadBalancer {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func nodeNames(c *inventory.Cluster) []string {
+	var out []string
+	for _, h := range nodes(c) {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
+// reverse returns hs in reverse order.
+func reverse(hs []inventory.Host) []inventory.Host {
+	out := make([]inventory.Host, len(hs))
+	for i, h := range hs {
+		out[len(hs)-1-i] = h
+	}
+	return out
 }

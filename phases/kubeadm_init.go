@@ -202,11 +202,3 @@ func teardownScript(stackedEtcd bool) string {
 	return verifiedCleanUp(`if command -v kubeadm >/dev/null; then kubeadm reset -f --cleanup-tmp-dir; fi
 rm -f `+NodeMark+` `+ControlPlaneMark, left...)
 }
-
-func reverse(hs []inventory.Host) []inventory.Host {
-	out := make([]inventory.Host, len(hs))
-	for i, h := range hs {
-		out[len(hs)-1-i] = h
-	}
-	return out
-}

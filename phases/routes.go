@@ -1,0 +1,197 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
+)
+
+// Files the network phases own.
+const (
+	RoutesPath     = "/etc/kubeha/routes"
+	routesUnitPath = "/etc/systemd/system/kubeha-routes.service"
+	BridgeConfPath = "/etc/cni/net.d/10-kubeha-bridge.conflist"
+	manifestPath   = "/etc/kubeha/cni-manifest.yaml"
+)
+
+// routesUnit re-applies the routes file at every boot, so the routes live in
+// the host's own configuration (systemd) whatever its network stack. The
+// routes file holds inventory values (CIDRs, addresses, the gateway, the
+// interface) that the shell splits into ip's arguments on purpose: set -f
+// keeps it from also expanding them as file names.
+const routesUnit = `[Unit]
+Description=kubeha static routes for the Pod and Service CIDRs
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'set -f; grep -v "^#" ` + RoutesPath + ` | while read -r dst via; do [ -n "$dst" ] && ip route replace $dst $via; done'
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// nodeCIDRs returns each node's Pod CIDR slice, as the controller-manager
+// allocated it.
+func nodeCIDRs(ctx context.Context, env *Env) (map[string]string, error) {
+	sh := env.Shared
+	sh.cidrsMu.Lock()
+	defer sh.cidrsMu.Unlock()
+	complete := sh.cidrs != nil
+	for _, n := range nodeNames(env.Cluster) {
+		complete = complete && sh.cidrs[n] != ""
+	}
+	if complete {
+		return sh.cidrs, nil
+	}
+	cp, err := controlHost(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	res, err := env.quiet(ctx, cp.Name, "read node Pod CIDRs",
+		`kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.spec.podCIDR}{"\n"}{end}'`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			out[f[0]] = f[1]
+		}
+	}
+	sh.cidrs = out
+	return out, nil
+}
+
+// routesFor renders host's routes file: the other nodes' Pod CIDR slices via
+// their addresses (cni: bridge), and the seed 003 routes for the whole Pod
+// and Service CIDRs via a named interface and gateway.
+func routesFor(c *inventory.Cluster, host string, cidrs map[string]string) []byte {
+	var lines []string
+	if c.Spec.CNI.Plugin == inventory.CNIBridge {
+		for _, n := range nodes(c) {
+			if n.Name != host && cidrs[n.Name] != "" {
+				lines = append(lines, fmt.Sprintf("%s via %s", cidrs[n.Name], n.InternalAddress))
+			}
+		}
+	}
+	if r := c.Spec.Network.PodRoutes; r.Enabled {
+		via := ""
+		if r.Gateway != "" {
+			via += "via " + r.Gateway
+		}
+		if r.Interface != "" {
+			via = strings.TrimSpace(via + " dev " + r.Interface)
+		}
+		if c.Spec.CNI.Plugin != inventory.CNIBridge {
+			lines = append(lines, c.Spec.Network.PodSubnet+" "+via)
+		}
+		lines = append(lines, c.Spec.Network.ServiceSubnet+" "+via)
+	}
+	sort.Strings(lines)
+	return []byte("# Managed by kubeha: destination, then how to reach it.\n" + strings.Join(lines, "\n") + "\n")
+}
+
+// ConfigureRoutes adds the static routes and keeps them across reboots.
+type ConfigureRoutes struct{}
+
+var _ Phase = (*ConfigureRoutes)(nil)
+
+func (ConfigureRoutes) ID() string    { return "routes" }
+func (ConfigureRoutes) Title() string { return "Static routes for the Pod and Service CIDRs" }
+
+func routesNeeded(c *inventory.Cluster) bool {
+	return c.Spec.CNI.Plugin == inventory.CNIBridge || c.Spec.Network.PodRoutes.Enabled
+}
+
+func (ConfigureRoutes) files(c *inventory.Cluster, host string, cidrs map[string]string) []fileSpec {
+	return []fileSpec{{Path: RoutesPath, Mode: 0o644, Content: routesFor(c, host, cidrs)}, {Path: routesUnitPath, Mode: 0o644, Content: []byte(routesUnit)}}
+}
+
+func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
+	c := env.Cluster
+	if !routesNeeded(c) {
+		return Work{Reasons: map[string]string{}}, nil
+	}
+	cidrs, err := nodeCIDRs(ctx, env)
+	if err != nil {
+		return Work{}, err
+	}
+	return ProbePending(ctx, env, nodeNames(c), func(ctx context.Context, host string) (string, error) {
+		// Routes in the table, not just in the file.
+		pr, err := env.probeHost(ctx, host, r.files(c, host, cidrs), `grep -v '^#' `+RoutesPath+` 2>/dev/null | while read -r dst via; do [ -n "$dst" ] && { ip route show "$dst" | grep -q . || echo "$dst"; }; done; true`)
+		if err != nil {
+			return "", err
+		}
+		if len(pr.Differ) > 0 || strings.TrimSpace(pr.Extra) != "" {
+			return "set routes", nil
+		}
+		return "", nil
+	})
+}
+
+func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
+	c := env.Cluster
+	cidrs, err := nodeCIDRs(ctx, env)
+	if err != nil {
+		return err
+	}
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		changed, err := env.putFiles(ctx, host, r.files(c, host, cidrs))
+		if err != nil {
+			return err
+		}
+		reload := ""
+		if slices.Contains(changed, routesUnitPath) {
+			reload = "systemctl daemon-reload\n"
+		}
+		_, err = env.run(ctx, host, "apply routes", reload+"systemctl enable -q kubeha-routes\nsystemctl restart kubeha-routes")
+		return err
+	})
+}
+
+// CleanUp deletes the routes and their unit: the ones the routes file
+// lists, then any other route still inside the Pod or Service CIDR (a routes
+// file lost with an interrupted run must not leave its routes behind). The
+// kernel's own routes of an interface go with the interface (the cni
+// phase's CleanUp).
+func (ConfigureRoutes) CleanUp(ctx context.Context, env *Env) error {
+	script := routesCleanUp(env.Cluster.Spec.Network)
+	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
+		_, err := env.run(ctx, host, "remove routes", script)
+		return err
+	})
+}
+
+// routesCleanUp is the routes phase's clean-up script for network n. Like
+// routesUnit, it splits the routes file's lines into ip's arguments with
+// file name expansion off. Other routes into the CIDRs are deleted by type
+// and prefix alone: a route's full `ip route show` line may hold words
+// (linkdown, dead, offload, nexthop lines) that `ip route del` refuses.
+func routesCleanUp(n inventory.Network) string {
+	return verifiedCleanUp(fmt.Sprintf(`set -f
+cluster_routes() {
+  fam=-4; case "$1" in *:*) fam=-6 ;; esac
+  ip "$fam" route show root "$1" | awk '/^[^ \t]/ && !/ proto kernel/ {
+    if ($1 ~ /^(unicast|blackhole|unreachable|prohibit|throw|local|broadcast|multicast|anycast|nat)$/) print $1, $2; else print $1 }'
+}
+if [ -f %[1]s ]; then
+  grep -v '^#' %[1]s | while read -r dst via; do [ -n "$dst" ] && ip route del $dst 2>/dev/null; done
+fi
+for cidr in %[3]s %[4]s; do
+  cluster_routes "$cidr" | while read -r r; do ip route del $r && echo "removed route $r"; done
+done
+if [ -f %[2]s ]; then systemctl disable --now -q kubeha-routes 2>/dev/null; rm -f %[2]s; systemctl daemon-reload; fi
+rm -f %[1]s`, RoutesPath, routesUnitPath, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)),
+		leftover{fmt.Sprintf(`[ -n "$(cluster_routes %s; cluster_routes %s)" ]`, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)), "routes into the Pod or Service CIDR"},
+		leftover{`[ -e ` + RoutesPath + ` ] || [ -e ` + routesUnitPath + ` ]`, "the routes file or its unit"},
+		leftover{`systemctl is-active -q kubeha-routes 2>/dev/null`, "the kubeha-routes unit, still active"},
+	)
+}
