@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubeha/kubeha/bundle"
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -55,7 +56,7 @@ func (a *InstallArtifacts) load(c *inventory.Cluster) (*bundle.Manifest, error) 
 // hostState returns, for host, the targets whose sha256 differs and the
 // image tarballs whose images containerd lacks.
 func (a *InstallArtifacts) hostState(ctx context.Context, env *Env, host string, m *bundle.Manifest) (files, images []bundle.File, err error) {
-	res, err := env.quiet(ctx, host, "probe installed artifacts", artifactsProbeScript(m.Files))
+	res, err := env.quiet(ctx, host, "probe installed artifacts", scripts.Legacy(artifactsProbeScript(m.Files)))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -162,7 +163,7 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 			script.WriteString(importImageScript(staged, f.Images))
 		}
 		if len(files)+len(images) > 0 {
-			if _, err := env.run(ctx, host, "install artifacts", script.String()); err != nil {
+			if _, err := env.run(ctx, host, "install artifacts", scripts.Legacy(script.String())); err != nil {
 				return err
 			}
 		}
@@ -194,7 +195,7 @@ func runtimeMatches(ctx context.Context, env *Env, host string) error {
 	if d, ok := env.Cluster.Spec.Kubeadm.KubeletConfiguration["cgroupDriver"].(string); ok && d != "" {
 		want = d
 	}
-	res, err := env.quiet(ctx, host, "containerd settings", `containerd config dump 2>/dev/null | grep -E '^\s*(SystemdCgroup|sandbox_image)\s*='; echo ---; ctr -n k8s.io images ls -q 2>/dev/null`)
+	res, err := env.quiet(ctx, host, "containerd settings", scripts.Legacy(`containerd config dump 2>/dev/null | grep -E '^\s*(SystemdCgroup|sandbox_image)\s*='; echo ---; ctr -n k8s.io images ls -q 2>/dev/null`))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package phases
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -173,7 +174,7 @@ func TestRenderedLBConfigsCarryTheManagedHeader(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		files, err := (&ConfigureLoadBalancer{}).Files(c)
+		files, err := (&ConfigureLoadBalancer{}).Files(context.Background(), OfflineView{C: c})
 		if err != nil {
 			t.Fatalf("%s: %v", ex, err)
 		}

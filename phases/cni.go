@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -120,7 +121,7 @@ func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 			if _, err := env.putFiles(ctx, host, []fileSpec{{Path: manifestPath, Mode: 0o644, Content: data}}); err != nil {
 				return err
 			}
-			_, err := env.run(ctx, host, "kubectl apply CNI manifest", "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "+manifestPath)
+			_, err := env.run(ctx, host, "kubectl apply CNI manifest", scripts.Legacy("kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "+manifestPath))
 			return err
 		})
 	}
@@ -129,7 +130,7 @@ func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 		return err
 	}
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		if _, err := env.run(ctx, host, "CNI plugins", cniPluginsScript); err != nil {
+		if _, err := env.run(ctx, host, "CNI plugins", scripts.Legacy(cniPluginsScript)); err != nil {
 			return err
 		}
 		_, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidrs[host])}})
@@ -185,7 +186,7 @@ drop_chains FLANNEL-
 func (InstallCNI) CleanUp(ctx context.Context, env *Env) error {
 	script := cniCleanUp(env.Cluster.Spec.CNI.Plugin)
 	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove the pod network's state", script)
+		_, err := env.run(ctx, host, "remove the pod network's state", scripts.Legacy(script))
 		return err
 	})
 }
@@ -207,12 +208,12 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 	// Straight to that master's own apiserver (its address is in the
 	// certificate): right after init the endpoint may not route yet, and
 	// this must cost a second or two at most.
-	res, err := env.quiet(ctx, cp.Name, "read the node's Pod CIDR", podCIDRScript(cp, host))
+	res, err := env.quiet(ctx, cp.Name, "read the node's Pod CIDR", scripts.Legacy(podCIDRScript(cp, host)))
 	cidr := strings.TrimSpace(res.Stdout)
 	if err != nil || cidr == "" {
 		return
 	}
-	if _, err := env.quiet(ctx, host, "CNI plugins", cniPluginsScript); err != nil {
+	if _, err := env.quiet(ctx, host, "CNI plugins", scripts.Legacy(cniPluginsScript)); err != nil {
 		return
 	}
 	if _, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidr)}}); err != nil {

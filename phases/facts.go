@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -109,7 +110,7 @@ func (s *FactStore) Get(ctx context.Context, env *Env, host string, refresh bool
 	if err != nil {
 		return nil, err
 	}
-	res, err := env.quiet(ctx, host, "gather facts", script)
+	res, err := env.quiet(ctx, host, "gather facts", scripts.Legacy(script))
 	if err != nil {
 		return nil, err
 	}

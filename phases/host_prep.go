@@ -7,6 +7,7 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -206,7 +207,8 @@ func (PrepareHosts) files(c *inventory.Cluster, h inventory.Host, proxyMode stri
 
 // Files renders host-prep's files for `kubeha render`; /etc/hosts is shown
 // as the block kubeha manages in it.
-func (p PrepareHosts) Files(c *inventory.Cluster) ([]HostFile, error) {
+func (p PrepareHosts) Files(ctx context.Context, v View) ([]HostFile, error) {
+	c := v.Cluster()
 	var out []HostFile
 	for _, h := range c.Spec.Hosts {
 		for _, f := range p.files(c, h, c.Spec.Network.KubeProxyMode) {
@@ -261,7 +263,7 @@ func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 		// One command for the steps; the facts it changes (swap, SELinux)
 		// are gathered again when a later phase asks.
 		if _, err := env.run(ctx, host, "prepare host and set the /etc/hosts block",
-			"set -e\n(\n"+prepScript(Modules(h, mode), firewallPorts(c, h))+")\n(\n"+hostsScript(hostsBlock(c, EndpointAddress(c, h)))+")"); err != nil {
+			scripts.Legacy("set -e\n(\n"+prepScript(Modules(h, mode), firewallPorts(c, h))+")\n(\n"+hostsScript(hostsBlock(c, EndpointAddress(c, h)))+")")); err != nil {
 			return err
 		}
 		env.Shared.Facts.forget(host)
@@ -277,7 +279,7 @@ func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 func (PrepareHosts) CleanUp(ctx context.Context, env *Env) error {
 	script := hostPrepCleanUp()
 	return ForEachHost(ctx, env, env.Cluster.HostNames(), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove host prep", script)
+		_, err := env.run(ctx, host, "remove host prep", scripts.Legacy(script))
 		return err
 	})
 }

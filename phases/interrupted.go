@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -50,8 +51,8 @@ func recoverInterrupted(ctx context.Context, env *Env, h inventory.Host, control
 	if err := stopOrphanKubeadm(ctx, env, h.Name); err != nil {
 		return false, err
 	}
-	if _, err := env.quiet(ctx, h.Name, "check an interrupted join", finishedScript(h, controlPlane)); err == nil {
-		if _, err := env.run(ctx, h.Name, "record the join", markScript(controlPlane)); err != nil {
+	if _, err := env.quiet(ctx, h.Name, "check an interrupted join", scripts.Legacy(finishedScript(h, controlPlane))); err == nil {
+		if _, err := env.run(ctx, h.Name, "record the join", scripts.Legacy(markScript(controlPlane))); err != nil {
 			return false, err
 		}
 		log.Info("an earlier run was cut short after kubeadm had finished here: recorded as joined")
@@ -63,11 +64,11 @@ func recoverInterrupted(ctx context.Context, env *Env, h inventory.Host, control
 		if err != nil {
 			return false, err
 		}
-		if _, err := env.run(ctx, cp.Name, "remove the etcd member of "+h.Name, removeEtcdMemberScript(cp.Name, h)); err != nil {
+		if _, err := env.run(ctx, cp.Name, "remove the etcd member of "+h.Name, scripts.Legacy(removeEtcdMemberScript(cp.Name, h))); err != nil {
 			return false, err
 		}
 	}
-	_, err = env.run(ctx, h.Name, "kubeadm reset", resetKeepingLB+"\nrm -f "+NodeMark+" "+ControlPlaneMark)
+	_, err = env.run(ctx, h.Name, "kubeadm reset", scripts.Legacy(resetKeepingLB+"\nrm -f "+NodeMark+" "+ControlPlaneMark))
 	return false, err
 }
 
@@ -77,10 +78,10 @@ func recoverInterrupted(ctx context.Context, env *Env, h inventory.Host, control
 // runs one apply per cluster at a time (the journal lock), so no kubeadm on
 // the host is this run's own.
 func stopOrphanKubeadm(ctx context.Context, env *Env, host string) error {
-	_, err := env.run(ctx, host, "stop a leftover kubeadm", `if pkill -x kubeadm; then
+	_, err := env.run(ctx, host, "stop a leftover kubeadm", scripts.Legacy(`if pkill -x kubeadm; then
   echo "stopped a kubeadm left running by an interrupted run"
   i=0; while pgrep -x kubeadm >/dev/null && [ $i -lt 20 ]; do sleep 0.5; i=$((i+1)); done
-fi`)
+fi`))
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/scripts"
 )
 
 // JoinControlPlane joins the other masters one at a time: etcd grows one
@@ -59,7 +60,7 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 			// A run cut short during the waits below left the mark without
 			// them: wait again (at once when healthy) before the next join.
 			env.Log.ForHost(host).Info("already a control-plane node")
-			_, err := env.quiet(ctx, host, "wait for apiserver and etcd", waitReadyScript(180)+"\n"+waitEtcdScript)
+			_, err := env.quiet(ctx, host, "wait for apiserver and etcd", scripts.Legacy(waitReadyScript(180)+"\n"+waitEtcdScript))
 			return err
 		}
 		if f.Interrupted() {
@@ -80,7 +81,7 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		}
 		if joinThroughFirst(c) {
 			if _, err := env.run(ctx, host, "point the endpoint at the first master for the join",
-				hostsScript(hostsBlock(c, c.Masters()[0].InternalAddress))); err != nil {
+				scripts.Legacy(hostsScript(hostsBlock(c, c.Masters()[0].InternalAddress)))); err != nil {
 				return err
 			}
 		}
@@ -88,11 +89,11 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 			return err
 		}
 		script := joinScript(true) + "\n" + waitReadyScript(180) + "\n" + waitEtcdScript
-		if _, err := env.run(ctx, host, "kubeadm join --control-plane", script, s.Token, s.CertificateKey); err != nil {
+		if _, err := env.run(ctx, host, "kubeadm join --control-plane", scripts.Legacy(script), s.Token, s.CertificateKey); err != nil {
 			return err
 		}
 		if joinThroughFirst(c) {
-			if _, err := env.run(ctx, host, "set /etc/hosts block", hostsScript(hostsBlock(c, EndpointAddress(c, h)))); err != nil {
+			if _, err := env.run(ctx, host, "set /etc/hosts block", scripts.Legacy(hostsScript(hostsBlock(c, EndpointAddress(c, h))))); err != nil {
 				return err
 			}
 		}

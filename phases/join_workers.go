@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 	"github.com/kubeha/kubeha/state"
 )
@@ -94,7 +95,7 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 		if c.Spec.LoadBalancer.Mode == inventory.ModeExternal {
 			// Workers join through the SLB: say so plainly if it does not
 			// answer, rather than let kubeadm time out.
-			res, err := env.quiet(ctx, host, "check the SLB", slbCheckScript(kubeadm.Endpoint(c)))
+			res, err := env.quiet(ctx, host, "check the SLB", scripts.Legacy(slbCheckScript(kubeadm.Endpoint(c))))
 			if err != nil {
 				return err
 			}
@@ -110,7 +111,7 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 			return err
 		}
 		script := joinScript(false)
-		if _, err := env.run(ctx, host, "kubeadm join", script, s.Token); err != nil {
+		if _, err := env.run(ctx, host, "kubeadm join", scripts.Legacy(script), s.Token); err != nil {
 			return err
 		}
 		if _, err = env.Shared.Facts.Get(ctx, env, host, true); err != nil {

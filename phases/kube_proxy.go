@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -56,7 +57,7 @@ func (KubeProxy) Probe(ctx context.Context, env *Env) (Work, error) {
 	}
 	cmMode := configMapMode(conf)
 	return ProbePending(ctx, env, names, func(ctx context.Context, host string) (string, error) {
-		res, err := env.quiet(ctx, host, "kube-proxy mode", proxyModeScript)
+		res, err := env.quiet(ctx, host, "kube-proxy mode", scripts.Legacy(proxyModeScript))
 		if err != nil {
 			return "", err
 		}
@@ -81,7 +82,7 @@ func proxyModeReason(got, cm, want string) string {
 
 // kubeProxyConf reads config.conf of the kube-proxy ConfigMap.
 func kubeProxyConf(ctx context.Context, env *Env, cp string) (string, error) {
-	res, err := env.quiet(ctx, cp, "read the kube-proxy ConfigMap", kubectlSystem+` get configmap kube-proxy -o jsonpath='{.data.config\.conf}'`)
+	res, err := env.quiet(ctx, cp, "read the kube-proxy ConfigMap", scripts.Legacy(kubectlSystem+` get configmap kube-proxy -o jsonpath='{.data.config\.conf}'`))
 	if err != nil {
 		return "", &HostError{Host: cp, Err: err}
 	}
@@ -129,7 +130,7 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 	var mu sync.Mutex
 	var wrong []string
 	err = ProbeEach(ctx, env, w.Pending, func(ctx context.Context, host string) error {
-		res, err := env.quiet(ctx, host, "kube-proxy mode", proxyModeScript)
+		res, err := env.quiet(ctx, host, "kube-proxy mode", scripts.Legacy(proxyModeScript))
 		if err != nil {
 			return &HostError{Host: host, Err: err}
 		}
@@ -157,21 +158,21 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.putFiles(ctx, cp.Name, []fileSpec{{Path: kubeProxyPatchPath, Mode: 0o600, Content: patch}}); err != nil {
 			return &HostError{Host: cp.Name, Err: err}
 		}
-		if _, err := env.run(ctx, cp.Name, "set kube-proxy's mode", setProxyModeScript(mode)); err != nil {
+		if _, err := env.run(ctx, cp.Name, "set kube-proxy's mode", scripts.Legacy(setProxyModeScript(mode))); err != nil {
 			return &HostError{Host: cp.Name, Err: err}
 		}
 	} else {
 		log.Info("the kube-proxy ConfigMap already says mode " + mode + "; a kube-proxy runs another: restarting them")
 	}
 	// kube-proxy reads its mode only when it starts.
-	if _, err := env.run(ctx, cp.Name, "restart kube-proxy", k+" rollout restart daemonset kube-proxy >/dev/null && echo 'kube-proxy restarted on every node'"); err != nil {
+	if _, err := env.run(ctx, cp.Name, "restart kube-proxy", scripts.Legacy(k+" rollout restart daemonset kube-proxy >/dev/null && echo 'kube-proxy restarted on every node'")); err != nil {
 		return &HostError{Host: cp.Name, Err: err}
 	}
 	// Every pending node, until its kube-proxy reports the mode. A restart
 	// takes a few seconds per node; a kube-proxy that cannot run in the mode
 	// (a kernel without ip_vs) never reports it, and the error says so.
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		_, err := env.quiet(ctx, host, "wait for kube-proxy", waitProxyModeScript(mode))
+		_, err := env.quiet(ctx, host, "wait for kube-proxy", scripts.Legacy(waitProxyModeScript(mode)))
 		return err
 	})
 }
@@ -242,7 +243,7 @@ fi
 // CleanUp removes kube-proxy's rules from every node.
 func (KubeProxy) CleanUp(ctx context.Context, env *Env) error {
 	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove kube-proxy's rules", kubeProxyCleanUp)
+		_, err := env.run(ctx, host, "remove kube-proxy's rules", scripts.Legacy(kubeProxyCleanUp))
 		return err
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/state"
 )
 
@@ -36,7 +37,7 @@ func (InitControlPlane) Probe(ctx context.Context, env *Env) (Work, error) {
 			return w, err
 		}
 		if f.ControlPlaneDone {
-			if _, err := env.quiet(ctx, m.Name, "apiserver ready", "curl -sfk --max-time 3 https://127.0.0.1:6443/readyz >/dev/null"); err != nil {
+			if _, err := env.quiet(ctx, m.Name, "apiserver ready", scripts.Legacy("curl -sfk --max-time 3 https://127.0.0.1:6443/readyz >/dev/null")); err != nil {
 				w.Pending, w.Reasons[first] = []string{first}, "the cluster exists but the apiserver on "+m.Name+" is not ready"
 			}
 			return w, nil
@@ -62,7 +63,7 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 			}
 			if f.ControlPlaneDone {
 				env.Log.ForHost(m.Name).Info("already initialised: waiting for the apiserver, refreshing the local kubeconfig")
-				if _, err := env.quiet(ctx, m.Name, "wait for apiserver", waitReadyScript(180)); err != nil {
+				if _, err := env.quiet(ctx, m.Name, "wait for apiserver", scripts.Legacy(waitReadyScript(180))); err != nil {
 					return &HostError{Host: m.Name, Err: err}
 				}
 				return saveAdminConf(ctx, env, m.Name)
@@ -74,7 +75,7 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 			if err := stopOrphanKubeadm(ctx, env, host); err != nil {
 				return err
 			}
-			if _, err := env.run(ctx, host, "kubeadm reset", resetInterruptedInitScript()); err != nil {
+			if _, err := env.run(ctx, host, "kubeadm reset", scripts.Legacy(resetInterruptedInitScript())); err != nil {
 				return err
 			}
 		}
@@ -95,7 +96,7 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.InitConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
 			return err
 		}
-		if _, err := env.run(ctx, host, "kubeadm init", initScript(), s.Token, s.CertificateKey); err != nil {
+		if _, err := env.run(ctx, host, "kubeadm init", scripts.Legacy(initScript()), s.Token, s.CertificateKey); err != nil {
 			return err
 		}
 		env.Shared.Join.recordInit(s.Token, s.CertificateKey)
@@ -179,7 +180,7 @@ func (InitControlPlane) TearDown(ctx context.Context, env *Env) error {
 	}
 	script := teardownScript(c.Spec.Etcd.Topology != inventory.EtcdExternal)
 	return ForEachHost(ctx, env, nodes, 1, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "kubeadm reset", script)
+		_, err := env.run(ctx, host, "kubeadm reset", scripts.Legacy(script))
 		return err
 	})
 }

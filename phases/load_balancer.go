@@ -13,6 +13,7 @@ import (
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/lb"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -73,7 +74,7 @@ func (l *ConfigureLoadBalancer) statsPassword(ctx context.Context, env *Env, hos
 	}
 	l.mu.Unlock()
 	res, err := env.quiet(ctx, host, "read haproxy stats credentials",
-		`sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' `+lb.HAProxyConfigPath+` 2>/dev/null | head -1`)
+		scripts.Legacy(`sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' `+lb.HAProxyConfigPath+` 2>/dev/null | head -1`))
 	if err != nil {
 		return "", err
 	}
@@ -164,8 +165,8 @@ func (l *ConfigureLoadBalancer) Probe(ctx context.Context, env *Env) (Work, erro
 		if err != nil {
 			return "", err
 		}
-		res, err := env.quiet(ctx, host, "service state", "for s in "+strings.Join(svcs, " ")+"; do systemctl is-active -q $s || echo $s; done\n"+
-			"for s in "+strings.Join(hostServicesToStop(c), " ")+"; do systemctl is-active -q $s 2>/dev/null && echo stop:$s; done; true")
+		res, err := env.quiet(ctx, host, "service state", scripts.Legacy("for s in "+strings.Join(svcs, " ")+"; do systemctl is-active -q $s || echo $s; done\n"+
+			"for s in "+strings.Join(hostServicesToStop(c), " ")+"; do systemctl is-active -q $s 2>/dev/null && echo stop:$s; done; true"))
 		if err != nil {
 			return "", err
 		}
@@ -200,7 +201,7 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 		if err != nil {
 			return err
 		}
-		if _, err := env.quiet(ctx, host, "record the distribution's load balancer as found", recordFoundLBScript); err != nil {
+		if _, err := env.quiet(ctx, host, "record the distribution's load balancer as found", scripts.Legacy(recordFoundLBScript)); err != nil {
 			return err
 		}
 		changed, err := env.putFiles(ctx, host, files)
@@ -243,7 +244,7 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 				fmt.Fprintf(&b, "systemctl is-active -q %s || { systemctl start %s; echo 'started %s'; }\n", s, s, s)
 			}
 		}
-		_, err = env.run(ctx, host, "start load balancer", b.String())
+		_, err = env.run(ctx, host, "start load balancer", scripts.Legacy(b.String()))
 		return err
 	})
 }
@@ -289,7 +290,7 @@ func (l *ConfigureLoadBalancer) CleanUp(ctx context.Context, env *Env) error {
 	c := env.Cluster
 	script := lbCleanUpScript(c.Spec.LoadBalancer.VIP)
 	return ForEachHost(ctx, env, lbTargets(c), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove load balancer", script)
+		_, err := env.run(ctx, host, "remove load balancer", scripts.Legacy(script))
 		return err
 	})
 }
@@ -353,7 +354,8 @@ var _ FileRenderer = (*ConfigureLoadBalancer)(nil)
 // Files renders the load balancer's files for `kubeha render`, with
 // placeholder credentials; the VIP interface is the inventory's, or eth0
 // where the facts phase would detect it.
-func (l *ConfigureLoadBalancer) Files(c *inventory.Cluster) ([]HostFile, error) {
+func (l *ConfigureLoadBalancer) Files(ctx context.Context, v View) ([]HostFile, error) {
+	c := v.Cluster()
 	ifaces := lb.Interfaces{}
 	for _, h := range c.Spec.Hosts {
 		if c.Spec.LoadBalancer.Interface == "" {

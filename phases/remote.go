@@ -10,19 +10,20 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
 // run runs a script on host with its output streamed as events.
-func (env *Env) run(ctx context.Context, host, name, script string, secrets ...string) (ssh.Result, error) {
+func (env *Env) run(ctx context.Context, host, name string, script scripts.Script, secrets ...string) (ssh.Result, error) {
 	log := env.Log.ForHost(host)
-	return env.Hosts.Run(ctx, host, ssh.Command{Name: name, Script: script, Secrets: secrets,
+	return env.Hosts.Run(ctx, host, ssh.Command{Name: name, Script: script.String(), Secrets: secrets,
 		OnLine: func(stream, line string) { log.Line(stream, line) }})
 }
 
 // quiet runs a script whose output is data (facts, probes), not progress.
-func (env *Env) quiet(ctx context.Context, host, name, script string) (ssh.Result, error) {
-	return env.Hosts.Run(ctx, host, ssh.Command{Name: name, Script: script})
+func (env *Env) quiet(ctx context.Context, host, name string, script scripts.Script) (ssh.Result, error) {
+	return env.Hosts.Run(ctx, host, ssh.Command{Name: name, Script: script.String()})
 }
 
 // sha256Hex is the hex sha256 of b.
@@ -34,7 +35,7 @@ func sha256Hex(b []byte) string {
 // remoteHashes returns the sha256 of each path on host ("" when absent), in
 // one command.
 func (env *Env) remoteHashes(ctx context.Context, host string, paths []string) (map[string]string, error) {
-	res, err := env.quiet(ctx, host, "hash files", hashScript(paths))
+	res, err := env.quiet(ctx, host, "hash files", scripts.Legacy(hashScript(paths)))
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +97,7 @@ func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, ex
 	for i, fs := range files {
 		paths[i] = fs.Path
 	}
-	res, err := env.quiet(ctx, host, "probe", probeScript(fc, paths, extra))
+	res, err := env.quiet(ctx, host, "probe", scripts.Legacy(probeScript(fc, paths, extra)))
 	if err != nil {
 		return hostProbe{}, err
 	}

@@ -2,6 +2,7 @@ package phases
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -102,7 +103,7 @@ const maxFuzzHosts = 50
 // (the routes phase writes it after the nodes have Pod CIDRs; fixed ones
 // stand in for them here).
 func renderForFuzz(c *inventory.Cluster) ([]HostFile, error) {
-	files, err := RenderAll(Registry(), c)
+	files, err := RenderAll(context.Background(), Registry(), OfflineView{C: c})
 	if err != nil {
 		return nil, err
 	}

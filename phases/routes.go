@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -56,7 +57,7 @@ func nodeCIDRs(ctx context.Context, env *Env) (map[string]string, error) {
 		return nil, err
 	}
 	res, err := env.quiet(ctx, cp.Name, "read node Pod CIDRs",
-		`kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.spec.podCIDR}{"\n"}{end}'`)
+		scripts.Legacy(`kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.spec.podCIDR}{"\n"}{end}'`))
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +153,7 @@ func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
 		if slices.Contains(changed, routesUnitPath) {
 			reload = "systemctl daemon-reload\n"
 		}
-		_, err = env.run(ctx, host, "apply routes", reload+"systemctl enable -q kubeha-routes\nsystemctl restart kubeha-routes")
+		_, err = env.run(ctx, host, "apply routes", scripts.Legacy(reload+"systemctl enable -q kubeha-routes\nsystemctl restart kubeha-routes"))
 		return err
 	})
 }
@@ -165,7 +166,7 @@ func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
 func (ConfigureRoutes) CleanUp(ctx context.Context, env *Env) error {
 	script := routesCleanUp(env.Cluster.Spec.Network)
 	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove routes", script)
+		_, err := env.run(ctx, host, "remove routes", scripts.Legacy(script))
 		return err
 	})
 }

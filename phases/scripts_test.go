@@ -1,6 +1,7 @@
 package phases
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/kubeha/kubeha/bundle"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -77,7 +79,7 @@ func scriptCluster(v string) *inventory.Cluster {
 // scriptCase renders one remote script with every inventory value set to v.
 type scriptCase struct {
 	name   string
-	render func(v string) string
+	render func(v string) scripts.Script
 }
 
 // Deliberate shellcheck findings.
@@ -106,80 +108,88 @@ var (
 func scriptCases() []scriptCase {
 	return []scriptCase{
 		// join.go
-		{"localAdmin", func(v string) string { return localAdmin(scriptHost(v)) }},
-		{"secretExistsScript", func(v string) string { return secretExistsScript(scriptHost(v), "bootstrap-token-abcdef") }},
-		{"credentialsScript", func(v string) string {
-			return credentialsScript(scriptHost(v), "kubeadm init phase upload-certs --upload-certs --config")
+		{"localAdmin", func(v string) scripts.Script { return scripts.Legacy(localAdmin(scriptHost(v))) }},
+		{"secretExistsScript", func(v string) scripts.Script {
+			return scripts.Legacy(secretExistsScript(scriptHost(v), "bootstrap-token-abcdef"))
 		}},
-		{"revokeScript", func(v string) string { return localAdmin(scriptHost(v)) + revokeScript }},
+		{"credentialsScript", func(v string) scripts.Script {
+			return scripts.Legacy(credentialsScript(scriptHost(v), "kubeadm init phase upload-certs --upload-certs --config"))
+		}},
+		{"revokeScript", func(v string) scripts.Script { return scripts.Legacy(localAdmin(scriptHost(v)) + revokeScript) }},
 		// verify.go
-		{"verifyScript", func(v string) string {
-			return verifyScript(inventory.EtcdStacked, v, []inventory.Host{scriptHost(v), scriptHost(v)})
+		{"verifyScript", func(v string) scripts.Script {
+			return scripts.Legacy(verifyScript(inventory.EtcdStacked, v, []inventory.Host{scriptHost(v), scriptHost(v)}))
 		}},
-		{"endpointReadyScript", func(v string) string { return endpointReadyScript(kubeadm.Endpoint(scriptCluster(v))) }},
+		{"endpointReadyScript", func(v string) scripts.Script {
+			return scripts.Legacy(endpointReadyScript(kubeadm.Endpoint(scriptCluster(v))))
+		}},
 		// join_control_plane.go
-		{"slbCheckScript", func(v string) string { return slbCheckScript(kubeadm.Endpoint(scriptCluster(v))) }},
-		{"joinScript worker", func(string) string { return joinScript(false) }},
-		{"joinScript control plane", func(string) string { return joinScript(true) + "\n" + waitReadyScript(180) + "\n" + waitEtcdScript }},
-		{"hostsScript", func(v string) string { return hostsScript(hostsBlock(scriptCluster(v), v)) }},
-		// kubeadm_init.go
-		{"initScript", func(string) string { return initScript() }},
-		{"resetInterruptedInitScript", func(string) string { return resetInterruptedInitScript() }},
-		{"teardownScript stacked", func(string) string { return teardownScript(true) }},
-		{"teardownScript external", func(string) string { return teardownScript(false) }},
-		// network.go
-		{"podCIDRScript", func(v string) string { return podCIDRScript(scriptHost(v), v) }},
-		{"routesCleanUp", func(v string) string { return routesCleanUp(scriptCluster(v).Spec.Network) }},
-		{"cniCleanUp bridge", func(string) string { return cniCleanUp(inventory.CNIBridge) }},
-		{"cniCleanUp manifest", func(string) string { return cniCleanUp(inventory.CNIManifest) }},
-		{"cniPluginsScript", func(string) string { return cniPluginsScript }},
-		// kube_proxy.go
-		{"setProxyModeScript", func(v string) string { return setProxyModeScript(v) }},
-		{"waitProxyModeScript", func(v string) string { return waitProxyModeScript(v) }},
-		{"proxyModeScript", func(string) string { return proxyModeScript }},
-		{"kubeProxyCleanUp", func(string) string { return kubeProxyCleanUp }},
-		// load_balancer.go
-		{"lbCleanUpScript", func(v string) string { return lbCleanUpScript(v) }},
-		{"recordFoundLBScript", func(string) string { return recordFoundLBScript }},
-		// host_prep.go
-		{"HostPrepScript", func(v string) string {
-			c := scriptCluster(v)
-			return HostPrepScript(c, c.Spec.Hosts[0], inventory.ProxyModeIPVS)
+		{"slbCheckScript", func(v string) scripts.Script {
+			return scripts.Legacy(slbCheckScript(kubeadm.Endpoint(scriptCluster(v))))
 		}},
-		{"readHostsBlock", func(string) string { return readHostsBlock }},
-		{"hostPrepCleanUp", func(string) string { return hostPrepCleanUp() }},
+		{"joinScript worker", func(string) scripts.Script { return scripts.Legacy(joinScript(false)) }},
+		{"joinScript control plane", func(string) scripts.Script {
+			return scripts.Legacy(joinScript(true) + "\n" + waitReadyScript(180) + "\n" + waitEtcdScript)
+		}},
+		{"hostsScript", func(v string) scripts.Script { return scripts.Legacy(hostsScript(hostsBlock(scriptCluster(v), v))) }},
+		// kubeadm_init.go
+		{"initScript", func(string) scripts.Script { return scripts.Legacy(initScript()) }},
+		{"resetInterruptedInitScript", func(string) scripts.Script { return scripts.Legacy(resetInterruptedInitScript()) }},
+		{"teardownScript stacked", func(string) scripts.Script { return scripts.Legacy(teardownScript(true)) }},
+		{"teardownScript external", func(string) scripts.Script { return scripts.Legacy(teardownScript(false)) }},
+		// network.go
+		{"podCIDRScript", func(v string) scripts.Script { return scripts.Legacy(podCIDRScript(scriptHost(v), v)) }},
+		{"routesCleanUp", func(v string) scripts.Script { return scripts.Legacy(routesCleanUp(scriptCluster(v).Spec.Network)) }},
+		{"cniCleanUp bridge", func(string) scripts.Script { return scripts.Legacy(cniCleanUp(inventory.CNIBridge)) }},
+		{"cniCleanUp manifest", func(string) scripts.Script { return scripts.Legacy(cniCleanUp(inventory.CNIManifest)) }},
+		{"cniPluginsScript", func(string) scripts.Script { return scripts.Legacy(cniPluginsScript) }},
+		// kube_proxy.go
+		{"setProxyModeScript", func(v string) scripts.Script { return scripts.Legacy(setProxyModeScript(v)) }},
+		{"waitProxyModeScript", func(v string) scripts.Script { return scripts.Legacy(waitProxyModeScript(v)) }},
+		{"proxyModeScript", func(string) scripts.Script { return scripts.Legacy(proxyModeScript) }},
+		{"kubeProxyCleanUp", func(string) scripts.Script { return scripts.Legacy(kubeProxyCleanUp) }},
+		// load_balancer.go
+		{"lbCleanUpScript", func(v string) scripts.Script { return scripts.Legacy(lbCleanUpScript(v)) }},
+		{"recordFoundLBScript", func(string) scripts.Script { return scripts.Legacy(recordFoundLBScript) }},
+		// host_prep.go
+		{"HostPrepScript", func(v string) scripts.Script {
+			c := scriptCluster(v)
+			return scripts.Legacy(HostPrepScript(c, c.Spec.Hosts[0], inventory.ProxyModeIPVS))
+		}},
+		{"readHostsBlock", func(string) scripts.Script { return scripts.Legacy(readHostsBlock) }},
+		{"hostPrepCleanUp", func(string) scripts.Script { return scripts.Legacy(hostPrepCleanUp()) }},
 		// facts.go
-		{"factsCommand", func(v string) string {
+		{"factsCommand", func(v string) scripts.Script {
 			s, err := factsCommand(&Env{Cluster: scriptCluster(v)}, v)
 			if err != nil {
 				panic(err)
 			}
-			return s
+			return scripts.Legacy(s)
 		}},
 		// interrupted.go
-		{"finishedScript worker", func(v string) string { return finishedScript(scriptHost(v), false) }},
-		{"finishedScript control plane", func(v string) string { return finishedScript(scriptHost(v), true) }},
-		{"removeEtcdMemberScript", func(v string) string { return removeEtcdMemberScript(v, scriptHost(v)) }},
+		{"finishedScript worker", func(v string) scripts.Script { return scripts.Legacy(finishedScript(scriptHost(v), false)) }},
+		{"finishedScript control plane", func(v string) scripts.Script { return scripts.Legacy(finishedScript(scriptHost(v), true)) }},
+		{"removeEtcdMemberScript", func(v string) scripts.Script { return scripts.Legacy(removeEtcdMemberScript(v, scriptHost(v))) }},
 		// artifacts.go: bundle paths and image names come from the bundle's
 		// manifest, not the inventory, and are held to the same rule.
-		{"artifactsProbeScript", func(v string) string {
-			return artifactsProbeScript([]bundle.File{{Target: v}, {Target: "/usr/bin/kubeadm"}, {Kind: bundle.KindImage}})
+		{"artifactsProbeScript", func(v string) scripts.Script {
+			return scripts.Legacy(artifactsProbeScript([]bundle.File{{Target: v}, {Target: "/usr/bin/kubeadm"}, {Kind: bundle.KindImage}}))
 		}},
-		{"importImageScript", func(v string) string {
-			return installArtifactsPrelude + importImageScript(imageStage+"/"+filepath.Base(v), []string{v, "registry.k8s.io/pause:3.10"})
+		{"importImageScript", func(v string) scripts.Script {
+			return scripts.Legacy(installArtifactsPrelude + importImageScript(imageStage+"/"+filepath.Base(v), []string{v, "registry.k8s.io/pause:3.10"}))
 		}},
 		// remote.go
-		{"hashScript", func(v string) string { return hashScript([]string{v, SysctlPath}) }},
-		{"smallFilesScript", func(v string) string {
-			return smallFilesScript([]fileSpec{{Path: v, Mode: 0o600, Content: []byte(v)}, {Path: SysctlPath, Content: []byte("x")}})
+		{"hashScript", func(v string) scripts.Script { return scripts.Legacy(hashScript([]string{v, SysctlPath})) }},
+		{"smallFilesScript", func(v string) scripts.Script {
+			return scripts.Legacy(smallFilesScript([]fileSpec{{Path: v, Mode: 0o600, Content: []byte(v)}, {Path: SysctlPath, Content: []byte("x")}}))
 		}},
-		{"waitReadyScript", func(string) string { return waitReadyScript(180) }},
-		{"probeScript", func(v string) string {
+		{"waitReadyScript", func(string) scripts.Script { return scripts.Legacy(waitReadyScript(180)) }},
+		{"probeScript", func(v string) scripts.Script {
 			fc, err := factsCommand(&Env{Cluster: scriptCluster(v)}, v)
 			if err != nil {
 				panic(err)
 			}
-			return probeScript(fc, []string{v, SysctlPath}, readHostsBlock)
+			return scripts.Legacy(probeScript(fc, []string{v, SysctlPath}, readHostsBlock))
 		}},
 	}
 }
@@ -193,13 +203,13 @@ func scriptCases() []scriptCase {
 func TestScriptsKeepTheirShapeWithHostileValues(t *testing.T) {
 	for _, sc := range scriptCases() {
 		t.Run(sc.name, func(t *testing.T) {
-			plain := sc.render(plainValue)
+			plain := sc.render(plainValue).String()
 			want, err := shape(plain)
 			if err != nil {
 				t.Fatalf("the plain rendering does not parse: %v\n%s", err, plain)
 			}
 			for _, v := range hostileValues {
-				got := sc.render(v)
+				got := sc.render(v).String()
 				gs, err := shape(got)
 				if err != nil {
 					t.Errorf("value %q: the script no longer parses: %v\n%s", v, err, got)
@@ -228,7 +238,7 @@ func TestScriptsParse(t *testing.T) {
 	for i, sc := range cases {
 		for j, v := range values {
 			f := filepath.Join(dir, fmt.Sprintf("%02d-%02d.sh", i, j))
-			if err := os.WriteFile(f, []byte(sc.render(v)), 0o644); err != nil {
+			if err := os.WriteFile(f, []byte(sc.render(v).String()), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			files[f] = rendering{i, j}
@@ -520,4 +530,57 @@ func firstDifference(want, got string) string {
 		}
 	}
 	return fmt.Sprintf("shapes of %d and %d lines", len(w), len(g))
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/scripts")
+
+// goldenName is the golden file of a script case.
+func goldenName(name string) string {
+	return filepath.Join("testdata", "scripts", strings.ReplaceAll(name, " ", "-")+".sh")
+}
+
+// TestScriptGoldens renders every script with plain values and compares it
+// with its golden file (go test ./phases -run TestScriptGoldens -update
+// rewrites them), so a change to any script shows in review as a diff of
+// the shell itself. It also requires every template of the phases to be
+// rendered by some case: a template without one is unchecked by the shape,
+// sh -n and shellcheck tests.
+func TestScriptGoldens(t *testing.T) {
+	seen := map[string]bool{}
+	for _, sc := range scriptCases() {
+		g := goldenName(sc.name)
+		if seen[g] {
+			t.Fatalf("two cases share the golden file %s", g)
+		}
+		seen[g] = true
+		got := sc.render(plainValue).Body()
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(g), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(g, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(g)
+		if err != nil {
+			t.Errorf("%s: %v (run with -update)", sc.name, err)
+			continue
+		}
+		if got != string(want) {
+			t.Errorf("%s differs from %s (run with -update and review the diff):\n%s", sc.name, g, got)
+		}
+	}
+	for _, name := range scripts.Names("phases/") {
+		if !scripts.Rendered(name) {
+			t.Errorf("template %s is rendered by no case in scriptCases", name)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join("testdata", "scripts"))
+	for _, e := range entries {
+		if !seen[filepath.Join("testdata", "scripts", e.Name())] {
+			t.Errorf("testdata/scripts/%s belongs to no case: remove it", e.Name())
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -50,12 +51,12 @@ func (Verify) Run(ctx context.Context, env *Env, w Work) error {
 	if err != nil {
 		return err
 	}
-	if _, err := env.run(ctx, cp.Name, "verify cluster", verifyScript(c.Spec.Etcd.Topology, cp.Name, c.Masters())); err != nil {
+	if _, err := env.run(ctx, cp.Name, "verify cluster", scripts.Legacy(verifyScript(c.Spec.Etcd.Topology, cp.Name, c.Masters()))); err != nil {
 		return &HostError{Host: cp.Name, Err: err}
 	}
 	// The endpoint, as each host resolves it.
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		_, err := env.quiet(ctx, host, "apiserver through the endpoint", endpointReadyScript(kubeadm.Endpoint(c)))
+		_, err := env.quiet(ctx, host, "apiserver through the endpoint", scripts.Legacy(endpointReadyScript(kubeadm.Endpoint(c))))
 		return err
 	})
 }

@@ -28,7 +28,7 @@ func (c *cmdContext) renderCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			files, err := phases.RenderAll(c.app.registry(), cl)
+			files, err := phases.RenderAll(cmd.Context(), c.app.registry(), phases.OfflineView{C: cl})
 			if err != nil {
 				return err
 			}

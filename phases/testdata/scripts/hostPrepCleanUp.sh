@@ -1,0 +1,30 @@
+if [ -s /etc/kubeha/firewalld-ports ]; then
+  if ! systemctl is-active -q firewalld 2>/dev/null; then
+    echo "firewalld is not running, so the ports kubeha opened ($(tr '\n' ' ' < /etc/kubeha/firewalld-ports)) cannot be closed: start firewalld and run kubeha reset again" >&2
+    exit 1
+  fi
+  for p in $(cat /etc/kubeha/firewalld-ports); do
+    if firewall-cmd -q --permanent --query-port="$p"; then firewall-cmd -q --permanent --remove-port="$p" || exit 1; fi
+  done
+  firewall-cmd -q --reload && echo "closed the firewalld ports kubeha opened"
+fi
+rm -rf /etc/sysctl.d/99-kubeha.conf /etc/modules-load.d/kubeha.conf /etc/kubeha
+(
+set -e
+block=''
+cur=$(sed -n '/^# BEGIN kubeha$/,/^# END kubeha$/p' /etc/hosts)
+if [ "$cur" = "$(printf '%s' "$block" | sed '$ {/^$/d}')" ]; then exit 0; fi
+tmp=$(mktemp /etc/.hosts.kubeha-XXXXXX)
+trap 'rm -f "$tmp"' EXIT
+sed '/^# BEGIN kubeha$/,/^# END kubeha$/d' /etc/hosts > "$tmp"
+printf '%s' "$block" >> "$tmp"
+chmod 644 "$tmp"
+if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; else mv -f "$tmp" /etc/hosts; fi
+echo "updated /etc/hosts"
+)
+left=''
+if [ -e /etc/sysctl.d/99-kubeha.conf ] || [ -e /etc/modules-load.d/kubeha.conf ] || [ -e /etc/kubeha ]; then left="$left
+  "'host-prep'\''s files or /etc/kubeha'; fi
+if grep -q '^# BEGIN kubeha$' /etc/hosts; then left="$left
+  "'kubeha'\''s block in /etc/hosts'; fi
+if [ -n "$left" ]; then printf 'still present after the clean-up:%s\nrun kubeha reset again; what stays after that, remove by hand (README, Reset)\n' "$left" >&2; exit 1; fi

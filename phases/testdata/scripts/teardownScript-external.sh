@@ -1,0 +1,12 @@
+if command -v kubeadm >/dev/null; then kubeadm reset -f --cleanup-tmp-dir; fi
+rm -f /etc/kubeha/node.done /etc/kubeha/control-plane.done
+left=''
+if command -v ctr >/dev/null 2>&1 && [ -n "$(ctr -n k8s.io tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING"')" ]; then left="$left
+  "'pod containers still running (containerd namespace k8s.io)'; fi
+if [ -n "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ]; then left="$left
+  "'static pod manifests in /etc/kubernetes/manifests'; fi
+if ls /etc/kubernetes/*.conf >/dev/null 2>&1; then left="$left
+  "'kubeconfigs in /etc/kubernetes'; fi
+if [ -f /var/lib/kubelet/config.yaml ]; then left="$left
+  "'the kubelet'\''s configuration'; fi
+if [ -n "$left" ]; then printf 'still present after the clean-up:%s\nrun kubeha reset again; what stays after that, remove by hand (README, Reset)\n' "$left" >&2; exit 1; fi
