@@ -3,14 +3,12 @@ package phases
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/scripts"
-	"github.com/kubeha/kubeha/ssh"
 )
 
 // InstallCNI installs the pod network: the bridge plugin on each node's
@@ -121,7 +119,7 @@ func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 			if _, err := env.putFiles(ctx, host, []fileSpec{{Path: manifestPath, Mode: 0o644, Content: data}}); err != nil {
 				return err
 			}
-			_, err := env.run(ctx, host, "kubectl apply CNI manifest", scripts.Legacy("kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "+manifestPath))
+			_, err := env.ControlPlane.Kubectl(ctx, controlplane.Endpoint, "kubectl apply CNI manifest", applyManifestScript())
 			return err
 		})
 	}
@@ -201,15 +199,10 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 	if env.Cluster.Spec.CNI.Plugin != inventory.CNIBridge {
 		return
 	}
-	cp, err := controlHost(ctx, env)
-	if err != nil {
-		return
-	}
-	// Straight to that master's own apiserver (its address is in the
-	// certificate): right after init the endpoint may not route yet, and
-	// this must cost a second or two at most.
-	res, err := env.quiet(ctx, cp.Name, "read the node's Pod CIDR", scripts.Legacy(podCIDRScript(cp, host)))
-	cidr := strings.TrimSpace(res.Stdout)
+	// Straight to the control host's own apiserver: right after init the
+	// endpoint may not route yet, and this must cost a second or two at
+	// most.
+	cidr, err := env.ControlPlane.NodeCIDR(ctx, host)
 	if err != nil || cidr == "" {
 		return
 	}
@@ -219,13 +212,4 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 	if _, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidr)}}); err != nil {
 		env.Log.ForHost(host).Warn("early CNI config: " + err.Error() + " (the cni phase writes it)")
 	}
-}
-
-// podCIDRScript prints node's Pod CIDR as control-plane node cp's own
-// apiserver has it, trying for about two seconds; it prints nothing and
-// exits 1 when the node has none yet.
-func podCIDRScript(cp inventory.Host, node string) string {
-	return fmt.Sprintf(
-		`i=0; while [ $i -lt 6 ]; do c=$(kubectl --kubeconfig /etc/kubernetes/admin.conf --server %s --request-timeout 2s get node %s -o jsonpath='{.spec.podCIDR}' 2>/dev/null); [ -n "$c" ] && { echo "$c"; exit 0; }; i=$((i+1)); sleep 0.3; done`,
-		ssh.Quote("https://"+net.JoinHostPort(cp.InternalAddress, strconv.Itoa(inventory.APIServerPort))), ssh.Quote(node))
 }

@@ -44,3 +44,8 @@ func reverse(hs []inventory.Host) []inventory.Host {
 	}
 	return out
 }
+
+// controlHost is the run's control host (controlplane.Client.Control).
+func controlHost(ctx context.Context, env *Env) (inventory.Host, error) {
+	return env.ControlPlane.Control(ctx)
+}

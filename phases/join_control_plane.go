@@ -2,8 +2,8 @@ package phases
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/scripts"
@@ -38,17 +38,18 @@ func (JoinControlPlane) Probe(ctx context.Context, env *Env) (Work, error) {
 	return w, nil
 }
 
-// joinThroughFirst reports whether a joining master must reach the
-// endpoint through the first master: where host-prep points a master's
-// endpoint name at the master itself (external SLB's hairpin rule, local
-// proxy on 6443), its own apiserver does not exist until the join is done.
-func joinThroughFirst(c *inventory.Cluster) bool {
-	m := c.Masters()[0]
-	return EndpointAddress(c, m) == m.InternalAddress || EndpointAddress(c, m) == "127.0.0.1"
+var _ FileRenderer = JoinControlPlane{}
+
+// Files is the JoinConfiguration of every master but the first, with
+// placeholder secrets: Run writes the same files with the run's own.
+func (JoinControlPlane) Files(_ context.Context, v View) ([]HostFile, error) {
+	c := v.Cluster()
+	return joinConfigFiles(c, c.Masters()[1:], kubeadm.Placeholders, true)
 }
 
 func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
+	cp := env.ControlPlane
 	return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
 		// Look before making credentials: on a rerun most masters are joined.
@@ -60,8 +61,7 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 			// A run cut short during the waits below left the mark without
 			// them: wait again (at once when healthy) before the next join.
 			env.Log.ForHost(host).Info("already a control-plane node")
-			_, err := env.quiet(ctx, host, "wait for apiserver and etcd", scripts.Legacy(waitReadyScript(180)+"\n"+waitEtcdScript))
-			return err
+			return waitJoined(ctx, cp, h)
 		}
 		if f.Interrupted() {
 			if done, err := recoverInterrupted(ctx, env, h, true); err != nil || done {
@@ -71,66 +71,48 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 				return err
 			}
 		}
-		s, err := joinSecrets(ctx, env, true)
+		s, err := cp.JoinSecrets(ctx, true)
 		if err != nil {
 			return err
 		}
-		cfg, err := kubeadm.JoinConfig(c, h, s, true)
-		if err != nil {
+		if err := env.beforeJoin(ctx, h, true); err != nil {
 			return err
 		}
-		if joinThroughFirst(c) {
-			if _, err := env.run(ctx, host, "point the endpoint at the first master for the join",
-				scripts.Legacy(hostsScript(hostsBlock(c, c.Masters()[0].InternalAddress)))); err != nil {
-				return err
-			}
-		}
-		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
+		if err := putJoinConfig(ctx, env, h, s, true); err != nil {
 			return err
 		}
-		script := joinScript(true) + "\n" + waitReadyScript(180) + "\n" + waitEtcdScript
-		if _, err := env.run(ctx, host, "kubeadm join --control-plane", scripts.Legacy(script), s.Token, s.CertificateKey); err != nil {
+		if _, err := env.run(ctx, host, "kubeadm join --control-plane", joinScript(true), s.Token, s.CertificateKey); err != nil {
 			return err
 		}
-		if joinThroughFirst(c) {
-			if _, err := env.run(ctx, host, "set /etc/hosts block", scripts.Legacy(hostsScript(hostsBlock(c, EndpointAddress(c, h))))); err != nil {
-				return err
-			}
+		if err := waitJoined(ctx, cp, h); err != nil {
+			return err
 		}
 		if _, err = env.Shared.Facts.Get(ctx, env, host, true); err != nil {
 			return err
 		}
-		earlyBridgeCNI(ctx, env, host)
-		return nil
+		return env.afterJoin(ctx, h, true)
 	})
 }
 
-// waitEtcdScript waits until the cluster's etcd is healthy as seen from
-// this master's apiserver.
-const waitEtcdScript = `i=0; until kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz/etcd >/dev/null 2>&1; do
-  i=$((i+1)); if [ $i -ge 120 ]; then echo "etcd not healthy after the join" >&2; exit 1; fi; sleep 1
-done`
+// waitJoined waits until a master that joined has its own apiserver ready
+// and finds etcd healthy, before the next master adds another member.
+func waitJoined(ctx context.Context, cp *controlplane.Client, m inventory.Host) error {
+	if err := cp.WaitReady(ctx, m, 180); err != nil {
+		return err
+	}
+	return cp.WaitEtcd(ctx, m, 120)
+}
 
 // joinScript runs kubeadm join with the uploaded config unless kubeha's
-// mark says it finished, and marks it when it does. A failed join is undone
-// on the spot: a half-joined host (for a master, a half-added etcd member)
-// makes the next attempt fail ("Peer URLs already exists"). The config,
-// which holds the join secrets, is removed whatever happens.
-func joinScript(controlPlane bool) string {
+// mark says it finished, and marks it when it does; a failed join is
+// undone on the spot (phases/kubeadm-join).
+func joinScript(controlPlane bool) scripts.Script {
 	mark := NodeMark
 	if controlPlane {
 		mark = ControlPlaneMark
 	}
-	return fmt.Sprintf(`set -e
-trap 'rm -f %[1]s' EXIT
-if [ ! -f %[2]s ]; then
-  start=$(date +%%s%%N)
-  if ! kubeadm join --config %[1]s; then
-    echo "join failed: kubeadm reset to leave this host clean for a retry" >&2
-    `+resetKeepingLB+`
-    exit 1
-  fi
-  echo "kubeadm join took $(( ($(date +%%s%%N) - start) / 1000000 )) ms"
-  %[3]s
-fi`, kubeadm.JoinConfigPath, mark, markScript(controlPlane))
+	return scripts.Render("phases/kubeadm-join", struct {
+		markData
+		Config, Mark string
+	}{marks(controlPlane), kubeadm.JoinConfigPath, mark})
 }

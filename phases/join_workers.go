@@ -2,16 +2,11 @@ package phases
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
-	"github.com/kubeha/kubeha/scripts"
-	"github.com/kubeha/kubeha/ssh"
-	"github.com/kubeha/kubeha/state"
 )
 
 // JoinWorkers joins the workers, several at once.
@@ -44,46 +39,43 @@ func (JoinWorkers) Probe(ctx context.Context, env *Env) (Work, error) {
 	})
 }
 
+var _ FileRenderer = JoinWorkers{}
+
+// Files is the JoinConfiguration of every worker, with placeholder secrets:
+// Run writes the same files with the run's own.
+func (JoinWorkers) Files(_ context.Context, v View) ([]HostFile, error) {
+	c := v.Cluster()
+	return joinConfigFiles(c, c.Workers(), kubeadm.Placeholders, false)
+}
+
 func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
-	// Look before making credentials: on a rerun most workers are joined.
-	// A host that cannot be reached fails alone; the others go on.
+	cp := env.ControlPlane
+	// Credentials on first need, once, shared by every join: on a rerun
+	// most workers are joined and need none.
 	var mu sync.Mutex
-	var lookErrs []error
-	unreachable := map[string]bool{}
-	ProbeEach(ctx, env, w.Pending, func(ctx context.Context, host string) error {
+	var made *kubeadm.Secrets
+	var madeErr error
+	joinSecrets := func(ctx context.Context) (kubeadm.Secrets, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if made == nil && madeErr == nil {
+			s, err := cp.JoinSecrets(ctx, false)
+			made, madeErr = &s, err
+		}
+		return *made, madeErr
+	}
+	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		h, _ := c.Host(host)
 		f, err := env.Shared.Facts.Get(ctx, env, host, true)
 		if err != nil {
-			mu.Lock()
-			lookErrs = append(lookErrs, &HostError{Host: host, Err: err})
-			unreachable[host] = true
-			mu.Unlock()
-			env.results.set(host, state.StatusFailed, err)
-		} else if f.NodeDone {
+			return err
+		}
+		if f.NodeDone {
 			env.Log.ForHost(host).Info("already joined")
+			return nil
 		}
-		return nil
-	})
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	var todo []string
-	for _, h := range w.Pending {
-		if f := env.Shared.Facts.known(h); !unreachable[h] && f != nil && !f.NodeDone {
-			todo = append(todo, h)
-		}
-	}
-	if len(todo) == 0 {
-		return errors.Join(lookErrs...)
-	}
-	// Credentials once, before the fan-out, so all joins share them.
-	s, err := joinSecrets(ctx, env, false)
-	if err != nil {
-		return err
-	}
-	err = ForEachHost(ctx, env, todo, 0, func(ctx context.Context, host string) error {
-		h, _ := c.Host(host)
-		if f := env.Shared.Facts.known(host); f.Interrupted() {
+		if f.Interrupted() {
 			done, err := recoverInterrupted(ctx, env, h, false)
 			if err != nil || done {
 				if err == nil {
@@ -95,36 +87,31 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 		if c.Spec.LoadBalancer.Mode == inventory.ModeExternal {
 			// Workers join through the SLB: say so plainly if it does not
 			// answer, rather than let kubeadm time out.
-			res, err := env.quiet(ctx, host, "check the SLB", scripts.Legacy(slbCheckScript(kubeadm.Endpoint(c))))
+			code, err := cp.EndpointStatus(ctx, host)
 			if err != nil {
 				return err
 			}
-			if code := strings.TrimSpace(res.Stdout); code != "200" {
-				return fmt.Errorf("the SLB at %s does not serve the apiserver (HTTP %q): check it forwards :%d to every master's :6443", c.Spec.LoadBalancer.Address, code, c.Spec.ControlPlaneEndpoint.Port)
+			if code != "200" {
+				return fmt.Errorf("the SLB at %s does not serve the apiserver (HTTP %q): check it forwards :%d to every master's :%d",
+					c.Spec.LoadBalancer.Address, code, c.Spec.ControlPlaneEndpoint.Port, inventory.APIServerPort)
 			}
 		}
-		cfg, err := kubeadm.JoinConfig(c, h, s, false)
+		s, err := joinSecrets(ctx)
 		if err != nil {
 			return err
 		}
-		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
+		if err := env.beforeJoin(ctx, h, false); err != nil {
 			return err
 		}
-		script := joinScript(false)
-		if _, err := env.run(ctx, host, "kubeadm join", scripts.Legacy(script), s.Token); err != nil {
+		if err := putJoinConfig(ctx, env, h, s, false); err != nil {
+			return err
+		}
+		if _, err := env.run(ctx, host, "kubeadm join", joinScript(false), s.Token); err != nil {
 			return err
 		}
 		if _, err = env.Shared.Facts.Get(ctx, env, host, true); err != nil {
 			return err
 		}
-		earlyBridgeCNI(ctx, env, host)
-		return nil
+		return env.afterJoin(ctx, h, false)
 	})
-	return errors.Join(append(lookErrs, err)...)
-}
-
-// slbCheckScript prints the HTTP status of the apiserver's /readyz through
-// endpoint (host:port), or 000 when nothing answers; it always exits 0.
-func slbCheckScript(endpoint string) string {
-	return fmt.Sprintf("curl -sk --max-time 5 -o /dev/null -w '%%{http_code}' %s; true", ssh.Quote("https://"+endpoint+"/readyz"))
 }

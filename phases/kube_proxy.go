@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
@@ -51,9 +52,9 @@ func (KubeProxy) Probe(ctx context.Context, env *Env) (Work, error) {
 		}
 		return w, nil
 	}
-	conf, err := kubeProxyConf(ctx, env, cp.Name)
+	conf, err := kubeProxyConf(ctx, env)
 	if err != nil {
-		return Work{}, err
+		return Work{}, &HostError{Host: cp.Name, Err: err}
 	}
 	cmMode := configMapMode(conf)
 	return ProbePending(ctx, env, names, func(ctx context.Context, host string) (string, error) {
@@ -81,15 +82,9 @@ func proxyModeReason(got, cm, want string) string {
 }
 
 // kubeProxyConf reads config.conf of the kube-proxy ConfigMap.
-func kubeProxyConf(ctx context.Context, env *Env, cp string) (string, error) {
-	res, err := env.quiet(ctx, cp, "read the kube-proxy ConfigMap", scripts.Legacy(kubectlSystem+` get configmap kube-proxy -o jsonpath='{.data.config\.conf}'`))
-	if err != nil {
-		return "", &HostError{Host: cp, Err: err}
-	}
-	return res.Stdout, nil
+func kubeProxyConf(ctx context.Context, env *Env) (string, error) {
+	return env.ControlPlane.Query(ctx, controlplane.Endpoint, "read the kube-proxy ConfigMap", scripts.Render("phases/kube-proxy-config", nil))
 }
-
-const kubectlSystem = "kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout 20s -n kube-system"
 
 // configMapMode is the top-level mode in a kube-proxy config.conf.
 func configMapMode(conf string) string {
@@ -119,10 +114,9 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 		return err
 	}
 	log := env.Log.ForHost(cp.Name)
-	const k = kubectlSystem
-	conf, err := kubeProxyConf(ctx, env, cp.Name)
+	conf, err := kubeProxyConf(ctx, env)
 	if err != nil {
-		return err
+		return &HostError{Host: cp.Name, Err: err}
 	}
 	// Look again, as the probe did: on a first run every node is pending
 	// because the journal has no record, not because a mode is wrong, and a
@@ -132,7 +126,7 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 	err = ProbeEach(ctx, env, w.Pending, func(ctx context.Context, host string) error {
 		res, err := env.quiet(ctx, host, "kube-proxy mode", scripts.Legacy(proxyModeScript))
 		if err != nil {
-			return &HostError{Host: host, Err: err}
+			return err
 		}
 		if why := proxyModeReason(strings.TrimSpace(res.Stdout), mode, mode); why != "" {
 			env.Log.ForHost(host).Info(why)
@@ -150,22 +144,20 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 		log.Info("the kube-proxy ConfigMap says mode " + mode + " and no kube-proxy runs another")
 		return nil
 	}
+	patch := ""
 	if want := withProxyMode(conf, mode); want != conf {
-		patch, err := json.Marshal(map[string]any{"data": map[string]string{"config.conf": want}})
+		b, err := json.Marshal(map[string]any{"data": map[string]string{"config.conf": want}})
 		if err != nil {
 			return err
 		}
-		if _, err := env.putFiles(ctx, cp.Name, []fileSpec{{Path: kubeProxyPatchPath, Mode: 0o600, Content: patch}}); err != nil {
+		if _, err := env.putFiles(ctx, cp.Name, []fileSpec{{Path: kubeProxyPatchPath, Mode: 0o600, Content: b}}); err != nil {
 			return &HostError{Host: cp.Name, Err: err}
 		}
-		if _, err := env.run(ctx, cp.Name, "set kube-proxy's mode", scripts.Legacy(setProxyModeScript(mode))); err != nil {
-			return &HostError{Host: cp.Name, Err: err}
-		}
+		patch = kubeProxyPatchPath
 	} else {
 		log.Info("the kube-proxy ConfigMap already says mode " + mode + "; a kube-proxy runs another: restarting them")
 	}
-	// kube-proxy reads its mode only when it starts.
-	if _, err := env.run(ctx, cp.Name, "restart kube-proxy", scripts.Legacy(k+" rollout restart daemonset kube-proxy >/dev/null && echo 'kube-proxy restarted on every node'")); err != nil {
+	if _, err := env.ControlPlane.Kubectl(ctx, controlplane.Endpoint, "set kube-proxy's mode and restart it", setProxyModeScript(patch, mode)); err != nil {
 		return &HostError{Host: cp.Name, Err: err}
 	}
 	// Every pending node, until its kube-proxy reports the mode. A restart
@@ -177,13 +169,10 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 	})
 }
 
-// setProxyModeScript applies the ConfigMap patch uploaded to
-// kubeProxyPatchPath, which sets mode, and removes the patch file.
-func setProxyModeScript(mode string) string {
-	return fmt.Sprintf(`set -e
-trap 'rm -f %[2]s' EXIT
-%[1]s patch configmap kube-proxy --type merge --patch-file %[2]s >/dev/null
-echo %[3]s`, kubectlSystem, kubeProxyPatchPath, ssh.Quote("kube-proxy ConfigMap set to mode "+mode))
+// setProxyModeScript applies the ConfigMap patch uploaded to patch (none
+// when ""), which sets mode, and restarts kube-proxy everywhere.
+func setProxyModeScript(patch, mode string) scripts.Script {
+	return scripts.Render("phases/kube-proxy-set-mode", struct{ Patch, Set string }{patch, "kube-proxy ConfigMap set to mode " + mode})
 }
 
 // waitProxyModeScript waits up to 120 s for the local kube-proxy to report

@@ -2,17 +2,11 @@ package phases
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
 
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/scripts"
-	"github.com/kubeha/kubeha/state"
 )
 
 // InitControlPlane runs kubeadm init on the first master and saves the
@@ -26,25 +20,37 @@ func (InitControlPlane) Title() string {
 	return "Initialise the first control-plane node (kubeadm init)"
 }
 
+// initialised returns the first master kubeha marked a finished
+// control-plane node, if any, by the facts: any such master means the
+// cluster exists, and init must not run again, anywhere.
+func initialised(ctx context.Context, env *Env, refresh bool) (inventory.Host, bool, error) {
+	for _, m := range env.Cluster.Masters() {
+		f, err := env.Shared.Facts.Get(ctx, env, m.Name, refresh)
+		if err != nil {
+			return m, false, &HostError{Host: m.Name, Err: err}
+		}
+		if f.ControlPlaneDone {
+			return m, true, nil
+		}
+	}
+	return inventory.Host{}, false, nil
+}
+
 func (InitControlPlane) Probe(ctx context.Context, env *Env) (Work, error) {
 	first := env.Cluster.Masters()[0].Name
 	w := Work{Targets: []string{first}, Reasons: map[string]string{}}
-	// Any master kubeha marked means the cluster exists: init must not run
-	// again, anywhere.
-	for _, m := range env.Cluster.Masters() {
-		f, err := env.Shared.Facts.Get(ctx, env, m.Name, false)
-		if err != nil {
-			return w, err
+	m, done, err := initialised(ctx, env, false)
+	if err != nil {
+		return w, err
+	}
+	if done {
+		if ready, err := env.ControlPlane.IsReady(ctx, m); err != nil || !ready {
+			w.Pending, w.Reasons[first] = []string{first}, "the cluster exists but the apiserver on "+m.Name+" is not ready"
 		}
-		if f.ControlPlaneDone {
-			if _, err := env.quiet(ctx, m.Name, "apiserver ready", scripts.Legacy("curl -sfk --max-time 3 https://127.0.0.1:6443/readyz >/dev/null")); err != nil {
-				w.Pending, w.Reasons[first] = []string{first}, "the cluster exists but the apiserver on "+m.Name+" is not ready"
-			}
-			return w, nil
-		}
+		return w, nil
 	}
 	w.Pending, w.Reasons[first] = []string{first}, "kubeadm init"
-	if f, _ := env.Shared.Facts.Get(ctx, env, first, false); f.Interrupted() {
+	if f, err := env.Shared.Facts.Get(ctx, env, first, false); err == nil && f.Interrupted() {
 		w.Reasons[first] = "an earlier kubeadm init was cut short: kubeadm reset, then kubeadm init"
 	}
 	return w, nil
@@ -52,117 +58,144 @@ func (InitControlPlane) Probe(ctx context.Context, env *Env) (Work, error) {
 
 func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
+	cp := env.ControlPlane
+	// Run again on a cluster that exists (changed inventory, --force): no
+	// init, and no credentials recorded that were never created. The
+	// master found is the one waited for, so its errors name it.
+	m, done, err := initialised(ctx, env, true)
+	if err != nil {
+		return err
+	}
+	if done {
+		return ForEachHost(ctx, env, []string{m.Name}, 1, func(ctx context.Context, host string) error {
+			env.Log.ForHost(host).Info("already initialised: waiting for the apiserver, refreshing the local kubeconfig")
+			if err := cp.WaitReady(ctx, m, 180); err != nil {
+				return err
+			}
+			return cp.SaveAdminKubeconfig(ctx, m)
+		})
+	}
 	return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
-		// Run again on a cluster that exists (changed inventory, --force):
-		// no init, and no credentials recorded that were never created.
-		for _, m := range c.Masters() {
-			f, err := env.Shared.Facts.Get(ctx, env, m.Name, true)
-			if err != nil {
-				return &HostError{Host: m.Name, Err: err}
-			}
-			if f.ControlPlaneDone {
-				env.Log.ForHost(m.Name).Info("already initialised: waiting for the apiserver, refreshing the local kubeconfig")
-				if _, err := env.quiet(ctx, m.Name, "wait for apiserver", scripts.Legacy(waitReadyScript(180))); err != nil {
-					return &HostError{Host: m.Name, Err: err}
-				}
-				return saveAdminConf(ctx, env, m.Name)
-			}
+		f, err := env.Shared.Facts.Get(ctx, env, host, false)
+		if err != nil {
+			return err
 		}
-		f, _ := env.Shared.Facts.Get(ctx, env, host, false)
 		if f.Interrupted() {
 			env.Log.ForHost(host).Warn("an earlier kubeadm init was cut short here: kubeadm reset, then init again")
 			if err := stopOrphanKubeadm(ctx, env, host); err != nil {
 				return err
 			}
-			if _, err := env.run(ctx, host, "kubeadm reset", scripts.Legacy(resetInterruptedInitScript())); err != nil {
+			if _, err := cp.KubectlOn(ctx, h, controlplane.Endpoint, "kubeadm reset", resetInterruptedScript(true)); err != nil {
 				return err
 			}
 		}
-		s := kubeadm.Secrets{Token: NewToken(), CertificateKey: NewCertificateKey()}
-		env.Secrets.Add(s.Token, s.CertificateKey)
-		// kube-proxy's mode is cluster-wide: the fallback when any node
-		// lacks ip_vs (the facts phase has warned).
-		mode, err := EffectiveProxyMode(ctx, env)
+		s := cp.InitSecrets()
+		cfg, err := initConfigFile(ctx, env.View(), s)
 		if err != nil {
 			return err
 		}
-		cc := *c
-		cc.Spec.Network.KubeProxyMode = mode
-		cfg, err := kubeadm.InitConfig(&cc, h, s)
-		if err != nil {
+		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: cfg.Path, Mode: cfg.Mode, Content: cfg.Content, Secret: true}}); err != nil {
 			return err
 		}
-		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: kubeadm.InitConfigPath, Mode: 0o600, Content: cfg, Secret: true}}); err != nil {
+		if _, err := env.run(ctx, host, "kubeadm init", initScript(), s.Token, s.CertificateKey); err != nil {
 			return err
 		}
-		if _, err := env.run(ctx, host, "kubeadm init", scripts.Legacy(initScript()), s.Token, s.CertificateKey); err != nil {
-			return err
-		}
-		env.Shared.Join.recordInit(s.Token, s.CertificateKey)
+		cp.RecordInit(s)
+		cp.Initialized(h)
 		if _, err := env.Shared.Facts.Get(ctx, env, host, true); err != nil {
 			return err
 		}
-		if err := saveAdminConf(ctx, env, host); err != nil {
+		if err := cp.WaitReady(ctx, h, 180); err != nil {
 			return err
 		}
-		earlyBridgeCNI(ctx, env, host)
-		return nil
+		if err := cp.SaveAdminKubeconfig(ctx, h); err != nil {
+			return err
+		}
+		return env.afterJoin(ctx, h, true)
 	})
 }
 
-// initScript runs kubeadm init with the uploaded config unless kubeha's
-// mark says it finished, marks it when it does, removes the config (it
-// holds the join secrets) whatever happens, and waits for the apiserver.
-func initScript() string {
-	return fmt.Sprintf(`set -e
-trap 'rm -f %[1]s' EXIT
-if [ ! -f %[3]s ]; then
-  start=$(date +%%s%%N)
-  kubeadm init --config %[1]s --upload-certs
-  echo "kubeadm init took $(( ($(date +%%s%%N) - start) / 1000000 )) ms"
-  %[4]s
-fi
-%[2]s`, kubeadm.InitConfigPath, waitReadyScript(180), ControlPlaneMark, markScript(true))
+var _ FileRenderer = InitControlPlane{}
+
+// Files is the InitConfiguration kubeadm init gets on the first master,
+// with placeholder secrets: Run writes the same file with the run's own.
+func (InitControlPlane) Files(ctx context.Context, v View) ([]HostFile, error) {
+	f, err := initConfigFile(ctx, v, kubeadm.Placeholders)
+	if err != nil {
+		return nil, err
+	}
+	return []HostFile{f}, nil
 }
 
-var (
-	serverRE  = regexp.MustCompile(`(?m)^(\s*server:\s*).*$`)
-	keyDataRE = regexp.MustCompile(`(?m)^\s*client-key-data:\s*(\S+)`)
-)
+// initConfigFile renders the first master's InitConfiguration with secrets
+// s. kube-proxy's mode is cluster-wide: the view's, which is the fallback
+// when any node lacks ip_vs (the facts phase has warned).
+func initConfigFile(ctx context.Context, v View, s kubeadm.Secrets) (HostFile, error) {
+	c := v.Cluster()
+	first := c.Masters()[0]
+	mode, err := v.ProxyMode(ctx)
+	if err != nil {
+		return HostFile{}, err
+	}
+	cc := *c
+	cc.Spec.Network.KubeProxyMode = mode
+	cfg, err := kubeadm.InitConfig(&cc, first, s)
+	if err != nil {
+		return HostFile{}, err
+	}
+	return HostFile{Host: first.Name, Path: kubeadm.InitConfigPath, Mode: 0o600, Content: cfg}, nil
+}
 
-// AdminConfPath is where the admin kubeconfig is saved locally.
-func AdminConfPath(env *Env) string { return filepath.Join(env.Shared.StateDir, "admin.conf") }
+// joinConfigFiles renders the JoinConfiguration of each of hosts with
+// secrets s, as a control-plane node when controlPlane.
+func joinConfigFiles(c *inventory.Cluster, hosts []inventory.Host, s kubeadm.Secrets, controlPlane bool) ([]HostFile, error) {
+	var out []HostFile
+	for _, h := range hosts {
+		cfg, err := kubeadm.JoinConfig(c, h, s, controlPlane)
+		if err != nil {
+			return nil, &HostError{Host: h.Name, Err: err}
+		}
+		out = append(out, HostFile{Host: h.Name, Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg})
+	}
+	return out, nil
+}
 
-// saveAdminConf fetches admin.conf and saves it locally (0600), pointed at
-// an address this machine can reach without the hosts' /etc/hosts: the VIP
-// or the SLB (both in the apiserver certificate), or else the first master.
-func saveAdminConf(ctx context.Context, env *Env, host string) error {
-	c := env.Cluster
-	b, err := env.Hosts.Download(ctx, host, "/etc/kubernetes/admin.conf")
+// putJoinConfig writes h's JoinConfiguration, with this run's secrets s.
+func putJoinConfig(ctx context.Context, env *Env, h inventory.Host, s kubeadm.Secrets, controlPlane bool) error {
+	files, err := joinConfigFiles(env.Cluster, []inventory.Host{h}, s, controlPlane)
 	if err != nil {
 		return err
 	}
-	for _, m := range keyDataRE.FindAllSubmatch(b, -1) {
-		env.Secrets.Add(string(m[1]))
+	f := files[0]
+	_, err = env.putFiles(ctx, h.Name, []fileSpec{{Path: f.Path, Mode: f.Mode, Content: f.Content, Secret: true}})
+	return err
+}
+
+// markData is what the kubeadm templates need to mark a host done.
+type markData struct {
+	MarkDir string
+	Marks   []string
+}
+
+// marks is markData for a node, and a control-plane node when
+// controlPlane.
+func marks(controlPlane bool) markData {
+	d := markData{MarkDir: kubeadm.ConfigDir, Marks: []string{NodeMark}}
+	if controlPlane {
+		d.Marks = append(d.Marks, ControlPlaneMark)
 	}
-	addr, port := c.Masters()[0].Address, inventory.APIServerPort
-	switch {
-	case c.Spec.LoadBalancer.VIP != "":
-		addr, port = c.Spec.LoadBalancer.VIP, c.Spec.ControlPlaneEndpoint.Port
-	case c.Spec.LoadBalancer.Mode == inventory.ModeExternal:
-		addr, port = c.Spec.LoadBalancer.Address, c.Spec.ControlPlaneEndpoint.Port
-	}
-	b = serverRE.ReplaceAll(b, []byte("${1}https://"+net.JoinHostPort(addr, strconv.Itoa(port))))
-	if err := os.MkdirAll(env.Shared.StateDir, 0o700); err != nil {
-		return err
-	}
-	p := AdminConfPath(env)
-	if err := state.WriteFileAtomic(p, b, 0o600); err != nil {
-		return err
-	}
-	env.Log.ForHost(host).Info("admin kubeconfig saved to " + p)
-	return nil
+	return d
+}
+
+// initScript runs kubeadm init with the uploaded config unless kubeha's
+// mark says it finished, marks it when it does, and removes the config
+// (it holds the join secrets) whatever happens.
+func initScript() scripts.Script {
+	return scripts.Render("phases/kubeadm-init", struct {
+		markData
+		Config, Mark string
+	}{marks(true), kubeadm.InitConfigPath, ControlPlaneMark})
 }
 
 var _ TearDowner = InitControlPlane{}

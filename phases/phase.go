@@ -10,8 +10,8 @@ package phases
 
 import (
 	"context"
-	"sync"
 
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 )
@@ -110,23 +110,52 @@ type Env struct {
 	UploadConcurrency int
 	// Hosts reaches the machines. Nil only in engine tests with fake phases.
 	Hosts Hosts
-	// Shared is what phases of one run hand to each other (facts, join
-	// material). Never nil when Hosts is set.
+	// Shared is what phases of one run hand to each other (facts). Never
+	// nil when Hosts is set.
 	Shared *Shared
+	// ControlPlane is the run's one way to the cluster's apiservers and
+	// etcd, emitting under this phase's name. Never nil when Hosts is set.
+	ControlPlane *controlplane.Client
 
 	results *hostResults
+	// hooks are the registered phases' join hooks, in phase order.
+	hooks []JoinHooker
 }
 
 // Shared is the state phases of one run share. Each field is safe for
 // concurrent use on its own.
 type Shared struct {
 	Facts FactStore
-	Join  JoinMaterial
-	// cidrs caches the nodes' Pod CIDRs for the run: the controller-manager
-	// sets each once, and routes and cni both ask in probe and run.
-	cidrsMu sync.Mutex
-	cidrs   map[string]string
-	// StateDir is the cluster's local directory (.kubeha/<cluster>), where
-	// the admin kubeconfig is saved.
-	StateDir string
+}
+
+// JoinHooker is implemented by phases that contribute a step to each node's
+// kubeadm init or join. The joins call every registered phase's hooks
+// rather than reach into another phase's files: host-prep points the
+// endpoint where a joining master can reach an apiserver and back; the cni
+// phase writes a node's CNI config as soon as it has a Pod CIDR.
+type JoinHooker interface {
+	// BeforeJoin runs on h just before its kubeadm join.
+	BeforeJoin(ctx context.Context, env *Env, h inventory.Host, controlPlane bool) error
+	// AfterJoin runs on h once its kubeadm init or join succeeded.
+	AfterJoin(ctx context.Context, env *Env, h inventory.Host, controlPlane bool) error
+}
+
+// beforeJoin runs every hook's BeforeJoin on h, in phase order.
+func (env *Env) beforeJoin(ctx context.Context, h inventory.Host, controlPlane bool) error {
+	for _, hk := range env.hooks {
+		if err := hk.BeforeJoin(ctx, env, h, controlPlane); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// afterJoin runs every hook's AfterJoin on h, in phase order.
+func (env *Env) afterJoin(ctx context.Context, h inventory.Host, controlPlane bool) error {
+	for _, hk := range env.hooks {
+		if err := hk.AfterJoin(ctx, env, h, controlPlane); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -42,33 +42,7 @@ WantedBy=multi-user.target
 // nodeCIDRs returns each node's Pod CIDR slice, as the controller-manager
 // allocated it.
 func nodeCIDRs(ctx context.Context, env *Env) (map[string]string, error) {
-	sh := env.Shared
-	sh.cidrsMu.Lock()
-	defer sh.cidrsMu.Unlock()
-	complete := sh.cidrs != nil
-	for _, n := range nodeNames(env.Cluster) {
-		complete = complete && sh.cidrs[n] != ""
-	}
-	if complete {
-		return sh.cidrs, nil
-	}
-	cp, err := controlHost(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	res, err := env.quiet(ctx, cp.Name, "read node Pod CIDRs",
-		scripts.Legacy(`kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.spec.podCIDR}{"\n"}{end}'`))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
-		if f := strings.Fields(l); len(f) == 2 {
-			out[f[0]] = f[1]
-		}
-	}
-	sh.cidrs = out
-	return out, nil
+	return env.ControlPlane.NodeCIDRs(ctx, nodeNames(env.Cluster))
 }
 
 // routesFor renders host's routes file: the other nodes' Pod CIDR slices via

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/state"
@@ -94,13 +95,15 @@ type JournalStore interface {
 
 // Runner executes phases in order against one cluster.
 type Runner struct {
-	Phases      []Phase
-	Cluster     *inventory.Cluster
-	Events      events.Sink
-	Secrets     *events.Secrets
-	Hosts       Hosts
-	Shared      *Shared
-	Concurrency int
+	Phases  []Phase
+	Cluster *inventory.Cluster
+	Events  events.Sink
+	Secrets *events.Secrets
+	Hosts   Hosts
+	Shared  *Shared
+	// ControlPlane is the run's control-plane client (controlplane.New).
+	ControlPlane *controlplane.Client
+	Concurrency  int
 	// UploadConcurrency bounds concurrent bulk uploads (artifacts); 0 means 5.
 	UploadConcurrency int
 	Journal           *state.Journal
@@ -142,11 +145,24 @@ func (r *Runner) env(p Phase) *Env { return r.envFor(p.ID()) }
 // envFor is the Env of the step named id: a phase, or a step of the run
 // itself such as joinCredentialsID.
 func (r *Runner) envFor(id string) *Env {
+	log := events.Emitter{Sink: r.Events, Phase: id}
+	var cp *controlplane.Client
+	if r.ControlPlane != nil {
+		cp = r.ControlPlane.For(log)
+	}
+	var hooks []JoinHooker
+	for _, p := range r.Phases {
+		if h, ok := p.(JoinHooker); ok {
+			hooks = append(hooks, h)
+		}
+	}
 	return &Env{
-		Cluster:     r.Cluster,
-		Log:         events.Emitter{Sink: r.Events, Phase: id},
-		Secrets:     r.Secrets,
-		Concurrency: r.Concurrency,
+		hooks:        hooks,
+		Cluster:      r.Cluster,
+		ControlPlane: cp,
+		Log:          log,
+		Secrets:      r.Secrets,
+		Concurrency:  r.Concurrency,
 		UploadConcurrency: func() int {
 			if r.UploadConcurrency > 0 {
 				return r.UploadConcurrency
@@ -181,13 +197,13 @@ func (r *Runner) Apply(ctx context.Context, sel Selection) error {
 	runStart := time.Now()
 	r.Events.Emit(events.Event{Kind: events.RunStarted, Message: fmt.Sprintf("%d phases on %d hosts", len(selected), len(r.Cluster.Spec.Hosts))})
 	p, err := r.applySelected(ctx, selected, force)
-	if r.Shared != nil && r.Hosts != nil {
+	if r.ControlPlane != nil {
 		// Join credentials outlive no run: whatever happened, the bootstrap
 		// tokens and uploaded certificates are deleted before the run's
 		// last event (a later run makes its own), after Ctrl-C too, within
 		// a bounded time.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		r.Shared.Join.Revoke(rctx, r.envFor(joinCredentialsID))
+		r.envFor(joinCredentialsID).ControlPlane.Revoke(rctx)
 		cancel()
 	}
 	if err != nil {
@@ -487,3 +503,7 @@ func safeRun(ctx context.Context, p Phase, env *Env, w Work) (err error) {
 	}()
 	return p.Run(ctx, env, w)
 }
+
+// joinCredentialsID names, in events, the deletion of join credentials at
+// the end of a run.
+const joinCredentialsID = "join-credentials"

@@ -13,8 +13,8 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/kubeha/kubeha/bundle"
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/inventory"
-	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
@@ -103,48 +103,44 @@ var (
 	}
 )
 
+// framed is body in the control plane's kubectl frame on a master whose
+// name and addresses are v, as the control-plane client runs it.
+func framed(v string, body scripts.Script) scripts.Script {
+	return controlplane.Frame(scriptHost(v), controlplane.Endpoint, "20s", body)
+}
+
 // scriptCases are every script builder of the package. Those that take no
 // inventory value are here too, for sh -n and shellcheck.
 func scriptCases() []scriptCase {
 	return []scriptCase{
-		// join.go
-		{"localAdmin", func(v string) scripts.Script { return scripts.Legacy(localAdmin(scriptHost(v))) }},
-		{"secretExistsScript", func(v string) scripts.Script {
-			return scripts.Legacy(secretExistsScript(scriptHost(v), "bootstrap-token-abcdef"))
-		}},
-		{"credentialsScript", func(v string) scripts.Script {
-			return scripts.Legacy(credentialsScript(scriptHost(v), "kubeadm init phase upload-certs --upload-certs --config"))
-		}},
-		{"revokeScript", func(v string) scripts.Script { return scripts.Legacy(localAdmin(scriptHost(v)) + revokeScript) }},
-		// verify.go
-		{"verifyScript", func(v string) scripts.Script {
-			return scripts.Legacy(verifyScript(inventory.EtcdStacked, v, []inventory.Host{scriptHost(v), scriptHost(v)}))
-		}},
-		{"endpointReadyScript", func(v string) scripts.Script {
-			return scripts.Legacy(endpointReadyScript(kubeadm.Endpoint(scriptCluster(v))))
-		}},
-		// join_control_plane.go
-		{"slbCheckScript", func(v string) scripts.Script {
-			return scripts.Legacy(slbCheckScript(kubeadm.Endpoint(scriptCluster(v))))
-		}},
-		{"joinScript worker", func(string) scripts.Script { return scripts.Legacy(joinScript(false)) }},
-		{"joinScript control plane", func(string) scripts.Script {
-			return scripts.Legacy(joinScript(true) + "\n" + waitReadyScript(180) + "\n" + waitEtcdScript)
-		}},
-		{"hostsScript", func(v string) scripts.Script { return scripts.Legacy(hostsScript(hostsBlock(scriptCluster(v), v))) }},
-		// kubeadm_init.go
-		{"initScript", func(string) scripts.Script { return scripts.Legacy(initScript()) }},
-		{"resetInterruptedInitScript", func(string) scripts.Script { return scripts.Legacy(resetInterruptedInitScript()) }},
+		// kubeadm_init.go, join_control_plane.go, join_workers.go,
+		// interrupted.go
+		{"initScript", func(string) scripts.Script { return initScript() }},
+		{"joinScript worker", func(string) scripts.Script { return joinScript(false) }},
+		{"joinScript control plane", func(string) scripts.Script { return joinScript(true) }},
+		{"resetInterruptedScript init", func(v string) scripts.Script { return framed(v, resetInterruptedScript(true)) }},
+		{"resetInterruptedScript join", func(string) scripts.Script { return resetInterruptedScript(false) }},
+		{"mark", func(string) scripts.Script { return scripts.Render("phases/mark", marks(true)) }},
+		{"stopOrphanKubeadm", func(string) scripts.Script { return scripts.Render("phases/stop-orphan-kubeadm", nil) }},
 		{"teardownScript stacked", func(string) scripts.Script { return scripts.Legacy(teardownScript(true)) }},
 		{"teardownScript external", func(string) scripts.Script { return scripts.Legacy(teardownScript(false)) }},
+		// verify.go
+		{"verifyScript", func(v string) scripts.Script {
+			c := scriptCluster(v)
+			return framed(v, verifyScript(c, c.Spec.Hosts[0]))
+		}},
+		// cni.go, kube_proxy.go: bodies of the control plane's kubectl frame
+		{"applyManifestScript", func(v string) scripts.Script { return framed(v, applyManifestScript()) }},
+		{"kubeProxyConfig", func(v string) scripts.Script { return framed(v, scripts.Render("phases/kube-proxy-config", nil)) }},
+		{"setProxyModeScript", func(v string) scripts.Script { return framed(v, setProxyModeScript(kubeProxyPatchPath, v)) }},
+		{"setProxyModeScript restart only", func(v string) scripts.Script { return framed(v, setProxyModeScript("", v)) }},
+		{"hostsScript", func(v string) scripts.Script { return scripts.Legacy(hostsScript(hostsBlock(scriptCluster(v), v))) }},
 		// network.go
-		{"podCIDRScript", func(v string) scripts.Script { return scripts.Legacy(podCIDRScript(scriptHost(v), v)) }},
 		{"routesCleanUp", func(v string) scripts.Script { return scripts.Legacy(routesCleanUp(scriptCluster(v).Spec.Network)) }},
 		{"cniCleanUp bridge", func(string) scripts.Script { return scripts.Legacy(cniCleanUp(inventory.CNIBridge)) }},
 		{"cniCleanUp manifest", func(string) scripts.Script { return scripts.Legacy(cniCleanUp(inventory.CNIManifest)) }},
 		{"cniPluginsScript", func(string) scripts.Script { return scripts.Legacy(cniPluginsScript) }},
 		// kube_proxy.go
-		{"setProxyModeScript", func(v string) scripts.Script { return scripts.Legacy(setProxyModeScript(v)) }},
 		{"waitProxyModeScript", func(v string) scripts.Script { return scripts.Legacy(waitProxyModeScript(v)) }},
 		{"proxyModeScript", func(string) scripts.Script { return scripts.Legacy(proxyModeScript) }},
 		{"kubeProxyCleanUp", func(string) scripts.Script { return scripts.Legacy(kubeProxyCleanUp) }},
@@ -167,9 +163,6 @@ func scriptCases() []scriptCase {
 			return scripts.Legacy(s)
 		}},
 		// interrupted.go
-		{"finishedScript worker", func(v string) scripts.Script { return scripts.Legacy(finishedScript(scriptHost(v), false)) }},
-		{"finishedScript control plane", func(v string) scripts.Script { return scripts.Legacy(finishedScript(scriptHost(v), true)) }},
-		{"removeEtcdMemberScript", func(v string) scripts.Script { return scripts.Legacy(removeEtcdMemberScript(v, scriptHost(v))) }},
 		// artifacts.go: bundle paths and image names come from the bundle's
 		// manifest, not the inventory, and are held to the same rule.
 		{"artifactsProbeScript", func(v string) scripts.Script {
@@ -183,7 +176,6 @@ func scriptCases() []scriptCase {
 		{"smallFilesScript", func(v string) scripts.Script {
 			return scripts.Legacy(smallFilesScript([]fileSpec{{Path: v, Mode: 0o600, Content: []byte(v)}, {Path: SysctlPath, Content: []byte("x")}}))
 		}},
-		{"waitReadyScript", func(string) scripts.Script { return scripts.Legacy(waitReadyScript(180)) }},
 		{"probeScript", func(v string) scripts.Script {
 			fc, err := factsCommand(&Env{Cluster: scriptCluster(v)}, v)
 			if err != nil {

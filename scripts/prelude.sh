@@ -2,7 +2,8 @@
 set -eu
 # wait_until SECONDS WHAT COMMAND [ARG...] runs COMMAND every half second
 # until it succeeds. When SECONDS pass first, it prints "WHAT after SECONDS s"
-# on stderr (WHAT says what is wrong: "apiserver not ready") and exits 1.
+# on stderr (WHAT says what is wrong: "apiserver not ready") and returns 1,
+# which ends the script (set -e) unless the caller tests it.
 wait_until() {
   _wu_secs=$1 _wu_what=$2
   shift 2
@@ -10,7 +11,7 @@ wait_until() {
   until "$@"; do
     if [ "$(date +%s)" -ge "$_wu_end" ]; then
       echo "$_wu_what after ${_wu_secs} s" >&2
-      exit 1
+      return 1
     fi
     sleep 0.5
   done

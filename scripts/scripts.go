@@ -1,7 +1,8 @@
 // Package scripts renders the shell scripts kubeha runs on hosts.
 //
 // Every script is a template file under templates/ (NAME.sh.tmpl, rendered
-// as "NAME" with the path below templates/, e.g. "phases/init"), rendered
+// as "NAME" with the path below templates/, e.g. "phases/init"; pieces
+// several scripts share are {{define}}d in templates/lib/), rendered
 // from typed data by Render behind one prelude (prelude.sh: set -eu, and
 // the helpers wait_until, section and hash_files). Values reach a script
 // only through the template functions q and qs, the one quoting function:
@@ -139,6 +140,8 @@ func Rendered(name string) bool {
 }
 
 // Names lists the templates whose name starts with prefix (e.g. "phases/").
+// Pieces that several scripts share are {{define}}d in templates/lib/ and
+// used with {{template}}; they are not scripts of their own.
 func Names(prefix string) []string {
 	if _, err := load(); err != nil {
 		panic(err)

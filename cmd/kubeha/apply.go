@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/phases"
 	"github.com/kubeha/kubeha/state"
@@ -136,7 +137,8 @@ func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink
 			Events:            sink,
 			Secrets:           secrets,
 			Hosts:             hosts,
-			Shared:            &phases.Shared{StateDir: filepath.Join(*c.stateDir, cl.Metadata.Name)},
+			Shared:            &phases.Shared{},
+			ControlPlane:      controlplane.New(cl, hosts, secrets, filepath.Join(*c.stateDir, cl.Metadata.Name)),
 			Concurrency:       f.concurrency,
 			UploadConcurrency: f.concurrentUploads,
 			Journal:           journal,

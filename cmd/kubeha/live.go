@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -57,7 +56,7 @@ func (c *cmdContext) runLive(ctx context.Context, f *runFlags, sel phases.Select
 	}
 	cl := s.runner.Cluster
 	summary := runview.Summary{
-		Kubeconfig:  filepath.Join(s.runner.Shared.StateDir, "admin.conf"),
+		Kubeconfig:  s.runner.ControlPlane.AdminKubeconfigPath(),
 		Endpoint:    kubeadm.Endpoint(cl),
 		Resume:      resumeCommand(*c.invPath, *c.stateDir),
 		FailedHosts: phases.FailedHosts,

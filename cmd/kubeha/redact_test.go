@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/phases"
@@ -88,7 +89,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	t.Setenv(envSSHPassword, plantSSHPassword)
 	t.Setenv(envSudoPassword, plantSudoPassword)
 	t.Setenv(envKeyPassphrase, plantPassphrase)
-	l := &leak{token: phases.NewToken(), certKey: phases.NewCertificateKey()}
+	l := &leak{token: controlplane.NewToken(), certKey: controlplane.NewCertificateKey()}
 	planted := []string{l.token, l.certKey, plantSSHPassword, plantSudoPassword, plantPassphrase,
 		plantVRRPPassword, plantStatsPass, plantKeyBody1, plantKeyBody2}
 

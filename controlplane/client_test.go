@@ -1,4 +1,4 @@
-package phases
+package controlplane
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -27,50 +28,58 @@ import (
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
-// recordingHosts answers the facts script as a host with admin.conf and
-// records every other command. It tests the decisions of JoinMaterial; the
-// commands themselves are proved on real machines by e2e/cluster.
+// recordingHosts answers the control-host probe from state and records
+// every other command. It tests the client's decisions; the commands
+// themselves are proved on real machines by e2e/cluster.
 type recordingHosts struct {
 	mu         sync.Mutex
+	state      map[string]string // probe answer per host; missing: "ready"
+	down       map[string]bool   // hosts that do not answer
 	cmds       []string
 	ca         []byte
 	secretGone bool // the kubeadm-certs Secret does not exist
 	tokenGone  bool // the bootstrap token's Secret does not exist
-	// written is the text of every file write's standard input: what
-	// landed in files rather than on command lines.
+	// written is the standard input of every command: what travelled in
+	// files rather than on command lines.
 	written []string
 }
 
 func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
-	if strings.Contains(cmd.Script, "adminconf=") {
-		return ssh.Result{Stdout: "init=systemd\nadminconf=1\ncpdone=1\nnodedone=1\n"}, nil
-	}
-	if strings.Contains(cmd.Script, "get secret 'bootstrap-token-") {
-		if r.tokenGone {
-			return ssh.Result{ExitCode: 1}, &ssh.ExitError{Host: host, ExitCode: 1}
-		}
-		return ssh.Result{}, nil
-	}
-	if strings.Contains(cmd.Script, "get secret 'kubeadm-certs'") {
-		if r.secretGone {
-			return ssh.Result{ExitCode: 1}, &ssh.ExitError{Host: host, ExitCode: 1}
-		}
-		return ssh.Result{}, nil
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if strings.Contains(cmd.Script, "kubeha-new") && cmd.Stdin != nil {
+	if r.down[host] {
+		return ssh.Result{}, errors.New(host + ": connection refused")
+	}
+	fail := ssh.Result{ExitCode: 1}
+	switch {
+	case cmd.Name == "is it a control-plane node":
+		s, ok := r.state[host]
+		if !ok {
+			s = "ready"
+		}
+		return ssh.Result{Stdout: s + "\n"}, nil
+	case cmd.Name == "check the Secret kubeadm-certs":
+		if r.secretGone {
+			return fail, &ssh.ExitError{Host: host, ExitCode: 1}
+		}
+		return ssh.Result{}, nil
+	case strings.HasPrefix(cmd.Name, "check the Secret bootstrap-token-"):
+		if r.tokenGone {
+			return fail, &ssh.ExitError{Host: host, ExitCode: 1}
+		}
+		return ssh.Result{}, nil
+	}
+	if cmd.Stdin != nil {
 		b, _ := io.ReadAll(cmd.Stdin)
 		r.written = append(r.written, string(b))
-		return ssh.Result{}, nil
 	}
 	r.cmds = append(r.cmds, host+": "+cmd.Script)
 	return ssh.Result{}, nil
 }
-func (r *recordingHosts) Upload(context.Context, string, ssh.File) error { return nil }
 func (r *recordingHosts) Download(context.Context, string, string) ([]byte, error) {
 	return r.ca, nil
 }
@@ -85,35 +94,86 @@ func testCA(t *testing.T) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
+func masters(n int) *inventory.Cluster {
+	c := &inventory.Cluster{}
+	for i := 1; i <= n; i++ {
+		c.Spec.Hosts = append(c.Spec.Hosts, inventory.Host{Name: "m" + string(rune('0'+i)), InternalAddress: "10.0.0." + string(rune('0'+i)), Role: inventory.RoleMaster})
+	}
+	return c
+}
+
+func newClient(c *inventory.Cluster, hosts Hosts, secrets *events.Secrets) *Client {
+	return New(c, hosts, secrets, "").For(events.Emitter{Sink: events.Discard})
+}
+
+// TestControlPicksOnce: the first ready master in inventory order, else
+// the first finished one; the masters are asked once per run.
+func TestControlPicksOnce(t *testing.T) {
+	cases := []struct {
+		name  string
+		state map[string]string
+		down  map[string]bool
+		want  string
+		err   bool
+	}{
+		{"all ready", nil, nil, "m1", false},
+		{"first not a node yet", map[string]string{"m1": ""}, nil, "m2", false},
+		{"first down", nil, map[string]bool{"m1": true}, "m2", false},
+		{"ready wins over first finished", map[string]string{"m1": "joined"}, nil, "m2", false},
+		{"only finished", map[string]string{"m1": "", "m2": "joined", "m3": "joined"}, nil, "m2", false},
+		{"no control plane", map[string]string{"m1": "", "m2": "", "m3": ""}, nil, "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hosts := &recordingHosts{state: tc.state, down: tc.down}
+			cp := newClient(masters(3), hosts, &events.Secrets{})
+			m, err := cp.Control(context.Background())
+			if (err != nil) != tc.err || m.Name != tc.want {
+				t.Fatalf("Control = %q, %v; want %q (error %t)", m.Name, err, tc.want, tc.err)
+			}
+			if tc.err {
+				if !errors.Is(err, ErrNoControlPlane) {
+					t.Errorf("error %v is not ErrNoControlPlane", err)
+				}
+				return
+			}
+			hosts.state = map[string]string{tc.want: ""}
+			if again, _ := cp.For(events.Emitter{Sink: events.Discard}).Control(context.Background()); again.Name != tc.want {
+				t.Errorf("a second Control in the run asked again: %q", again.Name)
+			}
+		})
+	}
+}
+
 func TestJoinMaterialLifetimes(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	hosts := &recordingHosts{ca: testCA(t)}
-	c := &inventory.Cluster{Spec: inventory.Spec{Hosts: []inventory.Host{{Name: "m1", InternalAddress: "10.0.0.1", Role: inventory.RoleMaster}}}}
 	secrets := &events.Secrets{}
-	env := &Env{Cluster: c, Hosts: hosts, Secrets: secrets, Shared: &Shared{}, Log: events.Emitter{Sink: events.Discard}}
-	j := &env.Shared.Join
-	j.now = func() time.Time { return now }
+	cp := newClient(masters(1), hosts, secrets)
+	cp.join.now = func() time.Time { return now }
 	ctx := context.Background()
 
-	j.recordInit("abcdef.0123456789abcdef", strings.Repeat("a", 64))
-	tok, _ := j.Token(ctx, env)
-	key, _ := j.CertificateKey(ctx, env)
+	cp.RecordInit(kubeadm.Secrets{Token: "abcdef.0123456789abcdef", CertificateKey: strings.Repeat("a", 64)})
+	tok, _ := cp.token(ctx)
+	key, _ := cp.certificateKey(ctx)
 	if tok != "abcdef.0123456789abcdef" || key != strings.Repeat("a", 64) || len(hosts.cmds) != 0 {
 		t.Fatalf("fresh init material should be reused without making credentials: %v", hosts.cmds)
 	}
 	// Young, but the Secret was deleted: upload again under a new key.
 	hosts.secretGone = true
-	key, _ = j.CertificateKey(ctx, env)
-	if key == strings.Repeat("a", 64) || len(hosts.cmds) != 1 || !strings.Contains(hosts.cmds[0], "upload-certs") {
+	key, _ = cp.certificateKey(ctx)
+	if key == strings.Repeat("a", 64) || len(hosts.cmds) != 1 || !strings.Contains(hosts.cmds[0], "'upload-certs'") {
 		t.Fatalf("a deleted kubeadm-certs Secret must be re-uploaded: %q %v", key, hosts.cmds)
 	}
 	hosts.secretGone = false
 	hosts.cmds = nil
 
+	createToken := "'kubeadm' 'token' 'create' '--config' '" + CredentialsPath + "'"
+	uploadCerts := "'kubeadm' 'init' 'phase' 'upload-certs' '--upload-certs' '--config' '" + CredentialsPath + "'"
 	// Young, but the token was deleted (or cleaned up): a new one.
 	hosts.tokenGone = true
-	tok1, _ := j.Token(ctx, env)
-	if tok1 == tok || len(hosts.cmds) != 1 || !strings.Contains(hosts.cmds[0], "kubeadm token create --config "+credentialsPath) {
+	tok1, _ := cp.token(ctx)
+	if tok1 == tok || len(hosts.cmds) != 1 || !strings.Contains(hosts.cmds[0], createToken) {
 		t.Fatalf("a deleted bootstrap token must be replaced: %q %v", tok1, hosts.cmds)
 	}
 	hosts.tokenGone = false
@@ -122,24 +182,25 @@ func TestJoinMaterialLifetimes(t *testing.T) {
 
 	// 1h44m later: still within the window.
 	now = now.Add(time.Hour + 44*time.Minute)
-	if k, _ := j.CertificateKey(ctx, env); k != key {
+	if k, _ := cp.certificateKey(ctx); k != key {
 		t.Fatal("re-uploaded before 1h45m")
 	}
 	// Token has 16 minutes left: under the 20-minute margin, a new one.
-	tok2, err := j.Token(ctx, env)
+	tok2, err := cp.token(ctx)
 	if err != nil || tok2 == tok || !regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`).MatchString(tok2) {
 		t.Fatalf("new token %q %v", tok2, err)
 	}
 	// 1h46m after init: the certificates are re-uploaded under a new key.
 	now = now.Add(2 * time.Minute)
-	key2, err := j.CertificateKey(ctx, env)
+	key2, err := cp.certificateKey(ctx)
 	if err != nil || key2 == key || len(key2) != 64 {
 		t.Fatalf("new key %q %v", key2, err)
 	}
-	if len(hosts.cmds) != 2 || !strings.Contains(hosts.cmds[0], "kubeadm token create --config "+credentialsPath) || !strings.Contains(hosts.cmds[1], "upload-certs --upload-certs --config "+credentialsPath) {
+	if len(hosts.cmds) != 2 || !strings.Contains(hosts.cmds[0], createToken) || !strings.Contains(hosts.cmds[1], uploadCerts) {
 		t.Fatalf("commands %v", hosts.cmds)
 	}
-	// The credentials travelled in the config files, never in a command.
+	// The credentials travelled on stdin into the config file, never in a
+	// command.
 	for _, cmd := range hosts.cmds {
 		for _, secret := range []string{tok1, tok2, key, key2} {
 			if strings.Contains(cmd, secret) {
@@ -182,49 +243,49 @@ func TestJoinMaterialLifetimes(t *testing.T) {
 	if got := secrets.Redact(tok2 + " " + key2); got != "*** ***" {
 		t.Fatalf("not registered: %q", got)
 	}
-	h, err := j.CACertHash(ctx, env)
+	h, err := cp.caCertHash(ctx)
 	if err != nil || !strings.HasPrefix(h, "sha256:") || len(h) != 71 {
 		t.Fatalf("CA hash %q %v", h, err)
 	}
 }
 
-// TestRevokeDeletesThisRunsCredentials: at the end of a run the token's
-// Secret (by its public ID, never the secret half) and the uploaded
-// certificates are deleted, once.
+// TestRevokeDeletesThisRunsCredentials: at the end of a run the tokens'
+// Secrets (by name and description, never the secret half) and the
+// uploaded certificates are deleted, once.
 func TestRevokeDeletesThisRunsCredentials(t *testing.T) {
 	hosts := &recordingHosts{ca: testCA(t)}
-	c := &inventory.Cluster{Spec: inventory.Spec{Hosts: []inventory.Host{{Name: "m1", InternalAddress: "10.0.0.1", Role: inventory.RoleMaster}}}}
-	env := &Env{Cluster: c, Hosts: hosts, Secrets: &events.Secrets{}, Shared: &Shared{}, Log: events.Emitter{Sink: events.Discard}}
-	j := &env.Shared.Join
-	j.Revoke(context.Background(), env)
+	cp := newClient(masters(1), hosts, &events.Secrets{})
+	cp.Revoke(context.Background())
 	if len(hosts.cmds) != 0 {
 		t.Fatalf("nothing made, nothing to delete: %v", hosts.cmds)
 	}
-	j.recordInit("abcdef.0123456789abcdef", strings.Repeat("a", 64))
-	j.Revoke(context.Background(), env)
+	cp.RecordInit(kubeadm.Secrets{Token: "abcdef.0123456789abcdef", CertificateKey: strings.Repeat("a", 64)})
+	cp.Revoke(context.Background())
 	if len(hosts.cmds) != 1 {
 		t.Fatalf("want one command, got %v", hosts.cmds)
 	}
 	cmd := hosts.cmds[0]
-	for _, want := range []string{`case "$desc" in ` + base64.StdEncoding.EncodeToString([]byte(kubeadm.TokenDescription)) + `|` + base64.StdEncoding.EncodeToString([]byte(uploadCertsTokenDescription)) + `) k delete secret`, "k delete secret --ignore-not-found kubeadm-certs >/dev/null\n"} {
+	for _, want := range []string{
+		"  '" + base64.StdEncoding.EncodeToString([]byte(kubeadm.TokenDescription)) + "' | '" + base64.StdEncoding.EncodeToString([]byte(UploadCertsTokenDescription)) + "') k -n kube-system delete secret --ignore-not-found \"$name\" >/dev/null ;;\n",
+		"\nk -n kube-system delete secret --ignore-not-found kubeadm-certs >/dev/null\n"} {
 		if !strings.Contains(cmd, want) {
-			t.Errorf("no %q in %s", want, cmd)
+			t.Errorf("no line %q in %s", want, cmd)
 		}
 	}
 	if strings.Contains(cmd, "0123456789abcdef") || strings.Contains(cmd, strings.Repeat("a", 64)) {
 		t.Errorf("a secret on the command line: %s", cmd)
 	}
-	j.Revoke(context.Background(), env)
+	cp.Revoke(context.Background())
 	if len(hosts.cmds) != 1 {
 		t.Fatalf("revoked twice: %v", hosts.cmds)
 	}
 }
 
-// localAdmin's kubeconfig is admin.conf with every server line aimed at the
-// master's own apiserver, byte for byte what kubeha's former sed
+// The own route's kubeconfig is admin.conf with every server line aimed at
+// the master's own apiserver, byte for byte what kubeha's former sed
 // (s#^\([[:space:]]*server:\).*#\1 https://ADDR:6443#) wrote, now that
-// the address no longer goes into a program.
-func TestLocalAdminRewritesOnlyTheServer(t *testing.T) {
+// the address never goes into a program.
+func TestOwnRouteRewritesOnlyTheServer(t *testing.T) {
 	conf := `apiVersion: v1
 clusters:
 - cluster:
@@ -252,9 +313,13 @@ serverless: untouched
 	if err := os.WriteFile(f, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	cp := newClient(masters(1), &recordingHosts{}, &events.Secrets{})
 	for _, addr := range []string{"10.0.0.1", "fd00::1"} {
 		t.Run(addr, func(t *testing.T) {
-			script := strings.ReplaceAll(localAdmin(inventory.Host{InternalAddress: addr}), "/etc/kubernetes/admin.conf", f) + `cat "$kc"`
+			body := scripts.Render("controlplane/secret-exists", struct{ Name string }{"x"})
+			script := cp.frame(inventory.Host{InternalAddress: addr}, Own, "5s", body).String()
+			script = strings.ReplaceAll(script, "/etc/kubernetes/admin.conf", f)
+			script = strings.Replace(script, "\nk -n kube-system get secret", "\ncat \"$kc\"; exit 0\nk -n kube-system get secret", 1)
 			got, err := exec.Command("sh", "-c", script).Output()
 			if err != nil {
 				t.Fatal(err)

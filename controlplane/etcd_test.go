@@ -1,18 +1,20 @@
-package phases
+package controlplane
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 )
 
-// removeEtcdMemberScript, run against a kubectl that plays etcdctl, removes
-// exactly the member whose peer URL is the host's, through the etcd pod of
-// the control-plane node named.
+// The remove-etcd-member script, run against a kubectl that plays etcdctl,
+// removes exactly the member whose peer URL is the host's, through the etcd
+// pod of the control host.
 func TestRemoveEtcdMemberScript(t *testing.T) {
 	dir := t.TempDir()
 	stub := `#!/bin/sh
@@ -34,7 +36,17 @@ esac
 	} {
 		t.Run(tc.addr, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "log")
-			cmd := exec.Command("sh", "-c", removeEtcdMemberScript("m1", inventory.Host{Name: "m2", InternalAddress: tc.addr}))
+			hosts := &recordingHosts{}
+			cp := newClient(masters(1), hosts, &events.Secrets{})
+			if err := cp.RemoveEtcdMember(context.Background(), inventory.Host{Name: "m2", InternalAddress: tc.addr}); err != nil {
+				t.Fatal(err)
+			}
+			script := strings.TrimPrefix(hosts.cmds[0], "m1: ")
+			admin := filepath.Join(t.TempDir(), "admin.conf")
+			if err := os.WriteFile(admin, []byte("    server: https://x\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("sh", "-c", strings.ReplaceAll(script, "/etc/kubernetes/admin.conf", admin))
 			cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "KH_LOG="+log)
 			out, err := cmd.CombinedOutput()
 			if err != nil {

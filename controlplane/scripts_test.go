@@ -1,0 +1,84 @@
+package controlplane
+
+import (
+	"testing"
+
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/scripts"
+	"github.com/kubeha/kubeha/scripts/scripttest"
+)
+
+// scriptHost is a master whose name and addresses are all v.
+func scriptHost(v string) inventory.Host {
+	return inventory.Host{Name: v, Address: v, InternalAddress: v, Role: inventory.RoleMaster}
+}
+
+// TestScripts renders every script of the package, in its frame where it
+// runs in one, with every value set to plain and to hostile values: each
+// keeps its structure, passes sh -n and shellcheck, and matches its golden
+// file in testdata/scripts (-update rewrites them).
+func TestScripts(t *testing.T) {
+	cp := newClient(masters(1), &recordingHosts{}, &events.Secrets{})
+	framed := func(route Route, name string, data any) func(string) scripts.Script {
+		return func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), route, "20s", scripts.Render(name, data))
+		}
+	}
+	cases := []scripttest.Case{
+		{Name: "probe", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/probe", struct{ Mark, Readyz string }{v, v})
+		}},
+		{Name: "wait-ready", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/wait-ready", struct {
+				Secs   int
+				Readyz string
+			}{180, v})
+		}},
+		{Name: "wait-etcd own", Render: framed(Own, "controlplane/wait-etcd", struct{ Secs int }{120})},
+		{Name: "node-cidrs endpoint", Render: framed(Endpoint, "controlplane/node-cidrs", nil)},
+		{Name: "node-cidr", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "2s", scripts.Render("controlplane/node-cidr", struct{ Node string }{v}))
+		}},
+		{Name: "secret-exists", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "10s", scripts.Render("controlplane/secret-exists", struct{ Name string }{v}))
+		}},
+		{Name: "credentials", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/credentials", struct {
+				Dir, Path string
+				Command   []string
+			}{v, v, []string{"kubeadm", "token", "create", "--config"}}))
+		}},
+		{Name: "revoke", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "10s", scripts.Render("controlplane/revoke", struct{ Ours, UploadCerts string }{v, "2" + v}))
+		}},
+		{Name: "remove-etcd-member", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/remove-etcd-member", struct{ Pod, PeerURL, Node string }{v, v, v}))
+		}},
+		{Name: "etcd-members", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/etcd-members", struct{ Pod string }{v}))
+		}},
+		{Name: "finished worker", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/finished", struct {
+				ControlPlane bool
+				Readyz, Node string
+			}{false, v, v})
+		}},
+		{Name: "finished control plane", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Endpoint, "5s", scripts.Render("controlplane/finished", struct {
+				ControlPlane bool
+				Readyz, Node string
+			}{true, v, v}))
+		}},
+		{Name: "endpoint-status", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/endpoint-status", struct{ Readyz string }{v})
+		}},
+		{Name: "wait-endpoint", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/wait-endpoint", struct {
+				Secs         int
+				What, Readyz string
+			}{30, v, v})
+		}},
+	}
+	scripttest.Check(t, scripttest.Checks{Cases: cases, Templates: "controlplane/", Golden: "testdata/scripts"})
+}

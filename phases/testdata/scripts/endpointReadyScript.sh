@@ -1,1 +1,0 @@
-i=0; until curl -sfk --max-time 3 'https://10.0.0.1:6443/readyz' >/dev/null; do i=$((i+1)); [ $i -ge 30 ] && { echo 'no ready apiserver through https://10.0.0.1:6443' >&2; exit 1; }; sleep 1; done

@@ -1,2 +1,0 @@
-[ -f /etc/kubernetes/kubelet.conf ] && curl -sf --max-time 3 http://127.0.0.1:10248/healthz >/dev/null && [ -f /etc/kubernetes/admin.conf ] && curl -sfk --max-time 3 https://127.0.0.1:6443/readyz >/dev/null &&
-kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout 5s get node '10.0.0.1' -l node-role.kubernetes.io/control-plane --no-headers 2>/dev/null | grep -q .

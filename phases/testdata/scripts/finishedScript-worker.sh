@@ -1,1 +1,0 @@
-[ -f /etc/kubernetes/kubelet.conf ] && curl -sf --max-time 3 http://127.0.0.1:10248/healthz >/dev/null

@@ -1,0 +1,1 @@
+mkdir -p '/etc/kubeha' && touch '/etc/kubeha/node.done' '/etc/kubeha/control-plane.done'

@@ -1,1 +1,0 @@
-curl -sk --max-time 5 -o /dev/null -w '%{http_code}' 'https://10.0.0.1:6443/readyz'; true
