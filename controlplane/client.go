@@ -119,13 +119,13 @@ func (c *Client) Control(ctx context.Context) (inventory.Host, error) {
 	masters := c.cluster.Masters()
 	state := make([]string, len(masters))
 	errs := make([]error, len(masters))
-	probe := c.probeScript().String()
+	probe := c.probeScript()
 	var wg sync.WaitGroup
 	for i, m := range masters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := c.hosts.Run(ctx, m.Name, ssh.Command{Name: "is it a control-plane node", Script: probe})
+			res, err := c.hosts.Run(ctx, m.Name, ssh.Command{Name: "is it a control-plane node", Script: probe.String()})
 			state[i], errs[i] = strings.TrimSpace(res.Stdout), err
 		}()
 	}
