@@ -342,6 +342,31 @@ func clientConfig(cfg *Config) (*xssh.ClientConfig, error) {
 	}, nil
 }
 
+// UnlockKeys reads the key files dials with cfgs would offer, their
+// bastions' included, each file once, asking the Passphrase of the first
+// Config that names an encrypted one now rather than at the first dial.
+// cmd/kubeha calls it before a full-screen view takes the terminal, with a
+// Passphrase that remembers its answers, so that no dial has to ask later.
+// A key that cannot be read, or whose passphrase is wrong, is an error; a
+// missing key file is skipped, as a dial skips it.
+func UnlockKeys(cfgs ...Config) error {
+	seen := map[string]bool{}
+	for _, cfg := range cfgs {
+		for c := &cfg; c != nil; c = c.Bastion {
+			for _, p := range c.KeyPaths {
+				if seen[p] {
+					continue
+				}
+				seen[p] = true
+				if _, err := loadKey(p, c.Passphrase); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // loadKey reads a private key file. A missing default key is not an error
 // (nil signer); an encrypted key asks Passphrase.
 func loadKey(path string, passphrase func(string) (string, error)) (xssh.Signer, error) {
