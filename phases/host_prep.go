@@ -308,9 +308,10 @@ rm -rf %[1]s %[2]s %[4]s
 
 // HostPrepScript is what host-prep does on host h, as one shell script: its
 // files written through a temp file and a rename, the prep steps, the
-// /etc/hosts block. kubeha itself does not run it (it uploads the files over
-// SFTP and runs the steps separately); benchmarks give it to other tools so
-// they do the same work.
+// /etc/hosts block. kubeha itself does not run it: Run writes the files
+// with putFiles (one command, their contents on stdin, each checked by
+// sha256 and left alone when unchanged), then runs the steps in a second
+// command. Benchmarks give it to other tools so they do the same work.
 func HostPrepScript(c *inventory.Cluster, h inventory.Host, proxyMode string) string {
 	var b strings.Builder
 	b.WriteString("set -e\n")

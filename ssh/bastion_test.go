@@ -113,4 +113,15 @@ func TestBastion(t *testing.T) {
 	if !asErr(err, &uk) || uk.Host != "k1" {
 		t.Fatalf("target key not checked through the bastion: %v", err)
 	}
+
+	// The installer's scan reaches the target through the bastion too, and
+	// the key it records lets the strict dial in.
+	scanned, err := ScanHostKey(ctx, cfg)
+	if err != nil || scanned.Fingerprint != uk.Fingerprint || scanned.Address != ts.Addr() {
+		t.Fatalf("scan through the bastion: %+v %v, want %s", scanned, err, uk.Fingerprint)
+	}
+	if err := hk.Record(scanned, false); err != nil {
+		t.Fatal(err)
+	}
+	runT(t, dialT(t, cfg), "true")
 }

@@ -55,6 +55,14 @@ type Config struct {
 	KeepAlive time.Duration
 }
 
+// dialTimeout bounds TCP connect plus handshake.
+func (c *Config) dialTimeout() time.Duration {
+	if c.DialTimeout == 0 {
+		return 20 * time.Second
+	}
+	return c.DialTimeout
+}
+
 func (c *Config) addr() string {
 	port := c.Port
 	if port == 0 {
@@ -210,11 +218,7 @@ func (c *Client) Close() error {
 }
 
 func dial(ctx context.Context, cfg *Config) (*xssh.Client, *xssh.Client, error) {
-	timeout := cfg.DialTimeout
-	if timeout == 0 {
-		timeout = 20 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout())
 	defer cancel()
 	fail := func(err error) (*xssh.Client, *xssh.Client, error) {
 		return nil, nil, &ConnectionError{Host: cfg.Name, Address: cfg.addr(), Err: err}
@@ -223,28 +227,9 @@ func dial(ctx context.Context, cfg *Config) (*xssh.Client, *xssh.Client, error) 
 	if err != nil {
 		return fail(err)
 	}
-	var raw net.Conn
-	var bastion *xssh.Client
-	if cfg.Bastion != nil {
-		bcfg := *cfg.Bastion
-		if bcfg.Name == "" {
-			bcfg.Name = cfg.Name + " via bastion"
-		}
-		bastion, _, err = dial(ctx, &bcfg)
-		if err != nil {
-			return fail(fmt.Errorf("bastion %s: %w", bcfg.addr(), err))
-		}
-		raw, err = bastion.DialContext(ctx, "tcp", cfg.addr())
-		if err != nil {
-			bastion.Close()
-			return fail(fmt.Errorf("through bastion %s: %w", bcfg.addr(), err))
-		}
-	} else {
-		var d net.Dialer
-		raw, err = d.DialContext(ctx, "tcp", cfg.addr())
-		if err != nil {
-			return fail(err)
-		}
+	raw, bastion, err := connect(ctx, cfg)
+	if err != nil {
+		return fail(err)
 	}
 	// The handshake has no context of its own: bound it by closing the
 	// socket when ctx ends first.
@@ -264,6 +249,31 @@ func dial(ctx context.Context, cfg *Config) (*xssh.Client, *xssh.Client, error) 
 		return fail(err)
 	}
 	return xssh.NewClient(sc, chans, reqs), bastion, nil
+}
+
+// connect opens the TCP connection to cfg's sshd, through its bastion (a
+// logged-in SSH connection, returned for the caller to close after raw) when
+// cfg has one.
+func connect(ctx context.Context, cfg *Config) (raw net.Conn, bastion *xssh.Client, err error) {
+	if cfg.Bastion == nil {
+		var d net.Dialer
+		raw, err = d.DialContext(ctx, "tcp", cfg.addr())
+		return raw, nil, err
+	}
+	bcfg := *cfg.Bastion
+	if bcfg.Name == "" {
+		bcfg.Name = cfg.Name + " via bastion"
+	}
+	bastion, _, err = dial(ctx, &bcfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bastion %s: %w", bcfg.addr(), err)
+	}
+	raw, err = bastion.DialContext(ctx, "tcp", cfg.addr())
+	if err != nil {
+		bastion.Close()
+		return nil, nil, fmt.Errorf("through bastion %s: %w", bcfg.addr(), err)
+	}
+	return raw, bastion, nil
 }
 
 // hostKeyError digs a host key refusal out of a handshake error: it already
@@ -330,6 +340,31 @@ func clientConfig(cfg *Config) (*xssh.ClientConfig, error) {
 		HostKeyCallback:   hk.callback(cfg.Name, cfg.HashKnownHosts),
 		HostKeyAlgorithms: hk.algorithms(cfg.addr()),
 	}, nil
+}
+
+// UnlockKeys reads the key files dials with cfgs would offer, their
+// bastions' included, each file once, asking the Passphrase of the first
+// Config that names an encrypted one now rather than at the first dial.
+// cmd/kubeha calls it before a full-screen view takes the terminal, with a
+// Passphrase that remembers its answers, so that no dial has to ask later.
+// A key that cannot be read, or whose passphrase is wrong, is an error; a
+// missing key file is skipped, as a dial skips it.
+func UnlockKeys(cfgs ...Config) error {
+	seen := map[string]bool{}
+	for _, cfg := range cfgs {
+		for c := &cfg; c != nil; c = c.Bastion {
+			for _, p := range c.KeyPaths {
+				if seen[p] {
+					continue
+				}
+				seen[p] = true
+				if _, err := loadKey(p, c.Passphrase); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // loadKey reads a private key file. A missing default key is not an error

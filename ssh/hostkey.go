@@ -265,14 +265,15 @@ func (k *KnownHosts) callback(host string, hash bool) xssh.HostKeyCallback {
 		if err != nil {
 			return fmt.Errorf("read known hosts %s: %w", k.path, err)
 		}
-		return k.verify(db, host, addr, key, hash)
+		return k.verify(db, host, addr, key, hash, k.policy == HostKeyAcceptNew)
 	}
 }
 
 // verify decides on key, the one the server presented and proved it holds
-// in the handshake, following OpenSSH's check_host_key. The caller holds
-// k.mu.
-func (k *KnownHosts) verify(db *hostKeyDB, host, addr string, key xssh.PublicKey, hash bool) error {
+// in the handshake, following OpenSSH's check_host_key. A key known_hosts
+// has no line for is recorded when acceptNew is set, refused otherwise. The
+// caller holds k.mu.
+func (k *KnownHosts) verify(db *hostKeyDB, host, addr string, key xssh.PublicKey, hash, acceptNew bool) error {
 	plain := key
 	cert, isCert := key.(*xssh.Certificate)
 	if isCert {
@@ -324,7 +325,7 @@ func (k *KnownHosts) verify(db *hostKeyDB, host, addr string, key xssh.PublicKey
 			Reason: fmt.Sprintf("it presented the plain %s key %s, not a certificate", plain.Type(), fp),
 			Fix:    "give the host a certificate from that CA (ssh-keygen -s <ca> -h, HostCertificate in sshd_config); if it is not meant to have one, narrow the @cert-authority pattern and record its key after checking the fingerprint"}
 	}
-	if k.policy != HostKeyAcceptNew {
+	if !acceptNew {
 		return &UnknownHostKeyError{Host: host, Address: addr, KeyType: plain.Type(), Fingerprint: fp, KnownHosts: k.path}
 	}
 	return k.append(addr, plain, hash)
@@ -408,7 +409,12 @@ func hostKeyFile(keyType string) string {
 }
 
 // append records key for addr, hashing the name when hash is set (as
-// OpenSSH does with HashKnownHosts yes). The caller holds k.mu.
+// OpenSSH does with HashKnownHosts yes). It is the one writer of known_hosts:
+// accept-new and Record both end here. The line goes out in one write to a
+// file opened for appending, as OpenSSH adds its lines, so it does not
+// interleave with another process appending (ssh itself, another kubeha);
+// readers in this process hold the same lock. The file keeps its inode, so
+// a symlinked known_hosts stays one. The caller holds k.mu.
 func (k *KnownHosts) append(addr string, key xssh.PublicKey, hash bool) error {
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
 		return fmt.Errorf("record host key: %w", err)
@@ -418,12 +424,7 @@ func (k *KnownHosts) append(addr string, key xssh.PublicKey, hash bool) error {
 		return fmt.Errorf("record host key: %w", err)
 	}
 	defer f.Close()
-	name := knownhosts.Normalize(addr)
-	if hash {
-		name = knownhosts.HashHostname(name)
-	}
-	line := name + " " + strings.TrimSpace(string(xssh.MarshalAuthorizedKey(key)))
-	if _, err := f.WriteString(line + "\n"); err != nil {
+	if _, err := f.WriteString(knownHostsLine(addr, key, hash) + "\n"); err != nil {
 		return fmt.Errorf("record host key: %w", err)
 	}
 	return f.Sync()

@@ -168,6 +168,57 @@ func TestEncryptedKeyUsesPassphrase(t *testing.T) {
 	runT(t, c, "true")
 }
 
+// TestUnlockKeys: every encrypted key a dial would offer, the bastion's
+// included, has its passphrase asked for (and checked) at once.
+func TestUnlockKeys(t *testing.T) {
+	dir := t.TempDir()
+	plain, err := sshd.NewClientKey(filepath.Join(dir, "plain"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := sshd.NewClientKey(filepath.Join(dir, "enc"), "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	cases := []struct {
+		name    string
+		keys    []string
+		bastion []string
+		answer  string
+		noAsk   bool     // Passphrase is nil
+		asked   []string // paths Passphrase was asked about
+		wantErr string
+	}{
+		{name: "plain and missing keys", keys: []string{plain.Path, missing}},
+		{name: "encrypted", keys: []string{plain.Path, enc.Path}, answer: "correct horse", asked: []string{enc.Path}},
+		{name: "bastion's encrypted key", keys: []string{plain.Path}, bastion: []string{enc.Path}, answer: "correct horse", asked: []string{enc.Path}},
+		{name: "one key, asked once", keys: []string{enc.Path}, bastion: []string{enc.Path}, answer: "correct horse", asked: []string{enc.Path}},
+		{name: "wrong passphrase", keys: []string{enc.Path}, answer: "wrong", asked: []string{enc.Path}, wantErr: "key " + enc.Path},
+		{name: "no way to ask", keys: []string{enc.Path}, noAsk: true, wantErr: "KUBEHA_SSH_KEY_PASSPHRASE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked []string
+			ask := func(path string) (string, error) { asked = append(asked, path); return tc.answer, nil }
+			if tc.noAsk {
+				ask = nil
+			}
+			cfg := Config{Name: "k1", KeyPaths: tc.keys, Passphrase: ask}
+			if tc.bastion != nil {
+				cfg.Bastion = &Config{Name: "bastion", KeyPaths: tc.bastion, Passphrase: ask}
+			}
+			err := UnlockKeys(cfg)
+			if fmt.Sprint(asked) != fmt.Sprint(tc.asked) {
+				t.Errorf("asked about %v, want %v", asked, tc.asked)
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("error %v, want one with %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
 func TestUnknownHostKeyRefusedThenAcceptedNew(t *testing.T) {
 	f := newFixture(t, sshd.Options{})
 	empty := filepath.Join(f.dir, "empty_known_hosts")
@@ -300,6 +351,13 @@ func TestPasswordAuth(t *testing.T) {
 		t.Fatal("wrong password accepted")
 	} else if strings.Contains(err.Error(), "wrong-password") {
 		t.Fatalf("password in error: %v", err)
+	}
+	// A password that cannot be had (cmd/kubeha's prompter while the live
+	// view owns the terminal) fails the dial with the callback's own
+	// words, which say what to do, not a bare "unable to authenticate".
+	cfg.Password = func() (string, error) { return "", errors.New("SSH password needed: set KUBEHA_SSH_PASSWORD") }
+	if _, err := Dial(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "set KUBEHA_SSH_PASSWORD") {
+		t.Fatalf("a refused password prompt: %v", err)
 	}
 	cfg.Password = func() (string, error) { return "pw-Secret-123", nil }
 	c := dialT(t, cfg)

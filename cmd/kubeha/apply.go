@@ -125,6 +125,7 @@ func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink
 	}
 	o := f.conn
 	o.secrets, o.events, o.stdin, o.stderr = secrets, sink, c.app.stdin, c.app.stderr
+	o.live = view != nil // the view takes the terminal once this returns
 	hosts, closeHosts, err := c.app.connect(ctx, cl, o)
 	if err != nil {
 		store.Close()

@@ -29,6 +29,9 @@ type connectOptions struct {
 	events  events.Sink
 	stdin   io.Reader
 	stderr  io.Writer
+	// live says the live view will own the terminal for the whole run, so
+	// nothing may be asked on it once connectSSH has returned.
+	live bool
 }
 
 func (o *connectOptions) bind(cmd *cobra.Command) {
@@ -46,8 +49,26 @@ const (
 // connectSSH builds the connection pool for the cluster's hosts. Nothing is
 // dialled until a phase first needs a host.
 func connectSSH(_ context.Context, c *inventory.Cluster, o connectOptions) (phases.Hosts, func() error, error) {
+	configs, err := sshConfigs(c, o, userSSHConfig{})
+	if err != nil {
+		return nil, nil, err
+	}
+	pool := ssh.NewPool(configs)
+	return pool, pool.Close, nil
+}
+
+// sshConfigs resolves every host's ssh.Config, sharing one known_hosts
+// checker and one prompter.
+//
+// With o.live, the secrets that can be known to be needed, the passphrases
+// of encrypted key files, are asked for here, before the live view takes
+// the terminal; whether a host wants an SSH or sudo password only shows
+// once it is reached, so during the run those come from the environment or
+// not at all: the prompter refuses with an error that says to set the
+// variable or rerun with --output plain, and never writes to the terminal.
+func sshConfigs(c *inventory.Cluster, o connectOptions, sc sshConfigSource) ([]ssh.Config, error) {
 	if o.acceptNewHostKeys && o.insecureHostKeys {
-		return nil, nil, usageError{fmt.Errorf("--accept-new-host-keys and --insecure-ignore-host-keys contradict each other")}
+		return nil, usageError{fmt.Errorf("--accept-new-host-keys and --insecure-ignore-host-keys contradict each other")}
 	}
 	policy := ssh.HostKeyStrict
 	switch {
@@ -61,10 +82,16 @@ func connectSSH(_ context.Context, c *inventory.Cluster, o connectOptions) (phas
 	p := &prompter{in: o.stdin, out: o.stderr, secrets: o.secrets}
 	var configs []ssh.Config
 	for _, h := range c.Spec.Hosts {
-		configs = append(configs, resolve(c, h, known, p, userSSHConfig{}))
+		configs = append(configs, resolve(c, h, known, p, sc))
 	}
-	pool := ssh.NewPool(configs)
-	return pool, pool.Close, nil
+	if o.live {
+		if err := ssh.UnlockKeys(configs...); err != nil {
+			return nil, err
+		}
+		// Nothing else uses p yet: the pool dials on first use.
+		p.live = true
+	}
+	return configs, nil
 }
 
 // sshConfigSource answers ~/.ssh/config questions; tests substitute one.
@@ -176,11 +203,14 @@ func parseJump(hop string, via ssh.Config, known *ssh.KnownHosts) *ssh.Config {
 
 // prompter reads a secret from an environment variable or, on a terminal,
 // asks once and remembers it. Every secret it hands out is registered for
-// redaction first.
+// redaction first. Once live is set (the live view owns the terminal) it
+// asks nothing more: what it has not been given or asked before is an
+// error.
 type prompter struct {
 	in      io.Reader
 	out     io.Writer
 	secrets *events.Secrets
+	live    bool
 	mu      sync.Mutex
 	cache   map[string]string
 }
@@ -193,6 +223,9 @@ func (p *prompter) secret(env, what string) (string, error) {
 	}
 	v := os.Getenv(env)
 	if v == "" {
+		if p.live {
+			return "", fmt.Errorf("%s needed, and kubeha cannot ask for it while the live view owns the terminal: set %s, or rerun with --output plain to be asked", what, env)
+		}
 		f, ok := p.in.(*os.File)
 		if !ok || !term.IsTerminal(int(f.Fd())) {
 			return "", fmt.Errorf("%s needed: set %s (no terminal to ask on)", what, env)
@@ -215,7 +248,9 @@ func (p *prompter) secret(env, what string) (string, error) {
 
 // lazy returns a function that produces the secret when first needed, or
 // nil when it can never be had (no variable, no terminal), so that the SSH
-// and sudo code do not offer a method that cannot work.
+// and sudo code do not offer a method that cannot work. Under the live view
+// stdin is a terminal, so the function is returned, and its error says how
+// to give the secret where a missing method would only fail.
 func (p *prompter) lazy(env, what string) func() (string, error) {
 	if os.Getenv(env) == "" {
 		f, ok := p.in.(*os.File)

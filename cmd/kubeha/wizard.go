@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
-	"strconv"
+	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
-	xssh "golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/kubeha/kubeha/phases"
 	"github.com/kubeha/kubeha/ssh"
@@ -48,7 +44,7 @@ func (c *cmdContext) runWizard(ctx context.Context, f *runFlags) error {
 	if !c.interactive() {
 		return usageError{errors.New("the installer needs a terminal (stdin and stdout, TERM not dumb); without one, write the inventory with 'kubeha inventory init' and run 'kubeha apply'")}
 	}
-	p := tea.NewProgram(wizard.New(sshChecker{}, *c.invPath), tea.WithContext(ctx), tea.WithInput(c.app.stdin), tea.WithOutput(c.app.stdout))
+	p := tea.NewProgram(wizard.New(&sshChecker{}, *c.invPath), tea.WithContext(ctx), tea.WithInput(c.app.stdin), tea.WithOutput(c.app.stdout))
 	final, err := p.Run()
 	if err != nil {
 		return err
@@ -65,61 +61,53 @@ func (c *cmdContext) runWizard(ctx context.Context, f *runFlags) error {
 	return c.runPhases(ctx, f, phases.Selection{})
 }
 
-// sshChecker is the installer's Checker over kubeha's own SSH client.
-type sshChecker struct{}
-
-var errGotKey = errors.New("host key received")
-
-// Scan offers no credentials: it only reads the host key. It asks for key
-// types in the order apply uses for a host known_hosts lacks, so the key
-// shown, and accepted, is the one apply and OpenSSH will be presented.
-func (sshChecker) Scan(ctx context.Context, address string, port int) (string, string, error) {
-	addr := net.JoinHostPort(address, strconv.Itoa(port))
-	d := net.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return "", "", err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	var key xssh.PublicKey
-	_, _, _, err = xssh.NewClientConn(conn, addr, &xssh.ClientConfig{
-		User:              "kubeha-scan",
-		HostKeyAlgorithms: ssh.DefaultHostKeyAlgorithms(),
-		HostKeyCallback: func(_ string, _ net.Addr, k xssh.PublicKey) error {
-			key = k
-			return errGotKey
-		},
-	})
-	if key == nil {
-		return "", "", fmt.Errorf("no host key from %s: %v", addr, err)
-	}
-	return xssh.FingerprintSHA256(key), knownhosts.Line([]string{knownhosts.Normalize(addr)}, key), nil
+// sshChecker is the installer's Checker over kubeha's own SSH client. It
+// keeps one KnownHosts per file, so recording a key and the logins that
+// read the file take the same lock, as apply's dials do.
+type sshChecker struct {
+	mu    sync.Mutex
+	known map[string]*ssh.KnownHosts
 }
 
-// Accept appends the line to known_hosts (created 0600 with its directory).
-func (sshChecker) Accept(knownHosts, line string) error {
-	p := expandHome(knownHosts)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
+// knownHosts is the checker for the known_hosts file at path: strict, as
+// apply's default; only Accept adds to it.
+func (c *sshChecker) knownHosts(path string) *ssh.KnownHosts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := expandHome(path)
+	if c.known[p] == nil {
+		if c.known == nil {
+			c.known = map[string]*ssh.KnownHosts{}
+		}
+		c.known[p] = ssh.NewKnownHosts(p, ssh.HostKeyStrict)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	return c.known[p]
+}
+
+// Scan offers no credentials: it only reads the host key, of the type apply
+// will ask the host for, so the key shown, and accepted, is the one apply
+// and OpenSSH will be presented.
+func (c *sshChecker) Scan(ctx context.Context, name, address string, port int, knownHosts string) (ssh.HostKey, error) {
+	return ssh.ScanHostKey(ctx, ssh.Config{Name: name, Address: address, Port: port,
+		HostKeys: c.knownHosts(knownHosts), DialTimeout: 10 * time.Second})
+}
+
+// Accept records the key in known_hosts, hashed when ~/.ssh/config asks
+// for it (HashKnownHosts), as apply's accept-new would.
+func (c *sshChecker) Accept(knownHosts string, key ssh.HostKey) error {
+	host, _, err := net.SplitHostPort(key.Address)
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(line + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return c.knownHosts(knownHosts).Record(key, hashKnownHosts(userSSHConfig{}, host))
 }
 
 // Login checks the key strictly against known_hosts, as apply will.
-func (sshChecker) Login(ctx context.Context, address string, port int, user, keyPath, knownHosts string) error {
+func (c *sshChecker) Login(ctx context.Context, address string, port int, user, keyPath, knownHosts string) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	cl, err := ssh.Dial(ctx, ssh.Config{Name: address, Address: address, Port: port, User: user,
-		KeyPaths: []string{expandHome(keyPath)}, HostKeys: ssh.NewKnownHosts(expandHome(knownHosts), ssh.HostKeyStrict)})
+		KeyPaths: []string{expandHome(keyPath)}, HostKeys: c.knownHosts(knownHosts)})
 	if err != nil {
 		return err
 	}

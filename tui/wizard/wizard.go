@@ -4,8 +4,9 @@
 // checked live over SSH with its host key shown for the operator to accept,
 // a review of the inventory and the phases, then save (and run).
 //
-// The model is pure: SSH goes through the Checker it is given, and tests
-// drive it with direct Update calls.
+// The model is pure: SSH and known_hosts go through the Checker it is
+// given, always from a tea.Cmd (never inside Update), and tests drive it
+// with direct Update calls.
 package wizard
 
 import (
@@ -20,16 +21,20 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
 	"github.com/kubeha/kubeha/state"
 )
 
-// Checker reaches hosts for the wizard.
+// Checker reaches hosts for the wizard. The model calls it only from
+// commands, so its network and file I/O never block the update loop.
 type Checker interface {
 	// Scan connects to address:port and returns the host key it offers,
-	// as a SHA256 fingerprint and a known_hosts line, without logging in.
-	Scan(ctx context.Context, address string, port int) (fingerprint, knownHostsLine string, err error)
-	// Accept records a host key the operator accepted in knownHosts.
-	Accept(knownHosts, line string) error
+	// without logging in. The key types asked for follow knownHosts, as
+	// they will for Login and apply. name is the host's, for messages.
+	Scan(ctx context.Context, name, address string, port int, knownHosts string) (ssh.HostKey, error)
+	// Accept records in knownHosts a host key the operator accepted. It
+	// refuses a key that known_hosts contradicts (a changed key, say).
+	Accept(knownHosts string, key ssh.HostKey) error
 	// Login connects with the key checked against knownHosts, logs in as
 	// user with the key at keyPath and runs `true`.
 	Login(ctx context.Context, address string, port int, user, keyPath, knownHosts string) error
@@ -54,15 +59,17 @@ type field struct {
 	input textinput.Model
 }
 
-// hostState is one host and its SSH check.
+// hostState is one host and its SSH check. Messages about it name it by
+// id, which stays the same when hosts before it are removed.
 type hostState struct {
-	host        inventory.Host
-	fingerprint string
-	line        string
-	accepted    bool
-	loginOK     bool
-	err         string
-	checking    bool
+	id        int
+	host      inventory.Host
+	key       ssh.HostKey // scanned; Fingerprint empty until then
+	recording bool        // the accepted key is being written to known_hosts
+	accepted  bool
+	loginOK   bool
+	err       string
+	checking  bool
 }
 
 // Model is the wizard.
@@ -74,6 +81,7 @@ type Model struct {
 	fields map[int][]*field
 	focus  int
 	hosts  []*hostState
+	nextID int // of the next host added
 	mode   int // index into lbModes
 	errs   map[string]string
 	help   bool
@@ -245,28 +253,51 @@ func (m Model) stepErrors() []string {
 	return out
 }
 
-// Messages of the host checks.
+// Messages of the host checks, each naming its host by id.
 type scannedMsg struct {
-	i                 int
-	fingerprint, line string
-	err               error
+	id  int
+	key ssh.HostKey
+	err error
+}
+type acceptedMsg struct {
+	id  int
+	err error
 }
 type loginMsg struct {
-	i   int
+	id  int
 	err error
 }
 
+// byID is the host with id, nil when it has been removed since.
+func (m Model) byID(id int) *hostState {
+	for _, h := range m.hosts {
+		if h.id == id {
+			return h
+		}
+	}
+	return nil
+}
+
 func (m Model) scan(i int) tea.Cmd {
-	h := m.hosts[i].host
+	id, h, known := m.hosts[i].id, m.hosts[i].host, m.value(StepCluster, 4)
 	port := 22
 	return func() tea.Msg {
-		fp, line, err := m.checker.Scan(context.Background(), h.Address, port)
-		return scannedMsg{i, fp, line, err}
+		key, err := m.checker.Scan(context.Background(), h.Name, h.Address, port, known)
+		return scannedMsg{id, key, err}
+	}
+}
+
+// accept records host i's key off the update loop; its error, if any, is
+// shown beside the host.
+func (m Model) accept(i int) tea.Cmd {
+	id, key, known := m.hosts[i].id, m.hosts[i].key, m.value(StepCluster, 4)
+	return func() tea.Msg {
+		return acceptedMsg{id, m.checker.Accept(known, key)}
 	}
 }
 
 func (m Model) login(i int) tea.Cmd {
-	h := m.hosts[i].host
+	id, h := m.hosts[i].id, m.hosts[i].host
 	user, key, known := m.value(StepCluster, 2), m.value(StepCluster, 3), m.value(StepCluster, 4)
 	if h.SSH != nil && h.SSH.User != "" {
 		user = h.SSH.User
@@ -275,7 +306,7 @@ func (m Model) login(i int) tea.Cmd {
 		key = h.SSH.KeyPath
 	}
 	return func() tea.Msg {
-		return loginMsg{i, m.checker.Login(context.Background(), h.Address, 22, user, key, known)}
+		return loginMsg{id, m.checker.Login(context.Background(), h.Address, 22, user, key, known)}
 	}
 }
 
@@ -289,16 +320,34 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.width = msg.Width
 		return m, nil
 	case scannedMsg:
-		h := m.hosts[msg.i]
+		h := m.byID(msg.id)
+		if h == nil {
+			return m, nil
+		}
 		h.checking = false
 		if msg.err != nil {
 			h.err = msg.err.Error()
 			return m, nil
 		}
-		h.fingerprint, h.line, h.err = msg.fingerprint, msg.line, ""
+		h.key, h.err = msg.key, ""
 		return m, nil
+	case acceptedMsg:
+		h := m.byID(msg.id)
+		if h == nil {
+			return m, nil
+		}
+		h.recording = false
+		if msg.err != nil {
+			h.err = "record host key: " + msg.err.Error()
+			return m, nil
+		}
+		h.accepted, h.checking, h.err = true, true, ""
+		return m, m.login(slices.Index(m.hosts, h))
 	case loginMsg:
-		h := m.hosts[msg.i]
+		h := m.byID(msg.id)
+		if h == nil {
+			return m, nil
+		}
 		h.checking = false
 		if msg.err != nil {
 			h.err = msg.err.Error()
@@ -326,7 +375,7 @@ func (m Model) updateInput(msg tea.Msg) (tea.Model, tea.Cmd) {
 // pendingKey is the first host whose key awaits the operator's decision.
 func (m Model) pendingKey() int {
 	for i, h := range m.hosts {
-		if h.fingerprint != "" && !h.accepted {
+		if h.key.Fingerprint != "" && !h.accepted {
 			return i
 		}
 	}
@@ -372,18 +421,17 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	}
-	// A host key waiting for a decision takes y/n first.
+	// A host key waiting for a decision takes y/n first; while the
+	// accepted key is being recorded, neither.
 	if m.step == StepHosts {
 		if i := m.pendingKey(); i >= 0 {
+			if m.hosts[i].recording {
+				return m, nil
+			}
 			switch k.String() {
 			case "y", "Y":
-				h := m.hosts[i]
-				if err := m.checker.Accept(m.value(StepCluster, 4), h.line); err != nil {
-					h.err = err.Error()
-					return m, nil
-				}
-				h.accepted, h.checking = true, true
-				return m, m.login(i)
+				m.hosts[i].recording, m.hosts[i].err = true, ""
+				return m, m.accept(i)
 			case "n", "N":
 				m.hosts = append(m.hosts[:i], m.hosts[i+1:]...)
 				m.validate()
@@ -436,7 +484,8 @@ func (m Model) enter() (tea.Model, tea.Cmd) {
 			if user, key := m.value(StepHosts, 3), m.value(StepHosts, 4); user != "" || key != "" {
 				h.SSH = &inventory.HostSSH{User: user, KeyPath: key}
 			}
-			m.hosts = append(m.hosts, &hostState{host: h, checking: true})
+			m.hosts = append(m.hosts, &hostState{id: m.nextID, host: h, checking: true})
+			m.nextID++
 			for _, i := range []int{0, 1, 3, 4} { // the role stays: hosts come in runs
 				m.fields[StepHosts][i].input.SetValue("")
 			}
@@ -558,17 +607,22 @@ func (m Model) hostsView() string {
 	}
 	for _, h := range m.hosts {
 		state := ""
+		fp := h.key.Fingerprint
 		switch {
+		case h.recording:
+			state = dim.Render("recording host key " + fp + "…")
+		case h.err != "" && fp != "" && !h.accepted:
+			state = red.Render("✗ "+h.err) + " " + title.Render("— host key "+fp+": y tries again, n drops the host")
 		case h.err != "":
 			state = red.Render("✗ " + h.err)
-		case h.checking && h.fingerprint == "":
+		case h.checking && fp == "":
 			state = dim.Render("connecting…")
-		case h.fingerprint != "" && !h.accepted:
-			state = title.Render("host key " + h.fingerprint + " — accept? [y/n]")
+		case fp != "" && !h.accepted:
+			state = title.Render("host key " + fp + " — accept? [y/n]")
 		case h.checking:
 			state = dim.Render("logging in…")
 		case h.loginOK:
-			state = green.Render("✓ ssh ok") + dim.Render("  "+h.fingerprint)
+			state = green.Render("✓ ssh ok") + dim.Render("  "+fp)
 		}
 		fmt.Fprintf(&b, "  %-8s %-16s %-13s %s\n", h.host.Name, h.host.Address, h.host.Role, state)
 	}

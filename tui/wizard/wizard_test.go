@@ -11,23 +11,33 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // fakeChecker stands in for SSH in the model tests; the real one is proved
 // against real sshd by the tmux test in e2e/wizard.
 type fakeChecker struct {
-	accepted []string
-	logins   []string // "user keyPath" of each login
-	loginErr error
+	accepted  []string // fingerprints
+	acceptErr error
+	logins    []string // "user keyPath" of each login
+	loginErr  error
 }
 
-func (f *fakeChecker) Scan(_ context.Context, address string, _ int) (string, string, error) {
+func (f *fakeChecker) Scan(_ context.Context, name, address string, _ int, _ string) (ssh.HostKey, error) {
 	if address == "10.0.0.99" {
-		return "", "", errors.New("connect to 10.0.0.99:22: connection refused")
+		return ssh.HostKey{}, errors.New("connect to 10.0.0.99:22: connection refused")
 	}
-	return "SHA256:fp-" + address, address + " ssh-ed25519 AAAA", nil
+	return ssh.HostKey{Name: name, Address: address + ":22", Type: "ssh-ed25519", Fingerprint: "SHA256:fp-" + address}, nil
 }
-func (f *fakeChecker) Accept(_, line string) error { f.accepted = append(f.accepted, line); return nil }
+
+func (f *fakeChecker) Accept(_ string, key ssh.HostKey) error {
+	if f.acceptErr != nil {
+		return f.acceptErr
+	}
+	f.accepted = append(f.accepted, key.Fingerprint)
+	return nil
+}
+
 func (f *fakeChecker) Login(_ context.Context, _ string, _ int, user, key, _ string) error {
 	f.logins = append(f.logins, user+" "+key)
 	return f.loginErr
@@ -49,7 +59,7 @@ func press(m Model, k tea.KeyMsg) Model {
 	for cmd != nil {
 		msg := cmd()
 		switch msg.(type) {
-		case scannedMsg, loginMsg:
+		case scannedMsg, acceptedMsg, loginMsg:
 			nm, cmd = m.Update(msg)
 			m = nm.(Model)
 		default:
@@ -153,6 +163,94 @@ func TestHostsScreenShowsFingerprintsToAccept(t *testing.T) {
 	m = press(m, enter)
 	if m.Step() != StepHosts {
 		t.Fatal("went on with an unreachable host")
+	}
+}
+
+// addHost types a host on the hosts screen and presses enter, returning
+// the scan command without running it.
+func addHost(m Model, name, address string) (Model, tea.Cmd) {
+	m = typeText(m, name)
+	m = press(m, tab)
+	m = typeText(m, address)
+	nm, cmd := m.Update(enter)
+	return nm.(Model), cmd
+}
+
+// update feeds msg to m.
+func update(m Model, msg tea.Msg) (Model, tea.Cmd) {
+	nm, cmd := m.Update(msg)
+	return nm.(Model), cmd
+}
+
+// An accepted key is recorded by a command, not inside Update; until it is
+// written the host waits, and keys do not record it twice.
+func TestAcceptRecordsInACommand(t *testing.T) {
+	fc := &fakeChecker{}
+	m := press(New(fc, "x.yaml"), enter)
+	m, scan := addHost(m, "m1", "10.0.0.1")
+	m, _ = update(m, scan())
+	m, record := update(m, yes)
+	if len(fc.accepted) != 0 || record == nil {
+		t.Fatalf("y wrote known_hosts inside Update (accepted %v, command %v)", fc.accepted, record != nil)
+	}
+	if v := m.View(); !strings.Contains(v, "recording host key SHA256:fp-10.0.0.1") {
+		t.Fatalf("no sign of the key being recorded:\n%s", v)
+	}
+	if m2, again := update(m, yes); again != nil || strings.Contains(m2.View(), "accept?") {
+		t.Fatal("y while the key is being recorded must do nothing")
+	}
+	msg := record()
+	if _, ok := msg.(acceptedMsg); !ok || len(fc.accepted) != 1 {
+		t.Fatalf("the command did not record the key: %T %v", msg, fc.accepted)
+	}
+	m, login := update(m, msg)
+	if login == nil {
+		t.Fatal("no login after the key was recorded")
+	}
+	m, _ = update(m, login())
+	if v := m.View(); !strings.Contains(v, "✓ ssh ok") {
+		t.Fatalf("after the login:\n%s", v)
+	}
+}
+
+// A key known_hosts refuses to record shows why on the screen, and y tries
+// again (after the operator fixed known_hosts, say).
+func TestAcceptErrorShownAndRetried(t *testing.T) {
+	fc := &fakeChecker{acceptErr: errors.New("m1 (10.0.0.1:22): HOST KEY CHANGED")}
+	m := press(New(fc, "x.yaml"), enter)
+	m, scan := addHost(m, "m1", "10.0.0.1")
+	m, _ = update(m, scan())
+	m = press(m, yes)
+	v := m.View()
+	if !strings.Contains(v, "✗ record host key: m1 (10.0.0.1:22): HOST KEY CHANGED") || !strings.Contains(v, "y tries again") {
+		t.Fatalf("the refusal is not on the screen:\n%s", v)
+	}
+	if len(fc.logins) != 0 {
+		t.Fatal("logged in with a key that was not recorded")
+	}
+	fc.acceptErr = nil
+	m = press(m, yes)
+	if v := m.View(); !strings.Contains(v, "✓ ssh ok") || strings.Contains(v, "HOST KEY CHANGED") || len(fc.accepted) != 1 {
+		t.Fatalf("retry: %v\n%s", fc.accepted, v)
+	}
+}
+
+// A check's answer reaches its own host even when a host before it was
+// removed while the check ran.
+func TestAnswersFollowTheirHost(t *testing.T) {
+	fc := &fakeChecker{}
+	m := press(New(fc, "x.yaml"), enter)
+	m, scanA := addHost(m, "m1", "10.0.0.1")
+	m, scanB := addHost(m, "m2", "10.0.0.2") // while m1 is being scanned
+	m, _ = update(m, scanA())
+	m = press(m, no) // refuses m1's key: m2 moves up
+	m, _ = update(m, scanB())
+	if v := m.View(); strings.Contains(v, "m1 ") || !strings.Contains(v, "host key SHA256:fp-10.0.0.2 — accept?") {
+		t.Fatalf("m2's key not on m2:\n%s", v)
+	}
+	m = press(m, yes)
+	if len(fc.accepted) != 1 || fc.accepted[0] != "SHA256:fp-10.0.0.2" {
+		t.Fatalf("accepted %v", fc.accepted)
 	}
 }
 
