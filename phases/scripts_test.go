@@ -164,7 +164,7 @@ func scriptCases() []scriptCase {
 			if err != nil {
 				panic(err)
 			}
-			return scripts.Legacy(s)
+			return s
 		}},
 		// interrupted.go
 		{"finishedScript worker", func(v string) scripts.Script { return scripts.Legacy(finishedScript(scriptHost(v), false)) }},
@@ -179,9 +179,9 @@ func scriptCases() []scriptCase {
 			return scripts.Legacy(installArtifactsPrelude + importImageScript(imageStage+"/"+filepath.Base(v), []string{v, "registry.k8s.io/pause:3.10"}))
 		}},
 		// remote.go
-		{"hashScript", func(v string) scripts.Script { return scripts.Legacy(hashScript([]string{v, SysctlPath})) }},
+		{"hashScript", func(v string) scripts.Script { return hashScript([]string{v, SysctlPath}) }},
 		{"smallFilesScript", func(v string) scripts.Script {
-			return scripts.Legacy(smallFilesScript([]fileSpec{{Path: v, Mode: 0o600, Content: []byte(v)}, {Path: SysctlPath, Content: []byte("x")}}))
+			return smallFilesScript([]fileSpec{{Path: v, Mode: 0o600, Content: []byte(v)}, {Path: SysctlPath, Content: []byte("x")}})
 		}},
 		{"waitReadyScript", func(string) scripts.Script { return scripts.Legacy(waitReadyScript(180)) }},
 		{"probeScript", func(v string) scripts.Script {
@@ -189,7 +189,7 @@ func scriptCases() []scriptCase {
 			if err != nil {
 				panic(err)
 			}
-			return scripts.Legacy(probeScript(fc, []string{v, SysctlPath}, readHostsBlock))
+			return probeScript(fc, []string{v, SysctlPath}, scripts.Legacy(readHostsBlock))
 		}},
 	}
 }
