@@ -3,6 +3,7 @@ package phases
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,13 +38,13 @@ func TestReadHostsBlockMatchesSed(t *testing.T) {
 		"127.0.0.1 localhost\n",
 		"127.0.0.1 localhost\n# BEGIN kubeha\n10.0.0.10 api\n# END kubeha\n::1 ip6\n",
 		"a\n# BEGIN kubeha\n  spaced  \\ back\n# END kubeha\n# BEGIN kubeha\nx\n# END kubeha\n",
+		"a\n# BEGIN kubeha\nnever ended\n",
 	} {
 		f := dir + "/hosts"
 		if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		script := strings.ReplaceAll(readHostsBlock, "/etc/hosts", f)
-		got, err := exec.Command("sh", "-c", script).Output()
+		got, err := exec.Command("sh", "-c", readHostsBlockIn(f).String()).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,5 +55,54 @@ func TestReadHostsBlockMatchesSed(t *testing.T) {
 		if string(got) != string(want) {
 			t.Errorf("hosts %q: shell printed %q, sed %q", content, got, want)
 		}
+	}
+	got, err := exec.Command("sh", "-c", readHostsBlockIn(dir+"/absent").String()).CombinedOutput()
+	if err != nil || len(got) != 0 {
+		t.Errorf("no hosts file: %v %q, want nothing", err, got)
+	}
+}
+
+// setHostsBlock replaces kubeha's block, or adds or removes it, and leaves
+// every other line as it was; it writes nothing when the block is already
+// right.
+func TestSetHostsBlock(t *testing.T) {
+	const block = hostsBegin + "\n10.0.0.10 api\n" + hostsEnd + "\n"
+	tests := []struct {
+		name, before, block, after string
+		writes                     bool
+	}{
+		{"added", "127.0.0.1 localhost\n", block, "127.0.0.1 localhost\n" + block, true},
+		{"replaced", "a\n" + hostsBegin + "\n10.0.0.9 api\n" + hostsEnd + "\nb\n", block, "a\nb\n" + block, true},
+		{"every old block goes", hostsBegin + "\nx\n" + hostsEnd + "\na\n" + hostsBegin + "\ny\n" + hostsEnd + "\n", block, "a\n" + block, true},
+		{"unchanged", "a\n" + block, block, "a\n" + block, false},
+		{"removed", "a\n" + block + "b\n", "", "a\nb\n", true},
+		{"nothing to remove", "a\n", "", "a\n", false},
+		{"last line without a newline", "a  \\ b", block, "a  \\ b\n" + block, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := t.TempDir() + "/hosts"
+			if err := os.WriteFile(f, []byte(tt.before), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.Stat(f)
+			out, err := exec.Command("sh", "-c", setHostsBlockIn(f, tt.block).String()).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if got, _ := os.ReadFile(f); string(got) != tt.after {
+				t.Errorf("hosts file %q, want %q", got, tt.after)
+			}
+			after, _ := os.Stat(f)
+			if wrote := !os.SameFile(before, after); wrote != tt.writes || strings.Contains(string(out), "updated") != tt.writes {
+				t.Errorf("wrote %v (output %q), want %v", wrote, out, tt.writes)
+			}
+			if after.Mode().Perm() != 0o644 {
+				t.Errorf("mode %v", after.Mode().Perm())
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(f)); len(entries) != 1 {
+				t.Errorf("temporary files left: %v", entries)
+			}
+		})
 	}
 }

@@ -94,7 +94,7 @@ func (env *Env) probe(ctx context.Context, host string, files []fileSpec, extra 
 func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, extra string) (hostProbe, error) {
 	var s scripts.Script
 	if extra != "" {
-		s = scripts.Legacy("set +eu\n" + extra)
+		s = scripts.Legacy("set +eu\n" + strings.TrimSuffix(extra, "\n") + "\n")
 	}
 	return env.probe(ctx, host, files, s)
 }

@@ -131,7 +131,7 @@ func scriptCases() []scriptCase {
 		{"joinScript control plane", func(string) scripts.Script {
 			return scripts.Legacy(joinScript(true) + "\n" + waitReadyScript(180) + "\n" + waitEtcdScript)
 		}},
-		{"hostsScript", func(v string) scripts.Script { return scripts.Legacy(hostsScript(hostsBlock(scriptCluster(v), v))) }},
+		{"hostsScript", func(v string) scripts.Script { return setHostsBlock(hostsBlock(scriptCluster(v), v)) }},
 		// kubeadm_init.go
 		{"initScript", func(string) scripts.Script { return scripts.Legacy(initScript()) }},
 		{"resetInterruptedInitScript", func(string) scripts.Script { return scripts.Legacy(resetInterruptedInitScript()) }},
@@ -154,9 +154,13 @@ func scriptCases() []scriptCase {
 		// host_prep.go
 		{"HostPrepScript", func(v string) scripts.Script {
 			c := scriptCluster(v)
-			return scripts.Legacy(HostPrepScript(c, c.Spec.Hosts[0], inventory.ProxyModeIPVS))
+			return hostPrepScript(c, c.Spec.Hosts[0], inventory.ProxyModeIPVS)
 		}},
-		{"readHostsBlock", func(string) scripts.Script { return scripts.Legacy(readHostsBlock) }},
+		{"prepScript", func(v string) scripts.Script {
+			c := scriptCluster(v)
+			return prepScript(Modules(c.Spec.Hosts[1], inventory.ProxyModeIPTables), firewallPorts(c, c.Spec.Hosts[1]), hostsBlock(c, v), nil)
+		}},
+		{"readHostsBlock", func(string) scripts.Script { return readHostsBlock() }},
 		{"hostPrepCleanUp", func(string) scripts.Script { return scripts.Legacy(hostPrepCleanUp()) }},
 		// facts.go
 		{"factsCommand", func(v string) scripts.Script {
@@ -189,7 +193,7 @@ func scriptCases() []scriptCase {
 			if err != nil {
 				panic(err)
 			}
-			return probeScript(fc, []string{v, SysctlPath}, scripts.Legacy(readHostsBlock))
+			return probeScript(fc, []string{v, SysctlPath}, readHostsBlock())
 		}},
 	}
 }
