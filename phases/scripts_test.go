@@ -150,7 +150,22 @@ func scriptCases() []scriptCase {
 		{"kubeProxyCleanUp", func(string) scripts.Script { return scripts.Legacy(kubeProxyCleanUp) }},
 		// load_balancer.go
 		{"lbCleanUpScript", func(v string) scripts.Script { return scripts.Legacy(lbCleanUpScript(v)) }},
-		{"recordFoundLBScript", func(string) scripts.Script { return scripts.Legacy(recordFoundLBScript) }},
+		{"recordFoundLBScript", func(string) scripts.Script { return recordFoundLBScript() }},
+		{"statsPasswordScript", func(string) scripts.Script { return statsPasswordScript() }},
+		{"lbServicesScript", func(string) scripts.Script {
+			return lbServicesScript([]string{"haproxy", "keepalived"}, []string{"haproxy", "keepalived"})
+		}},
+		{"lbStartScript restart", func(v string) scripts.Script {
+			return lbStartScript(scriptCluster(v), []string{"haproxy", "keepalived"}, []string{v})
+		}},
+		{"lbStartScript start nginx", func(v string) scripts.Script {
+			return lbStartScript(scriptCluster(v), []string{"kubeha-nginx"}, nil)
+		}},
+		{"lbStartScript static pods", func(v string) scripts.Script {
+			c := scriptCluster(v)
+			c.Spec.LoadBalancer.StaticPods = true
+			return lbStartScript(c, nil, []string{nginxUnitPath})
+		}},
 		// host_prep.go
 		{"HostPrepScript", func(v string) scripts.Script {
 			c := scriptCluster(v)
