@@ -192,11 +192,16 @@ func scriptCases() []scriptCase {
 		// artifacts.go: bundle paths and image names come from the bundle's
 		// manifest, not the inventory, and are held to the same rule.
 		{"artifactsProbeScript", func(v string) scripts.Script {
-			return scripts.Legacy(artifactsProbeScript([]bundle.File{{Target: v}, {Target: "/usr/bin/kubeadm"}, {Kind: bundle.KindImage}}))
+			return artifactsProbeScript([]bundle.File{{Target: v}, {Target: "/usr/bin/kubeadm"}, {Kind: bundle.KindImage}})
 		}},
 		{"importImageScript", func(v string) scripts.Script {
-			return scripts.Legacy(installArtifactsPrelude + importImageScript(imageStage+"/"+filepath.Base(v), []string{v, "registry.k8s.io/pause:3.10"}))
+			return installArtifactsScript([]stagedImage{
+				{Staged: imageStage + "/" + filepath.Base(v), Names: []string{v, "registry.k8s.io/pause:3.10"}},
+				{Staged: imageStage + "/etcd.tar", Names: []string{"registry.k8s.io/etcd:3.7.0-0"}},
+			})
 		}},
+		{"installArtifactsScript binaries only", func(string) scripts.Script { return installArtifactsScript(nil) }},
+		{"containerdSettingsScript", func(string) scripts.Script { return containerdSettingsScript() }},
 		// remote.go
 		{"hashScript", func(v string) scripts.Script { return hashScript([]string{v, SysctlPath}) }},
 		{"smallFilesScript", func(v string) scripts.Script {
