@@ -1,6 +1,7 @@
 package phases
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,6 +103,48 @@ func TestSetHostsBlock(t *testing.T) {
 			}
 			if entries, _ := os.ReadDir(filepath.Dir(f)); len(entries) != 1 {
 				t.Errorf("temporary files left: %v", entries)
+			}
+		})
+	}
+}
+
+// fallbackView is render's view of a cluster whose nodes lack ip_vs.
+type fallbackView struct{ OfflineView }
+
+func (fallbackView) ProxyMode(context.Context) (string, error) {
+	return inventory.ProxyModeIPTables, nil
+}
+
+// Files is the desired state in the view's kube-proxy mode, which is what
+// Probe and Run write: the modules file names no ip_vs module when the
+// view falls back to iptables.
+func TestPrepareHostsFilesFollowTheViewsProxyMode(t *testing.T) {
+	c, _, err := inventory.Load("../examples/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Spec.Network.KubeProxyMode = inventory.ProxyModeIPVS
+	for _, tt := range []struct {
+		name string
+		v    View
+		ipvs bool
+	}{
+		{"inventory's mode", OfflineView{C: c}, true},
+		{"fallback", fallbackView{OfflineView{C: c}}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			files, err := PrepareHosts{}.Files(context.Background(), tt.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files {
+				h, _ := c.Host(f.Host)
+				if f.Path != ModulesPath || h.Role == inventory.RoleLoadBalancer {
+					continue
+				}
+				if got := strings.Contains(string(f.Content), "ip_vs"); got != tt.ipvs {
+					t.Errorf("%s: ip_vs in the modules file: %v, want %v:\n%s", f.Host, got, tt.ipvs, f.Content)
+				}
 			}
 		})
 	}
