@@ -149,3 +149,26 @@ func TestPrepareHostsFilesFollowTheViewsProxyMode(t *testing.T) {
 		})
 	}
 }
+
+// Where the hosts file is a bind mount (containers), a rename cannot replace
+// it: setHostsBlock writes it in place.
+func TestSetHostsBlockOnABindMount(t *testing.T) {
+	dir := t.TempDir()
+	src, f := filepath.Join(dir, "src"), filepath.Join(dir, "hosts")
+	os.WriteFile(src, []byte("127.0.0.1 localhost\n"), 0o644)
+	os.WriteFile(f, nil, 0o644)
+	if out, err := exec.Command("mount", "--bind", src, f).CombinedOutput(); err != nil {
+		t.Skipf("cannot bind-mount a file: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", f).Run() })
+	block := hostsBegin + "\n10.0.0.10 api\n" + hostsEnd + "\n"
+	if out, err := exec.Command("sh", "-c", setHostsBlockIn(f, block).String()).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got, _ := os.ReadFile(src); string(got) != "127.0.0.1 localhost\n"+block {
+		t.Errorf("the mounted file holds %q", got)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+}
