@@ -88,9 +88,10 @@ func (env *Env) probe(ctx context.Context, host string, files []fileSpec, extra 
 	return hostProbe{Facts: f, Extra: sections["extra"], Differ: differing(files, scripts.ParseHashes(sections["hashes"]))}, nil
 }
 
-// probeHost is probe with an extra script still written in Go (routes.go),
-// for a shell without set -e and set -u as it was written for. It goes when
-// its last caller's extra is a template (issue 15).
+// probeHost is probe with an extra script still written in Go (routes.go).
+// The extra runs after set +eu: it was written for a shell without them,
+// and under set -e a failed && that ends a piped loop would fail the probe.
+// It goes when its last caller's extra is a template (issue 15).
 func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, extra string) (hostProbe, error) {
 	var s scripts.Script
 	if extra != "" {
