@@ -56,19 +56,14 @@ func (a *InstallArtifacts) load(c *inventory.Cluster) (*bundle.Manifest, error) 
 // hostState returns, for host, the targets whose sha256 differs and the
 // image tarballs whose images containerd lacks.
 func (a *InstallArtifacts) hostState(ctx context.Context, env *Env, host string, m *bundle.Manifest) (files, images []bundle.File, err error) {
-	res, err := env.quiet(ctx, host, "probe installed artifacts", scripts.Legacy(artifactsProbeScript(m.Files)))
+	res, err := env.quiet(ctx, host, "probe installed artifacts", artifactsProbeScript(m.Files))
 	if err != nil {
 		return nil, nil, err
 	}
-	have, imgs, _ := strings.Cut(res.Stdout, "---images\n")
-	sums := map[string]string{}
-	for _, l := range strings.Split(have, "\n") {
-		if h, p, ok := strings.Cut(l, " "); ok {
-			sums[p] = h
-		}
-	}
+	sections := scripts.Sections(res.Stdout)
+	sums := scripts.ParseHashes(sections["hashes"])
 	present := map[string]bool{}
-	for _, l := range strings.Fields(imgs) {
+	for _, l := range strings.Fields(sections["images"]) {
 		present[l] = true
 	}
 	for _, f := range m.Files {
@@ -87,18 +82,18 @@ func (a *InstallArtifacts) hostState(ctx context.Context, env *Env, host string,
 	return files, images, nil
 }
 
-// artifactsProbeScript prints "sha256 target" for each file's target (an
-// empty sha256 when it is absent), then ---images and the images
+// artifactsProbeScript prints, in section hashes, the sha256 of each
+// file's target that is on the host (hash_files: an absent one prints
+// nothing, so its sha256 is ""), and in section images the images
 // containerd has.
-func artifactsProbeScript(files []bundle.File) string {
-	var b strings.Builder
+func artifactsProbeScript(files []bundle.File) scripts.Script {
+	var targets []string
 	for _, f := range files {
 		if f.Target != "" {
-			fmt.Fprintf(&b, "printf '%%s %%s\\n' \"$(sha256sum < %[1]s 2>/dev/null | cut -d' ' -f1)\" %[1]s\n", ssh.Quote(f.Target))
+			targets = append(targets, f.Target)
 		}
 	}
-	b.WriteString("echo ---images\nctr -n k8s.io images ls -q 2>/dev/null || true\n")
-	return b.String()
+	return scripts.Render("phases/artifacts-probe", struct{ Targets []string }{targets})
 }
 
 func (a *InstallArtifacts) Probe(ctx context.Context, env *Env) (Work, error) {
@@ -153,17 +148,16 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 			}
 			log.Info("installed " + f.Target)
 		}
-		var script strings.Builder
-		script.WriteString(installArtifactsPrelude)
+		var staged []stagedImage
 		for _, f := range images {
-			staged := imageStage + "/" + filepath.Base(f.Path)
-			if err := upload(f, staged, 0o600); err != nil {
+			path := imageStage + "/" + filepath.Base(f.Path)
+			if err := upload(f, path, 0o600); err != nil {
 				return err
 			}
-			script.WriteString(importImageScript(staged, f.Images))
+			staged = append(staged, stagedImage{Staged: path, Names: f.Images})
 		}
 		if len(files)+len(images) > 0 {
-			if _, err := env.run(ctx, host, "install artifacts", scripts.Legacy(script.String())); err != nil {
+			if _, err := env.run(ctx, host, "install artifacts", installArtifactsScript(staged)); err != nil {
 				return err
 			}
 		}
@@ -174,16 +168,20 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 	})
 }
 
-// installArtifactsPrelude starts the script that follows an upload of
-// artifacts: systemd reads the kubelet's units again, and the kubelet starts
-// at boot.
-const installArtifactsPrelude = "set -e\nsystemctl daemon-reload\nsystemctl enable -q kubelet\n"
+// stagedImage is an image tarball uploaded to the host, and the images it
+// holds (from the bundle's manifest).
+type stagedImage struct {
+	Staged string
+	Names  []string
+}
 
-// importImageScript imports the image tarball staged on the host into
-// containerd's k8s.io namespace, removes it, and names the images it held.
-// Image names come from the bundle's manifest: quoted like any value.
-func importImageScript(staged string, images []string) string {
-	return fmt.Sprintf("ctr -n k8s.io images import %s >/dev/null\nrm -f %s\necho %s\n", ssh.Quote(staged), ssh.Quote(staged), ssh.Quote("imported "+strings.Join(images, " ")))
+// installArtifactsScript follows an upload of artifacts: systemd reads the
+// kubelet's units again and the kubelet starts at boot; then each staged
+// image tarball is imported into containerd's k8s.io namespace, removed,
+// and the images it held are named. Image names come from the bundle's
+// manifest: quoted like any value.
+func installArtifactsScript(images []stagedImage) scripts.Script {
+	return scripts.Render("phases/install-artifacts", struct{ Images []stagedImage }{images})
 }
 
 // runtimeMatches checks that containerd fits the kubelet on host: the same
@@ -195,11 +193,12 @@ func runtimeMatches(ctx context.Context, env *Env, host string) error {
 	if d, ok := env.Cluster.Spec.Kubeadm.KubeletConfiguration["cgroupDriver"].(string); ok && d != "" {
 		want = d
 	}
-	res, err := env.quiet(ctx, host, "containerd settings", scripts.Legacy(`containerd config dump 2>/dev/null | grep -E '^\s*(SystemdCgroup|sandbox_image)\s*='; echo ---; ctr -n k8s.io images ls -q 2>/dev/null`))
+	res, err := env.quiet(ctx, host, "containerd settings", containerdSettingsScript())
 	if err != nil {
 		return err
 	}
-	conf, imgs, _ := strings.Cut(res.Stdout, "---\n")
+	sections := scripts.Sections(res.Stdout)
+	conf, imgs := sections["config"], sections["images"]
 	got, sandbox := "cgroupfs", ""
 	for _, l := range strings.Split(conf, "\n") {
 		k, v, ok := strings.Cut(l, "=")
@@ -223,4 +222,11 @@ func runtimeMatches(ctx context.Context, env *Env, host string) error {
 		return fmt.Errorf("containerd's sandbox image %s is not on this host and cannot be pulled here: set sandbox_image in /etc/containerd/config.toml to the pause image in the bundle, or add %s to the bundle", sandbox, sandbox)
 	}
 	return nil
+}
+
+// containerdSettingsScript prints containerd's SystemdCgroup and
+// sandbox_image settings in section config and its images in section
+// images; it fails when ctr cannot reach containerd.
+func containerdSettingsScript() scripts.Script {
+	return scripts.Render("phases/containerd-settings", nil)
 }

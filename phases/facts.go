@@ -8,7 +8,6 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/scripts"
-	"github.com/kubeha/kubeha/ssh"
 )
 
 // Facts is what kubeha knows of one host, gathered by one script.
@@ -63,31 +62,28 @@ func (f *Facts) LoopbackResolversOnly() bool {
 	return true
 }
 
-// FactsScript prints key=value lines; KH_ADDR must hold the host's internal
-// address. It only reads, and it starts as few processes as it can (shell
-// builtins over cat, awk, wc): at scale the facts of every host are gathered
-// on every run, and process starts are most of their cost. Exported so benchmarks can give other tools the
-// exact work the facts phase does.
-const FactsScript = `. /etc/os-release 2>/dev/null
-echo "os=${ID:-unknown}"
-echo "osversion=${VERSION_ID:-}"
-init=; read -r init < /proc/1/comm 2>/dev/null; echo "init=$init"
-if command -v getenforce >/dev/null 2>&1; then echo "selinux=$(getenforce 2>/dev/null)"; else echo "selinux="; fi
-n=0; { read -r _; while read -r _; do n=$((n+1)); done; } < /proc/swaps 2>/dev/null; echo "swap=$n"
-set -- $(ip -o -4 addr show to "$KH_ADDR/32" 2>/dev/null); echo "iface=${2:-}"
-if command -v kubeadm >/dev/null 2>&1; then echo "kubeadm=$(kubeadm version -o short 2>/dev/null)"; else echo "kubeadm="; fi
-if command -v kubelet >/dev/null 2>&1; then set -- $(kubelet --version 2>/dev/null); echo "kubelet=${2:-}"; else echo "kubelet="; fi
-[ -S /run/containerd/containerd.sock ] && echo containerd=1 || echo containerd=0
-[ -f /etc/kubernetes/admin.conf ] && echo adminconf=1 || echo adminconf=0
-[ -f /etc/kubernetes/kubelet.conf ] && echo kubeletconf=1 || echo kubeletconf=0
-k=0; for p in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/bootstrap-kubelet.conf /etc/kubernetes/pki/ca.crt /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/manifests/etcd.yaml; do [ -e "$p" ] && k=1; done; echo "kubeadmfiles=$k"
-[ -f /etc/kubeha/node.done ] && echo nodedone=1 || echo nodedone=0
-[ -f /etc/kubeha/control-plane.done ] && echo cpdone=1 || echo cpdone=0
-kver=; read -r kver < /proc/sys/kernel/osrelease
-if [ -e /proc/net/ip_vs ] || { [ -d "/lib/modules/$kver" ] && modprobe -q -n ip_vs 2>/dev/null; }; then echo ipvs=1; else echo ipvs=0; fi
-r=; while read -r k v _; do [ "$k" = nameserver ] && r="$r$v "; done < /etc/resolv.conf 2>/dev/null; echo "resolvers=$r"
-if [ -d /run/systemd/system ] && systemctl is-active -q firewalld 2>/dev/null; then echo firewalld=1; else echo firewalld=0; fi
-`
+// factsData is the facts script's data.
+type factsData struct {
+	// Address, when set, is the host's internal address, set as KH_ADDR;
+	// when empty the script expects KH_ADDR from its caller.
+	Address                    string
+	NodeMark, ControlPlaneMark string
+}
+
+// factsScript is the facts script (templates/phases/facts.sh.tmpl): it
+// prints key=value lines for parseFacts, only reads, and starts as few
+// processes as it can, for at scale every host's facts are gathered on
+// every run. address is the host's internal address; "" leaves KH_ADDR to
+// the caller.
+func factsScript(address string) scripts.Script {
+	return scripts.Render("phases/facts", factsData{Address: address, NodeMark: NodeMark, ControlPlaneMark: ControlPlaneMark})
+}
+
+// FactsScript is the facts script as a host runs it, prelude included,
+// reading the host's internal address from KH_ADDR, which the caller sets
+// before it. Exported so benchmarks can give other tools the exact work the
+// facts phase does.
+var FactsScript = factsScript("").String()
 
 // FactStore holds the facts of each host for one run. Facts are gathered
 // on first use, so a phase run alone (kubeha phase X) has them too. Safe for
@@ -110,7 +106,7 @@ func (s *FactStore) Get(ctx context.Context, env *Env, host string, refresh bool
 	if err != nil {
 		return nil, err
 	}
-	res, err := env.quiet(ctx, host, "gather facts", scripts.Legacy(script))
+	res, err := env.quiet(ctx, host, "gather facts", script)
 	if err != nil {
 		return nil, err
 	}
@@ -143,13 +139,13 @@ func (s *FactStore) put(host string, f *Facts) {
 	s.facts[host] = f
 }
 
-// factsCommand is FactsScript for host, with its address set.
-func factsCommand(env *Env, host string) (string, error) {
+// factsCommand is the facts script for host, with its address set.
+func factsCommand(env *Env, host string) (scripts.Script, error) {
 	h, ok := env.Cluster.Host(host)
 	if !ok {
-		return "", fmt.Errorf("%s: not in the inventory", host)
+		return scripts.Script{}, fmt.Errorf("%s: not in the inventory", host)
 	}
-	return "KH_ADDR=" + ssh.Quote(h.InternalAddress) + "\n" + FactsScript, nil
+	return factsScript(h.InternalAddress), nil
 }
 
 func parseFacts(out string) *Facts {

@@ -3,12 +3,13 @@ package phases
 import (
 	"context"
 	"fmt"
+	"os"
+	"path"
 	"strings"
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/scripts"
-	"github.com/kubeha/kubeha/ssh"
 )
 
 // Files host-prep owns.
@@ -17,6 +18,11 @@ const (
 	ModulesPath = "/etc/modules-load.d/kubeha.conf"
 	hostsBegin  = "# BEGIN kubeha"
 	hostsEnd    = "# END kubeha"
+	// hostsPath holds kubeha's block between hostsBegin and hostsEnd.
+	hostsPath = "/etc/hosts"
+	// hostsBlockPath is where Files puts that block: it is part of a file
+	// kubeha does not own, so render shows the block alone.
+	hostsBlockPath = "/etc/hosts.kubeha-block"
 	// firewalldPortsPath lists the firewalld ports host-prep opened, so
 	// that reset closes those and no port the operator had opened.
 	firewalldPortsPath = "/etc/kubeha/firewalld-ports"
@@ -103,82 +109,66 @@ func EndpointAddress(c *inventory.Cluster, h inventory.Host) string {
 	}
 }
 
-// readHostsBlock prints kubeha's block of /etc/hosts, markers included, as
-// `sed -n '/^BEGIN$/,/^END$/p'` would, without starting a process.
-var readHostsBlock = fmt.Sprintf(`p=0
-while IFS= read -r l; do
-  [ "$l" = %[1]s ] && p=1
-  [ $p = 1 ] && printf '%%s\n' "$l"
-  [ "$l" = %[2]s ] && p=0
-done < /etc/hosts
-true`, ssh.Quote(hostsBegin), ssh.Quote(hostsEnd))
-
 func hostsBlock(c *inventory.Cluster, addr string) string {
 	return fmt.Sprintf("%s\n%s %s\n%s\n", hostsBegin, addr, c.Spec.ControlPlaneEndpoint.Name, hostsEnd)
 }
 
-// hostsScript replaces (or adds) kubeha's block in /etc/hosts, leaving every
-// other line alone. /etc/hosts is renamed into place, except where it is a
-// bind mount (containers), which only an in-place write can change.
-func hostsScript(block string) string {
-	return fmt.Sprintf(`set -e
-block=%s
-cur=$(sed -n '/^%s$/,/^%s$/p' /etc/hosts)
-if [ "$cur" = "$(printf '%%s' "$block" | sed '$ {/^$/d}')" ]; then exit 0; fi
-tmp=$(mktemp /etc/.hosts.kubeha-XXXXXX)
-trap 'rm -f "$tmp"' EXIT
-sed '/^%s$/,/^%s$/d' /etc/hosts > "$tmp"
-printf '%%s' "$block" >> "$tmp"
-chmod 644 "$tmp"
-if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; else mv -f "$tmp" /etc/hosts; fi
-echo "updated /etc/hosts"
-`, ssh.Quote(block), hostsBegin, hostsEnd, hostsBegin, hostsEnd)
+// hostsData is the data of the hosts-block templates for the hosts file
+// path: the same markers for reading and writing.
+func hostsData(file, block string) any {
+	return struct{ Hosts, Temp, Begin, End, Block string }{
+		Hosts: file, Temp: path.Dir(file) + "/.hosts.kubeha-XXXXXX", Begin: hostsBegin, End: hostsEnd, Block: block}
+}
+
+// readHostsBlock prints kubeha's block of /etc/hosts, markers included, for
+// the probe to compare byte for byte with hostsBlock; nothing when there is
+// none.
+func readHostsBlock() scripts.Script { return readHostsBlockIn(hostsPath) }
+
+func readHostsBlockIn(file string) scripts.Script {
+	return scripts.Render("phases/hosts-block-read", hostsData(file, ""))
+}
+
+// setHostsBlock replaces (or adds) kubeha's block in /etc/hosts with block,
+// or removes it when block is "", leaving every other line alone. /etc/hosts
+// is renamed into place, except where it is a bind mount (containers), which
+// only an in-place write can change. It writes nothing when the block is
+// already block, and prints "updated /etc/hosts" when it wrote.
+func setHostsBlock(block string) scripts.Script { return setHostsBlockIn(hostsPath, block) }
+
+func setHostsBlockIn(file, block string) scripts.Script {
+	return scripts.Render("phases/hosts-block", hostsData(file, block))
+}
+
+// hostsScript is setHostsBlock as text, prelude included, for the scripts
+// still built in Go that run it or splice it in (join_control_plane.go,
+// hostPrepCleanUp). It goes when they are templates (issue 15), which
+// embed setHostsBlock instead.
+func hostsScript(block string) string { return setHostsBlock(block).String() }
+
+// hostPrepData is the data of the host-prep template.
+type hostPrepData struct {
+	// Files are written by the script itself (HostPrepScript only).
+	Files                           []prepFile
+	Modules, Ports                  []string
+	SysctlPath, PortsDir, PortsPath string
+	// Hosts sets kubeha's /etc/hosts block (setHostsBlock).
+	Hosts scripts.Script
+}
+
+type prepFile struct {
+	Path, Temp, Content string
+	Mode                os.FileMode
 }
 
 // prepScript turns swap off for good, relaxes SELinux, loads modules
-// (treating built-in ones as present) and applies the sysctl file. Every step
-// is a no-op when already done.
-func prepScript(mods []string, ports []string) string {
-	return fmt.Sprintf(`set -e
-if [ "$(tail -n +2 /proc/swaps | wc -l)" != 0 ]; then swapoff -a; echo "swap turned off"; fi
-if grep -Eq '^[^#].*[[:space:]]swap[[:space:]]' /etc/fstab 2>/dev/null; then
-  sed -i -E 's/^([^#].*[[:space:]]swap[[:space:]].*)$/# kubeha: \1/' /etc/fstab; echo "swap disabled in /etc/fstab"
-fi
-if command -v getenforce >/dev/null 2>&1 && [ "$(getenforce)" = Enforcing ]; then
-  setenforce 0
-  sed -i 's/^SELINUX=enforcing$/SELINUX=permissive/' /etc/selinux/config
-  echo "SELinux set to permissive"
-fi
-present() {
-  [ -d "/sys/module/$1" ] && return 0
-  case "$1" in
-    br_netfilter) [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] ;;
-    overlay) grep -qw overlay /proc/filesystems ;;
-    ip_vs) [ -e /proc/net/ip_vs ] ;;
-    *) return 1 ;;
-  esac
-}
-missing=""
-for m in %s; do
-  present "$m" || modprobe "$m" 2>/dev/null || missing="$missing $m"
-done
-if [ -n "$missing" ]; then
-  echo "kernel modules missing:$missing (not loadable and not built in); install them, or choose another spec.network.kubeProxyMode if these are the ip_vs modules" >&2
-  exit 3
-fi
-sysctl -q -p %s >/dev/null
-if systemctl is-active -q firewalld 2>/dev/null; then
-  opened=""
-  for p in %s; do
-    if ! firewall-cmd -q --permanent --query-port="$p"; then
-      # Recorded as soon as it is open, so reset closes it even if a later
-      # port fails.
-      mkdir -p %s; firewall-cmd -q --permanent --add-port="$p"; echo "$p" >> %s; opened="$opened $p"
-    fi
-  done
-  if [ -n "$opened" ]; then firewall-cmd -q --reload; echo "firewalld ports opened:$opened"; fi
-fi
-`, strings.Join(mods, " "), SysctlPath, strings.Join(ports, " "), kubeadm.ConfigDir, firewalldPortsPath)
+// (treating built-in ones as present), applies the sysctl file, opens the
+// firewalld ports (recording each in firewalldPortsPath for reset) and sets
+// the /etc/hosts block to block. Every step is a no-op when already done.
+// files, for HostPrepScript, are written first.
+func prepScript(mods, ports []string, block string, files []prepFile) scripts.Script {
+	return scripts.Render("phases/host-prep", hostPrepData{Files: files, Modules: mods, Ports: ports,
+		SysctlPath: SysctlPath, PortsDir: path.Dir(firewalldPortsPath), PortsPath: firewalldPortsPath, Hosts: setHostsBlock(block)})
 }
 
 func firewallPorts(c *inventory.Cluster, h inventory.Host) []string {
@@ -198,36 +188,56 @@ func firewallPorts(c *inventory.Cluster, h inventory.Host) []string {
 	return p
 }
 
-func (PrepareHosts) files(c *inventory.Cluster, h inventory.Host, proxyMode string) []fileSpec {
-	return []fileSpec{
-		{Path: SysctlPath, Mode: 0o644, Content: sysctlFile(c, h)},
-		{Path: ModulesPath, Mode: 0o644, Content: modulesFile(h, proxyMode)},
+// hostFiles is host-prep's desired state on h with kube-proxy in
+// proxyMode: its files, and kubeha's /etc/hosts block as hostsBlockPath.
+func (PrepareHosts) hostFiles(c *inventory.Cluster, h inventory.Host, proxyMode string) []HostFile {
+	return []HostFile{
+		{Host: h.Name, Path: SysctlPath, Mode: 0o644, Content: sysctlFile(c, h)},
+		{Host: h.Name, Path: ModulesPath, Mode: 0o644, Content: modulesFile(h, proxyMode)},
+		{Host: h.Name, Path: hostsBlockPath, Mode: 0o644, Content: []byte(hostsBlock(c, EndpointAddress(c, h)))},
 	}
 }
 
-// Files renders host-prep's files for `kubeha render`; /etc/hosts is shown
-// as the block kubeha manages in it.
+// splitHostsBlock parts one host's hostFiles into the files kubeha writes
+// whole and the /etc/hosts block.
+func splitHostsBlock(files []HostFile) (specs []fileSpec, block string) {
+	for _, f := range files {
+		if f.Path == hostsBlockPath {
+			block = string(f.Content)
+			continue
+		}
+		specs = append(specs, fileSpec{Path: f.Path, Mode: f.Mode, Content: f.Content})
+	}
+	return specs, block
+}
+
+// Files is host-prep's desired state, with kube-proxy in the view's mode:
+// Probe compares each host's part of it (hostFiles) with the host, Run
+// writes what differs, and render writes it all. /etc/hosts is shown as
+// the block kubeha manages in it (hostsBlockPath).
 func (p PrepareHosts) Files(ctx context.Context, v View) ([]HostFile, error) {
 	c := v.Cluster()
+	mode, err := v.ProxyMode(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []HostFile
 	for _, h := range c.Spec.Hosts {
-		for _, f := range p.files(c, h, c.Spec.Network.KubeProxyMode) {
-			out = append(out, HostFile{Host: h.Name, Path: f.Path, Mode: f.Mode, Content: f.Content})
-		}
-		out = append(out, HostFile{Host: h.Name, Path: "/etc/hosts.kubeha-block", Mode: 0o644, Content: []byte(hostsBlock(c, EndpointAddress(c, h)))})
+		out = append(out, p.hostFiles(c, h, mode)...)
 	}
 	return out, nil
 }
 
 func (p PrepareHosts) Probe(ctx context.Context, env *Env) (Work, error) {
 	c := env.Cluster
-	mode, err := EffectiveProxyMode(ctx, env)
+	mode, err := env.View().ProxyMode(ctx)
 	if err != nil {
 		return Work{}, err
 	}
 	return ProbePending(ctx, env, c.HostNames(), func(ctx context.Context, host string) (string, error) {
 		h, _ := c.Host(host)
-		pr, err := env.probeHost(ctx, host, p.files(c, h, mode), readHostsBlock)
+		files, block := splitHostsBlock(p.hostFiles(c, h, mode))
+		pr, err := env.probe(ctx, host, files, readHostsBlock())
 		if err != nil {
 			return "", err
 		}
@@ -236,7 +246,7 @@ func (p PrepareHosts) Probe(ctx context.Context, env *Env) (Work, error) {
 		if len(pr.Differ) > 0 {
 			why = append(why, "write "+strings.Join(pr.Differ, ", "))
 		}
-		if pr.Extra != hostsBlock(c, EndpointAddress(c, h)) {
+		if pr.Extra != block {
 			why = append(why, "set the /etc/hosts block")
 		}
 		if f.SwapOn {
@@ -251,19 +261,20 @@ func (p PrepareHosts) Probe(ctx context.Context, env *Env) (Work, error) {
 
 func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
-	mode, err := EffectiveProxyMode(ctx, env)
+	mode, err := env.View().ProxyMode(ctx)
 	if err != nil {
 		return err
 	}
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
-		if _, err := env.putFiles(ctx, host, p.files(c, h, mode)); err != nil {
+		files, block := splitHostsBlock(p.hostFiles(c, h, mode))
+		if _, err := env.putFiles(ctx, host, files); err != nil {
 			return err
 		}
 		// One command for the steps; the facts it changes (swap, SELinux)
 		// are gathered again when a later phase asks.
 		if _, err := env.run(ctx, host, "prepare host and set the /etc/hosts block",
-			scripts.Legacy("set -e\n(\n"+prepScript(Modules(h, mode), firewallPorts(c, h))+")\n(\n"+hostsScript(hostsBlock(c, EndpointAddress(c, h)))+")")); err != nil {
+			prepScript(Modules(h, mode), firewallPorts(c, h), block, nil)); err != nil {
 			return err
 		}
 		env.Shared.Facts.forget(host)
@@ -306,20 +317,21 @@ rm -rf %[1]s %[2]s %[4]s
 	)
 }
 
-// HostPrepScript is what host-prep does on host h, as one shell script: its
-// files written through a temp file and a rename, the prep steps, the
-// /etc/hosts block. kubeha itself does not run it: Run writes the files
-// with putFiles (one command, their contents on stdin, each checked by
-// sha256 and left alone when unchanged), then runs the steps in a second
-// command. Benchmarks give it to other tools so they do the same work.
+// HostPrepScript is what host-prep does on host h, as one shell script,
+// prelude included: its files written through a temp file and a rename,
+// the prep steps, the /etc/hosts block, all from the same desired state and
+// template as the phase. kubeha itself does not run it (it uploads the files
+// and runs the steps separately); benchmarks give it to other tools so they
+// do the same work.
 func HostPrepScript(c *inventory.Cluster, h inventory.Host, proxyMode string) string {
-	var b strings.Builder
-	b.WriteString("set -e\n")
-	for _, f := range (PrepareHosts{}).files(c, h, proxyMode) {
-		fmt.Fprintf(&b, "printf '%%s' %s > %s.kubeha-tmp && chmod %o %s.kubeha-tmp && mv -f %s.kubeha-tmp %s\n",
-			ssh.Quote(string(f.Content)), f.Path, f.Mode, f.Path, f.Path, f.Path)
+	return hostPrepScript(c, h, proxyMode).String()
+}
+
+func hostPrepScript(c *inventory.Cluster, h inventory.Host, proxyMode string) scripts.Script {
+	files, block := splitHostsBlock((PrepareHosts{}).hostFiles(c, h, proxyMode))
+	var pf []prepFile
+	for _, f := range files {
+		pf = append(pf, prepFile{Path: f.Path, Temp: f.Path + ".kubeha-tmp", Content: string(f.Content), Mode: f.Mode})
 	}
-	b.WriteString("(\n" + prepScript(Modules(h, proxyMode), firewallPorts(c, h)) + ")\n")
-	b.WriteString("(\n" + hostsScript(hostsBlock(c, EndpointAddress(c, h))) + ")\n")
-	return b.String()
+	return prepScript(Modules(h, proxyMode), firewallPorts(c, h), block, pf)
 }

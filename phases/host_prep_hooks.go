@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/kubeha/kubeha/inventory"
-	"github.com/kubeha/kubeha/scripts"
 )
 
 var _ JoinHooker = PrepareHosts{}
@@ -26,7 +25,7 @@ func (PrepareHosts) BeforeJoin(ctx context.Context, env *Env, h inventory.Host, 
 		return nil
 	}
 	_, err := env.run(ctx, h.Name, "point the endpoint at the first master for the join",
-		scripts.Legacy(hostsScript(hostsBlock(c, c.Masters()[0].InternalAddress))))
+		setHostsBlock(hostsBlock(c, c.Masters()[0].InternalAddress)))
 	return err
 }
 
@@ -37,6 +36,6 @@ func (PrepareHosts) AfterJoin(ctx context.Context, env *Env, h inventory.Host, c
 	if !controlPlane || !joinThroughFirst(c) || h.Name == c.Masters()[0].Name {
 		return nil
 	}
-	_, err := env.run(ctx, h.Name, "set /etc/hosts block", scripts.Legacy(hostsScript(hostsBlock(c, EndpointAddress(c, h)))))
+	_, err := env.run(ctx, h.Name, "set /etc/hosts block", setHostsBlock(hostsBlock(c, EndpointAddress(c, h))))
 	return err
 }

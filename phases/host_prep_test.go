@@ -1,8 +1,10 @@
 package phases
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,13 +39,13 @@ func TestReadHostsBlockMatchesSed(t *testing.T) {
 		"127.0.0.1 localhost\n",
 		"127.0.0.1 localhost\n# BEGIN kubeha\n10.0.0.10 api\n# END kubeha\n::1 ip6\n",
 		"a\n# BEGIN kubeha\n  spaced  \\ back\n# END kubeha\n# BEGIN kubeha\nx\n# END kubeha\n",
+		"a\n# BEGIN kubeha\nnever ended\n",
 	} {
 		f := dir + "/hosts"
 		if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		script := strings.ReplaceAll(readHostsBlock, "/etc/hosts", f)
-		got, err := exec.Command("sh", "-c", script).Output()
+		got, err := exec.Command("sh", "-c", readHostsBlockIn(f).String()).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,5 +56,119 @@ func TestReadHostsBlockMatchesSed(t *testing.T) {
 		if string(got) != string(want) {
 			t.Errorf("hosts %q: shell printed %q, sed %q", content, got, want)
 		}
+	}
+	got, err := exec.Command("sh", "-c", readHostsBlockIn(dir+"/absent").String()).CombinedOutput()
+	if err != nil || len(got) != 0 {
+		t.Errorf("no hosts file: %v %q, want nothing", err, got)
+	}
+}
+
+// setHostsBlock replaces kubeha's block, or adds or removes it, and leaves
+// every other line as it was; it writes nothing when the block is already
+// right.
+func TestSetHostsBlock(t *testing.T) {
+	const block = hostsBegin + "\n10.0.0.10 api\n" + hostsEnd + "\n"
+	tests := []struct {
+		name, before, block, after string
+		writes                     bool
+	}{
+		{"added", "127.0.0.1 localhost\n", block, "127.0.0.1 localhost\n" + block, true},
+		{"replaced", "a\n" + hostsBegin + "\n10.0.0.9 api\n" + hostsEnd + "\nb\n", block, "a\nb\n" + block, true},
+		{"every old block goes", hostsBegin + "\nx\n" + hostsEnd + "\na\n" + hostsBegin + "\ny\n" + hostsEnd + "\n", block, "a\n" + block, true},
+		{"unchanged", "a\n" + block, block, "a\n" + block, false},
+		{"removed", "a\n" + block + "b\n", "", "a\nb\n", true},
+		{"nothing to remove", "a\n", "", "a\n", false},
+		{"last line without a newline", "a  \\ b", block, "a  \\ b\n" + block, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := t.TempDir() + "/hosts"
+			if err := os.WriteFile(f, []byte(tt.before), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.Stat(f)
+			out, err := exec.Command("sh", "-c", setHostsBlockIn(f, tt.block).String()).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if got, _ := os.ReadFile(f); string(got) != tt.after {
+				t.Errorf("hosts file %q, want %q", got, tt.after)
+			}
+			after, _ := os.Stat(f)
+			if wrote := !os.SameFile(before, after); wrote != tt.writes || strings.Contains(string(out), "updated") != tt.writes {
+				t.Errorf("wrote %v (output %q), want %v", wrote, out, tt.writes)
+			}
+			if after.Mode().Perm() != 0o644 {
+				t.Errorf("mode %v", after.Mode().Perm())
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(f)); len(entries) != 1 {
+				t.Errorf("temporary files left: %v", entries)
+			}
+		})
+	}
+}
+
+// fallbackView is render's view of a cluster whose nodes lack ip_vs.
+type fallbackView struct{ OfflineView }
+
+func (fallbackView) ProxyMode(context.Context) (string, error) {
+	return inventory.ProxyModeIPTables, nil
+}
+
+// Files is the desired state in the view's kube-proxy mode, which is what
+// Probe and Run write: the modules file names no ip_vs module when the
+// view falls back to iptables.
+func TestPrepareHostsFilesFollowTheViewsProxyMode(t *testing.T) {
+	c, _, err := inventory.Load("../examples/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Spec.Network.KubeProxyMode = inventory.ProxyModeIPVS
+	for _, tt := range []struct {
+		name string
+		v    View
+		ipvs bool
+	}{
+		{"inventory's mode", OfflineView{C: c}, true},
+		{"fallback", fallbackView{OfflineView{C: c}}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			files, err := PrepareHosts{}.Files(context.Background(), tt.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files {
+				h, _ := c.Host(f.Host)
+				if f.Path != ModulesPath || h.Role == inventory.RoleLoadBalancer {
+					continue
+				}
+				if got := strings.Contains(string(f.Content), "ip_vs"); got != tt.ipvs {
+					t.Errorf("%s: ip_vs in the modules file: %v, want %v:\n%s", f.Host, got, tt.ipvs, f.Content)
+				}
+			}
+		})
+	}
+}
+
+// Where the hosts file is a bind mount (containers), a rename cannot replace
+// it: setHostsBlock writes it in place.
+func TestSetHostsBlockOnABindMount(t *testing.T) {
+	dir := t.TempDir()
+	src, f := filepath.Join(dir, "src"), filepath.Join(dir, "hosts")
+	os.WriteFile(src, []byte("127.0.0.1 localhost\n"), 0o644)
+	os.WriteFile(f, nil, 0o644)
+	if out, err := exec.Command("mount", "--bind", src, f).CombinedOutput(); err != nil {
+		t.Skipf("cannot bind-mount a file: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", f).Run() })
+	block := hostsBegin + "\n10.0.0.10 api\n" + hostsEnd + "\n"
+	if out, err := exec.Command("sh", "-c", setHostsBlockIn(f, block).String()).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got, _ := os.ReadFile(src); string(got) != "127.0.0.1 localhost\n"+block {
+		t.Errorf("the mounted file holds %q", got)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("temporary files left: %v", entries)
 	}
 }

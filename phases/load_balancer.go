@@ -73,8 +73,7 @@ func (l *ConfigureLoadBalancer) statsPassword(ctx context.Context, env *Env, hos
 		return p, nil
 	}
 	l.mu.Unlock()
-	res, err := env.quiet(ctx, host, "read haproxy stats credentials",
-		scripts.Legacy(`sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' `+lb.HAProxyConfigPath+` 2>/dev/null | head -1`))
+	res, err := env.quiet(ctx, host, "read haproxy stats credentials", statsPasswordScript())
 	if err != nil {
 		return "", err
 	}
@@ -95,35 +94,91 @@ func (l *ConfigureLoadBalancer) statsPassword(ctx context.Context, env *Env, hos
 	return p, nil
 }
 
-// hostFiles renders every LB file for host, with its real secrets.
-func (l *ConfigureLoadBalancer) hostFiles(ctx context.Context, env *Env, host string) ([]fileSpec, []string, error) {
-	c := env.Cluster
-	pw, err := l.statsPassword(ctx, env, host)
-	if err != nil {
-		return nil, nil, err
+// statsPasswordScript prints the stats password in haproxy.cfg, nothing
+// when there is none.
+func statsPasswordScript() scripts.Script {
+	return scripts.Render("phases/lb-stats-password", struct{ Path string }{lb.HAProxyConfigPath})
+}
+
+// secrets are host's load-balancer secrets in v: in apply, the stats
+// password already in the host's haproxy.cfg, so a rerun changes nothing
+// (statsPassword); in render, lb.Placeholders.
+func (l *ConfigureLoadBalancer) secrets(ctx context.Context, v View, host string) (lb.Secrets, error) {
+	if v.Offline() {
+		return lb.Placeholders, nil
 	}
+	ev, ok := v.(envView)
+	if !ok {
+		return lb.Secrets{}, fmt.Errorf("%s: the haproxy stats password is read from the host, which this view does not reach", host)
+	}
+	pw, err := l.statsPassword(ctx, ev.env, host)
+	if err != nil {
+		return lb.Secrets{}, err
+	}
+	return lb.Secrets{StatsPassword: pw}, nil
+}
+
+// files is the load balancer's desired state on hosts: every file lb.Derive
+// renders for each, with its own secrets and every VIP holder's interface
+// from v, and kubeha's nginx unit where nginx runs. Files is files on every
+// load-balancer host; Probe and Run take one host's.
+func (l *ConfigureLoadBalancer) files(ctx context.Context, v View, hosts []string) ([]HostFile, error) {
+	c := v.Cluster()
 	// Derive renders every LB host, so it needs each one's interface.
 	ifaces := lb.Interfaces{}
 	if c.Spec.LoadBalancer.Interface == "" {
 		for _, h := range lb.Hosts(c) {
-			f, err := env.Shared.Facts.Get(ctx, env, h.Name, false)
+			i, err := v.Interface(ctx, h.Name)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			ifaces[h.Name] = f.Interface
+			ifaces[h.Name] = i
 		}
 	}
-	all, err := lb.Derive(c, ifaces, lb.Secrets{StatsPassword: pw})
-	if err != nil {
-		return nil, nil, err
+	// One rendering per set of secrets: a host keeps its own files of the
+	// rendering with its secrets.
+	derived := map[lb.Secrets][]lb.File{}
+	var out []HostFile
+	for _, host := range hosts {
+		s, err := l.secrets(ctx, v, host)
+		if err != nil {
+			return nil, err
+		}
+		all, ok := derived[s]
+		if !ok {
+			if all, err = lb.Derive(c, ifaces, s); err != nil {
+				return nil, err
+			}
+			derived[s] = all
+		}
+		for _, f := range all {
+			if f.Host != host {
+				continue
+			}
+			out = append(out, HostFile{Host: f.Host, Path: f.Path, Mode: f.Mode, Content: f.Content})
+			if f.Path == lb.NginxConfigPath {
+				out = append(out, HostFile{Host: f.Host, Path: nginxUnitPath, Mode: 0o644, Content: []byte(nginxUnit)})
+			}
+		}
 	}
-	var files []fileSpec
+	return out, nil
+}
+
+// lbFileSpecs are one host's files as putFiles takes them: haproxy.cfg
+// holds the stats password.
+func lbFileSpecs(files []HostFile) []fileSpec {
+	out := make([]fileSpec, 0, len(files))
+	for _, f := range files {
+		out = append(out, fileSpec{Path: f.Path, Mode: f.Mode, Content: f.Content, Secret: f.Path == lb.HAProxyConfigPath})
+	}
+	return out
+}
+
+// lbServices are the host's services that one host's files call for, in
+// the order they start: none for static pods, which the kubelet runs.
+func lbServices(c *inventory.Cluster, files []HostFile) []string {
 	services := map[string]bool{}
-	for _, f := range all {
-		if f.Host != host {
-			continue
-		}
-		files = append(files, fileSpec{Path: f.Path, Mode: f.Mode, Content: f.Content, Secret: f.Path == lb.HAProxyConfigPath})
+	for _, f := range files {
 		switch f.Path {
 		case lb.HAProxyConfigPath:
 			services["haproxy"] = !c.Spec.LoadBalancer.StaticPods
@@ -131,7 +186,6 @@ func (l *ConfigureLoadBalancer) hostFiles(ctx context.Context, env *Env, host st
 			services["keepalived"] = !c.Spec.LoadBalancer.StaticPods
 		case lb.NginxConfigPath:
 			services["kubeha-nginx"] = true
-			files = append(files, fileSpec{Path: nginxUnitPath, Mode: 0o644, Content: []byte(nginxUnit)})
 		}
 	}
 	var svcs []string
@@ -140,7 +194,7 @@ func (l *ConfigureLoadBalancer) hostFiles(ctx context.Context, env *Env, host st
 			svcs = append(svcs, s)
 		}
 	}
-	return files, svcs, nil
+	return svcs
 }
 
 func lbTargets(c *inventory.Cluster) []string {
@@ -157,25 +211,20 @@ func (l *ConfigureLoadBalancer) Probe(ctx context.Context, env *Env) (Work, erro
 		return Work{}, err
 	}
 	return ProbePending(ctx, env, lbTargets(c), func(ctx context.Context, host string) (string, error) {
-		files, svcs, err := l.hostFiles(ctx, env, host)
+		files, err := l.files(ctx, env.View(), []string{host})
 		if err != nil {
 			return "", err
 		}
-		differ, err := env.filesDiffer(ctx, host, files)
-		if err != nil {
-			return "", err
-		}
-		res, err := env.quiet(ctx, host, "service state", scripts.Legacy("for s in "+strings.Join(svcs, " ")+"; do systemctl is-active -q $s || echo $s; done\n"+
-			"for s in "+strings.Join(hostServicesToStop(c), " ")+"; do systemctl is-active -q $s 2>/dev/null && echo stop:$s; done; true"))
+		pr, err := env.probe(ctx, host, lbFileSpecs(files), lbServicesScript(lbServices(c, files), hostServicesToStop(c)))
 		if err != nil {
 			return "", err
 		}
 		var why []string
-		if len(differ) > 0 {
-			why = append(why, "write "+strings.Join(differ, ", "))
+		if len(pr.Differ) > 0 {
+			why = append(why, "write "+strings.Join(pr.Differ, ", "))
 		}
 		var down, stop []string
-		for _, f := range strings.Fields(res.Stdout) {
+		for _, f := range strings.Fields(pr.Extra) {
 			if s, ok := strings.CutPrefix(f, "stop:"); ok {
 				stop = append(stop, s)
 			} else {
@@ -192,60 +241,47 @@ func (l *ConfigureLoadBalancer) Probe(ctx context.Context, env *Env) (Work, erro
 	})
 }
 
+// lbServicesScript prints each of running that is not active, then
+// "stop:NAME" for each of stop that is; it only reads.
+func lbServicesScript(running, stop []string) scripts.Script {
+	return scripts.Render("phases/lb-services", struct{ Running, Stop []string }{running, stop})
+}
+
 func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error {
-	if err := l.supported(env.Cluster); err != nil {
+	c := env.Cluster
+	if err := l.supported(c); err != nil {
 		return err
 	}
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		files, svcs, err := l.hostFiles(ctx, env, host)
+		files, err := l.files(ctx, env.View(), []string{host})
 		if err != nil {
 			return err
 		}
-		if _, err := env.quiet(ctx, host, "record the distribution's load balancer as found", scripts.Legacy(recordFoundLBScript)); err != nil {
+		if _, err := env.quiet(ctx, host, "record the distribution's load balancer as found", recordFoundLBScript()); err != nil {
 			return err
 		}
-		changed, err := env.putFiles(ctx, host, files)
+		changed, err := env.putFiles(ctx, host, lbFileSpecs(files))
 		if err != nil {
 			return err
 		}
-		// Validate before restarting: a bad config must not take down a
-		// working load balancer.
-		var b strings.Builder
-		b.WriteString("set -e\n")
-		if slices.Contains(changed, nginxUnitPath) {
-			b.WriteString("systemctl daemon-reload\n")
-		}
-		if stop := hostServicesToStop(env.Cluster); len(stop) > 0 {
-			// The static pods bind the same port and VIP: the distribution's
-			// services must not run beside them. The configs are checked by
-			// the host's programs where they are installed; the kubelet
-			// restarts a pod when its manifest (with the configs' hash)
-			// changes.
-			fmt.Fprintf(&b, "if command -v haproxy >/dev/null; then haproxy -c -q -f %s; fi\n", lb.HAProxyConfigPath)
-			fmt.Fprintf(&b, "if command -v keepalived >/dev/null; then keepalived -t -f %[1]s >/dev/null 2>&1 || keepalived -t -f %[1]s; fi\n", lb.KeepalivedConfigPath)
-			fmt.Fprintf(&b, "for s in %s; do if systemctl is-enabled -q $s 2>/dev/null || systemctl is-active -q $s 2>/dev/null; then systemctl disable --now -q $s; echo \"stopped the host's $s: the static pod serves instead\"; fi; done\n", strings.Join(stop, " "))
-		}
-		for _, s := range svcs {
-			switch s {
-			case "haproxy":
-				b.WriteString("haproxy -c -q -f " + lb.HAProxyConfigPath + "\n")
-			case "keepalived":
-				b.WriteString("keepalived -t -f " + lb.KeepalivedConfigPath + " >/dev/null 2>&1 || keepalived -t -f " + lb.KeepalivedConfigPath + "\n")
-			case "kubeha-nginx":
-				b.WriteString("nginx -t -q -c " + lb.NginxConfigPath + "\n")
-			}
-		}
-		for _, s := range svcs {
-			restart := len(changed) > 0
-			fmt.Fprintf(&b, "systemctl enable -q %s\n", s)
-			if restart {
-				fmt.Fprintf(&b, "systemctl restart %s\necho 'restarted %s'\n", s, s)
-			} else {
-				fmt.Fprintf(&b, "systemctl is-active -q %s || { systemctl start %s; echo 'started %s'; }\n", s, s, s)
-			}
-		}
-		_, err = env.run(ctx, host, "start load balancer", scripts.Legacy(b.String()))
+		_, err = env.run(ctx, host, "start load balancer", lbStartScript(c, lbServices(c, files), changed))
 		return err
+	})
+}
+
+// lbStartScript checks the configs and starts services (restarts them when
+// changed lists any file), after stopping the distribution's services that
+// the static pods replace; it reloads systemd when kubeha's nginx unit
+// changed. A bad config fails it before any service restarts.
+func lbStartScript(c *inventory.Cluster, services, changed []string) scripts.Script {
+	return scripts.Render("phases/lb-start", struct {
+		DaemonReload, Restart                        bool
+		Stop, Services                               []string
+		HAProxyConfig, KeepalivedConfig, NginxConfig string
+	}{
+		DaemonReload: slices.Contains(changed, nginxUnitPath), Restart: len(changed) > 0,
+		Stop: hostServicesToStop(c), Services: services,
+		HAProxyConfig: lb.HAProxyConfigPath, KeepalivedConfig: lb.KeepalivedConfigPath, NginxConfig: lb.NginxConfigPath,
 	})
 }
 
@@ -266,21 +302,12 @@ var distroLBFiles = []string{lb.HAProxyConfigPath, lb.KeepalivedConfigPath}
 // recordFoundLBScript records, once, what foundDir describes. A file that
 // is already kubeha's (a cluster built before this record existed) is
 // recorded as absent: there is nothing of the operator's to restore.
-var recordFoundLBScript = fmt.Sprintf(`set -e
-mkdir -p %[1]s
-for f in %[2]s; do
-  b=%[1]s/$(basename "$f")
-  [ -e "$b" ] || [ -e "$b.absent" ] && continue
-  if [ -f "$f" ] && ! grep -q '%[3]s' "$f"; then cp -p "$f" "$b.tmp" && mv "$b.tmp" "$b"; else : > "$b.absent"; fi
-done
-for s in haproxy keepalived; do
-  r=%[1]s/$s.service
-  [ -e "$r" ] && continue
-  { systemctl is-enabled -q "$s" 2>/dev/null && echo enabled || echo disabled
-    systemctl is-active -q "$s" 2>/dev/null && echo active || echo inactive; } > "$r.tmp"
-  mv "$r.tmp" "$r"
-done
-`, foundDir, strings.Join(distroLBFiles, " "), managedPattern)
+func recordFoundLBScript() scripts.Script {
+	return scripts.Render("phases/lb-record-found", struct {
+		Dir, Managed string
+		Files        []string
+	}{foundDir, managedPattern, distroLBFiles})
+}
 
 // CleanUp stops the load balancer, removes kubeha's files and its static
 // pods' manifests, puts back the distribution's configs and services as the
@@ -351,24 +378,11 @@ func randomString(n int) string {
 
 var _ FileRenderer = (*ConfigureLoadBalancer)(nil)
 
-// Files renders the load balancer's files for `kubeha render`, with
-// placeholder credentials; the VIP interface is the inventory's, or eth0
-// where the facts phase would detect it.
+// Files is the load balancer's desired state on every host that runs it:
+// Probe compares each host's part of it with the host and Run writes what
+// differs. In render the stats password is a placeholder and the VIP
+// interface the inventory's, or OfflineInterface where the facts phase
+// would detect it.
 func (l *ConfigureLoadBalancer) Files(ctx context.Context, v View) ([]HostFile, error) {
-	c := v.Cluster()
-	ifaces := lb.Interfaces{}
-	for _, h := range c.Spec.Hosts {
-		if c.Spec.LoadBalancer.Interface == "" {
-			ifaces[h.Name] = "eth0"
-		}
-	}
-	files, err := lb.Derive(c, ifaces, lb.Placeholders)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]HostFile, 0, len(files))
-	for _, f := range files {
-		out = append(out, HostFile{Host: f.Host, Path: f.Path, Mode: f.Mode, Content: f.Content})
-	}
-	return out, nil
+	return l.files(ctx, v, lbTargets(v.Cluster()))
 }

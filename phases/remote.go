@@ -32,41 +32,21 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// remoteHashes returns the sha256 of each path on host ("" when absent), in
-// one command.
+// remoteHashes returns the sha256 of each path on host (none for a path
+// that is not a file), in one command.
 func (env *Env) remoteHashes(ctx context.Context, host string, paths []string) (map[string]string, error) {
-	res, err := env.quiet(ctx, host, "hash files", scripts.Legacy(hashScript(paths)))
+	res, err := env.quiet(ctx, host, "hash files", hashScript(paths))
 	if err != nil {
 		return nil, err
 	}
-	return parseHashes(res.Stdout), nil
+	return scripts.ParseHashes(res.Stdout), nil
 }
 
-// hashScript prints sha256sum's "sha256  path" line for each path that is a
-// file, with one sha256sum for them all.
-func hashScript(paths []string) string {
-	if len(paths) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString("set --\n")
-	for _, p := range paths {
-		fmt.Fprintf(&b, "[ -f %[1]s ] && set -- \"$@\" %[1]s\n", ssh.Quote(p))
-	}
-	b.WriteString("[ $# = 0 ] || sha256sum -- \"$@\"\n")
-	return b.String()
-}
-
-// parseHashes reads sha256sum's output. Paths kubeha manages hold no
-// newline or backslash, so sha256sum prints them as they are.
-func parseHashes(out string) map[string]string {
-	have := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		if h, p, ok := strings.Cut(l, "  "); ok {
-			have[p] = h
-		}
-	}
-	return have
+// hashScript prints sha256sum's line for each of paths that is a file, with
+// the prelude's hash_files, the one way kubeha hashes remote files
+// (scripts.ParseHashes reads its output).
+func hashScript(paths []string) scripts.Script {
+	return scripts.Render("phases/hash-files", struct{ Paths []string }{paths})
 }
 
 // hostProbe is what a phase's probe learns of one host in one round trip.
@@ -76,17 +56,12 @@ type hostProbe struct {
 	Extra  string   // the extra script's standard output
 }
 
-// probeMarker starts each section of probeHost's output; no script kubeha
-// probes with prints it.
-const probeMarker = "@@kubeha-probe "
-
-// probeHost answers a probe's questions about host with one command: at
-// scale every extra command is another session, another fork of sshd and a
-// shell on every host, and a no-op rerun is mostly probes. extra must only
-// read.
-func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, extra string) (hostProbe, error) {
+// probe answers a probe's questions about host with one command (see
+// probeScript): its facts when not yet known this run, which of files
+// differ, and the output of extra, which must only read (none when zero).
+func (env *Env) probe(ctx context.Context, host string, files []fileSpec, extra scripts.Script) (hostProbe, error) {
 	f := env.Shared.Facts.known(host)
-	fc := ""
+	var fc scripts.Script
 	if f == nil {
 		var err error
 		if fc, err = factsCommand(env, host); err != nil {
@@ -97,51 +72,42 @@ func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, ex
 	for i, fs := range files {
 		paths[i] = fs.Path
 	}
-	res, err := env.quiet(ctx, host, "probe", scripts.Legacy(probeScript(fc, paths, extra)))
+	res, err := env.quiet(ctx, host, "probe", probeScript(fc, paths, extra))
 	if err != nil {
 		return hostProbe{}, err
 	}
-	sections := map[string]*strings.Builder{}
-	var cur *strings.Builder
-	for _, l := range strings.SplitAfter(res.Stdout, "\n") {
-		if name, ok := strings.CutPrefix(l, probeMarker); ok {
-			cur = &strings.Builder{}
-			sections[strings.TrimSpace(name)] = cur
-			continue
-		}
-		if cur != nil {
-			cur.WriteString(l)
-		}
-	}
-	text := func(name string) string {
-		if s := sections[name]; s != nil {
-			return s.String()
-		}
-		return ""
-	}
+	sections := scripts.Sections(res.Stdout)
 	if f == nil {
-		if sections["facts"] == nil {
+		out, ok := sections["facts"]
+		if !ok {
 			return hostProbe{}, fmt.Errorf("%s: probe printed no facts", host)
 		}
-		f = parseFacts(text("facts"))
+		f = parseFacts(out)
 		env.Shared.Facts.put(host, f)
 	}
-	return hostProbe{Facts: f, Extra: text("extra"), Differ: differing(files, parseHashes(text("hashes")))}, nil
+	return hostProbe{Facts: f, Extra: sections["extra"], Differ: differing(files, scripts.ParseHashes(sections["hashes"]))}, nil
 }
 
-// probeScript is probeHost's one command: the facts script facts (none
-// when ""), the hashes of paths, and the read-only script extra (none when
-// ""), each in its own section after a probeMarker line.
-func probeScript(facts string, paths []string, extra string) string {
-	var b strings.Builder
-	if facts != "" {
-		fmt.Fprintf(&b, "echo '%sfacts'\n(\n%s)\n", probeMarker, facts)
-	}
-	fmt.Fprintf(&b, "echo '%shashes'\n%s", probeMarker, hashScript(paths))
+// probeHost is probe with an extra script still written in Go (routes.go).
+// The extra runs after set +eu: it was written for a shell without them,
+// and under set -e a failed && that ends a piped loop would fail the probe.
+// It goes when its last caller's extra is a template (issue 15).
+func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, extra string) (hostProbe, error) {
+	var s scripts.Script
 	if extra != "" {
-		fmt.Fprintf(&b, "echo '%sextra'\n(\n%s\n)\n", probeMarker, extra)
+		s = scripts.Legacy("set +eu\n" + strings.TrimSuffix(extra, "\n") + "\n")
 	}
-	return b.String()
+	return env.probe(ctx, host, files, s)
+}
+
+// probeScript is probe's one command: the facts script facts (none when
+// zero), the hashes of paths, and the read-only script extra (none when
+// zero), each in its own section.
+func probeScript(facts scripts.Script, paths []string, extra scripts.Script) scripts.Script {
+	return scripts.Render("phases/probe", struct {
+		Facts, Extra scripts.Script
+		Paths        []string
+	}{facts, extra, paths})
 }
 
 // fileSpec is a file kubeha places on a host.
@@ -188,43 +154,12 @@ func (env *Env) putFiles(ctx context.Context, host string, files []fileSpec) ([]
 // smallFilesLimit is the most putFiles sends in one command.
 const smallFilesLimit = 256 << 10
 
-// putSmallFilesScript writes the files whose contents follow on stdin, in
-// order: each to a temporary file beside it, its sha256 checked, left alone
-// when the old file is the same, else its mode set and renamed into place;
-// it prints each path it changed. A short write (a full disk) leaves the
-// old file and no temporary file, and says how much space there is. It
-// starts few processes: at scale every one counts on every host.
-const putSmallFilesScript = `set -e
-umask 077
-w() {
-  p=$1; d=${p%/*}; t="$d/.${p##*/}.kubeha-new"
-  [ -d "$d" ] || mkdir -p "$d"
-  if ! head -c "$3" > "$t" 2>/dev/null; then bad "short write"; fi
-  set -- "$@" $(sha256sum "$t" "$p" 2>/dev/null)
-  if [ "$5" != "$4" ]; then bad "checksum mismatch"; fi
-  if [ "${7:-}" = "$4" ]; then rm -f "$t"; return 0; fi
-  chmod "$2" "$t"
-  mv -f "$t" "$p"
-  echo "$p"
-}
-bad() {
-  rm -f "$t"
-  kb=$(df -Pk "$d" 2>/dev/null | awk 'NR==2 {print $4}')
-  if [ -n "$kb" ] && [ "$kb" -lt 64 ]; then
-    echo "not enough disk space in $d: $kb KiB free writing $p; free space on the host and run again" >&2
-  else
-    echo "$p: $1 writing $t" >&2
-  fi
-  exit 65
-}
-`
-
 func (env *Env) putSmallFiles(ctx context.Context, host string, files []fileSpec) ([]string, error) {
 	var stdin bytes.Buffer
 	for _, f := range files {
 		stdin.Write(f.Content)
 	}
-	res, err := env.Hosts.Run(ctx, host, ssh.Command{Name: "write " + filePaths(files), Script: smallFilesScript(files), Stdin: &stdin})
+	res, err := env.Hosts.Run(ctx, host, ssh.Command{Name: "write " + filePaths(files), Script: smallFilesScript(files).String(), Stdin: &stdin})
 	if err != nil {
 		return nil, err
 	}
@@ -236,19 +171,27 @@ func (env *Env) putSmallFiles(ctx context.Context, host string, files []fileSpec
 	return changed, nil
 }
 
-// smallFilesScript is putSmallFilesScript with one w call per file, in
-// order; the files' contents follow on stdin in the same order.
-func smallFilesScript(files []fileSpec) string {
-	var script strings.Builder
-	script.WriteString(putSmallFilesScript)
+// smallFilesScript writes files whose contents follow on stdin, in the
+// same order: each through a temporary file beside it, its sha256 checked,
+// and renamed into place only when it differs (templates/phases/put-files);
+// it prints each path it changed. A full disk leaves the old file, no
+// temporary file, and exits 65 saying how much space there is.
+func smallFilesScript(files []fileSpec) scripts.Script {
+	type file struct {
+		Path   string
+		Mode   os.FileMode
+		Size   int
+		SHA256 string
+	}
+	data := struct{ Files []file }{}
 	for _, f := range files {
 		mode := f.Mode.Perm()
 		if mode == 0 {
 			mode = 0o644
 		}
-		fmt.Fprintf(&script, "w %s %o %d %s\n", ssh.Quote(f.Path), mode, len(f.Content), sha256Hex(f.Content))
+		data.Files = append(data.Files, file{f.Path, mode, len(f.Content), sha256Hex(f.Content)})
 	}
-	return script.String()
+	return scripts.Render("phases/put-files", data)
 }
 
 func filePaths(files []fileSpec) string {
@@ -288,11 +231,4 @@ func differing(files []fileSpec, have map[string]string) []string {
 // only, and the secrets are masked in any error.
 func sshCommand(name, script string, secrets ...string) ssh.Command {
 	return ssh.Command{Name: name, Script: script, Secrets: secrets}
-}
-
-// waitReadyScript waits up to secs for the local apiserver's /readyz.
-func waitReadyScript(secs int) string {
-	return fmt.Sprintf(`i=0; until curl -sfk --max-time 2 https://127.0.0.1:6443/readyz >/dev/null; do
-  i=$((i+1)); if [ $i -ge %d ]; then echo "apiserver not ready after %ds" >&2; exit 1; fi; sleep 1
-done`, secs, secs)
 }

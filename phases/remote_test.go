@@ -76,6 +76,21 @@ func TestProbeHostOneCommand(t *testing.T) {
 	if err != nil || sh.runs != 1 || p2.Facts != p.Facts || len(p2.Differ) != 0 || p2.Extra != "" {
 		t.Fatalf("second probe: %+v %v runs=%d", p2, err, sh.runs)
 	}
+
+	// An extra written in Go runs without set -e, as it was written for: a
+	// failed && ending a piped loop does not fail the probe.
+	p3, err := env.probeHost(context.Background(), "h1", nil, `printf 'a\n\n' | while read -r x; do [ -n "$x" ] && echo "$x"; done; echo end`)
+	if err != nil || p3.Extra != "a\nend\n" {
+		t.Fatalf("Go extra: %q %v", p3.Extra, err)
+	}
+
+	// A template's extra.
+	hosts := filepath.Join(dir, "hosts")
+	os.WriteFile(hosts, []byte("127.0.0.1 localhost\n# BEGIN kubeha\n10.0.0.10 api\n# END kubeha\n"), 0o644)
+	p4, err := env.probe(context.Background(), "h1", files[:1], readHostsBlockIn(hosts))
+	if err != nil || p4.Extra != "# BEGIN kubeha\n10.0.0.10 api\n# END kubeha\n" || len(p4.Differ) != 0 {
+		t.Fatalf("template extra: %+v %v", p4, err)
+	}
 }
 
 // Small files go in one command: new and changed files are written with

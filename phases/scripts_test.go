@@ -134,7 +134,7 @@ func scriptCases() []scriptCase {
 		{"kubeProxyConfig", func(v string) scripts.Script { return framed(v, scripts.Render("phases/kube-proxy-config", nil)) }},
 		{"setProxyModeScript", func(v string) scripts.Script { return framed(v, setProxyModeScript(kubeProxyPatchPath, v)) }},
 		{"setProxyModeScript restart only", func(v string) scripts.Script { return framed(v, setProxyModeScript("", v)) }},
-		{"hostsScript", func(v string) scripts.Script { return scripts.Legacy(hostsScript(hostsBlock(scriptCluster(v), v))) }},
+		{"hostsScript", func(v string) scripts.Script { return setHostsBlock(hostsBlock(scriptCluster(v), v)) }},
 		// network.go
 		{"routesCleanUp", func(v string) scripts.Script { return scripts.Legacy(routesCleanUp(scriptCluster(v).Spec.Network)) }},
 		{"cniCleanUp bridge", func(string) scripts.Script { return scripts.Legacy(cniCleanUp(inventory.CNIBridge)) }},
@@ -146,13 +146,32 @@ func scriptCases() []scriptCase {
 		{"kubeProxyCleanUp", func(string) scripts.Script { return scripts.Legacy(kubeProxyCleanUp) }},
 		// load_balancer.go
 		{"lbCleanUpScript", func(v string) scripts.Script { return scripts.Legacy(lbCleanUpScript(v)) }},
-		{"recordFoundLBScript", func(string) scripts.Script { return scripts.Legacy(recordFoundLBScript) }},
+		{"recordFoundLBScript", func(string) scripts.Script { return recordFoundLBScript() }},
+		{"statsPasswordScript", func(string) scripts.Script { return statsPasswordScript() }},
+		{"lbServicesScript", func(string) scripts.Script {
+			return lbServicesScript([]string{"haproxy", "keepalived"}, []string{"haproxy", "keepalived"})
+		}},
+		{"lbStartScript restart", func(v string) scripts.Script {
+			return lbStartScript(scriptCluster(v), []string{"haproxy", "keepalived"}, []string{v})
+		}},
+		{"lbStartScript start nginx", func(v string) scripts.Script {
+			return lbStartScript(scriptCluster(v), []string{"kubeha-nginx"}, nil)
+		}},
+		{"lbStartScript static pods", func(v string) scripts.Script {
+			c := scriptCluster(v)
+			c.Spec.LoadBalancer.StaticPods = true
+			return lbStartScript(c, nil, []string{nginxUnitPath})
+		}},
 		// host_prep.go
 		{"HostPrepScript", func(v string) scripts.Script {
 			c := scriptCluster(v)
-			return scripts.Legacy(HostPrepScript(c, c.Spec.Hosts[0], inventory.ProxyModeIPVS))
+			return hostPrepScript(c, c.Spec.Hosts[0], inventory.ProxyModeIPVS)
 		}},
-		{"readHostsBlock", func(string) scripts.Script { return scripts.Legacy(readHostsBlock) }},
+		{"prepScript", func(v string) scripts.Script {
+			c := scriptCluster(v)
+			return prepScript(Modules(c.Spec.Hosts[1], inventory.ProxyModeIPTables), firewallPorts(c, c.Spec.Hosts[1]), hostsBlock(c, v), nil)
+		}},
+		{"readHostsBlock", func(string) scripts.Script { return readHostsBlock() }},
 		{"hostPrepCleanUp", func(string) scripts.Script { return scripts.Legacy(hostPrepCleanUp()) }},
 		// facts.go
 		{"factsCommand", func(v string) scripts.Script {
@@ -160,28 +179,32 @@ func scriptCases() []scriptCase {
 			if err != nil {
 				panic(err)
 			}
-			return scripts.Legacy(s)
+			return s
 		}},
-		// interrupted.go
 		// artifacts.go: bundle paths and image names come from the bundle's
 		// manifest, not the inventory, and are held to the same rule.
 		{"artifactsProbeScript", func(v string) scripts.Script {
-			return scripts.Legacy(artifactsProbeScript([]bundle.File{{Target: v}, {Target: "/usr/bin/kubeadm"}, {Kind: bundle.KindImage}}))
+			return artifactsProbeScript([]bundle.File{{Target: v}, {Target: "/usr/bin/kubeadm"}, {Kind: bundle.KindImage}})
 		}},
 		{"importImageScript", func(v string) scripts.Script {
-			return scripts.Legacy(installArtifactsPrelude + importImageScript(imageStage+"/"+filepath.Base(v), []string{v, "registry.k8s.io/pause:3.10"}))
+			return installArtifactsScript([]stagedImage{
+				{Staged: imageStage + "/" + filepath.Base(v), Names: []string{v, "registry.k8s.io/pause:3.10"}},
+				{Staged: imageStage + "/etcd.tar", Names: []string{"registry.k8s.io/etcd:3.7.0-0"}},
+			})
 		}},
+		{"installArtifactsScript binaries only", func(string) scripts.Script { return installArtifactsScript(nil) }},
+		{"containerdSettingsScript", func(string) scripts.Script { return containerdSettingsScript() }},
 		// remote.go
-		{"hashScript", func(v string) scripts.Script { return scripts.Legacy(hashScript([]string{v, SysctlPath})) }},
+		{"hashScript", func(v string) scripts.Script { return hashScript([]string{v, SysctlPath}) }},
 		{"smallFilesScript", func(v string) scripts.Script {
-			return scripts.Legacy(smallFilesScript([]fileSpec{{Path: v, Mode: 0o600, Content: []byte(v)}, {Path: SysctlPath, Content: []byte("x")}}))
+			return smallFilesScript([]fileSpec{{Path: v, Mode: 0o600, Content: []byte(v)}, {Path: SysctlPath, Content: []byte("x")}})
 		}},
 		{"probeScript", func(v string) scripts.Script {
 			fc, err := factsCommand(&Env{Cluster: scriptCluster(v)}, v)
 			if err != nil {
 				panic(err)
 			}
-			return scripts.Legacy(probeScript(fc, []string{v, SysctlPath}, readHostsBlock))
+			return probeScript(fc, []string{v, SysctlPath}, readHostsBlock())
 		}},
 	}
 }

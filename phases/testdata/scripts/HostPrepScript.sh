@@ -1,10 +1,11 @@
-set -e
 printf '%s' '# Managed by kubeha.
 net.ipv4.ip_forward = 1
 net.bridge.bridge-nf-call-iptables = 1
 net.bridge.bridge-nf-call-ip6tables = 1
 net.ipv4.ip_nonlocal_bind = 1
-' > /etc/sysctl.d/99-kubeha.conf.kubeha-tmp && chmod 644 /etc/sysctl.d/99-kubeha.conf.kubeha-tmp && mv -f /etc/sysctl.d/99-kubeha.conf.kubeha-tmp /etc/sysctl.d/99-kubeha.conf
+' > '/etc/sysctl.d/99-kubeha.conf.kubeha-tmp'
+chmod 644 '/etc/sysctl.d/99-kubeha.conf.kubeha-tmp'
+mv -f '/etc/sysctl.d/99-kubeha.conf.kubeha-tmp' '/etc/sysctl.d/99-kubeha.conf'
 printf '%s' '# Managed by kubeha.
 overlay
 br_netfilter
@@ -13,9 +14,9 @@ ip_vs_rr
 ip_vs_wrr
 ip_vs_sh
 nf_conntrack
-' > /etc/modules-load.d/kubeha.conf.kubeha-tmp && chmod 644 /etc/modules-load.d/kubeha.conf.kubeha-tmp && mv -f /etc/modules-load.d/kubeha.conf.kubeha-tmp /etc/modules-load.d/kubeha.conf
-(
-set -e
+' > '/etc/modules-load.d/kubeha.conf.kubeha-tmp'
+chmod 644 '/etc/modules-load.d/kubeha.conf.kubeha-tmp'
+mv -f '/etc/modules-load.d/kubeha.conf.kubeha-tmp' '/etc/modules-load.d/kubeha.conf'
 if [ "$(tail -n +2 /proc/swaps | wc -l)" != 0 ]; then swapoff -a; echo "swap turned off"; fi
 if grep -Eq '^[^#].*[[:space:]]swap[[:space:]]' /etc/fstab 2>/dev/null; then
   sed -i -E 's/^([^#].*[[:space:]]swap[[:space:]].*)$/# kubeha: \1/' /etc/fstab; echo "swap disabled in /etc/fstab"
@@ -35,39 +36,49 @@ present() {
   esac
 }
 missing=""
-for m in overlay br_netfilter ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack; do
+for m in 'overlay' 'br_netfilter' 'ip_vs' 'ip_vs_rr' 'ip_vs_wrr' 'ip_vs_sh' 'nf_conntrack'; do
   present "$m" || modprobe "$m" 2>/dev/null || missing="$missing $m"
 done
 if [ -n "$missing" ]; then
   echo "kernel modules missing:$missing (not loadable and not built in); install them, or choose another spec.network.kubeProxyMode if these are the ip_vs modules" >&2
   exit 3
 fi
-sysctl -q -p /etc/sysctl.d/99-kubeha.conf >/dev/null
+sysctl -q -p '/etc/sysctl.d/99-kubeha.conf' >/dev/null
 if systemctl is-active -q firewalld 2>/dev/null; then
   opened=""
-  for p in 6443/tcp 2379-2380/tcp 10250/tcp 10257/tcp 10259/tcp 6443/tcp; do
+  for p in '6443/tcp' '2379-2380/tcp' '10250/tcp' '10257/tcp' '10259/tcp' '6443/tcp'; do
     if ! firewall-cmd -q --permanent --query-port="$p"; then
       # Recorded as soon as it is open, so reset closes it even if a later
       # port fails.
-      mkdir -p /etc/kubeha; firewall-cmd -q --permanent --add-port="$p"; echo "$p" >> /etc/kubeha/firewalld-ports; opened="$opened $p"
+      mkdir -p '/etc/kubeha'; firewall-cmd -q --permanent --add-port="$p"; echo "$p" >> '/etc/kubeha/firewalld-ports'; opened="$opened $p"
     fi
   done
   if [ -n "$opened" ]; then firewall-cmd -q --reload; echo "firewalld ports opened:$opened"; fi
 fi
-)
-(
-set -e
+hosts='/etc/hosts' begin='# BEGIN kubeha' end='# END kubeha'
+# hosts_block_lines 1 prints the block, markers included; hosts_block_lines 0
+# every other line. The block runs from a begin line to the next end line (or
+# to the end of the file), as in sed's /^begin$/,/^end$/ range, without
+# starting a process. A last line without a newline is printed with one.
+hosts_block_lines() {
+  _in=0
+  while IFS= read -r _l || [ -n "$_l" ]; do
+    if [ "$_l" = "$begin" ]; then _in=1; fi
+    if [ "$_in" = "$1" ]; then printf '%s\n' "$_l"; fi
+    if [ "$_l" = "$end" ]; then _in=0; fi
+  done < "$hosts"
+}
 block='# BEGIN kubeha
 10.0.0.1 10.0.0.1
 # END kubeha
 '
-cur=$(sed -n '/^# BEGIN kubeha$/,/^# END kubeha$/p' /etc/hosts)
-if [ "$cur" = "$(printf '%s' "$block" | sed '$ {/^$/d}')" ]; then exit 0; fi
-tmp=$(mktemp /etc/.hosts.kubeha-XXXXXX)
-trap 'rm -f "$tmp"' EXIT
-sed '/^# BEGIN kubeha$/,/^# END kubeha$/d' /etc/hosts > "$tmp"
-printf '%s' "$block" >> "$tmp"
-chmod 644 "$tmp"
-if grep -q ' /etc/hosts ' /proc/self/mounts; then cat "$tmp" > /etc/hosts; else mv -f "$tmp" /etc/hosts; fi
-echo "updated /etc/hosts"
-)
+if [ "$(hosts_block_lines 1)" != "$(printf '%s' "$block")" ]; then
+  (
+    tmp=$(mktemp '/etc/.hosts.kubeha-XXXXXX')
+    trap 'rm -f "$tmp"' EXIT
+    { hosts_block_lines 0; printf '%s' "$block"; } > "$tmp"
+    chmod 644 "$tmp"
+    if grep -qF " $hosts " /proc/self/mounts; then cat "$tmp" > "$hosts"; else mv -f "$tmp" "$hosts"; fi
+  )
+  echo "updated $hosts"
+fi

@@ -1,0 +1,8 @@
+haproxy -c -q -f '/etc/haproxy/haproxy.cfg'
+keepalived -t -f '/etc/keepalived/keepalived.conf' >/dev/null 2>&1 || keepalived -t -f '/etc/keepalived/keepalived.conf'
+systemctl enable -q 'haproxy'
+systemctl restart 'haproxy'
+echo "restarted "'haproxy'
+systemctl enable -q 'keepalived'
+systemctl restart 'keepalived'
+echo "restarted "'keepalived'
