@@ -161,7 +161,7 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 				return err
 			}
 		}
-		if _, err := env.Shared.Facts.Get(ctx, env, host, true); err != nil {
+		if _, err := env.Facts.Refresh(ctx, env, host); err != nil {
 			return err
 		}
 		return runtimeMatches(ctx, env, host)

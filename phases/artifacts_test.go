@@ -72,7 +72,7 @@ func TestHostState(t *testing.T) {
 	}}
 	c := &inventory.Cluster{}
 	c.Spec.Hosts = []inventory.Host{{Name: "n1"}}
-	env := &Env{Cluster: c, Hosts: &localShell{}, Shared: &Shared{}}
+	env := &Env{Cluster: c, Hosts: &localShell{}, Facts: &FactStore{}}
 	files, images, err := (&InstallArtifacts{}).hostState(context.Background(), env, "n1", m)
 	if err != nil {
 		t.Fatal(err)

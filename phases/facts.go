@@ -86,22 +86,26 @@ func factsScript(address string) scripts.Script {
 var FactsScript = factsScript("").String()
 
 // FactStore holds the facts of each host for one run. Facts are gathered
-// on first use, so a phase run alone (kubeha phase X) has them too. Safe for
-// concurrent use.
+// on first use, so a phase run alone (kubeha phase X) has them too, and
+// gathered again only where a phase says it changed them, with Refresh:
+// after the facts phase, the artifacts phase, host-prep (swap, SELinux;
+// it forgets them), and each kubeadm init and join. Safe for concurrent
+// use.
 type FactStore struct {
 	mu    sync.Mutex
 	facts map[string]*Facts
 }
 
-// Get returns host's facts, gathering them when not yet known or when
-// refresh is set (after a phase changed the host).
-func (s *FactStore) Get(ctx context.Context, env *Env, host string, refresh bool) (*Facts, error) {
-	s.mu.Lock()
-	f := s.facts[host]
-	s.mu.Unlock()
-	if f != nil && !refresh {
+// Get returns host's facts, gathering them when not yet known this run.
+func (s *FactStore) Get(ctx context.Context, env *Env, host string) (*Facts, error) {
+	if f := s.known(host); f != nil {
 		return f, nil
 	}
+	return s.Refresh(ctx, env, host)
+}
+
+// Refresh gathers host's facts again: a phase changed what they say.
+func (s *FactStore) Refresh(ctx context.Context, env *Env, host string) (*Facts, error) {
 	script, err := factsCommand(env, host)
 	if err != nil {
 		return nil, err
@@ -110,7 +114,7 @@ func (s *FactStore) Get(ctx context.Context, env *Env, host string, refresh bool
 	if err != nil {
 		return nil, err
 	}
-	f = parseFacts(res.Stdout)
+	f := parseFacts(res.Stdout)
 	s.put(host, f)
 	return f, nil
 }
@@ -216,7 +220,7 @@ func (GatherFacts) Inputs(c *inventory.Cluster) any { return c.Spec.Hosts }
 func (GatherFacts) Run(ctx context.Context, env *Env, w Work) error {
 	want := env.Cluster.Spec.KubernetesVersion
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		f, err := env.Shared.Facts.Get(ctx, env, host, true)
+		f, err := env.Facts.Refresh(ctx, env, host)
 		if err != nil {
 			return err
 		}
@@ -291,7 +295,7 @@ func EffectiveProxyMode(ctx context.Context, env *Env) (string, error) {
 	var mu sync.Mutex
 	fallback := false
 	err := fanOut(ctx, nodeNames(env.Cluster), max(env.Concurrency, 1), func(ctx context.Context, host string) error {
-		f, err := env.Shared.Facts.Get(ctx, env, host, false)
+		f, err := env.Facts.Get(ctx, env, host)
 		if err != nil {
 			return &HostError{Host: host, Err: err}
 		}

@@ -277,7 +277,7 @@ func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 			prepScript(Modules(h, mode), firewallPorts(c, h), block, nil)); err != nil {
 			return err
 		}
-		env.Shared.Facts.forget(host)
+		env.Facts.forget(host)
 		return nil
 	})
 }

@@ -23,7 +23,7 @@ func (JoinControlPlane) Probe(ctx context.Context, env *Env) (Work, error) {
 	w := Work{Reasons: map[string]string{}}
 	for _, m := range env.Cluster.Masters()[1:] {
 		w.Targets = append(w.Targets, m.Name)
-		f, err := env.Shared.Facts.Get(ctx, env, m.Name, false)
+		f, err := env.Facts.Get(ctx, env, m.Name)
 		if err != nil {
 			return w, &HostError{Host: m.Name, Err: err}
 		}
@@ -53,7 +53,7 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 	return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
 		// Look before making credentials: on a rerun most masters are joined.
-		f, err := env.Shared.Facts.Get(ctx, env, host, true)
+		f, err := env.Facts.Refresh(ctx, env, host)
 		if err != nil {
 			return err
 		}
@@ -66,7 +66,7 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		if f.Interrupted() {
 			if done, err := recoverInterrupted(ctx, env, h, true); err != nil || done {
 				if err == nil {
-					_, err = env.Shared.Facts.Get(ctx, env, host, true)
+					_, err = env.Facts.Refresh(ctx, env, host)
 				}
 				return err
 			}
@@ -87,7 +87,7 @@ func (JoinControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		if err := waitJoined(ctx, cp, h); err != nil {
 			return err
 		}
-		if _, err = env.Shared.Facts.Get(ctx, env, host, true); err != nil {
+		if _, err = env.Facts.Refresh(ctx, env, host); err != nil {
 			return err
 		}
 		return env.afterJoin(ctx, h, true)

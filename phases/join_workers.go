@@ -28,7 +28,7 @@ func (JoinWorkers) Probe(ctx context.Context, env *Env) (Work, error) {
 		targets = append(targets, h.Name)
 	}
 	return ProbePending(ctx, env, targets, func(ctx context.Context, host string) (string, error) {
-		f, err := env.Shared.Facts.Get(ctx, env, host, false)
+		f, err := env.Facts.Get(ctx, env, host)
 		if err != nil || f.NodeDone {
 			return "", err
 		}
@@ -67,7 +67,7 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 	}
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
-		f, err := env.Shared.Facts.Get(ctx, env, host, true)
+		f, err := env.Facts.Refresh(ctx, env, host)
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 			done, err := recoverInterrupted(ctx, env, h, false)
 			if err != nil || done {
 				if err == nil {
-					_, err = env.Shared.Facts.Get(ctx, env, host, true)
+					_, err = env.Facts.Refresh(ctx, env, host)
 				}
 				return err
 			}
@@ -109,7 +109,7 @@ func (JoinWorkers) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.run(ctx, host, "kubeadm join", joinScript(false), s.Token); err != nil {
 			return err
 		}
-		if _, err = env.Shared.Facts.Get(ctx, env, host, true); err != nil {
+		if _, err = env.Facts.Refresh(ctx, env, host); err != nil {
 			return err
 		}
 		return env.afterJoin(ctx, h, false)

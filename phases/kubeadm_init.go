@@ -25,7 +25,11 @@ func (InitControlPlane) Title() string {
 // cluster exists, and init must not run again, anywhere.
 func initialised(ctx context.Context, env *Env, refresh bool) (inventory.Host, bool, error) {
 	for _, m := range env.Cluster.Masters() {
-		f, err := env.Shared.Facts.Get(ctx, env, m.Name, refresh)
+		get := env.Facts.Get
+		if refresh {
+			get = env.Facts.Refresh
+		}
+		f, err := get(ctx, env, m.Name)
 		if err != nil {
 			return m, false, &HostError{Host: m.Name, Err: err}
 		}
@@ -50,7 +54,7 @@ func (InitControlPlane) Probe(ctx context.Context, env *Env) (Work, error) {
 		return w, nil
 	}
 	w.Pending, w.Reasons[first] = []string{first}, "kubeadm init"
-	if f, err := env.Shared.Facts.Get(ctx, env, first, false); err == nil && f.Interrupted() {
+	if f, err := env.Facts.Get(ctx, env, first); err == nil && f.Interrupted() {
 		w.Reasons[first] = "an earlier kubeadm init was cut short: kubeadm reset, then kubeadm init"
 	}
 	return w, nil
@@ -77,7 +81,7 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 	}
 	return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
 		h, _ := c.Host(host)
-		f, err := env.Shared.Facts.Get(ctx, env, host, false)
+		f, err := env.Facts.Get(ctx, env, host)
 		if err != nil {
 			return err
 		}
@@ -103,7 +107,7 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		}
 		cp.RecordInit(s)
 		cp.Initialized(h)
-		if _, err := env.Shared.Facts.Get(ctx, env, host, true); err != nil {
+		if _, err := env.Facts.Refresh(ctx, env, host); err != nil {
 			return err
 		}
 		if err := cp.WaitReady(ctx, h, 180); err != nil {

@@ -104,7 +104,7 @@ func TestLoadBalancerProbeAndRun(t *testing.T) {
 		"probe":        "@@kubeha-section hashes\n@@kubeha-section extra\nhaproxy\nkeepalived\n",
 		"write":        lb.HAProxyConfigPath + "\n",
 	}, scripts: map[string]string{}, stdin: map[string]string{}}
-	env := &Env{Cluster: c, Hosts: hosts, Shared: &Shared{}, Secrets: &events.Secrets{}, Log: events.Emitter{Sink: events.Discard}, Concurrency: 4}
+	env := &Env{Cluster: c, Hosts: hosts, Facts: &FactStore{}, Secrets: &events.Secrets{}, Log: events.Emitter{Sink: events.Discard}, Concurrency: 4}
 	l := &ConfigureLoadBalancer{}
 	w, err := l.Probe(context.Background(), env)
 	if err != nil {

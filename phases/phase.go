@@ -110,9 +110,10 @@ type Env struct {
 	UploadConcurrency int
 	// Hosts reaches the machines. Nil only in engine tests with fake phases.
 	Hosts Hosts
-	// Shared is what phases of one run hand to each other (facts). Never
-	// nil when Hosts is set.
-	Shared *Shared
+	// Facts are the hosts' facts for the run, gathered on first use and
+	// again only at the named points where a phase changed them
+	// (FactStore.Refresh). Never nil when Hosts is set.
+	Facts *FactStore
 	// ControlPlane is the run's one way to the cluster's apiservers and
 	// etcd, emitting under this phase's name. Never nil when Hosts is set.
 	ControlPlane *controlplane.Client
@@ -122,11 +123,6 @@ type Env struct {
 	hooks []JoinHooker
 }
 
-// Shared is the state phases of one run share. Each field is safe for
-// concurrent use on its own.
-type Shared struct {
-	Facts FactStore
-}
 
 // JoinHooker is implemented by phases that contribute a step to each node's
 // kubeadm init or join. The joins call every registered phase's hooks

@@ -60,7 +60,7 @@ type hostProbe struct {
 // probeScript): its facts when not yet known this run, which of files
 // differ, and the output of extra, which must only read (none when zero).
 func (env *Env) probe(ctx context.Context, host string, files []fileSpec, extra scripts.Script) (hostProbe, error) {
-	f := env.Shared.Facts.known(host)
+	f := env.Facts.known(host)
 	var fc scripts.Script
 	if f == nil {
 		var err error
@@ -83,7 +83,7 @@ func (env *Env) probe(ctx context.Context, host string, files []fileSpec, extra 
 			return hostProbe{}, fmt.Errorf("%s: probe printed no facts", host)
 		}
 		f = parseFacts(out)
-		env.Shared.Facts.put(host, f)
+		env.Facts.put(host, f)
 	}
 	return hostProbe{Facts: f, Extra: sections["extra"], Differ: differing(files, scripts.ParseHashes(sections["hashes"]))}, nil
 }

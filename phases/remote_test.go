@@ -46,7 +46,7 @@ func TestProbeHostOneCommand(t *testing.T) {
 	c := &inventory.Cluster{}
 	c.Spec.Hosts = []inventory.Host{{Name: "h1", InternalAddress: "127.0.0.1"}}
 	sh := &localShell{}
-	env := &Env{Cluster: c, Hosts: sh, Shared: &Shared{}}
+	env := &Env{Cluster: c, Hosts: sh, Facts: &FactStore{}}
 
 	// The extra script's output is kept byte for byte, including a line
 	// that looks like nothing special and a trailing newline.
@@ -66,7 +66,7 @@ func TestProbeHostOneCommand(t *testing.T) {
 	if p.Facts == nil || p.Facts.Interface != "lo" || !p.Facts.HasAddress {
 		t.Fatalf("facts %+v: 127.0.0.1 is on lo", p.Facts)
 	}
-	if env.Shared.Facts.known("h1") != p.Facts {
+	if env.Facts.known("h1") != p.Facts {
 		t.Fatal("facts gathered by a probe are kept for the run")
 	}
 
@@ -105,7 +105,7 @@ func TestPutSmallFiles(t *testing.T) {
 	c := &inventory.Cluster{}
 	c.Spec.Hosts = []inventory.Host{{Name: "h1"}}
 	sh := &localShell{}
-	env := &Env{Cluster: c, Hosts: sh, Shared: &Shared{}, Log: events.Emitter{Sink: events.Discard}}
+	env := &Env{Cluster: c, Hosts: sh, Facts: &FactStore{}, Log: events.Emitter{Sink: events.Discard}}
 	got, err := env.putFiles(context.Background(), "h1", []fileSpec{
 		{Path: same, Mode: 0o644, Content: []byte("same\n")},
 		{Path: changed, Mode: 0o600, Content: []byte("new\n")},

@@ -100,7 +100,8 @@ type Runner struct {
 	Events  events.Sink
 	Secrets *events.Secrets
 	Hosts   Hosts
-	Shared  *Shared
+	// Facts are the hosts' facts for the run (a new FactStore per run).
+	Facts *FactStore
 	// ControlPlane is the run's control-plane client (controlplane.New).
 	ControlPlane *controlplane.Client
 	Concurrency  int
@@ -170,7 +171,7 @@ func (r *Runner) envFor(id string) *Env {
 			return 5
 		}(),
 		Hosts:   r.Hosts,
-		Shared:  r.Shared,
+		Facts:   r.Facts,
 		results: &hostResults{},
 	}
 }

@@ -99,7 +99,7 @@ func (v envView) Interface(ctx context.Context, host string) (string, error) {
 	if i := v.env.Cluster.Spec.LoadBalancer.Interface; i != "" {
 		return i, nil
 	}
-	f, err := v.env.Shared.Facts.Get(ctx, v.env, host, false)
+	f, err := v.env.Facts.Get(ctx, v.env, host)
 	if err != nil {
 		return "", err
 	}

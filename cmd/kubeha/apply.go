@@ -138,7 +138,7 @@ func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink
 			Events:            sink,
 			Secrets:           secrets,
 			Hosts:             hosts,
-			Shared:            &phases.Shared{},
+			Facts:             &phases.FactStore{},
 			ControlPlane:      controlplane.New(cl, hosts, secrets, filepath.Join(*c.stateDir, cl.Metadata.Name)),
 			Concurrency:       f.concurrency,
 			UploadConcurrency: f.concurrentUploads,
