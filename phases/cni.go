@@ -140,53 +140,30 @@ func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 
 var _ CleanerUpper = InstallCNI{}
 
-// cniCleanUp removes what the pod network left on a node once kubeadm
-// reset has removed the pods: the bridge plugin's cni0 with any veth still
-// on it (a cni0 left with the gateway address of the node's old Pod CIDR
-// makes every pod sandbox of the next cluster fail there with "cni0 already
-// has an IP address different from …"), the IP allocations and cached
-// results of kubeha's network, the portmap plugin's CNI-HOSTPORT-* and
-// CNI-DN-* chains (not CNI-FORWARD and its kind: podman's firewall plugin's), and
-// kubeha's conflist. For a manifest CNI it removes what flannel and calico,
-// the CNIs kubeha's manifest substitution knows, leave on a node; another
-// CNI's node state is named in the reset's output as left.
-func cniCleanUp(plugin string) string {
-	remove := netfilterFuncs + `if [ -d /sys/class/net/cni0/brif ]; then
-  for l in $(ls /sys/class/net/cni0/brif); do ip link del "$l" 2>/dev/null || true; done
-fi
-if ip link show cni0 >/dev/null 2>&1; then ip link del cni0 && echo "removed cni0"; fi
-rm -rf /var/lib/cni/networks/kubeha /var/lib/cni/results/kubeha-* /var/lib/cni/cache/results/kubeha-*
-drop_chains CNI-HOSTPORT-
-drop_chains CNI-DN-
-rm -f ` + BridgeConfPath + ` ` + manifestPath + `
-`
-	left := []leftover{
-		{`ip link show cni0 >/dev/null 2>&1`, "the cni0 bridge"},
-		{`[ -e /var/lib/cni/networks/kubeha ]`, "IP allocations in /var/lib/cni/networks/kubeha"},
-		{`[ -e ` + BridgeConfPath + ` ]`, BridgeConfPath},
-		chainsLeft("CNI-HOSTPORT-"), chainsLeft("CNI-DN-"),
-	}
-	if plugin == inventory.CNIManifest {
-		remove += `for l in flannel.1 flannel-v6.1 vxlan.calico vxlan-v6.calico $(ls /sys/class/net | grep '^cali'); do
-  if ip link show "$l" >/dev/null 2>&1; then ip link del "$l" && echo "removed $l"; fi
-done
-rm -rf /etc/cni/net.d/10-flannel.conflist /etc/cni/net.d/10-calico.conflist /etc/cni/net.d/calico-kubeconfig \
-  /var/lib/cni/networks/cbr0 /var/lib/cni/networks/k8s-pod-network /run/flannel /var/lib/calico /var/run/calico
-drop_chains cali-
-drop_chains FLANNEL-
-`
-		left = append(left,
-			leftover{`ip link show flannel.1 >/dev/null 2>&1 || ip link show vxlan.calico >/dev/null 2>&1`, "flannel's or calico's interface"},
-			chainsLeft("cali-"), chainsLeft("FLANNEL-"))
-	}
-	return verifiedCleanUp(remove, left...)
+// cniCleanUpData is what phases/cni-cleanup removes beyond the bridge
+// plugin's state: kubeha's conflist and manifest, and with ManifestCNI what
+// flannel and calico leave.
+type cniCleanUpData struct {
+	BridgeConf, Manifest string
+	ManifestCNI          bool
+}
+
+// cniCleanUp is the cni phase's verified clean-up script for plugin
+// (template phases/cni-cleanup): it removes what the pod network left on a
+// node once kubeadm reset has removed the pods, cni0 above all (a cni0 left
+// with the old Pod CIDR's gateway address fails every pod sandbox of the
+// next cluster on that node).
+func cniCleanUp(plugin string) scripts.Script {
+	return scripts.Render("phases/cni-cleanup", cniCleanUpData{
+		BridgeConf: BridgeConfPath, Manifest: manifestPath, ManifestCNI: plugin == inventory.CNIManifest,
+	})
 }
 
 // CleanUp removes the pod network's state from every node.
 func (InstallCNI) CleanUp(ctx context.Context, env *Env) error {
 	script := cniCleanUp(env.Cluster.Spec.CNI.Plugin)
 	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove the pod network's state", scripts.Legacy(script))
+		_, err := env.run(ctx, host, "remove the pod network's state", script)
 		return err
 	})
 }

@@ -205,45 +205,17 @@ const kubeProxyPatchPath = "/etc/kubeha/kube-proxy-patch.json"
 
 var _ CleanerUpper = KubeProxy{}
 
-// kubeProxyCleanUp removes what kube-proxy (and the kubelet, whose chains
-// share the prefix) made in the kernel, in every mode it may have run in:
-// the KUBE-* iptables chains and the rules that jump to them, the nftables
-// tables kube-proxy owns, and in ipvs mode its dummy interface, the virtual
-// services on that interface's addresses or on NodePorts, and its ipsets.
-// Nothing else: the operator's own rules, tables and virtual services stay.
-// It runs after kubeadm reset stopped the kubelet and with it kube-proxy.
-var kubeProxyCleanUp = verifiedCleanUp(netfilterFuncs+`drop_chains KUBE-
-if command -v nft >/dev/null 2>&1; then
-  for fam in ip ip6; do
-    if nft list table $fam kube-proxy >/dev/null 2>&1; then nft delete table $fam kube-proxy; echo "removed nftables table $fam kube-proxy"; fi
-  done
-fi
-if ip link show kube-ipvs0 >/dev/null 2>&1; then
-  if command -v ipvsadm >/dev/null 2>&1; then
-    addrs=" $(ip -o addr show dev kube-ipvs0 | awk '{sub("/.*", "", $4); printf "%s ", $4}')"
-    ipvsadm -Sn | while read -r op proto vs rest; do
-      [ "$op" = -A ] || continue
-      addr=${vs%:*}; addr=${addr#[}; addr=${addr%]}; port=${vs##*:}
-      case "$addrs" in *" $addr "*) ipvsadm -D "$proto" "$vs"; continue ;; esac
-      if [ "$port" -ge 30000 ] && [ "$port" -le 32767 ]; then ipvsadm -D "$proto" "$vs"; fi
-    done
-  fi
-  ip link del kube-ipvs0 && echo "removed kube-ipvs0"
-fi
-if command -v ipset >/dev/null 2>&1; then
-  for s in $(ipset list -n 2>/dev/null | grep '^KUBE-'); do ipset destroy "$s"; done
-fi
-`,
-	chainsLeft("KUBE-"),
-	leftover{`command -v nft >/dev/null 2>&1 && { nft list table ip kube-proxy || nft list table ip6 kube-proxy; } >/dev/null 2>&1`, "nftables tables of kube-proxy"},
-	leftover{`ip link show kube-ipvs0 >/dev/null 2>&1`, "the kube-ipvs0 interface"},
-	leftover{`command -v ipset >/dev/null 2>&1 && ipset list -n 2>/dev/null | grep -q '^KUBE-'`, "ipsets KUBE-*"},
-)
+// kubeProxyCleanUp is kube-proxy's verified clean-up script (template
+// phases/kube-proxy-cleanup): what kube-proxy and the kubelet made in the
+// kernel in any mode (KUBE-* chains, its nftables tables, kube-ipvs0 with
+// its virtual services, its ipsets), and nothing of the operator's. It runs
+// after kubeadm reset stopped the kubelet and with it kube-proxy.
+func kubeProxyCleanUp() scripts.Script { return scripts.Render("phases/kube-proxy-cleanup", nil) }
 
 // CleanUp removes kube-proxy's rules from every node.
 func (KubeProxy) CleanUp(ctx context.Context, env *Env) error {
 	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove kube-proxy's rules", scripts.Legacy(kubeProxyCleanUp))
+		_, err := env.run(ctx, host, "remove kube-proxy's rules", kubeProxyCleanUp())
 		return err
 	})
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/scripts"
-	"github.com/kubeha/kubeha/ssh"
 )
 
 // Files the network phases own.
@@ -166,33 +165,22 @@ func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
 func (ConfigureRoutes) CleanUp(ctx context.Context, env *Env) error {
 	script := routesCleanUp(env.Cluster.Spec.Network)
 	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove routes", scripts.Legacy(script))
+		_, err := env.run(ctx, host, "remove routes", script)
 		return err
 	})
 }
 
-// routesCleanUp is the routes phase's clean-up script for network n. Like
-// routesUnit, it splits the routes file's lines into ip's arguments with
-// file name expansion off. Other routes into the CIDRs are deleted by type
-// and prefix alone: a route's full `ip route show` line may hold words
-// (linkdown, dead, offload, nexthop lines) that `ip route del` refuses.
-func routesCleanUp(n inventory.Network) string {
-	return verifiedCleanUp(fmt.Sprintf(`set -f
-cluster_routes() {
-  fam=-4; case "$1" in *:*) fam=-6 ;; esac
-  ip "$fam" route show root "$1" | awk '/^[^ \t]/ && !/ proto kernel/ {
-    if ($1 ~ /^(unicast|blackhole|unreachable|prohibit|throw|local|broadcast|multicast|anycast|nat)$/) print $1, $2; else print $1 }'
+// routesCleanUpData is what phases/routes-cleanup removes: the routes
+// file, its unit, and the routes into the Pod and Service CIDRs.
+type routesCleanUpData struct {
+	Routes, Unit             string
+	PodSubnet, ServiceSubnet string
 }
-if [ -f %[1]s ]; then
-  grep -v '^#' %[1]s | while read -r dst via; do [ -n "$dst" ] && ip route del $dst 2>/dev/null; done
-fi
-for cidr in %[3]s %[4]s; do
-  cluster_routes "$cidr" | while read -r r; do ip route del $r && echo "removed route $r"; done
-done
-if [ -f %[2]s ]; then systemctl disable --now -q kubeha-routes 2>/dev/null; rm -f %[2]s; systemctl daemon-reload; fi
-rm -f %[1]s`, RoutesPath, routesUnitPath, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)),
-		leftover{fmt.Sprintf(`[ -n "$(cluster_routes %s; cluster_routes %s)" ]`, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)), "routes into the Pod or Service CIDR"},
-		leftover{`[ -e ` + RoutesPath + ` ] || [ -e ` + routesUnitPath + ` ]`, "the routes file or its unit"},
-		leftover{`systemctl is-active -q kubeha-routes 2>/dev/null`, "the kubeha-routes unit, still active"},
-	)
+
+// routesCleanUp is the routes phase's verified clean-up script for
+// network n (template phases/routes-cleanup).
+func routesCleanUp(n inventory.Network) scripts.Script {
+	return scripts.Render("phases/routes-cleanup", routesCleanUpData{
+		Routes: RoutesPath, Unit: routesUnitPath, PodSubnet: n.PodSubnet, ServiceSubnet: n.ServiceSubnet,
+	})
 }

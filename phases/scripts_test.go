@@ -86,15 +86,11 @@ type scriptCase struct {
 var (
 	// `set -- $(cmd)` splits cmd's output into fields on purpose.
 	splitsOutput = []string{"SC2046"}
-	// `read -r dst via` reads the rest of a routes line into via so that
-	// dst is its first field alone.
-	readsRest = []string{"SC2034"}
 	// Interface names (ls /sys/class/net...) hold no blank or newline:
 	// the kernel refuses them.
 	listsInterfaces = []string{"SC2045", "SC2010"}
 	// shellcheckAllows names, per script, the findings it means to have.
 	shellcheckAllows = map[string][]string{
-		"routesCleanUp":       readsRest,
 		"cniCleanUp bridge":   listsInterfaces,
 		"cniCleanUp manifest": listsInterfaces,
 		"factsCommand":        splitsOutput,
@@ -135,21 +131,24 @@ func scriptCases() []scriptCase {
 		// kubeadm_init.go
 		{"initScript", func(string) scripts.Script { return scripts.Legacy(initScript()) }},
 		{"resetInterruptedInitScript", func(string) scripts.Script { return scripts.Legacy(resetInterruptedInitScript()) }},
-		{"teardownScript stacked", func(string) scripts.Script { return scripts.Legacy(teardownScript(true)) }},
-		{"teardownScript external", func(string) scripts.Script { return scripts.Legacy(teardownScript(false)) }},
+		{"teardownScript stacked", func(string) scripts.Script { return teardownScript(true) }},
+		{"teardownScript external", func(string) scripts.Script { return teardownScript(false) }},
 		// network.go
 		{"podCIDRScript", func(v string) scripts.Script { return scripts.Legacy(podCIDRScript(scriptHost(v), v)) }},
-		{"routesCleanUp", func(v string) scripts.Script { return scripts.Legacy(routesCleanUp(scriptCluster(v).Spec.Network)) }},
-		{"cniCleanUp bridge", func(string) scripts.Script { return scripts.Legacy(cniCleanUp(inventory.CNIBridge)) }},
-		{"cniCleanUp manifest", func(string) scripts.Script { return scripts.Legacy(cniCleanUp(inventory.CNIManifest)) }},
+		{"routesCleanUp", func(v string) scripts.Script { return routesCleanUp(scriptCluster(v).Spec.Network) }},
+		{"cniCleanUp bridge", func(string) scripts.Script { return cniCleanUp(inventory.CNIBridge) }},
+		{"cniCleanUp manifest", func(string) scripts.Script { return cniCleanUp(inventory.CNIManifest) }},
 		{"cniPluginsScript", func(string) scripts.Script { return scripts.Legacy(cniPluginsScript) }},
+		// cleanup_test.go: the pieces every clean-up includes, alone.
+		{"verifiedCleanUp", func(string) scripts.Script { return scripts.Render("phases/verified-cleanup", nil) }},
+		{"netfilter", func(string) scripts.Script { return scripts.Render("phases/netfilter", nil) }},
 		// kube_proxy.go
 		{"setProxyModeScript", func(v string) scripts.Script { return scripts.Legacy(setProxyModeScript(v)) }},
 		{"waitProxyModeScript", func(v string) scripts.Script { return scripts.Legacy(waitProxyModeScript(v)) }},
 		{"proxyModeScript", func(string) scripts.Script { return scripts.Legacy(proxyModeScript) }},
-		{"kubeProxyCleanUp", func(string) scripts.Script { return scripts.Legacy(kubeProxyCleanUp) }},
+		{"kubeProxyCleanUp", func(string) scripts.Script { return kubeProxyCleanUp() }},
 		// load_balancer.go
-		{"lbCleanUpScript", func(v string) scripts.Script { return scripts.Legacy(lbCleanUpScript(v)) }},
+		{"lbCleanUpScript", func(v string) scripts.Script { return lbCleanUpScript(v) }},
 		{"recordFoundLBScript", func(string) scripts.Script { return scripts.Legacy(recordFoundLBScript) }},
 		// host_prep.go
 		{"HostPrepScript", func(v string) scripts.Script {
@@ -157,7 +156,7 @@ func scriptCases() []scriptCase {
 			return scripts.Legacy(HostPrepScript(c, c.Spec.Hosts[0], inventory.ProxyModeIPVS))
 		}},
 		{"readHostsBlock", func(string) scripts.Script { return scripts.Legacy(readHostsBlock) }},
-		{"hostPrepCleanUp", func(string) scripts.Script { return scripts.Legacy(hostPrepCleanUp()) }},
+		{"hostPrepCleanUp", func(string) scripts.Script { return hostPrepCleanUp() }},
 		// facts.go
 		{"factsCommand", func(v string) scripts.Script {
 			s, err := factsCommand(&Env{Cluster: scriptCluster(v)}, v)

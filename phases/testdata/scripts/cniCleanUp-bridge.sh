@@ -1,3 +1,16 @@
+left=''
+# still_present WHAT records that WHAT is still on the host.
+still_present() {
+  left="$left
+  $1"
+}
+# verified exits 1 naming everything still present, if anything is.
+verified() {
+  if [ -n "$left" ]; then
+    printf 'still present after the clean-up:%s\nrun kubeha reset again; what stays after that, remove by hand (README, Reset)\n' "$left" >&2
+    exit 1
+  fi
+}
 iptables_saves() {
   found=''
   for s in iptables-nft-save ip6tables-nft-save; do
@@ -10,7 +23,7 @@ iptables_saves() {
   if [ -z "$found" ]; then
     for s in iptables-save ip6tables-save; do command -v "$s" >/dev/null 2>&1 && echo "$s"; done
   fi
-  true
+  return 0
 }
 drop_chains() {
   for save in $(iptables_saves); do
@@ -32,24 +45,22 @@ drop_chains() {
       esac
     done
   done
+  return 0
+}
+chains_left() {
+  for s in $(iptables_saves); do "$s" 2>/dev/null; done | grep -q "^:$1"
 }
 if [ -d /sys/class/net/cni0/brif ]; then
   for l in $(ls /sys/class/net/cni0/brif); do ip link del "$l" 2>/dev/null || true; done
 fi
 if ip link show cni0 >/dev/null 2>&1; then ip link del cni0 && echo "removed cni0"; fi
-rm -rf /var/lib/cni/networks/kubeha /var/lib/cni/results/kubeha-* /var/lib/cni/cache/results/kubeha-*
+rm -rf /var/lib/cni/networks/kubeha /var/lib/cni/results/kubeha-* /var/lib/cni/cache/results/kubeha-* || true
 drop_chains CNI-HOSTPORT-
 drop_chains CNI-DN-
-rm -f /etc/cni/net.d/10-kubeha-bridge.conflist /etc/kubeha/cni-manifest.yaml
-left=''
-if ip link show cni0 >/dev/null 2>&1; then left="$left
-  "'the cni0 bridge'; fi
-if [ -e /var/lib/cni/networks/kubeha ]; then left="$left
-  "'IP allocations in /var/lib/cni/networks/kubeha'; fi
-if [ -e /etc/cni/net.d/10-kubeha-bridge.conflist ]; then left="$left
-  "'/etc/cni/net.d/10-kubeha-bridge.conflist'; fi
-if for s in $(iptables_saves); do "$s" 2>/dev/null; done | grep -q '^:CNI-HOSTPORT-'; then left="$left
-  "'iptables chains CNI-HOSTPORT-*'; fi
-if for s in $(iptables_saves); do "$s" 2>/dev/null; done | grep -q '^:CNI-DN-'; then left="$left
-  "'iptables chains CNI-DN-*'; fi
-if [ -n "$left" ]; then printf 'still present after the clean-up:%s\nrun kubeha reset again; what stays after that, remove by hand (README, Reset)\n' "$left" >&2; exit 1; fi
+rm -f '/etc/cni/net.d/10-kubeha-bridge.conflist' '/etc/kubeha/cni-manifest.yaml' || true
+if ip link show cni0 >/dev/null 2>&1; then still_present 'the cni0 bridge'; fi
+if [ -e /var/lib/cni/networks/kubeha ]; then still_present 'IP allocations in /var/lib/cni/networks/kubeha'; fi
+if [ -e '/etc/cni/net.d/10-kubeha-bridge.conflist' ]; then still_present '/etc/cni/net.d/10-kubeha-bridge.conflist'; fi
+if chains_left CNI-HOSTPORT-; then still_present 'iptables chains CNI-HOSTPORT-*'; fi
+if chains_left CNI-DN-; then still_present 'iptables chains CNI-DN-*'; fi
+verified

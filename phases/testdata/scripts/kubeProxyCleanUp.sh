@@ -1,3 +1,16 @@
+left=''
+# still_present WHAT records that WHAT is still on the host.
+still_present() {
+  left="$left
+  $1"
+}
+# verified exits 1 naming everything still present, if anything is.
+verified() {
+  if [ -n "$left" ]; then
+    printf 'still present after the clean-up:%s\nrun kubeha reset again; what stays after that, remove by hand (README, Reset)\n' "$left" >&2
+    exit 1
+  fi
+}
 iptables_saves() {
   found=''
   for s in iptables-nft-save ip6tables-nft-save; do
@@ -10,7 +23,7 @@ iptables_saves() {
   if [ -z "$found" ]; then
     for s in iptables-save ip6tables-save; do command -v "$s" >/dev/null 2>&1 && echo "$s"; done
   fi
-  true
+  return 0
 }
 drop_chains() {
   for save in $(iptables_saves); do
@@ -32,35 +45,36 @@ drop_chains() {
       esac
     done
   done
+  return 0
+}
+chains_left() {
+  for s in $(iptables_saves); do "$s" 2>/dev/null; done | grep -q "^:$1"
 }
 drop_chains KUBE-
 if command -v nft >/dev/null 2>&1; then
   for fam in ip ip6; do
-    if nft list table $fam kube-proxy >/dev/null 2>&1; then nft delete table $fam kube-proxy; echo "removed nftables table $fam kube-proxy"; fi
+    if nft list table $fam kube-proxy >/dev/null 2>&1; then nft delete table $fam kube-proxy && echo "removed nftables table $fam kube-proxy"; fi
   done
 fi
 if ip link show kube-ipvs0 >/dev/null 2>&1; then
   if command -v ipvsadm >/dev/null 2>&1; then
     addrs=" $(ip -o addr show dev kube-ipvs0 | awk '{sub("/.*", "", $4); printf "%s ", $4}')"
-    ipvsadm -Sn | while read -r op proto vs rest; do
+    ipvsadm -Sn | while read -r op proto vs _; do
       [ "$op" = -A ] || continue
       addr=${vs%:*}; addr=${addr#[}; addr=${addr%]}; port=${vs##*:}
-      case "$addrs" in *" $addr "*) ipvsadm -D "$proto" "$vs"; continue ;; esac
-      if [ "$port" -ge 30000 ] && [ "$port" -le 32767 ]; then ipvsadm -D "$proto" "$vs"; fi
+      case "$addrs" in *" $addr "*) ipvsadm -D "$proto" "$vs" || true; continue ;; esac
+      if [ "$port" -ge 30000 ] && [ "$port" -le 32767 ]; then ipvsadm -D "$proto" "$vs" || true; fi
     done
   fi
   ip link del kube-ipvs0 && echo "removed kube-ipvs0"
 fi
 if command -v ipset >/dev/null 2>&1; then
-  for s in $(ipset list -n 2>/dev/null | grep '^KUBE-'); do ipset destroy "$s"; done
+  for s in $(ipset list -n 2>/dev/null | grep '^KUBE-'); do ipset destroy "$s" || true; done
 fi
-left=''
-if for s in $(iptables_saves); do "$s" 2>/dev/null; done | grep -q '^:KUBE-'; then left="$left
-  "'iptables chains KUBE-*'; fi
-if command -v nft >/dev/null 2>&1 && { nft list table ip kube-proxy || nft list table ip6 kube-proxy; } >/dev/null 2>&1; then left="$left
-  "'nftables tables of kube-proxy'; fi
-if ip link show kube-ipvs0 >/dev/null 2>&1; then left="$left
-  "'the kube-ipvs0 interface'; fi
-if command -v ipset >/dev/null 2>&1 && ipset list -n 2>/dev/null | grep -q '^KUBE-'; then left="$left
-  "'ipsets KUBE-*'; fi
-if [ -n "$left" ]; then printf 'still present after the clean-up:%s\nrun kubeha reset again; what stays after that, remove by hand (README, Reset)\n' "$left" >&2; exit 1; fi
+if chains_left KUBE-; then still_present 'iptables chains KUBE-*'; fi
+if command -v nft >/dev/null 2>&1 && { nft list table ip kube-proxy || nft list table ip6 kube-proxy; } >/dev/null 2>&1; then
+  still_present 'nftables tables of kube-proxy'
+fi
+if ip link show kube-ipvs0 >/dev/null 2>&1; then still_present 'the kube-ipvs0 interface'; fi
+if command -v ipset >/dev/null 2>&1 && ipset list -n 2>/dev/null | grep -q '^KUBE-'; then still_present 'ipsets KUBE-*'; fi
+verified
