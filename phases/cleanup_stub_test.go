@@ -13,9 +13,9 @@ import (
 
 // stubbedRun is the result of a script run with stubbed commands.
 type stubbedRun struct {
-	calls  []string // each stubbed command as "NAME ARGS", in order
-	stderr string
-	code   int
+	calls          []string // each stubbed command as "NAME ARGS", in order
+	stdout, stderr string
+	code           int
 }
 
 // harmlessTools are the commands the clean-up scripts may run for real in
@@ -60,10 +60,10 @@ func runWithStubs(t *testing.T, script scripts.Script, cases string, names ...st
 	}
 	cmd := exec.Command("/bin/sh", "-c", script.String())
 	cmd.Env = []string{"PATH=" + bin, "STUB_LOG=" + log, "STATE=" + state}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	r := stubbedRun{stderr: stderr.String()}
+	r := stubbedRun{stdout: stdout.String(), stderr: stderr.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {

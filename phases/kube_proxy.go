@@ -31,9 +31,9 @@ func (KubeProxy) Inputs(c *inventory.Cluster) any {
 }
 
 // proxyModeScript prints the mode the local kube-proxy runs in, or nothing
-// (no kube-proxy, an HTTP error, anything that is not a mode).
-const proxyModeScript = `m=$(curl -sf --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null)
-case "$m" in iptables|ipvs|nftables|kernelspace) echo "$m" ;; esac; true`
+// (no kube-proxy, an HTTP error, anything that is not a mode); template
+// phases/proxy-mode.
+func proxyModeScript() scripts.Script { return scripts.Render("phases/proxy-mode", nil) }
 
 func (KubeProxy) Probe(ctx context.Context, env *Env) (Work, error) {
 	mode, err := EffectiveProxyMode(ctx, env)
@@ -57,7 +57,7 @@ func (KubeProxy) Probe(ctx context.Context, env *Env) (Work, error) {
 	}
 	cmMode := configMapMode(conf)
 	return ProbePending(ctx, env, names, func(ctx context.Context, host string) (string, error) {
-		res, err := env.quiet(ctx, host, "kube-proxy mode", scripts.Legacy(proxyModeScript))
+		res, err := env.quiet(ctx, host, "kube-proxy mode", proxyModeScript())
 		if err != nil {
 			return "", err
 		}
@@ -130,7 +130,7 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 	var mu sync.Mutex
 	var wrong []string
 	err = ProbeEach(ctx, env, w.Pending, func(ctx context.Context, host string) error {
-		res, err := env.quiet(ctx, host, "kube-proxy mode", scripts.Legacy(proxyModeScript))
+		res, err := env.quiet(ctx, host, "kube-proxy mode", proxyModeScript())
 		if err != nil {
 			return &HostError{Host: host, Err: err}
 		}
@@ -172,7 +172,7 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 	// takes a few seconds per node; a kube-proxy that cannot run in the mode
 	// (a kernel without ip_vs) never reports it, and the error says so.
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		_, err := env.quiet(ctx, host, "wait for kube-proxy", scripts.Legacy(waitProxyModeScript(mode)))
+		_, err := env.quiet(ctx, host, "wait for kube-proxy", waitProxyModeScript(mode))
 		return err
 	})
 }
@@ -186,18 +186,18 @@ trap 'rm -f %[2]s' EXIT
 echo %[3]s`, kubectlSystem, kubeProxyPatchPath, ssh.Quote("kube-proxy ConfigMap set to mode "+mode))
 }
 
+// waitProxyModeData is what phases/wait-proxy-mode waits for: the local
+// kube-proxy reporting Mode, for up to Secs seconds.
+type waitProxyModeData struct {
+	Mode string
+	Secs int
+}
+
 // waitProxyModeScript waits up to 120 s for the local kube-proxy to report
-// mode, and says what it reports instead when it does not. The mode is a
-// quoted assignment, used only as "$mode".
-func waitProxyModeScript(mode string) string {
-	return fmt.Sprintf(`mode=%s
-i=0
-while [ "$(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null)" != "$mode" ]; do
-  i=$((i+1)); if [ $i -ge 120 ]; then
-    echo "kube-proxy does not report mode $mode after 120 s (it says: $(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null || echo nothing)); see: kubectl -n kube-system logs -l k8s-app=kube-proxy" >&2; exit 1
-  fi
-  sleep 1
-done`, ssh.Quote(mode))
+// mode, and says what it reports instead when it does not (template
+// phases/wait-proxy-mode). A restart takes kube-proxy a few seconds.
+func waitProxyModeScript(mode string) scripts.Script {
+	return scripts.Render("phases/wait-proxy-mode", waitProxyModeData{Mode: mode, Secs: 120})
 }
 
 // kubeProxyPatchPath holds the ConfigMap patch for the moment it is applied.

@@ -144,8 +144,8 @@ func scriptCases() []scriptCase {
 		{"netfilter", func(string) scripts.Script { return scripts.Render("phases/netfilter", nil) }},
 		// kube_proxy.go
 		{"setProxyModeScript", func(v string) scripts.Script { return scripts.Legacy(setProxyModeScript(v)) }},
-		{"waitProxyModeScript", func(v string) scripts.Script { return scripts.Legacy(waitProxyModeScript(v)) }},
-		{"proxyModeScript", func(string) scripts.Script { return scripts.Legacy(proxyModeScript) }},
+		{"waitProxyModeScript", func(v string) scripts.Script { return waitProxyModeScript(v) }},
+		{"proxyModeScript", func(string) scripts.Script { return proxyModeScript() }},
 		{"kubeProxyCleanUp", func(string) scripts.Script { return kubeProxyCleanUp() }},
 		// load_balancer.go
 		{"lbCleanUpScript", func(v string) scripts.Script { return lbCleanUpScript(v) }},
