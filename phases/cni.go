@@ -47,12 +47,9 @@ func bridgeConf(podCIDR string) []byte {
 }
 
 // cniPluginsScript makes Debian's plugins (/usr/lib/cni) visible where
-// containerd looks for them (/opt/cni/bin), if they are not there already.
-const cniPluginsScript = `set -e
-if [ ! -x /opt/cni/bin/bridge ]; then
-  if [ -x /usr/lib/cni/bridge ]; then mkdir -p /opt/cni/bin; for p in /usr/lib/cni/*; do ln -sf "$p" /opt/cni/bin/; done; echo "linked /usr/lib/cni plugins into /opt/cni/bin"
-  else echo "CNI plugins missing: install containernetworking-plugins (bridge, host-local, portmap)" >&2; exit 3; fi
-fi`
+// containerd looks for them (/opt/cni/bin), if they are not there already
+// (template phases/cni-plugins).
+func cniPluginsScript() scripts.Script { return scripts.Render("phases/cni-plugins", nil) }
 
 func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 	c := env.Cluster
@@ -130,7 +127,7 @@ func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 		return err
 	}
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		if _, err := env.run(ctx, host, "CNI plugins", scripts.Legacy(cniPluginsScript)); err != nil {
+		if _, err := env.run(ctx, host, "CNI plugins", cniPluginsScript()); err != nil {
 			return err
 		}
 		_, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidrs[host])}})
@@ -190,7 +187,7 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 	if err != nil || cidr == "" {
 		return
 	}
-	if _, err := env.quiet(ctx, host, "CNI plugins", scripts.Legacy(cniPluginsScript)); err != nil {
+	if _, err := env.quiet(ctx, host, "CNI plugins", cniPluginsScript()); err != nil {
 		return
 	}
 	if _, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidr)}}); err != nil {

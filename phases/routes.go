@@ -124,9 +124,10 @@ func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
 	if err != nil {
 		return Work{}, err
 	}
+	// Routes in the table, not just in the file.
+	table := routesProbeScript().String()
 	return ProbePending(ctx, env, nodeNames(c), func(ctx context.Context, host string) (string, error) {
-		// Routes in the table, not just in the file.
-		pr, err := env.probeHost(ctx, host, r.files(c, host, cidrs), `grep -v '^#' `+RoutesPath+` 2>/dev/null | while read -r dst via; do [ -n "$dst" ] && { ip route show "$dst" | grep -q . || echo "$dst"; }; done; true`)
+		pr, err := env.probeHost(ctx, host, r.files(c, host, cidrs), table)
 		if err != nil {
 			return "", err
 		}
@@ -148,13 +149,21 @@ func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
 		if err != nil {
 			return err
 		}
-		reload := ""
-		if slices.Contains(changed, routesUnitPath) {
-			reload = "systemctl daemon-reload\n"
-		}
-		_, err = env.run(ctx, host, "apply routes", scripts.Legacy(reload+"systemctl enable -q kubeha-routes\nsystemctl restart kubeha-routes"))
+		_, err = env.run(ctx, host, "apply routes", routesApplyScript(slices.Contains(changed, routesUnitPath)))
 		return err
 	})
+}
+
+// routesProbeScript prints each destination of the routes file that has
+// no route in the table (template phases/routes-probe).
+func routesProbeScript() scripts.Script {
+	return scripts.Render("phases/routes-probe", struct{ Routes string }{RoutesPath})
+}
+
+// routesApplyScript enables and restarts the routes unit, after a
+// daemon-reload when reload is set (the unit file changed).
+func routesApplyScript(reload bool) scripts.Script {
+	return scripts.Render("phases/routes-apply", struct{ Reload bool }{reload})
 }
 
 // CleanUp deletes the routes and their unit: the ones the routes file

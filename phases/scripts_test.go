@@ -136,9 +136,12 @@ func scriptCases() []scriptCase {
 		// network.go
 		{"podCIDRScript", func(v string) scripts.Script { return scripts.Legacy(podCIDRScript(scriptHost(v), v)) }},
 		{"routesCleanUp", func(v string) scripts.Script { return routesCleanUp(scriptCluster(v).Spec.Network) }},
+		{"routesProbeScript", func(string) scripts.Script { return routesProbeScript() }},
+		{"routesApplyScript", func(string) scripts.Script { return routesApplyScript(false) }},
+		{"routesApplyScript reload", func(string) scripts.Script { return routesApplyScript(true) }},
 		{"cniCleanUp bridge", func(string) scripts.Script { return cniCleanUp(inventory.CNIBridge) }},
 		{"cniCleanUp manifest", func(string) scripts.Script { return cniCleanUp(inventory.CNIManifest) }},
-		{"cniPluginsScript", func(string) scripts.Script { return scripts.Legacy(cniPluginsScript) }},
+		{"cniPluginsScript", func(string) scripts.Script { return cniPluginsScript() }},
 		// cleanup_test.go: the pieces every clean-up includes, alone.
 		{"verifiedCleanUp", func(string) scripts.Script { return scripts.Render("phases/verified-cleanup", nil) }},
 		{"netfilter", func(string) scripts.Script { return scripts.Render("phases/netfilter", nil) }},

@@ -1,0 +1,3 @@
+systemctl daemon-reload
+systemctl enable -q kubeha-routes
+systemctl restart kubeha-routes

@@ -1,0 +1,2 @@
+systemctl enable -q kubeha-routes
+systemctl restart kubeha-routes
