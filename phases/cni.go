@@ -51,6 +51,48 @@ func bridgeConf(podCIDR string) []byte {
 // (template phases/cni-plugins).
 func cniPluginsScript() scripts.Script { return scripts.Render("phases/cni-plugins", nil) }
 
+var _ FileRenderer = InstallCNI{}
+
+// Files are the pod network's files: each node's bridge conflist on its
+// Pod CIDR from the view (cni: bridge; a node without one yet has none), or
+// the operator's manifest with podSubnet substituted on the first master
+// (cni: manifest), the host kubeha render shows it on. Probe and Run take
+// their files from cniFiles too, with the manifest on the control host they
+// find.
+func (InstallCNI) Files(ctx context.Context, v View) ([]HostFile, error) {
+	first := ""
+	if ms := v.Cluster().Masters(); len(ms) > 0 {
+		first = ms[0].Name
+	}
+	return cniFiles(ctx, v, first)
+}
+
+// cniFiles are Files with the manifest, if any, on manifestHost.
+func cniFiles(ctx context.Context, v View, manifestHost string) ([]HostFile, error) {
+	c := v.Cluster()
+	switch c.Spec.CNI.Plugin {
+	case inventory.CNINone:
+		return nil, nil
+	case inventory.CNIManifest:
+		data, err := manifest(c)
+		if err != nil {
+			return nil, err
+		}
+		return []HostFile{{Host: manifestHost, Path: manifestPath, Mode: 0o644, Content: data}}, nil
+	}
+	cidrs, err := v.PodCIDRs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []HostFile
+	for _, n := range nodeNames(c) {
+		if cidrs[n] != "" {
+			out = append(out, HostFile{Host: n, Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidrs[n])})
+		}
+	}
+	return out, nil
+}
+
 func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 	c := env.Cluster
 	w := Work{Reasons: map[string]string{}}
@@ -63,11 +105,11 @@ func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 			return w, err
 		}
 		w.Targets = []string{cp.Name}
-		data, err := manifest(c)
+		files, err := cniFiles(ctx, env.View(), cp.Name)
 		if err != nil {
 			return w, err
 		}
-		differ, err := env.filesDiffer(ctx, cp.Name, []fileSpec{{Path: manifestPath, Content: data}})
+		differ, err := env.filesDiffer(ctx, cp.Name, hostFileSpecs(files, cp.Name))
 		if err != nil {
 			return w, err
 		}
@@ -76,7 +118,12 @@ func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 		}
 		return w, nil
 	}
-	cidrs, err := nodeCIDRs(ctx, env)
+	v := env.View()
+	cidrs, err := v.PodCIDRs(ctx)
+	if err != nil {
+		return w, err
+	}
+	files, err := cniFiles(ctx, v, "")
 	if err != nil {
 		return w, err
 	}
@@ -84,7 +131,7 @@ func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 		if cidrs[host] == "" {
 			return "", fmt.Errorf("node %s has no Pod CIDR yet: is it joined, and does the controller-manager allocate node CIDRs?", host)
 		}
-		differ, err := env.filesDiffer(ctx, host, []fileSpec{{Path: BridgeConfPath, Content: bridgeConf(cidrs[host])}})
+		differ, err := env.filesDiffer(ctx, host, hostFileSpecs(files, host))
 		if err != nil || len(differ) == 0 {
 			return "", err
 		}
@@ -110,19 +157,19 @@ func manifest(c *inventory.Cluster) ([]byte, error) {
 func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
 	if c.Spec.CNI.Plugin == inventory.CNIManifest {
-		data, err := manifest(c)
-		if err != nil {
-			return err
-		}
 		return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
-			if _, err := env.putFiles(ctx, host, []fileSpec{{Path: manifestPath, Mode: 0o644, Content: data}}); err != nil {
+			files, err := cniFiles(ctx, env.View(), host)
+			if err != nil {
 				return err
 			}
-			_, err := env.run(ctx, host, "kubectl apply CNI manifest", scripts.Legacy("kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "+manifestPath))
+			if _, err := env.putFiles(ctx, host, hostFileSpecs(files, host)); err != nil {
+				return err
+			}
+			_, err = env.run(ctx, host, "kubectl apply CNI manifest", scripts.Legacy("kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "+manifestPath))
 			return err
 		})
 	}
-	cidrs, err := nodeCIDRs(ctx, env)
+	files, err := cniFiles(ctx, env.View(), "")
 	if err != nil {
 		return err
 	}
@@ -130,7 +177,7 @@ func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 		if _, err := env.run(ctx, host, "CNI plugins", cniPluginsScript()); err != nil {
 			return err
 		}
-		_, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidrs[host])}})
+		_, err := env.putFiles(ctx, host, hostFileSpecs(files, host))
 		return err
 	})
 }

@@ -24,6 +24,12 @@ const (
 // routes file holds inventory values (CIDRs, addresses, the gateway, the
 // interface) that the shell splits into ip's arguments on purpose: set -f
 // keeps it from also expanding them as file names.
+//
+// It is a file kubeha writes, not a script it runs, so it is not a template
+// of package scripts: it holds no value but kubeha's own RoutesPath, and
+// systemd, not sh, unquotes its ExecStart line, so q's quoting would be the
+// wrong one there. TestRoutesUnitShell checks its shell program with sh -n
+// and shellcheck.
 const routesUnit = `[Unit]
 Description=kubeha static routes for the Pod and Service CIDRs
 After=network-online.target
@@ -102,7 +108,10 @@ func routesFor(c *inventory.Cluster, host string, cidrs map[string]string) []byt
 // ConfigureRoutes adds the static routes and keeps them across reboots.
 type ConfigureRoutes struct{}
 
-var _ Phase = (*ConfigureRoutes)(nil)
+var (
+	_ Phase        = (*ConfigureRoutes)(nil)
+	_ FileRenderer = ConfigureRoutes{}
+)
 
 func (ConfigureRoutes) ID() string    { return "routes" }
 func (ConfigureRoutes) Title() string { return "Static routes for the Pod and Service CIDRs" }
@@ -111,8 +120,26 @@ func routesNeeded(c *inventory.Cluster) bool {
 	return c.Spec.CNI.Plugin == inventory.CNIBridge || c.Spec.Network.PodRoutes.Enabled
 }
 
-func (ConfigureRoutes) files(c *inventory.Cluster, host string, cidrs map[string]string) []fileSpec {
-	return []fileSpec{{Path: RoutesPath, Mode: 0o644, Content: routesFor(c, host, cidrs)}, {Path: routesUnitPath, Mode: 0o644, Content: []byte(routesUnit)}}
+// Files are every node's routes file, from the view's Pod CIDRs, and the
+// unit that applies it at boot; none when the cluster needs no routes.
+// Probe and Run take each host's files from here, so kubeha render shows
+// what apply writes.
+func (ConfigureRoutes) Files(ctx context.Context, v View) ([]HostFile, error) {
+	c := v.Cluster()
+	if !routesNeeded(c) {
+		return nil, nil
+	}
+	cidrs, err := v.PodCIDRs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []HostFile
+	for _, n := range nodeNames(c) {
+		out = append(out,
+			HostFile{Host: n, Path: RoutesPath, Mode: 0o644, Content: routesFor(c, n, cidrs)},
+			HostFile{Host: n, Path: routesUnitPath, Mode: 0o644, Content: []byte(routesUnit)})
+	}
+	return out, nil
 }
 
 func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
@@ -120,14 +147,14 @@ func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
 	if !routesNeeded(c) {
 		return Work{Reasons: map[string]string{}}, nil
 	}
-	cidrs, err := nodeCIDRs(ctx, env)
+	files, err := r.Files(ctx, env.View())
 	if err != nil {
 		return Work{}, err
 	}
 	// Routes in the table, not just in the file.
 	table := routesProbeScript().String()
 	return ProbePending(ctx, env, nodeNames(c), func(ctx context.Context, host string) (string, error) {
-		pr, err := env.probeHost(ctx, host, r.files(c, host, cidrs), table)
+		pr, err := env.probeHost(ctx, host, hostFileSpecs(files, host), table)
 		if err != nil {
 			return "", err
 		}
@@ -139,13 +166,12 @@ func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
 }
 
 func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
-	c := env.Cluster
-	cidrs, err := nodeCIDRs(ctx, env)
+	files, err := r.Files(ctx, env.View())
 	if err != nil {
 		return err
 	}
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		changed, err := env.putFiles(ctx, host, r.files(c, host, cidrs))
+		changed, err := env.putFiles(ctx, host, hostFileSpecs(files, host))
 		if err != nil {
 			return err
 		}
