@@ -3,6 +3,7 @@ package phases
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -69,16 +70,29 @@ func TestRoutesUnitShell(t *testing.T) {
 	}
 }
 
-// writtenHosts records, per host, the standard input of each command that
-// has one (putFiles' file contents, in order) and the name of every other
-// command.
+// writtenHosts is a cluster whose every host is a finished control-plane
+// node (the facts script's answer) and whose apiserver gives the nodes
+// the Pod CIDRs cidrs (the answer to any script that reads .spec.podCIDR).
+// It records, per host, the standard input of each command that has one
+// (putFiles' file contents, in order) and the name of every other command.
 type writtenHosts struct {
+	cidrs   map[string]string
 	mu      sync.Mutex
 	written map[string]string
 	names   map[string][]string
 }
 
 func (w *writtenHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
+	switch {
+	case strings.Contains(cmd.Script, "adminconf="):
+		return ssh.Result{Stdout: "init=systemd\nadminconf=1\ncpdone=1\nnodedone=1\n"}, nil
+	case strings.Contains(cmd.Script, ".spec.podCIDR"):
+		var b strings.Builder
+		for n, c := range w.cidrs {
+			fmt.Fprintf(&b, "%s %s\n", n, c)
+		}
+		return ssh.Result{Stdout: b.String()}, nil
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if cmd.Stdin != nil {
@@ -92,6 +106,12 @@ func (w *writtenHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh
 func (*writtenHosts) Upload(context.Context, string, ssh.File) error { return nil }
 func (*writtenHosts) Download(context.Context, string, string) ([]byte, error) {
 	return nil, nil
+}
+
+// writtenEnv is an Env for c whose hosts are hosts.
+func writtenEnv(c *inventory.Cluster, hosts *writtenHosts) *Env {
+	return &Env{Cluster: c, Hosts: hosts, Shared: &Shared{}, Concurrency: 4,
+		Log: events.Emitter{Sink: events.Discard}, results: &hostResults{}}
 }
 
 // TestNetworkRunWritesWhatRenderShows runs the routes and cni phases
@@ -128,9 +148,8 @@ func TestNetworkRunWritesWhatRenderShows(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			hosts := &writtenHosts{written: map[string]string{}, names: map[string][]string{}}
-			env := &Env{Cluster: tc.c, Hosts: hosts, Shared: &Shared{cidrs: cidrs}, Concurrency: 4,
-				Log: events.Emitter{Sink: events.Discard}, results: &hostResults{}}
+			hosts := &writtenHosts{cidrs: cidrs, written: map[string]string{}, names: map[string][]string{}}
+			env := writtenEnv(tc.c, hosts)
 			if err := tc.phase.Run(context.Background(), env, Work{Targets: tc.hosts, Pending: tc.hosts}); err != nil {
 				t.Fatal(err)
 			}
