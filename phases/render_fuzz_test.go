@@ -102,20 +102,29 @@ const maxFuzzHosts = 50
 
 // renderForFuzz is what `kubeha render` writes, with fixed Pod CIDRs
 // standing in for the ones the controller-manager allocates as the nodes
-// join (the routes file and the bridge conflist hold them), and
-// testdata/cni-manifest.yaml for the operator's CNI manifest, whose path
-// in an example is relative to where the operator runs kubeha.
+// join (the routes file and the bridge conflist hold them), and the test
+// manifest for the operator's CNI manifest.
 func renderForFuzz(c *inventory.Cluster) ([]HostFile, error) {
-	if c.Spec.CNI.Plugin == inventory.CNIManifest {
-		cc := *c
-		cc.Spec.CNI.Manifest = filepath.Join("testdata", "cni-manifest.yaml")
-		c = &cc
-	}
+	c = withTestCNIManifest(c)
 	cidrs := map[string]string{}
 	for i, n := range nodes(c) {
 		cidrs[n.Name] = fmt.Sprintf("10.250.%d.0/24", i)
 	}
 	return RenderAll(context.Background(), Registry(), OfflineView{C: c, CIDRs: cidrs})
+}
+
+// withTestCNIManifest is c, or for a manifest CNI a copy of c whose
+// manifest is testdata/cni-manifest.yaml: kubeha render reads the
+// operator's manifest as apply does, and an example's path to it is
+// relative to where the operator runs kubeha, with no file in this
+// repository.
+func withTestCNIManifest(c *inventory.Cluster) *inventory.Cluster {
+	if c.Spec.CNI.Plugin != inventory.CNIManifest {
+		return c
+	}
+	cc := *c
+	cc.Spec.CNI.Manifest = filepath.Join("testdata", "cni-manifest.yaml")
+	return &cc
 }
 
 // plainer replaces inventory values by plain stand-ins of the same shape:
