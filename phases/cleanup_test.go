@@ -12,17 +12,23 @@ import (
 	"testing"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/scripts"
 )
 
+// TestVerifiedCleanUpNamesWhatIsLeft runs the frame of every clean-up
+// (phases/verified-cleanup) with checks that find things left and checks
+// that do not.
 func TestVerifiedCleanUpNamesWhatIsLeft(t *testing.T) {
+	frame := scripts.Render("phases/verified-cleanup", nil).String()
 	cases := []struct {
 		name     string
 		script   string
 		wantCode int
 		wantErr  string
 	}{
-		{"nothing left", verifiedCleanUp("true", leftover{"false", "a"}, leftover{"[ -e /nonexistent-kubeha ]", "b"}), 0, ""},
-		{"two things left", verifiedCleanUp("true\n", leftover{"true", "the cni0 bridge"}, leftover{"false", "x"}, leftover{"true", "iptables chains KUBE-*"}), 1,
+		{"nothing left", frame + "if false; then still_present a; fi\nif [ -e /nonexistent-kubeha ]; then still_present b; fi\nverified\n", 0, ""},
+		{"two things left", frame + "if true; then still_present 'the cni0 bridge'; fi\nif false; then still_present x; fi\n" +
+			"if true; then still_present 'iptables chains KUBE-*'; fi\nverified\n", 1,
 			"still present after the clean-up:\n  the cni0 bridge\n  iptables chains KUBE-*\nrun kubeha reset again; what stays after that, remove by hand (README, Reset)\n"},
 	}
 	for _, tc := range cases {
@@ -143,12 +149,12 @@ ip route add blackhole 10.244.9.0/24
 	}
 	n := inventory.Network{PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12"}
 	for round := 1; round <= 2; round++ {
-		for name, s := range map[string]string{
-			"kube-proxy": kubeProxyCleanUp,
+		for name, s := range map[string]scripts.Script{
+			"kube-proxy": kubeProxyCleanUp(),
 			"cni":        cniCleanUp(inventory.CNIBridge),
 			"routes":     routesCleanUp(n),
 		} {
-			if out, err := inNS(s); err != nil {
+			if out, err := inNS(s.String()); err != nil {
 				t.Fatalf("round %d, %s clean-up: %v\n%s", round, name, err, out)
 			}
 		}

@@ -45,12 +45,51 @@ func bridgeConf(podCIDR string) []byte {
 }
 
 // cniPluginsScript makes Debian's plugins (/usr/lib/cni) visible where
-// containerd looks for them (/opt/cni/bin), if they are not there already.
-const cniPluginsScript = `set -e
-if [ ! -x /opt/cni/bin/bridge ]; then
-  if [ -x /usr/lib/cni/bridge ]; then mkdir -p /opt/cni/bin; for p in /usr/lib/cni/*; do ln -sf "$p" /opt/cni/bin/; done; echo "linked /usr/lib/cni plugins into /opt/cni/bin"
-  else echo "CNI plugins missing: install containernetworking-plugins (bridge, host-local, portmap)" >&2; exit 3; fi
-fi`
+// containerd looks for them (/opt/cni/bin), if they are not there already
+// (template phases/cni-plugins).
+func cniPluginsScript() scripts.Script { return scripts.Render("phases/cni-plugins", nil) }
+
+var _ FileRenderer = InstallCNI{}
+
+// Files are the pod network's files: each node's bridge conflist on its
+// Pod CIDR from the view (cni: bridge; a node without one yet has none), or
+// the operator's manifest with podSubnet substituted on the first master
+// (cni: manifest), the host kubeha render shows it on. Probe and Run take
+// their files from cniFiles too, with the manifest on the control host they
+// find.
+func (InstallCNI) Files(ctx context.Context, v View) ([]HostFile, error) {
+	first := ""
+	if ms := v.Cluster().Masters(); len(ms) > 0 {
+		first = ms[0].Name
+	}
+	return cniFiles(ctx, v, first)
+}
+
+// cniFiles are Files with the manifest, if any, on manifestHost.
+func cniFiles(ctx context.Context, v View, manifestHost string) ([]HostFile, error) {
+	c := v.Cluster()
+	switch c.Spec.CNI.Plugin {
+	case inventory.CNINone:
+		return nil, nil
+	case inventory.CNIManifest:
+		data, err := manifest(c)
+		if err != nil {
+			return nil, err
+		}
+		return []HostFile{{Host: manifestHost, Path: manifestPath, Mode: 0o644, Content: data}}, nil
+	}
+	cidrs, err := v.PodCIDRs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []HostFile
+	for _, n := range nodeNames(c) {
+		if cidrs[n] != "" {
+			out = append(out, HostFile{Host: n, Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidrs[n])})
+		}
+	}
+	return out, nil
+}
 
 func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 	c := env.Cluster
@@ -64,11 +103,11 @@ func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 			return w, err
 		}
 		w.Targets = []string{cp.Name}
-		data, err := manifest(c)
+		files, err := cniFiles(ctx, env.View(), cp.Name)
 		if err != nil {
 			return w, err
 		}
-		differ, err := env.filesDiffer(ctx, cp.Name, []fileSpec{{Path: manifestPath, Content: data}})
+		differ, err := env.filesDiffer(ctx, cp.Name, hostFileSpecs(files, cp.Name))
 		if err != nil {
 			return w, err
 		}
@@ -77,7 +116,12 @@ func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 		}
 		return w, nil
 	}
-	cidrs, err := nodeCIDRs(ctx, env)
+	v := env.View()
+	cidrs, err := v.PodCIDRs(ctx)
+	if err != nil {
+		return w, err
+	}
+	files, err := cniFiles(ctx, v, "")
 	if err != nil {
 		return w, err
 	}
@@ -85,7 +129,7 @@ func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 		if cidrs[host] == "" {
 			return "", fmt.Errorf("node %s has no Pod CIDR yet: is it joined, and does the controller-manager allocate node CIDRs?", host)
 		}
-		differ, err := env.filesDiffer(ctx, host, []fileSpec{{Path: BridgeConfPath, Content: bridgeConf(cidrs[host])}})
+		differ, err := env.filesDiffer(ctx, host, hostFileSpecs(files, host))
 		if err != nil || len(differ) == 0 {
 			return "", err
 		}
@@ -111,80 +155,57 @@ func manifest(c *inventory.Cluster) ([]byte, error) {
 func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
 	if c.Spec.CNI.Plugin == inventory.CNIManifest {
-		data, err := manifest(c)
-		if err != nil {
-			return err
-		}
 		return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
-			if _, err := env.putFiles(ctx, host, []fileSpec{{Path: manifestPath, Mode: 0o644, Content: data}}); err != nil {
+			files, err := cniFiles(ctx, env.View(), host)
+			if err != nil {
 				return err
 			}
-			_, err := env.ControlPlane.Kubectl(ctx, controlplane.Endpoint, "kubectl apply CNI manifest", applyManifestScript())
+			if _, err := env.putFiles(ctx, host, hostFileSpecs(files, host)); err != nil {
+				return err
+			}
+			_, err = env.ControlPlane.Kubectl(ctx, controlplane.Endpoint, "kubectl apply CNI manifest", applyManifestScript())
 			return err
 		})
 	}
-	cidrs, err := nodeCIDRs(ctx, env)
+	files, err := cniFiles(ctx, env.View(), "")
 	if err != nil {
 		return err
 	}
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		if _, err := env.run(ctx, host, "CNI plugins", scripts.Legacy(cniPluginsScript)); err != nil {
+		if _, err := env.run(ctx, host, "CNI plugins", cniPluginsScript()); err != nil {
 			return err
 		}
-		_, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidrs[host])}})
+		_, err := env.putFiles(ctx, host, hostFileSpecs(files, host))
 		return err
 	})
 }
 
 var _ CleanerUpper = InstallCNI{}
 
-// cniCleanUp removes what the pod network left on a node once kubeadm
-// reset has removed the pods: the bridge plugin's cni0 with any veth still
-// on it (a cni0 left with the gateway address of the node's old Pod CIDR
-// makes every pod sandbox of the next cluster fail there with "cni0 already
-// has an IP address different from …"), the IP allocations and cached
-// results of kubeha's network, the portmap plugin's CNI-HOSTPORT-* and
-// CNI-DN-* chains (not CNI-FORWARD and its kind: podman's firewall plugin's), and
-// kubeha's conflist. For a manifest CNI it removes what flannel and calico,
-// the CNIs kubeha's manifest substitution knows, leave on a node; another
-// CNI's node state is named in the reset's output as left.
-func cniCleanUp(plugin string) string {
-	remove := netfilterFuncs + `if [ -d /sys/class/net/cni0/brif ]; then
-  for l in $(ls /sys/class/net/cni0/brif); do ip link del "$l" 2>/dev/null || true; done
-fi
-if ip link show cni0 >/dev/null 2>&1; then ip link del cni0 && echo "removed cni0"; fi
-rm -rf /var/lib/cni/networks/kubeha /var/lib/cni/results/kubeha-* /var/lib/cni/cache/results/kubeha-*
-drop_chains CNI-HOSTPORT-
-drop_chains CNI-DN-
-rm -f ` + BridgeConfPath + ` ` + manifestPath + `
-`
-	left := []leftover{
-		{`ip link show cni0 >/dev/null 2>&1`, "the cni0 bridge"},
-		{`[ -e /var/lib/cni/networks/kubeha ]`, "IP allocations in /var/lib/cni/networks/kubeha"},
-		{`[ -e ` + BridgeConfPath + ` ]`, BridgeConfPath},
-		chainsLeft("CNI-HOSTPORT-"), chainsLeft("CNI-DN-"),
-	}
-	if plugin == inventory.CNIManifest {
-		remove += `for l in flannel.1 flannel-v6.1 vxlan.calico vxlan-v6.calico $(ls /sys/class/net | grep '^cali'); do
-  if ip link show "$l" >/dev/null 2>&1; then ip link del "$l" && echo "removed $l"; fi
-done
-rm -rf /etc/cni/net.d/10-flannel.conflist /etc/cni/net.d/10-calico.conflist /etc/cni/net.d/calico-kubeconfig \
-  /var/lib/cni/networks/cbr0 /var/lib/cni/networks/k8s-pod-network /run/flannel /var/lib/calico /var/run/calico
-drop_chains cali-
-drop_chains FLANNEL-
-`
-		left = append(left,
-			leftover{`ip link show flannel.1 >/dev/null 2>&1 || ip link show vxlan.calico >/dev/null 2>&1`, "flannel's or calico's interface"},
-			chainsLeft("cali-"), chainsLeft("FLANNEL-"))
-	}
-	return verifiedCleanUp(remove, left...)
+// cniCleanUpData is what phases/cni-cleanup removes beyond the bridge
+// plugin's state: kubeha's conflist and manifest, and with ManifestCNI what
+// flannel and calico leave.
+type cniCleanUpData struct {
+	BridgeConf, Manifest string
+	ManifestCNI          bool
+}
+
+// cniCleanUp is the cni phase's verified clean-up script for plugin
+// (template phases/cni-cleanup): it removes what the pod network left on a
+// node once kubeadm reset has removed the pods, cni0 above all (a cni0 left
+// with the old Pod CIDR's gateway address fails every pod sandbox of the
+// next cluster on that node).
+func cniCleanUp(plugin string) scripts.Script {
+	return scripts.Render("phases/cni-cleanup", cniCleanUpData{
+		BridgeConf: BridgeConfPath, Manifest: manifestPath, ManifestCNI: plugin == inventory.CNIManifest,
+	})
 }
 
 // CleanUp removes the pod network's state from every node.
 func (InstallCNI) CleanUp(ctx context.Context, env *Env) error {
 	script := cniCleanUp(env.Cluster.Spec.CNI.Plugin)
 	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove the pod network's state", scripts.Legacy(script))
+		_, err := env.run(ctx, host, "remove the pod network's state", script)
 		return err
 	})
 }
@@ -206,10 +227,28 @@ func earlyBridgeCNI(ctx context.Context, env *Env, host string) {
 	if err != nil || cidr == "" {
 		return
 	}
-	if _, err := env.quiet(ctx, host, "CNI plugins", scripts.Legacy(cniPluginsScript)); err != nil {
+	if _, err := env.quiet(ctx, host, "CNI plugins", cniPluginsScript()); err != nil {
 		return
 	}
 	if _, err := env.putFiles(ctx, host, []fileSpec{{Path: BridgeConfPath, Mode: 0o644, Content: bridgeConf(cidr)}}); err != nil {
 		env.Log.ForHost(host).Warn("early CNI config: " + err.Error() + " (the cni phase writes it)")
 	}
+}
+
+var _ JoinHooker = InstallCNI{}
+
+// BeforeJoin: the pod network needs nothing before a join.
+func (InstallCNI) BeforeJoin(context.Context, *Env, inventory.Host, bool) error { return nil }
+
+// AfterJoin writes the node's bridge CNI config as soon as it has a Pod
+// CIDR (earlyBridgeCNI); best effort, so never an error.
+func (InstallCNI) AfterJoin(ctx context.Context, env *Env, h inventory.Host, _ bool) error {
+	earlyBridgeCNI(ctx, env, h.Name)
+	return nil
+}
+
+// applyManifestScript applies the CNI manifest that Run uploaded to the
+// control host, through the endpoint.
+func applyManifestScript() scripts.Script {
+	return scripts.Render("phases/apply-manifest", struct{ Path string }{manifestPath})
 }

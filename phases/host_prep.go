@@ -140,12 +140,6 @@ func setHostsBlockIn(file, block string) scripts.Script {
 	return scripts.Render("phases/hosts-block", hostsData(file, block))
 }
 
-// hostsScript is setHostsBlock as text, prelude included, for the scripts
-// still built in Go that run it or splice it in (join_control_plane.go,
-// hostPrepCleanUp). It goes when they are templates (issue 15), which
-// embed setHostsBlock instead.
-func hostsScript(block string) string { return setHostsBlock(block).String() }
-
 // hostPrepData is the data of the host-prep template.
 type hostPrepData struct {
 	// Files are written by the script itself (HostPrepScript only).
@@ -290,31 +284,31 @@ func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 func (PrepareHosts) CleanUp(ctx context.Context, env *Env) error {
 	script := hostPrepCleanUp()
 	return ForEachHost(ctx, env, env.Cluster.HostNames(), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove host prep", scripts.Legacy(script))
+		_, err := env.run(ctx, host, "remove host prep", script)
 		return err
 	})
 }
 
-// hostPrepCleanUp is host-prep's clean-up script. The firewalld ports come
-// first: while one is still open the record of them stays and the script
-// stops, naming the fix, so a later reset can close them.
-func hostPrepCleanUp() string {
-	return verifiedCleanUp(fmt.Sprintf(`if [ -s %[3]s ]; then
-  if ! systemctl is-active -q firewalld 2>/dev/null; then
-    echo "firewalld is not running, so the ports kubeha opened ($(tr '\n' ' ' < %[3]s)) cannot be closed: start firewalld and run kubeha reset again" >&2
-    exit 1
-  fi
-  for p in $(cat %[3]s); do
-    if firewall-cmd -q --permanent --query-port="$p"; then firewall-cmd -q --permanent --remove-port="$p" || exit 1; fi
-  done
-  firewall-cmd -q --reload && echo "closed the firewalld ports kubeha opened"
-fi
-rm -rf %[1]s %[2]s %[4]s
-(
-%[5]s)`, SysctlPath, ModulesPath, firewalldPortsPath, kubeadm.ConfigDir, hostsScript("")),
-		leftover{`[ -e ` + SysctlPath + ` ] || [ -e ` + ModulesPath + ` ] || [ -e ` + kubeadm.ConfigDir + ` ]`, "host-prep's files or " + kubeadm.ConfigDir},
-		leftover{`grep -q '^` + hostsBegin + `$' /etc/hosts`, "kubeha's block in /etc/hosts"},
-	)
+// hostPrepCleanUpData is what phases/host-prep-cleanup removes.
+type hostPrepCleanUpData struct {
+	FirewalldPorts             string
+	Sysctl, Modules, ConfigDir string
+	HostsBegin                 string
+	// RemoveHostsBlock is the hosts script with an empty block.
+	RemoveHostsBlock scripts.Script
+}
+
+// hostPrepCleanUp is host-prep's verified clean-up script (template
+// phases/host-prep-cleanup). The firewalld ports come first: while one is
+// still open the record of them stays and the script stops, naming the fix,
+// so a later reset can close them.
+func hostPrepCleanUp() scripts.Script {
+	return scripts.Render("phases/host-prep-cleanup", hostPrepCleanUpData{
+		FirewalldPorts: firewalldPortsPath,
+		Sysctl:         SysctlPath, Modules: ModulesPath, ConfigDir: kubeadm.ConfigDir,
+		HostsBegin:       hostsBegin,
+		RemoveHostsBlock: setHostsBlock(""),
+	})
 }
 
 // HostPrepScript is what host-prep does on host h, as one shell script,

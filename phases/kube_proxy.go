@@ -11,7 +11,6 @@ import (
 	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/scripts"
-	"github.com/kubeha/kubeha/ssh"
 )
 
 // KubeProxy makes kube-proxy run in the cluster's mode on every node. kubeadm
@@ -32,9 +31,9 @@ func (KubeProxy) Inputs(c *inventory.Cluster) any {
 }
 
 // proxyModeScript prints the mode the local kube-proxy runs in, or nothing
-// (no kube-proxy, an HTTP error, anything that is not a mode).
-const proxyModeScript = `m=$(curl -sf --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null)
-case "$m" in iptables|ipvs|nftables|kernelspace) echo "$m" ;; esac; true`
+// (no kube-proxy, an HTTP error, anything that is not a mode); template
+// phases/proxy-mode.
+func proxyModeScript() scripts.Script { return scripts.Render("phases/proxy-mode", nil) }
 
 func (KubeProxy) Probe(ctx context.Context, env *Env) (Work, error) {
 	mode, err := EffectiveProxyMode(ctx, env)
@@ -58,7 +57,7 @@ func (KubeProxy) Probe(ctx context.Context, env *Env) (Work, error) {
 	}
 	cmMode := configMapMode(conf)
 	return ProbePending(ctx, env, names, func(ctx context.Context, host string) (string, error) {
-		res, err := env.quiet(ctx, host, "kube-proxy mode", scripts.Legacy(proxyModeScript))
+		res, err := env.quiet(ctx, host, "kube-proxy mode", proxyModeScript())
 		if err != nil {
 			return "", err
 		}
@@ -124,7 +123,7 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 	var mu sync.Mutex
 	var wrong []string
 	err = ProbeEach(ctx, env, w.Pending, func(ctx context.Context, host string) error {
-		res, err := env.quiet(ctx, host, "kube-proxy mode", scripts.Legacy(proxyModeScript))
+		res, err := env.quiet(ctx, host, "kube-proxy mode", proxyModeScript())
 		if err != nil {
 			return err
 		}
@@ -164,7 +163,7 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 	// takes a few seconds per node; a kube-proxy that cannot run in the mode
 	// (a kernel without ip_vs) never reports it, and the error says so.
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		_, err := env.quiet(ctx, host, "wait for kube-proxy", scripts.Legacy(waitProxyModeScript(mode)))
+		_, err := env.quiet(ctx, host, "wait for kube-proxy", waitProxyModeScript(mode))
 		return err
 	})
 }
@@ -175,18 +174,18 @@ func setProxyModeScript(patch, mode string) scripts.Script {
 	return scripts.Render("phases/kube-proxy-set-mode", struct{ Patch, Set string }{patch, "kube-proxy ConfigMap set to mode " + mode})
 }
 
+// waitProxyModeData is what phases/wait-proxy-mode waits for: the local
+// kube-proxy reporting Mode, for up to Secs seconds.
+type waitProxyModeData struct {
+	Mode string
+	Secs int
+}
+
 // waitProxyModeScript waits up to 120 s for the local kube-proxy to report
-// mode, and says what it reports instead when it does not. The mode is a
-// quoted assignment, used only as "$mode".
-func waitProxyModeScript(mode string) string {
-	return fmt.Sprintf(`mode=%s
-i=0
-while [ "$(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null)" != "$mode" ]; do
-  i=$((i+1)); if [ $i -ge 120 ]; then
-    echo "kube-proxy does not report mode $mode after 120 s (it says: $(curl -s --max-time 3 http://127.0.0.1:10249/proxyMode 2>/dev/null || echo nothing)); see: kubectl -n kube-system logs -l k8s-app=kube-proxy" >&2; exit 1
-  fi
-  sleep 1
-done`, ssh.Quote(mode))
+// mode, and says what it reports instead when it does not (template
+// phases/wait-proxy-mode). A restart takes kube-proxy a few seconds.
+func waitProxyModeScript(mode string) scripts.Script {
+	return scripts.Render("phases/wait-proxy-mode", waitProxyModeData{Mode: mode, Secs: 120})
 }
 
 // kubeProxyPatchPath holds the ConfigMap patch for the moment it is applied.
@@ -194,45 +193,17 @@ const kubeProxyPatchPath = "/etc/kubeha/kube-proxy-patch.json"
 
 var _ CleanerUpper = KubeProxy{}
 
-// kubeProxyCleanUp removes what kube-proxy (and the kubelet, whose chains
-// share the prefix) made in the kernel, in every mode it may have run in:
-// the KUBE-* iptables chains and the rules that jump to them, the nftables
-// tables kube-proxy owns, and in ipvs mode its dummy interface, the virtual
-// services on that interface's addresses or on NodePorts, and its ipsets.
-// Nothing else: the operator's own rules, tables and virtual services stay.
-// It runs after kubeadm reset stopped the kubelet and with it kube-proxy.
-var kubeProxyCleanUp = verifiedCleanUp(netfilterFuncs+`drop_chains KUBE-
-if command -v nft >/dev/null 2>&1; then
-  for fam in ip ip6; do
-    if nft list table $fam kube-proxy >/dev/null 2>&1; then nft delete table $fam kube-proxy; echo "removed nftables table $fam kube-proxy"; fi
-  done
-fi
-if ip link show kube-ipvs0 >/dev/null 2>&1; then
-  if command -v ipvsadm >/dev/null 2>&1; then
-    addrs=" $(ip -o addr show dev kube-ipvs0 | awk '{sub("/.*", "", $4); printf "%s ", $4}')"
-    ipvsadm -Sn | while read -r op proto vs rest; do
-      [ "$op" = -A ] || continue
-      addr=${vs%:*}; addr=${addr#[}; addr=${addr%]}; port=${vs##*:}
-      case "$addrs" in *" $addr "*) ipvsadm -D "$proto" "$vs"; continue ;; esac
-      if [ "$port" -ge 30000 ] && [ "$port" -le 32767 ]; then ipvsadm -D "$proto" "$vs"; fi
-    done
-  fi
-  ip link del kube-ipvs0 && echo "removed kube-ipvs0"
-fi
-if command -v ipset >/dev/null 2>&1; then
-  for s in $(ipset list -n 2>/dev/null | grep '^KUBE-'); do ipset destroy "$s"; done
-fi
-`,
-	chainsLeft("KUBE-"),
-	leftover{`command -v nft >/dev/null 2>&1 && { nft list table ip kube-proxy || nft list table ip6 kube-proxy; } >/dev/null 2>&1`, "nftables tables of kube-proxy"},
-	leftover{`ip link show kube-ipvs0 >/dev/null 2>&1`, "the kube-ipvs0 interface"},
-	leftover{`command -v ipset >/dev/null 2>&1 && ipset list -n 2>/dev/null | grep -q '^KUBE-'`, "ipsets KUBE-*"},
-)
+// kubeProxyCleanUp is kube-proxy's verified clean-up script (template
+// phases/kube-proxy-cleanup): what kube-proxy and the kubelet made in the
+// kernel in any mode (KUBE-* chains, its nftables tables, kube-ipvs0 with
+// its virtual services, its ipsets), and nothing of the operator's. It runs
+// after kubeadm reset stopped the kubelet and with it kube-proxy.
+func kubeProxyCleanUp() scripts.Script { return scripts.Render("phases/kube-proxy-cleanup", nil) }
 
 // CleanUp removes kube-proxy's rules from every node.
 func (KubeProxy) CleanUp(ctx context.Context, env *Env) error {
 	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove kube-proxy's rules", scripts.Legacy(kubeProxyCleanUp))
+		_, err := env.run(ctx, host, "remove kube-proxy's rules", kubeProxyCleanUp())
 		return err
 	})
 }

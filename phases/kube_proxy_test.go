@@ -1,6 +1,12 @@
 package phases
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+
+	"github.com/kubeha/kubeha/scripts"
+	"github.com/kubeha/kubeha/ssh"
+)
 
 func TestProxyModeReason(t *testing.T) {
 	tests := []struct{ got, cm, want, reason string }{
@@ -43,5 +49,50 @@ func TestWithProxyMode(t *testing.T) {
 		if got := withProxyMode(tt.conf, tt.mode); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestProxyModeScripts runs the scripts that ask the local kube-proxy for
+// its mode with curl stubbed: the probe prints a mode or nothing and always
+// succeeds; the wait ends when kube-proxy reports the mode, and otherwise
+// fails saying what it reports instead.
+func TestProxyModeScripts(t *testing.T) {
+	curl := func(answer string, code int) string {
+		return fmt.Sprintf(`"curl "*) printf '%%s' %s; exit %d ;;`, ssh.Quote(answer), code)
+	}
+	for _, tc := range []struct {
+		name   string
+		curl   string
+		stdout string
+	}{
+		{"a mode", curl("ipvs", 0), "ipvs\n"},
+		{"no kube-proxy", curl("", 7), ""},
+		{"an HTTP error", curl("", 22), ""},
+		{"not a mode", curl("<html>", 0), ""},
+	} {
+		t.Run("probe: "+tc.name, func(t *testing.T) {
+			r := runWithStubs(t, proxyModeScript(), tc.curl, "curl")
+			if r.code != 0 || r.stdout != tc.stdout {
+				t.Errorf("exit %d, stdout %q; want 0, %q (stderr %q)", r.code, r.stdout, tc.stdout, r.stderr)
+			}
+		})
+	}
+	const hint = "; see: kubectl -n kube-system logs -l k8s-app=kube-proxy\n"
+	for _, tc := range []struct {
+		name   string
+		curl   string
+		code   int
+		stderr string
+	}{
+		{"reported", curl("ipvs", 0), 0, ""},
+		{"another mode", curl("iptables", 0), 1, "kube-proxy does not report mode ipvs after 1 s\nkube-proxy reports: iptables" + hint},
+		{"no kube-proxy", curl("", 7), 1, "kube-proxy does not report mode ipvs after 1 s\nkube-proxy reports: nothing" + hint},
+	} {
+		t.Run("wait: "+tc.name, func(t *testing.T) {
+			r := runWithStubs(t, scripts.Render("phases/wait-proxy-mode", waitProxyModeData{Mode: "ipvs", Secs: 1}), tc.curl, "curl")
+			if r.code != tc.code || r.stderr != tc.stderr {
+				t.Errorf("exit %d, stderr %q; want %d, %q", r.code, r.stderr, tc.code, tc.stderr)
+			}
+		})
 	}
 }

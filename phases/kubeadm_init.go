@@ -217,26 +217,23 @@ func (InitControlPlane) TearDown(ctx context.Context, env *Env) error {
 	}
 	script := teardownScript(c.Spec.Etcd.Topology != inventory.EtcdExternal)
 	return ForEachHost(ctx, env, nodes, 1, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "kubeadm reset", scripts.Legacy(script))
+		_, err := env.run(ctx, host, "kubeadm reset", script)
 		return err
 	})
 }
 
-// teardownScript is kubeadm reset and kubeha's marks, checked: no pod
-// container may still run (a kube-proxy left running would recreate its
-// chains after the network clean-up), and no file kubeadm made may be left.
-// stackedEtcd adds the local etcd's data to the check; an external etcd's
-// is not the cluster nodes' to remove.
-func teardownScript(stackedEtcd bool) string {
-	left := []leftover{
-		{`command -v ctr >/dev/null 2>&1 && [ -n "$(ctr -n k8s.io tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING"')" ]`, "pod containers still running (containerd namespace k8s.io)"},
-		{`[ -n "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ]`, "static pod manifests in /etc/kubernetes/manifests"},
-		{`ls /etc/kubernetes/*.conf >/dev/null 2>&1`, "kubeconfigs in /etc/kubernetes"},
-		{`[ -f /var/lib/kubelet/config.yaml ]`, "the kubelet's configuration"},
-	}
-	if stackedEtcd {
-		left = append(left, leftover{`[ -d /var/lib/etcd/member ]`, "etcd data in /var/lib/etcd"})
-	}
-	return verifiedCleanUp(`if command -v kubeadm >/dev/null; then kubeadm reset -f --cleanup-tmp-dir; fi
-rm -f `+NodeMark+` `+ControlPlaneMark, left...)
+// teardownData is what phases/teardown checks beyond kubeadm's files:
+// kubeha's marks, and with StackedEtcd the local etcd's data.
+type teardownData struct {
+	Marks       []string
+	StackedEtcd bool
+}
+
+// teardownScript is kubeadm reset and kubeha's marks, verified (template
+// phases/teardown): no pod container may still run (a kube-proxy left
+// running would recreate its chains after the network clean-up), and no
+// file kubeadm made may be left. stackedEtcd adds the local etcd's data to
+// the checks; an external etcd's is not the cluster nodes' to remove.
+func teardownScript(stackedEtcd bool) scripts.Script {
+	return scripts.Render("phases/teardown", teardownData{Marks: []string{NodeMark, ControlPlaneMark}, StackedEtcd: stackedEtcd})
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/lb"
 	"github.com/kubeha/kubeha/scripts"
-	"github.com/kubeha/kubeha/ssh"
 )
 
 // nginxUnitPath runs kubeha's own nginx for the local proxy, apart from
@@ -317,42 +316,30 @@ func (l *ConfigureLoadBalancer) CleanUp(ctx context.Context, env *Env) error {
 	c := env.Cluster
 	script := lbCleanUpScript(c.Spec.LoadBalancer.VIP)
 	return ForEachHost(ctx, env, lbTargets(c), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove load balancer", scripts.Legacy(script))
+		_, err := env.run(ctx, host, "remove load balancer", script)
 		return err
 	})
 }
 
-// lbCleanUpScript is the load balancer's clean-up script; vip, when set,
-// is removed from any interface that still holds it.
-func lbCleanUpScript(vip string) string {
-	own := []string{lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath, lb.HAProxyManifestPath, lb.KeepalivedManifestPath}
-	remove := fmt.Sprintf(`for s in keepalived haproxy kubeha-nginx; do systemctl disable --now -q $s 2>/dev/null || true; done
-rm -f %[1]s
-for f in %[2]s; do
-  b=%[3]s/$(basename "$f")
-  if [ -f "$b" ]; then cp -p "$b" "$f" && echo "put back the distribution's $f"
-  elif [ -e "$b.absent" ] || grep -q '%[4]s' "$f" 2>/dev/null; then rm -f "$f"; fi
-done
-systemctl daemon-reload
-for s in haproxy keepalived; do
-  r=%[3]s/$s.service
-  [ -f "$r" ] || continue
-  if grep -qx enabled "$r"; then systemctl enable -q "$s" && echo "enabled $s again, as it was"; fi
-  if grep -qx active "$r"; then systemctl start "$s" && echo "started $s again, as it was"; fi
-done
-`, strings.Join(own, " "), strings.Join(distroLBFiles, " "), foundDir, managedPattern)
-	left := []leftover{
-		{`systemctl is-active -q kubeha-nginx 2>/dev/null`, "kubeha's nginx"},
-		{`( for f in ` + strings.Join(own, " ") + `; do [ -e "$f" ] && exit 0; done; exit 1 )`, "the load balancer's files"},
-		{`( for f in ` + strings.Join(distroLBFiles, " ") + `; do b=` + foundDir + `/$(basename "$f"); if [ -f "$b" ]; then cmp -s "$b" "$f" || exit 0; elif grep -q '` + managedPattern + `' "$f" 2>/dev/null; then exit 0; fi; done; exit 1 )`, "kubeha's haproxy.cfg or keepalived.conf in place of the distribution's"},
-	}
-	if vip != "" {
-		find := fmt.Sprintf(`ip -o addr show | awk -v vip=%s '{split($4, a, "/"); if (a[1] == vip) print $2, $4}'`, ssh.Quote(vip))
-		remove += find + ` | while read -r dev addr; do ip addr del "$addr" dev "$dev" && echo "removed the VIP $addr from $dev"; done
-`
-		left = append(left, leftover{`[ -n "$(` + find + `)" ]`, "the VIP on an interface"})
-	}
-	return verifiedCleanUp(remove, left...)
+// lbCleanUpData is what phases/lb-cleanup removes and puts back.
+type lbCleanUpData struct {
+	// Own are kubeha's own files; Distro the distribution's configs that
+	// Found (foundDir) records as the phase found them; a config whose
+	// first line matches Managed is kubeha's.
+	Own, Distro    []string
+	Found, Managed string
+	// VIP, when set, is removed from any interface that still holds it.
+	VIP string
+}
+
+// lbCleanUpScript is the load balancer's verified clean-up script
+// (template phases/lb-cleanup); vip, when set, is removed from any
+// interface that still holds it.
+func lbCleanUpScript(vip string) scripts.Script {
+	return scripts.Render("phases/lb-cleanup", lbCleanUpData{
+		Own:    []string{lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath, lb.HAProxyManifestPath, lb.KeepalivedManifestPath},
+		Distro: distroLBFiles, Found: foundDir, Managed: managedPattern, VIP: vip,
+	})
 }
 
 // hostServicesToStop are the distribution's services that must not run

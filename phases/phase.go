@@ -123,7 +123,6 @@ type Env struct {
 	hooks []JoinHooker
 }
 
-
 // JoinHooker is implemented by phases that contribute a step to each node's
 // kubeadm init or join. The joins call every registered phase's hooks
 // rather than reach into another phase's files: host-prep points the

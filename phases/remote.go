@@ -88,18 +88,6 @@ func (env *Env) probe(ctx context.Context, host string, files []fileSpec, extra 
 	return hostProbe{Facts: f, Extra: sections["extra"], Differ: differing(files, scripts.ParseHashes(sections["hashes"]))}, nil
 }
 
-// probeHost is probe with an extra script still written in Go (routes.go).
-// The extra runs after set +eu: it was written for a shell without them,
-// and under set -e a failed && that ends a piped loop would fail the probe.
-// It goes when its last caller's extra is a template (issue 15).
-func (env *Env) probeHost(ctx context.Context, host string, files []fileSpec, extra string) (hostProbe, error) {
-	var s scripts.Script
-	if extra != "" {
-		s = scripts.Legacy("set +eu\n" + strings.TrimSuffix(extra, "\n") + "\n")
-	}
-	return env.probe(ctx, host, files, s)
-}
-
 // probeScript is probe's one command: the facts script facts (none when
 // zero), the hashes of paths, and the read-only script extra (none when
 // zero), each in its own section.
@@ -225,10 +213,4 @@ func differing(files []fileSpec, have map[string]string) []string {
 		}
 	}
 	return out
-}
-
-// sshCommand is a command whose script holds secrets: it is shown by name
-// only, and the secrets are masked in any error.
-func sshCommand(name, script string, secrets ...string) ssh.Command {
-	return ssh.Command{Name: name, Script: script, Secrets: secrets}
 }

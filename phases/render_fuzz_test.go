@@ -3,6 +3,7 @@ package phases
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -25,8 +26,8 @@ import (
 
 // FuzzRenderedFiles feeds inventory YAML through inventory.Parse (Load's
 // strict decoding, Default, Validate) and, for every inventory accepted,
-// renders each file `kubeha render` writes (RenderAll over the Registry)
-// and each node's routes file. Every file must have exactly the line
+// renders each file `kubeha render` writes (RenderAll over the Registry,
+// with fixed Pod CIDRs). Every file must have exactly the line
 // structure its template gives an inventory of that shape: it is compared
 // with the same inventory rendered with each value replaced by a plain
 // stand-in of the same shape (plainer.cluster). Each stand-in in the plain
@@ -99,22 +100,31 @@ func FuzzRenderedFiles(f *testing.F) {
 // addresses are 198.51.100.101 to .254, two per host and a few more.
 const maxFuzzHosts = 50
 
-// renderForFuzz is what `kubeha render` writes plus each node's routes file
-// (the routes phase writes it after the nodes have Pod CIDRs; fixed ones
-// stand in for them here).
+// renderForFuzz is what `kubeha render` writes, with fixed Pod CIDRs
+// standing in for the ones the controller-manager allocates as the nodes
+// join (the routes file and the bridge conflist hold them), and the test
+// manifest for the operator's CNI manifest.
 func renderForFuzz(c *inventory.Cluster) ([]HostFile, error) {
-	files, err := RenderAll(context.Background(), Registry(), OfflineView{C: c})
-	if err != nil {
-		return nil, err
-	}
+	c = withTestCNIManifest(c)
 	cidrs := map[string]string{}
 	for i, n := range nodes(c) {
 		cidrs[n.Name] = fmt.Sprintf("10.250.%d.0/24", i)
 	}
-	for _, n := range nodes(c) {
-		files = append(files, HostFile{Host: n.Name, Path: RoutesPath, Mode: 0o644, Content: routesFor(c, n.Name, cidrs)})
+	return RenderAll(context.Background(), Registry(), OfflineView{C: c, CIDRs: cidrs})
+}
+
+// withTestCNIManifest is c, or for a manifest CNI a copy of c whose
+// manifest is testdata/cni-manifest.yaml: kubeha render reads the
+// operator's manifest as apply does, and an example's path to it is
+// relative to where the operator runs kubeha, with no file in this
+// repository.
+func withTestCNIManifest(c *inventory.Cluster) *inventory.Cluster {
+	if c.Spec.CNI.Plugin != inventory.CNIManifest {
+		return c
 	}
-	return files, nil
+	cc := *c
+	cc.Spec.CNI.Manifest = filepath.Join("testdata", "cni-manifest.yaml")
+	return &cc
 }
 
 // plainer replaces inventory values by plain stand-ins of the same shape:
@@ -535,6 +545,11 @@ func checkWithRealPrograms(t *testing.T, files []HostFile) {
 			cmd = exec.Command("nginx", "-t", "-c", p, "-p", dir, "-e", "stderr")
 		case lb.CheckScriptPath:
 			cmd = exec.Command("sh", "-n", p)
+		case BridgeConfPath:
+			if !json.Valid(content) {
+				t.Errorf("%s %s: not JSON:\n%s", f.Host, f.Path, content)
+			}
+			continue
 		case lb.HAProxyManifestPath, lb.KeepalivedManifestPath:
 			var pod map[string]any
 			if err := yaml.Unmarshal(content, &pod); err != nil || pod["kind"] != "Pod" {

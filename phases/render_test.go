@@ -48,6 +48,7 @@ func TestRenderWritesEveryKubeadmConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			c = withTestCNIManifest(c)
 			files, err := RenderAll(context.Background(), Registry(), OfflineView{C: c})
 			if err != nil {
 				t.Fatal(err)

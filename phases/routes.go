@@ -9,7 +9,6 @@ import (
 
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/scripts"
-	"github.com/kubeha/kubeha/ssh"
 )
 
 // Files the network phases own.
@@ -25,6 +24,12 @@ const (
 // routes file holds inventory values (CIDRs, addresses, the gateway, the
 // interface) that the shell splits into ip's arguments on purpose: set -f
 // keeps it from also expanding them as file names.
+//
+// It is a file kubeha writes, not a script it runs, so it is not a template
+// of package scripts: it holds no value but kubeha's own RoutesPath, and
+// systemd, not sh, unquotes its ExecStart line, so q's quoting would be the
+// wrong one there. TestRoutesUnitShell checks its shell program with sh -n
+// and shellcheck.
 const routesUnit = `[Unit]
 Description=kubeha static routes for the Pod and Service CIDRs
 After=network-online.target
@@ -77,7 +82,10 @@ func routesFor(c *inventory.Cluster, host string, cidrs map[string]string) []byt
 // ConfigureRoutes adds the static routes and keeps them across reboots.
 type ConfigureRoutes struct{}
 
-var _ Phase = (*ConfigureRoutes)(nil)
+var (
+	_ Phase        = (*ConfigureRoutes)(nil)
+	_ FileRenderer = ConfigureRoutes{}
+)
 
 func (ConfigureRoutes) ID() string    { return "routes" }
 func (ConfigureRoutes) Title() string { return "Static routes for the Pod and Service CIDRs" }
@@ -86,8 +94,26 @@ func routesNeeded(c *inventory.Cluster) bool {
 	return c.Spec.CNI.Plugin == inventory.CNIBridge || c.Spec.Network.PodRoutes.Enabled
 }
 
-func (ConfigureRoutes) files(c *inventory.Cluster, host string, cidrs map[string]string) []fileSpec {
-	return []fileSpec{{Path: RoutesPath, Mode: 0o644, Content: routesFor(c, host, cidrs)}, {Path: routesUnitPath, Mode: 0o644, Content: []byte(routesUnit)}}
+// Files are every node's routes file, from the view's Pod CIDRs, and the
+// unit that applies it at boot; none when the cluster needs no routes.
+// Probe and Run take each host's files from here, so kubeha render shows
+// what apply writes.
+func (ConfigureRoutes) Files(ctx context.Context, v View) ([]HostFile, error) {
+	c := v.Cluster()
+	if !routesNeeded(c) {
+		return nil, nil
+	}
+	cidrs, err := v.PodCIDRs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []HostFile
+	for _, n := range nodeNames(c) {
+		out = append(out,
+			HostFile{Host: n, Path: RoutesPath, Mode: 0o644, Content: routesFor(c, n, cidrs)},
+			HostFile{Host: n, Path: routesUnitPath, Mode: 0o644, Content: []byte(routesUnit)})
+	}
+	return out, nil
 }
 
 func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
@@ -95,13 +121,14 @@ func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
 	if !routesNeeded(c) {
 		return Work{Reasons: map[string]string{}}, nil
 	}
-	cidrs, err := nodeCIDRs(ctx, env)
+	files, err := r.Files(ctx, env.View())
 	if err != nil {
 		return Work{}, err
 	}
+	// Routes in the table, not just in the file.
+	table := routesProbeScript()
 	return ProbePending(ctx, env, nodeNames(c), func(ctx context.Context, host string) (string, error) {
-		// Routes in the table, not just in the file.
-		pr, err := env.probeHost(ctx, host, r.files(c, host, cidrs), `grep -v '^#' `+RoutesPath+` 2>/dev/null | while read -r dst via; do [ -n "$dst" ] && { ip route show "$dst" | grep -q . || echo "$dst"; }; done; true`)
+		pr, err := env.probe(ctx, host, hostFileSpecs(files, host), table)
 		if err != nil {
 			return "", err
 		}
@@ -113,23 +140,30 @@ func (r ConfigureRoutes) Probe(ctx context.Context, env *Env) (Work, error) {
 }
 
 func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
-	c := env.Cluster
-	cidrs, err := nodeCIDRs(ctx, env)
+	files, err := r.Files(ctx, env.View())
 	if err != nil {
 		return err
 	}
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
-		changed, err := env.putFiles(ctx, host, r.files(c, host, cidrs))
+		changed, err := env.putFiles(ctx, host, hostFileSpecs(files, host))
 		if err != nil {
 			return err
 		}
-		reload := ""
-		if slices.Contains(changed, routesUnitPath) {
-			reload = "systemctl daemon-reload\n"
-		}
-		_, err = env.run(ctx, host, "apply routes", scripts.Legacy(reload+"systemctl enable -q kubeha-routes\nsystemctl restart kubeha-routes"))
+		_, err = env.run(ctx, host, "apply routes", routesApplyScript(slices.Contains(changed, routesUnitPath)))
 		return err
 	})
+}
+
+// routesProbeScript prints each destination of the routes file that has
+// no route in the table (template phases/routes-probe).
+func routesProbeScript() scripts.Script {
+	return scripts.Render("phases/routes-probe", struct{ Routes string }{RoutesPath})
+}
+
+// routesApplyScript enables and restarts the routes unit, after a
+// daemon-reload when reload is set (the unit file changed).
+func routesApplyScript(reload bool) scripts.Script {
+	return scripts.Render("phases/routes-apply", struct{ Reload bool }{reload})
 }
 
 // CleanUp deletes the routes and their unit: the ones the routes file
@@ -140,33 +174,22 @@ func (r ConfigureRoutes) Run(ctx context.Context, env *Env, w Work) error {
 func (ConfigureRoutes) CleanUp(ctx context.Context, env *Env) error {
 	script := routesCleanUp(env.Cluster.Spec.Network)
 	return ForEachHost(ctx, env, nodeNames(env.Cluster), 0, func(ctx context.Context, host string) error {
-		_, err := env.run(ctx, host, "remove routes", scripts.Legacy(script))
+		_, err := env.run(ctx, host, "remove routes", script)
 		return err
 	})
 }
 
-// routesCleanUp is the routes phase's clean-up script for network n. Like
-// routesUnit, it splits the routes file's lines into ip's arguments with
-// file name expansion off. Other routes into the CIDRs are deleted by type
-// and prefix alone: a route's full `ip route show` line may hold words
-// (linkdown, dead, offload, nexthop lines) that `ip route del` refuses.
-func routesCleanUp(n inventory.Network) string {
-	return verifiedCleanUp(fmt.Sprintf(`set -f
-cluster_routes() {
-  fam=-4; case "$1" in *:*) fam=-6 ;; esac
-  ip "$fam" route show root "$1" | awk '/^[^ \t]/ && !/ proto kernel/ {
-    if ($1 ~ /^(unicast|blackhole|unreachable|prohibit|throw|local|broadcast|multicast|anycast|nat)$/) print $1, $2; else print $1 }'
+// routesCleanUpData is what phases/routes-cleanup removes: the routes
+// file, its unit, and the routes into the Pod and Service CIDRs.
+type routesCleanUpData struct {
+	Routes, Unit             string
+	PodSubnet, ServiceSubnet string
 }
-if [ -f %[1]s ]; then
-  grep -v '^#' %[1]s | while read -r dst via; do [ -n "$dst" ] && ip route del $dst 2>/dev/null; done
-fi
-for cidr in %[3]s %[4]s; do
-  cluster_routes "$cidr" | while read -r r; do ip route del $r && echo "removed route $r"; done
-done
-if [ -f %[2]s ]; then systemctl disable --now -q kubeha-routes 2>/dev/null; rm -f %[2]s; systemctl daemon-reload; fi
-rm -f %[1]s`, RoutesPath, routesUnitPath, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)),
-		leftover{fmt.Sprintf(`[ -n "$(cluster_routes %s; cluster_routes %s)" ]`, ssh.Quote(n.PodSubnet), ssh.Quote(n.ServiceSubnet)), "routes into the Pod or Service CIDR"},
-		leftover{`[ -e ` + RoutesPath + ` ] || [ -e ` + routesUnitPath + ` ]`, "the routes file or its unit"},
-		leftover{`systemctl is-active -q kubeha-routes 2>/dev/null`, "the kubeha-routes unit, still active"},
-	)
+
+// routesCleanUp is the routes phase's verified clean-up script for
+// network n (template phases/routes-cleanup).
+func routesCleanUp(n inventory.Network) scripts.Script {
+	return scripts.Render("phases/routes-cleanup", routesCleanUpData{
+		Routes: RoutesPath, Unit: routesUnitPath, PodSubnet: n.PodSubnet, ServiceSubnet: n.ServiceSubnet,
+	})
 }

@@ -128,3 +128,15 @@ func RenderAll(ctx context.Context, ps []Phase, v View) ([]HostFile, error) {
 	}
 	return out, nil
 }
+
+// hostFileSpecs are the files of files that go on host, as putFiles and
+// probe take them: how a phase's Probe and Run use its Files.
+func hostFileSpecs(files []HostFile, host string) []fileSpec {
+	var out []fileSpec
+	for _, f := range files {
+		if f.Host == host {
+			out = append(out, fileSpec{Path: f.Path, Mode: f.Mode, Content: f.Content})
+		}
+	}
+	return out
+}

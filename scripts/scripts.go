@@ -33,18 +33,10 @@ var prelude string
 var files embed.FS
 
 // Script is a rendered script. Its zero value is the empty script.
-type Script struct {
-	body   string
-	legacy bool
-}
+type Script struct{ body string }
 
 // String is the script as a host runs it: the prelude, then the body.
-func (s Script) String() string {
-	if s.legacy {
-		return s.body
-	}
-	return prelude + s.body
-}
+func (s Script) String() string { return prelude + s.body }
 
 // Body is the script without the prelude, for golden files.
 func (s Script) Body() string { return s.body }
@@ -192,7 +184,3 @@ func ParseHashes(out string) map[string]string {
 	}
 	return have
 }
-
-// Legacy wraps a script still built in Go, without the prelude. It exists
-// only while issue 15 moves every script into templates.
-func Legacy(s string) Script { return Script{body: s, legacy: true} }

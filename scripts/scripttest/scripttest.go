@@ -378,7 +378,7 @@ func firstDifference(want, got string) string {
 
 // goldenName is the golden file of a case in dir.
 func goldenName(dir, name string) string {
-	return filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".sh")
+	return filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".sh.golden")
 }
 
 // checkGoldens renders every case with plain values and compares it with
