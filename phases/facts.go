@@ -297,7 +297,7 @@ func EffectiveProxyMode(ctx context.Context, env *Env) (string, error) {
 	err := fanOut(ctx, nodeNames(env.Cluster), max(env.Concurrency, 1), func(ctx context.Context, host string) error {
 		f, err := env.Facts.Get(ctx, env, host)
 		if err != nil {
-			return &HostError{Host: host, Err: err}
+			return err // fanOut names the host
 		}
 		if !f.IPVS {
 			mu.Lock()
