@@ -114,18 +114,13 @@ func (c *Client) token(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if j.token != "" && j.tokenExpires.Sub(c.clock()) > tokenMinLeft {
-		// Time left, but only if it still exists: deleted by hand or by
-		// the token cleaner, a join with it fails only after a timeout.
-		id, _, _ := strings.Cut(j.token, ".")
-		if c.secretExists(ctx, cp, "bootstrap-token-"+id) {
-			return j.token, nil
-		}
-		c.log.ForHost(cp.Name).Warn("the bootstrap token is gone: creating a new one")
+	id, _, _ := strings.Cut(j.token, ".")
+	if c.stillThere(ctx, cp, j.token != "" && j.tokenExpires.Sub(c.clock()) > tokenMinLeft,
+		"bootstrap-token-"+id, "the bootstrap token is gone: creating a new one") {
+		return j.token, nil
 	}
 	tok := NewToken()
-	c.secrets.Add(tok)
-	if err := c.credentialsCommand(ctx, cp, kubeadm.Secrets{Token: tok}, "create a bootstrap token", "kubeadm", "token", "create", "--config"); err != nil {
+	if err := c.make(ctx, cp, kubeadm.Secrets{Token: tok}, "create a bootstrap token", "kubeadm token create --config"); err != nil {
 		return "", err
 	}
 	c.log.ForHost(cp.Name).Info("created a bootstrap token valid for " + TokenTTL.String())
@@ -144,23 +139,41 @@ func (c *Client) certificateKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if j.certKey != "" && c.clock().Sub(j.certsUploaded) < certsReupload {
-		// Young enough, but only if the Secret is still there: deleted by
-		// hand or by kubeadm's own TTL, a join with this key would fail.
-		if c.secretExists(ctx, cp, "kubeadm-certs") {
-			return j.certKey, nil
-		}
-		c.log.ForHost(cp.Name).Warn("the kubeadm-certs Secret is gone: uploading the certificates again")
+	if c.stillThere(ctx, cp, j.certKey != "" && c.clock().Sub(j.certsUploaded) < certsReupload,
+		"kubeadm-certs", "the kubeadm-certs Secret is gone: uploading the certificates again") {
+		return j.certKey, nil
 	}
 	key := NewCertificateKey()
-	c.secrets.Add(key)
-	if err := c.credentialsCommand(ctx, cp, kubeadm.Secrets{CertificateKey: key}, "upload control-plane certificates",
-		"kubeadm", "init", "phase", "upload-certs", "--upload-certs", "--config"); err != nil {
+	if err := c.make(ctx, cp, kubeadm.Secrets{CertificateKey: key}, "upload control-plane certificates",
+		"kubeadm init phase upload-certs --upload-certs --config"); err != nil {
 		return "", err
 	}
 	c.log.ForHost(cp.Name).Info("uploaded control-plane certificates under a new key (kubeadm keeps them 2h)")
 	j.certKey, j.certsUploaded = key, c.clock()
 	return key, nil
+}
+
+// stillThere reports whether a credential that young says may still serve
+// also still exists on the cluster as the kube-system Secret secret:
+// deleted by hand, by the token cleaner or by kubeadm's own TTL, a join
+// with it would fail, and only after a timeout. It warns gone when not.
+func (c *Client) stillThere(ctx context.Context, cp inventory.Host, young bool, secret, gone string) bool {
+	if !young {
+		return false
+	}
+	if c.secretExists(ctx, cp, secret) {
+		return true
+	}
+	c.log.ForHost(cp.Name).Warn(gone)
+	return false
+}
+
+// make registers the new credential in s as a secret, then has kubeadm
+// create it on the cluster with command (kubeha's own words, split at
+// spaces) through credentialsCommand.
+func (c *Client) make(ctx context.Context, cp inventory.Host, s kubeadm.Secrets, name, command string) error {
+	c.secrets.Add(s.Token, s.CertificateKey)
+	return c.credentialsCommand(ctx, cp, s, name, strings.Fields(command)...)
 }
 
 // CredentialsPath holds a join credential for the one kubeadm command that

@@ -38,7 +38,7 @@ Wants=network-online.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'set -f; grep -v "^#" ` + RoutesPath + ` | while read -r dst via; do [ -n "$dst" ] && ip route replace $dst $via; done'
+ExecStart=/bin/sh -c 'set -f; grep -v "^#" ` + RoutesPath + ` | while read -r dst via; do if [ -n "$dst" ]; then ip route replace $dst $via; fi; done'
 
 [Install]
 WantedBy=multi-user.target

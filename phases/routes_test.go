@@ -63,6 +63,31 @@ func TestRoutesUnitShell(t *testing.T) {
 	if out, err := exec.Command("sh", "-n", f).CombinedOutput(); err != nil {
 		t.Fatalf("sh -n: %v\n%s", err, out)
 	}
+	// Run it, with ip stubbed to log its arguments, on a routes file with
+	// routes and on one with none (a one-node bridge cluster: the header
+	// and a blank line), which must succeed too.
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	if err := os.WriteFile(filepath.Join(dir, "ip"), []byte("#!/bin/sh\necho \"$*\" >> "+log+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, routes, want string }{
+		{"routes", "# Managed by kubeha\n10.244.1.0/24 via 10.0.0.2\n10.96.0.0/12 dev eth1\n", "route replace 10.244.1.0/24 via 10.0.0.2\nroute replace 10.96.0.0/12 dev eth1\n"},
+		{"no routes", "# Managed by kubeha\n\n", ""},
+	} {
+		routes := filepath.Join(dir, "routes")
+		os.WriteFile(routes, []byte(tc.routes), 0o644)
+		os.Remove(log)
+		cmd := exec.Command("sh", "-c", strings.ReplaceAll(prog, RoutesPath, routes))
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: the unit's command fails: %v\n%s", tc.name, err, out)
+		}
+		got, _ := os.ReadFile(log)
+		if string(got) != tc.want {
+			t.Errorf("%s: ip was run with\n%s\nwant\n%s", tc.name, got, tc.want)
+		}
+	}
 	if _, err := exec.LookPath("shellcheck"); err != nil {
 		t.Skip("shellcheck not installed")
 	}
