@@ -99,7 +99,7 @@ func (InitControlPlane) Run(ctx context.Context, env *Env, w Work) error {
 		if err != nil {
 			return err
 		}
-		if _, err := env.putFiles(ctx, host, []fileSpec{{Path: cfg.Path, Mode: cfg.Mode, Content: cfg.Content, Secret: true}}); err != nil {
+		if _, err := env.putFiles(ctx, host, hostFileSpecs([]HostFile{cfg}, host)); err != nil {
 			return err
 		}
 		if _, err := env.run(ctx, host, "kubeadm init", initScript(), s.Token, s.CertificateKey); err != nil {
@@ -148,7 +148,7 @@ func initConfigFile(ctx context.Context, v View, s kubeadm.Secrets) (HostFile, e
 	if err != nil {
 		return HostFile{}, err
 	}
-	return HostFile{Host: first.Name, Path: kubeadm.InitConfigPath, Mode: 0o600, Content: cfg}, nil
+	return HostFile{Host: first.Name, Path: kubeadm.InitConfigPath, Mode: 0o600, Content: cfg, Secret: true}, nil
 }
 
 // joinConfigFiles renders the JoinConfiguration of each of hosts with
@@ -160,7 +160,7 @@ func joinConfigFiles(c *inventory.Cluster, hosts []inventory.Host, s kubeadm.Sec
 		if err != nil {
 			return nil, &HostError{Host: h.Name, Err: err}
 		}
-		out = append(out, HostFile{Host: h.Name, Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg})
+		out = append(out, HostFile{Host: h.Name, Path: kubeadm.JoinConfigPath, Mode: 0o600, Content: cfg, Secret: true})
 	}
 	return out, nil
 }
@@ -171,8 +171,7 @@ func putJoinConfig(ctx context.Context, env *Env, h inventory.Host, s kubeadm.Se
 	if err != nil {
 		return err
 	}
-	f := files[0]
-	_, err = env.putFiles(ctx, h.Name, []fileSpec{{Path: f.Path, Mode: f.Mode, Content: f.Content, Secret: true}})
+	_, err = env.putFiles(ctx, h.Name, hostFileSpecs(files, h.Name))
 	return err
 }
 

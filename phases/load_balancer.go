@@ -154,23 +154,14 @@ func (l *ConfigureLoadBalancer) files(ctx context.Context, v View, hosts []strin
 			if f.Host != host {
 				continue
 			}
-			out = append(out, HostFile{Host: f.Host, Path: f.Path, Mode: f.Mode, Content: f.Content})
+			// haproxy.cfg holds the stats password.
+			out = append(out, HostFile{Host: f.Host, Path: f.Path, Mode: f.Mode, Content: f.Content, Secret: f.Path == lb.HAProxyConfigPath})
 			if f.Path == lb.NginxConfigPath {
 				out = append(out, HostFile{Host: f.Host, Path: nginxUnitPath, Mode: 0o644, Content: []byte(nginxUnit)})
 			}
 		}
 	}
 	return out, nil
-}
-
-// lbFileSpecs are one host's files as putFiles takes them: haproxy.cfg
-// holds the stats password.
-func lbFileSpecs(files []HostFile) []fileSpec {
-	out := make([]fileSpec, 0, len(files))
-	for _, f := range files {
-		out = append(out, fileSpec{Path: f.Path, Mode: f.Mode, Content: f.Content, Secret: f.Path == lb.HAProxyConfigPath})
-	}
-	return out
 }
 
 // lbServices are the host's services that one host's files call for, in
@@ -214,7 +205,7 @@ func (l *ConfigureLoadBalancer) Probe(ctx context.Context, env *Env) (Work, erro
 		if err != nil {
 			return "", err
 		}
-		pr, err := env.probe(ctx, host, lbFileSpecs(files), lbServicesScript(lbServices(c, files), hostServicesToStop(c)))
+		pr, err := env.probe(ctx, host, hostFileSpecs(files, host), lbServicesScript(lbServices(c, files), hostServicesToStop(c)))
 		if err != nil {
 			return "", err
 		}
@@ -259,7 +250,7 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 		if _, err := env.quiet(ctx, host, "record the distribution's load balancer as found", recordFoundLBScript()); err != nil {
 			return err
 		}
-		changed, err := env.putFiles(ctx, host, lbFileSpecs(files))
+		changed, err := env.putFiles(ctx, host, hostFileSpecs(files, host))
 		if err != nil {
 			return err
 		}

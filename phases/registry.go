@@ -32,4 +32,7 @@ type HostFile struct {
 	Path    string // absolute path on the host
 	Mode    os.FileMode
 	Content []byte
+	// Secret files hold a secret (placeholders in render): their content
+	// is never echoed, in an error or anywhere else.
+	Secret bool
 }

@@ -135,7 +135,7 @@ func hostFileSpecs(files []HostFile, host string) []fileSpec {
 	var out []fileSpec
 	for _, f := range files {
 		if f.Host == host {
-			out = append(out, fileSpec{Path: f.Path, Mode: f.Mode, Content: f.Content})
+			out = append(out, fileSpec{Path: f.Path, Mode: f.Mode, Content: f.Content, Secret: f.Secret})
 		}
 	}
 	return out
