@@ -46,6 +46,8 @@ type recordingHosts struct {
 	// written is the standard input of every command: what travelled in
 	// files rather than on command lines.
 	written []string
+	// stdout answers the commands it names.
+	stdout map[string]string
 }
 
 func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
@@ -78,7 +80,7 @@ func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (s
 		r.written = append(r.written, string(b))
 	}
 	r.cmds = append(r.cmds, host+": "+cmd.Script)
-	return ssh.Result{}, nil
+	return ssh.Result{Stdout: r.stdout[cmd.Name]}, nil
 }
 func (r *recordingHosts) Download(context.Context, string, string) ([]byte, error) {
 	return r.ca, nil

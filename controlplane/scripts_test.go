@@ -55,6 +55,12 @@ func TestScripts(t *testing.T) {
 		{Name: "remove-etcd-member", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/remove-etcd-member", struct{ Pod, PeerURL, Node string }{v, v, v}))
 		}},
+		{Name: "etcd-snapshot", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "60s", scripts.Render("controlplane/etcd-snapshot", struct{ Pod, Path string }{v, v}))
+		}},
+		{Name: "etcd-snapshot-remove", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/etcd-snapshot-remove", struct{ Path string }{v})
+		}},
 		{Name: "etcd-members", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/etcd-members", struct{ Pod string }{v}))
 		}},

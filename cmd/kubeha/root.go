@@ -93,6 +93,7 @@ func newRootCmd(a *app) *cobra.Command {
 		ctx.inventoryCmd(),
 		ctx.statusCmd(),
 		ctx.bundleCmd(),
+		ctx.etcdCmd(),
 		ctx.tuiCmd(),
 		versionCmd(a),
 	)

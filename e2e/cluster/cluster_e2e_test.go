@@ -8,7 +8,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -332,6 +335,55 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 				t.Errorf("%s: kube-proxy reports mode %q after the repair, want iptables", m.Name, mode)
 			}
 		}
+	})
+
+	t.Run("etcd snapshot", func(t *testing.T) {
+		// Outside c.dir: the snapshot holds every Secret of the cluster,
+		// which the next subtest looks for in kubeha's local files.
+		file := filepath.Join(t.TempDir(), "snap", "etcd.db")
+		cmd := exec.CommandContext(ctx, c.kubeha, "etcd", "snapshot", "-i", c.inv, "-o", file, "--output", "plain")
+		cmd.Dir = c.dir
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		c.outputs = append(c.outputs, stdout.String(), stderr.String())
+		if err != nil {
+			t.Fatalf("etcd snapshot: %v\n%s%s", err, stdout.String(), stderr.String())
+		}
+		var host, size, sum string
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			if m := regexp.MustCompile(`^etcd snapshot of cluster e2e taken through (m[123]) at \S+: (\S+), (\d+) bytes, sha256 ([0-9a-f]{64})$`).FindStringSubmatch(l); m != nil {
+				if m[2] != file {
+					t.Errorf("says it wrote %s, not %s", m[2], file)
+				}
+				host, size, sum = m[1], m[3], m[4]
+			}
+		}
+		if host == "" {
+			t.Fatalf("no summary line in:\n%s", stdout.String())
+		}
+		fi, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", file, fi.Mode().Perm())
+		}
+		b, _ := os.ReadFile(file)
+		got := sha256.Sum256(b)
+		if strconv.Itoa(len(b)) != size || hex.EncodeToString(got[:]) != sum {
+			t.Errorf("the file has %d bytes, sha256 %x; kubeha said %s bytes, sha256 %s", len(b), got, size, sum)
+		}
+		// etcd's database is a bbolt file: its first page's meta starts
+		// with bbolt's magic number (little-endian 0xED0CDAED).
+		if len(b) < 20 || !bytes.Equal(b[16:20], []byte{0xED, 0xDA, 0x0C, 0xED}) {
+			t.Errorf("%s is not a bbolt database (etcd's format)", file)
+		}
+		// Nothing of it is left on the master it came from.
+		if out, err := c.machine(host).Exec(ctx, "sh", "-c", "ls /var/lib/etcd"); err != nil || strings.Contains(out, "kubeha-snapshot") {
+			t.Errorf("the snapshot is left on %s: %v\n%s", host, err, out)
+		}
+		t.Logf("etcd snapshot through %s: %s bytes", host, size)
 	})
 
 	t.Run("no secret in any output or local file", func(t *testing.T) {
