@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= kubeha
 
-.PHONY: build test fuzz example demo clean bench-ssh bench-scale e2e-machines e2e e2e-clean
+.PHONY: build test fuzz example demo clean bench-ssh bench-scale bench-overhead e2e-machines e2e e2e-clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kubeha
@@ -53,6 +53,12 @@ bench-scale:
 	command -v parallel-ssh >/dev/null && command -v ansible >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pssh ansible-core; }
 	$(GO) run ./e2e/bench/scale -masters 3 -workers 200 -forks 50 -rounds 3
+
+# Overhead against a baseline commit (docs/performance.md): both binaries on
+# the make-demo machines, alternating, apply from nothing, reruns, reset.
+# Needs root and the harness.  BASE=<commit> make bench-overhead
+bench-overhead:
+	BASE=$(BASE) ROUNDS=$${ROUNDS:-2} bash e2e/bench/overhead/run.sh
 
 # e2e machines (issue 4): systemd machines as containers, run by the
 # harness's own dockerd in network namespace kh-e2e. Needs root, docker.io,

@@ -169,9 +169,13 @@ func (KubeProxy) Run(ctx context.Context, env *Env, w Work) error {
 }
 
 // setProxyModeScript applies the ConfigMap patch uploaded to patch (none
-// when ""), which sets mode, and restarts kube-proxy everywhere.
+// when ""), which sets mode, restarts kube-proxy everywhere and waits up
+// to 180 s for the restart to roll out.
 func setProxyModeScript(patch, mode string) scripts.Script {
-	return scripts.Render("phases/kube-proxy-set-mode", struct{ Patch, Set string }{patch, "kube-proxy ConfigMap set to mode " + mode})
+	return scripts.Render("phases/kube-proxy-set-mode", struct {
+		Patch, Set string
+		Secs       int
+	}{patch, "kube-proxy ConfigMap set to mode " + mode, 180})
 }
 
 // waitProxyModeData is what phases/wait-proxy-mode waits for: the local

@@ -50,6 +50,9 @@ var (
 		"factsCommand":        splitsOutput,
 		"smallFilesScript":    splitsOutput,
 		"probeScript":         splitsOutput,
+		// The daemonset's numbers, split into fields.
+		"setProxyModeScript":              splitsOutput,
+		"setProxyModeScript restart only": splitsOutput,
 	}
 )
 
