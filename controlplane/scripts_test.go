@@ -61,6 +61,9 @@ func TestScripts(t *testing.T) {
 		{Name: "etcd-snapshot-remove", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/etcd-snapshot-remove", struct{ Path string }{v})
 		}},
+		{Name: "certs-check", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/certs-check", nil))
+		}},
 		{Name: "etcd-members", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/etcd-members", struct{ Pod string }{v}))
 		}},

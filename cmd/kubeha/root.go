@@ -94,6 +94,7 @@ func newRootCmd(a *app) *cobra.Command {
 		ctx.statusCmd(),
 		ctx.bundleCmd(),
 		ctx.etcdCmd(),
+		ctx.certsCmd(),
 		ctx.tuiCmd(),
 		versionCmd(a),
 	)

@@ -386,6 +386,37 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 		t.Logf("etcd snapshot through %s: %s bytes", host, size)
 	})
 
+	t.Run("certificate expiry", func(t *testing.T) {
+		cmd := exec.CommandContext(ctx, c.kubeha, "certs", "check", "-i", c.inv, "--output", "plain")
+		cmd.Dir = c.dir
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		c.outputs = append(c.outputs, stdout.String(), stderr.String())
+		if err != nil {
+			t.Fatalf("certs check: %v\n%s%s", err, stdout.String(), stderr.String())
+		}
+		line := regexp.MustCompile(`^(m[123]): first to expire (\S+) on (\S+) \(in (\d+) days\); first authority (\S+) on (\S+)$`)
+		seen := map[string]bool{}
+		for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+			m := line.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			seen[m[1]] = true
+			// kubeadm's certificates last a year, its authorities ten.
+			if days, _ := strconv.Atoi(m[4]); days < 360 || days > 366 {
+				t.Errorf("%s: %s expires in %d days, want about a year", m[1], m[2], days)
+			}
+			if ca, err := time.Parse(time.RFC3339, m[6]); err != nil || time.Until(ca) < 9*365*24*time.Hour {
+				t.Errorf("%s: authority %s expires %s, want about ten years", m[1], m[5], m[6])
+			}
+		}
+		if len(seen) != 3 {
+			t.Errorf("a line for %d masters, want 3:\n%s", len(seen), stdout.String())
+		}
+	})
+
 	t.Run("no secret in any output or local file", func(t *testing.T) {
 		secrets := append([]string(nil), runTokens...)
 		for _, m := range []string{"m1", "m2", "m3"} {

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubeha/kubeha/controlplane"
+	"github.com/kubeha/kubeha/events"
+)
+
+// certsSoon is how near an expiry makes `kubeha certs check` fail: time to
+// renew before kubeadm's one-year certificates end.
+const certsSoon = 30 * 24 * time.Hour
+
+// certsCmd is kubeha certs: the certificates kubeadm manages on the
+// masters, asked through the control-plane client.
+func (c *cmdContext) certsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "certs", Short: "The certificates kubeadm manages on the masters"}
+	var f runFlags
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Show when each master's first certificate expires (kubeadm certs check-expiration); exit 1 when one expires within 30 days or a master does not answer",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := c.open(cmd.Context(), &f)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			cp := s.runner.ControlPlane.For(events.Emitter{Sink: s.runner.Events, Phase: "certs-check"})
+			masters, askErr := cp.CertificateExpiry(cmd.Context())
+			printCertificates(c.app, masters)
+			return errors.Join(askErr, expiringSoon(masters, time.Now()))
+		},
+	}
+	f.bind(check, false)
+	cmd.AddCommand(check)
+	return cmd
+}
+
+// printCertificates prints one line per master: its first certificate to
+// expire, and its first certificate authority to expire.
+func printCertificates(a *app, masters []controlplane.MasterCertificates) {
+	now := time.Now()
+	for _, m := range masters {
+		first, ok := m.Earliest()
+		if !ok {
+			fmt.Fprintf(a.stdout, "%s: no certificate kubeadm renews\n", m.Host)
+			continue
+		}
+		ca := controlplane.MasterCertificates{Certificates: m.Authorities}
+		firstCA, _ := ca.Earliest()
+		fmt.Fprintf(a.stdout, "%s: first to expire %s on %s (in %d days); first authority %s on %s\n",
+			m.Host, first.Name, first.Expires.Format(time.RFC3339), int(first.Expires.Sub(now).Hours()/24),
+			firstCA.Name, firstCA.Expires.Format(time.RFC3339))
+	}
+}
+
+// expiringSoon is an error naming every master whose first certificate
+// expires within certsSoon of now.
+func expiringSoon(masters []controlplane.MasterCertificates, now time.Time) error {
+	var errs []error
+	for _, m := range masters {
+		if first, ok := m.Earliest(); ok && first.Expires.Sub(now) < certsSoon {
+			errs = append(errs, fmt.Errorf("%s: %s expires %s, within 30 days: renew the masters' certificates (kubeadm certs renew all on each, one at a time)",
+				m.Host, first.Name, first.Expires.Format(time.RFC3339)))
+		}
+	}
+	return errors.Join(errs...)
+}
