@@ -52,13 +52,6 @@ const (
 	Endpoint
 )
 
-func (r Route) String() string {
-	if r == Own {
-		return "its own apiserver"
-	}
-	return "the endpoint"
-}
-
 // ErrNoControlPlane means no master is a finished control-plane node.
 var ErrNoControlPlane = errors.New("no master is a finished control-plane node yet: run the kubeadm-init phase first")
 
@@ -342,25 +335,6 @@ func (c *Client) NodeCIDR(ctx context.Context, node string) (string, error) {
 		return "", nil
 	}
 	return strings.TrimSpace(res.Stdout), nil
-}
-
-// EtcdMembers returns how many members the stacked etcd lists, asked
-// through the control host's etcd pod.
-func (c *Client) EtcdMembers(ctx context.Context) (int, error) {
-	m, err := c.Control(ctx)
-	if err != nil {
-		return 0, err
-	}
-	res, err := c.exec(ctx, m.Name, ssh.Command{Name: "count etcd members",
-		Script: c.frame(m, Own, "20s", scripts.Render("controlplane/etcd-members", struct{ Pod string }{"etcd-" + m.Name})).String()}, false)
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(res.Stdout))
-	if err != nil {
-		return 0, fmt.Errorf("%s: etcd member list: %q is not a count", m.Name, res.Stdout)
-	}
-	return n, nil
 }
 
 // RemoveEtcdMember removes, through the control host's etcd, the member

@@ -64,9 +64,6 @@ func TestScripts(t *testing.T) {
 		{Name: "certs-check", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/certs-check", nil))
 		}},
-		{Name: "etcd-members", Render: func(v string) scripts.Script {
-			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/etcd-members", struct{ Pod string }{v}))
-		}},
 		{Name: "finished worker", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/finished", struct {
 				ControlPlane bool

@@ -38,11 +38,12 @@ type Script struct{ body string }
 // String is the script as a host runs it: the prelude, then the body.
 func (s Script) String() string { return prelude + s.body }
 
+// IsZero reports whether s is the empty script (templates test it with
+// {{if not .X.IsZero}}).
+func (s Script) IsZero() bool { return s.body == "" }
+
 // Body is the script without the prelude, for golden files.
 func (s Script) Body() string { return s.body }
-
-// IsZero reports whether s is the empty script.
-func (s Script) IsZero() bool { return s.body == "" }
 
 // Funcs are the functions templates may call. q, qs, embed, int and octal
 // are the only ones an output action may end with (TestOnlyQuotedOutput).
