@@ -27,6 +27,13 @@ const (
 	// to reconnect, so long-lived connections spread again after an
 	// apiserver restart instead of piling onto the survivors (seed 002).
 	GoawayChance = "0.001"
+	// ShutdownDelay keeps a stopping apiserver serving while its /readyz
+	// already fails, so the load balancers' health checks take it out
+	// before it stops accepting (an upgrade or certificate renewal restarts
+	// each apiserver in turn). It must exceed the load balancer's detection
+	// time (lb.DetectSeconds: 1 s) and stay well inside the static pod's
+	// 30 s termination grace period.
+	ShutdownDelay = "5s"
 )
 
 // Secrets are the join credentials a config carries. kubeha generates them
@@ -122,7 +129,7 @@ func Cluster(c *inventory.Cluster) ClusterConfiguration {
 			DNSDomain:     c.Spec.Network.DNSDomain,
 		},
 		APIServer: APIServer{
-			ExtraArgs: args(map[string]string{"goaway-chance": GoawayChance}, c.Spec.Kubeadm.APIServerExtraArgs),
+			ExtraArgs: args(map[string]string{"goaway-chance": GoawayChance, "shutdown-delay-duration": ShutdownDelay}, c.Spec.Kubeadm.APIServerExtraArgs),
 			CertSANs:  CertSANs(c),
 		},
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -107,8 +108,9 @@ func TestShape(t *testing.T) {
 	if ipvs["scheduler"] != "wrr" || ipvs["strictARP"] != true {
 		t.Errorf("merge lost a key: %v", ipvs)
 	}
-	if a := Cluster(c).APIServer.ExtraArgs; len(a) != 1 || a[0].Value != "0.02" {
-		t.Errorf("user extra args must win: %v", a)
+	want := []Arg{{Name: "goaway-chance", Value: "0.02"}, {Name: "shutdown-delay-duration", Value: ShutdownDelay}}
+	if a := Cluster(c).APIServer.ExtraArgs; !slices.Equal(a, want) {
+		t.Errorf("user extra args must win over the defaults: got %v, want %v", a, want)
 	}
 }
 

@@ -81,9 +81,7 @@ type Keepalived struct {
 
 // CheckScript is check_apiserver.sh for one host.
 type CheckScript struct {
-	CheckLocalAPIServer bool
-	APIServerPort       int
-	LBPort              int
+	LBPort int
 }
 
 // DebianStreamModule is where Debian's libnginx-mod-stream puts the stream
@@ -188,7 +186,6 @@ func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets) ([]File, error) 
 	switch lbSpec.Mode {
 	case inventory.ModeKeepalivedHAProxy:
 		hosts := c.LBHosts()
-		onMasters := lbSpec.Placement == inventory.PlacementMasters
 		step := 40
 		if len(hosts) > 1 && 200/(len(hosts)-1) < step {
 			step = 200 / (len(hosts) - 1)
@@ -221,7 +218,7 @@ func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets) ([]File, error) 
 			if err := add(h.Name, KeepalivedConfigPath, 0o644, ka); err != nil {
 				return nil, err
 			}
-			cs := CheckScript{CheckLocalAPIServer: onMasters, APIServerPort: inventory.APIServerPort, LBPort: port}
+			cs := CheckScript{LBPort: port}
 			if err := add(h.Name, CheckScriptPath, 0o755, cs); err != nil {
 				return nil, err
 			}
