@@ -61,6 +61,22 @@ func TestScripts(t *testing.T) {
 		{Name: "etcd-snapshot-remove", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/etcd-snapshot-remove", struct{ Path string }{v})
 		}},
+		{Name: "cluster-state", Render: framed(Own, "controlplane/cluster-state", nil)},
+		{Name: "drain", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/drain", struct {
+				Node, Version string
+				Secs          int
+			}{v, v, 300}))
+		}},
+		{Name: "uncordon", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/uncordon", struct{ Node string }{v}))
+		}},
+		{Name: "wait-node", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "5s", scripts.Render("controlplane/wait-node", struct {
+				Node, Version string
+				Secs          int
+			}{v, v, 300}))
+		}},
 		{Name: "certs-check", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/certs-check", nil))
 		}},

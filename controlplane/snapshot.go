@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -73,4 +74,10 @@ func (c *Client) EtcdSnapshot(ctx context.Context) (Snapshot, error) {
 	}
 	c.log.ForHost(m.Name).Info(fmt.Sprintf("etcd snapshot saved through %s's member: %d bytes, sha256 %s", m.Name, len(data), got))
 	return Snapshot{Data: data, SHA256: got, Host: m.Name, Taken: taken}, nil
+}
+
+// UpgradeSnapshotPath is where an upgrade to version keeps the snapshot it
+// takes before it changes anything.
+func (c *Client) UpgradeSnapshotPath(version string) string {
+	return filepath.Join(c.stateDir, "etcd-before-"+version+".db")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -56,7 +57,12 @@ func (a *InstallArtifacts) load(c *inventory.Cluster) (*bundle.Manifest, error) 
 // hostState returns, for host, the targets whose sha256 differs and the
 // image tarballs whose images containerd lacks.
 func (a *InstallArtifacts) hostState(ctx context.Context, env *Env, host string, m *bundle.Manifest) (files, images []bundle.File, err error) {
-	res, err := env.quiet(ctx, host, "probe installed artifacts", artifactsProbeScript(m.Files))
+	f, err := env.Facts.Get(ctx, env, host)
+	if err != nil {
+		return nil, nil, err
+	}
+	want := hostArtifacts(f, m)
+	res, err := env.quiet(ctx, host, "probe installed artifacts", artifactsProbeScript(want))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,7 +72,7 @@ func (a *InstallArtifacts) hostState(ctx context.Context, env *Env, host string,
 	for _, l := range strings.Fields(sections["images"]) {
 		present[l] = true
 	}
-	for _, f := range m.Files {
+	for _, f := range want {
 		switch {
 		case f.Kind == bundle.KindImage:
 			for _, n := range f.Images {
@@ -80,6 +86,26 @@ func (a *InstallArtifacts) hostState(ctx context.Context, env *Env, host string,
 		}
 	}
 	return files, images, nil
+}
+
+// hostArtifacts is the bundle's files as one host gets them. On a node that
+// runs another Kubernetes version the binaries are staged for the upgrade
+// phase (upgradeStage) instead of installed: a kubelet newer than the
+// apiservers, or one restarted outside a drain, is what kubeadm's upgrade
+// order exists to prevent. Everything else, images first, is installed as
+// usual: they are ready before the node's turn comes.
+func hostArtifacts(f *Facts, m *bundle.Manifest) []bundle.File {
+	if !f.NodeDone || f.Kubelet == "" || f.Kubelet == m.KubernetesVersion {
+		return m.Files
+	}
+	out := make([]bundle.File, len(m.Files))
+	for i, file := range m.Files {
+		if file.Kind == bundle.KindBinary {
+			file.Target = upgradeStage(m.KubernetesVersion) + "/" + path.Base(file.Target)
+		}
+		out[i] = file
+	}
+	return out
 }
 
 // artifactsProbeScript prints, in section hashes, the sha256 of each
@@ -146,7 +172,11 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 			if err := upload(f, f.Target, os.FileMode(mode)); err != nil {
 				return err
 			}
-			log.Info("installed " + f.Target)
+			if strings.HasPrefix(f.Target, upgradeStage(m.KubernetesVersion)+"/") {
+				log.Info("staged " + f.Target + " for the upgrade phase")
+			} else {
+				log.Info("installed " + f.Target)
+			}
 		}
 		var staged []stagedImage
 		for _, f := range images {

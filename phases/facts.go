@@ -245,7 +245,7 @@ func (GatherFacts) Run(ctx context.Context, env *Env, w Work) error {
 				if f.Kubeadm == "" || f.Kubelet == "" {
 					problems = append(problems, "kubeadm or kubelet missing: install them, or set spec.artifacts to upload them from a bundle")
 				} else if f.Kubeadm != want {
-					problems = append(problems, fmt.Sprintf("kubeadm is %s, the inventory wants %s", f.Kubeadm, want))
+					problems = append(problems, fmt.Sprintf("kubeadm is %s, the inventory wants %s: install kubeadm %s, or set spec.artifacts to a bundle of %s (kubeha bundle create), from which an upgrade installs kubeadm, kubelet and kubectl node by node", f.Kubeadm, want, want, want))
 				}
 			}
 		}

@@ -17,6 +17,7 @@ func Registry() []Phase {
 		PrepareHosts{},
 		&ConfigureLoadBalancer{},
 		InitControlPlane{},
+		UpgradeCluster{},
 		JoinControlPlane{},
 		JoinWorkers{},
 		KubeProxy{},

@@ -48,8 +48,12 @@ var (
 		"cniCleanUp bridge":   listsInterfaces,
 		"cniCleanUp manifest": listsInterfaces,
 		"factsCommand":        splitsOutput,
-		"smallFilesScript":    splitsOutput,
-		"probeScript":         splitsOutput,
+		// kubelet --version prints "Kubernetes vX.Y.Z", split into fields.
+		"upgradeNode apply":        splitsOutput,
+		"upgradeNode node":         splitsOutput,
+		"upgradeNode kubelet only": splitsOutput,
+		"smallFilesScript":         splitsOutput,
+		"probeScript":              splitsOutput,
 		// The daemonset's numbers, split into fields.
 		"setProxyModeScript":              splitsOutput,
 		"setProxyModeScript restart only": splitsOutput,
@@ -152,6 +156,12 @@ func scriptCases() []scriptCase {
 		}},
 		{"installArtifactsScript binaries only", func(string) scripts.Script { return installArtifactsScript(nil) }},
 		{"containerdSettingsScript", func(string) scripts.Script { return containerdSettingsScript() }},
+		// upgrade.go
+		{"upgradeProbe", func(string) scripts.Script { return scripts.Render("phases/upgrade-probe", nil) }},
+		{"upgradePlan", func(v string) scripts.Script { return scripts.Render("phases/upgrade-plan", upgradeData(v, "apply")) }},
+		{"upgradeNode apply", func(v string) scripts.Script { return scripts.Render("phases/upgrade-node", upgradeData(v, "apply")) }},
+		{"upgradeNode node", func(v string) scripts.Script { return scripts.Render("phases/upgrade-node", upgradeData(v, "node")) }},
+		{"upgradeNode kubelet only", func(v string) scripts.Script { return scripts.Render("phases/upgrade-node", upgradeData(v, "")) }},
 		// remote.go
 		{"hashScript", func(v string) scripts.Script { return hashScript([]string{v, SysctlPath}) }},
 		{"smallFilesScript", func(v string) scripts.Script {
@@ -178,4 +188,9 @@ func TestScripts(t *testing.T) {
 		cases = append(cases, scripttest.Case{Name: sc.name, Render: sc.render})
 	}
 	scripttest.Check(t, scripttest.Checks{Cases: cases, Allow: shellcheckAllows, Templates: "phases/", Golden: "testdata/scripts"})
+}
+
+// upgradeData is the upgrade scripts' data with every value v.
+func upgradeData(v, mode string) upgradeScriptData {
+	return upgradeScriptData{Version: v, Stage: v, Mode: mode, Ignore: []string{v, "SystemVerification"}}
 }

@@ -1,0 +1,110 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/scripts"
+	"github.com/kubeha/kubeha/ssh"
+)
+
+// UpgradeAnnotation marks a node kubeha took out for an upgrade; its value
+// is the version. It is set before the cordon and removed after the
+// uncordon, so a run cut short anywhere in between leaves a node that the
+// next run finishes and gives back.
+const UpgradeAnnotation = "kubeha.io/upgrading"
+
+// NodeState is one node as the apiserver has it.
+type NodeState struct {
+	Name           string
+	KubeletVersion string
+	Ready          bool
+	Unschedulable  bool
+	// Upgrading is the value of UpgradeAnnotation: "" unless kubeha took
+	// the node out for an upgrade and has not given it back.
+	Upgrading string
+}
+
+// ClusterState is what an upgrade decides from: the version kubeadm's
+// stored ClusterConfiguration names, kube-proxy's image ("" without
+// kube-proxy) and every node.
+type ClusterState struct {
+	Version    string
+	ProxyImage string
+	Nodes      []NodeState
+}
+
+// Node returns the node named name, if the cluster has it.
+func (s ClusterState) Node(name string) (NodeState, bool) {
+	for _, n := range s.Nodes {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return NodeState{}, false
+}
+
+// State reads the cluster's state through master via's own apiserver.
+// During an upgrade the caller names a master that is not being upgraded
+// for this and for Drain, Uncordon and WaitNode: a master's own apiserver
+// restarts while it is.
+func (c *Client) State(ctx context.Context, via inventory.Host) (ClusterState, error) {
+	res, err := c.exec(ctx, via.Name, ssh.Command{Name: "read the cluster's versions",
+		Script: c.frame(via, Own, "20s", scripts.Render("controlplane/cluster-state", nil)).String()}, false)
+	if err != nil {
+		return ClusterState{}, err
+	}
+	return parseClusterState(res.Stdout)
+}
+
+// parseClusterState reads controlplane/cluster-state's output.
+func parseClusterState(out string) (ClusterState, error) {
+	sec := scripts.Sections(out)
+	s := ClusterState{Version: strings.TrimSpace(sec["version"]), ProxyImage: strings.TrimSpace(sec["proxy"])}
+	if s.Version == "" {
+		return s, fmt.Errorf("kubeadm's ClusterConfiguration (ConfigMap kube-system/kubeadm-config) names no kubernetesVersion")
+	}
+	for _, l := range strings.Split(strings.TrimSpace(sec["nodes"]), "\n") {
+		if l == "" {
+			continue
+		}
+		f := strings.Split(l, "\t")
+		if len(f) != 5 {
+			return s, fmt.Errorf("unexpected node line %q", l)
+		}
+		s.Nodes = append(s.Nodes, NodeState{Name: f[0], KubeletVersion: f[1], Ready: f[2] == "True", Unschedulable: f[3] == "true", Upgrading: f[4]})
+	}
+	return s, nil
+}
+
+// Drain annotates node as being upgraded to version, cordons it and evicts
+// its pods (DaemonSets' stay), waiting up to secs for the evictions;
+// kubectl runs on master via, against its own apiserver.
+func (c *Client) Drain(ctx context.Context, via inventory.Host, node, version string, secs int) error {
+	body := scripts.Render("controlplane/drain", struct {
+		Node, Version string
+		Secs          int
+	}{node, version, secs})
+	// Each eviction request is short; kubectl drain polls until --timeout.
+	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "drain " + node, Script: c.frame(via, Own, "20s", body).String()}, true)
+	return err
+}
+
+// Uncordon makes node schedulable again and removes UpgradeAnnotation.
+func (c *Client) Uncordon(ctx context.Context, via inventory.Host, node string) error {
+	body := scripts.Render("controlplane/uncordon", struct{ Node string }{node})
+	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "uncordon " + node, Script: c.frame(via, Own, "20s", body).String()}, false)
+	return err
+}
+
+// WaitNode waits up to secs for node to be Ready with a kubelet of version.
+func (c *Client) WaitNode(ctx context.Context, via inventory.Host, node, version string, secs int) error {
+	body := scripts.Render("controlplane/wait-node", struct {
+		Node, Version string
+		Secs          int
+	}{node, version, secs})
+	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "wait for " + node, Script: c.frame(via, Own, "5s", body).String()}, false)
+	return err
+}
