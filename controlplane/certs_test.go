@@ -2,8 +2,13 @@ package controlplane
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubeha/kubeha/scripts"
 )
 
 // TestParseExpiration reads what the real kubeadm v1.37.2 printed for a PKI
@@ -52,5 +57,92 @@ func TestParseExpiration(t *testing.T) {
 	}
 	if _, _, err := ParseExpiration([]byte(`{"kind":"Status"}`)); err == nil {
 		t.Error("another kind is not an error")
+	}
+}
+
+// TestRestartStaticPodEditsTheManifest runs the restart script against a
+// kubeadm manifest, with and without annotations, and a kubectl that
+// reports the restarted pod Ready: kubeha's annotation is set (replaced on
+// a later renewal), nothing else changes, and a manifest that carries the
+// value already is left alone.
+func TestRestartStaticPodEditsTheManifest(t *testing.T) {
+	const withAnnotations = `apiVersion: v1
+kind: Pod
+metadata:
+  annotations:
+    kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: 10.0.0.1:6443
+  labels:
+    component: kube-apiserver
+  name: kube-apiserver
+spec:
+  containers:
+  - name: kube-apiserver
+`
+	const without = `apiVersion: v1
+kind: Pod
+metadata:
+  labels:
+    component: kube-scheduler
+  name: kube-scheduler
+spec:
+  containers:
+  - name: kube-scheduler
+`
+	for _, tc := range []struct{ name, manifest, first, second string }{
+		{"kube-apiserver", withAnnotations,
+			strings.Replace(withAnnotations, "  annotations:\n", "  annotations:\n    kubeha.io/restarted: \"T1\"\n", 1),
+			strings.Replace(withAnnotations, "  annotations:\n", "  annotations:\n    kubeha.io/restarted: \"T2\"\n", 1)},
+		{"kube-scheduler", without,
+			strings.Replace(without, "metadata:\n", "metadata:\n  annotations:\n    kubeha.io/restarted: \"T1\"\n", 1),
+			strings.Replace(without, "metadata:\n", "metadata:\n  annotations:\n    kubeha.io/restarted: \"T2\"\n", 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "manifests")
+			bin := filepath.Join(root, "bin")
+			os.MkdirAll(dir, 0o755)
+			os.MkdirAll(bin, 0o755)
+			path := filepath.Join(dir, tc.name+".yaml")
+			os.WriteFile(path, []byte(tc.manifest), 0o600)
+			run := func(value string) string {
+				// The mirror pod as the apiserver would report it once
+				// the kubelet restarted the pod.
+				os.WriteFile(filepath.Join(bin, "kubectl"), []byte("#!/bin/sh\necho '"+value+" True'\n"), 0o755)
+				s := Frame(scriptHost("m1"), Endpoint, "5s", scripts.Render("controlplane/restart-static-pod", struct {
+					Dir, Component, Node, Value string
+					Secs                        int
+				}{dir, tc.name, "m1", value, 5}))
+				cmd := exec.Command("sh", "-c", s.String())
+				cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("%v\n%s", err, out)
+				}
+				return string(out)
+			}
+			check := func(want string) {
+				t.Helper()
+				got, _ := os.ReadFile(path)
+				if string(got) != want {
+					t.Errorf("manifest:\n%s\nwant:\n%s", got, want)
+				}
+				if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+					t.Errorf("mode %v", fi.Mode())
+				}
+				if left, _ := filepath.Glob(filepath.Join(root, ".*")); len(left) > 0 {
+					t.Errorf("temporary files left: %v", left)
+				}
+			}
+			if out := run("T1"); !strings.Contains(out, "restarting "+tc.name+"-m1\n") {
+				t.Errorf("first run did not say it restarts the pod: %q", out)
+			}
+			check(tc.first)
+			if out := run("T1"); out != "" {
+				t.Errorf("a rerun with the same value did something: %q", out)
+			}
+			check(tc.first)
+			run("T2")
+			check(tc.second)
+		})
 	}
 }

@@ -77,6 +77,13 @@ func TestScripts(t *testing.T) {
 				Secs          int
 			}{v, v, 300}))
 		}},
+		{Name: "certs-renew", Render: framed(Own, "controlplane/certs-renew", nil)},
+		{Name: "restart-static-pod", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Endpoint, "5s", scripts.Render("controlplane/restart-static-pod", struct {
+				Dir, Component, Node, Value string
+				Secs                        int
+			}{v, v, v, v, 300}))
+		}},
 		{Name: "certs-check", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/certs-check", nil))
 		}},

@@ -37,7 +37,37 @@ func (c *cmdContext) certsCmd() *cobra.Command {
 		},
 	}
 	f.bind(check, false)
-	cmd.AddCommand(check)
+	var rf runFlags
+	renew := &cobra.Command{
+		Use:   "renew",
+		Short: "Renew every certificate kubeadm manages, one master at a time, restarting its control plane behind the load balancers",
+		Long: `Renews, on each master in turn, every certificate kubeadm manages (kubeadm
+certs renew all) and restarts that master's etcd, apiserver,
+controller-manager and scheduler so they use them, each back and Ready
+before the next master: the load balancers keep the other apiservers, and
+etcd keeps its quorum. The local admin kubeconfig is saved again. The
+kubelets' client certificates are not touched: the kubelets rotate them.
+
+Cut short, it is finished by running it again: no master is renewed or
+restarted twice.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := c.open(cmd.Context(), &rf)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			cp := s.runner.ControlPlane.For(events.Emitter{Sink: s.runner.Events, Phase: "certs-renew"})
+			if err := cp.RenewCertificates(cmd.Context()); err != nil {
+				return err
+			}
+			masters, askErr := cp.CertificateExpiry(cmd.Context())
+			printCertificates(c.app, masters)
+			return askErr
+		},
+	}
+	rf.bind(renew, false)
+	cmd.AddCommand(check, renew)
 	return cmd
 }
 
