@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -138,26 +137,28 @@ func (c *Client) masterCertificates(ctx context.Context, m inventory.Host) (Mast
 	return MasterCertificates{Host: m.Name, Certificates: certs, Authorities: cas}, nil
 }
 
-// renewedValidity is how long kubeadm makes the certificates it renews
-// last (its default; kubeha sets no other): a certificate that expires
-// later than this after a renewal began was renewed since.
-const renewedValidity = 365 * 24 * time.Hour
-
-// controlPlanePods are the static pods that read the certificates kubeadm
-// renews, in the order a renewal restarts them: etcd, then the apiserver
-// that uses it, then its clients.
 // manifestsDir is where the kubelet reads the static pods.
 const manifestsDir = "/etc/kubernetes/manifests"
 
 var controlPlanePods = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
 
-// renewStarted keeps, in the state directory, when a renewal began until
-// it finished: a renewal cut short is finished by the next run, not begun
-// again. One older than renewResumeWithin is a renewal given up on.
+// renewalFile keeps, in the state directory, a renewal that has not
+// finished: the next run finishes it rather than begin another. One older
+// than renewResumeWithin is a renewal given up on.
 const (
-	renewStarted      = "certs-renew.started"
+	renewalFile       = "certs-renew.json"
 	renewResumeWithin = 24 * time.Hour
 )
+
+// renewal is one run of RenewCertificates, until it finishes.
+type renewal struct {
+	// Started identifies the renewal: the value its static pod restarts
+	// write into the manifests.
+	Started time.Time `json:"started"`
+	// Before is each master's first expiry when the renewal began, as its
+	// own clock put it: a later one means the renewal renewed it.
+	Before map[string]time.Time `json:"before"`
+}
 
 // RenewCertificates renews every certificate kubeadm manages on each
 // master in turn and restarts that master's control-plane static pods so
@@ -166,35 +167,45 @@ const (
 // and etcd never loses more than one member at a time. The local admin
 // kubeconfig is saved again from the control host at the end.
 //
-// A renewal is identified by when it began, kept in the state directory
-// until it finishes: a master whose certificates all expire later than
-// that plus a year's validity was renewed by it already and is not
-// renewed again, and a static pod whose manifest carries that time was
-// restarted already; so a run cut short anywhere is finished by the next.
+// A renewal is kept in the state directory until it finishes: a master
+// whose first certificate expires later than when the renewal began was
+// renewed by it and is not renewed again, and a static pod whose manifest
+// carries the renewal's start was restarted by it; so a run cut short
+// anywhere is finished by the next.
 func (c *Client) RenewCertificates(ctx context.Context) error {
-	path := filepath.Join(c.stateDir, renewStarted)
-	since := c.clock().UTC().Truncate(time.Second)
-	if b, err := os.ReadFile(path); err == nil {
-		if t, err := time.Parse(time.RFC3339, strings.TrimSpace(string(b))); err == nil && since.Sub(t) < renewResumeWithin {
-			since = t
-			c.log.Info("finishing the renewal begun at " + t.Format(time.RFC3339))
+	path := filepath.Join(c.stateDir, renewalFile)
+	now := c.clock().UTC().Truncate(time.Second)
+	var r renewal
+	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &r) == nil && now.Sub(r.Started) < renewResumeWithin && len(r.Before) > 0 {
+		c.log.Info("finishing the renewal begun at " + r.Started.Format(time.RFC3339))
+	} else {
+		// Every master must answer before anything is renewed.
+		masters, err := c.CertificateExpiry(ctx)
+		if err != nil {
+			return err
+		}
+		r = renewal{Started: now, Before: map[string]time.Time{}}
+		for _, m := range masters {
+			first, _ := m.Earliest()
+			r.Before[m.Host] = first.Expires
+		}
+		b, _ := json.Marshal(r)
+		if err := state.WriteFileAtomic(path, b, 0o600); err != nil {
+			return err
 		}
 	}
-	if err := state.WriteFileAtomic(path, []byte(since.Format(time.RFC3339)+"\n"), 0o600); err != nil {
-		return err
-	}
-	if err := c.renewCertificates(ctx, since); err != nil {
+	if err := c.renewCertificates(ctx, r); err != nil {
 		return err
 	}
 	return os.Remove(path)
 }
 
-func (c *Client) renewCertificates(ctx context.Context, since time.Time) error {
+func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 	control, err := c.Control(ctx)
 	if err != nil {
 		return err
 	}
-	value := since.UTC().Format(time.RFC3339)
+	value := r.Started.Format(time.RFC3339)
 	for _, m := range c.cluster.Masters() {
 		log := c.log.ForHost(m.Name)
 		start := time.Now()
@@ -202,7 +213,8 @@ func (c *Client) renewCertificates(ctx context.Context, since time.Time) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.Name, err)
 		}
-		if first, ok := have.Earliest(); ok && first.Expires.After(since.Add(renewedValidity-time.Hour)) {
+		before := r.Before[m.Name]
+		if first, ok := have.Earliest(); ok && !before.IsZero() && first.Expires.After(before) {
 			log.Info("certificates renewed already, by this renewal (started " + value + ")")
 		} else {
 			if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "renew certificates",
