@@ -4,6 +4,8 @@
 #
 #   e2e/kube/build.sh [binary ...]      default: all of them
 #
+#   KUBE_VERSION=v1.36.3 e2e/kube/build.sh   another Kubernetes version
+#
 # Output: ${KUBEHA_CACHE:-$HOME/.cache/kubeha}/kube/$KUBE_VERSION/<binary>,
 # named as upstream. Each binary is rebuilt only when its version or build
 # recipe changes (a .stamp beside it records them). Prints progress: a cold
@@ -15,10 +17,22 @@ KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 CACHE=${KUBEHA_CACHE:-$HOME/.cache/kubeha}
 OUT=$CACHE/kube/$KUBE_VERSION
 WRAP=$CACHE/kube/wrapper-$KUBE_VERSION
-# The etcd and CoreDNS versions kubeadm $KUBE_VERSION expects; checked
-# against `kubeadm config images list` once kubeadm is built.
-ETCD_VERSION=${ETCD_VERSION:-v3.7.0}
-COREDNS_VERSION=${COREDNS_VERSION:-v1.14.6}
+# The etcd and CoreDNS versions kubeadm $KUBE_VERSION expects: its
+# DefaultEtcdVersion and CoreDNSVersion (cmd/kubeadm/app/constants). The
+# environment overrides them; either way they are checked against
+# `kubeadm config images list` once kubeadm is built.
+case $KUBE_VERSION in
+v1.37.2) etcd_default=v3.7.0 coredns_default=v1.14.6 ;;
+v1.36.3) etcd_default=v3.6.8 coredns_default=v1.14.2 ;;
+*) etcd_default='' coredns_default='' ;;
+esac
+ETCD_VERSION=${ETCD_VERSION:-$etcd_default}
+COREDNS_VERSION=${COREDNS_VERSION:-$coredns_default}
+if [ -z "$ETCD_VERSION" ] || [ -z "$COREDNS_VERSION" ]; then
+	echo "build.sh: no etcd and CoreDNS versions known for $KUBE_VERSION: set ETCD_VERSION and COREDNS_VERSION" \
+		"(DefaultEtcdVersion and CoreDNSVersion in its cmd/kubeadm/app/constants/constants.go)" >&2
+	exit 2
+fi
 
 minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
 staging_version="v0.${KUBE_VERSION#v1.}"
