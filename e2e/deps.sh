@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs, when missing, the Debian packages the e2e machines need: the
-# harness's own dockerd and debootstrap for the machine images. Idempotent.
+# harness's own dockerd and debootstrap for the machine images, gcc and
+# libc6-dev for e2e/kube/build.sh's static pause. Idempotent.
 set -euo pipefail
 need=()
-for p in docker.io debootstrap iproute2 openssh-client; do
+for p in docker.io debootstrap iproute2 openssh-client gcc libc6-dev; do
 	dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -46,6 +46,9 @@ type cluster struct {
 	inv     string
 	ms      []*machines.Machine
 	kubectl string
+	// kubeVersion is the Kubernetes version the machines carry (baked) and
+	// the inventory names.
+	kubeVersion string
 }
 
 func logf(t *testing.T) machines.Logf {
@@ -77,6 +80,11 @@ type clusterOpts struct {
 	lb    string          // the loadBalancer (and controlPlaneEndpoint) stanza
 	extra []machines.Spec // machines started besides m1-m3, w1-w2
 	hosts []string        // inventory host entries besides m1-m3, w1-w2
+	// kubeVersion, when set, is the Kubernetes version of the baked
+	// machines, of the inventory's spec.kubernetesVersion and of the
+	// kubectl the test uses (machines.UpgradeFrom for the upgrade test);
+	// empty means machines.KubeVersion and no kubernetesVersion line.
+	kubeVersion string
 }
 
 func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
@@ -91,7 +99,11 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 		t.Fatal(err)
 	}
 	before, _ := machines.ReadSysctls()
-	d, bareTag, baked, err := machines.PrepareBaked(ctx, logf(t), "../..")
+	version := o.kubeVersion
+	if version == "" {
+		version = machines.KubeVersion
+	}
+	d, bareTag, baked, err := machines.PrepareBakedFor(ctx, logf(t), "../..", version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +122,7 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 			}
 		}
 	})
-	c := &cluster{t: t, dir: t.TempDir(), kubectl: filepath.Join(machines.KubeDir(machines.KubeVersion), "kubectl"), d: d, bareTag: bareTag}
+	c := &cluster{t: t, dir: t.TempDir(), kubectl: filepath.Join(machines.KubeDir(version), "kubectl"), d: d, bareTag: bareTag, kubeVersion: version}
 	key, err := sshd.NewClientKey(filepath.Join(c.dir, "id"), "")
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +149,7 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 kind: Cluster
 metadata: {name: e2e}
 spec:
-  ssh: {user: root, keyPath: %s, knownHostsPath: %s, useAgent: false}
+%s  ssh: {user: root, keyPath: %s, knownHostsPath: %s, useAgent: false}
   hosts:
   - {name: m1, address: 10.213.0.21, role: master}
   - {name: m2, address: 10.213.0.22, role: master}
@@ -155,7 +167,7 @@ spec:
       evictionHard: {memory.available: "0%%", nodefs.available: "0%%", imagefs.available: "0%%", nodefs.inodesFree: "0%%"}
     kubeProxyConfiguration:
       conntrack: {maxPerCore: 0}
-`, key.Path, known, extraHosts(o.hosts), lbStanza)
+`, versionLine(o.kubeVersion), key.Path, known, extraHosts(o.hosts), lbStanza)
 	c.inv = filepath.Join(c.dir, "kubeha.yaml")
 	os.WriteFile(c.inv, []byte(inv), 0o644)
 	c.kubeha = filepath.Join(c.dir, "kubeha")
@@ -1208,6 +1220,15 @@ func (c *cluster) uploadVsSCP(ctx context.Context, t *testing.T, dir string) {
 	mib := float64(total*int64(len(nodes))) / (1 << 20)
 	t.Logf("bundle (%.0f MiB) to %d machines: scp %v (%.0f MiB/s), kubeha verified upload %v (%.0f MiB/s): %.0f%% of scp's throughput",
 		float64(total)/(1<<20), len(nodes), scpTook.Round(100*time.Millisecond), mib/scpTook.Seconds(), khTook.Round(100*time.Millisecond), mib/khTook.Seconds(), 100*scpTook.Seconds()/khTook.Seconds())
+}
+
+// versionLine is the inventory's spec.kubernetesVersion line for version,
+// or nothing when version is empty (kubeha's default, machines.KubeVersion).
+func versionLine(version string) string {
+	if version == "" {
+		return ""
+	}
+	return "  kubernetesVersion: " + version + "\n"
 }
 
 func extraHosts(entries []string) string {

@@ -4,20 +4,35 @@
 #
 #   e2e/kube/build.sh [binary ...]      default: all of them
 #
+#   KUBE_VERSION=v1.36.3 e2e/kube/build.sh   another Kubernetes version
+#
 # Output: ${KUBEHA_CACHE:-$HOME/.cache/kubeha}/kube/$KUBE_VERSION/<binary>,
 # named as upstream. Each binary is rebuilt only when its version or build
-# flags change (a .stamp beside it records them). Prints progress: a cold
-# build of everything takes about 20 minutes on 2 cores.
+# recipe changes (a .stamp beside it records them). Prints progress: a cold
+# build of everything takes about 20 minutes on 2 cores. pause is upstream's
+# C program from the k8s.io/kubernetes module, compiled with gcc -static.
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 CACHE=${KUBEHA_CACHE:-$HOME/.cache/kubeha}
 OUT=$CACHE/kube/$KUBE_VERSION
 WRAP=$CACHE/kube/wrapper-$KUBE_VERSION
-# The etcd and CoreDNS versions kubeadm $KUBE_VERSION expects; checked
-# against `kubeadm config images list` after kubeadm is built.
-ETCD_VERSION=${ETCD_VERSION:-v3.7.0}
-COREDNS_VERSION=${COREDNS_VERSION:-v1.14.6}
+# The etcd and CoreDNS versions kubeadm $KUBE_VERSION expects: its
+# DefaultEtcdVersion and CoreDNSVersion (cmd/kubeadm/app/constants). The
+# environment overrides them; either way they are checked against
+# `kubeadm config images list` once kubeadm is built.
+case $KUBE_VERSION in
+v1.37.2) etcd_default=v3.7.0 coredns_default=v1.14.6 ;;
+v1.36.3) etcd_default=v3.6.8 coredns_default=v1.14.2 ;;
+*) etcd_default='' coredns_default='' ;;
+esac
+ETCD_VERSION=${ETCD_VERSION:-$etcd_default}
+COREDNS_VERSION=${COREDNS_VERSION:-$coredns_default}
+if [ -z "$ETCD_VERSION" ] || [ -z "$COREDNS_VERSION" ]; then
+	echo "build.sh: no etcd and CoreDNS versions known for $KUBE_VERSION: set ETCD_VERSION and COREDNS_VERSION" \
+		"(DefaultEtcdVersion and CoreDNSVersion in its cmd/kubeadm/app/constants/constants.go)" >&2
+	exit 2
+fi
 
 minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
 staging_version="v0.${KUBE_VERSION#v1.}"
@@ -41,36 +56,41 @@ if [ ! -f "$WRAP/go.mod" ] || ! grep -q "k8s.io/kubernetes $KUBE_VERSION" "$WRAP
 		grep -E '=> \./staging' "$gomod" | awk '{print $1}' | grep -v -E 'sample-(cli-plugin|controller)$' |
 			while read -r m; do echo "replace $m => $m $staging_version"; done
 	} >>"$WRAP/go.mod"
-	cat >"$WRAP/pause.go" <<'PAUSE'
-// Command pause is the sandbox process of every pod: it reaps orphaned
-// children and exits on SIGINT or SIGTERM.
-package main
-
-import (
-	"os"
-	"os/signal"
-	"syscall"
-)
-
-func main() {
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
-	for s := range sig {
-		if s == syscall.SIGCHLD {
-			for {
-				if pid, _ := syscall.Wait4(-1, nil, syscall.WNOHANG, nil); pid <= 0 {
-					break
-				}
-			}
-			continue
-		}
-		os.Exit(0)
-	}
-}
-PAUSE
 fi
+# Earlier versions of this script wrote a Go stand-in for pause here.
+rm -f "$WRAP/pause.go"
 
-# name|package|module to `go get` for it
+# pause: upstream's C source and the pause version kubeadm names in its image
+# list, compiled as upstream's build/pause/Makefile does (VERSION is
+# v$TAG-$REV there; REV is the Kubernetes tag here).
+KSRC=$(go env GOMODCACHE)/k8s.io/kubernetes@$KUBE_VERSION
+[ -f "$KSRC/build/pause/linux/pause.c" ] || go mod download "k8s.io/kubernetes@$KUBE_VERSION"
+PAUSE_VERSION=$(sed -n 's/^[[:space:]]*PauseVersion = "\(.*\)"$/\1/p' "$KSRC/cmd/kubeadm/app/constants/constants.go")
+if [ -z "$PAUSE_VERSION" ]; then
+	echo "build.sh: no PauseVersion in $KSRC/cmd/kubeadm/app/constants/constants.go" >&2
+	exit 1
+fi
+PAUSE_CFLAGS="-Os -Wall -Werror -static -DVERSION=v$PAUSE_VERSION-$KUBE_VERSION"
+
+# check_images fails when kubeadm, once built, expects other etcd, CoreDNS
+# or pause versions than the ones built here. It checks once per run.
+images_checked=''
+check_images() {
+	[ -z "$images_checked" ] && [ -x "$OUT/kubeadm" ] || return 0
+	local list bad=''
+	list=$("$OUT/kubeadm" config images list --kubernetes-version "$KUBE_VERSION")
+	grep -q "/etcd:${ETCD_VERSION#v}-" <<<"$list" || bad+=" etcd $ETCD_VERSION"
+	grep -q "/coredns:$COREDNS_VERSION\$" <<<"$list" || bad+=" CoreDNS $COREDNS_VERSION"
+	grep -q "/pause:$PAUSE_VERSION\$" <<<"$list" || bad+=" pause $PAUSE_VERSION"
+	if [ -n "$bad" ]; then
+		echo "build.sh: kubeadm $KUBE_VERSION does not expect$bad; it lists:" >&2
+		echo "$list" >&2
+		exit 1
+	fi
+	images_checked=1
+}
+
+# name|package (for pause, its C source in the module)|module to `go get` for it
 targets=(
 	"kubeadm|k8s.io/kubernetes/cmd/kubeadm|"
 	"kubelet|k8s.io/kubernetes/cmd/kubelet|"
@@ -82,7 +102,7 @@ targets=(
 	"etcd|go.etcd.io/etcd/server/v3|go.etcd.io/etcd/server/v3@$ETCD_VERSION"
 	"etcdctl|go.etcd.io/etcd/etcdctl/v3|go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION"
 	"coredns|github.com/coredns/coredns|github.com/coredns/coredns@$COREDNS_VERSION"
-	"pause|.|"
+	"pause|build/pause/linux/pause.c|"
 )
 
 want=("$@")
@@ -93,25 +113,38 @@ selected() {
 }
 
 cd "$WRAP"
+check_images
 for t in "${targets[@]}"; do
 	IFS='|' read -r name pkg getmod <<<"$t"
 	selected "$name" || continue
-	stamp="$KUBE_VERSION $ETCD_VERSION $COREDNS_VERSION $(go env GOVERSION) $LDFLAGS"
+	if [ "$name" = pause ]; then
+		stamp="pause-c-1 $KUBE_VERSION $PAUSE_VERSION gcc-$(gcc -dumpfullversion) $PAUSE_CFLAGS"
+	else
+		stamp="$KUBE_VERSION $ETCD_VERSION $COREDNS_VERSION $(go env GOVERSION) $LDFLAGS"
+	fi
 	if [ -x "$OUT/$name" ] && [ "$(cat "$OUT/$name.stamp" 2>/dev/null)" = "$stamp" ]; then
 		log "$name: cached"
 		continue
 	fi
 	start=$(date +%s)
-	log "$name: resolving modules"
-	if [ -n "$getmod" ]; then
-		go get "$getmod" >/dev/null 2>&1 || go get "$getmod"
-	elif [ "$pkg" != "." ]; then
-		go get "$pkg@$KUBE_VERSION" >/dev/null 2>&1 || go get "$pkg@$KUBE_VERSION"
+	if [ "$name" = pause ]; then
+		log "$name: compiling $pkg"
+		# shellcheck disable=SC2086 # PAUSE_CFLAGS is a list of flags
+		gcc $PAUSE_CFLAGS -o "$OUT/$name.tmp" "$KSRC/$pkg"
+		strip "$OUT/$name.tmp"
+	else
+		log "$name: resolving modules"
+		if [ -n "$getmod" ]; then
+			go get "$getmod" >/dev/null 2>&1 || go get "$getmod"
+		else
+			go get "$pkg@$KUBE_VERSION" >/dev/null 2>&1 || go get "$pkg@$KUBE_VERSION"
+		fi
+		log "$name: building"
+		CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS" -o "$OUT/$name.tmp" "$pkg"
 	fi
-	log "$name: building"
-	CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS" -o "$OUT/$name.tmp" "$pkg"
 	mv -f "$OUT/$name.tmp" "$OUT/$name"
 	echo "$stamp" >"$OUT/$name.stamp"
 	log "$name: built in $(($(date +%s) - start))s"
 done
+check_images
 log "done: $OUT"

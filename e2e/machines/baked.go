@@ -17,6 +17,10 @@ import (
 // KubeVersion is the Kubernetes version the baked image carries.
 const KubeVersion = kube.Version
 
+// UpgradeFrom is the older version the upgrade test's machines carry
+// (BakedImageFor, PrepareBakedFor).
+const UpgradeFrom = kube.UpgradeFrom
+
 // KubeDir is where e2e/kube/build.sh puts the binaries of version v.
 func KubeDir(v string) string { return kube.Dir(v) }
 
@@ -66,26 +70,35 @@ func kubeImages(ctx context.Context, kubeDir, v string) ([]image, error) {
 	return imgs, nil
 }
 
-// BakedImage builds (or finds) the baked image: the bare image plus
-// kubeadm, kubelet and kubectl, the kubelet unit with the kubeadm drop-in,
-// and every image kubeadm needs already in containerd (content only,
-// --no-unpack: unpacking happens on first use, on the machine's own /var).
+// BakedImage is BakedImageFor KubeVersion.
 func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (string, error) {
-	kubeDir := KubeDir(KubeVersion)
+	return BakedImageFor(ctx, d, log, bareTag, KubeVersion)
+}
+
+// BakedImageFor builds (or finds) the baked image of Kubernetes version:
+// the bare image plus kubeadm, kubelet and kubectl, the kubelet unit with
+// the kubeadm drop-in, and every image kubeadm needs already in containerd
+// (content only, --no-unpack: unpacking happens on first use, on the
+// machine's own /var). Everything comes from KubeDir(version), which
+// e2e/kube/build.sh fills; the image's tag is a hash of the version and of
+// every input, so images of several versions live side by side. Callers
+// hold the harness lock (Lock): the bake container has one fixed name.
+func BakedImageFor(ctx context.Context, d *Docker, log Logf, bareTag, version string) (string, error) {
+	kubeDir := KubeDir(version)
 	h := sha256.New()
-	fmt.Fprint(h, "baked-3\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
+	fmt.Fprint(h, "baked-3\x00", version, "\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
 	if b, err := os.ReadFile(EchoBinary()); err == nil {
 		fmt.Fprint(h, sha256.Sum256(b))
 	}
 	stamps, _ := filepath.Glob(filepath.Join(kubeDir, "*.stamp"))
 	if len(stamps) < 11 {
-		return "", fmt.Errorf("Kubernetes binaries missing in %s: run e2e/kube/build.sh", kubeDir)
+		return "", fmt.Errorf("Kubernetes binaries missing in %s: run %s", kubeDir, kube.BuildCommand(version))
 	}
 	for _, s := range stamps {
 		b, _ := os.ReadFile(s)
 		fi, _ := os.Stat(strings.TrimSuffix(s, ".stamp"))
 		if fi == nil {
-			return "", fmt.Errorf("%s has a stamp but no binary: run e2e/kube/build.sh", strings.TrimSuffix(s, ".stamp"))
+			return "", fmt.Errorf("%s has a stamp but no binary: run %s", strings.TrimSuffix(s, ".stamp"), kube.BuildCommand(version))
 		}
 		fmt.Fprint(h, filepath.Base(s), string(b), fi.Size(), fi.ModTime().UnixNano())
 	}
@@ -95,7 +108,7 @@ func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (strin
 		log("baked image %s: cached", tag)
 		return tag, nil
 	}
-	imgs, err := kubeImages(ctx, kubeDir, KubeVersion)
+	imgs, err := kubeImages(ctx, kubeDir, version)
 	if err != nil {
 		return "", err
 	}
@@ -219,16 +232,24 @@ func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (strin
 	return tag, nil
 }
 
-// KubeBundle lays the Kubernetes cache out as a kubeha bundle directory
-// (bin/, images/) under the cache and returns it: the same binaries and
-// images as the baked image, for the air-gapped path on bare machines. The
-// bundle's manifest is kubeha's to write (kubeha bundle create).
+// KubeBundle is KubeBundleFor KubeVersion.
 func KubeBundle(ctx context.Context, d *Docker, log Logf, bareTag string) (string, error) {
-	if _, err := BakedImage(ctx, d, log, bareTag); err != nil { // builds the images
+	return KubeBundleFor(ctx, d, log, bareTag, KubeVersion)
+}
+
+// KubeBundleFor lays the Kubernetes cache of version out as a kubeha bundle
+// directory (bin/, images/) under the cache, one per version, and returns
+// it: the same binaries and images as that version's baked image, for the
+// air-gapped path on bare machines. The images tarball is saved again
+// whenever the baked image it came from changes. The bundle's manifest is
+// kubeha's to write (kubeha bundle create). Callers hold the harness lock.
+func KubeBundleFor(ctx context.Context, d *Docker, log Logf, bareTag, version string) (string, error) {
+	baked, err := BakedImageFor(ctx, d, log, bareTag, version) // builds the images
+	if err != nil {
 		return "", err
 	}
-	kubeDir := KubeDir(KubeVersion)
-	dir := filepath.Join(CacheDir(), "bundle", KubeVersion)
+	kubeDir := KubeDir(version)
+	dir := filepath.Join(CacheDir(), "bundle", version)
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 		return "", err
 	}
@@ -243,11 +264,16 @@ func KubeBundle(ctx context.Context, d *Docker, log Logf, bareTag string) (strin
 			}
 		}
 	}
-	tarball := filepath.Join(dir, "images", "kubernetes-"+KubeVersion+".tar")
+	tarball := filepath.Join(dir, "images", "kubernetes-"+version+".tar")
+	// Which baked image the tarball's images were built with: outside
+	// images/, which kubeha bundle create reads.
+	from := filepath.Join(dir, ".baked-image")
 	if _, err := os.Stat(tarball); err == nil {
-		return dir, nil
+		if b, _ := os.ReadFile(from); string(b) == baked {
+			return dir, nil
+		}
 	}
-	imgs, err := kubeImages(ctx, kubeDir, KubeVersion)
+	imgs, err := kubeImages(ctx, kubeDir, version)
 	if err != nil {
 		return "", err
 	}
@@ -260,6 +286,9 @@ func KubeBundle(ctx context.Context, d *Docker, log Logf, bareTag string) (strin
 		return "", err
 	}
 	if err := os.Rename(tarball+".tmp", tarball); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(from, []byte(baked), 0o644); err != nil {
 		return "", err
 	}
 	log("bundle images saved to %s in %s", tarball, time.Since(start).Round(100*time.Millisecond))

@@ -38,11 +38,17 @@ func Prepare(ctx context.Context, log Logf, repoRoot string) (*Docker, string, e
 // PrepareBaked is Prepare plus the baked image (Kubernetes binaries and
 // images inside; needs e2e/kube/build.sh to have run).
 func PrepareBaked(ctx context.Context, log Logf, repoRoot string) (d *Docker, bare, baked string, err error) {
+	return PrepareBakedFor(ctx, log, repoRoot, KubeVersion)
+}
+
+// PrepareBakedFor is Prepare plus the baked image of Kubernetes version
+// (BakedImageFor; needs e2e/kube/build.sh to have built that version).
+func PrepareBakedFor(ctx context.Context, log Logf, repoRoot, version string) (d *Docker, bare, baked string, err error) {
 	d, bare, err = Prepare(ctx, log, repoRoot)
 	if err != nil {
 		return nil, "", "", err
 	}
-	baked, err = BakedImage(ctx, d, log, bare)
+	baked, err = BakedImageFor(ctx, d, log, bare, version)
 	return d, bare, baked, err
 }
 

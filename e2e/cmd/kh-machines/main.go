@@ -1,8 +1,10 @@
 // Command kh-machines builds and runs the e2e test machines.
 //
-//	kh-machines up [-n 5 | -names a,b] [-ip-base 11] [-baked]
+//	kh-machines up [-n 5 | -names a,b] [-ip-base 11] [-baked [-kube-version v1.37.2]]
 //	                        build or reuse the images, start the machines,
-//	                        write a key and known_hosts under /run/kh-e2e/keys
+//	                        write a key and known_hosts under /run/kh-e2e/keys;
+//	                        -kube-version picks the baked Kubernetes version
+//	                        (built by KUBE_VERSION=... e2e/kube/build.sh)
 //	kh-machines images      build or reuse the images only
 //	kh-machines clean       remove every container, namespace, link, route,
 //	                        mount and process the harness made
@@ -19,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubeha/kubeha/e2e/kube"
 	"github.com/kubeha/kubeha/e2e/machines"
 	"github.com/kubeha/kubeha/e2e/sshd"
 )
@@ -47,13 +50,14 @@ func main() {
 			err = fmt.Errorf("left behind: %s", strings.Join(left, "; "))
 		}
 	case "images":
-		_, _, err = images(ctx)
+		_, _, _, err = images(ctx, machines.KubeVersion)
 	case "up":
 		fs := flag.NewFlagSet("up", flag.ExitOnError)
 		n := fs.Int("n", 5, "machines (named node1…)")
 		names := fs.String("names", "", "comma-separated machine names instead of -n")
 		base := fs.Int("ip-base", 11, "last octet of the first machine's 10.213.0.x address")
 		baked := fs.Bool("baked", false, "machines with Kubernetes baked in")
+		version := fs.String("kube-version", machines.KubeVersion, "the Kubernetes version baked in (with -baked), e.g. "+machines.UpgradeFrom)
 		fs.Parse(os.Args[2:])
 		list := strings.Split(*names, ",")
 		if *names == "" {
@@ -62,7 +66,11 @@ func main() {
 				list = append(list, fmt.Sprintf("node%d", i+1))
 			}
 		}
-		err = up(ctx, list, *base, *baked)
+		if *version != machines.KubeVersion && !*baked {
+			err = fmt.Errorf("-kube-version applies to -baked machines")
+			break
+		}
+		err = up(ctx, list, *base, *baked, *version)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -72,32 +80,34 @@ func main() {
 	}
 }
 
-// images builds or reuses the bare image and, when the Kubernetes binaries
-// are built, the baked one.
-func images(ctx context.Context) (*machines.Docker, string, error) {
-	d, bare, err := machines.Prepare(ctx, logf, ".")
+// images builds or reuses the bare image and, when the binaries of
+// Kubernetes version are built, the baked one of that version; baked is
+// empty when they are not.
+func images(ctx context.Context, version string) (d *machines.Docker, bare, baked string, err error) {
+	d, bare, err = machines.Prepare(ctx, logf, ".")
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	if _, statErr := os.Stat(filepath.Join(machines.KubeDir(machines.KubeVersion), "kubeadm")); statErr == nil {
-		if _, err := machines.BakedImage(ctx, d, logf, bare); err != nil {
-			return nil, "", err
-		}
-	} else {
-		logf("no Kubernetes binaries: baked image skipped (run e2e/kube/build.sh)")
+	if _, statErr := os.Stat(filepath.Join(machines.KubeDir(version), "kubeadm")); statErr != nil {
+		logf("no Kubernetes %s binaries: baked image skipped (run %s)", version, kube.BuildCommand(version))
+		return d, bare, "", nil
 	}
-	return d, bare, nil
+	if baked, err = machines.BakedImageFor(ctx, d, logf, bare, version); err != nil {
+		return nil, "", "", err
+	}
+	return d, bare, baked, nil
 }
 
-func up(ctx context.Context, names []string, base int, baked bool) error {
-	d, tag, err := images(ctx)
+func up(ctx context.Context, names []string, base int, baked bool, version string) error {
+	d, tag, bakedTag, err := images(ctx, version)
 	if err != nil {
 		return err
 	}
 	if baked {
-		if tag, err = machines.BakedImage(ctx, d, logf, tag); err != nil {
-			return err
+		if bakedTag == "" {
+			return fmt.Errorf("-baked: Kubernetes %s is not built (run %s)", version, kube.BuildCommand(version))
 		}
+		tag = bakedTag
 	}
 	keyDir := filepath.Join(machines.RunDir, "keys")
 	os.MkdirAll(keyDir, 0o700)
