@@ -248,7 +248,13 @@ sha256sum /etc/haproxy/haproxy.cfg`)
 // command (to signal it); it SIGKILLs apply when watch returns true and
 // reports whether it did. The output is kept in c.outputs either way.
 func (c *cluster) applyWatch(ctx context.Context, watch func(cmd *exec.Cmd, e events.Event) bool, args ...string) bool {
-	cmd := exec.CommandContext(ctx, c.kubeha, append([]string{"apply", "-i", c.inv, "--output", "json"}, args...)...)
+	return c.commandWatch(ctx, watch, append([]string{"apply", "-i", c.inv, "--output", "json"}, args...)...)
+}
+
+// commandWatch is applyWatch for any kubeha command (args, with --output
+// json among them).
+func (c *cluster) commandWatch(ctx context.Context, watch func(cmd *exec.Cmd, e events.Event) bool, args ...string) bool {
+	cmd := exec.CommandContext(ctx, c.kubeha, args...)
 	cmd.Dir = c.dir
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout

@@ -1,0 +1,266 @@
+//go:build e2e
+
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubeha/kubeha/e2e/kube"
+	"github.com/kubeha/kubeha/e2e/machines"
+	"github.com/kubeha/kubeha/events"
+)
+
+// TestUpgrade: a cluster kubeha built at kube.UpgradeFrom is upgraded to
+// machines.KubeVersion by changing spec.kubernetesVersion (and pointing
+// spec.artifacts at a bundle of it) and running kubeha apply, killed with
+// SIGKILL during m2's turn and run again. Clients through the VIP and the
+// workload through its NodePort run for the whole upgrade; their failed
+// requests are counted and listed.
+func TestUpgrade(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
+	defer cancel()
+	from, to := kube.UpgradeFrom, machines.KubeVersion
+	c := newClusterWith(t, ctx, clusterOpts{lb: keepalivedLB, kubeVersion: from})
+	c.applyOK(ctx, t)
+	c.deployWorkload(ctx, t)
+
+	dir, err := machines.KubeBundleFor(ctx, c.d, logf(t), c.bareTag, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.run(ctx, "bundle", "create", "--from", dir, "--kubernetes-version", to, "--cni=false"); err != nil {
+		t.Fatalf("bundle create: %v\n%s", err, out)
+	}
+	inv, _ := os.ReadFile(c.inv)
+	inv = []byte(strings.Replace(string(inv), "kubernetesVersion: "+from, "kubernetesVersion: "+to, 1))
+	os.WriteFile(c.inv, append(inv, []byte("  artifacts: {dir: "+dir+"}\n")...), 0o644)
+
+	t.Run("plan shows the upgrade of every node", func(t *testing.T) {
+		out, err := c.run(ctx, "plan", "-i", c.inv, "--output", "json")
+		if err != nil {
+			t.Fatalf("plan: %v\n%s", err, out)
+		}
+		planned := map[string]string{}
+		for _, l := range strings.Split(out, "\n") {
+			var e events.Event
+			if json.Unmarshal([]byte(l), &e) == nil && e.Kind == events.PlanChange && e.Phase == "upgrade" {
+				planned[e.Host] = e.Message
+			}
+		}
+		for _, h := range []string{"m1", "m2", "m3", "w1", "w2"} {
+			if !strings.Contains(planned[h], "kubelet "+from+" → "+to) {
+				t.Errorf("plan for %s: %q, want the kubelet's upgrade from %s to %s", h, planned[h], from, to)
+			}
+		}
+	})
+
+	stopClients := c.startClients(ctx, t, []string{"w1", "w2"})
+	start := time.Now()
+	// SIGKILL once m2's kubeadm upgrade node is under way.
+	if !c.applyKillWhen(ctx, func(e events.Event) bool {
+		return e.Phase == "upgrade" && e.Host == "m2" && e.Kind == events.Output && strings.Contains(e.Message, "[upgrade")
+	}) {
+		t.Fatal("apply ended before m2's upgrade started")
+	}
+	evs, out, took, err := c.apply(ctx)
+	report := stopClients()
+	if err != nil {
+		t.Fatalf("rerun after SIGKILL: %v\n%s", err, lastLines(out, 40))
+	}
+	t.Logf("upgrade %s → %s, killed during m2's turn and rerun: %v in all, the rerun %v", from, to,
+		time.Since(start).Round(time.Second), took.Round(time.Second))
+	for _, e := range evs {
+		if e.Phase == "upgrade" && e.Kind == events.Info && strings.HasPrefix(e.Message, "upgraded to") {
+			t.Logf("%s: %s", e.Host, e.Message)
+		}
+	}
+	t.Logf("clients during the upgrade:\n%s", report)
+
+	// Each node's kubelet replaced and restarted exactly once over both
+	// runs; each master's control plane upgraded by kubeadm once (the one
+	// cut short by the kill is finished, not redone, where kubeadm had
+	// finished it).
+	started := map[string]int{}
+	for _, o := range c.outputs {
+		for _, l := range strings.Split(o, "\n") {
+			var e events.Event
+			if json.Unmarshal([]byte(l), &e) == nil && e.Phase == "upgrade" && e.Kind == events.Output && e.Message == "kubelet "+to+" started" {
+				started[e.Host]++
+			}
+		}
+	}
+	for _, h := range []string{"m1", "m2", "m3", "w1", "w2"} {
+		if started[h] != 1 {
+			t.Errorf("%s: kubelet %s started %d times over the killed run and the rerun, want 1", h, to, started[h])
+		}
+	}
+
+	// The cluster is at the new version everywhere, every node given back.
+	nodes, err := c.kubectlOut(ctx, "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion} {.spec.unschedulable} {.metadata.annotations.kubeha\.io/upgrading}{"\n"}{end}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ""
+	for _, h := range []string{"m1", "m2", "m3", "w1", "w2"} {
+		want += h + " " + to + "  \n"
+	}
+	if nodes != want {
+		t.Errorf("nodes after the upgrade (name, kubelet, unschedulable, kubeha's annotation):\n%s\nwant:\n%s", nodes, want)
+	}
+	cc, err := c.kubectlOut(ctx, "-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "jsonpath={.data.ClusterConfiguration}")
+	if err != nil || !strings.Contains("\n"+cc+"\n", "\nkubernetesVersion: "+to+"\n") {
+		t.Errorf("kubeadm's ClusterConfiguration does not say %s: %v\n%s", to, err, cc)
+	}
+	for _, m := range c.ms[:3] {
+		out, _ := m.Exec(ctx, "sh", "-c", "grep -h 'image:' /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/manifests/etcd.yaml; kubeadm version -o short; kubectl version --client -o json | grep gitVersion; ls /var/lib/kubeha/upgrade")
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			got = append(got, strings.TrimSpace(l))
+		}
+		want := []string{"image: registry.k8s.io/kube-apiserver:" + to, "image: registry.k8s.io/etcd:3.7.0-0", to, `"gitVersion": "` + to + `",`}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s after the upgrade: the apiserver's and etcd's images, kubeadm, kubectl, and no staged binary left:\n%s\nwant:\n%s", m.Name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(c.dir, ".kubeha", "e2e", "etcd-before-"+to+".db")); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() < 1<<20 {
+		t.Errorf("the etcd snapshot from before the upgrade: %v %v", err, fi)
+	}
+
+	// The API and the workload stayed up. Every failed request is listed
+	// above; kubeha's target is none (docs/operations.md), the assertion
+	// is that no client was cut off for long.
+	for _, name := range []string{"readyz", "write", "workload"} {
+		if l := report[name].Longest; l > 5*time.Second {
+			t.Errorf("%s: clients could not get through for %v during the upgrade", name, l.Round(10*time.Millisecond))
+		}
+		if report[name].Requests < 100 {
+			t.Errorf("%s: only %d requests during the upgrade", name, report[name].Requests)
+		}
+	}
+
+	t.Run("certificates renewed master by master", func(t *testing.T) { c.renewCertificates(ctx, t) })
+
+	t.Run("rerun changes nothing", func(t *testing.T) {
+		evs, out, took, err := c.apply(ctx)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, lastLines(out, 20))
+		}
+		for _, e := range evs {
+			if e.Kind == events.PhaseStarted && e.Phase != "facts" && e.Phase != "verify" {
+				t.Errorf("rerun ran phase %s", e.Phase)
+			}
+		}
+		t.Logf("no-change rerun after the upgrade: %v", took.Round(10*time.Millisecond))
+	})
+}
+
+// run runs kubeha with args in the scenario's directory and returns its
+// combined output.
+func (c *cluster) run(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, c.kubeha, args...)
+	cmd.Dir = c.dir
+	out, err := cmd.CombinedOutput()
+	c.outputs = append(c.outputs, string(out))
+	return string(out), err
+}
+
+// certsLineRE is a line of kubeha certs check or renew: a master's first
+// certificate to expire and when.
+var certsLineRE = regexp.MustCompile(`(?m)^(m[0-9]): first to expire (\S+) on (\S+) `)
+
+// expiries runs kubeha certs check and returns each master's first expiry.
+func (c *cluster) expiries(ctx context.Context, t *testing.T) map[string]time.Time {
+	t.Helper()
+	out, err := c.run(ctx, "certs", "check", "-i", c.inv)
+	if err != nil {
+		t.Fatalf("certs check: %v\n%s", err, out)
+	}
+	got := map[string]time.Time{}
+	for _, m := range certsLineRE.FindAllStringSubmatch(out, -1) {
+		ts, err := time.Parse(time.RFC3339, m[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[m[1]] = ts
+	}
+	if len(got) != 3 {
+		t.Fatalf("certs check names %d masters, want 3:\n%s", len(got), out)
+	}
+	return got
+}
+
+// renewCertificates: kubeha certs renew, SIGKILLed while m2's apiserver
+// restarts and run again, with the clients running throughout. Every
+// master's first expiry moves later; each master's certificates were
+// renewed once over both runs; the old admin kubeconfig (not revoked:
+// kubeadm renews, it does not rotate the CA) and the new one both work;
+// the kubelets keep rotating their own client certificates.
+func (c *cluster) renewCertificates(ctx context.Context, t *testing.T) {
+	before := c.expiries(ctx, t)
+	oldConf := filepath.Join(c.dir, "admin-before-renewal.conf")
+	b, _ := os.ReadFile(filepath.Join(c.dir, ".kubeha", "e2e", "admin.conf"))
+	os.WriteFile(oldConf, b, 0o600)
+
+	stop := c.startClients(ctx, t, []string{"w1", "w2"})
+	start := time.Now()
+	args := []string{"certs", "renew", "-i", c.inv, "--output", "json"}
+	if !c.commandWatch(ctx, func(_ *exec.Cmd, e events.Event) bool {
+		return e.Host == "m2" && e.Kind == events.Output && e.Message == "restarting kube-apiserver-m2"
+	}, args...) {
+		t.Fatal("certs renew ended before m2's apiserver restarted")
+	}
+	out, err := c.run(ctx, args...)
+	report := stop()
+	if err != nil {
+		t.Fatalf("certs renew after SIGKILL: %v\n%s", err, lastLines(out, 30))
+	}
+	t.Logf("certs renew, killed during m2's apiserver restart and rerun: %v in all", time.Since(start).Round(time.Second))
+	t.Logf("clients during the renewal:\n%s", report)
+
+	after := c.expiries(ctx, t)
+	for m, was := range before {
+		if !after[m].After(was) {
+			t.Errorf("%s: first expiry %s after the renewal, %s before", m, after[m].Format(time.RFC3339), was.Format(time.RFC3339))
+		}
+	}
+	renewed := map[string]int{}
+	for _, o := range c.outputs {
+		for _, l := range strings.Split(o, "\n") {
+			var e events.Event
+			if json.Unmarshal([]byte(l), &e) == nil && e.Phase == "certs-renew" && e.Kind == events.Output && strings.HasPrefix(e.Message, "Done renewing certificates.") {
+				renewed[e.Host]++
+			}
+		}
+	}
+	for _, m := range []string{"m1", "m2", "m3"} {
+		if renewed[m] != 1 {
+			t.Errorf("%s: certificates renewed %d times over the killed run and the rerun, want 1", m, renewed[m])
+		}
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, ".kubeha", "e2e", "certs-renew.json")); !os.IsNotExist(err) {
+		t.Errorf("the renewal is still kept after it finished: %v", err)
+	}
+	for _, conf := range []string{oldConf, filepath.Join(c.dir, ".kubeha", "e2e", "admin.conf")} {
+		if out, err := exec.CommandContext(ctx, c.kubectl, "--kubeconfig", conf, "--request-timeout", "5s", "get", "--raw", "/readyz").CombinedOutput(); err != nil || string(out) != "ok" {
+			t.Errorf("%s after the renewal: %v %q", filepath.Base(conf), err, out)
+		}
+	}
+	for _, m := range c.ms[:5] {
+		if out, _ := m.Exec(ctx, "grep", "-x", "rotateCertificates: true", "/var/lib/kubelet/config.yaml"); strings.TrimSpace(out) != "rotateCertificates: true" {
+			t.Errorf("%s: the kubelet does not rotate its client certificate: %q", m.Name, out)
+		}
+	}
+	for _, name := range []string{"readyz", "write", "workload"} {
+		if l := report[name].Longest; l > 5*time.Second {
+			t.Errorf("%s: clients could not get through for %v during the renewal", name, l.Round(10*time.Millisecond))
+		}
+	}
+}
