@@ -25,6 +25,10 @@ type NodeState struct {
 	// Upgrading is the value of UpgradeAnnotation: "" unless kubeha took
 	// the node out for an upgrade and has not given it back.
 	Upgrading string
+	// InternalIP is the node's internal address as its kubelet reports it.
+	InternalIP string
+	// ControlPlane: the node is labelled a control-plane node.
+	ControlPlane bool
 }
 
 // ClusterState is what an upgrade decides from: the version kubeadm's
@@ -66,22 +70,31 @@ func parseClusterState(out string) (ClusterState, error) {
 	if s.Version == "" {
 		return s, fmt.Errorf("kubeadm's ClusterConfiguration (ConfigMap kube-system/kubeadm-config) names no kubernetesVersion")
 	}
-	for _, l := range strings.Split(strings.TrimSpace(sec["nodes"]), "\n") {
-		if l == "" {
+	// Lines split on newlines only: trailing fields may be empty tabs.
+	for _, l := range strings.Split(sec["nodes"], "\n") {
+		if strings.TrimSpace(l) == "" {
 			continue
 		}
 		f := strings.Split(l, "\t")
-		if len(f) != 5 {
+		if len(f) != 6 {
 			return s, fmt.Errorf("unexpected node line %q", l)
 		}
-		s.Nodes = append(s.Nodes, NodeState{Name: f[0], KubeletVersion: f[1], Ready: f[2] == "True", Unschedulable: f[3] == "true", Upgrading: f[4]})
+		s.Nodes = append(s.Nodes, NodeState{Name: f[0], KubeletVersion: f[1], Ready: f[2] == "True", Unschedulable: f[3] == "true", Upgrading: f[4], InternalIP: f[5]})
+	}
+	for _, m := range strings.Fields(sec["masters"]) {
+		for i := range s.Nodes {
+			if s.Nodes[i].Name == m {
+				s.Nodes[i].ControlPlane = true
+			}
+		}
 	}
 	return s, nil
 }
 
-// Drain annotates node as being upgraded to version, cordons it and evicts
-// its pods (DaemonSets' stay), waiting up to secs for the evictions;
-// kubectl runs on master via, against its own apiserver.
+// Drain annotates node as being upgraded to version (unless version is
+// empty: a node being removed), cordons it and evicts its pods
+// (DaemonSets' stay), waiting up to secs for the evictions; kubectl runs
+// on master via, against its own apiserver.
 func (c *Client) Drain(ctx context.Context, via inventory.Host, node, version string, secs int) error {
 	body := scripts.Render("controlplane/drain", struct {
 		Node, Version string
@@ -106,5 +119,13 @@ func (c *Client) WaitNode(ctx context.Context, via inventory.Host, node, version
 		Secs          int
 	}{node, version, secs})
 	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "wait for " + node, Script: c.frame(via, Own, "5s", body).String()}, false)
+	return err
+}
+
+// DeleteNode deletes the Node object named node (gone already is fine),
+// through master via's own apiserver.
+func (c *Client) DeleteNode(ctx context.Context, via inventory.Host, node string) error {
+	body := scripts.Render("controlplane/delete-node", struct{ Node string }{node})
+	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "delete node " + node, Script: c.frame(via, Own, "20s", body).String()}, true)
 	return err
 }
