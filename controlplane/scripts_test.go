@@ -84,6 +84,9 @@ func TestScripts(t *testing.T) {
 				Secs                        int
 			}{v, v, v, v, 300}))
 		}},
+		{Name: "delete-node", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/delete-node", struct{ Node string }{v}))
+		}},
 		{Name: "certs-check", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/certs-check", nil))
 		}},

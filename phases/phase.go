@@ -118,6 +118,15 @@ type Env struct {
 	// etcd, emitting under this phase's name. Never nil when Hosts is set.
 	ControlPlane *controlplane.Client
 
+	// RemoveNodes: the operator asked for the nodes the inventory no
+	// longer lists to be taken out of the cluster (apply --remove-nodes).
+	RemoveNodes bool
+	// Former are the hosts earlier runs were given that the inventory no
+	// longer lists, as the journal remembers them.
+	Former []inventory.Host
+	// forget drops a former host from the journal once it is out.
+	forget func(name string) error
+
 	results *hostResults
 	// hooks are the registered phases' join hooks, in phase order.
 	hooks []JoinHooker

@@ -15,6 +15,7 @@ func Registry() []Phase {
 		GatherFacts{},
 		&InstallArtifacts{},
 		PrepareHosts{},
+		RemoveNodes{},
 		&ConfigureLoadBalancer{},
 		InitControlPlane{},
 		UpgradeCluster{},

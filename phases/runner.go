@@ -109,6 +109,10 @@ type Runner struct {
 	UploadConcurrency int
 	Journal           *state.Journal
 	Store             JournalStore
+	// RemoveNodes lets the remove-nodes phase take out of the cluster the
+	// nodes the inventory no longer lists (apply --remove-nodes): it
+	// destroys, so it is never the default.
+	RemoveNodes bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -170,9 +174,21 @@ func (r *Runner) envFor(id string) *Env {
 			}
 			return 5
 		}(),
-		Hosts:   r.Hosts,
-		Facts:   r.Facts,
-		results: &hostResults{},
+		Hosts:       r.Hosts,
+		Facts:       r.Facts,
+		results:     &hostResults{},
+		RemoveNodes: r.RemoveNodes,
+		Former: func() []inventory.Host {
+			r.jmu.Lock()
+			defer r.jmu.Unlock()
+			if r.Journal == nil {
+				return nil
+			}
+			return r.Journal.Former(r.Cluster.Spec.Hosts)
+		}(),
+		forget: func(name string) error {
+			return r.journal(func(j *state.Journal) { j.Forget(name) })
+		},
 	}
 }
 
@@ -196,6 +212,12 @@ func (r *Runner) Apply(ctx context.Context, sel Selection) error {
 		force[id] = true
 	}
 	runStart := time.Now()
+	// Every host of the inventory is remembered before any phase touches
+	// it: once the inventory drops it, the journal is how kubeha still
+	// reaches it to take it out.
+	if err := r.journal(func(j *state.Journal) { j.Remember(r.Cluster.Spec.Hosts) }); err != nil {
+		return err
+	}
 	r.Events.Emit(events.Event{Kind: events.RunStarted, Message: fmt.Sprintf("%d phases on %d hosts", len(selected), len(r.Cluster.Spec.Hosts))})
 	p, err := r.applySelected(ctx, selected, force)
 	if r.ControlPlane != nil {
@@ -440,6 +462,8 @@ func (r *Runner) Reset(ctx context.Context) error {
 		step(r.Phases[i], "Undo: "+r.Phases[i].Title(), c.CleanUp)
 	}
 	if len(errs) == 0 {
+		// The cluster is gone: no host of it is kubeha's to remove any more.
+		r.Journal.Hosts = nil
 		env := r.envFor("reset")
 		for _, h := range r.Cluster.Spec.Hosts {
 			env.Log.ForHost(h.Name).Info("left on purpose: " + strings.Join(leftByReset(r.Cluster, h), "; "))

@@ -162,6 +162,8 @@ func scriptCases() []scriptCase {
 		{"upgradeNode apply", func(v string) scripts.Script { return scripts.Render("phases/upgrade-node", upgradeData(v, "apply")) }},
 		{"upgradeNode node", func(v string) scripts.Script { return scripts.Render("phases/upgrade-node", upgradeData(v, "node")) }},
 		{"upgradeNode kubelet only", func(v string) scripts.Script { return scripts.Render("phases/upgrade-node", upgradeData(v, "")) }},
+		// remove_nodes.go
+		{"reachable", func(string) scripts.Script { return scripts.Render("phases/reachable", nil) }},
 		// remote.go
 		{"hashScript", func(v string) scripts.Script { return hashScript([]string{v, SysctlPath}) }},
 		{"smallFilesScript", func(v string) scripts.Script {

@@ -18,12 +18,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
 )
 
 // Phase statuses recorded in the journal.
@@ -39,6 +41,40 @@ type Journal struct {
 	Cluster string                  `json:"cluster"`
 	Updated time.Time               `json:"updated"`
 	Phases  map[string]*PhaseRecord `json:"phases"`
+	// Hosts is every host an apply was asked to make part of the cluster,
+	// as the inventory last described it, kept until kubeha removed it
+	// from the cluster: how kubeha reaches a host after the inventory
+	// stopped listing it (no secret is in a host's entry).
+	Hosts []inventory.Host `json:"hosts,omitempty"`
+}
+
+// Remember records hosts (the inventory's, which win over what the
+// journal had under their names) in j.Hosts, keeping the others.
+func (j *Journal) Remember(hosts []inventory.Host) {
+	out := append([]inventory.Host(nil), hosts...)
+	for _, h := range j.Hosts {
+		if !slices.ContainsFunc(hosts, func(x inventory.Host) bool { return x.Name == h.Name }) {
+			out = append(out, h)
+		}
+	}
+	j.Hosts = out
+}
+
+// Forget removes the host named name from j.Hosts.
+func (j *Journal) Forget(name string) {
+	j.Hosts = slices.DeleteFunc(j.Hosts, func(h inventory.Host) bool { return h.Name == name })
+}
+
+// Former returns the hosts of j.Hosts that hosts (the inventory's) no
+// longer lists.
+func (j *Journal) Former(hosts []inventory.Host) []inventory.Host {
+	var out []inventory.Host
+	for _, h := range j.Hosts {
+		if !slices.ContainsFunc(hosts, func(x inventory.Host) bool { return x.Name == h.Name }) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // PhaseRecord is the last outcome of one phase.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
 )
 
 func TestSaveLoadRoundTripAndMode(t *testing.T) {
@@ -162,5 +163,33 @@ func TestSaveRedactsErrors(t *testing.T) {
 		if strings.Contains(string(raw), secret) {
 			t.Errorf("state.json holds %q:\n%s", secret, raw)
 		}
+	}
+}
+
+// TestJournalRemembersHosts: the inventory's hosts are remembered (its
+// entries win), one the inventory drops is Former until forgotten.
+func TestJournalRemembersHosts(t *testing.T) {
+	j := &Journal{}
+	h := func(name, addr string) inventory.Host {
+		return inventory.Host{Name: name, Address: addr, Role: inventory.RoleWorker}
+	}
+	j.Remember([]inventory.Host{h("w1", "10.0.0.1"), h("w2", "10.0.0.2")})
+	j.Remember([]inventory.Host{h("w1", "10.0.0.9")})
+	names := func(hs []inventory.Host) string {
+		var out []string
+		for _, x := range hs {
+			out = append(out, x.Name+"@"+x.Address)
+		}
+		return strings.Join(out, " ")
+	}
+	if got := names(j.Hosts); got != "w1@10.0.0.9 w2@10.0.0.2" {
+		t.Errorf("remembered %q", got)
+	}
+	if got := names(j.Former([]inventory.Host{h("w1", "10.0.0.9")})); got != "w2@10.0.0.2" {
+		t.Errorf("former %q", got)
+	}
+	j.Forget("w2")
+	if got := names(j.Former([]inventory.Host{h("w1", "10.0.0.9")})); got != "" {
+		t.Errorf("former after Forget %q", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,7 +127,15 @@ func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink
 	o := f.conn
 	o.secrets, o.events, o.stdin, o.stderr = secrets, sink, c.app.stdin, c.app.stderr
 	o.live = view != nil // the view takes the terminal once this returns
-	hosts, closeHosts, err := c.app.connect(ctx, cl, o)
+	// The hosts the inventory no longer lists are still reached, as the
+	// journal remembers them, to be taken out (remove-nodes).
+	reach := cl
+	if former := journal.Former(cl.Spec.Hosts); len(former) > 0 {
+		cc := *cl
+		cc.Spec.Hosts = append(slices.Clone(cl.Spec.Hosts), former...)
+		reach = &cc
+	}
+	hosts, closeHosts, err := c.app.connect(ctx, reach, o)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -144,6 +153,7 @@ func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink
 			UploadConcurrency: f.concurrentUploads,
 			Journal:           journal,
 			Store:             store,
+			RemoveNodes:       f.removeNodes,
 		},
 		close: func() {
 			if closeHosts != nil {

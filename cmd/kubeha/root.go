@@ -53,6 +53,7 @@ type runFlags struct {
 	only              []string
 	from              string
 	force             []string
+	removeNodes       bool
 	conn              connectOptions
 }
 
@@ -66,6 +67,7 @@ func (f *runFlags) bind(cmd *cobra.Command, selection bool) {
 		fs.StringSliceVar(&f.only, "only", nil, "run only these phase IDs")
 		fs.StringVar(&f.from, "from", "", "start at this phase ID")
 		fs.StringSliceVar(&f.force, "force", nil, "rerun these phase IDs even if they probe as done")
+		fs.BoolVar(&f.removeNodes, "remove-nodes", false, "take out of the cluster the nodes the inventory no longer lists: drain, etcd member removed, kubeadm reset, node deleted (destroys; without it apply only names them)")
 	}
 	f.conn.bind(cmd)
 }
