@@ -50,10 +50,9 @@ func (s ClusterState) Node(name string) (NodeState, bool) {
 	return NodeState{}, false
 }
 
-// State reads the cluster's state through master via's own apiserver.
-// During an upgrade the caller names a master that is not being upgraded
-// for this and for Drain, Uncordon and WaitNode: a master's own apiserver
-// restarts while it is.
+// State reads the cluster's state through master via's own apiserver (the
+// control host's, ready when the run picked it; the endpoint may not
+// route yet right after kubeadm init).
 func (c *Client) State(ctx context.Context, via inventory.Host) (ClusterState, error) {
 	res, err := c.exec(ctx, via.Name, ssh.Command{Name: "read the cluster's versions",
 		Script: c.frame(via, Own, "20s", scripts.Render("controlplane/cluster-state", nil)).String()}, false)
@@ -93,22 +92,27 @@ func parseClusterState(out string) (ClusterState, error) {
 
 // Drain annotates node as being upgraded to version (unless version is
 // empty: a node being removed), cordons it and evicts its pods
-// (DaemonSets' stay), waiting up to secs for the evictions; kubectl runs
-// on master via, against its own apiserver.
+// (DaemonSets' stay), waiting up to secs for the evictions.
+//
+// Drain, Uncordon, WaitNode and DeleteNode run kubectl on master via,
+// which the caller picks among those it is not changing (kubeadm replaces
+// a master's kubectl and admin.conf as it upgrades it), through the
+// endpoint: any one apiserver may be restarting, and the load balancers
+// send to the others.
 func (c *Client) Drain(ctx context.Context, via inventory.Host, node, version string, secs int) error {
 	body := scripts.Render("controlplane/drain", struct {
 		Node, Version string
 		Secs          int
 	}{node, version, secs})
 	// Each eviction request is short; kubectl drain polls until --timeout.
-	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "drain " + node, Script: c.frame(via, Own, "20s", body).String()}, true)
+	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "drain " + node, Script: c.frame(via, Endpoint, "20s", body).String()}, true)
 	return err
 }
 
 // Uncordon makes node schedulable again and removes UpgradeAnnotation.
 func (c *Client) Uncordon(ctx context.Context, via inventory.Host, node string) error {
 	body := scripts.Render("controlplane/uncordon", struct{ Node string }{node})
-	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "uncordon " + node, Script: c.frame(via, Own, "20s", body).String()}, false)
+	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "uncordon " + node, Script: c.frame(via, Endpoint, "20s", body).String()}, false)
 	return err
 }
 
@@ -118,7 +122,7 @@ func (c *Client) WaitNode(ctx context.Context, via inventory.Host, node, version
 		Node, Version string
 		Secs          int
 	}{node, version, secs})
-	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "wait for " + node, Script: c.frame(via, Own, "5s", body).String()}, false)
+	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "wait for " + node, Script: c.frame(via, Endpoint, "5s", body).String()}, false)
 	return err
 }
 
@@ -126,6 +130,6 @@ func (c *Client) WaitNode(ctx context.Context, via inventory.Host, node, version
 // through master via's own apiserver.
 func (c *Client) DeleteNode(ctx context.Context, via inventory.Host, node string) error {
 	body := scripts.Render("controlplane/delete-node", struct{ Node string }{node})
-	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "delete node " + node, Script: c.frame(via, Own, "20s", body).String()}, true)
+	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "delete node " + node, Script: c.frame(via, Endpoint, "20s", body).String()}, true)
 	return err
 }

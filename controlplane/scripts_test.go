@@ -63,16 +63,16 @@ func TestScripts(t *testing.T) {
 		}},
 		{Name: "cluster-state", Render: framed(Own, "controlplane/cluster-state", nil)},
 		{Name: "drain", Render: func(v string) scripts.Script {
-			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/drain", struct {
+			return cp.frame(scriptHost(v), Endpoint, "20s", scripts.Render("controlplane/drain", struct {
 				Node, Version string
 				Secs          int
 			}{v, v, 300}))
 		}},
 		{Name: "uncordon", Render: func(v string) scripts.Script {
-			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/uncordon", struct{ Node string }{v}))
+			return cp.frame(scriptHost(v), Endpoint, "20s", scripts.Render("controlplane/uncordon", struct{ Node string }{v}))
 		}},
 		{Name: "wait-node", Render: func(v string) scripts.Script {
-			return cp.frame(scriptHost(v), Own, "5s", scripts.Render("controlplane/wait-node", struct {
+			return cp.frame(scriptHost(v), Endpoint, "5s", scripts.Render("controlplane/wait-node", struct {
 				Node, Version string
 				Secs          int
 			}{v, v, 300}))
@@ -85,7 +85,7 @@ func TestScripts(t *testing.T) {
 			}{v, v, v, v, 300}))
 		}},
 		{Name: "delete-node", Render: func(v string) scripts.Script {
-			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/delete-node", struct{ Node string }{v}))
+			return cp.frame(scriptHost(v), Endpoint, "20s", scripts.Render("controlplane/delete-node", struct{ Node string }{v}))
 		}},
 		{Name: "certs-check", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/certs-check", nil))

@@ -49,11 +49,12 @@ var (
 		"cniCleanUp manifest": listsInterfaces,
 		"factsCommand":        splitsOutput,
 		// kubelet --version prints "Kubernetes vX.Y.Z", split into fields.
-		"upgradeNode apply":        splitsOutput,
-		"upgradeNode node":         splitsOutput,
-		"upgradeNode kubelet only": splitsOutput,
-		"smallFilesScript":         splitsOutput,
-		"probeScript":              splitsOutput,
+		"upgradeNode apply":               splitsOutput,
+		"upgradeNode node":                splitsOutput,
+		"upgradeNode kubelet only":        splitsOutput,
+		"upgradeNode master kubelet only": splitsOutput,
+		"smallFilesScript":                splitsOutput,
+		"probeScript":                     splitsOutput,
 		// The daemonset's numbers, split into fields.
 		"setProxyModeScript":              splitsOutput,
 		"setProxyModeScript restart only": splitsOutput,
@@ -162,6 +163,11 @@ func scriptCases() []scriptCase {
 		{"upgradeNode apply", func(v string) scripts.Script { return scripts.Render("phases/upgrade-node", upgradeData(v, "apply")) }},
 		{"upgradeNode node", func(v string) scripts.Script { return scripts.Render("phases/upgrade-node", upgradeData(v, "node")) }},
 		{"upgradeNode kubelet only", func(v string) scripts.Script { return scripts.Render("phases/upgrade-node", upgradeData(v, "")) }},
+		{"upgradeNode master kubelet only", func(v string) scripts.Script {
+			d := upgradeData(v, "")
+			d.Master = true
+			return scripts.Render("phases/upgrade-node", d)
+		}},
 		// remove_nodes.go
 		{"reachable", func(string) scripts.Script { return scripts.Render("phases/reachable", nil) }},
 		// remote.go
@@ -194,5 +200,5 @@ func TestScripts(t *testing.T) {
 
 // upgradeData is the upgrade scripts' data with every value v.
 func upgradeData(v, mode string) upgradeScriptData {
-	return upgradeScriptData{Version: v, Stage: v, Mode: mode, Ignore: []string{v, "SystemVerification"}}
+	return upgradeScriptData{Version: v, Stage: v, Mode: mode, Ignore: []string{v, "SystemVerification"}, Master: mode != "", APIServerPort: 6443}
 }

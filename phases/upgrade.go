@@ -354,6 +354,8 @@ func snapshotBeforeUpgrade(ctx context.Context, env *Env, target string) error {
 type upgradeScriptData struct {
 	Version, Stage, Mode string
 	Ignore               []string
+	Master               bool
+	APIServerPort        int
 }
 
 // via is the master whose kubectl drains and watches h: the control host,
@@ -388,7 +390,7 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 	if err != nil {
 		return err
 	}
-	data := upgradeScriptData{target, upgradeStage(target), u.Mode, c.Spec.Kubeadm.IgnorePreflightErrors}
+	data := upgradeScriptData{target, upgradeStage(target), u.Mode, c.Spec.Kubeadm.IgnorePreflightErrors, u.Master, inventory.APIServerPort}
 	log.Info(u.Reason)
 	if u.Mode == "apply" {
 		if _, err := env.run(ctx, u.Host, "kubeadm upgrade plan", scripts.Render("phases/upgrade-plan", data)); err != nil {

@@ -589,6 +589,8 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 		}
 		c.echoPod(ctx, t, "echo-after-failover", "w3", live)
 	})
+
+	t.Run("nodes removed and a dead master replaced", func(t *testing.T) { c.removeAndReplace(ctx, t) })
 }
 
 // argvSampler prints every process command line on a machine that holds

@@ -68,7 +68,7 @@ func TestUpgrade(t *testing.T) {
 	if !c.applyKillWhen(ctx, func(e events.Event) bool {
 		return e.Phase == "upgrade" && e.Host == "m2" && e.Kind == events.Output && strings.Contains(e.Message, "[upgrade")
 	}) {
-		t.Fatal("apply ended before m2's upgrade started")
+		t.Fatalf("apply ended before m2's upgrade started:\n%s", lastLines(c.outputs[len(c.outputs)-1], 60))
 	}
 	evs, out, took, err := c.apply(ctx)
 	report := stopClients()
@@ -215,7 +215,7 @@ func (c *cluster) renewCertificates(ctx context.Context, t *testing.T) {
 	if !c.commandWatch(ctx, func(_ *exec.Cmd, e events.Event) bool {
 		return e.Host == "m2" && e.Kind == events.Output && e.Message == "restarting kube-apiserver-m2"
 	}, args...) {
-		t.Fatal("certs renew ended before m2's apiserver restarted")
+		t.Fatalf("certs renew ended before m2's apiserver restarted:\n%s", lastLines(c.outputs[len(c.outputs)-1], 60))
 	}
 	out, err := c.run(ctx, args...)
 	report := stop()
