@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -97,7 +98,11 @@ func planUpgrade(c *inventory.Cluster, s controlplane.ClusterState, apiserverTag
 	if i := strings.LastIndex(s.ProxyImage, ":"); i >= 0 {
 		proxyTag = s.ProxyImage[i+1:]
 	}
-	applyNeeded := s.Version != target || (s.ProxyImage != "" && proxyTag != target)
+	// kubeadm upgrade apply moves the stored version; the addons
+	// (kube-proxy, CoreDNS) follow with the last master's kubeadm upgrade
+	// node, once every control plane is at the version.
+	applyNeeded := s.Version != target
+	addonsBehind := s.ProxyImage != "" && proxyTag != target
 
 	var masters []nodeUpgrade
 	applyAt := ""
@@ -126,8 +131,15 @@ func planUpgrade(c *inventory.Cluster, s controlplane.ClusterState, apiserverTag
 		}
 		u := nodeUpgrade{Host: m.Name, Master: true}
 		var why []string
-		if apiserverTags[m.Name] != target {
+		switch {
+		case apiserverTags[m.Name] != target:
 			why = append(why, fmt.Sprintf("control plane %s → %s", orUnknown(apiserverTags[m.Name]), target))
+			u.Mode = "node"
+		case n.Upgrading != "":
+			// Taken out and cut short after its control plane: kubeadm's
+			// remaining steps are finished (at the same version kubeadm
+			// leaves equal manifests alone).
+			why = append(why, "finish kubeadm's upgrade of this master")
 			u.Mode = "node"
 		}
 		if m.Name == applyAt {
@@ -139,9 +151,6 @@ func planUpgrade(c *inventory.Cluster, s controlplane.ClusterState, apiserverTag
 		if n.KubeletVersion != target {
 			why = append(why, fmt.Sprintf("kubelet %s → %s", n.KubeletVersion, target))
 		}
-		if len(why) == 0 && n.Upgrading != "" {
-			why = append(why, "give back the node kubeha took out")
-		}
 		if len(why) == 0 {
 			continue
 		}
@@ -150,6 +159,32 @@ func planUpgrade(c *inventory.Cluster, s controlplane.ClusterState, apiserverTag
 			masters = append([]nodeUpgrade{u}, masters...)
 		} else {
 			masters = append(masters, u)
+		}
+	}
+	if !applyNeeded && addonsBehind {
+		// Every control plane is at the version (a run cut short after
+		// the last master's) or will be: the last master's kubeadm
+		// upgrade node upgrades the addons.
+		pending := false
+		for _, u := range masters {
+			pending = pending || u.Mode != ""
+		}
+		if !pending {
+			var last *inventory.Host
+			for _, m := range c.Masters() {
+				if _, ok := s.Node(m.Name); ok {
+					last = &m
+				}
+			}
+			if last != nil {
+				i := slices.IndexFunc(masters, func(u nodeUpgrade) bool { return u.Host == last.Name })
+				if i < 0 {
+					masters = append(masters, nodeUpgrade{Host: last.Name, Master: true})
+					i = len(masters) - 1
+				}
+				masters[i].Mode = "node"
+				masters[i].Reason = strings.TrimPrefix(masters[i].Reason+", kube-proxy and CoreDNS "+proxyTag+" → "+target, ", ")
+			}
 		}
 	}
 	var workers []nodeUpgrade
