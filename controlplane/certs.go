@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,7 +141,10 @@ func (c *Client) masterCertificates(ctx context.Context, m inventory.Host) (Mast
 // manifestsDir is where the kubelet reads the static pods.
 const manifestsDir = "/etc/kubernetes/manifests"
 
-var controlPlanePods = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+// restartRounds are the static pods that read the certificates kubeadm
+// renews, in the rounds a renewal restarts them: etcd alone (one member of
+// the quorum at a time), then its clients together.
+var restartRounds = [][]string{{"etcd"}, {"kube-apiserver", "kube-controller-manager", "kube-scheduler"}}
 
 // renewalFile keeps, in the state directory, a renewal that has not
 // finished: the next run finishes it rather than begin another. One older
@@ -222,28 +226,26 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 				return fmt.Errorf("%s: kubeadm certs renew all: %w", m.Name, err)
 			}
 		}
-		for _, pod := range controlPlanePods {
-			if pod == "etcd" && c.cluster.Spec.Etcd.Topology == inventory.EtcdExternal {
+		for _, round := range restartRounds {
+			if round[0] == "etcd" && c.cluster.Spec.Etcd.Topology == inventory.EtcdExternal {
 				continue // its certificates are its operator's
 			}
 			body := scripts.Render("controlplane/restart-static-pod", struct {
-				Dir, Component, Node, Value string
-				Secs                        int
-			}{manifestsDir, pod, m.Name, value, 300})
+				Dir, Node, Value string
+				Components       []string
+				Secs             int
+			}{manifestsDir, m.Name, value, round, 300})
 			// Through the endpoint: this master's own apiserver is what
 			// restarts.
-			if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restart " + pod, Script: Frame(m, Endpoint, "5s", body).String()}, true); err != nil {
-				return fmt.Errorf("%s: restart %s: %w", m.Name, pod, err)
+			if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restart " + strings.Join(round, ", "), Script: Frame(m, Endpoint, "5s", body).String()}, true); err != nil {
+				return fmt.Errorf("%s: restart %s: %w", m.Name, strings.Join(round, ", "), err)
 			}
-			switch pod {
-			case "etcd":
+			if round[0] == "etcd" {
 				if err := c.WaitEtcd(ctx, m, 180); err != nil {
 					return fmt.Errorf("%s: after etcd's restart: %w", m.Name, err)
 				}
-			case "kube-apiserver":
-				if err := c.WaitReady(ctx, m, 180); err != nil {
-					return fmt.Errorf("%s: after the apiserver's restart: %w", m.Name, err)
-				}
+			} else if err := c.WaitReady(ctx, m, 180); err != nil {
+				return fmt.Errorf("%s: after the apiserver's restart: %w", m.Name, err)
 			}
 		}
 		log.Info(fmt.Sprintf("certificates renewed and the control plane restarted in %s", time.Since(start).Round(100*time.Millisecond)))

@@ -109,9 +109,10 @@ spec:
 				// the kubelet restarted the pod.
 				os.WriteFile(filepath.Join(bin, "kubectl"), []byte("#!/bin/sh\necho '"+value+" True'\n"), 0o755)
 				s := Frame(scriptHost("m1"), Endpoint, "5s", scripts.Render("controlplane/restart-static-pod", struct {
-					Dir, Component, Node, Value string
-					Secs                        int
-				}{dir, tc.name, "m1", value, 5}))
+					Dir, Node, Value string
+					Components       []string
+					Secs             int
+				}{dir, "m1", value, []string{tc.name}, 5}))
 				cmd := exec.Command("sh", "-c", s.String())
 				cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 				out, err := cmd.CombinedOutput()
