@@ -141,10 +141,13 @@ func (c *Client) masterCertificates(ctx context.Context, m inventory.Host) (Mast
 // manifestsDir is where the kubelet reads the static pods.
 const manifestsDir = "/etc/kubernetes/manifests"
 
-// restartRounds are the static pods that read the certificates kubeadm
-// renews, in the rounds a renewal restarts them: etcd alone (one member of
-// the quorum at a time), then its clients together.
-var restartRounds = [][]string{{"etcd"}, {"kube-apiserver", "kube-controller-manager", "kube-scheduler"}}
+// restarted are the static pods that read the certificates kubeadm renews
+// only when they start: the apiserver, the controller-manager and the
+// scheduler, restarted together. etcd is not among them: it reads its
+// server and peer certificates again on every TLS handshake
+// (go.etcd.io/etcd/client/pkg/v3/transport, TLSInfo's GetCertificate), so
+// a renewal costs its quorum nothing.
+var restarted = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
 
 // renewalFile keeps, in the state directory, a renewal that has not
 // finished: the next run finishes it rather than begin another. One older
@@ -165,11 +168,11 @@ type renewal struct {
 }
 
 // RenewCertificates renews every certificate kubeadm manages on each
-// master in turn and restarts that master's control-plane static pods so
-// they use them, each back and Ready (etcd healthy, the apiserver ready)
-// before the next: the load balancers always have the other apiservers,
-// and etcd never loses more than one member at a time. The local admin
-// kubeconfig is saved again from the control host at the end.
+// master in turn and restarts the static pods that read them only at start
+// (restarted), back and Ready (the apiserver ready, etcd healthy) before
+// the next master: the load balancers always have the other apiservers.
+// The local admin kubeconfig is saved again from the control host at the
+// end.
 //
 // A renewal is kept in the state directory until it finishes: a master
 // whose first certificate expires later than when the renewal began was
@@ -226,27 +229,21 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 				return fmt.Errorf("%s: kubeadm certs renew all: %w", m.Name, err)
 			}
 		}
-		for _, round := range restartRounds {
-			if round[0] == "etcd" && c.cluster.Spec.Etcd.Topology == inventory.EtcdExternal {
-				continue // its certificates are its operator's
-			}
-			body := scripts.Render("controlplane/restart-static-pod", struct {
-				Dir, Node, Value string
-				Components       []string
-				Secs             int
-			}{manifestsDir, m.Name, value, round, 300})
-			// Through the endpoint: this master's own apiserver is what
-			// restarts.
-			if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restart " + strings.Join(round, ", "), Script: Frame(m, Endpoint, "5s", body).String()}, true); err != nil {
-				return fmt.Errorf("%s: restart %s: %w", m.Name, strings.Join(round, ", "), err)
-			}
-			if round[0] == "etcd" {
-				if err := c.WaitEtcd(ctx, m, 180); err != nil {
-					return fmt.Errorf("%s: after etcd's restart: %w", m.Name, err)
-				}
-			} else if err := c.WaitReady(ctx, m, 180); err != nil {
-				return fmt.Errorf("%s: after the apiserver's restart: %w", m.Name, err)
-			}
+		body := scripts.Render("controlplane/restart-static-pod", struct {
+			Dir, Node, Value string
+			Components       []string
+			Secs             int
+		}{manifestsDir, m.Name, value, restarted, 300})
+		// Through the endpoint: this master's own apiserver is what
+		// restarts.
+		if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restart the control plane", Script: Frame(m, Endpoint, "5s", body).String()}, true); err != nil {
+			return fmt.Errorf("%s: restart %s: %w", m.Name, strings.Join(restarted, ", "), err)
+		}
+		if err := c.WaitReady(ctx, m, 180); err != nil {
+			return fmt.Errorf("%s: after the apiserver's restart: %w", m.Name, err)
+		}
+		if err := c.WaitEtcd(ctx, m, 180); err != nil {
+			return fmt.Errorf("%s: etcd after the renewal: %w", m.Name, err)
 		}
 		log.Info(fmt.Sprintf("certificates renewed and the control plane restarted in %s", time.Since(start).Round(100*time.Millisecond)))
 	}

@@ -42,10 +42,10 @@ func (c *cmdContext) certsCmd() *cobra.Command {
 		Use:   "renew",
 		Short: "Renew every certificate kubeadm manages, one master at a time, restarting its control plane behind the load balancers",
 		Long: `Renews, on each master in turn, every certificate kubeadm manages (kubeadm
-certs renew all) and restarts that master's etcd, apiserver,
-controller-manager and scheduler so they use them, each back and Ready
-before the next master: the load balancers keep the other apiservers, and
-etcd keeps its quorum. The local admin kubeconfig is saved again. The
+certs renew all) and restarts that master's apiserver, controller-manager
+and scheduler so they use them, back and Ready before the next master: the
+load balancers keep the other apiservers. etcd reads its certificates
+again on every TLS handshake and is not restarted. The local admin kubeconfig is saved again. The
 kubelets' client certificates are not touched: the kubelets rotate them.
 
 Cut short, it is finished by running it again: no master is renewed or
