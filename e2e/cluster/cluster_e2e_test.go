@@ -868,14 +868,15 @@ backend masters
 		}
 	}
 
-	// Reset and build again, three times, each time with another master
+	// Reset and build again, twice, each time with another master
 	// initialising and the workers in another order, so the nodes' Pod
 	// CIDRs change between clusters (the reset of issue 13 left cni0 with
-	// the old CIDR's gateway, and pods on that node never started).
+	// the old CIDR's gateway, and pods on that node never started). A third
+	// rebuild (until issue 16) repeated the second's checks and cost CI
+	// 2.5 minutes that the day-2 scenarios need.
 	orders := [][]string{
 		{"m2", "m3", "m1", "w2", "w1"},
 		{"m3", "m1", "m2", "w1", "w2"},
-		{"m1", "m2", "m3", "w2", "w1"},
 	}
 	for i, order := range orders {
 		t.Run(fmt.Sprintf("reset %d leaves each host as kubeha found it, apply with %s first builds again", i+1, order[0]), func(t *testing.T) {
