@@ -229,15 +229,8 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 				return fmt.Errorf("%s: kubeadm certs renew all: %w", m.Name, err)
 			}
 		}
-		body := scripts.Render("controlplane/restart-static-pod", struct {
-			Dir, Node, Value string
-			Components       []string
-			Secs             int
-		}{manifestsDir, m.Name, value, restarted, 300})
-		// Through the endpoint: this master's own apiserver is what
-		// restarts.
-		if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restart the control plane", Script: Frame(m, Endpoint, "5s", body).String()}, true); err != nil {
-			return fmt.Errorf("%s: restart %s: %w", m.Name, strings.Join(restarted, ", "), err)
+		if err := c.RestartStaticPods(ctx, m, value, restarted...); err != nil {
+			return err
 		}
 		if err := c.WaitReady(ctx, m, 180); err != nil {
 			return fmt.Errorf("%s: after the apiserver's restart: %w", m.Name, err)
@@ -248,4 +241,24 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 		log.Info(fmt.Sprintf("certificates renewed and the control plane restarted in %s", time.Since(start).Round(100*time.Millisecond)))
 	}
 	return c.SaveAdminKubeconfig(ctx, control)
+}
+
+// RestartStaticPods restarts the static pods components on master m by
+// changing their manifests (the annotation kubeha.io/restarted set to
+// value), as kubeadm's upgrade does, and waits until each is back and
+// Ready: the kubelet stops each old pod gracefully, so an apiserver fails
+// /readyz and serves on while the load balancers take it out. A pod whose
+// manifest carries value already is not restarted again.
+func (c *Client) RestartStaticPods(ctx context.Context, m inventory.Host, value string, components ...string) error {
+	body := scripts.Render("controlplane/restart-static-pod", struct {
+		Dir, Node, Value string
+		Components       []string
+		Secs             int
+	}{manifestsDir, m.Name, value, components, 300})
+	// Through the endpoint: this master's own apiserver may be what
+	// restarts.
+	if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restart " + strings.Join(components, ", "), Script: Frame(m, Endpoint, "5s", body).String()}, true); err != nil {
+		return fmt.Errorf("%s: restart %s: %w", m.Name, strings.Join(components, ", "), err)
+	}
+	return nil
 }

@@ -148,6 +148,12 @@ var (
 			return fmt.Sprintf("%q is neither an IP address nor a DNS name", s)
 		},
 	}
+	formCertSAN = form{
+		fix: "write an IP address without a zone (%...), or a DNS name of lower-case letters, digits, '-' and '.'",
+		check: func(s string) string {
+			return formSSHAddress.check(s)
+		},
+	}
 	formEndpointName = form{
 		fix: "use a DNS-style name of lower-case letters, digits, '-' and '.', such as k8s-apiserver-vip; kubeha maps it to the load balancer in /etc/hosts",
 		check: func(s string) string {

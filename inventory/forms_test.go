@@ -172,6 +172,10 @@ func fieldCases() []fieldCase {
 		}, good: []string{"all", "NumCPU", "DirAvailable--etc-kubernetes-manifests", "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml", "Port-6443"},
 			bad: []string{"Swap,NumCPU", "-Swap", "Swap=true"}},
 		localPath("spec.artifacts.dir", "spec.artifacts.dir", func(c *Cluster, s string) { c.Spec.Artifacts = &Artifacts{Dir: s} }),
+		{field: "spec.kubeadm.apiServerCertSANs[]", path: "spec.kubeadm.apiServerCertSANs[1]", set: func(c *Cluster, s string) {
+			c.Spec.Kubeadm.APIServerCertSANs = []string{"api.example.com", s}
+		}, good: []string{"k8s.example.com", "192.0.2.7", "2001:db8::7", "api"},
+			bad: []string{"API.example.com", "192.0.2.7/32", "fe80::1%eth0", "a b", "*.example.com", "x\nkey: v"}},
 	}
 	cases = append(cases, args("apiServerExtraArgs", func(c *Cluster) *map[string]string { return &c.Spec.Kubeadm.APIServerExtraArgs })...)
 	cases = append(cases, args("kubeletExtraArgs", func(c *Cluster) *map[string]string { return &c.Spec.Kubeadm.KubeletExtraArgs })...)

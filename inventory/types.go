@@ -206,8 +206,13 @@ type CNI struct {
 // last so they win over kubeha's own.
 type Kubeadm struct {
 	APIServerExtraArgs map[string]string `yaml:"apiServerExtraArgs,omitempty"`
-	KubeletExtraArgs   map[string]string `yaml:"kubeletExtraArgs,omitempty"`
-	PatchesDir         string            `yaml:"patchesDir,omitempty"`
+	// APIServerCertSANs are names and addresses the apiservers' serving
+	// certificate carries besides the endpoint's, the VIP or SLB and the
+	// masters' own: a DNS name or load balancer added later. Changing them
+	// on a running cluster reissues each master's certificate.
+	APIServerCertSANs []string          `yaml:"apiServerCertSANs,omitempty"`
+	KubeletExtraArgs  map[string]string `yaml:"kubeletExtraArgs,omitempty"`
+	PatchesDir        string            `yaml:"patchesDir,omitempty"`
 	// KubeletConfiguration and KubeProxyConfiguration are merged over the
 	// documents kubeha renders (kubelet.config.k8s.io/v1beta1,
 	// kubeproxy.config.k8s.io/v1alpha1), key by key, nested maps included.

@@ -459,6 +459,9 @@ func (v *validator) kubeadm() {
 	for i, e := range k.IgnorePreflightErrors {
 		v.is(fmt.Sprintf("%s.ignorePreflightErrors[%d]", p, i), e, formPreflight)
 	}
+	for i, san := range k.APIServerCertSANs {
+		v.is(fmt.Sprintf("%s.apiServerCertSANs[%d]", p, i), san, formCertSAN)
+	}
 	if d, set := k.KubeletConfiguration["cgroupDriver"]; set {
 		if s, ok := d.(string); !ok || (s != "systemd" && s != "cgroupfs") {
 			v.errorf(p+".kubeletConfiguration.cgroupDriver", "use systemd or cgroupfs, the driver containerd uses", "unknown value %q", fmt.Sprint(d))

@@ -76,6 +76,9 @@ func CertSANs(c *inventory.Cluster) []string {
 		add(m.Address)
 		add(m.InternalAddress)
 	}
+	for _, s := range c.Spec.Kubeadm.APIServerCertSANs {
+		add(s)
+	}
 	return out
 }
 

@@ -19,6 +19,7 @@ func Registry() []Phase {
 		&ConfigureLoadBalancer{},
 		InitControlPlane{},
 		UpgradeCluster{},
+		IssueAPIServerCerts{},
 		JoinControlPlane{},
 		JoinWorkers{},
 		KubeProxy{},

@@ -168,6 +168,19 @@ func scriptCases() []scriptCase {
 			d.Master = true
 			return scripts.Render("phases/upgrade-node", d)
 		}},
+		// apiserver_certs.go
+		{"apiserverCert", func(v string) scripts.Script {
+			return scripts.Render("phases/apiserver-cert", struct{ Config string }{v})
+		}},
+		{"apiserverCertServed", func(v string) scripts.Script {
+			return scripts.Render("phases/apiserver-cert-served", struct {
+				SANs       []string
+				Port, Secs int
+			}{[]string{v, "10.0.0.1", "fd00::1"}, 6443, 90})
+		}},
+		{"uploadClusterConfig", func(v string) scripts.Script {
+			return scripts.Render("phases/upload-cluster-config", struct{ Config string }{v})
+		}},
 		// remove_nodes.go
 		{"reachable", func(string) scripts.Script { return scripts.Render("phases/reachable", nil) }},
 		// remote.go

@@ -590,6 +590,7 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 		c.echoPod(ctx, t, "echo-after-failover", "w3", live)
 	})
 
+	t.Run("a name added to the apiservers' certificates", func(t *testing.T) { c.addCertName(ctx, t) })
 	t.Run("nodes removed and a dead master replaced", func(t *testing.T) { c.removeAndReplace(ctx, t) })
 }
 

@@ -4,7 +4,11 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -216,4 +220,89 @@ func (c *cluster) removeAndReplace(ctx context.Context, t *testing.T) {
 	if got := strings.Join(remembered, " "); got != "m1 m2 w1 w2" {
 		t.Errorf("the journal remembers %q, want the inventory's m1 m2 w1 w2", got)
 	}
+}
+
+// addCertName: a DNS name and an address added to the inventory's
+// apiServerCertSANs of a running cluster. Every master's apiserver then
+// serves a certificate the cluster's CA vouches for under both (checked
+// by a TLS handshake to each master), kubectl works through the new name,
+// and the stored ClusterConfiguration lists them, with the clients running
+// throughout.
+func (c *cluster) addCertName(ctx context.Context, t *testing.T) {
+	const name, addr = "api.e2e.example", "10.213.0.99"
+	c.deployWorkload(ctx, t)
+	stopClients := c.startClients(ctx, t, []string{"w1", "w2"})
+	b, _ := os.ReadFile(c.inv)
+	b = []byte(strings.Replace(string(b), "  kubeadm:\n", "  kubeadm:\n    apiServerCertSANs: ["+name+", "+addr+"]\n", 1))
+	os.WriteFile(c.inv, b, 0o644)
+	start := time.Now()
+	evs, out, _, err := c.apply(ctx)
+	report := stopClients()
+	if err != nil {
+		t.Fatalf("apply with a new name: %v\n%s", err, lastLines(out, 30))
+	}
+	t.Logf("new names on every apiserver's certificate in %v; clients:\n%s", time.Since(start).Round(100*time.Millisecond), report)
+	for _, e := range evs {
+		if e.Phase == "apiserver-certs" && (e.Kind == events.Info || e.Kind == events.Warning) {
+			t.Logf("%s: %s", e.Host, e.Message)
+		}
+	}
+	pool := c.clusterCA(t)
+	for _, m := range []string{"m1", "m2", "m3"} {
+		for _, sni := range []string{name, addr} {
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", c.machine(m).IP+":6443", &tls.Config{RootCAs: pool, ServerName: sni})
+			if err != nil {
+				t.Errorf("%s's apiserver under %s: %v", m, sni, err)
+				continue
+			}
+			conn.Close()
+		}
+	}
+	if out, err := c.kubectlOut(ctx, "--tls-server-name", name, "get", "--raw", "/readyz"); err != nil || out != "ok" {
+		t.Errorf("kubectl through the VIP under %s: %v %q", name, err, out)
+	}
+	cc, _ := c.kubectlOut(ctx, "-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "jsonpath={.data.ClusterConfiguration}")
+	for _, s := range []string{"- " + name + "\n", "- " + addr + "\n"} {
+		if !strings.Contains(cc, s) {
+			t.Errorf("kubeadm's stored ClusterConfiguration lacks %q:\n%s", s, cc)
+		}
+	}
+	for _, name := range []string{"readyz", "write", "workload"} {
+		if l := report[name].Longest; l > 5*time.Second {
+			t.Errorf("%s: clients could not get through for %v while the certificates changed", name, l.Round(10*time.Millisecond))
+		}
+	}
+	// The next apply finds every certificate right and changes nothing.
+	evs, out, _, err = c.apply(ctx)
+	if err != nil {
+		t.Fatalf("rerun: %v\n%s", err, lastLines(out, 20))
+	}
+	for _, e := range evs {
+		if e.Kind == events.PhaseStarted && e.Phase == "apiserver-certs" {
+			t.Error("a rerun issued the certificates again")
+		}
+	}
+}
+
+// clusterCA is the cluster's CA, from the admin kubeconfig.
+func (c *cluster) clusterCA(t *testing.T) *x509.CertPool {
+	t.Helper()
+	b, err := os.ReadFile(c.dir + "/.kubeha/e2e/admin.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "certificate-authority-data: "); ok {
+			pemBytes, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool := x509.NewCertPool()
+			if pool.AppendCertsFromPEM(pemBytes) {
+				return pool
+			}
+		}
+	}
+	t.Fatal("admin.conf has no CA")
+	return nil
 }
