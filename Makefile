@@ -70,7 +70,7 @@ e2e-machines:
 
 e2e: e2e-machines
 	# -p 1: the scenarios share one harness (namespace, bridge, dockerd).
-	$(GO) test -tags e2e -count=1 -p 1 -timeout 60m ./e2e/...
+	$(GO) test -tags e2e -count=1 -p 1 -timeout 85m ./e2e/...
 
 e2e-clean:
 	$(GO) run ./e2e/cmd/kh-machines clean

@@ -268,7 +268,7 @@ func (c *cluster) addCertName(ctx context.Context, t *testing.T) {
 		}
 	}
 	for _, name := range []string{"readyz", "write", "workload"} {
-		if l := report[name].Longest; l > 5*time.Second {
+		if l := report[name].Longest; l > 15*time.Second {
 			t.Errorf("%s: clients could not get through for %v while the certificates changed", name, l.Round(10*time.Millisecond))
 		}
 	}
