@@ -82,8 +82,27 @@ func (c *cluster) deployWorkload(ctx context.Context, t *testing.T) {
 	if out, err := c.kubectlOut(ctx, "rollout", "status", "deployment/echo", "--timeout=180s"); err != nil {
 		t.Fatalf("the workload did not roll out: %v\n%s", err, out)
 	}
-	if out, err := c.kubectlOut(ctx, "create", "configmap", "probe", "--from-literal=n=0"); err != nil && !strings.Contains(out, "AlreadyExists") {
+	if out, err := c.kubectlOut(ctx, "create", "configmap", "probe", "--from-literal=n=0"); err != nil && !strings.Contains(out, "already exists") {
 		t.Fatalf("create the probe ConfigMap: %v\n%s", err, out)
+	}
+	// The Service's NodePort answers once kube-proxy on each worker has
+	// its rules: the clients start after that, not before.
+	web := &http.Client{Timeout: 2 * time.Second}
+	for _, w := range []string{"w1", "w2"} {
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			resp, err := web.Get("http://" + c.machine(w).IP + ":30080/")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the workload does not answer through %s's NodePort 90 s after its rollout: %v", w, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
 	}
 }
 
