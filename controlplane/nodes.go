@@ -100,10 +100,22 @@ func parseClusterState(out string) (ClusterState, error) {
 // endpoint: any one apiserver may be restarting, and the load balancers
 // send to the others.
 func (c *Client) Drain(ctx context.Context, via inventory.Host, node, version string, secs int) error {
+	return c.drain(ctx, via, node, version, secs, false)
+}
+
+// DrainForRemoval drains node for good: also the pods no controller owns
+// (they die with the node anyway), without waiting for a gone node's pods
+// to confirm their end.
+func (c *Client) DrainForRemoval(ctx context.Context, via inventory.Host, node string, secs int) error {
+	return c.drain(ctx, via, node, "", secs, true)
+}
+
+func (c *Client) drain(ctx context.Context, via inventory.Host, node, version string, secs int, remove bool) error {
 	body := scripts.Render("controlplane/drain", struct {
 		Node, Version string
 		Secs          int
-	}{node, version, secs})
+		Remove        bool
+	}{node, version, secs, remove})
 	// Each eviction request is short; kubectl drain polls until --timeout.
 	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "drain " + node, Script: c.frame(via, Endpoint, "20s", body).String()}, true)
 	return err

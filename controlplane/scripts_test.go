@@ -66,7 +66,15 @@ func TestScripts(t *testing.T) {
 			return cp.frame(scriptHost(v), Endpoint, "20s", scripts.Render("controlplane/drain", struct {
 				Node, Version string
 				Secs          int
-			}{v, v, 300}))
+				Remove        bool
+			}{v, v, 300, false}))
+		}},
+		{Name: "drain for removal", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Endpoint, "20s", scripts.Render("controlplane/drain", struct {
+				Node, Version string
+				Secs          int
+				Remove        bool
+			}{v, "", 30, true}))
 		}},
 		{Name: "uncordon", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Endpoint, "20s", scripts.Render("controlplane/uncordon", struct{ Node string }{v}))

@@ -169,20 +169,9 @@ func removeHost(ctx context.Context, env *Env, control inventory.Host, l leaving
 	cp, c, h := env.ControlPlane, env.Cluster, l.Host
 	log := env.Log.ForHost(h.Name)
 	start := time.Now()
-	if l.InCluster {
-		secs := drainSeconds
-		if !l.Ready {
-			// Pods on a node that is gone never finish terminating: evict,
-			// give them a moment, and go on.
-			secs = 30
-		}
-		if err := cp.Drain(ctx, control, h.Name, "", secs); err != nil {
-			if l.Ready {
-				return fmt.Errorf("drain (through %s): %w", control.Name, err)
-			}
-			log.Warn("the node is not Ready and its pods did not all leave; going on")
-		}
-	}
+	// Asked first: a node that just lost power still counts as Ready for
+	// a while (the node controller's grace period), and a drain would wait
+	// all its time for pods that will never confirm their end.
 	reachable := false
 	if l.Known {
 		rctx, cancel := context.WithTimeout(ctx, removeReachSeconds*time.Second)
@@ -197,6 +186,19 @@ func removeHost(ctx context.Context, env *Env, control inventory.Host, l leaving
 		}
 	} else if h.Role != inventory.RoleLoadBalancer {
 		log.Warn("kubeha never reached this node (no earlier run was given it): taken out of the cluster without kubeadm reset; run kubeadm reset -f on it")
+	}
+	if l.InCluster {
+		gone := !l.Ready || (l.Known && !reachable)
+		secs := drainSeconds
+		if gone {
+			secs = 30
+		}
+		if err := cp.DrainForRemoval(ctx, control, h.Name, secs); err != nil {
+			if !gone {
+				return fmt.Errorf("drain (through %s): %w", control.Name, err)
+			}
+			log.Warn("the node is gone and its pods did not all leave in 30 s; going on")
+		}
 	}
 	if reachable {
 		// Before etcd and the apiserver go: a master that still ran
