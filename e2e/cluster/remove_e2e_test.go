@@ -77,10 +77,15 @@ func (c *cluster) nodeNames(ctx context.Context, t *testing.T) string {
 	return strings.TrimSpace(out)
 }
 
-// backends lists the server lines of haproxy.cfg on machine name.
+// backends lists the server lines of haproxy.cfg on machine name (m4 is
+// w3's machine).
 func (c *cluster) backends(ctx context.Context, t *testing.T, name string) string {
 	t.Helper()
-	out, err := c.machine(name).Exec(ctx, "sh", "-c", `awk '$1 == "server" {print $2}' /etc/haproxy/haproxy.cfg | tr '\n' ' '`)
+	machine := name
+	if name == "m4" {
+		machine = "w3"
+	}
+	out, err := c.machine(machine).Exec(ctx, "sh", "-c", `awk '$1 == "server" {print $2}' /etc/haproxy/haproxy.cfg | tr '\n' ' '`)
 	if err != nil {
 		t.Fatalf("%s: haproxy.cfg: %v", name, err)
 	}
@@ -90,7 +95,7 @@ func (c *cluster) backends(ctx context.Context, t *testing.T, name string) strin
 // leftKubernetes is what kubeadm reset must have removed from a machine:
 // the lines of what is still there ("" when clean).
 func (c *cluster) leftKubernetes(ctx context.Context, name string) string {
-	out, _ := c.machine(name).Exec(ctx, "sh", "-c", `ls /etc/kubernetes/manifests/ /etc/kubernetes/*.conf /var/lib/etcd/member /var/lib/kubelet/config.yaml 2>/dev/null; pgrep -x keepalived; pgrep -x haproxy; ip -4 -o addr show | grep -F ' `+vip+`/' || true`)
+	out, _ := c.machine(name).Exec(ctx, "sh", "-c", `find /etc/kubernetes/manifests -type f 2>/dev/null; ls -d /etc/kubernetes/*.conf /var/lib/etcd/member /var/lib/kubelet/config.yaml 2>/dev/null; pgrep -x keepalived; pgrep -x haproxy; ip -4 -o addr show | grep -F ' `+vip+`/' || true`)
 	return strings.TrimSpace(out)
 }
 
