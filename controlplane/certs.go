@@ -224,8 +224,7 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 		if first, ok := have.Earliest(); ok && !before.IsZero() && first.Expires.After(before) {
 			log.Info("certificates renewed already, by this renewal (started " + value + ")")
 		} else {
-			if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "renew certificates",
-				Script: Frame(m, Own, "20s", scripts.Render("controlplane/certs-renew", nil)).String()}, true); err != nil {
+			if _, err := c.KubectlOn(ctx, m, Own, "renew certificates", scripts.Render("controlplane/certs-renew", nil)); err != nil {
 				return fmt.Errorf("%s: kubeadm certs renew all: %w", m.Name, err)
 			}
 		}

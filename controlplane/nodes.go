@@ -117,7 +117,7 @@ func (c *Client) drain(ctx context.Context, via inventory.Host, node, version st
 		Remove        bool
 	}{node, version, secs, remove})
 	// Each eviction request is short; kubectl drain polls until --timeout.
-	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "drain " + node, Script: c.frame(via, Endpoint, "20s", body).String()}, true)
+	_, err := c.KubectlOn(ctx, via, Endpoint, "drain "+node, body)
 	return err
 }
 
@@ -138,10 +138,8 @@ func (c *Client) WaitNode(ctx context.Context, via inventory.Host, node, version
 	return err
 }
 
-// DeleteNode deletes the Node object named node (gone already is fine),
-// through master via's own apiserver.
+// DeleteNode deletes the Node object named node (gone already is fine).
 func (c *Client) DeleteNode(ctx context.Context, via inventory.Host, node string) error {
-	body := scripts.Render("controlplane/delete-node", struct{ Node string }{node})
-	_, err := c.exec(ctx, via.Name, ssh.Command{Name: "delete node " + node, Script: c.frame(via, Endpoint, "20s", body).String()}, true)
+	_, err := c.KubectlOn(ctx, via, Endpoint, "delete node "+node, scripts.Render("controlplane/delete-node", struct{ Node string }{node}))
 	return err
 }
