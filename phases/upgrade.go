@@ -104,31 +104,19 @@ func planUpgrade(c *inventory.Cluster, s controlplane.ClusterState, apiserverTag
 	applyNeeded := s.Version != target
 	addonsBehind := s.ProxyImage != "" && proxyTag != target
 
+	present := clusterMasters(c, s)
 	var masters []nodeUpgrade
 	applyAt := ""
-	if applyNeeded {
+	if applyNeeded && len(present) > 0 {
 		// A master whose control plane an interrupted apply already
 		// upgraded finishes it; otherwise the first master starts it.
-		for _, m := range c.Masters() {
-			if _, ok := s.Node(m.Name); ok && apiserverTags[m.Name] == target {
-				applyAt = m.Name
-				break
-			}
-		}
-		if applyAt == "" {
-			for _, m := range c.Masters() {
-				if _, ok := s.Node(m.Name); ok {
-					applyAt = m.Name
-					break
-				}
-			}
+		applyAt = present[0].Name
+		if i := slices.IndexFunc(present, func(m inventory.Host) bool { return apiserverTags[m.Name] == target }); i >= 0 {
+			applyAt = present[i].Name
 		}
 	}
-	for _, m := range c.Masters() {
-		n, ok := s.Node(m.Name)
-		if !ok {
-			continue
-		}
+	for _, m := range present {
+		n, _ := s.Node(m.Name)
 		u := nodeUpgrade{Host: m.Name, Master: true}
 		var why []string
 		switch {
@@ -165,26 +153,16 @@ func planUpgrade(c *inventory.Cluster, s controlplane.ClusterState, apiserverTag
 		// Every control plane is at the version (a run cut short after
 		// the last master's) or will be: the last master's kubeadm
 		// upgrade node upgrades the addons.
-		pending := false
-		for _, u := range masters {
-			pending = pending || u.Mode != ""
-		}
-		if !pending {
-			var last *inventory.Host
-			for _, m := range c.Masters() {
-				if _, ok := s.Node(m.Name); ok {
-					last = &m
-				}
+		pending := slices.ContainsFunc(masters, func(u nodeUpgrade) bool { return u.Mode != "" })
+		if !pending && len(present) > 0 {
+			last := present[len(present)-1].Name
+			i := slices.IndexFunc(masters, func(u nodeUpgrade) bool { return u.Host == last })
+			if i < 0 {
+				masters = append(masters, nodeUpgrade{Host: last, Master: true})
+				i = len(masters) - 1
 			}
-			if last != nil {
-				i := slices.IndexFunc(masters, func(u nodeUpgrade) bool { return u.Host == last.Name })
-				if i < 0 {
-					masters = append(masters, nodeUpgrade{Host: last.Name, Master: true})
-					i = len(masters) - 1
-				}
-				masters[i].Mode = "node"
-				masters[i].Reason = strings.TrimPrefix(masters[i].Reason+", kube-proxy and CoreDNS "+proxyTag+" → "+target, ", ")
-			}
+			masters[i].Mode = "node"
+			masters[i].Reason = strings.TrimPrefix(masters[i].Reason+", kube-proxy and CoreDNS "+proxyTag+" → "+target, ", ")
 		}
 	}
 	var workers []nodeUpgrade
@@ -201,6 +179,18 @@ func planUpgrade(c *inventory.Cluster, s controlplane.ClusterState, apiserverTag
 		}
 	}
 	return append(masters, workers...), nil
+}
+
+// clusterMasters are the inventory's masters that the cluster has as
+// nodes, in inventory order.
+func clusterMasters(c *inventory.Cluster, s controlplane.ClusterState) []inventory.Host {
+	var out []inventory.Host
+	for _, m := range c.Masters() {
+		if _, ok := s.Node(m.Name); ok {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func orUnknown(s string) string {
@@ -222,10 +212,8 @@ func upgradeState(ctx context.Context, env *Env) (controlplane.ClusterState, map
 		return s, nil, &HostError{Host: control.Name, Err: err}
 	}
 	var masters []string
-	for _, m := range env.Cluster.Masters() {
-		if _, ok := s.Node(m.Name); ok {
-			masters = append(masters, m.Name)
-		}
+	for _, m := range clusterMasters(env.Cluster, s) {
+		masters = append(masters, m.Name)
 	}
 	var mu sync.Mutex
 	tags := map[string]string{}
