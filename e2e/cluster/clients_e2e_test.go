@@ -249,6 +249,17 @@ func (c *cluster) startClients(ctx context.Context, t *testing.T, workers []stri
 // alive, as kubectl and client-go do.
 func (c *cluster) adminHTTPClient(t *testing.T) *http.Client {
 	t.Helper()
+	pool, cert := c.adminCredentials(t)
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+		ForceAttemptHTTP2: true,
+	}}
+}
+
+// adminCredentials reads the local admin kubeconfig: the cluster's CA, as
+// a pool that trusts only it, and the admin's client certificate.
+func (c *cluster) adminCredentials(t *testing.T) (*x509.CertPool, tls.Certificate) {
+	t.Helper()
 	b, err := os.ReadFile(c.dir + "/.kubeha/e2e/admin.conf")
 	if err != nil {
 		t.Fatal(err)
@@ -284,8 +295,5 @@ func (c *cluster) adminHTTPClient(t *testing.T) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
-		ForceAttemptHTTP2: true,
-	}}
+	return pool, cert
 }

@@ -5,8 +5,6 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"net"
 	"os"
@@ -77,15 +75,19 @@ func (c *cluster) nodeNames(ctx context.Context, t *testing.T) string {
 	return strings.TrimSpace(out)
 }
 
-// backends lists the server lines of haproxy.cfg on machine name (m4 is
-// w3's machine).
+// machineOf is the machine of inventory host name: the master m4 of the
+// replacement is w3's machine, reset.
+func machineOf(name string) string {
+	if name == "m4" {
+		return "w3"
+	}
+	return name
+}
+
+// backends lists the server lines of haproxy.cfg on host name's machine.
 func (c *cluster) backends(ctx context.Context, t *testing.T, name string) string {
 	t.Helper()
-	machine := name
-	if name == "m4" {
-		machine = "w3"
-	}
-	out, err := c.machine(machine).Exec(ctx, "sh", "-c", `awk '$1 == "server" {print $2}' /etc/haproxy/haproxy.cfg | tr '\n' ' '`)
+	out, err := c.machine(machineOf(name)).Exec(ctx, "sh", "-c", `awk '$1 == "server" {print $2}' /etc/haproxy/haproxy.cfg | tr '\n' ' '`)
 	if err != nil {
 		t.Fatalf("%s: haproxy.cfg: %v", name, err)
 	}
@@ -118,11 +120,7 @@ func (c *cluster) removeAndReplace(ctx context.Context, t *testing.T) {
 	masters := func(names ...string) []string {
 		var out []string
 		for _, n := range names {
-			machine := n
-			if n == "m4" {
-				machine = "w3" // the new master is w3's machine, reset
-			}
-			out = append(out, "- {name: "+n+", address: "+c.machine(machine).IP+", role: master}")
+			out = append(out, "- {name: "+n+", address: "+c.machine(machineOf(n)).IP+", role: master}")
 		}
 		return out
 	}
@@ -252,7 +250,7 @@ func (c *cluster) addCertName(ctx context.Context, t *testing.T) {
 			t.Logf("%s: %s", e.Host, e.Message)
 		}
 	}
-	pool := c.clusterCA(t)
+	pool, _ := c.adminCredentials(t)
 	for _, m := range []string{"m1", "m2", "m3"} {
 		for _, sni := range []string{name, addr} {
 			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", c.machine(m).IP+":6443", &tls.Config{RootCAs: pool, ServerName: sni})
@@ -287,27 +285,4 @@ func (c *cluster) addCertName(ctx context.Context, t *testing.T) {
 			t.Error("a rerun issued the certificates again")
 		}
 	}
-}
-
-// clusterCA is the cluster's CA, from the admin kubeconfig.
-func (c *cluster) clusterCA(t *testing.T) *x509.CertPool {
-	t.Helper()
-	b, err := os.ReadFile(c.dir + "/.kubeha/e2e/admin.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "certificate-authority-data: "); ok {
-			pemBytes, err := base64.StdEncoding.DecodeString(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pool := x509.NewCertPool()
-			if pool.AppendCertsFromPEM(pemBytes) {
-				return pool
-			}
-		}
-	}
-	t.Fatal("admin.conf has no CA")
-	return nil
 }
