@@ -101,6 +101,7 @@ targets=(
 	"kube-proxy|k8s.io/kubernetes/cmd/kube-proxy|"
 	"etcd|go.etcd.io/etcd/server/v3|go.etcd.io/etcd/server/v3@$ETCD_VERSION"
 	"etcdctl|go.etcd.io/etcd/etcdctl/v3|go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION"
+	"etcdutl|go.etcd.io/etcd/etcdutl/v3|go.etcd.io/etcd/etcdutl/v3@$ETCD_VERSION"
 	"coredns|github.com/coredns/coredns|github.com/coredns/coredns@$COREDNS_VERSION"
 	"pause|build/pause/linux/pause.c|"
 )

@@ -58,7 +58,7 @@ func kubeImages(ctx context.Context, kubeDir, v string) ([]image, error) {
 		case "kube-proxy":
 			imgs = append(imgs, image{name: name, fromBare: true, binaries: []string{base}})
 		case "etcd":
-			imgs = append(imgs, image{name: name, binaries: []string{"etcd", "etcdctl"}})
+			imgs = append(imgs, image{name: name, binaries: []string{"etcd", "etcdctl", "etcdutl"}})
 		case "coredns":
 			imgs = append(imgs, image{name: name, binaries: []string{"coredns"}, entry: "/coredns"})
 		case "pause":
