@@ -31,6 +31,7 @@ import (
 type Hosts interface {
 	Run(ctx context.Context, host string, cmd ssh.Command) (ssh.Result, error)
 	Download(ctx context.Context, host, path string) ([]byte, error)
+	Upload(ctx context.Context, host string, f ssh.File) error
 }
 
 // ControlPlaneMark is the file kubeha writes on a master once kubeadm init

@@ -85,6 +85,12 @@ func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (s
 func (r *recordingHosts) Download(context.Context, string, string) ([]byte, error) {
 	return r.ca, nil
 }
+func (r *recordingHosts) Upload(_ context.Context, host string, f ssh.File) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cmds = append(r.cmds, host+": upload "+f.Path)
+	return nil
+}
 
 func testCA(t *testing.T) []byte {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

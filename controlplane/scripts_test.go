@@ -61,6 +61,39 @@ func TestScripts(t *testing.T) {
 		{Name: "etcd-snapshot-remove", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/etcd-snapshot-remove", struct{ Path string }{v})
 		}},
+		{Name: "etcd-restore-member", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/etcd-restore-member", struct{ Paused, Snapshot string }{v, v})
+		}},
+		{Name: "etcd-restore-check", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/etcd-restore-check", struct{ DataDir, Snapshot, Image, Tools string }{v, v, v, v})
+		}},
+		{Name: "etcd-restore-stop", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/etcd-restore-stop", struct {
+				Paused, Marker string
+				APIServerPort  int
+			}{v, v, 6443})
+		}},
+		{Name: "etcd-restore-data", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/etcd-restore-data", struct {
+				DataDir, Token, Marker, Snapshot, Image, Tools, Name, Cluster, Peer string
+				BumpRevision                                                        int
+			}{v, v, v, v, v, v, v, v, v, restoreBump})
+		}},
+		{Name: "etcd-restore-start etcd", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/etcd-restore-start", struct {
+				Paused, Component, Image, Tools string
+				Secs                            int
+			}{v, "etcd", v, v, 180})
+		}},
+		{Name: "etcd-restore-start control-plane", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/etcd-restore-start", struct {
+				Paused, Component, Image, Tools string
+				Secs                            int
+			}{v, "control-plane", v, v, 0})
+		}},
+		{Name: "etcd-restore-cleanup", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/etcd-restore-cleanup", struct{ DataDir, Snapshot, Marker string }{v, v, v})
+		}},
 		{Name: "cluster-state", Render: framed(Own, "controlplane/cluster-state", nil)},
 		{Name: "drain", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Endpoint, "20s", scripts.Render("controlplane/drain", struct {

@@ -592,6 +592,7 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 
 	t.Run("a name added to the apiservers' certificates", func(t *testing.T) { c.addCertName(ctx, t) })
 	t.Run("nodes removed and a dead master replaced", func(t *testing.T) { c.removeAndReplace(ctx, t) })
+	t.Run("etcd restored after its quorum is lost", func(t *testing.T) { c.restoreEtcd(ctx, t) })
 }
 
 // argvSampler prints every process command line on a machine that holds
