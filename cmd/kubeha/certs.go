@@ -42,9 +42,9 @@ func (c *cmdContext) certsCmd() *cobra.Command {
 		Use:   "renew",
 		Short: "Renew every certificate kubeadm manages, one master at a time, restarting its control plane behind the load balancers",
 		Long: `Renews, on each master in turn, every certificate kubeadm manages (kubeadm
-certs renew all) and restarts that master's apiserver, controller-manager
-and scheduler so they use them, back and Ready before the next master: the
-load balancers keep the other apiservers. etcd reads its certificates
+certs renew all) and restarts that master's controller-manager and
+scheduler, then its apiserver, so they use them, back and Ready before the
+next master: the load balancers keep the other apiservers. etcd reads its certificates
 again on every TLS handshake and is not restarted. The local admin kubeconfig is saved again. The
 kubelets' client certificates are not touched: the kubelets rotate them.
 
