@@ -122,7 +122,7 @@ func TestLoadBalancerProbeAndRun(t *testing.T) {
 		t.Errorf("haproxy.cfg written without the password the probe used:\n%s", hosts.stdin[h])
 	}
 	start := hosts.scripts[h+" start load balancer"]
-	for _, s := range []string{"haproxy -c -q -f '/etc/haproxy/haproxy.cfg'", "systemctl restart 'haproxy'", "systemctl restart 'keepalived'"} {
+	for _, s := range []string{"haproxy -c -q -f '/etc/haproxy/haproxy.cfg'", "systemctl reload-or-restart 'haproxy'", "systemctl reload-or-restart 'keepalived'"} {
 		if !strings.Contains(start, s) {
 			t.Errorf("the start script lacks %q:\n%s", s, start)
 		}
