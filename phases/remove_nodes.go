@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,9 +74,14 @@ func leavingHosts(env *Env, s controlplane.ClusterState) []leaving {
 		out = append(out, leaving{Host: h, Known: known, InCluster: true, Ready: n.Ready})
 	}
 	// Dedicated load-balancer hosts are never nodes: only the journal
-	// knows them.
+	// knows them. Nor does the cluster know a host whose node was deleted
+	// by hand, or that never finished joining: it is reset and forgotten
+	// too, or every later apply would ask the cluster about it again.
+	inCluster := func(name string) bool {
+		return slices.ContainsFunc(s.Nodes, func(n controlplane.NodeState) bool { return n.Name == name })
+	}
 	for _, h := range env.Former {
-		if h.Role == inventory.RoleLoadBalancer {
+		if !inCluster(h.Name) {
 			out = append(out, leaving{Host: h, Known: true})
 		}
 	}
@@ -128,8 +134,11 @@ func removeReason(l leaving) string {
 		steps = append(steps, "delete the node")
 	}
 	what := "a node the inventory no longer lists"
-	if l.Host.Role == inventory.RoleLoadBalancer {
+	switch {
+	case l.Host.Role == inventory.RoleLoadBalancer:
 		what = "a load-balancer host the inventory no longer lists"
+	case !l.InCluster:
+		what = "a host an earlier run was given, no longer in the inventory nor a node of the cluster"
 	}
 	return what + ": " + strings.Join(steps, ", ")
 }
