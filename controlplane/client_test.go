@@ -40,6 +40,7 @@ type recordingHosts struct {
 	state      map[string]string // probe answer per host; missing: "ready"
 	down       map[string]bool   // hosts that do not answer
 	cmds       []string
+	names      []string // host: name, of every command and upload
 	ca         []byte
 	secretGone bool // the kubeadm-certs Secret does not exist
 	tokenGone  bool // the bootstrap token's Secret does not exist
@@ -75,6 +76,7 @@ func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (s
 		}
 		return ssh.Result{}, nil
 	}
+	r.names = append(r.names, host+": "+cmd.Name)
 	if cmd.Stdin != nil {
 		b, _ := io.ReadAll(cmd.Stdin)
 		r.written = append(r.written, string(b))
@@ -89,6 +91,7 @@ func (r *recordingHosts) Upload(_ context.Context, host string, f ssh.File) erro
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cmds = append(r.cmds, host+": upload "+f.Path)
+	r.names = append(r.names, host+": upload "+f.Path)
 	return nil
 }
 

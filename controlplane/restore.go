@@ -96,10 +96,11 @@ func (c *Client) RestoreEtcd(ctx context.Context, snapshot []byte) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	var states []memberState
 	if r.Token == "" {
-		members, err := c.restoreMembers(ctx)
-		if err != nil {
-			return err
+		var err error
+		if states, err = c.memberStates(ctx, c.cluster.Masters()); err != nil {
+			return fmt.Errorf("every master must answer before a restore stops anything (take a master that is gone for good out of the inventory: the restored etcd has one member fewer): %w", err)
 		}
 		token := make([]byte, 6)
 		if _, err := rand.Read(token); err != nil {
@@ -107,8 +108,10 @@ func (c *Client) RestoreEtcd(ctx context.Context, snapshot []byte) error {
 		}
 		r.Token = "kubeha-" + hex.EncodeToString(token)
 		r.Started = c.clock().UTC().Truncate(time.Second)
-		r.Members = members
-		if err := c.uploadSnapshot(ctx, r, snapshot); err != nil {
+		for _, s := range states {
+			r.Members = append(r.Members, s.member)
+		}
+		if err := c.uploadSnapshot(ctx, r, states, snapshot); err != nil {
 			return err
 		}
 		if err := c.checkSnapshot(ctx, r.Members[0]); err != nil {
@@ -118,8 +121,17 @@ func (c *Client) RestoreEtcd(ctx context.Context, snapshot []byte) error {
 		if err := state.WriteFileAtomic(path, b, 0o600); err != nil {
 			return err
 		}
-	} else if err := c.uploadSnapshot(ctx, r, snapshot); err != nil {
-		return err
+	} else {
+		hosts, err := c.restoreHosts(r)
+		if err != nil {
+			return err
+		}
+		if states, err = c.memberStates(ctx, hosts); err != nil {
+			return err
+		}
+		if err := c.uploadSnapshot(ctx, r, states, snapshot); err != nil {
+			return err
+		}
 	}
 	if err := c.restoreMembersFrom(ctx, r); err != nil {
 		return err
@@ -127,19 +139,16 @@ func (c *Client) RestoreEtcd(ctx context.Context, snapshot []byte) error {
 	return os.Remove(path)
 }
 
-// restoreMembers asks every master who its etcd member is; all must answer.
-func (c *Client) restoreMembers(ctx context.Context) ([]RestoreMember, error) {
-	masters := c.cluster.Masters()
-	out := make([]RestoreMember, len(masters))
+// memberStates asks each of masters, at once, who its etcd member is and
+// which snapshot it has; all must answer.
+func (c *Client) memberStates(ctx context.Context, masters []inventory.Host) ([]memberState, error) {
+	out := make([]memberState, len(masters))
 	err := c.onMasters(ctx, masters, func(m inventory.Host, i int) error {
-		s, err := c.restoreMember(ctx, m)
-		out[i] = s.member
+		var err error
+		out[i], err = c.restoreMember(ctx, m)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("every master must answer before a restore stops anything (take a master that is gone for good out of the inventory: the restored etcd has one member fewer): %w", err)
-	}
-	return out, nil
+	return out, err
 }
 
 // memberState is what etcd-restore-member says of a master.
@@ -162,18 +171,14 @@ func (c *Client) restoreMember(ctx context.Context, m inventory.Host) (memberSta
 	}, nil
 }
 
-// uploadSnapshot places the snapshot on every master of r that does not
-// have it already (0600, whole or not at all).
-func (c *Client) uploadSnapshot(ctx context.Context, r restore, snapshot []byte) error {
-	return c.onMembers(ctx, r, func(m inventory.Host, rm RestoreMember) error {
-		s, err := c.restoreMember(ctx, m)
-		if err != nil {
-			return err
-		}
-		if s.snapshot == r.SHA256 {
+// uploadSnapshot places the snapshot on every master of r whose state (in
+// r's order) says it does not have it already (0600, whole or not at all).
+func (c *Client) uploadSnapshot(ctx context.Context, r restore, states []memberState, snapshot []byte) error {
+	return c.onMembers(ctx, r, func(m inventory.Host, i int) error {
+		if states[i].snapshot == r.SHA256 {
 			return nil
 		}
-		err = c.hosts.Upload(ctx, m.Name, ssh.File{Path: rm.DataDir + "/" + restoreSnapshot, Content: bytes.NewReader(snapshot),
+		err := c.hosts.Upload(ctx, m.Name, ssh.File{Path: r.Members[i].DataDir + "/" + restoreSnapshot, Content: bytes.NewReader(snapshot),
 			Size: int64(len(snapshot)), Mode: 0o600, Secret: true})
 		if err != nil {
 			return fmt.Errorf("%s: upload the snapshot: %w", m.Name, err)
@@ -203,40 +208,38 @@ func (c *Client) restoreMembersFrom(ctx context.Context, r restore) error {
 		cluster = append(cluster, rm.Name+"="+rm.PeerURL)
 	}
 	marker := restoreMarkDir + "/" + r.Token + ".restored"
-	stop := scripts.Render("controlplane/etcd-restore-stop", struct {
-		Paused, Marker string
-		APIServerPort  int
-	}{restorePaused, marker, inventory.APIServerPort})
-	if err := c.onMembers(ctx, r, func(m inventory.Host, _ RestoreMember) error {
-		if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "stop the control plane", Script: stop.String()}, true); err != nil {
-			return fmt.Errorf("%s: stop the control plane for the restore: %w", m.Name, err)
-		}
-		return nil
+	// step runs on every master at once the script body renders for its
+	// member, its output streamed; an error names the master and what.
+	step := func(what string, body func(RestoreMember) scripts.Script) error {
+		return c.onMembers(ctx, r, func(m inventory.Host, i int) error {
+			if _, err := c.exec(ctx, m.Name, ssh.Command{Name: what, Script: body(r.Members[i]).String()}, true); err != nil {
+				return fmt.Errorf("%s: %s: %w", m.Name, what, err)
+			}
+			return nil
+		})
+	}
+	if err := step("stop the control plane for the restore", func(RestoreMember) scripts.Script {
+		return scripts.Render("controlplane/etcd-restore-stop", struct {
+			Paused, Marker string
+			APIServerPort  int
+		}{restorePaused, marker, inventory.APIServerPort})
 	}); err != nil {
 		return err
 	}
-	if err := c.onMembers(ctx, r, func(m inventory.Host, rm RestoreMember) error {
-		body := scripts.Render("controlplane/etcd-restore-data", struct {
+	if err := step("restore the etcd member", func(rm RestoreMember) scripts.Script {
+		return scripts.Render("controlplane/etcd-restore-data", struct {
 			DataDir, Token, Marker, Snapshot, Image, Tools, Name, Cluster, Peer string
 			BumpRevision                                                        int
 		}{rm.DataDir, r.Token, marker, restoreSnapshot, rm.Image, restoreTools, rm.Name, strings.Join(cluster, ","), rm.PeerURL, restoreBump})
-		if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restore the etcd member", Script: body.String()}, true); err != nil {
-			return fmt.Errorf("%s: restore the etcd member: %w", m.Name, err)
-		}
-		return nil
 	}); err != nil {
 		return err
 	}
 	start := func(component string, secs int) error {
-		return c.onMembers(ctx, r, func(m inventory.Host, rm RestoreMember) error {
-			body := scripts.Render("controlplane/etcd-restore-start", struct {
+		return step("start "+component+" after the restore", func(rm RestoreMember) scripts.Script {
+			return scripts.Render("controlplane/etcd-restore-start", struct {
 				Paused, Component, Image, Tools string
 				Secs                            int
 			}{restorePaused, component, rm.Image, restoreTools, secs})
-			if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "start " + component, Script: body.String()}, true); err != nil {
-				return fmt.Errorf("%s: start %s after the restore: %w", m.Name, component, err)
-			}
-			return nil
 		})
 	}
 	// Up to the kubelet's longest crash-loop back-off (5 minutes) and
@@ -248,7 +251,7 @@ func (c *Client) restoreMembersFrom(ctx context.Context, r restore) error {
 	if err := start("control-plane", 0); err != nil {
 		return err
 	}
-	if err := c.onMembers(ctx, r, func(m inventory.Host, _ RestoreMember) error {
+	if err := c.onMembers(ctx, r, func(m inventory.Host, _ int) error {
 		if err := c.WaitReady(ctx, m, 300); err != nil {
 			return fmt.Errorf("%s: the apiserver after the restore: %w", m.Name, err)
 		}
@@ -261,31 +264,39 @@ func (c *Client) restoreMembersFrom(ctx context.Context, r restore) error {
 	if err := c.WaitEndpoint(ctx, r.Members[0].Host, 120); err != nil {
 		return fmt.Errorf("%s: after the restore: %w", r.Members[0].Host, err)
 	}
-	cleanup := func(rm RestoreMember) scripts.Script {
-		return scripts.Render("controlplane/etcd-restore-cleanup", struct{ DataDir, Snapshot, Marker string }{rm.DataDir, restoreSnapshot, marker})
-	}
-	return c.onMembers(ctx, r, func(m inventory.Host, rm RestoreMember) error {
-		if _, err := c.quiet(ctx, m.Name, "remove the restore's snapshot", cleanup(rm)); err != nil {
+	return c.onMembers(ctx, r, func(m inventory.Host, i int) error {
+		rm := r.Members[i]
+		cleanup := scripts.Render("controlplane/etcd-restore-cleanup", struct{ DataDir, Snapshot, Marker string }{rm.DataDir, restoreSnapshot, marker})
+		if _, err := c.quiet(ctx, m.Name, "remove the restore's snapshot", cleanup); err != nil {
 			return fmt.Errorf("%s: remove %s/%s (it holds every Secret of the cluster): %w", m.Name, rm.DataDir, restoreSnapshot, err)
 		}
 		return nil
 	})
 }
 
-// onMembers runs f for the master of each member of r at once, and joins
-// their errors.
-func (c *Client) onMembers(ctx context.Context, r restore, f func(inventory.Host, RestoreMember) error) error {
+// restoreHosts are the masters of r's members, in r's order.
+func (c *Client) restoreHosts(r restore) ([]inventory.Host, error) {
 	hosts := make([]inventory.Host, len(r.Members))
 	for i, rm := range r.Members {
 		h, ok := c.cluster.Host(rm.Host)
 		if !ok {
 			// The restore was begun with this master: the inventory
 			// must keep it until the restore finishes.
-			return fmt.Errorf("%s: a master of the unfinished restore begun at %s is no longer in the inventory: put it back until the restore finishes", rm.Host, r.Started.Format(time.RFC3339))
+			return nil, fmt.Errorf("%s: a master of the unfinished restore begun at %s is no longer in the inventory: put it back until the restore finishes", rm.Host, r.Started.Format(time.RFC3339))
 		}
 		hosts[i] = h
 	}
-	return c.onMasters(ctx, hosts, func(h inventory.Host, i int) error { return f(h, r.Members[i]) })
+	return hosts, nil
+}
+
+// onMembers runs f for the master of each member of r (i its index in
+// r.Members) at once, and joins their errors.
+func (c *Client) onMembers(ctx context.Context, r restore, f func(m inventory.Host, i int) error) error {
+	hosts, err := c.restoreHosts(r)
+	if err != nil {
+		return err
+	}
+	return c.onMasters(ctx, hosts, f)
 }
 
 // onMasters runs f for each of masters at once and joins their errors, in

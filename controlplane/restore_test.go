@@ -1,6 +1,10 @@
 package controlplane
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/scripts"
 )
 
@@ -151,4 +156,70 @@ func entries(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// TestRestoreEtcdSteps runs RestoreEtcd against recorded hosts: a new
+// restore asks each master once who its member is, uploads the snapshot
+// where it is missing, has the first master check it, then stops, restores
+// and starts every master, waits for the endpoint and cleans up, and
+// forgets the restore; a restore found in the state directory is finished
+// without asking or uploading again what is there; one of another
+// snapshot is refused before any host is asked anything.
+func TestRestoreEtcdSteps(t *testing.T) {
+	snapshot := []byte("snapshot")
+	sum := sha256.Sum256(snapshot)
+	sha := hex.EncodeToString(sum[:])
+	member := func(uploaded string) string {
+		return "@@kubeha-section name\nm\n@@kubeha-section peer\nhttps://10.0.0.1:2380\n@@kubeha-section datadir\n/var/lib/etcd\n" +
+			"@@kubeha-section image\nregistry.k8s.io/etcd:3.7.0-0\n@@kubeha-section snapshot\n" + uploaded + "\n"
+	}
+	later := []string{"stop the control plane for the restore", "restore the etcd member", "start etcd after the restore",
+		"start control-plane after the restore", "wait for the apiserver"}
+	cases := []struct {
+		name     string
+		recorded string // the state file's content; empty: none
+		uploaded string // the sha256 of the snapshot on the hosts
+		want     map[string][]string
+		err      error
+	}{
+		{"new", "", "", map[string][]string{
+			"m1": append(append([]string{"find the etcd member", "upload /var/lib/etcd/kubeha-restore.db", "check the snapshot"}, later...),
+				"apiserver through the endpoint", "remove the restore's snapshot"),
+			"m2": append(append([]string{"find the etcd member", "upload /var/lib/etcd/kubeha-restore.db"}, later...), "remove the restore's snapshot"),
+		}, nil},
+		{"cut short, snapshot uploaded", `{"sha256":"` + sha + `","token":"kubeha-0123","members":[{"host":"m1","name":"m1","dataDir":"/var/lib/etcd"},{"host":"m2","name":"m2","dataDir":"/var/lib/etcd"}]}`, sha,
+			map[string][]string{
+				"m1": append(append([]string{"find the etcd member"}, later...), "apiserver through the endpoint", "remove the restore's snapshot"),
+				"m2": append(append([]string{"find the etcd member"}, later...), "remove the restore's snapshot"),
+			}, nil},
+		{"another snapshot unfinished", `{"sha256":"0000","token":"kubeha-0123","members":[{"host":"m1"}]}`, "", map[string][]string{}, ErrRestoreUnfinished},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.recorded != "" {
+				os.WriteFile(filepath.Join(dir, restoreFile), []byte(tc.recorded), 0o600)
+			}
+			hosts := &recordingHosts{stdout: map[string]string{"find the etcd member": member(tc.uploaded)}}
+			cp := New(masters(2), hosts, &events.Secrets{}, dir).For(events.Emitter{Sink: events.Discard})
+			err := cp.RestoreEtcd(context.Background(), snapshot)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("RestoreEtcd: %v, want %v", err, tc.err)
+			}
+			got := map[string][]string{}
+			for _, n := range hosts.names {
+				host, name, _ := strings.Cut(n, ": ")
+				got[host] = append(got[host], name)
+			}
+			for _, h := range []string{"m1", "m2"} {
+				if strings.Join(got[h], "\n") != strings.Join(tc.want[h], "\n") {
+					t.Errorf("%s ran:\n%s\nwant:\n%s", h, strings.Join(got[h], "\n"), strings.Join(tc.want[h], "\n"))
+				}
+			}
+			_, statErr := os.Stat(filepath.Join(dir, restoreFile))
+			if kept := statErr == nil; kept != (tc.err != nil) {
+				t.Errorf("state file kept: %t, want %t", kept, tc.err != nil)
+			}
+		})
+	}
 }
