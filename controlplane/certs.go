@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kubeha/kubeha/inventory"
@@ -106,23 +104,20 @@ func ParseExpiration(b []byte) (certs, authorities []Certificate, err error) {
 func (c *Client) CertificateExpiry(ctx context.Context) ([]MasterCertificates, error) {
 	masters := c.cluster.Masters()
 	out := make([]MasterCertificates, len(masters))
-	errs := make([]error, len(masters))
-	var wg sync.WaitGroup
-	for i, m := range masters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i], errs[i] = c.masterCertificates(ctx, m)
-		}()
-	}
-	wg.Wait()
+	answered := make([]bool, len(masters))
+	err := c.onMasters(ctx, masters, func(m inventory.Host, i int) error {
+		var err error
+		out[i], err = c.masterCertificates(ctx, m)
+		answered[i] = err == nil
+		return err
+	})
 	var got []MasterCertificates
 	for i := range masters {
-		if errs[i] == nil {
+		if answered[i] {
 			got = append(got, out[i])
 		}
 	}
-	return got, errors.Join(errs...)
+	return got, err
 }
 
 func (c *Client) masterCertificates(ctx context.Context, m inventory.Host) (MasterCertificates, error) {
@@ -148,10 +143,10 @@ const manifestsDir = "/etc/kubernetes/manifests"
 // three restarted at once took 106 s until every mirror pod was back and
 // Ready (the kubelet updated the controller-manager's and the scheduler's
 // mirror pods only after the apiserver's), the two then the one 25 s and
-// 60 s; a whole master's renewal took 101-109 s before, 82-109 s after. etcd is not among them: it reads its server and peer
-// certificates again on every TLS handshake
-// (go.etcd.io/etcd/client/pkg/v3/transport, TLSInfo's GetCertificate), so
-// a renewal costs its quorum nothing.
+// 60 s; a whole master's renewal took 101-109 s before, 82-109 s after.
+// etcd is not among them: it reads its server and peer certificates again
+// on every TLS handshake (go.etcd.io/etcd/client/pkg/v3/transport,
+// TLSInfo's GetCertificate), so a renewal costs its quorum nothing.
 var restarted = [][]string{{"kube-controller-manager", "kube-scheduler"}, {"kube-apiserver"}}
 
 // renewalFile keeps, in the state directory, a renewal that has not
