@@ -153,6 +153,12 @@ func TestScripts(t *testing.T) {
 				What, Readyz string
 			}{30, v, v})
 		}},
+		{Name: "wait-vip", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/wait-vip", struct {
+				Secs      int
+				VIP, What string
+			}{60, v, v})
+		}},
 	}
 	scripttest.Check(t, scripttest.Checks{Cases: cases, Templates: "controlplane/", Golden: "testdata/scripts"})
 }

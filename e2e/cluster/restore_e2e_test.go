@@ -80,6 +80,11 @@ mv /etc/kubernetes/etcd.yaml.away /etc/kubernetes/manifests/etcd.yaml`); err != 
 		t.Fatalf("etcd restore after SIGKILL: %v\n%s", err, lastLines(out, 40))
 	}
 	t.Logf("etcd restore, killed after the first member was restored and rerun: %v in all; clients:\n%s", time.Since(start).Round(100*time.Millisecond), report)
+	// Right after the restore, the VIP must already be where it stays:
+	// a later move resets the connections of the commands below.
+	if h := c.vipHolder(ctx, t); h != c.machine("m1") {
+		t.Errorf("the VIP is on %s when the restore ends, not on m1, the load balancer keepalived prefers", h.Name)
+	}
 	if !strings.Contains(out, "finishing the restore begun at ") {
 		t.Errorf("the rerun did not finish the restore it found:\n%s", lastLines(out, 20))
 	}
