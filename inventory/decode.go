@@ -160,6 +160,12 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 			d.fail(path, n, fmt.Sprintf("number out of range: %q", truncate(n.Value, 40)), "use a smaller number")
 			return
 		}
+		if i == 0 {
+			// Zero is how an int field says "left out" (intRanges): a
+			// written 0 would silently become the default.
+			d.fail(path, n, "0 is out of range; leave the field out for the default", intRanges[lastKey(path)].fix)
+			return
+		}
 		v.SetInt(i)
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {

@@ -82,10 +82,34 @@ func (v *validator) optional(path, s string, f form) bool {
 	return s == "" || v.is(path, s, f)
 }
 
-func (v *validator) port(path string, p int) {
-	if p < 1 || p > 65535 {
-		v.errorf(path, "use a port from 1 to 65535", "port %d is out of range", p)
+// intRange is the values an integer field of the inventory accepts. None
+// accepts 0: a field holds 0 only when the operator left it out, for Default
+// (or ~/.ssh/config) to fill, so the decoder refuses a 0 that was written
+// rather than let it turn silently into the default.
+type intRange struct {
+	min, max int
+	fix      string
+}
+
+// intRanges holds each integer field's range by its YAML key; the decoder
+// and Validate both read it. TestEveryIntFieldHasARange keeps it complete.
+var intRanges = map[string]intRange{
+	"port":            {1, 65535, "use a port from 1 to 65535"},
+	"virtualRouterID": {1, 255, "use 1 to 255, unique among VRRP routers on the subnet"},
+}
+
+// inRange records a problem at path when n is outside the range of the
+// field path ends in.
+func (v *validator) inRange(path string, n int) {
+	r := intRanges[lastKey(path)]
+	if n < r.min || n > r.max {
+		v.errorf(path, r.fix, "%d is out of range", n)
 	}
+}
+
+// lastKey is the last key of a YAML path: port for spec.hosts[1].ssh.port.
+func lastKey(path string) string {
+	return path[strings.LastIndexByte(path, '.')+1:]
 }
 
 // ip checks s against form f, which must be an IP form, and returns it.
@@ -136,7 +160,7 @@ func (v *validator) ssh() {
 	s := v.c.Spec.SSH
 	const p = "spec.ssh"
 	if s.Port != 0 {
-		v.port(p+".port", s.Port)
+		v.inRange(p+".port", s.Port)
 	}
 	v.optional(p+".user", s.User, formUser)
 	v.optional(p+".keyPath", s.KeyPath, formLocalPath)
@@ -147,7 +171,7 @@ func (v *validator) ssh() {
 		} else {
 			v.is(p+".bastion.address", b.Address, formSSHAddress)
 		}
-		v.port(p+".bastion.port", b.Port)
+		v.inRange(p+".bastion.port", b.Port)
 		v.optional(p+".bastion.user", b.User, formUser)
 		v.optional(p+".bastion.keyPath", b.KeyPath, formLocalPath)
 	}
@@ -201,7 +225,7 @@ func (v *validator) hosts() {
 		}
 		if hs := h.SSH; hs != nil {
 			if hs.Port != 0 {
-				v.port(p+".ssh.port", hs.Port)
+				v.inRange(p+".ssh.port", hs.Port)
 			}
 			v.optional(p+".ssh.user", hs.User, formUser)
 			v.optional(p+".ssh.keyPath", hs.KeyPath, formLocalPath)
@@ -223,7 +247,7 @@ func (v *validator) endpoint() {
 	} else {
 		v.is("spec.controlPlaneEndpoint.name", ep.Name, formEndpointName)
 	}
-	v.port("spec.controlPlaneEndpoint.port", ep.Port)
+	v.inRange("spec.controlPlaneEndpoint.port", ep.Port)
 }
 
 func (v *validator) loadBalancer() {
@@ -266,9 +290,7 @@ func (v *validator) loadBalancer() {
 		v.ignored(p+".interface", lb.Interface != "", lb.Mode)
 	}
 	if usesVRRP(lb.Mode) {
-		if lb.VirtualRouterID < 1 || lb.VirtualRouterID > 255 {
-			v.errorf(p+".virtualRouterID", "use 1 to 255, unique among VRRP routers on the subnet", "%d is out of range", lb.VirtualRouterID)
-		}
+		v.inRange(p+".virtualRouterID", lb.VirtualRouterID)
 	} else {
 		v.ignored(p+".virtualRouterID", lb.VirtualRouterID != 0, lb.Mode)
 	}
