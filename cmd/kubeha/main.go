@@ -96,6 +96,11 @@ func printError(w io.Writer, err error) {
 	if errors.As(err, &se) {
 		return
 	}
+	var left leftInstallerError
+	if errors.As(err, &left) {
+		fmt.Fprintf(w, "kubeha: %v\n%s\n", err, left.next())
+		return
+	}
 	if errors.Is(err, phases.ErrInterrupted) || errors.Is(err, context.Canceled) {
 		fmt.Fprintf(w, "kubeha: %v\nThe journal is consistent; run the same command again to continue.\n", err)
 		return

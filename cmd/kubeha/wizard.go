@@ -46,12 +46,9 @@ func (c *cmdContext) runWizard(ctx context.Context, f *runFlags) error {
 	}
 	p := tea.NewProgram(wizard.New(&sshChecker{}, *c.invPath), tea.WithContext(ctx), tea.WithInput(c.app.stdin), tea.WithOutput(c.app.stdout))
 	final, err := p.Run()
-	if err != nil {
-		return err
-	}
 	m, _ := final.(wizard.Model)
-	if !m.Saved() {
-		return fmt.Errorf("left the installer without saving: %w", phases.ErrInterrupted)
+	if err := c.installerEnd(m.Saved(), err); err != nil {
+		return err
 	}
 	fmt.Fprintf(c.app.stdout, "inventory saved to %s\n", *c.invPath)
 	if !m.Run() {
@@ -59,6 +56,53 @@ func (c *cmdContext) runWizard(ctx context.Context, f *runFlags) error {
 		return nil
 	}
 	return c.runPhases(ctx, f, phases.Selection{})
+}
+
+// installerEnd is the error that ends runWizard when the installer itself
+// ended without a saved inventory or with an error (err, from the program;
+// an interrupt is phases.ErrInterrupted or wraps context.Canceled), and nil
+// when it ended cleanly after saving. No run has started at this point, so
+// the error is a leftInstallerError.
+func (c *cmdContext) installerEnd(saved bool, err error) error {
+	switch {
+	case err == nil && saved:
+		return nil
+	case err == nil:
+		err = phases.ErrInterrupted
+	}
+	e := leftInstallerError{err: err}
+	if saved {
+		e.saved, e.apply = *c.invPath, resumeCommand(*c.invPath, *c.stateDir)
+	}
+	return e
+}
+
+// leftInstallerError ends the installer before any run started: no host
+// was changed and there is no journal to continue from, so printError says
+// that rather than pointing at the journal. It unwraps to the installer's
+// error, so an interrupt still exits 3.
+type leftInstallerError struct {
+	err   error
+	saved string // where the inventory was saved; "" when it was not
+	apply string // the command that applies the saved inventory
+}
+
+func (e leftInstallerError) Error() string {
+	if e.saved == "" {
+		return "left the installer without saving: " + e.err.Error()
+	}
+	return "left the installer: " + e.err.Error()
+}
+
+func (e leftInstallerError) Unwrap() error { return e.err }
+
+// next is what printError adds below the error: what is true now and what
+// to do.
+func (e leftInstallerError) next() string {
+	if e.saved == "" {
+		return "Nothing was changed on any host, and no inventory was saved."
+	}
+	return fmt.Sprintf("Nothing was changed on any host. The inventory was saved to %s; apply it with: %s", e.saved, e.apply)
 }
 
 // sshChecker is the installer's Checker over kubeha's own SSH client. It

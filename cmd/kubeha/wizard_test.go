@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	xssh "golang.org/x/crypto/ssh"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/kubeha/kubeha/e2e/sshd"
 	"github.com/kubeha/kubeha/ssh"
 )
@@ -67,5 +70,51 @@ func TestSSHCheckerScanAcceptLogin(t *testing.T) {
 	}
 	if err := c.Login(ctx, srv.Address, srv.Port, "root", key.Path, known); err != nil {
 		t.Fatalf("login after accepting: %v", err)
+	}
+}
+
+// TestInstallerEndMessage: leaving the installer before a run started says
+// that nothing was changed on any host, and whether the inventory was
+// saved, never that a journal can be continued: there is none.
+func TestInstallerEndMessage(t *testing.T) {
+	killed := fmt.Errorf("%w: %w", tea.ErrProgramKilled, context.Canceled)
+	tests := []struct {
+		name     string
+		saved    bool
+		err      error
+		stateDir string
+		want     string // stderr; "" when the installer goes on to apply
+		code     int
+	}{
+		{name: "saved", saved: true, stateDir: ".kubeha", code: exitOK},
+		{name: "ctrl-c before saving", stateDir: ".kubeha", code: exitInterrupted,
+			want: "kubeha: left the installer without saving: interrupted\n" +
+				"Nothing was changed on any host, and no inventory was saved.\n"},
+		{name: "signal before saving", err: killed, stateDir: ".kubeha", code: exitInterrupted,
+			want: "kubeha: left the installer without saving: program was killed: context canceled\n" +
+				"Nothing was changed on any host, and no inventory was saved.\n"},
+		{name: "signal after saving", saved: true, err: killed, stateDir: "/var/lib/kubeha", code: exitInterrupted,
+			want: "kubeha: left the installer: program was killed: context canceled\n" +
+				"Nothing was changed on any host. The inventory was saved to site.yaml; apply it with: kubeha apply -i site.yaml --state-dir /var/lib/kubeha\n"},
+		{name: "terminal failure", err: errors.New("open /dev/tty: no such device"), stateDir: ".kubeha", code: exitFailed,
+			want: "kubeha: left the installer without saving: open /dev/tty: no such device\n" +
+				"Nothing was changed on any host, and no inventory was saved.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv, stateDir := "site.yaml", tt.stateDir
+			c := &cmdContext{app: &app{}, invPath: &inv, stateDir: &stateDir}
+			err := c.installerEnd(tt.saved, tt.err)
+			var out bytes.Buffer
+			if err != nil {
+				printError(&out, err)
+			}
+			if out.String() != tt.want {
+				t.Errorf("stderr:\n%s\nwant:\n%s", out.String(), tt.want)
+			}
+			if got := exitCode(err); got != tt.code {
+				t.Errorf("exit code %d, want %d", got, tt.code)
+			}
+		})
 	}
 }
