@@ -98,6 +98,18 @@ var (
 	CNIPlugins = []string{"bridge", "host-local", "loopback", "portmap"}
 )
 
+// versionImages are the images kubeadm pulls whose tag is the Kubernetes
+// version itself, so they are known without kubeadm at hand. The etcd,
+// coredns and pause tags are constants inside each kubeadm release; only
+// that kubeadm can list them.
+func versionImages(version string) []string {
+	var out []string
+	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"} {
+		out = append(out, "registry.k8s.io/"+c+":"+version)
+	}
+	return out
+}
+
 // Missing lists what a bundle lacks, each with how to get it.
 type Missing []string
 
@@ -158,16 +170,26 @@ func Create(dir, version string, needCNI bool) (*Manifest, []string, error) {
 		rel, _ := filepath.Rel(dir, t)
 		m.Files = append(m.Files, File{Path: rel, Kind: KindImage, Images: names})
 	}
+	missingImage := func(img string) {
+		if !have[img] {
+			missing = append(missing, fmt.Sprintf("images/*.tar: image %s (docker save or ctr export it into a tarball there)", img))
+		}
+	}
 	if _, err := os.Stat(filepath.Join(dir, "bin", "kubeadm")); err == nil {
 		out, err := exec.Command(filepath.Join(dir, "bin", "kubeadm"), "config", "images", "list", "--kubernetes-version", version).Output()
 		if err != nil {
 			return nil, nil, fmt.Errorf("kubeadm config images list: %w", err)
 		}
 		for _, img := range strings.Fields(string(out)) {
-			if !have[img] {
-				missing = append(missing, fmt.Sprintf("images/*.tar: image %s (docker save or ctr export it into a tarball there)", img))
-			}
+			missingImage(img)
 		}
+	} else {
+		// Without kubeadm, name what the version alone decides, and say
+		// plainly what is left to learn from it.
+		for _, img := range versionImages(version) {
+			missingImage(img)
+		}
+		missing = append(missing, fmt.Sprintf("images/*.tar: the etcd, coredns and pause images kubeadm %s pins; kubeha reads their tags from bin/kubeadm (kubeadm config images list), so add it and run bundle create again to have them named", version))
 	}
 	for _, p := range CNIPlugins {
 		rel := filepath.Join("cni", p)

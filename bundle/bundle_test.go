@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -211,5 +212,77 @@ func TestLoadRefusesUnsafeManifests(t *testing.T) {
 				t.Fatalf("error shows the value unquoted: %v", err)
 			}
 		})
+	}
+}
+
+// TestCreateWithoutKubeadmNamesWhatItCan: with no bin/kubeadm, Create still
+// names every binary, the images the version alone decides and, in one
+// line, the images only kubeadm can name; a tarball already there is not
+// asked for.
+func TestCreateWithoutKubeadmNamesWhatItCan(t *testing.T) {
+	const rest = "images/*.tar: the etcd, coredns and pause images kubeadm v1.37.2 pins; kubeha reads their tags from bin/kubeadm (kubeadm config images list), so add it and run bundle create again to have them named"
+	image := func(name string) string {
+		return "images/*.tar: image " + name + " (docker save or ctr export it into a tarball there)"
+	}
+	tests := []struct {
+		name   string
+		images []string // in images/some.tar
+		want   Missing
+	}{
+		{name: "empty", want: Missing{
+			"bin/kubeadm: the kubeadm v1.37.2 binary (linux/amd64)",
+			"bin/kubelet: the kubelet v1.37.2 binary (linux/amd64)",
+			"bin/kubectl: the kubectl v1.37.2 binary (linux/amd64)",
+			image("registry.k8s.io/kube-apiserver:v1.37.2"),
+			image("registry.k8s.io/kube-controller-manager:v1.37.2"),
+			image("registry.k8s.io/kube-scheduler:v1.37.2"),
+			image("registry.k8s.io/kube-proxy:v1.37.2"),
+			rest,
+		}},
+		{name: "some images there", images: []string{"registry.k8s.io/kube-proxy:v1.37.2", "registry.k8s.io/kube-apiserver:v1.37.2"}, want: Missing{
+			"bin/kubeadm: the kubeadm v1.37.2 binary (linux/amd64)",
+			"bin/kubelet: the kubelet v1.37.2 binary (linux/amd64)",
+			"bin/kubectl: the kubectl v1.37.2 binary (linux/amd64)",
+			image("registry.k8s.io/kube-controller-manager:v1.37.2"),
+			image("registry.k8s.io/kube-scheduler:v1.37.2"),
+			rest,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.images != nil {
+				os.MkdirAll(filepath.Join(dir, "images"), 0o755)
+				imageTar(t, filepath.Join(dir, "images", "some.tar"), tt.images...)
+			}
+			_, _, err := Create(dir, "v1.37.2", true)
+			var m Missing
+			if !errors.As(err, &m) {
+				t.Fatalf("want Missing, got %v", err)
+			}
+			if !slices.Equal(m, tt.want) {
+				t.Fatalf("missing:\n%s\nwant:\n%s", strings.Join(m, "\n"), strings.Join(tt.want, "\n"))
+			}
+			if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
+				t.Error("an incomplete bundle got a manifest")
+			}
+		})
+	}
+}
+
+// TestVersionImagesAreKubeadms: the images named without kubeadm are ones
+// the real kubeadm lists for that version, so adding kubeadm later does not
+// turn them into other names.
+func TestVersionImagesAreKubeadms(t *testing.T) {
+	k := kube.Require(t, "kubeadm")
+	out, err := exec.Command(k, "config", "images", "list", "--kubernetes-version", kube.Version).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := strings.Fields(string(out))
+	for _, img := range versionImages(kube.Version) {
+		if !slices.Contains(listed, img) {
+			t.Errorf("%s is not among kubeadm's images:\n%s", img, out)
+		}
 	}
 }
