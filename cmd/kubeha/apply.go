@@ -25,7 +25,9 @@ func (c *cmdContext) applyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apply",
 		Short: "Bring the cluster to what the inventory says, continuing where a previous run stopped",
-		Args:  cobra.NoArgs,
+		Long: "Bring the cluster to what the inventory says, continuing where a previous run stopped.\n\n" +
+			phaseListing(c.app.registry()),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// On a terminal with no inventory yet: the installer makes one.
 			if _, err := os.Stat(*c.invPath); errors.Is(err, os.ErrNotExist) && c.live(&f) {
@@ -69,6 +71,22 @@ func (c *cmdContext) phaseCmd() *cobra.Command {
 		parent.AddCommand(sub)
 	}
 	return parent
+}
+
+// phaseListing is the help text's list of phases, one "ID  Title" line
+// each in run order, as kubeadm's init --help has; it is made from the
+// registry, so it names exactly the IDs the selection flags accept.
+func phaseListing(ps []phases.Phase) string {
+	width := 0
+	for _, p := range ps {
+		width = max(width, len(p.ID()))
+	}
+	var b strings.Builder
+	b.WriteString("The phases, in the order they run (the IDs --skip-phases, --only, --from,\n--force and 'kubeha phase <id>' take):\n\n")
+	for _, p := range ps {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, p.ID(), p.Title())
+	}
+	return b.String()
 }
 
 type phaseFlags struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -392,4 +393,45 @@ func TestRenderNeverWritesOutsideDir(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// TestApplyHelpListsThePhases: `kubeha apply --help` lists every phase of
+// the registry, one "ID  Title" line each, in run order, and nothing else
+// in that list.
+func TestApplyHelpListsThePhases(t *testing.T) {
+	fake := newHarness(t, "a", "bb", "ccc").app()
+	tests := []struct {
+		name     string
+		registry func() []phases.Phase
+	}{
+		{"fake phases", fake.registry},
+		{"kubeha's phases", phases.Registry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"apply", "--help"}, strings.NewReader(""), &out, &errb, &app{registry: tt.registry})
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			// The list is the block of lines after the header's blank line.
+			_, after, ok := strings.Cut(out.String(), "'kubeha phase <id>' take):\n\n")
+			if !ok {
+				t.Fatalf("no phase list in:\n%s", out.String())
+			}
+			block, _, _ := strings.Cut(after, "\n\n")
+			var got [][2]string
+			for _, l := range strings.Split(block, "\n") {
+				id, title, _ := strings.Cut(strings.TrimPrefix(l, "  "), "  ")
+				got = append(got, [2]string{id, strings.TrimLeft(title, " ")})
+			}
+			var want [][2]string
+			for _, p := range tt.registry() {
+				want = append(want, [2]string{p.ID(), p.Title()})
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("phase lines:\n%q\nwant (ID, title) in registry order:\n%q", got, want)
+			}
+		})
+	}
 }
