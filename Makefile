@@ -29,6 +29,8 @@ example: build
 
 # The README's first command: a real HA cluster on five harness machines
 # (root, docker.io, debootstrap; builds Kubernetes offline the first time).
+# It ends with the command that puts the cluster in the user's kubeconfig
+# and runs kubectl there (the cached kubectl when none is on PATH).
 KUBECTL = $${KUBEHA_CACHE:-$$HOME/.cache/kubeha}/kube/v1.37.2/kubectl
 demo: build
 	bash e2e/deps.sh
@@ -36,7 +38,8 @@ demo: build
 	$(GO) run ./e2e/cmd/kh-machines up -baked -names m1,m2,m3,w1,w2 -ip-base 21
 	./$(BIN) apply -i examples/demo.yaml --output plain
 	$(KUBECTL) --kubeconfig .kubeha/demo/admin.conf get nodes -o wide
-	@echo "kubeconfig: .kubeha/demo/admin.conf (server: the VIP); remove the machines with: make e2e-clean"
+	@echo "remove the machines with: make e2e-clean; to use kubectl on the cluster (context demo, server the VIP):"
+	@k=kubectl; command -v kubectl >/dev/null || k=$(KUBECTL); echo "./$(BIN) kubeconfig -i examples/demo.yaml --merge && $$k --context demo get nodes"
 
 clean:
 	rm -rf $(BIN) out

@@ -42,7 +42,9 @@ func main() {
 // passwords given in the environment at once, before anything is printed.
 // Events, the journal and stderr are all redacted with that set, so every
 // secret a phase or the prompter adds later is masked in all three. stdout
-// carries only events and journal text, both redacted where they are made.
+// carries events and journal text, both redacted where they are made, and
+// one unredacted secret on purpose: the admin kubeconfig `kubeha
+// kubeconfig` prints because the user asked for it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, a *app) int {
 	a.secrets = &events.Secrets{}
 	a.secrets.Add(os.Getenv(envSSHPassword), os.Getenv(envSudoPassword), os.Getenv(envKeyPassphrase))

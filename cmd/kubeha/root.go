@@ -97,6 +97,7 @@ func newRootCmd(a *app) *cobra.Command {
 		ctx.bundleCmd(),
 		ctx.etcdCmd(),
 		ctx.certsCmd(),
+		ctx.kubeconfigCmd(),
 		ctx.tuiCmd(),
 		versionCmd(a),
 	)
