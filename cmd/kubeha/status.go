@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -572,7 +573,14 @@ func judge(r *statusReport, _ *inventory.Cluster, now time.Time) {
 
 // printStatus writes the report as text: one section each, a line per
 // thing, "!" before each line with a problem; then the problems.
-func printStatus(w io.Writer, r *statusReport, now time.Time) {
+func printStatus(out io.Writer, r *statusReport, now time.Time) {
+	var w bytes.Buffer
+	defer func() {
+		// Columns pad with spaces; no line ends with them.
+		for _, l := range strings.SplitAfter(w.String(), "\n") {
+			fmt.Fprint(out, strings.TrimRight(l, " \n")+strings.Repeat("\n", strings.Count(l, "\n")))
+		}
+	}()
 	mark := func(problem string) string {
 		if problem != "" {
 			return "! "
@@ -586,14 +594,14 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 			verdict = "1 problem (the line marked !)"
 		}
 	}
-	fmt.Fprintf(w, "cluster %s: %s\n", r.Cluster, verdict)
+	fmt.Fprintf(&w, "cluster %s: %s\n", r.Cluster, verdict)
 	if r.Offline {
-		fmt.Fprintln(w, "offline: no host was asked; only the journal is shown")
+		fmt.Fprintln(&w, "offline: no host was asked; only the journal is shown")
 	}
 	if n := r.Nodes; n != nil {
-		fmt.Fprintf(w, "nodes%s\n", via(n.Via))
+		fmt.Fprintf(&w, "nodes%s\n", via(n.Via))
 		if n.Error != "" {
-			fmt.Fprintf(w, "! %s\n", n.Error)
+			fmt.Fprintf(&w, "! %s\n", n.Error)
 		}
 		for _, nd := range n.Nodes {
 			if n.Error != "" && !nd.InCluster {
@@ -612,13 +620,13 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 			case nd.ControlPlane:
 				note = "control-plane"
 			}
-			fmt.Fprintf(w, "%s%-20s %-9s %-10s %s\n", mark(nodeProblem(nd)), nd.Name, ready, nd.KubeletVersion, note)
+			fmt.Fprintf(&w, "%s%-20s %-9s %-10s %s\n", mark(nodeProblem(nd)), nd.Name, ready, nd.KubeletVersion, note)
 		}
 	}
 	if e := r.Etcd; e != nil {
-		fmt.Fprintf(w, "etcd%s\n", via(e.Via))
+		fmt.Fprintf(&w, "etcd%s\n", via(e.Via))
 		if e.Error != "" {
-			fmt.Fprintf(w, "! %s\n", e.Error)
+			fmt.Fprintf(&w, "! %s\n", e.Error)
 		}
 		for _, m := range e.Members {
 			health := "healthy"
@@ -632,23 +640,23 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 			if m.Leader {
 				lead = "leader"
 			}
-			fmt.Fprintf(w, "%s%-20s %-16s %-6s %s %s\n", mark(memberProblem(m)), m.Name, m.ID, lead, m.ClientURL, health)
+			fmt.Fprintf(&w, "%s%-20s %-16s %-6s %s %s\n", mark(memberProblem(m)), m.Name, m.ID, lead, m.ClientURL, health)
 		}
 		if e.Error == "" {
 			if p := leaderProblem(e); p != "" {
-				fmt.Fprintf(w, "! %s\n", p)
+				fmt.Fprintf(&w, "! %s\n", p)
 			}
 		}
 	}
 	if l := r.LoadBalancer; l != nil {
 		if l.Unit != "" {
-			fmt.Fprintf(w, "load balancer %s (%s on each node)\n", l.Mode, l.Unit)
+			fmt.Fprintf(&w, "load balancer %s (%s on each node)\n", l.Mode, l.Unit)
 		} else {
 			holders := "nobody"
 			if len(l.Holders) > 0 {
 				holders = strings.Join(l.Holders, ", ")
 			}
-			fmt.Fprintf(w, "load balancer %s\n%sVIP %s held by %s\n", l.Mode, mark(vipProblem(l)), l.VIP, holders)
+			fmt.Fprintf(&w, "load balancer %s\n%sVIP %s held by %s\n", l.Mode, mark(vipProblem(l)), l.VIP, holders)
 		}
 		for _, h := range l.Hosts {
 			what := h.UnitState
@@ -660,37 +668,37 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 			case l.Unit == "":
 				what = "standby"
 			}
-			fmt.Fprintf(w, "%s  %-18s %s\n", mark(lbHostProblem(l, h)), h.Host, what)
+			fmt.Fprintf(&w, "%s  %-18s %s\n", mark(lbHostProblem(l, h)), h.Host, what)
 		}
 	}
 	if r.Certificates != nil {
-		fmt.Fprintln(w, "certificates (first to expire on each master)")
+		fmt.Fprintln(&w, "certificates (first to expire on each master)")
 		for _, c := range r.Certificates {
 			if c.Error != "" {
-				fmt.Fprintf(w, "! %s\n", c.Error)
+				fmt.Fprintf(&w, "! %s\n", c.Error)
 				continue
 			}
-			fmt.Fprintf(w, "%s%-20s %s on %s (in %d days)\n", mark(certProblem(c, now)), c.Host, c.First,
+			fmt.Fprintf(&w, "%s%-20s %s on %s (in %d days)\n", mark(certProblem(c, now)), c.Host, c.First,
 				c.Expires.Format(time.RFC3339), int(c.Expires.Sub(now).Hours()/24))
 		}
 	}
-	fmt.Fprintf(w, "journal %s\n", r.Journal.Path)
+	fmt.Fprintf(&w, "journal %s\n", r.Journal.Path)
 	for _, p := range r.Journal.Phases {
 		when := ""
 		if !p.Finished.IsZero() {
 			when = p.Finished.Format("2006-01-02 15:04:05Z")
 		}
-		fmt.Fprintf(w, "%s%-20s %-12s %s\n", mark(phaseProblem(p)), p.ID, p.Status, when)
+		fmt.Fprintf(&w, "%s%-20s %-12s %s\n", mark(phaseProblem(p)), p.ID, p.Status, when)
 		for _, h := range p.Hosts {
 			if h.Status != state.StatusDone {
-				fmt.Fprintf(w, "    %s: %s %s\n", h.Host, h.Status, h.Error)
+				fmt.Fprintf(&w, "    %s: %s %s\n", h.Host, h.Status, h.Error)
 			}
 		}
 	}
 	if len(r.Problems) > 0 {
-		fmt.Fprintln(w, "problems")
+		fmt.Fprintln(&w, "problems")
 		for _, p := range r.Problems {
-			fmt.Fprintf(w, "  %s\n", p)
+			fmt.Fprintf(&w, "  %s\n", p)
 		}
 	}
 }
