@@ -158,6 +158,9 @@ With --offline no host is asked: only the journal is shown (and judged).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.asJSON {
+				// Said here, not by cobra's MarkDeprecated, which writes
+				// to stdout: the JSON would no longer parse.
+				fmt.Fprintln(c.app.stderr, "kubeha: --json is deprecated: use --output json")
 				f.output = "json"
 			}
 			if f.output != "text" && f.output != "json" {
@@ -171,8 +174,8 @@ With --offline no host is asked: only the journal is shown (and judged).`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.output, "output", "text", "output: text or json")
-	fs.BoolVar(&f.asJSON, "json", false, "the same as --output json")
-	_ = fs.MarkDeprecated("json", "use --output json")
+	fs.BoolVar(&f.asJSON, "json", false, "the same as --output json (deprecated)")
+	_ = fs.MarkHidden("json")
 	fs.BoolVar(&f.offline, "offline", false, "ask no host: show and judge only the journal")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "how long each host has to answer each question")
 	f.conn.bind(cmd)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +15,9 @@ import (
 	"time"
 
 	"github.com/kubeha/kubeha/controlplane"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/phases"
+	"github.com/kubeha/kubeha/ssh"
 	"github.com/kubeha/kubeha/state"
 )
 
@@ -213,5 +219,102 @@ func TestErrorFor(t *testing.T) {
 	}
 	if got := errorFor("m2", nil); got != "m2: did not answer" {
 		t.Errorf("m2 without an error: %q", got)
+	}
+}
+
+// statusHosts answers kubeha status's questions as a cluster of the
+// example inventory would, k1 holding the VIP; hung does not answer.
+type statusHosts struct {
+	phases.Hosts
+	hung string
+}
+
+func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
+	if host == f.hung {
+		<-ctx.Done()
+		return ssh.Result{}, ctx.Err()
+	}
+	switch cmd.Name {
+	case "is it a control-plane node":
+		return ssh.Result{Stdout: "ready\n"}, nil
+	case "read the cluster's versions":
+		var nodes strings.Builder
+		for _, n := range []string{"k1", "k2", "k3", "k4", "k5", "k6"} {
+			fmt.Fprintf(&nodes, "%s\tv1.37.2\tTrue\t\t\t10.0.0.1\n", n)
+		}
+		return ssh.Result{Stdout: "@@kubeha-section version\nv1.37.2\n@@kubeha-section nodes\n" + nodes.String() +
+			"@@kubeha-section masters\nk1\nk2\nk3\n"}, nil
+	case "read etcd's members":
+		return ssh.Result{Stdout: "@@kubeha-section members\n" +
+			`{"members":[{"ID":1,"name":"k1","clientURLs":["https://192.168.8.191:2379"]},{"ID":2,"name":"k2","clientURLs":["https://192.168.8.187:2379"]},{"ID":3,"name":"k3","clientURLs":["https://192.168.8.186:2379"]}]}` +
+			"\n@@kubeha-section status\n" + `[{"Endpoint":"https://192.168.8.191:2379","Status":{"header":{"member_id":1},"leader":1}}]` +
+			"\n@@kubeha-section health\n" + `[{"endpoint":"https://192.168.8.191:2379","health":true},{"endpoint":"https://192.168.8.187:2379","health":true},{"endpoint":"https://192.168.8.186:2379","health":true}]` + "\n"}, nil
+	case "read the addresses":
+		out := "2: eth0    inet 192.168.8.1/24 brd 192.168.8.255 scope global eth0\n"
+		if host == "k1" {
+			out += "2: eth0    inet 192.168.8.10/32 scope global eth0\n"
+		}
+		return ssh.Result{Stdout: out}, nil
+	case "check certificate expiration":
+		b, err := os.ReadFile("../../controlplane/testdata/check-expiration.json")
+		return ssh.Result{Stdout: string(b)}, err
+	}
+	return ssh.Result{}, fmt.Errorf("%s: unexpected command %q", host, cmd.Name)
+}
+
+// TestStatusCommand runs kubeha status against fake hosts: healthy, then
+// with a master that does not answer (named, exit 4, still a report),
+// then --offline, which asks no host.
+func TestStatusCommand(t *testing.T) {
+	h := newHarness(t, "facts")
+	kubeha := func(hosts phases.Hosts, args ...string) (int, string, string) {
+		a := h.app()
+		a.connect = func(context.Context, *inventory.Cluster, connectOptions) (phases.Hosts, func() error, error) {
+			if hosts == nil {
+				t.Error("--offline connected to the hosts")
+			}
+			return hosts, nil, nil
+		}
+		var out, errb bytes.Buffer
+		args = append(args, "-i", h.inv, "--state-dir", filepath.Join(h.dir, "state"), "--timeout", "300ms")
+		code := run(context.Background(), args, strings.NewReader(""), &out, &errb, a)
+		return code, out.String(), errb.String()
+	}
+	// check-expiration.json's certificates expire in 2026-2035: judged at
+	// the real time, the first may be near. Only the lines are checked.
+	code, out, errs := kubeha(statusHosts{}, "status", "--output", "json")
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, out, errs)
+	}
+	if len(r.Nodes.Nodes) != 6 || r.Nodes.Via != "k1" || !slices.Equal(r.LoadBalancer.Holders, []string{"k1"}) ||
+		len(r.Etcd.Members) != 3 || len(r.Certificates) != 3 || r.Certificates[0].First == "" {
+		t.Errorf("report: %+v", r)
+	}
+	for _, p := range r.Problems {
+		if !strings.HasPrefix(p, "certificates ") && !strings.HasPrefix(p, "journal ") {
+			t.Errorf("problem on healthy hosts: %s", p)
+		}
+	}
+
+	code, out, _ = kubeha(statusHosts{hung: "k3"}, "status")
+	if code != exitUnhealthy {
+		t.Errorf("k3 hung: exit %d, want %d\n%s", code, exitUnhealthy, out)
+	}
+	for _, want := range []string{
+		"!   k3                 k3: no answer within 300ms (read the addresses)",
+		"! k3: no answer within 300ms (check certificate expiration)",
+		"  certificates k3: no answer within 300ms (check certificate expiration)",
+		"  load balancer k3: no answer within 300ms (read the addresses)",
+	} {
+		if !hasLine(out, want) {
+			t.Errorf("k3 hung: no line %q:\n%s", want, out)
+		}
+	}
+
+	code, out, errs = kubeha(nil, "status", "--offline", "--json")
+	var offline statusReport
+	if code != exitOK || json.Unmarshal([]byte(out), &offline) != nil || !offline.Offline || !strings.Contains(errs, "deprecated") {
+		t.Errorf("--offline --json: exit %d\n%s\n%s", code, out, errs)
 	}
 }
