@@ -153,6 +153,15 @@ func TestScripts(t *testing.T) {
 				What, Readyz string
 			}{30, v, v})
 		}},
+		{Name: "etcd-status", Render: func(v string) scripts.Script {
+			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/etcd-status", struct{ Pod string }{v}))
+		}},
+		{Name: "addresses", Render: func(string) scripts.Script {
+			return scripts.Render("controlplane/addresses", nil)
+		}},
+		{Name: "unit-active", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/unit-active", struct{ Unit string }{v})
+		}},
 		{Name: "wait-vip", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/wait-vip", struct {
 				Secs      int

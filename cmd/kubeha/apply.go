@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -256,55 +255,5 @@ func (c *cmdContext) resetCmd() *cobra.Command {
 	}
 	f.bind(cmd, false)
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
-	return cmd
-}
-
-func (c *cmdContext) statusCmd() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show what the journal records of the last runs (works while a run holds the lock)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.loadInventory()
-			if err != nil {
-				return err
-			}
-			path := *c.stateDir + "/" + cl.Metadata.Name + "/state.json"
-			j, err := state.Read(path, cl.Metadata.Name)
-			if err != nil {
-				return err
-			}
-			// Written redacted; redacted again for journals of older
-			// kubeha versions, which wrote errors as they were.
-			j = j.Redacted(c.app.secrets)
-			if asJSON {
-				enc := json.NewEncoder(c.app.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(j)
-			}
-			fmt.Fprintf(c.app.stdout, "cluster %s (journal %s)\n", cl.Metadata.Name, path)
-			for _, p := range c.app.registry() {
-				rec := j.Phases[p.ID()]
-				status, when := "not run", ""
-				if rec != nil {
-					status = rec.Status
-					if !rec.Finished.IsZero() {
-						when = rec.Finished.Format("2006-01-02 15:04:05Z")
-					}
-				}
-				fmt.Fprintf(c.app.stdout, "  %-20s %-12s %s\n", p.ID(), status, when)
-				if rec != nil {
-					for h, hr := range rec.Hosts {
-						if hr.Status != state.StatusDone {
-							fmt.Fprintf(c.app.stdout, "    %s: %s %s\n", h, hr.Status, hr.Error)
-						}
-					}
-				}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the journal as JSON")
 	return cmd
 }

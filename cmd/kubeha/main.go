@@ -22,6 +22,7 @@ const (
 	exitFailed      = 1
 	exitUsage       = 2
 	exitInterrupted = 3
+	exitUnhealthy   = 4
 )
 
 func main() {
@@ -79,6 +80,7 @@ func exitCode(err error) int {
 	var ps inventory.Problems
 	var ue usageError
 	var unknown *phases.UnknownPhaseError
+	var unhealthy *unhealthyError
 	switch {
 	case err == nil:
 		return exitOK
@@ -86,6 +88,8 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.As(err, &ps), errors.As(err, &ue), errors.As(err, &unknown):
 		return exitUsage
+	case errors.As(err, &unhealthy):
+		return exitUnhealthy
 	default:
 		return exitFailed
 	}

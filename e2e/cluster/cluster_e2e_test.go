@@ -282,6 +282,8 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 		t.Errorf("uploaded certificates left after the run: %v %q", err, out)
 	}
 
+	t.Run("status says healthy", func(t *testing.T) { c.checkStatus(ctx, t, 5) })
+
 	t.Run("rerun changes nothing", func(t *testing.T) {
 		evs, out, took, err := c.apply(ctx)
 		if err != nil {
@@ -716,6 +718,77 @@ func (c *cluster) echoPod(ctx context.Context, t *testing.T, name, node, from st
 		t.Fatalf("pod %s on %s did not answer from %s: %v %q", name, node, from, err, out)
 	}
 	t.Logf("%s answered from %s: %s", name, node, strings.TrimSpace(out))
+}
+
+// checkStatus runs kubeha status --output json and wants exit 0, the
+// inventory's nodes (nodes of them) all Ready, the VIP held by the master
+// that holds it, and three healthy etcd members with one leader.
+func (c *cluster) checkStatus(ctx context.Context, t *testing.T, nodes int) {
+	t.Helper()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, c.kubeha, "status", "-i", c.inv, "--output", "json")
+	cmd.Dir = c.dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	c.outputs = append(c.outputs, string(out)+stderr.String())
+	if err != nil {
+		t.Fatalf("kubeha status: %v\n%s\n%s", err, out, stderr.String())
+	}
+	var st struct {
+		Healthy  bool     `json:"healthy"`
+		Problems []string `json:"problems"`
+		Nodes    struct {
+			Nodes []struct {
+				Name        string `json:"name"`
+				InInventory bool   `json:"inInventory"`
+				Ready       bool   `json:"ready"`
+			} `json:"nodes"`
+		} `json:"nodes"`
+		Etcd struct {
+			Members []struct {
+				Name    string `json:"name"`
+				Healthy bool   `json:"healthy"`
+				Leader  bool   `json:"leader"`
+			} `json:"members"`
+		} `json:"etcd"`
+		LoadBalancer struct {
+			Holders []string `json:"holders"`
+		} `json:"loadBalancer"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("kubeha status --output json: %v\n%s", err, out)
+	}
+	if !st.Healthy || len(st.Problems) != 0 {
+		t.Errorf("healthy %v, problems %q", st.Healthy, st.Problems)
+	}
+	ready := 0
+	for _, n := range st.Nodes.Nodes {
+		if n.InInventory && n.Ready {
+			ready++
+		} else if n.InInventory {
+			t.Errorf("node %s not Ready", n.Name)
+		}
+	}
+	if ready != nodes {
+		t.Errorf("%d inventory nodes Ready, want %d: %+v", ready, nodes, st.Nodes.Nodes)
+	}
+	if want := c.vipHolder(ctx, t).Name; !slices.Equal(st.LoadBalancer.Holders, []string{want}) {
+		t.Errorf("VIP holders %q, want [%s]", st.LoadBalancer.Holders, want)
+	}
+	healthy, leaders := 0, 0
+	for _, m := range st.Etcd.Members {
+		if m.Healthy {
+			healthy++
+		}
+		if m.Leader {
+			leaders++
+		}
+	}
+	if len(st.Etcd.Members) != 3 || healthy != 3 || leaders != 1 {
+		t.Errorf("etcd: %d members, %d healthy, %d leaders; want 3, 3, 1: %+v", len(st.Etcd.Members), healthy, leaders, st.Etcd.Members)
+	}
+	t.Logf("kubeha status: healthy in %v", time.Since(start).Round(10*time.Millisecond))
 }
 
 // vipHolder returns the master that holds the VIP.

@@ -1,0 +1,714 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubeha/kubeha/controlplane"
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/lb"
+	"github.com/kubeha/kubeha/phases"
+	"github.com/kubeha/kubeha/ssh"
+	"github.com/kubeha/kubeha/state"
+	"github.com/kubeha/kubeha/tui"
+)
+
+// unhealthyError is kubeha status finding the cluster not as it should be:
+// each problem names the line of the report it is about.
+type unhealthyError struct {
+	cluster  string
+	problems []string
+}
+
+func (e *unhealthyError) Error() string {
+	return fmt.Sprintf("cluster %s is unhealthy: %s", e.cluster, strings.Join(e.problems, "; "))
+}
+
+// statusReport is what kubeha status shows. Its JSON field names are
+// stable: scripts read them. A section is absent (null) when it was not
+// asked (--offline) or does not apply (etcd external, an external load
+// balancer).
+type statusReport struct {
+	Cluster      string        `json:"cluster"`
+	Offline      bool          `json:"offline"`
+	Healthy      bool          `json:"healthy"`
+	Problems     []string      `json:"problems"`
+	Nodes        *nodesReport  `json:"nodes"`
+	Etcd         *etcdReport   `json:"etcd"`
+	LoadBalancer *lbReport     `json:"loadBalancer"`
+	Certificates []certReport  `json:"certificates"`
+	Journal      journalReport `json:"journal"`
+}
+
+// nodesReport is every node of the inventory and of the cluster, as the
+// apiserver of master Via says.
+type nodesReport struct {
+	Via   string       `json:"via,omitempty"`
+	Error string       `json:"error,omitempty"`
+	Nodes []nodeReport `json:"nodes"`
+}
+
+type nodeReport struct {
+	Name           string `json:"name"`
+	InInventory    bool   `json:"inInventory"`
+	InCluster      bool   `json:"inCluster"`
+	Ready          bool   `json:"ready"`
+	KubeletVersion string `json:"kubeletVersion,omitempty"`
+	ControlPlane   bool   `json:"controlPlane"`
+}
+
+// etcdReport is the stacked etcd's members, as master Via's member says.
+type etcdReport struct {
+	Via     string                    `json:"via,omitempty"`
+	Error   string                    `json:"error,omitempty"`
+	Members []controlplane.EtcdMember `json:"members"`
+}
+
+// lbReport is the load balancer: who holds the VIP (keepalived-haproxy,
+// kube-vip), or whether each node's proxy runs (local-proxy).
+type lbReport struct {
+	Mode string `json:"mode"`
+	VIP  string `json:"vip,omitempty"`
+	// Holders are the hosts holding the VIP: exactly one when healthy.
+	Holders []string `json:"holders"`
+	// Unit is the local proxy's systemd unit.
+	Unit  string         `json:"unit,omitempty"`
+	Hosts []lbHostReport `json:"hosts"`
+}
+
+type lbHostReport struct {
+	Host      string `json:"host"`
+	HoldsVIP  bool   `json:"holdsVIP"`
+	UnitState string `json:"unitState,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// certReport is one master's first certificate to expire.
+type certReport struct {
+	Host    string    `json:"host"`
+	Error   string    `json:"error,omitempty"`
+	First   string    `json:"first,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+type journalReport struct {
+	Path   string         `json:"path"`
+	Phases []journalPhase `json:"phases"`
+}
+
+// journalPhase is one phase of the registry as the journal records it;
+// Status "not run" when it has no record.
+type journalPhase struct {
+	ID       string        `json:"id"`
+	Status   string        `json:"status"`
+	Finished time.Time     `json:"finished,omitzero"`
+	Error    string        `json:"error,omitempty"`
+	Hosts    []journalHost `json:"hosts,omitempty"`
+}
+
+type journalHost struct {
+	Host   string `json:"host"`
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+const statusNotRun = "not run"
+
+// statusFlags are kubeha status's flags.
+type statusFlags struct {
+	output  string
+	asJSON  bool // deprecated --json
+	offline bool
+	timeout time.Duration
+	conn    connectOptions
+}
+
+func (c *cmdContext) statusCmd() *cobra.Command {
+	var f statusFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show how the cluster is (nodes, etcd, load balancer, certificates) and what the journal records; exit 4 when something is unhealthy",
+		Long: `Asks the hosts, read-only and in parallel, how the cluster is: every node
+and whether it is Ready (through one ready master's own apiserver), the
+stacked etcd's members, their health and who leads, which host holds the
+VIP (or whether each node's local proxy runs), each master's first
+certificate to expire; then shows what the journal records of the last
+runs. It takes no lock, so it works while a run goes on.
+
+It exits 4 when something is unhealthy: a node not Ready or missing from
+the cluster, an etcd member unhealthy or not exactly one leader, no host
+(or more than one) holding the VIP, a certificate expiring within 30 days,
+a phase the journal records as not done, or a host that does not answer
+within --timeout. Each such line is marked "!" and listed at the end.
+
+With --offline no host is asked: only the journal is shown (and judged).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.asJSON {
+				// Said here, not by cobra's MarkDeprecated, which writes
+				// to stdout: the JSON would no longer parse.
+				fmt.Fprintln(c.app.stderr, "kubeha: --json is deprecated: use --output json")
+				f.output = "json"
+			}
+			if f.output != "text" && f.output != "json" {
+				return usageError{fmt.Errorf("--output %q: use text or json", f.output)}
+			}
+			if f.timeout <= 0 {
+				return usageError{fmt.Errorf("--timeout %v: use a positive duration", f.timeout)}
+			}
+			return c.status(cmd.Context(), &f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.output, "output", "text", "output: text or json")
+	fs.BoolVar(&f.asJSON, "json", false, "the same as --output json (deprecated)")
+	_ = fs.MarkHidden("json")
+	fs.BoolVar(&f.offline, "offline", false, "ask no host: show and judge only the journal")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "how long each host has to answer each question")
+	f.conn.bind(cmd)
+	return cmd
+}
+
+func (c *cmdContext) status(ctx context.Context, f *statusFlags) error {
+	cl, err := c.loadInventory()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(*c.stateDir, cl.Metadata.Name, "state.json")
+	j, err := state.Read(path, cl.Metadata.Name)
+	if err != nil {
+		return err
+	}
+	// Written redacted; redacted again for journals of older kubeha
+	// versions, which wrote errors as they were.
+	j = j.Redacted(c.app.secrets)
+	r := &statusReport{Cluster: cl.Metadata.Name, Offline: f.offline, Journal: journalOf(path, j, c.app.registry())}
+	if !f.offline {
+		// Warnings of the connection (an unchecked host key) go to
+		// stderr: stdout is the report.
+		o := f.conn
+		o.secrets, o.stdin, o.stderr = c.app.secrets, c.app.stdin, c.app.stderr
+		o.events = events.Stamped(events.Redacting(tui.NewPlain(c.app.stderr, false), c.app.secrets), time.Now)
+		hosts, closeHosts, err := c.app.connect(ctx, cl, o)
+		if err != nil {
+			return err
+		}
+		if closeHosts != nil {
+			defer func() { _ = closeHosts() }()
+		}
+		bounded := boundedHosts{Hosts: hosts, limit: f.timeout}
+		cp := controlplane.New(cl, bounded, c.app.secrets, filepath.Join(*c.stateDir, cl.Metadata.Name))
+		probeCluster(ctx, cl, cp, r)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	judge(r, cl, time.Now())
+	if f.output == "json" {
+		enc := json.NewEncoder(c.app.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		printStatus(c.app.stdout, r, time.Now())
+	}
+	if !r.Healthy {
+		return &unhealthyError{cluster: r.Cluster, problems: r.Problems}
+	}
+	return nil
+}
+
+// boundedHosts gives every command on a host at most limit, so one host
+// that does not answer costs limit, not the whole status.
+type boundedHosts struct {
+	phases.Hosts
+	limit time.Duration
+}
+
+func (b boundedHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
+	rctx, cancel := context.WithTimeout(ctx, b.limit)
+	defer cancel()
+	res, err := b.Hosts.Run(rctx, host, cmd)
+	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("%s: no answer within %v (%s)", host, b.limit, cmd.Name)
+	}
+	return res, err
+}
+
+// probeCluster fills r's live sections, asking the hosts in parallel. A
+// host that does not answer is recorded in the section that asked it.
+func probeCluster(ctx context.Context, cl *inventory.Cluster, cp *controlplane.Client, r *statusReport) {
+	var wg sync.WaitGroup
+	wg.Go(func() { r.Nodes, r.Etcd = probeControlPlane(ctx, cl, cp) })
+	wg.Go(func() { r.LoadBalancer = probeLoadBalancer(ctx, cl, cp) })
+	wg.Go(func() { r.Certificates = probeCertificates(ctx, cl, cp) })
+	wg.Wait()
+}
+
+// probeControlPlane reads the nodes and etcd's members through the
+// control host (a ready master, picked by asking them all).
+func probeControlPlane(ctx context.Context, cl *inventory.Cluster, cp *controlplane.Client) (*nodesReport, *etcdReport) {
+	var etcd *etcdReport
+	stacked := cl.Spec.Etcd.Topology != inventory.EtcdExternal
+	if stacked {
+		etcd = &etcdReport{Members: []controlplane.EtcdMember{}}
+	}
+	nodes := &nodesReport{}
+	via, err := cp.Control(ctx)
+	if err != nil {
+		nodes.Error = err.Error()
+		nodes.Nodes = mergeNodes(cl, nil)
+		if etcd != nil {
+			etcd.Error = err.Error()
+		}
+		return nodes, etcd
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		nodes.Via = via.Name
+		st, err := cp.State(ctx, via)
+		if err != nil {
+			nodes.Error = hostErr(via.Name, err).Error()
+		}
+		nodes.Nodes = mergeNodes(cl, st.Nodes)
+	})
+	if etcd != nil {
+		wg.Go(func() {
+			etcd.Via = via.Name
+			ms, err := cp.EtcdMembers(ctx, via)
+			if err != nil {
+				etcd.Error = hostErr(via.Name, err).Error()
+				return
+			}
+			etcd.Members = ms
+		})
+	}
+	wg.Wait()
+	return nodes, etcd
+}
+
+// mergeNodes lists the inventory's nodes in its order, then the
+// cluster's nodes the inventory does not list, by name.
+func mergeNodes(cl *inventory.Cluster, live []controlplane.NodeState) []nodeReport {
+	byName := map[string]controlplane.NodeState{}
+	for _, n := range live {
+		byName[n.Name] = n
+	}
+	out := []nodeReport{}
+	listed := map[string]bool{}
+	for _, h := range cl.Spec.Hosts {
+		if h.Role == inventory.RoleLoadBalancer {
+			continue
+		}
+		listed[h.Name] = true
+		n, ok := byName[h.Name]
+		out = append(out, nodeReport{Name: h.Name, InInventory: true, InCluster: ok, Ready: n.Ready,
+			KubeletVersion: n.KubeletVersion, ControlPlane: h.Role == inventory.RoleMaster})
+	}
+	var extra []nodeReport
+	for _, n := range live {
+		if !listed[n.Name] {
+			extra = append(extra, nodeReport{Name: n.Name, InCluster: true, Ready: n.Ready, KubeletVersion: n.KubeletVersion, ControlPlane: n.ControlPlane})
+		}
+	}
+	slices.SortFunc(extra, func(a, b nodeReport) int { return strings.Compare(a.Name, b.Name) })
+	return append(out, extra...)
+}
+
+// probeLoadBalancer asks each load-balancer host whether it holds the
+// VIP, or whether its local proxy runs; nil for modes with nothing of
+// kubeha's to ask (external).
+func probeLoadBalancer(ctx context.Context, cl *inventory.Cluster, cp *controlplane.Client) *lbReport {
+	spec := cl.Spec.LoadBalancer
+	r := &lbReport{Mode: spec.Mode, Holders: []string{}}
+	var hosts []inventory.Host
+	switch spec.Mode {
+	case inventory.ModeKeepalivedHAProxy, inventory.ModeKubeVIP:
+		r.VIP, hosts = spec.VIP, cl.LBHosts()
+	case inventory.ModeLocalProxy:
+		if spec.StaticPods && spec.Proxy != inventory.ProxyNginx {
+			return nil // haproxy as a static pod: no unit to ask
+		}
+		r.Unit = "haproxy"
+		if spec.Proxy == inventory.ProxyNginx {
+			r.Unit = "kubeha-nginx"
+		}
+		hosts = lb.Hosts(cl)
+	default:
+		return nil
+	}
+	r.Hosts = make([]lbHostReport, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() {
+			hr := lbHostReport{Host: h.Name}
+			var err error
+			if r.Unit != "" {
+				hr.UnitState, err = cp.UnitState(ctx, h.Name, r.Unit)
+			} else {
+				hr.HoldsVIP, err = cp.HoldsAddress(ctx, h.Name, r.VIP)
+			}
+			if err != nil {
+				hr.Error = hostErr(h.Name, err).Error()
+			}
+			r.Hosts[i] = hr
+		})
+	}
+	wg.Wait()
+	for _, h := range r.Hosts {
+		if h.HoldsVIP {
+			r.Holders = append(r.Holders, h.Host)
+		}
+	}
+	return r
+}
+
+// probeCertificates asks every master for its first certificate to
+// expire (controlplane's CertificateExpiry); a master that does not
+// answer gets its error.
+func probeCertificates(ctx context.Context, cl *inventory.Cluster, cp *controlplane.Client) []certReport {
+	got, err := cp.CertificateExpiry(ctx)
+	byHost := map[string]controlplane.MasterCertificates{}
+	for _, m := range got {
+		byHost[m.Host] = m
+	}
+	out := []certReport{}
+	for _, m := range cl.Masters() {
+		cr := certReport{Host: m.Name}
+		mc, ok := byHost[m.Name]
+		switch first, has := mc.Earliest(); {
+		case !ok:
+			cr.Error = errorFor(m.Name, err)
+		case !has:
+			cr.Error = m.Name + ": no certificate kubeadm renews"
+		default:
+			cr.First, cr.Expires = first.Name, first.Expires
+		}
+		out = append(out, cr)
+	}
+	return out
+}
+
+// errorFor is the error of err (an errors.Join of errors that each name
+// their host) that names host, or all of err.
+func errorFor(host string, err error) string {
+	if err == nil {
+		return host + ": did not answer"
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if e != nil && strings.HasPrefix(e.Error(), host+": ") {
+				return e.Error()
+			}
+		}
+	}
+	return hostErr(host, err).Error()
+}
+
+// hostErr is err named after host, unless it names it already.
+func hostErr(host string, err error) error {
+	if strings.HasPrefix(err.Error(), host+": ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", host, err)
+}
+
+func journalOf(path string, j *state.Journal, registry []phases.Phase) journalReport {
+	r := journalReport{Path: path, Phases: []journalPhase{}}
+	for _, p := range registry {
+		jp := journalPhase{ID: p.ID(), Status: statusNotRun}
+		if rec := j.Phases[p.ID()]; rec != nil {
+			jp.Status, jp.Finished, jp.Error = rec.Status, rec.Finished, rec.Error
+			for _, h := range slices.Sorted(maps.Keys(rec.Hosts)) {
+				hr := rec.Hosts[h]
+				jp.Hosts = append(jp.Hosts, journalHost{Host: h, Status: hr.Status, Error: hr.Error})
+			}
+		}
+		r.Phases = append(r.Phases, jp)
+	}
+	return r
+}
+
+// The verdict of each line of the report: "" when it is healthy, else the
+// problem, naming the line. judge and printStatus both use them, so the
+// lines marked and the problems listed never disagree.
+
+func nodeProblem(n nodeReport) string {
+	switch {
+	case !n.InCluster:
+		return "node " + n.Name + ": in the inventory, not in the cluster"
+	case !n.Ready && n.InInventory:
+		return "node " + n.Name + ": not Ready"
+	case !n.Ready:
+		return "node " + n.Name + ": not Ready (and not in the inventory)"
+	}
+	return ""
+}
+
+func memberProblem(m controlplane.EtcdMember) string {
+	if m.Healthy {
+		return ""
+	}
+	p := "etcd member " + m.Name + " (" + m.ID + "): unhealthy"
+	if m.Error != "" {
+		p += ": " + m.Error
+	}
+	return p
+}
+
+// leaderProblem is etcd without exactly one leader.
+func leaderProblem(e *etcdReport) string {
+	var leaders []string
+	for _, m := range e.Members {
+		if m.Leader {
+			leaders = append(leaders, m.Name)
+		}
+	}
+	switch len(leaders) {
+	case 1:
+		return ""
+	case 0:
+		return "etcd: no member leads"
+	}
+	return "etcd: " + strings.Join(leaders, ", ") + " each say they lead"
+}
+
+func lbHostProblem(r *lbReport, h lbHostReport) string {
+	switch {
+	case h.Error != "":
+		return "load balancer " + h.Error
+	case r.Unit != "" && h.UnitState != "active":
+		return "load balancer " + h.Host + ": " + r.Unit + " is " + h.UnitState
+	}
+	return ""
+}
+
+func vipProblem(r *lbReport) string {
+	if r.Unit != "" {
+		return ""
+	}
+	switch len(r.Holders) {
+	case 1:
+		return ""
+	case 0:
+		return "VIP " + r.VIP + ": no host holds it"
+	}
+	return "VIP " + r.VIP + ": held by " + strings.Join(r.Holders, ", ") + " at once"
+}
+
+func certProblem(c certReport, now time.Time) string {
+	switch {
+	case c.Error != "":
+		return "certificates " + c.Error
+	case c.Expires.Sub(now) < certsSoon:
+		return fmt.Sprintf("certificates %s: %s expires %s, within 30 days: run kubeha certs renew", c.Host, c.First, c.Expires.Format(time.RFC3339))
+	}
+	return ""
+}
+
+// phaseProblem is a phase the journal records as not done: running (a
+// run goes on, or was killed), failed or interrupted. A phase never run
+// is not a problem: it may have been skipped on purpose, or the journal
+// be on another machine.
+func phaseProblem(p journalPhase) string {
+	if p.Status == state.StatusDone || p.Status == statusNotRun {
+		return ""
+	}
+	return "journal phase " + p.ID + ": " + p.Status
+}
+
+// judge fills r.Problems and r.Healthy from the report's lines.
+func judge(r *statusReport, _ *inventory.Cluster, now time.Time) {
+	r.Problems = []string{}
+	add := func(p string) {
+		if p != "" {
+			r.Problems = append(r.Problems, p)
+		}
+	}
+	if r.Nodes != nil {
+		if r.Nodes.Error != "" {
+			add("nodes: " + r.Nodes.Error)
+		}
+		for _, n := range r.Nodes.Nodes {
+			if r.Nodes.Error == "" || n.InCluster {
+				add(nodeProblem(n))
+			}
+		}
+	}
+	if r.Etcd != nil {
+		if r.Etcd.Error != "" {
+			add("etcd: " + r.Etcd.Error)
+		} else {
+			for _, m := range r.Etcd.Members {
+				add(memberProblem(m))
+			}
+			add(leaderProblem(r.Etcd))
+		}
+	}
+	if r.LoadBalancer != nil {
+		for _, h := range r.LoadBalancer.Hosts {
+			add(lbHostProblem(r.LoadBalancer, h))
+		}
+		add(vipProblem(r.LoadBalancer))
+	}
+	for _, c := range r.Certificates {
+		add(certProblem(c, now))
+	}
+	for _, p := range r.Journal.Phases {
+		add(phaseProblem(p))
+	}
+	r.Healthy = len(r.Problems) == 0
+}
+
+// printStatus writes the report as text: one section each, a line per
+// thing, "!" before each line with a problem; then the problems.
+func printStatus(out io.Writer, r *statusReport, now time.Time) {
+	var w bytes.Buffer
+	defer func() {
+		// Columns pad with spaces; no line ends with them.
+		for _, l := range strings.SplitAfter(w.String(), "\n") {
+			fmt.Fprint(out, strings.TrimRight(l, " \n")+strings.Repeat("\n", strings.Count(l, "\n")))
+		}
+	}()
+	mark := func(problem string) string {
+		if problem != "" {
+			return "! "
+		}
+		return "  "
+	}
+	verdict := "healthy"
+	if !r.Healthy {
+		verdict = fmt.Sprintf("%d problems (lines marked !)", len(r.Problems))
+		if len(r.Problems) == 1 {
+			verdict = "1 problem (the line marked !)"
+		}
+	}
+	fmt.Fprintf(&w, "cluster %s: %s\n", r.Cluster, verdict)
+	if r.Offline {
+		fmt.Fprintln(&w, "offline: no host was asked; only the journal is shown")
+	}
+	if n := r.Nodes; n != nil {
+		fmt.Fprintf(&w, "nodes%s\n", via(n.Via))
+		if n.Error != "" {
+			fmt.Fprintf(&w, "! %s\n", n.Error)
+		}
+		for _, nd := range n.Nodes {
+			if n.Error != "" && !nd.InCluster {
+				continue // not known: the apiserver did not answer
+			}
+			ready := "NotReady"
+			if nd.Ready {
+				ready = "Ready"
+			}
+			note := ""
+			switch {
+			case !nd.InCluster:
+				ready, note = "missing", "in the inventory, not in the cluster"
+			case !nd.InInventory:
+				note = "not in the inventory"
+			case nd.ControlPlane:
+				note = "control-plane"
+			}
+			fmt.Fprintf(&w, "%s%-20s %-9s %-10s %s\n", mark(nodeProblem(nd)), nd.Name, ready, nd.KubeletVersion, note)
+		}
+	}
+	if e := r.Etcd; e != nil {
+		fmt.Fprintf(&w, "etcd%s\n", via(e.Via))
+		if e.Error != "" {
+			fmt.Fprintf(&w, "! %s\n", e.Error)
+		}
+		for _, m := range e.Members {
+			health := "healthy"
+			if !m.Healthy {
+				health = "unhealthy"
+				if m.Error != "" {
+					health += " (" + m.Error + ")"
+				}
+			}
+			lead := ""
+			if m.Leader {
+				lead = "leader"
+			}
+			fmt.Fprintf(&w, "%s%-20s %-16s %-6s %s %s\n", mark(memberProblem(m)), m.Name, m.ID, lead, m.ClientURL, health)
+		}
+		if e.Error == "" {
+			if p := leaderProblem(e); p != "" {
+				fmt.Fprintf(&w, "! %s\n", p)
+			}
+		}
+	}
+	if l := r.LoadBalancer; l != nil {
+		if l.Unit != "" {
+			fmt.Fprintf(&w, "load balancer %s (%s on each node)\n", l.Mode, l.Unit)
+		} else {
+			holders := "nobody"
+			if len(l.Holders) > 0 {
+				holders = strings.Join(l.Holders, ", ")
+			}
+			fmt.Fprintf(&w, "load balancer %s\n%sVIP %s held by %s\n", l.Mode, mark(vipProblem(l)), l.VIP, holders)
+		}
+		for _, h := range l.Hosts {
+			what := h.UnitState
+			switch {
+			case h.Error != "":
+				what = h.Error
+			case l.Unit == "" && h.HoldsVIP:
+				what = "holds the VIP"
+			case l.Unit == "":
+				what = "standby"
+			}
+			fmt.Fprintf(&w, "%s  %-18s %s\n", mark(lbHostProblem(l, h)), h.Host, what)
+		}
+	}
+	if r.Certificates != nil {
+		fmt.Fprintln(&w, "certificates (first to expire on each master)")
+		for _, c := range r.Certificates {
+			if c.Error != "" {
+				fmt.Fprintf(&w, "! %s\n", c.Error)
+				continue
+			}
+			fmt.Fprintf(&w, "%s%-20s %s on %s (in %d days)\n", mark(certProblem(c, now)), c.Host, c.First,
+				c.Expires.Format(time.RFC3339), int(c.Expires.Sub(now).Hours()/24))
+		}
+	}
+	fmt.Fprintf(&w, "journal %s\n", r.Journal.Path)
+	for _, p := range r.Journal.Phases {
+		when := ""
+		if !p.Finished.IsZero() {
+			when = p.Finished.Format("2006-01-02 15:04:05Z")
+		}
+		fmt.Fprintf(&w, "%s%-20s %-12s %s\n", mark(phaseProblem(p)), p.ID, p.Status, when)
+		for _, h := range p.Hosts {
+			if h.Status != state.StatusDone {
+				fmt.Fprintf(&w, "    %s: %s %s\n", h.Host, h.Status, h.Error)
+			}
+		}
+	}
+	if len(r.Problems) > 0 {
+		fmt.Fprintln(&w, "problems")
+		for _, p := range r.Problems {
+			fmt.Fprintf(&w, "  %s\n", p)
+		}
+	}
+}
+
+func via(host string) string {
+	if host == "" {
+		return ""
+	}
+	return " (asked through " + host + ")"
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubeha/kubeha/controlplane"
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/phases"
+	"github.com/kubeha/kubeha/ssh"
+	"github.com/kubeha/kubeha/state"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var statusNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// healthyReport is a keepalived-haproxy cluster of three masters and two
+// workers, all well, its journal all done.
+func healthyReport() *statusReport {
+	member := func(name, id, ip string, leader bool) controlplane.EtcdMember {
+		return controlplane.EtcdMember{Name: name, ID: id, ClientURL: "https://" + ip + ":2379", Healthy: true, Leader: leader}
+	}
+	node := func(name string, cp bool) nodeReport {
+		return nodeReport{Name: name, InInventory: true, InCluster: true, Ready: true, KubeletVersion: "v1.37.2", ControlPlane: cp}
+	}
+	cert := func(host string) certReport {
+		return certReport{Host: host, First: "apiserver", Expires: statusNow.Add(300 * 24 * time.Hour)}
+	}
+	done := func(id string) journalPhase {
+		return journalPhase{ID: id, Status: state.StatusDone, Finished: statusNow.Add(-time.Hour)}
+	}
+	return &statusReport{
+		Cluster: "prod",
+		Nodes: &nodesReport{Via: "m1", Nodes: []nodeReport{
+			node("m1", true), node("m2", true), node("m3", true), node("w1", false), node("w2", false)}},
+		Etcd: &etcdReport{Via: "m1", Members: []controlplane.EtcdMember{
+			member("m1", "8211f1d0f64f3269", "10.0.0.1", true),
+			member("m2", "91bc3c398fb3c146", "10.0.0.2", false),
+			member("m3", "fd422379fda50e48", "10.0.0.3", false)}},
+		LoadBalancer: &lbReport{Mode: "keepalived-haproxy", VIP: "10.0.0.100", Holders: []string{"m1"}, Hosts: []lbHostReport{
+			{Host: "m1", HoldsVIP: true}, {Host: "m2"}, {Host: "m3"}}},
+		Certificates: []certReport{cert("m1"), cert("m2"), cert("m3")},
+		Journal: journalReport{Path: ".kubeha/prod/state.json", Phases: []journalPhase{
+			done("facts"), done("kubeadm-init"), {ID: "routes", Status: statusNotRun}}},
+	}
+}
+
+// localProxyReport is healthyReport with local-proxy in place of the VIP.
+func localProxyReport() *statusReport {
+	r := healthyReport()
+	r.LoadBalancer = &lbReport{Mode: "local-proxy", Unit: "kubeha-nginx", Holders: []string{}, Hosts: []lbHostReport{
+		{Host: "m1", UnitState: "active"}, {Host: "w1", UnitState: "active"}}}
+	return r
+}
+
+func TestJudge(t *testing.T) {
+	tests := []struct {
+		name   string
+		report func() *statusReport
+		change func(r *statusReport)
+		// want is the problems, in order; none means healthy (exit 0).
+		want []string
+	}{
+		{name: "all healthy", report: healthyReport},
+		{name: "local proxies all active", report: localProxyReport},
+		{name: "a node the inventory does not list is shown, not a problem", report: healthyReport, change: func(r *statusReport) {
+			r.Nodes.Nodes = append(r.Nodes.Nodes, nodeReport{Name: "x9", InCluster: true, Ready: true})
+		}},
+		{name: "node not Ready", report: healthyReport, change: func(r *statusReport) { r.Nodes.Nodes[3].Ready = false },
+			want: []string{"node w1: not Ready"}},
+		{name: "inventory node missing from the cluster", report: healthyReport, change: func(r *statusReport) {
+			r.Nodes.Nodes[4] = nodeReport{Name: "w2", InInventory: true, ControlPlane: false}
+		}, want: []string{"node w2: in the inventory, not in the cluster"}},
+		{name: "no apiserver answered", report: healthyReport, change: func(r *statusReport) {
+			r.Nodes = &nodesReport{Error: "no master is a finished control-plane node yet", Nodes: []nodeReport{{Name: "m1", InInventory: true}}}
+			r.Etcd = &etcdReport{Error: "no master is a finished control-plane node yet"}
+		}, want: []string{"nodes: no master is a finished control-plane node yet", "etcd: no master is a finished control-plane node yet"}},
+		{name: "etcd member unhealthy", report: healthyReport, change: func(r *statusReport) {
+			r.Etcd.Members[2].Healthy, r.Etcd.Members[2].Error = false, "context deadline exceeded"
+		}, want: []string{"etcd member m3 (fd422379fda50e48): unhealthy: context deadline exceeded"}},
+		{name: "etcd without a leader", report: healthyReport, change: func(r *statusReport) { r.Etcd.Members[0].Leader = false },
+			want: []string{"etcd: no member leads"}},
+		{name: "etcd with two leaders", report: healthyReport, change: func(r *statusReport) { r.Etcd.Members[1].Leader = true },
+			want: []string{"etcd: m1, m2 each say they lead"}},
+		{name: "etcd not read", report: healthyReport, change: func(r *statusReport) {
+			r.Etcd = &etcdReport{Via: "m1", Error: `m1: "read etcd's members" exited 1: error: unable to upgrade connection`}
+		}, want: []string{`etcd: m1: "read etcd's members" exited 1: error: unable to upgrade connection`}},
+		{name: "nobody holds the VIP", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Holders, r.LoadBalancer.Hosts[0].HoldsVIP = []string{}, false
+		}, want: []string{"VIP 10.0.0.100: no host holds it"}},
+		{name: "two hosts hold the VIP", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Holders = []string{"m1", "m2"}
+			r.LoadBalancer.Hosts[1].HoldsVIP = true
+		}, want: []string{"VIP 10.0.0.100: held by m1, m2 at once"}},
+		{name: "a load balancer that does not answer", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[2].Error = "m3: no answer within 30s (read the addresses)"
+		}, want: []string{"load balancer m3: no answer within 30s (read the addresses)"}},
+		{name: "a local proxy inactive", report: localProxyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[1].UnitState = "inactive"
+		}, want: []string{"load balancer w1: kubeha-nginx is inactive"}},
+		{name: "a certificate expiring within 30 days", report: healthyReport, change: func(r *statusReport) {
+			r.Certificates[1].First, r.Certificates[1].Expires = "apiserver-etcd-client", statusNow.Add(29*24*time.Hour)
+		}, want: []string{"certificates m2: apiserver-etcd-client expires 2026-05-30T12:00:00Z, within 30 days: run kubeha certs renew"}},
+		{name: "a master that does not answer for its certificates", report: healthyReport, change: func(r *statusReport) {
+			r.Certificates[2] = certReport{Host: "m3", Error: "m3: connect to 10.0.0.3:22: connection refused"}
+		}, want: []string{"certificates m3: connect to 10.0.0.3:22: connection refused"}},
+		{name: "a failed phase", report: healthyReport, change: func(r *statusReport) { r.Journal.Phases[1].Status = state.StatusFailed },
+			want: []string{"journal phase kubeadm-init: failed"}},
+		{name: "an interrupted phase", report: healthyReport, change: func(r *statusReport) { r.Journal.Phases[1].Status = state.StatusInterrupted },
+			want: []string{"journal phase kubeadm-init: interrupted"}},
+		{name: "offline, the journal all done", report: func() *statusReport {
+			return &statusReport{Cluster: "prod", Offline: true, Journal: healthyReport().Journal}
+		}},
+		{name: "offline, a phase running", report: func() *statusReport {
+			r := &statusReport{Cluster: "prod", Offline: true, Journal: healthyReport().Journal}
+			r.Journal.Phases[0].Status = state.StatusRunning
+			return r
+		}, want: []string{"journal phase facts: running"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.report()
+			if tt.change != nil {
+				tt.change(r)
+			}
+			judge(r, nil, statusNow)
+			if tt.want == nil {
+				tt.want = []string{}
+			}
+			if !slices.Equal(r.Problems, tt.want) {
+				t.Errorf("problems:\n%q\nwant\n%q", r.Problems, tt.want)
+			}
+			if r.Healthy != (len(tt.want) == 0) {
+				t.Errorf("healthy %v with problems %q", r.Healthy, r.Problems)
+			}
+			var err error
+			if !r.Healthy {
+				err = &unhealthyError{cluster: r.Cluster, problems: r.Problems}
+			}
+			wantCode := exitOK
+			if len(tt.want) > 0 {
+				wantCode = exitUnhealthy
+			}
+			if got := exitCode(err); got != wantCode {
+				t.Errorf("exit code %d, want %d", got, wantCode)
+			}
+			// Every problem is on a line of the text marked "!".
+			var out bytes.Buffer
+			printStatus(&out, r, statusNow)
+			for _, p := range tt.want {
+				if !strings.Contains(out.String(), "\n  "+p+"\n") {
+					t.Errorf("text lacks problem %q:\n%s", p, out.String())
+				}
+			}
+			marked := strings.Count(out.String(), "\n! ")
+			if (marked > 0) != (len(tt.want) > 0) {
+				t.Errorf("%d lines marked for %d problems:\n%s", marked, len(tt.want), out.String())
+			}
+		})
+	}
+}
+
+// TestPrintStatus pins the text of a healthy report and of one with a
+// problem of each section (testdata/status/*.txt; -update rewrites them).
+func TestPrintStatus(t *testing.T) {
+	problems := healthyReport()
+	problems.Nodes.Nodes[3].Ready = false
+	problems.Nodes.Nodes = append(problems.Nodes.Nodes, nodeReport{Name: "x9", InCluster: true, Ready: true, KubeletVersion: "v1.37.1"})
+	problems.Etcd.Members[2].Healthy, problems.Etcd.Members[2].Error = false, "context deadline exceeded"
+	problems.LoadBalancer.Holders, problems.LoadBalancer.Hosts[0].HoldsVIP = []string{}, false
+	problems.LoadBalancer.Hosts[2].Error = "m3: no answer within 30s (read the addresses)"
+	problems.Certificates[1].First, problems.Certificates[1].Expires = "apiserver-etcd-client", statusNow.Add(29*24*time.Hour)
+	problems.Journal.Phases[1].Status = state.StatusFailed
+	problems.Journal.Phases[1].Hosts = []journalHost{{Host: "m1", Status: state.StatusFailed, Error: `m1: "kubeadm init" exited 1`}}
+	offline := &statusReport{Cluster: "prod", Offline: true, Journal: healthyReport().Journal}
+	for name, r := range map[string]*statusReport{"healthy": healthyReport(), "problems": problems, "local-proxy": localProxyReport(), "offline": offline} {
+		t.Run(name, func(t *testing.T) {
+			judge(r, nil, statusNow)
+			var out bytes.Buffer
+			printStatus(&out, r, statusNow)
+			golden := filepath.Join("testdata", "status", name+".txt")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if out.String() != string(want) {
+				t.Errorf("got:\n%s\nwant (%s):\n%s", out.String(), golden, want)
+			}
+		})
+	}
+}
+
+func TestErrorFor(t *testing.T) {
+	joined := errors.Join(errors.New("m1: connect to 10.0.0.1:22: refused"), errors.New("m3: no answer within 30s (check certificate expiration)"))
+	if got := errorFor("m3", joined); got != "m3: no answer within 30s (check certificate expiration)" {
+		t.Errorf("m3: %q", got)
+	}
+	if got := errorFor("m2", errors.New("context deadline exceeded")); got != "m2: context deadline exceeded" {
+		t.Errorf("m2: %q", got)
+	}
+	if got := errorFor("m2", nil); got != "m2: did not answer" {
+		t.Errorf("m2 without an error: %q", got)
+	}
+}
+
+// statusHosts answers kubeha status's questions as a cluster of the
+// example inventory would, k1 holding the VIP; hung does not answer.
+type statusHosts struct {
+	phases.Hosts
+	hung string
+}
+
+func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
+	if host == f.hung {
+		<-ctx.Done()
+		return ssh.Result{}, ctx.Err()
+	}
+	switch cmd.Name {
+	case "is it a control-plane node":
+		return ssh.Result{Stdout: "ready\n"}, nil
+	case "read the cluster's versions":
+		var nodes strings.Builder
+		for _, n := range []string{"k1", "k2", "k3", "k4", "k5", "k6"} {
+			fmt.Fprintf(&nodes, "%s\tv1.37.2\tTrue\t\t\t10.0.0.1\n", n)
+		}
+		return ssh.Result{Stdout: "@@kubeha-section version\nv1.37.2\n@@kubeha-section nodes\n" + nodes.String() +
+			"@@kubeha-section masters\nk1\nk2\nk3\n"}, nil
+	case "read etcd's members":
+		return ssh.Result{Stdout: "@@kubeha-section members\n" +
+			`{"members":[{"ID":1,"name":"k1","clientURLs":["https://192.168.8.191:2379"]},{"ID":2,"name":"k2","clientURLs":["https://192.168.8.187:2379"]},{"ID":3,"name":"k3","clientURLs":["https://192.168.8.186:2379"]}]}` +
+			"\n@@kubeha-section status\n" + `[{"Endpoint":"https://192.168.8.191:2379","Status":{"header":{"member_id":1},"leader":1}}]` +
+			"\n@@kubeha-section health\n" + `[{"endpoint":"https://192.168.8.191:2379","health":true},{"endpoint":"https://192.168.8.187:2379","health":true},{"endpoint":"https://192.168.8.186:2379","health":true}]` + "\n"}, nil
+	case "read the addresses":
+		out := "2: eth0    inet 192.168.8.1/24 brd 192.168.8.255 scope global eth0\n"
+		if host == "k1" {
+			out += "2: eth0    inet 192.168.8.10/32 scope global eth0\n"
+		}
+		return ssh.Result{Stdout: out}, nil
+	case "check certificate expiration":
+		b, err := os.ReadFile("../../controlplane/testdata/check-expiration.json")
+		return ssh.Result{Stdout: string(b)}, err
+	}
+	return ssh.Result{}, fmt.Errorf("%s: unexpected command %q", host, cmd.Name)
+}
+
+// TestStatusCommand runs kubeha status against fake hosts: healthy, then
+// with a master that does not answer (named, exit 4, still a report),
+// then --offline, which asks no host.
+func TestStatusCommand(t *testing.T) {
+	h := newHarness(t, "facts")
+	kubeha := func(hosts phases.Hosts, args ...string) (int, string, string) {
+		a := h.app()
+		a.connect = func(context.Context, *inventory.Cluster, connectOptions) (phases.Hosts, func() error, error) {
+			if hosts == nil {
+				t.Error("--offline connected to the hosts")
+			}
+			return hosts, nil, nil
+		}
+		var out, errb bytes.Buffer
+		args = append(args, "-i", h.inv, "--state-dir", filepath.Join(h.dir, "state"), "--timeout", "300ms")
+		code := run(context.Background(), args, strings.NewReader(""), &out, &errb, a)
+		return code, out.String(), errb.String()
+	}
+	// check-expiration.json's certificates expire in 2026-2035: judged at
+	// the real time, the first may be near. Only the lines are checked.
+	code, out, errs := kubeha(statusHosts{}, "status", "--output", "json")
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, out, errs)
+	}
+	if len(r.Nodes.Nodes) != 6 || r.Nodes.Via != "k1" || !slices.Equal(r.LoadBalancer.Holders, []string{"k1"}) ||
+		len(r.Etcd.Members) != 3 || len(r.Certificates) != 3 || r.Certificates[0].First == "" {
+		t.Errorf("report: %+v", r)
+	}
+	for _, p := range r.Problems {
+		if !strings.HasPrefix(p, "certificates ") && !strings.HasPrefix(p, "journal ") {
+			t.Errorf("problem on healthy hosts: %s", p)
+		}
+	}
+
+	code, out, _ = kubeha(statusHosts{hung: "k3"}, "status")
+	if code != exitUnhealthy {
+		t.Errorf("k3 hung: exit %d, want %d\n%s", code, exitUnhealthy, out)
+	}
+	for _, want := range []string{
+		"!   k3                 k3: no answer within 300ms (read the addresses)",
+		"! k3: no answer within 300ms (check certificate expiration)",
+		"  certificates k3: no answer within 300ms (check certificate expiration)",
+		"  load balancer k3: no answer within 300ms (read the addresses)",
+	} {
+		if !hasLine(out, want) {
+			t.Errorf("k3 hung: no line %q:\n%s", want, out)
+		}
+	}
+
+	code, out, errs = kubeha(nil, "status", "--offline", "--json")
+	var offline statusReport
+	if code != exitOK || json.Unmarshal([]byte(out), &offline) != nil || !offline.Offline || !strings.Contains(errs, "deprecated") {
+		t.Errorf("--offline --json: exit %d\n%s\n%s", code, out, errs)
+	}
+}

@@ -1,0 +1,184 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/scripts"
+	"github.com/kubeha/kubeha/ssh"
+)
+
+// This file holds the read-only probes of kubeha status. None of them
+// changes anything on a host; each names the host it asked in its errors.
+
+// EtcdMember is one member of the stacked etcd cluster as its peers see
+// it.
+type EtcdMember struct {
+	Name string `json:"name"`
+	// ID is the member's ID in hexadecimal, as etcdctl's tables print it.
+	ID        string `json:"id"`
+	ClientURL string `json:"clientURL"`
+	Healthy   bool   `json:"healthy"`
+	Leader    bool   `json:"leader"`
+	// Error is etcdctl's word on an unhealthy member, when it gave one.
+	Error string `json:"error,omitempty"`
+}
+
+// EtcdMembers asks etcd, through the etcd pod of master via and via's own
+// apiserver, for its members, each one's health and who leads. It reads
+// only.
+func (c *Client) EtcdMembers(ctx context.Context, via inventory.Host) ([]EtcdMember, error) {
+	body := scripts.Render("controlplane/etcd-status", struct{ Pod string }{"etcd-" + via.Name})
+	res, err := c.exec(ctx, via.Name, ssh.Command{Name: "read etcd's members", Script: c.frame(via, Own, "20s", body).String()}, false)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := ParseEtcdStatus(res.Stdout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", via.Name, err)
+	}
+	return ms, nil
+}
+
+// etcdctl's JSON (-w json) for member list, endpoint status and endpoint
+// health. IDs are unsigned 64-bit numbers.
+type etcdMemberList struct {
+	Members []struct {
+		ID         uint64   `json:"ID"`
+		Name       string   `json:"name"`
+		ClientURLs []string `json:"clientURLs"`
+	} `json:"members"`
+}
+
+type etcdEndpointStatus struct {
+	Endpoint string `json:"Endpoint"`
+	Status   struct {
+		Header struct {
+			MemberID uint64 `json:"member_id"`
+		} `json:"header"`
+		Leader uint64 `json:"leader"`
+	} `json:"Status"`
+}
+
+type etcdEndpointHealth struct {
+	Endpoint string `json:"endpoint"`
+	Health   bool   `json:"health"`
+	Error    string `json:"error"`
+}
+
+// ParseEtcdStatus reads controlplane/etcd-status's output: a member is
+// healthy when etcdctl's endpoint health says so at one of its client
+// URLs, and the leader when it answered endpoint status naming itself
+// leader (a leader that does not answer leads nobody). The member list must parse; status and health
+// may be empty (no member answered).
+func ParseEtcdStatus(out string) ([]EtcdMember, error) {
+	sec := scripts.Sections(out)
+	var list etcdMemberList
+	if err := json.Unmarshal([]byte(sec["members"]), &list); err != nil {
+		return nil, fmt.Errorf("etcdctl member list: %w", err)
+	}
+	var statuses []etcdEndpointStatus
+	if s := strings.TrimSpace(sec["status"]); s != "" {
+		if err := json.Unmarshal([]byte(s), &statuses); err != nil {
+			return nil, fmt.Errorf("etcdctl endpoint status: %w", err)
+		}
+	}
+	var healths []etcdEndpointHealth
+	if s := strings.TrimSpace(sec["health"]); s != "" {
+		if err := json.Unmarshal([]byte(s), &healths); err != nil {
+			return nil, fmt.Errorf("etcdctl endpoint health: %w", err)
+		}
+	}
+	// The leader as the members that answered name it; a member that
+	// answered while it had no leader says 0.
+	leaders := map[uint64]bool{}
+	for _, s := range statuses {
+		if s.Status.Leader != 0 && s.Status.Leader == s.Status.Header.MemberID {
+			leaders[s.Status.Leader] = true
+		}
+	}
+	out2 := make([]EtcdMember, 0, len(list.Members))
+	for _, m := range list.Members {
+		em := EtcdMember{Name: m.Name, ID: strconv.FormatUint(m.ID, 16), Leader: leaders[m.ID]}
+		if len(m.ClientURLs) > 0 {
+			em.ClientURL = m.ClientURLs[0]
+		}
+		found := false
+		for _, h := range healths {
+			if !sameURL(h.Endpoint, m.ClientURLs) {
+				continue
+			}
+			found = true
+			em.Healthy = h.Health
+			em.Error = h.Error
+		}
+		if !found {
+			// A member added but not started has no client URL; one
+			// etcdctl could not reach is not in the health list.
+			em.Error = "did not answer"
+		}
+		out2 = append(out2, em)
+	}
+	return out2, nil
+}
+
+// sameURL reports whether endpoint is one of urls, compared as URLs (the
+// health list may spell an endpoint without its scheme).
+func sameURL(endpoint string, urls []string) bool {
+	host := func(s string) string {
+		if u, err := url.Parse(s); err == nil && u.Host != "" {
+			return u.Host
+		}
+		return s
+	}
+	for _, u := range urls {
+		if u == endpoint || host(u) == host(endpoint) {
+			return true
+		}
+	}
+	return false
+}
+
+// HoldsAddress asks host whether one of its interfaces has the IPv4
+// address addr now.
+func (c *Client) HoldsAddress(ctx context.Context, host, addr string) (bool, error) {
+	res, err := c.quiet(ctx, host, "read the addresses", scripts.Render("controlplane/addresses", nil))
+	if err != nil {
+		return false, err
+	}
+	return HoldsAddress(res.Stdout, addr), nil
+}
+
+// HoldsAddress reports whether `ip -o -4 addr show` output lists addr,
+// compared whole: 10.0.0.1 is not held by a host with 10.0.0.10.
+func HoldsAddress(out, addr string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		// 2: eth0    inet 10.0.0.5/24 brd ... scope global eth0
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] != "inet" {
+				continue
+			}
+			a, _, _ := strings.Cut(f[i+1], "/")
+			if a == addr {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// UnitState asks host's systemd what state unit is in ("active",
+// "inactive", "failed", ...). Only "active", the whole answer, is running.
+func (c *Client) UnitState(ctx context.Context, host, unit string) (string, error) {
+	res, err := c.quiet(ctx, host, "is "+unit+" active", scripts.Render("controlplane/unit-active", struct{ Unit string }{unit}))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(res.Stdout), nil
+}
