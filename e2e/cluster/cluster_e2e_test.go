@@ -284,6 +284,47 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 
 	t.Run("status says healthy", func(t *testing.T) { c.checkStatus(ctx, t, 5) })
 
+	t.Run("kubeconfig merged for kubectl", func(t *testing.T) {
+		// An operator's kubeconfig with a context of its own, which the
+		// merge must keep.
+		path := filepath.Join(t.TempDir(), "config")
+		other := "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster:\n    server: https://192.0.2.1:6443\n" +
+			"users:\n- name: other\n  user:\n    token: not-a-secret\ncontexts:\n- name: other\n  context:\n    cluster: other\n    user: other\ncurrent-context: other\n"
+		if err := os.WriteFile(path, []byte(other), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, c.kubeha, "kubeconfig", "-i", c.inv, "--merge", "--kubeconfig", path)
+		cmd.Dir = c.dir
+		out, err := cmd.CombinedOutput()
+		c.outputs = append(c.outputs, string(out))
+		if err != nil {
+			t.Fatalf("kubeha kubeconfig --merge: %v\n%s", err, out)
+		}
+		if fi, err := os.Stat(path); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("merged kubeconfig mode %v, want 0600", fi.Mode().Perm())
+		}
+		kubectl := func(args ...string) string {
+			out, err := exec.CommandContext(ctx, c.kubectl, append([]string{"--kubeconfig", path, "--request-timeout", "10s"}, args...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			return strings.TrimSpace(string(out))
+		}
+		contexts := strings.Fields(kubectl("config", "get-contexts", "-o", "name"))
+		slices.Sort(contexts)
+		if got := strings.Join(contexts, " "); got != "e2e other" {
+			t.Errorf("contexts after the merge: %q, want e2e and other", got)
+		}
+		if got := kubectl("config", "current-context"); got != "e2e" {
+			t.Errorf("current context %q, want e2e", got)
+		}
+		if got := kubectl("--context", "e2e", "get", "nodes", "-o", "name"); got != "node/m1\nnode/m2\nnode/m3\nnode/w1\nnode/w2" {
+			t.Errorf("kubectl --context e2e get nodes: %q", got)
+		}
+	})
+
 	t.Run("rerun changes nothing", func(t *testing.T) {
 		evs, out, took, err := c.apply(ctx)
 		if err != nil {
