@@ -162,6 +162,18 @@ func TestScripts(t *testing.T) {
 		{Name: "unit-active", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/unit-active", struct{ Unit string }{v})
 		}},
+		{Name: "lb-backend drain", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/lb-backend", struct {
+				Server, State, Config string
+				Port                  int
+			}{v, BackendDrain, v, 8404})
+		}},
+		{Name: "lb-backend ready", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/lb-backend", struct {
+				Server, State, Config string
+				Port                  int
+			}{v, BackendReady, v, 8404})
+		}},
 		{Name: "wait-vip", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/wait-vip", struct {
 				Secs      int
