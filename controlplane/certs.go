@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -229,6 +230,9 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 			}
 		}
 		for _, components := range restarted {
+			if slices.Contains(components, "kube-apiserver") {
+				c.SetBackendOrWarn(ctx, m.Name, BackendDrain)
+			}
 			if err := c.RestartStaticPods(ctx, m, value, components...); err != nil {
 				return err
 			}
@@ -239,6 +243,7 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 		if err := c.WaitEtcd(ctx, m, 180); err != nil {
 			return fmt.Errorf("%s: etcd after the renewal: %w", m.Name, err)
 		}
+		c.SetBackendOrWarn(ctx, m.Name, BackendReady)
 		log.Info(fmt.Sprintf("certificates renewed and the control plane restarted in %s", time.Since(start).Round(100*time.Millisecond)))
 	}
 	return c.SaveAdminKubeconfig(ctx, control)

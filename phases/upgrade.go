@@ -302,6 +302,10 @@ func (UpgradeCluster) Run(ctx context.Context, env *Env, _ Work) error {
 			return err
 		}
 	}
+	// A master drained by a run cut short before it was handed back.
+	for _, m := range c.Masters() {
+		cp.SetBackendOrWarn(ctx, m.Name, controlplane.BackendReady)
+	}
 	var workers []string
 	work := map[string]nodeUpgrade{}
 	for _, u := range plan {
@@ -423,6 +427,12 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 	if err := cp.Drain(ctx, v, u.Host, target, drainSeconds); err != nil {
 		return fmt.Errorf("drain (through %s): %w", v.Name, err)
 	}
+	if u.Master {
+		// Taken out of the load balancers before its apiserver restarts,
+		// and handed back only when it is ready again (below); a failed
+		// upgrade leaves it out, and the next run hands it back.
+		cp.SetBackendOrWarn(ctx, u.Host, controlplane.BackendDrain)
+	}
 	if _, err := env.run(ctx, u.Host, "upgrade the node", scripts.Render("phases/upgrade-node", data)); err != nil {
 		return err
 	}
@@ -436,6 +446,7 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 		if err := cp.WaitEtcd(ctx, h, 180); err != nil {
 			return err
 		}
+		cp.SetBackendOrWarn(ctx, u.Host, controlplane.BackendReady)
 	}
 	if err := cp.WaitNode(ctx, v, u.Host, target, 300); err != nil {
 		return fmt.Errorf("after the upgrade (through %s): %w", v.Name, err)
