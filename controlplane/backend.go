@@ -22,6 +22,9 @@ const (
 	BackendReady = "ready"
 )
 
+// backendFanOut bounds the haproxy hosts SetBackend asks at once.
+const backendFanOut = 16
+
 // balancers are the hosts whose haproxy balances the apiservers: the VIP
 // holders with keepalived+haproxy, every node with the local haproxy.
 // nginx, an external load balancer and kube-vip have no such control:
@@ -46,7 +49,11 @@ func (c *Client) SetBackend(ctx context.Context, master, state string) error {
 	if len(c.cluster.Masters()) < 2 {
 		return nil
 	}
+	// Every node with the local haproxy: a few SSH sessions at a time.
+	sem := make(chan struct{}, backendFanOut)
 	return c.onMasters(ctx, c.balancers(), func(h inventory.Host, _ int) error {
+		sem <- struct{}{}
+		defer func() { <-sem }()
 		body := scripts.Render("controlplane/lb-backend", struct {
 			Server, State, Config string
 			Port                  int

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/lb"
 	"github.com/kubeha/kubeha/scripts"
@@ -123,11 +125,28 @@ func TestBackendStatesRealHAProxy(t *testing.T) {
 	if out, err := set("m1", BackendReady); err != nil || (out != "m1: UP" && out != "m1: DOWN" && !strings.HasPrefix(out, "m1: UP ") && !strings.HasPrefix(out, "m1: DOWN ")) {
 		t.Errorf("ready m1: %v %q", err, out)
 	}
+	// A server down already may be drained: it stays out, unchecked.
+	time.Sleep(500 * time.Millisecond)
+	if out, err := set("m1", BackendDrain); err != nil || out != "m1: DOWN" {
+		t.Errorf("drain m1, down: %v %q", err, out)
+	}
 	if out, err := set("m2", BackendReady); err != nil || out != "m2: UP" {
 		t.Errorf("ready m2 (never drained): %v %q", err, out)
 	}
-	if out, err := set("m9", BackendDrain); err == nil || out != "haproxy here refused to dhlth m9: st=ERRP" {
+	if out, err := set("m9", BackendDrain); err == nil || out != "haproxy here refused to drain m9: st=ERRP" {
 		t.Errorf("drain of a server haproxy does not have: %v %q", err, out)
+	}
+	// A config from before the admin form.
+	hp.Process.Kill()
+	hp.Wait()
+	os.WriteFile(config, []byte(strings.Replace(string(cfg), "    stats admin if TRUE\n", "", 1)), 0o600)
+	hp = exec.Command("haproxy", "-db", "-f", config)
+	if err := hp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if out, err := set("m2", BackendDrain); err == nil || out != "haproxy here does not let kubeha drain m2: its config predates the stats admin form; run kubeha apply to render the load balancer again" {
+		t.Errorf("drain without the admin form: %v %q", err, out)
 	}
 	// A wrong password: refused, and said without the password.
 	os.WriteFile(config, []byte(strings.Replace(string(cfg), "stats auth kubeha:"+password, "stats auth kubeha:wrong"+password, 1)), 0o600)
@@ -144,5 +163,51 @@ func TestBackendStatesRealHAProxy(t *testing.T) {
 	os.WriteFile(config, []byte("global\n"), 0o600)
 	if out, err := set("m1", BackendDrain); err == nil || out != "no kubeha stats user in "+config+": run kubeha apply to render the load balancer" {
 		t.Errorf("drain without a stats user: %v %q", err, out)
+	}
+}
+
+// TestRenewalDrainsTheApiserver: a master's apiserver is drained on every
+// haproxy before its restart and handed back after it, on a failed restart
+// too; with one master nothing is drained.
+func TestRenewalDrainsTheApiserver(t *testing.T) {
+	restart := []string{"restart kube-controller-manager, kube-scheduler", "haproxy: drain m1", "restart kube-apiserver"}
+	cases := []struct {
+		name    string
+		masters int
+		failing string
+		want    map[string][]string
+	}{
+		{"renewed", 2, "", map[string][]string{
+			"m1": append(append([]string{}, restart...), "wait for the apiserver", "wait for etcd", "haproxy: ready m1"),
+			"m2": {"haproxy: drain m1", "haproxy: ready m1"},
+		}},
+		{"the apiserver's restart fails", 2, "restart kube-apiserver", map[string][]string{
+			"m1": append(append([]string{}, restart...), "haproxy: ready m1"),
+			"m2": {"haproxy: drain m1", "haproxy: ready m1"},
+		}},
+		{"one master", 1, "", map[string][]string{
+			"m1": {"restart kube-controller-manager, kube-scheduler", "restart kube-apiserver", "wait for the apiserver", "wait for etcd"},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := masters(tc.masters)
+			cl.Spec.LoadBalancer.Mode, cl.Spec.LoadBalancer.VIP = inventory.ModeKeepalivedHAProxy, "10.0.0.100"
+			hosts := &recordingHosts{failing: map[string]bool{tc.failing: tc.failing != ""}}
+			err := newClient(cl, hosts, &events.Secrets{}).restartRenewed(context.Background(), cl.Masters()[0], "2026-11-30T00:00:00Z")
+			if (err != nil) != (tc.failing != "") {
+				t.Fatalf("restartRenewed: %v", err)
+			}
+			got := map[string][]string{}
+			for _, n := range hosts.names {
+				host, name, _ := strings.Cut(n, ": ")
+				got[host] = append(got[host], name)
+			}
+			for _, h := range []string{"m1", "m2"} {
+				if strings.Join(got[h], "\n") != strings.Join(tc.want[h], "\n") {
+					t.Errorf("%s ran:\n%s\nwant:\n%s", h, strings.Join(got[h], "\n"), strings.Join(tc.want[h], "\n"))
+				}
+			}
+		})
 	}
 }

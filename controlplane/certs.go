@@ -229,24 +229,36 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 				return fmt.Errorf("%s: kubeadm certs renew all: %w", m.Name, err)
 			}
 		}
-		for _, components := range restarted {
-			if slices.Contains(components, "kube-apiserver") {
-				c.SetBackendOrWarn(ctx, m.Name, BackendDrain)
-			}
-			if err := c.RestartStaticPods(ctx, m, value, components...); err != nil {
-				return err
-			}
+		if err := c.restartRenewed(ctx, m, value); err != nil {
+			return err
 		}
-		if err := c.WaitReady(ctx, m, 180); err != nil {
-			return fmt.Errorf("%s: after the apiserver's restart: %w", m.Name, err)
-		}
-		if err := c.WaitEtcd(ctx, m, 180); err != nil {
-			return fmt.Errorf("%s: etcd after the renewal: %w", m.Name, err)
-		}
-		c.SetBackendOrWarn(ctx, m.Name, BackendReady)
 		log.Info(fmt.Sprintf("certificates renewed and the control plane restarted in %s", time.Since(start).Round(100*time.Millisecond)))
 	}
 	return c.SaveAdminKubeconfig(ctx, control)
+}
+
+// restartRenewed restarts master m's static pods that read the renewed
+// certificates only at start (restarted), the apiserver drained from the
+// load balancers and handed back on every way out (with its checks on
+// again, haproxy takes out an apiserver left broken), and waits until the
+// apiserver is ready and etcd healthy.
+func (c *Client) restartRenewed(ctx context.Context, m inventory.Host, value string) error {
+	for _, components := range restarted {
+		if slices.Contains(components, "kube-apiserver") {
+			c.SetBackendOrWarn(ctx, m.Name, BackendDrain)
+			defer c.SetBackendOrWarn(context.WithoutCancel(ctx), m.Name, BackendReady)
+		}
+		if err := c.RestartStaticPods(ctx, m, value, components...); err != nil {
+			return err
+		}
+	}
+	if err := c.WaitReady(ctx, m, 180); err != nil {
+		return fmt.Errorf("%s: after the apiserver's restart: %w", m.Name, err)
+	}
+	if err := c.WaitEtcd(ctx, m, 180); err != nil {
+		return fmt.Errorf("%s: etcd after the renewal: %w", m.Name, err)
+	}
+	return nil
 }
 
 // RestartStaticPods restarts the static pods components on master m by

@@ -49,6 +49,8 @@ type recordingHosts struct {
 	written []string
 	// stdout answers the commands it names.
 	stdout map[string]string
+	// failing are the commands, by name, that exit 1 (recorded first).
+	failing map[string]bool
 }
 
 func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
@@ -77,6 +79,9 @@ func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (s
 		return ssh.Result{}, nil
 	}
 	r.names = append(r.names, host+": "+cmd.Name)
+	if r.failing[cmd.Name] {
+		return fail, &ssh.ExitError{Host: host, ExitCode: 1}
+	}
 	if cmd.Stdin != nil {
 		b, _ := io.ReadAll(cmd.Stdin)
 		r.written = append(r.written, string(b))

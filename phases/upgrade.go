@@ -287,8 +287,15 @@ func (UpgradeCluster) Run(ctx context.Context, env *Env, _ Work) error {
 		return err
 	}
 	plan, err := planUpgrade(c, s, tags)
-	if err != nil || len(plan) == 0 {
+	if err != nil {
 		return err
+	}
+	// A master drained by a run cut short before it was handed back.
+	for _, m := range c.Masters() {
+		cp.SetBackendOrWarn(ctx, m.Name, controlplane.BackendReady)
+	}
+	if len(plan) == 0 {
+		return nil
 	}
 	control, err := cp.Control(ctx)
 	if err != nil {
@@ -301,10 +308,6 @@ func (UpgradeCluster) Run(ctx context.Context, env *Env, _ Work) error {
 		if err := snapshotBeforeUpgrade(ctx, env, target); err != nil {
 			return err
 		}
-	}
-	// A master drained by a run cut short before it was handed back.
-	for _, m := range c.Masters() {
-		cp.SetBackendOrWarn(ctx, m.Name, controlplane.BackendReady)
 	}
 	var workers []string
 	work := map[string]nodeUpgrade{}
@@ -429,9 +432,12 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 	}
 	if u.Master {
 		// Taken out of the load balancers before its apiserver restarts,
-		// and handed back only when it is ready again (below); a failed
-		// upgrade leaves it out, and the next run hands it back.
+		// and handed back on every way out: with its checks on again,
+		// haproxy takes out an apiserver the upgrade left broken. A run
+		// killed in between leaves the node annotated, and the next run
+		// hands every master back before it goes on.
 		cp.SetBackendOrWarn(ctx, u.Host, controlplane.BackendDrain)
+		defer cp.SetBackendOrWarn(context.WithoutCancel(ctx), u.Host, controlplane.BackendReady)
 	}
 	if _, err := env.run(ctx, u.Host, "upgrade the node", scripts.Render("phases/upgrade-node", data)); err != nil {
 		return err
@@ -446,7 +452,6 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 		if err := cp.WaitEtcd(ctx, h, 180); err != nil {
 			return err
 		}
-		cp.SetBackendOrWarn(ctx, u.Host, controlplane.BackendReady)
 	}
 	if err := cp.WaitNode(ctx, v, u.Host, target, 300); err != nil {
 		return fmt.Errorf("after the upgrade (through %s): %w", v.Name, err)
