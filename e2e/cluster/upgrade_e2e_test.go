@@ -5,6 +5,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,8 +71,12 @@ func TestUpgrade(t *testing.T) {
 	}) {
 		t.Fatalf("apply ended before m2's upgrade started:\n%s", lastLines(c.outputs[len(c.outputs)-1], 60))
 	}
+	killed := c.outputs[len(c.outputs)-1]
 	evs, out, took, err := c.apply(ctx)
 	report := stopClients()
+	// What the upgrade did when, on the clients' clock: the failed
+	// requests' times are read against it.
+	t.Logf("the killed run's upgrade, from the clients' start:\n%s", upgradeTimeline(killed, start))
 	if err != nil {
 		t.Fatalf("rerun after SIGKILL: %v\n%s", err, lastLines(out, 40))
 	}
@@ -263,4 +268,24 @@ func (c *cluster) renewCertificates(ctx context.Context, t *testing.T) {
 			t.Errorf("%s: clients could not get through for %v during the renewal", name, l.Round(10*time.Millisecond))
 		}
 	}
+}
+
+// upgradeMilestone is a line of kubeadm's or kubeha's that marks a step of
+// a node's upgrade worth placing on the clients' clock.
+var upgradeMilestone = regexp.MustCompile(`Moving new manifest|upgraded successfully|manifests of .* are equal|Upgrading to TLS for etcd|control plane stopped|control plane given back|kubelet v[0-9.]+ started|haproxy backend|upgraded to v`)
+
+// upgradeTimeline lists the upgrade phase's milestones in the JSON event
+// stream out, each at its time since start.
+func upgradeTimeline(out string, start time.Time) string {
+	var b strings.Builder
+	for _, l := range strings.Split(out, "\n") {
+		var e events.Event
+		if json.Unmarshal([]byte(l), &e) != nil || e.Phase != "upgrade" || e.Time.IsZero() {
+			continue
+		}
+		if e.Kind == events.Warning || e.Kind == events.HostStarted || e.Kind == events.HostFailed || upgradeMilestone.MatchString(e.Message) {
+			fmt.Fprintf(&b, "  %7.2fs %s %s %s\n", e.Time.Sub(start).Seconds(), e.Host, e.Kind, firstLine(e.Message))
+		}
+	}
+	return b.String()
 }
