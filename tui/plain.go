@@ -13,16 +13,29 @@ import (
 	"github.com/kubeha/kubeha/events"
 )
 
-// Plain writes one line per event, prefixed with phase and host, for people
+// Plain writes events as lines, prefixed with phase and host, for people
 // reading logs. It is safe for concurrent use. Byte progress is shown at
 // most every ProgressEvery per file and always at completion, so a large
 // upload does not flood a log.
+//
+// Unless Verbose is set, what a host does inside a per-host step (from its
+// host-started to its host-done or host-failed event) is folded: its done
+// line, its info lines and its byte progress are not printed; when the
+// phase ends one line counts its hosts done, failed and pending, followed
+// by each failed host's error in full. Everything else still prints as it
+// comes: events with no host, command output, warnings, failures, skips
+// and plan changes. A phase of 200 hosts so reads as a few lines plus what
+// went wrong.
 type Plain struct {
 	mu            sync.Mutex
 	w             io.Writer
 	color         bool
 	ProgressEvery time.Duration
-	lastProgress  map[string]time.Time
+	// Verbose prints every host's lines as they come, as well as the
+	// phase's summary. Set it before the first Emit.
+	Verbose      bool
+	lastProgress map[string]time.Time
+	tallies      map[string]*tally // per phase, from its first host step to its end
 	// bars draws byte progress as pb/v3 bars, one line per update, instead
 	// of plain counts: for people at a terminal, not for logs.
 	bars   bool
@@ -32,7 +45,7 @@ type Plain struct {
 // NewPlain returns a plain renderer writing to w, with ANSI colour when
 // color is true.
 func NewPlain(w io.Writer, color bool) *Plain {
-	return &Plain{w: w, color: color, ProgressEvery: 2 * time.Second, lastProgress: map[string]time.Time{}}
+	return &Plain{w: w, color: color, ProgressEvery: 2 * time.Second, lastProgress: map[string]time.Time{}, tallies: map[string]*tally{}}
 }
 
 // NewTerminal returns the renderer for an interactive terminal: plain lines
@@ -81,15 +94,60 @@ func (p *Plain) paint(code, s string) string {
 	return code + s + ansiReset
 }
 
-// Emit writes e.
+// Emit writes the lines e makes, if any.
 func (p *Plain) Emit(e events.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	line := p.format(e)
-	if line == "" {
-		return
+	for _, line := range p.lines(e) {
+		fmt.Fprintln(p.w, line)
 	}
-	fmt.Fprintln(p.w, line)
+}
+
+// lines folds a host's step lines into its phase's tally (see Plain) and
+// formats the rest; a phase's end brings its summary.
+func (p *Plain) lines(e events.Event) []string {
+	var out []string
+	switch e.Kind {
+	case events.HostStarted, events.HostDone, events.HostFailed, events.Info, events.Progress:
+		if e.Host == "" {
+			break
+		}
+		t := p.tallies[e.Phase]
+		if t == nil {
+			if e.Kind != events.HostStarted && e.Kind != events.HostFailed {
+				break // not in a step: printed as it comes
+			}
+			t = newTally()
+			p.tallies[e.Phase] = t
+		}
+		fold := !p.Verbose && t.inStep(e.Host)
+		if e.Kind == events.HostStarted || e.Kind == events.HostDone || e.Kind == events.HostFailed {
+			t.record(e)
+		}
+		if fold && e.Kind != events.HostFailed {
+			if e.Kind == events.Info {
+				t.folded[e.Host] = append(t.folded[e.Host], p.format(e))
+			}
+			return nil
+		}
+	case events.PhaseDone, events.PhaseFailed:
+		if t := p.tallies[e.Phase]; t != nil {
+			delete(p.tallies, e.Phase)
+			out = append(out, t.replay()...)
+			sum, failed := t.summary(e.Phase)
+			code := ansiGreen
+			if failed {
+				code = ansiRed
+			}
+			for _, l := range sum {
+				out = append(out, p.paint(code, l))
+			}
+		}
+	}
+	if line := p.format(e); line != "" {
+		out = append(out, line)
+	}
+	return out
 }
 
 func (p *Plain) format(e events.Event) string {

@@ -61,6 +61,9 @@ func TestPlainLines(t *testing.T) {
 [host-prep] k2: FAILED: exit 1 …
 [artifacts] k1: kubeadm 50.0 MiB / 100.0 MiB (50%)
 [artifacts] k1: kubeadm 100.0 MiB / 100.0 MiB (100%)
+phase host-prep: 0 done, 1 failed (k2)
+  k2: exit 1
+    more
 <== [host-prep] done in 1.5s
 `
 	if b.String() != want {

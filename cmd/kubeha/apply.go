@@ -129,7 +129,7 @@ func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink
 	var sink events.Sink
 	if view != nil {
 		sink = events.Stamped(events.Redacting(view, secrets), time.Now)
-	} else if sink, err = c.sink(f.output, secrets); err != nil {
+	} else if sink, err = c.sink(f.output, f.verbose, secrets); err != nil {
 		return nil, err
 	}
 	store, err := state.Open(*c.stateDir, cl.Metadata.Name, secrets)

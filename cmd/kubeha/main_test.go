@@ -175,6 +175,38 @@ func TestApplyJSONLinesParse(t *testing.T) {
 	}
 }
 
+func TestPlainFoldsUnlessVerbose(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantOK  int // per-host done lines
+		summary []string
+	}{
+		{"folded", nil, 0, []string{"phase a: 6 done", "phase b: 5 done, 1 failed (k4)", "  k4: kubeadm join exited 1", "[b] k4: FAILED: kubeadm join exited 1"}},
+		{"-v", []string{"-v"}, 11, []string{"phase a: 6 done", "phase b: 5 done, 1 failed (k4)", "[b] k4: FAILED: kubeadm join exited 1"}},
+		{"--verbose", []string{"--verbose"}, 11, []string{"phase b: 5 done, 1 failed (k4)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "a", "b")
+			h.steps[1].fail = "k4"
+			code, out, errs := h.run(context.Background(), append([]string{"apply", "--output", "plain"}, tt.args...)...)
+			if code != exitFailed {
+				t.Fatalf("exit %d, want 1: %s", code, errs)
+			}
+			out = duration.ReplaceAllString(out, "")
+			if n := strings.Count(out, ": ok\n"); n != tt.wantOK {
+				t.Errorf("%d per-host done lines, want %d:\n%s", n, tt.wantOK, out)
+			}
+			for _, l := range tt.summary {
+				if !hasLine(out, l) {
+					t.Errorf("lacks the line %q:\n%s", l, out)
+				}
+			}
+		})
+	}
+}
+
 func TestFailureThenResumeAndJournalMode(t *testing.T) {
 	h := newHarness(t, "a", "b", "c")
 	h.steps[1].fail = "k4"

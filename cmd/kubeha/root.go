@@ -54,12 +54,14 @@ type runFlags struct {
 	from              string
 	force             []string
 	removeNodes       bool
+	verbose           bool
 	conn              connectOptions
 }
 
 func (f *runFlags) bind(cmd *cobra.Command, selection bool) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.output, "output", tui.ModeAuto, "output: auto, tty, plain or json (one JSON object per line)")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "plain output: print every host's step lines, not only each phase's counts and what failed or warned")
 	fs.IntVar(&f.concurrency, "concurrency", 20, "how many hosts a phase works on at once")
 	fs.IntVar(&f.concurrentUploads, "concurrent-uploads", 5, "how many hosts receive bundle uploads at once")
 	if selection {
@@ -133,8 +135,9 @@ func (c *cmdContext) loadInventory() (*inventory.Cluster, error) {
 }
 
 // sink builds the event stream for an output mode: stamped, redacted, then
-// rendered. Everything kubeha shows passes through it.
-func (c *cmdContext) sink(output string, secrets *events.Secrets) (events.Sink, error) {
+// rendered. Everything kubeha shows passes through it. verbose unfolds the
+// line renderers' per-host lines; JSON is complete either way.
+func (c *cmdContext) sink(output string, verbose bool, secrets *events.Secrets) (events.Sink, error) {
 	mode, err := tui.Resolve(output, c.app.terminal)
 	if err != nil {
 		return nil, usageError{err}
@@ -144,9 +147,13 @@ func (c *cmdContext) sink(output string, secrets *events.Secrets) (events.Sink, 
 	case tui.ModeJSON:
 		r = tui.NewJSON(c.app.stdout)
 	case tui.ModeTTY:
-		r = tui.NewTerminal(c.app.stdout, tui.Color(mode, c.app.terminal))
+		t := tui.NewTerminal(c.app.stdout, tui.Color(mode, c.app.terminal))
+		t.Verbose = verbose
+		r = t
 	default:
-		r = tui.NewPlain(c.app.stdout, false)
+		p := tui.NewPlain(c.app.stdout, false)
+		p.Verbose = verbose
+		r = p
 	}
 	return events.Stamped(events.Redacting(r, secrets), time.Now), nil
 }
