@@ -198,16 +198,7 @@ func TestRenewalDrainsTheApiserver(t *testing.T) {
 			if (err != nil) != (tc.failing != "") {
 				t.Fatalf("restartRenewed: %v", err)
 			}
-			got := map[string][]string{}
-			for _, n := range hosts.names {
-				host, name, _ := strings.Cut(n, ": ")
-				got[host] = append(got[host], name)
-			}
-			for _, h := range []string{"m1", "m2"} {
-				if strings.Join(got[h], "\n") != strings.Join(tc.want[h], "\n") {
-					t.Errorf("%s ran:\n%s\nwant:\n%s", h, strings.Join(got[h], "\n"), strings.Join(tc.want[h], "\n"))
-				}
-			}
+			hosts.checkRan(t, tc.want, "m1", "m2")
 		})
 	}
 }

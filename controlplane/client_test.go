@@ -89,6 +89,23 @@ func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (s
 	r.cmds = append(r.cmds, host+": "+cmd.Script)
 	return ssh.Result{Stdout: r.stdout[cmd.Name]}, nil
 }
+
+// checkRan compares, for each of hosts, the names of the commands run on
+// it, in order, with want's.
+func (r *recordingHosts) checkRan(t *testing.T, want map[string][]string, hosts ...string) {
+	t.Helper()
+	got := map[string][]string{}
+	for _, n := range r.names {
+		host, name, _ := strings.Cut(n, ": ")
+		got[host] = append(got[host], name)
+	}
+	for _, h := range hosts {
+		if strings.Join(got[h], "\n") != strings.Join(want[h], "\n") {
+			t.Errorf("%s ran:\n%s\nwant:\n%s", h, strings.Join(got[h], "\n"), strings.Join(want[h], "\n"))
+		}
+	}
+}
+
 func (r *recordingHosts) Download(context.Context, string, string) ([]byte, error) {
 	return r.ca, nil
 }

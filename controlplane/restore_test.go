@@ -209,16 +209,7 @@ func TestRestoreEtcdSteps(t *testing.T) {
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("RestoreEtcd: %v, want %v", err, tc.err)
 			}
-			got := map[string][]string{}
-			for _, n := range hosts.names {
-				host, name, _ := strings.Cut(n, ": ")
-				got[host] = append(got[host], name)
-			}
-			for _, h := range []string{"m1", "m2"} {
-				if strings.Join(got[h], "\n") != strings.Join(tc.want[h], "\n") {
-					t.Errorf("%s ran:\n%s\nwant:\n%s", h, strings.Join(got[h], "\n"), strings.Join(tc.want[h], "\n"))
-				}
-			}
+			hosts.checkRan(t, tc.want, "m1", "m2")
 			_, statErr := os.Stat(filepath.Join(dir, restoreFile))
 			if kept := statErr == nil; kept != (tc.err != nil) {
 				t.Errorf("state file kept: %t, want %t", kept, tc.err != nil)
