@@ -370,3 +370,32 @@ serverless: untouched
 		})
 	}
 }
+
+// TestSaveAdminKubeconfigRegistersTheKey: the saved admin kubeconfig is
+// aimed at the VIP, 0600, and its client key is a secret from then on.
+func TestSaveAdminKubeconfigRegistersTheKey(t *testing.T) {
+	const key = "S0VZLURBVEEtT0YtVEhFLUFETUlO"
+	conf := "apiVersion: v1\nclusters:\n- cluster:\n    server: https://10.0.0.1:6443\n  name: kubernetes\nkind: Config\n" +
+		"users:\n- name: kubernetes-admin\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: " + key + "\n"
+	cl := masters(1)
+	cl.Spec.LoadBalancer.VIP, cl.Spec.ControlPlaneEndpoint.Port = "10.0.0.100", 16443
+	secrets := &events.Secrets{}
+	dir := t.TempDir()
+	cp := New(cl, &recordingHosts{ca: []byte(conf)}, secrets, dir).For(events.Emitter{Sink: events.Discard})
+	if err := cp.SaveAdminKubeconfig(context.Background(), cl.Masters()[0]); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, AdminKubeconfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(conf, "https://10.0.0.1:6443", "https://10.0.0.100:16443", 1); string(b) != want {
+		t.Errorf("saved:\n%s\nwant:\n%s", b, want)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, AdminKubeconfigFile)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	if got := secrets.Redact("key " + key); got == "key "+key {
+		t.Errorf("the client key is not a secret: %q", got)
+	}
+}

@@ -9,16 +9,18 @@ import (
 	"strconv"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/kubeconfig"
 	"github.com/kubeha/kubeha/state"
 )
 
-var (
-	serverRE  = regexp.MustCompile(`(?m)^(\s*server:\s*).*$`)
-	keyDataRE = regexp.MustCompile(`(?m)^\s*client-key-data:\s*(\S+)`)
-)
+var serverRE = regexp.MustCompile(`(?m)^(\s*server:\s*).*$`)
+
+// AdminKubeconfigFile is the admin kubeconfig's name in a cluster's
+// state directory.
+const AdminKubeconfigFile = "admin.conf"
 
 // AdminKubeconfigPath is where the admin kubeconfig is saved locally.
-func (c *Client) AdminKubeconfigPath() string { return filepath.Join(c.stateDir, "admin.conf") }
+func (c *Client) AdminKubeconfigPath() string { return filepath.Join(c.stateDir, AdminKubeconfigFile) }
 
 // SaveAdminKubeconfig fetches master m's admin.conf and saves it locally
 // (0600, atomically), pointed at an address this machine can reach without
@@ -29,9 +31,7 @@ func (c *Client) SaveAdminKubeconfig(ctx context.Context, m inventory.Host) erro
 	if err != nil {
 		return err
 	}
-	for _, k := range keyDataRE.FindAllSubmatch(b, -1) {
-		c.secrets.Add(string(k[1]))
-	}
+	c.secrets.Add(kubeconfig.Credentials(b)...)
 	b = serverRE.ReplaceAll(b, []byte("${1}"+LocalServer(c.cluster)))
 	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
 		return err

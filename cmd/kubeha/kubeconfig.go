@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/kubeconfig"
 )
 
@@ -40,7 +41,7 @@ as it is and is an error.`,
 			if err != nil {
 				return err
 			}
-			src := filepath.Join(*c.stateDir, cl.Metadata.Name, "admin.conf")
+			src := filepath.Join(*c.stateDir, cl.Metadata.Name, controlplane.AdminKubeconfigFile)
 			admin, err := os.ReadFile(src)
 			if errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("no admin kubeconfig at %s: cluster %s has not been applied yet; run `%s` first",
