@@ -216,7 +216,7 @@ func (c *cmdContext) status(ctx context.Context, f *statusFlags) error {
 			return err
 		}
 	}
-	judge(r, cl, time.Now())
+	judge(r, time.Now())
 	if f.output == "json" {
 		enc := json.NewEncoder(c.app.stdout)
 		enc.SetIndent("", "  ")
@@ -532,7 +532,7 @@ func phaseProblem(p journalPhase) string {
 }
 
 // judge fills r.Problems and r.Healthy from the report's lines.
-func judge(r *statusReport, _ *inventory.Cluster, now time.Time) {
+func judge(r *statusReport, now time.Time) {
 	r.Problems = []string{}
 	add := func(p string) {
 		if p != "" {

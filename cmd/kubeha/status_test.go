@@ -134,7 +134,7 @@ func TestJudge(t *testing.T) {
 			if tt.change != nil {
 				tt.change(r)
 			}
-			judge(r, nil, statusNow)
+			judge(r, statusNow)
 			if tt.want == nil {
 				tt.want = []string{}
 			}
@@ -187,7 +187,7 @@ func TestPrintStatus(t *testing.T) {
 	offline := &statusReport{Cluster: "prod", Offline: true, Journal: healthyReport().Journal}
 	for name, r := range map[string]*statusReport{"healthy": healthyReport(), "problems": problems, "local-proxy": localProxyReport(), "offline": offline} {
 		t.Run(name, func(t *testing.T) {
-			judge(r, nil, statusNow)
+			judge(r, statusNow)
 			var out bytes.Buffer
 			printStatus(&out, r, statusNow)
 			golden := filepath.Join("testdata", "status", name+".txt")
