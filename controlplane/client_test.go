@@ -352,7 +352,7 @@ serverless: untouched
 			body := scripts.Render("controlplane/secret-exists", struct{ Name string }{"x"})
 			script := cp.frame(inventory.Host{InternalAddress: addr}, Own, "5s", body).String()
 			script = strings.ReplaceAll(script, "/etc/kubernetes/admin.conf", f)
-			script = strings.Replace(script, "\nk -n kube-system get secret", "\ncat \"$kc\"; exit 0\nk -n kube-system get secret", 1)
+			script = strings.Replace(script, "\nowners=$(k -n kube-system get secret", "\ncat \"$kc\"; exit 0\nowners=$(k -n kube-system get secret", 1)
 			got, err := exec.Command("sh", "-c", script).Output()
 			if err != nil {
 				t.Fatal(err)
@@ -397,5 +397,46 @@ func TestSaveAdminKubeconfigRegistersTheKey(t *testing.T) {
 	}
 	if got := secrets.Redact("key " + key); got == "key "+key {
 		t.Errorf("the client key is not a secret: %q", got)
+	}
+}
+
+// TestSecretExistsNeedsItsOwners runs the secret-exists body with k
+// answering from a table of Secrets: a Secret whose owning Secret is gone
+// is about to be collected, so it counts as gone. (The jsonpath itself is
+// kubectl's; the e2e faults scenario runs it against a real cluster.)
+func TestSecretExistsNeedsItsOwners(t *testing.T) {
+	body := scripts.Render("controlplane/secret-exists", struct{ Name string }{"kubeadm-certs"}).String()
+	// k -n kube-system get secret NAME [-o jsonpath=...]: fails unless NAME is in the
+	// table; with -o it prints NAME's owners, one per line.
+	const fakeK = `k() {
+  [ -f "$dir/$5" ] || return 1
+  [ "${6:-}" = "-o" ] && cat "$dir/$5"
+  return 0
+}
+`
+	tests := []struct {
+		name    string
+		secrets map[string]string // name -> owner Secrets, one per line
+		want    bool
+	}{
+		{"missing", map[string]string{"bootstrap-token-abcdef": ""}, false},
+		{"no owners", map[string]string{"kubeadm-certs": ""}, true},
+		{"owner there", map[string]string{"kubeadm-certs": "bootstrap-token-abcdef\n", "bootstrap-token-abcdef": ""}, true},
+		{"owner gone", map[string]string{"kubeadm-certs": "bootstrap-token-abcdef\n"}, false},
+		{"one of two owners gone", map[string]string{"kubeadm-certs": "a\nb\n", "a": ""}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, owners := range tt.secrets {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(owners), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := exec.Command("sh", "-c", "dir="+dir+"\n"+fakeK+body).CombinedOutput()
+			if got := err == nil; got != tt.want {
+				t.Errorf("exists = %v (%v %s), want %v", got, err, out, tt.want)
+			}
+		})
 	}
 }

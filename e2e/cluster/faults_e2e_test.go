@@ -99,9 +99,21 @@ func TestFaultsInEveryPhase(t *testing.T) {
 		// past its credential checks (at phase-done it could be).
 		if e.Kind == events.Output && e.Phase == "kubeadm-init" && strings.HasPrefix(e.Message, "kubeadm init took") {
 			cmd.Process.Signal(syscall.SIGSTOP)
-			out, err := m1.Exec(ctx, "sh", "-c", `k="kubectl --kubeconfig /etc/kubernetes/admin.conf"
-$k -n kube-system delete secret kubeadm-certs
-for s in $($k -n kube-system get secrets -o name | grep bootstrap-token-); do $k -n kube-system delete $s; done`)
+			// Every step checked and retried: an apiserver that has just
+			// started can refuse a request, and a delete that failed
+			// unnoticed left the Secret to the garbage collector, to go
+			// only after kubeha had checked it (a CI run failed so).
+			out, err := m1.Exec(ctx, "sh", "-c", `set -eu
+k="kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system"
+for try in $(seq 30); do
+  if all=$($k get secrets -o name); then
+    names=$(echo "$all" | grep -x -e secret/kubeadm-certs -e 'secret/bootstrap-token-.*' || true)
+    [ -n "$names" ] || exit 0
+    for s in $names; do $k delete --ignore-not-found "$s" || true; done
+  fi
+  sleep 1
+done
+echo "the join credentials are still there after 30 tries" >&2; exit 1`)
 			cmd.Process.Signal(syscall.SIGCONT)
 			if err != nil {
 				t.Errorf("deleting the join credentials: %v %s", err, out)
