@@ -77,6 +77,7 @@ func TestUpgrade(t *testing.T) {
 	// What the upgrade did when, on the clients' clock: the failed
 	// requests' times are read against it.
 	t.Logf("the killed run's upgrade, from the clients' start:\n%s", upgradeTimeline(killed, start))
+	t.Logf("keepalived on the masters, same clock:\n%s", c.keepalivedTimeline(ctx, start))
 	if err != nil {
 		t.Fatalf("rerun after SIGKILL: %v\n%s", err, lastLines(out, 40))
 	}
@@ -289,6 +290,37 @@ func upgradeTimeline(out string, start time.Time) string {
 		phase := e.Kind == events.PhaseStarted || e.Kind == events.PhaseDone || e.Kind == events.PhaseSkipped
 		if phase || (e.Phase == "upgrade" && (e.Kind == events.Warning || e.Kind == events.HostStarted || e.Kind == events.HostFailed || upgradeMilestone.MatchString(e.Message))) {
 			fmt.Fprintf(&b, "  %7.2fs %s %s %s\n", e.Time.Sub(start).Seconds(), e.Host, e.Kind, firstLine(e.Message))
+		}
+	}
+	return b.String()
+}
+
+// keepalivedTimeline is every master's keepalived state change and failed
+// health check since start, from its journal, on start's clock: a VIP that
+// moves resets every connection made through it, so a failed request
+// beside one of these lines is explained.
+func (c *cluster) keepalivedTimeline(ctx context.Context, start time.Time) string {
+	var b strings.Builder
+	for _, m := range c.ms {
+		if !strings.HasPrefix(m.Name, "m") {
+			continue
+		}
+		out, err := m.Exec(ctx, "sh", "-c", fmt.Sprintf("journalctl -u keepalived -o short-unix --no-pager --since @%d", start.Unix()))
+		if err != nil {
+			fmt.Fprintf(&b, "  %s: journalctl: %v %s\n", m.Name, err, firstLine(out))
+			continue
+		}
+		for _, l := range strings.Split(out, "\n") {
+			stamp, msg, ok := strings.Cut(l, " ")
+			if !ok || !(strings.Contains(msg, "Entering") || strings.Contains(msg, "check_apiserver")) {
+				continue
+			}
+			var secs float64
+			if _, err := fmt.Sscan(stamp, &secs); err != nil {
+				continue
+			}
+			at := time.Unix(0, int64(secs*1e9))
+			fmt.Fprintf(&b, "  %7.2fs %s %s\n", at.Sub(start).Seconds(), m.Name, msg)
 		}
 	}
 	return b.String()
