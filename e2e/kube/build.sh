@@ -42,6 +42,14 @@ LDFLAGS="-s -w $(ldpkg k8s.io/component-base) $(ldpkg k8s.io/client-go/pkg)"
 log() { printf '[kube-build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 mkdir -p "$OUT" "$WRAP"
+# One build of a version at a time: CI builds the upgrade's starting version
+# in the background while the first tests run, and the upgrade test runs
+# this script again to wait for it (then finds every binary cached).
+exec 9>"$CACHE/kube/.build-$KUBE_VERSION.lock"
+if ! flock -n 9; then
+	log "waiting for another build of $KUBE_VERSION to finish"
+	flock 9
+fi
 if [ ! -f "$WRAP/go.mod" ] || ! grep -q "k8s.io/kubernetes $KUBE_VERSION" "$WRAP/go.mod"; then
 	log "creating wrapper module for k8s.io/kubernetes $KUBE_VERSION"
 	gomod=$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$KUBE_VERSION.mod

@@ -1,11 +1,15 @@
 package machines
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // Prepare builds the runtime wrapper when this VM needs it, starts the
@@ -42,10 +46,15 @@ func PrepareBaked(ctx context.Context, log Logf, repoRoot string) (d *Docker, ba
 }
 
 // PrepareBakedFor is Prepare plus the baked image of Kubernetes version
-// (BakedImageFor; needs e2e/kube/build.sh to have built that version).
+// (BakedImageFor). It runs e2e/kube/build.sh for version first: the
+// binaries it finds cached are kept, and a build of that version under way
+// elsewhere (CI starts the upgrade's in the background) is waited for.
 func PrepareBakedFor(ctx context.Context, log Logf, repoRoot, version string) (d *Docker, bare, baked string, err error) {
 	d, bare, err = Prepare(ctx, log, repoRoot)
 	if err != nil {
+		return nil, "", "", err
+	}
+	if err := buildKube(ctx, log, repoRoot, version); err != nil {
 		return nil, "", "", err
 	}
 	baked, err = BakedImageFor(ctx, d, log, bare, version)
@@ -70,6 +79,46 @@ func buildStatic(ctx context.Context, repoRoot, pkg, out string) error {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build %s: %v %s", pkg, err, b)
+	}
+	return nil
+}
+
+// buildKube runs e2e/kube/build.sh for Kubernetes version. Its lines are
+// logged as they come when it works (or waits) for more than a few
+// seconds: a cached version says nothing.
+func buildKube(ctx context.Context, log Logf, repoRoot, version string) error {
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join("e2e", "kube", "build.sh"))
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "KUBE_VERSION="+version)
+	r, w := io.Pipe()
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	var lines []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start, loud := time.Now(), false
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if !loud && time.Since(start) > 5*time.Second {
+				loud = true
+				for _, l := range lines[:len(lines)-1] {
+					log("%s", l)
+				}
+			}
+			if loud {
+				log("%s", sc.Text())
+			}
+		}
+	}()
+	err := cmd.Wait()
+	w.Close()
+	<-done
+	if err != nil {
+		return fmt.Errorf("KUBE_VERSION=%s e2e/kube/build.sh: %v\n%s", version, err, strings.Join(lines, "\n"))
 	}
 	return nil
 }
