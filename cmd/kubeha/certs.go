@@ -95,7 +95,7 @@ func expiringSoon(masters []controlplane.MasterCertificates, now time.Time) erro
 	var errs []error
 	for _, m := range masters {
 		if first, ok := m.Earliest(); ok && first.Expires.Sub(now) < certsSoon {
-			errs = append(errs, fmt.Errorf("%s: %s expires %s, within 30 days: renew the masters' certificates (kubeadm certs renew all on each, one at a time)",
+			errs = append(errs, fmt.Errorf("%s: %s expires %s, within 30 days: run kubeha certs renew (it renews master by master, draining each)",
 				m.Host, first.Name, first.Expires.Format(time.RFC3339)))
 		}
 	}

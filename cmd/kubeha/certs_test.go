@@ -23,7 +23,7 @@ func TestExpiringSoon(t *testing.T) {
 	}{
 		{"a year left", []controlplane.MasterCertificates{m("m1", 365*24*time.Hour)}, ""},
 		{"29 days on m2", []controlplane.MasterCertificates{m("m1", 365*24*time.Hour), m("m2", 29*24*time.Hour)},
-			"m2: apiserver expires 2026-12-29T00:00:00Z, within 30 days: renew the masters' certificates (kubeadm certs renew all on each, one at a time)"},
+			"m2: apiserver expires 2026-12-29T00:00:00Z, within 30 days: run kubeha certs renew (it renews master by master, draining each)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := expiringSoon(tc.masters, now)
