@@ -156,8 +156,8 @@ func TestScripts(t *testing.T) {
 		{Name: "etcd-status", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Own, "20s", scripts.Render("controlplane/etcd-status", struct{ Pod string }{v}))
 		}},
-		{Name: "addresses", Render: func(string) scripts.Script {
-			return scripts.Render("controlplane/addresses", nil)
+		{Name: "holds-address", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/holds-address", struct{ Addr string }{v})
 		}},
 		{Name: "unit-active", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/unit-active", struct{ Unit string }{v})

@@ -144,33 +144,14 @@ func sameURL(endpoint string, urls []string) bool {
 	return false
 }
 
-// HoldsAddress asks host whether one of its interfaces has the IPv4
-// address addr now.
+// HoldsAddress asks host whether one of its interfaces has the address
+// addr now (lib/vip's vip_addrs, the reading every script shares).
 func (c *Client) HoldsAddress(ctx context.Context, host, addr string) (bool, error) {
-	res, err := c.quiet(ctx, host, "read the addresses", scripts.Render("controlplane/addresses", nil))
+	res, err := c.quiet(ctx, host, "read the addresses", scripts.Render("controlplane/holds-address", struct{ Addr string }{addr}))
 	if err != nil {
 		return false, err
 	}
-	return HoldsAddress(res.Stdout, addr), nil
-}
-
-// HoldsAddress reports whether `ip -o -4 addr show` output lists addr,
-// compared whole: 10.0.0.1 is not held by a host with 10.0.0.10.
-func HoldsAddress(out, addr string) bool {
-	for _, l := range strings.Split(out, "\n") {
-		f := strings.Fields(l)
-		// 2: eth0    inet 10.0.0.5/24 brd ... scope global eth0
-		for i := 0; i+1 < len(f); i++ {
-			if f[i] != "inet" {
-				continue
-			}
-			a, _, _ := strings.Cut(f[i+1], "/")
-			if a == addr {
-				return true
-			}
-		}
-	}
-	return false
+	return strings.TrimSpace(res.Stdout) != "", nil
 }
 
 // UnitState asks host's systemd what state unit is in ("active",

@@ -1,8 +1,12 @@
 package controlplane
 
 import (
+	"os/exec"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/kubeha/kubeha/scripts"
 )
 
 // etcdOutput is controlplane/etcd-status's output with the member list,
@@ -60,25 +64,36 @@ func TestParseEtcdStatus(t *testing.T) {
 	}
 }
 
+// TestHoldsAddress runs the holds-address script (lib/vip's vip_addrs)
+// with ip answering as a host with these addresses would.
 func TestHoldsAddress(t *testing.T) {
-	out := `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft forever preferred_lft forever
+	const out = `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft forever preferred_lft forever
 2: eth0    inet 10.0.0.10/24 brd 10.0.0.255 scope global eth0\       valid_lft forever preferred_lft forever
 2: eth0    inet 10.0.0.100/32 scope global eth0\       valid_lft forever preferred_lft forever
+2: eth0    inet6 fd00::100/128 scope global \       valid_lft forever preferred_lft forever
 `
 	tests := []struct {
 		addr string
-		want bool
+		want string
 	}{
-		{"10.0.0.100", true},
-		{"10.0.0.10", true},
-		{"10.0.0.1", false}, // a prefix of two held addresses
-		{"10.0.0.1000", false},
-		{"", false},
+		{"10.0.0.100", "eth0 10.0.0.100/32"},
+		{"10.0.0.10", "eth0 10.0.0.10/24"},
+		{"10.0.0.1", ""}, // a prefix of two held addresses
+		{"10.0.0.1000", ""},
+		{"fd00::100", "eth0 fd00::100/128"},
+		{"fd00::1", ""},
+		{"", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
-			if got := HoldsAddress(out, tt.addr); got != tt.want {
-				t.Errorf("HoldsAddress(%q) = %v, want %v", tt.addr, got, tt.want)
+			script := "ip() { [ \"$*\" = \"-o addr show\" ] && printf '%s' '" + out + "'; }\n" +
+				scripts.Render("controlplane/holds-address", struct{ Addr string }{tt.addr}).String()
+			got, err := exec.Command("sh", "-c", script).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(string(got)) != tt.want {
+				t.Errorf("holds-address %q printed %q, want %q", tt.addr, got, tt.want)
 			}
 		})
 	}
