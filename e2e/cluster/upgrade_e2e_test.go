@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,15 @@ func TestUpgrade(t *testing.T) {
 		}
 	})
 
+	// A backup kubeadm made in an earlier upgrade, on every master: this
+	// upgrade removes it and keeps its own.
+	const oldBackup = "/etc/kubernetes/tmp/kubeadm-backup-etcd-2020-01-01-00-00-00"
+	for _, m := range c.ms[:3] {
+		if out, err := m.Exec(ctx, "sh", "-c", "mkdir -p "+oldBackup+"/etcd && touch -d 2020-01-01 "+oldBackup); err != nil {
+			t.Fatalf("%s: %v %s", m.Name, err, out)
+		}
+	}
+
 	stopClients := c.startClients(ctx, t, []string{"w1", "w2"})
 	start := time.Now()
 	// SIGKILL once m2's kubeadm upgrade node is under way.
@@ -89,6 +99,19 @@ func TestUpgrade(t *testing.T) {
 		}
 	}
 	t.Logf("clients during the upgrade:\n%s", report)
+
+	// kubeadm's backups: the earlier upgrade's gone, this one's etcd
+	// backup kept, kubeha's marker gone.
+	for _, m := range c.ms[:3] {
+		out, err := m.Exec(ctx, "sh", "-c", "cd /etc/kubernetes/tmp && ls -d kubeadm-backup-etcd-* kubeha-upgrade-* 2>/dev/null; true")
+		if err != nil {
+			t.Fatalf("%s: %v %s", m.Name, err, out)
+		}
+		names := strings.Fields(out)
+		if slices.Contains(names, filepath.Base(oldBackup)) || len(names) == 0 || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "kubeha-upgrade-") }) {
+			t.Errorf("%s: /etc/kubernetes/tmp after the upgrade holds %q; want this upgrade's etcd backups alone", m.Name, names)
+		}
+	}
 
 	// Each node's kubelet replaced and restarted exactly once over both
 	// runs; each master's control plane upgraded by kubeadm once (the one
