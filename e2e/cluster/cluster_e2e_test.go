@@ -85,6 +85,9 @@ type clusterOpts struct {
 	// kubectl the test uses (machines.UpgradeFrom for the upgrade test);
 	// empty means machines.KubeVersion and no kubernetesVersion line.
 	kubeVersion string
+	// network is the inventory's spec.network; empty means ipvs, falling
+	// back to iptables (this kernel has no ip_vs).
+	network string
 }
 
 func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
@@ -99,6 +102,10 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 		t.Fatal(err)
 	}
 	before, _ := machines.ReadSysctls()
+	network := o.network
+	if network == "" {
+		network = "{kubeProxyMode: ipvs, kubeProxyFallbackMode: iptables}"
+	}
 	version := o.kubeVersion
 	if version == "" {
 		version = machines.KubeVersion
@@ -157,7 +164,7 @@ spec:
   - {name: w1, address: 10.213.0.24, role: worker}
   - {name: w2, address: 10.213.0.25, role: worker}
 %s  %s
-  network: {kubeProxyMode: ipvs, kubeProxyFallbackMode: iptables}
+  network: %s
   kubeadm:
     ignorePreflightErrors: [SystemVerification]
     kubeletConfiguration:
@@ -167,7 +174,7 @@ spec:
       evictionHard: {memory.available: "0%%", nodefs.available: "0%%", imagefs.available: "0%%", nodefs.inodesFree: "0%%"}
     kubeProxyConfiguration:
       conntrack: {maxPerCore: 0}
-`, versionLine(o.kubeVersion), key.Path, known, extraHosts(o.hosts), lbStanza)
+`, versionLine(o.kubeVersion), key.Path, known, extraHosts(o.hosts), lbStanza, network)
 	c.inv = filepath.Join(c.dir, "kubeha.yaml")
 	os.WriteFile(c.inv, []byte(inv), 0o644)
 	c.kubeha = filepath.Join(c.dir, "kubeha")
@@ -1374,8 +1381,12 @@ func TestDedicatedLoadBalancers(t *testing.T) {
 		lb:    "controlPlaneEndpoint: {name: e2e-apiserver, port: 6443}\n  loadBalancer: {placement: dedicated, vip: " + vip + "}",
 		extra: []machines.Spec{{Name: "lb1", IP: "10.213.0.31"}, {Name: "lb2", IP: "10.213.0.32"}},
 		hosts: []string{"{name: lb1, address: 10.213.0.31, role: loadbalancer}", "{name: lb2, address: 10.213.0.32, role: loadbalancer}"},
+		// kube-proxy's nftables mode shares this cluster (issue 17): its
+		// checks touch nothing the load balancers' do.
+		network: "{kubeProxyMode: nftables}",
 	})
 	c.applyOK(ctx, t)
+	t.Run("kube-proxy in nftables mode serves Services", func(t *testing.T) { c.checkNFTablesProxy(ctx, t) })
 	var holder *machines.Machine
 	for _, name := range []string{"lb1", "lb2"} {
 		m := c.machine(name)
