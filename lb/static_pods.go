@@ -107,7 +107,8 @@ func staticPods(haproxyImage, keepalivedImage string, haproxyCfg, keepalivedCfg,
 		Name: "kubeha-keepalived", Image: keepalivedImage,
 		Command:      []string{"keepalived", "--dont-fork", "--log-console", "--use-file=" + KeepalivedConfigPath},
 		Mounts:       []Mount{{KeepalivedConfigPath, KeepalivedConfigPath}, {CheckScriptPath, CheckScriptPath}},
-		Capabilities: []string{"NET_ADMIN", "NET_BROADCAST", "NET_RAW"},
+		// SYS_NICE: keepalived.conf's vrrp_priority.
+		Capabilities: []string{"NET_ADMIN", "NET_BROADCAST", "NET_RAW", "SYS_NICE"},
 		ConfigHash:   configHash(keepalivedCfg, checkScript),
 	}
 	return haproxy, keepalived

@@ -64,6 +64,13 @@ func TestUpgrade(t *testing.T) {
 		}
 	})
 
+	// keepalived's VRRP process runs at nice -20 on every master: a busy
+	// holder must not go silent long enough for a backup to take the VIP.
+	for _, m := range c.ms[:3] {
+		if out, err := m.Exec(ctx, "sh", "-c", "ps -o ni= -C keepalived | sort -n | head -1"); err != nil || strings.TrimSpace(out) != "-20" {
+			t.Errorf("%s: keepalived's highest priority is nice %q (%v), want -20", m.Name, strings.TrimSpace(out), err)
+		}
+	}
 	// A backup kubeadm made in an earlier upgrade, on every master: this
 	// upgrade removes it and keeps its own.
 	const oldBackup = "/etc/kubernetes/tmp/kubeadm-backup-etcd-2020-01-01-00-00-00"
