@@ -177,7 +177,7 @@ type Backend struct {
 	// Check is its last health check's result ("L7OK", "L4CON",
 	// "L7STS", ...); empty while its checks are off: drained by
 	// SetBackend, turned off by hand, or in maintenance.
-	Check string `json:"check,omitempty"`
+	Check string `json:"check"`
 }
 
 // Backends asks the haproxy of host, one of Balancers, how it sees each
