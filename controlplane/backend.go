@@ -25,11 +25,11 @@ const (
 // backendFanOut bounds the haproxy hosts SetBackend asks at once.
 const backendFanOut = 16
 
-// balancers are the hosts whose haproxy balances the apiservers: the VIP
-// holders with keepalived+haproxy, every node with the local haproxy.
-// nginx, an external load balancer and kube-vip have no such control:
-// none.
-func (c *Client) balancers() []inventory.Host {
+// Balancers are the hosts whose haproxy balances the apiservers, the ones
+// SetBackend changes and Backends reads: the VIP holders with
+// keepalived+haproxy, every node with the local haproxy. nginx, an
+// external load balancer and kube-vip have no such control: none.
+func (c *Client) Balancers() []inventory.Host {
 	s := c.cluster.Spec.LoadBalancer
 	if s.Mode == inventory.ModeKeepalivedHAProxy || (s.Mode == inventory.ModeLocalProxy && s.Proxy == inventory.ProxyHAProxy) {
 		return lb.Hosts(c.cluster)
@@ -51,7 +51,7 @@ func (c *Client) SetBackend(ctx context.Context, master, state string) error {
 	}
 	// Every node with the local haproxy: a few SSH sessions at a time.
 	sem := make(chan struct{}, backendFanOut)
-	return c.onMasters(ctx, c.balancers(), func(h inventory.Host, _ int) error {
+	return c.onMasters(ctx, c.Balancers(), func(h inventory.Host, _ int) error {
 		sem <- struct{}{}
 		defer func() { <-sem }()
 		body := scripts.Render("controlplane/lb-backend", struct {

@@ -5,9 +5,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,46 +32,82 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestBackendStatesRealHAProxy runs lb-backend against a real haproxy with
-// kubeha's rendered config in front of two TLS "apiservers": a drained
-// backend gets no new connection and, its checks off, stays DRAIN when its
-// apiserver stops (marked down, haproxy would cut its connections);
-// ready hands it back to the checks. The stats password never shows.
-func TestBackendStatesRealHAProxy(t *testing.T) {
+// haproxyUnderTest is a real haproxy with kubeha's rendered config, on
+// 127.0.0.1, in front of a TLS "apiserver" per master name, each answering
+// every request with its name.
+type haproxyUnderTest struct {
+	apiservers []*httptest.Server
+	// cfg is the rendered config; config is where haproxy reads it.
+	cfg          []byte
+	config       string
+	front, stats int
+	cmd          *exec.Cmd
+}
+
+// testStatsPassword is the stats password of haproxyUnderTest: no script
+// output may show it.
+const testStatsPassword = "s3cretStatsPassw0rdXYZ"
+
+// startHAProxy starts a haproxyUnderTest, stopped at the test's end; it
+// skips the test where haproxy is not installed (outside CI).
+func startHAProxy(t *testing.T, names ...string) *haproxyUnderTest {
+	t.Helper()
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("haproxy missing in CI (apt-get install haproxy)")
 		}
 		t.Skip("haproxy not installed")
 	}
-	var apiservers []*httptest.Server
+	h := &haproxyUnderTest{front: freePort(t), stats: freePort(t)}
 	var backends []lb.Backend
-	for _, name := range []string{"m1", "m2"} {
+	for _, name := range names {
 		s := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(name)) }))
 		t.Cleanup(s.Close)
-		apiservers = append(apiservers, s)
+		h.apiservers = append(h.apiservers, s)
 		addr := s.Listener.Addr().(*net.TCPAddr)
 		backends = append(backends, lb.Backend{Name: name, Address: "127.0.0.1", Port: addr.Port})
 	}
-	const password = "s3cretStatsPassw0rdXYZ"
-	front, stats := freePort(t), freePort(t)
-	cfg, err := lb.HAProxy{Mode: inventory.ModeKeepalivedHAProxy, Binds: []string{"127.0.0.1:" + strconv.Itoa(front)}, Balance: "roundrobin",
-		Backends: backends, InterMS: 100, Fall: 2, Rise: 2, StatsPort: stats, StatsUser: "kubeha", StatsPassword: password}.Render()
+	cfg, err := lb.HAProxy{Mode: inventory.ModeKeepalivedHAProxy, Binds: []string{"127.0.0.1:" + strconv.Itoa(h.front)}, Balance: "roundrobin",
+		Backends: backends, InterMS: 100, Fall: 2, Rise: 2, StatsPort: h.stats, StatsUser: "kubeha", StatsPassword: testStatsPassword}.Render()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	config := filepath.Join(dir, "haproxy.cfg")
 	// No syslog socket here.
-	cfg = []byte(strings.Replace(string(cfg), "log /dev/log local0 notice", "log stderr local0 emerg", 1))
-	if err := os.WriteFile(config, cfg, 0o600); err != nil {
+	h.cfg = []byte(strings.Replace(string(cfg), "log /dev/log local0 notice", "log stderr local0 emerg", 1))
+	h.config = filepath.Join(t.TempDir(), "haproxy.cfg")
+	h.start(t, h.cfg)
+	t.Cleanup(h.stop)
+	return h
+}
+
+// start writes cfg where haproxy reads its config and starts it.
+func (h *haproxyUnderTest) start(t *testing.T, cfg []byte) {
+	t.Helper()
+	if err := os.WriteFile(h.config, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	hp := exec.Command("haproxy", "-db", "-f", config)
-	if err := hp.Start(); err != nil {
+	h.cmd = exec.Command("haproxy", "-db", "-f", h.config)
+	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { hp.Process.Kill(); hp.Wait() })
+}
+
+// stop stops haproxy; stopped already, it does nothing.
+func (h *haproxyUnderTest) stop() {
+	if h.cmd.ProcessState == nil {
+		h.cmd.Process.Kill()
+		h.cmd.Wait()
+	}
+}
+
+// TestBackendStatesRealHAProxy runs lb-backend against a real haproxy with
+// kubeha's rendered config in front of two TLS "apiservers": a drained
+// backend gets no new connection and, its checks off, stays DRAIN when its
+// apiserver stops (marked down, haproxy would cut its connections);
+// ready hands it back to the checks. The stats password never shows.
+func TestBackendStatesRealHAProxy(t *testing.T) {
+	h := startHAProxy(t, "m1", "m2")
+	apiservers, config, stats, front, cfg, password := h.apiservers, h.config, h.stats, h.front, h.cfg, testStatsPassword
 
 	set := func(server, state string) (string, error) {
 		s := scripts.Render("controlplane/lb-backend", struct {
@@ -137,13 +175,8 @@ func TestBackendStatesRealHAProxy(t *testing.T) {
 		t.Errorf("drain of a server haproxy does not have: %v %q", err, out)
 	}
 	// A config from before the admin form.
-	hp.Process.Kill()
-	hp.Wait()
-	os.WriteFile(config, []byte(strings.Replace(string(cfg), "    stats admin if TRUE\n", "", 1)), 0o600)
-	hp = exec.Command("haproxy", "-db", "-f", config)
-	if err := hp.Start(); err != nil {
-		t.Fatal(err)
-	}
+	h.stop()
+	h.start(t, []byte(strings.Replace(string(cfg), "    stats admin if TRUE\n", "", 1)))
 	time.Sleep(300 * time.Millisecond)
 	if out, err := set("m2", BackendDrain); err == nil || out != "haproxy here does not let kubeha drain m2: its config predates the stats admin form; run kubeha apply to render the load balancer again" {
 		t.Errorf("drain without the admin form: %v %q", err, out)
@@ -153,8 +186,7 @@ func TestBackendStatesRealHAProxy(t *testing.T) {
 	if out, err := set("m1", BackendDrain); err == nil || out != "haproxy here refused the stats password of "+config+" (HTTP 401): run kubeha apply to render the load balancer again" {
 		t.Errorf("drain with a wrong password: %v %q", err, out)
 	}
-	hp.Process.Kill()
-	hp.Wait()
+	h.stop()
 	os.WriteFile(config, cfg, 0o600)
 	// curl says why first.
 	if out, err := set("m1", BackendReady); err == nil || out[strings.LastIndex(out, "\n")+1:] != "haproxy here did not answer the ehlth of m1 on http://127.0.0.1:"+strconv.Itoa(stats)+"/stats" {
@@ -199,6 +231,131 @@ func TestRenewalDrainsTheApiserver(t *testing.T) {
 				t.Fatalf("restartRenewed: %v", err)
 			}
 			hosts.checkRan(t, tc.want, "m1", "m2")
+		})
+	}
+}
+
+// TestBackendsRealHAProxy reads, with lb-backends, how a real haproxy with
+// kubeha's rendered config sees its apiservers in each state status tells
+// apart: up, drained by kubeha (checks off), failing its checks, checks
+// turned off and maintenance set by hand; and what it says when haproxy
+// refuses the password or does not answer. The stats password never
+// shows.
+func TestBackendsRealHAProxy(t *testing.T) {
+	h := startHAProxy(t, "m1", "m2", "m3")
+	read := func() ([]Backend, string, error) {
+		s := scripts.Render("controlplane/lb-backends", struct {
+			Config string
+			Port   int
+		}{h.config, h.stats})
+		var stdout, stderr strings.Builder
+		cmd := exec.Command("sh", "-c", s.String())
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if strings.Contains(stdout.String()+stderr.String(), testStatsPassword) {
+			t.Errorf("the stats password in the script's output:\n%s\n%s", stdout.String(), stderr.String())
+		}
+		if err != nil {
+			return nil, stderr.String(), err
+		}
+		bs, err := parseBackends(stdout.String())
+		return bs, stderr.String(), err
+	}
+	// haproxy's checks move in steps of 100ms: wait for want.
+	wait := func(what string, want ...Backend) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, errs, err := read()
+			if err == nil && slices.Equal(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v %s\n%+v\nwant\n%+v", what, err, errs, got, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// admin does action to server through the stats page's admin form, as
+	// an operator's browser would.
+	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	admin := func(server, action string) {
+		t.Helper()
+		form := url.Values{"s": {server}, "action": {action}, "b": {"kube-apiserver"}}
+		req, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+strconv.Itoa(h.stats)+"/stats", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("kubeha", testStatsPassword)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); !strings.HasSuffix(loc, ";st=DONE") {
+			t.Fatalf("%s %s by hand: %s, %s", action, server, resp.Status, strings.ReplaceAll(loc, testStatsPassword, "***"))
+		}
+	}
+
+	wait("all up", Backend{"m1", "UP", "L7OK"}, Backend{"m2", "UP", "L7OK"}, Backend{"m3", "UP", "L7OK"})
+	drain := scripts.Render("controlplane/lb-backend", struct {
+		Server, State, Config string
+		Port                  int
+	}{"m1", BackendDrain, h.config, h.stats})
+	if out, err := exec.Command("sh", "-c", drain.String()).CombinedOutput(); err != nil {
+		t.Fatalf("drain m1: %v\n%s", err, out)
+	}
+	h.apiservers[1].Close()
+	admin("m3", "dhlth")
+	wait("m1 drained, m2's apiserver stopped, m3's checks off", Backend{"m1", "DRAIN", ""}, Backend{"m2", "DOWN", "L4CON"}, Backend{"m3", "no check", ""})
+	admin("m3", "maint")
+	wait("m3 in maintenance", Backend{"m1", "DRAIN", ""}, Backend{"m2", "DOWN", "L4CON"}, Backend{"m3", "MAINT", ""})
+
+	lastLine := func(s string) string {
+		s = strings.TrimRight(s, "\n")
+		return s[strings.LastIndex(s, "\n")+1:]
+	}
+	os.WriteFile(h.config, []byte(strings.Replace(string(h.cfg), "stats auth kubeha:"+testStatsPassword, "stats auth kubeha:wrong"+testStatsPassword, 1)), 0o600)
+	if got, errs, err := read(); err == nil || lastLine(errs) != "haproxy here refused the stats password of "+h.config+" (HTTP 401): run kubeha apply to render the load balancer again" {
+		t.Errorf("a wrong password: %v %+v %q", err, got, errs)
+	}
+	os.WriteFile(h.config, h.cfg, 0o600)
+	h.stop()
+	// curl says why first.
+	if got, errs, err := read(); err == nil || lastLine(errs) != "haproxy here did not answer on http://127.0.0.1:"+strconv.Itoa(h.stats)+"/stats" {
+		t.Errorf("no haproxy: %v %+v %q", err, got, errs)
+	}
+}
+
+// TestBackends reads lb-backends' lines as the Client does, a check in
+// progress as its last result; a line of another shape is an error that
+// names the host.
+func TestBackends(t *testing.T) {
+	tests := []struct {
+		name, stdout string
+		want         []Backend
+		err          string
+	}{
+		{name: "states", stdout: "m1\tUP\tL7OK\nm2\tDRAIN\t\nm3\tUP 1/3\t* L7STS\n",
+			want: []Backend{{"m1", "UP", "L7OK"}, {"m2", "DRAIN", ""}, {"m3", "UP 1/3", "L7STS"}}},
+		{name: "no server", stdout: "", want: []Backend{}},
+		{name: "a line of another shape", stdout: "m1 UP L7OK\n",
+			err: `lb1: haproxy's stats: "m1 UP L7OK" is not a server, its status and its last check`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hosts := &recordingHosts{stdout: map[string]string{"read haproxy's backends": tt.stdout}}
+			got, err := newClient(masters(3), hosts, &events.Secrets{}).Backends(context.Background(), "lb1")
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Errorf("error %v, want %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("got %v %+v, want %+v", err, got, tt.want)
+			}
 		})
 	}
 }

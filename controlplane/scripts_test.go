@@ -174,6 +174,12 @@ func TestScripts(t *testing.T) {
 				Port                  int
 			}{v, BackendReady, v, 8404})
 		}},
+		{Name: "lb-backends", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/lb-backends", struct {
+				Config string
+				Port   int
+			}{v, 8404})
+		}},
 		{Name: "wait-vip", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/wait-vip", struct {
 				Secs      int

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/lb"
 	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
@@ -162,4 +163,53 @@ func (c *Client) UnitState(ctx context.Context, host, unit string) (string, erro
 		return "", err
 	}
 	return strings.TrimSpace(res.Stdout), nil
+}
+
+// Backend is one apiserver as a haproxy in front of the apiservers sees it
+// (its stats page).
+type Backend struct {
+	// Server is haproxy's name for it: the master's name.
+	Server string `json:"server"`
+	// State is haproxy's status of it: "UP", "DOWN", "DRAIN", "MAINT",
+	// "no check" (up, its health checks off), "UP 1/3" (up, failing its
+	// checks), "DOWN 1/2" (down, passing them), ...
+	State string `json:"state"`
+	// Check is its last health check's result ("L7OK", "L4CON",
+	// "L7STS", ...); empty while its checks are off: drained by
+	// SetBackend, turned off by hand, or in maintenance.
+	Check string `json:"check"`
+}
+
+// Backends asks the haproxy of host, one of Balancers, how it sees each
+// apiserver it balances, in its config's order. It reads only.
+func (c *Client) Backends(ctx context.Context, host string) ([]Backend, error) {
+	res, err := c.quiet(ctx, host, "read haproxy's backends", scripts.Render("controlplane/lb-backends", struct {
+		Config string
+		Port   int
+	}{lb.HAProxyConfigPath, lb.StatsPort}))
+	if err != nil {
+		return nil, err
+	}
+	bs, err := parseBackends(res.Stdout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", host, err)
+	}
+	return bs, nil
+}
+
+// parseBackends reads controlplane/lb-backends' lines. A check in
+// progress ("* L7OK") is its last result.
+func parseBackends(out string) ([]Backend, error) {
+	bs := []Backend{}
+	for _, l := range strings.Split(out, "\n") {
+		if l == "" {
+			continue
+		}
+		f := strings.Split(l, "\t")
+		if len(f) != 3 || f[0] == "" || f[1] == "" {
+			return nil, fmt.Errorf("haproxy's stats: %q is not a server, its status and its last check", l)
+		}
+		bs = append(bs, Backend{Server: f[0], State: f[1], Check: strings.TrimPrefix(f[2], "* ")})
+	}
+	return bs, nil
 }

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -78,7 +79,8 @@ type etcdReport struct {
 }
 
 // lbReport is the load balancer: who holds the VIP (keepalived-haproxy,
-// kube-vip), or whether each node's proxy runs (local-proxy).
+// kube-vip), or whether each node's proxy runs (local-proxy), and how each
+// haproxy in front of the apiservers sees them.
 type lbReport struct {
 	Mode string `json:"mode"`
 	VIP  string `json:"vip,omitempty"`
@@ -94,6 +96,16 @@ type lbHostReport struct {
 	HoldsVIP  bool   `json:"holdsVIP"`
 	UnitState string `json:"unitState,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Backends is how this host's haproxy sees each apiserver, where
+	// kubeha drains masters from it (keepalived-haproxy, local-proxy
+	// with haproxy); asked only when the host answered the question
+	// above (Error empty).
+	Backends []controlplane.Backend `json:"backends,omitempty"`
+	// BackendsError is why Backends could not be read.
+	BackendsError string `json:"backendsError,omitempty"`
+	// MissingBackends are the inventory's masters this haproxy has no
+	// server for.
+	MissingBackends []string `json:"missingBackends,omitempty"`
 }
 
 // certReport is one master's first certificate to expire.
@@ -144,13 +156,17 @@ func (c *cmdContext) statusCmd() *cobra.Command {
 		Long: `Asks the hosts, read-only and in parallel, how the cluster is: every node
 and whether it is Ready (through one ready master's own apiserver), the
 stacked etcd's members, their health and who leads, which host holds the
-VIP (or whether each node's local proxy runs), each master's first
-certificate to expire; then shows what the journal records of the last
-runs. It takes no lock, so it works while a run goes on.
+VIP (or whether each node's local proxy runs), how each haproxy in front
+of the apiservers sees each master's apiserver (UP, DRAIN, DOWN, MAINT,
+...), each master's first certificate to expire; then shows what the
+journal records of the last runs. It takes no lock, so it works while a
+run goes on.
 
 It exits 4 when something is unhealthy: a node not Ready or missing from
 the cluster, an etcd member unhealthy or not exactly one leader, no host
-(or more than one) holding the VIP, a certificate expiring within 30 days,
+(or more than one) holding the VIP, an apiserver a haproxy does not have
+UP (drained by a kubeha run cut short, failing its health check, in
+maintenance) or has no server for, a certificate expiring within 30 days,
 a phase the journal records as not done, or a host that does not answer
 within --timeout. Each such line is marked "!" and listed at the end.
 
@@ -330,8 +346,8 @@ func mergeNodes(cl *inventory.Cluster, live []controlplane.NodeState) []nodeRepo
 }
 
 // probeLoadBalancer asks each load-balancer host whether it holds the
-// VIP, or whether its local proxy runs; nil for modes with nothing of
-// kubeha's to ask (external).
+// VIP, or whether its local proxy runs, and how its haproxy sees the
+// apiservers; nil for modes with nothing of kubeha's to ask (external).
 func probeLoadBalancer(ctx context.Context, cl *inventory.Cluster, cp *controlplane.Client) *lbReport {
 	spec := cl.Spec.LoadBalancer
 	r := &lbReport{Mode: spec.Mode, Holders: []string{}}
@@ -340,16 +356,20 @@ func probeLoadBalancer(ctx context.Context, cl *inventory.Cluster, cp *controlpl
 	case inventory.ModeKeepalivedHAProxy, inventory.ModeKubeVIP:
 		r.VIP, hosts = spec.VIP, cl.LBHosts()
 	case inventory.ModeLocalProxy:
-		if spec.StaticPods && spec.Proxy != inventory.ProxyNginx {
-			return nil // haproxy as a static pod: no unit to ask
-		}
-		r.Unit = "haproxy"
-		if spec.Proxy == inventory.ProxyNginx {
+		// haproxy as a static pod has no unit to ask: only its backends.
+		switch {
+		case spec.Proxy == inventory.ProxyNginx:
 			r.Unit = "kubeha-nginx"
+		case !spec.StaticPods:
+			r.Unit = "haproxy"
 		}
 		hosts = lb.Hosts(cl)
 	default:
 		return nil
+	}
+	balancing := map[string]bool{}
+	for _, h := range cp.Balancers() {
+		balancing[h.Name] = true
 	}
 	r.Hosts = make([]lbHostReport, len(hosts))
 	var wg sync.WaitGroup
@@ -357,13 +377,18 @@ func probeLoadBalancer(ctx context.Context, cl *inventory.Cluster, cp *controlpl
 		wg.Go(func() {
 			hr := lbHostReport{Host: h.Name}
 			var err error
-			if r.Unit != "" {
+			switch {
+			case r.Unit != "":
 				hr.UnitState, err = cp.UnitState(ctx, h.Name, r.Unit)
-			} else {
+			case r.VIP != "":
 				hr.HoldsVIP, err = cp.HoldsAddress(ctx, h.Name, r.VIP)
 			}
 			if err != nil {
 				hr.Error = hostErr(h.Name, err).Error()
+			} else if balancing[h.Name] {
+				// Not asked of a host that did not answer: it is one
+				// problem, not two.
+				probeBackends(ctx, cl, cp, &hr)
 			}
 			r.Hosts[i] = hr
 		})
@@ -375,6 +400,22 @@ func probeLoadBalancer(ctx context.Context, cl *inventory.Cluster, cp *controlpl
 		}
 	}
 	return r
+}
+
+// probeBackends asks hr's haproxy how it sees each apiserver, and notes
+// the masters it has no server for.
+func probeBackends(ctx context.Context, cl *inventory.Cluster, cp *controlplane.Client, hr *lbHostReport) {
+	bs, err := cp.Backends(ctx, hr.Host)
+	if err != nil {
+		hr.BackendsError = hostErr(hr.Host, err).Error()
+		return
+	}
+	hr.Backends = bs
+	for _, m := range cl.Masters() {
+		if !slices.ContainsFunc(bs, func(b controlplane.Backend) bool { return b.Server == m.Name }) {
+			hr.MissingBackends = append(hr.MissingBackends, m.Name)
+		}
+	}
 }
 
 // probeCertificates asks every master for its first certificate to
@@ -497,8 +538,71 @@ func lbHostProblem(r *lbReport, h lbHostReport) string {
 	return ""
 }
 
+// handBack is what hands every drained master back to the load
+// balancers: the run that drained it, again (the upgrade phase hands
+// every master back before anything else; a renewal hands each back after
+// its restart), or the upgrade phase forced, which upgrades nothing the
+// inventory does not ask.
+const handBack = "rerun it (kubeha apply, kubeha certs renew), or hand every master back with kubeha phase upgrade --force"
+
+// backendUp reports whether haproxy sends b new connections and checks
+// its health: UP, or UP failing its checks (UP 1/3), not down yet.
+func backendUp(b controlplane.Backend) bool {
+	return b.State == "UP" || strings.HasPrefix(b.State, "UP ")
+}
+
+// backendState is b's state as status shows it: haproxy's, and whether
+// its health checks are off or what the last one found when it is down.
+func backendState(b controlplane.Backend) string {
+	switch {
+	case backendUp(b), b.State == "no check", strings.HasPrefix(b.State, "MAINT"):
+		// "no check" says it; in maintenance haproxy shows no check
+		// result, checks on or off.
+		return b.State
+	case b.Check == "":
+		return b.State + " (checks off)"
+	case strings.HasPrefix(b.State, "DOWN"):
+		return b.State + " (last check " + b.Check + ")"
+	}
+	return b.State
+}
+
+// backendProblem is an apiserver that host's haproxy does not have UP,
+// with what to do about it.
+func backendProblem(host string, b controlplane.Backend) string {
+	if backendUp(b) {
+		return ""
+	}
+	p := "haproxy on " + host + ": the apiserver of " + b.Server + " is " + backendState(b) + ": "
+	switch {
+	case strings.HasPrefix(b.State, "DRAIN"):
+		return p + "a kubeha run (upgrade, certs renew) was cut short while it was drained; " + handBack
+	case strings.HasPrefix(b.State, "DOWN") && b.Check == "":
+		return p + "a kubeha run (upgrade, certs renew) was cut short while it was drained, and unchecked it stays out even once its apiserver is well; " + handBack
+	case strings.HasPrefix(b.State, "DOWN"):
+		return p + "it fails haproxy's health check (GET /readyz): see to the apiserver on " + b.Server + " and whether " + host + " reaches it"
+	case b.State == "no check":
+		return p + "its health checks were turned off outside kubeha, so haproxy sends it clients even when it fails; kubeha phase upgrade --force turns them on again"
+	case strings.HasPrefix(b.State, "MAINT"):
+		return p + "put in maintenance outside kubeha, haproxy sends it nothing; kubeha phase upgrade --force hands it back"
+	}
+	return p + "haproxy's stats page on " + host + " (127.0.0.1:" + strconv.Itoa(lb.StatsPort) + ") says why"
+}
+
+// missingBackendProblem is a master that host's haproxy has no server for.
+func missingBackendProblem(host, master string) string {
+	return "haproxy on " + host + ": no server for the apiserver of " + master + ": run kubeha apply (its load-balancer phase puts every master in haproxy.cfg)"
+}
+
+func backendsErrorProblem(h lbHostReport) string {
+	if h.BackendsError == "" {
+		return ""
+	}
+	return "haproxy on " + h.BackendsError
+}
+
 func vipProblem(r *lbReport) string {
-	if r.Unit != "" {
+	if r.VIP == "" {
 		return ""
 	}
 	switch len(r.Holders) {
@@ -562,6 +666,13 @@ func judge(r *statusReport, now time.Time) {
 	if r.LoadBalancer != nil {
 		for _, h := range r.LoadBalancer.Hosts {
 			add(lbHostProblem(r.LoadBalancer, h))
+			for _, b := range h.Backends {
+				add(backendProblem(h.Host, b))
+			}
+			for _, m := range h.MissingBackends {
+				add(missingBackendProblem(h.Host, m))
+			}
+			add(backendsErrorProblem(h))
 		}
 		add(vipProblem(r.LoadBalancer))
 	}
@@ -652,9 +763,12 @@ func printStatus(out io.Writer, r *statusReport, now time.Time) {
 		}
 	}
 	if l := r.LoadBalancer; l != nil {
-		if l.Unit != "" {
+		switch {
+		case l.Unit != "":
 			fmt.Fprintf(&w, "load balancer %s (%s on each node)\n", l.Mode, l.Unit)
-		} else {
+		case l.VIP == "":
+			fmt.Fprintf(&w, "load balancer %s (haproxy on each node)\n", l.Mode)
+		default:
 			holders := "nobody"
 			if len(l.Holders) > 0 {
 				holders = strings.Join(l.Holders, ", ")
@@ -666,12 +780,13 @@ func printStatus(out io.Writer, r *statusReport, now time.Time) {
 			switch {
 			case h.Error != "":
 				what = h.Error
-			case l.Unit == "" && h.HoldsVIP:
+			case l.VIP != "" && h.HoldsVIP:
 				what = "holds the VIP"
-			case l.Unit == "":
+			case l.VIP != "":
 				what = "standby"
 			}
 			fmt.Fprintf(&w, "%s  %-18s %s\n", mark(lbHostProblem(l, h)), h.Host, what)
+			printBackends(&w, h, mark)
 		}
 	}
 	if r.Certificates != nil {
@@ -703,6 +818,33 @@ func printStatus(out io.Writer, r *statusReport, now time.Time) {
 		for _, p := range r.Problems {
 			fmt.Fprintf(&w, "  %s\n", p)
 		}
+	}
+}
+
+// printBackends writes how h's haproxy sees the apiservers: those UP on
+// one line, then a line marked "!" for each other, each missing and the
+// error.
+func printBackends(w io.Writer, h lbHostReport, mark func(string) string) {
+	const line = "%s    %-16s %s\n"
+	var up []string
+	for _, b := range h.Backends {
+		if backendUp(b) {
+			up = append(up, b.Server+" "+backendState(b))
+		}
+	}
+	if len(up) > 0 {
+		fmt.Fprintf(w, line, mark(""), "haproxy", strings.Join(up, ", "))
+	}
+	for _, b := range h.Backends {
+		if p := backendProblem(h.Host, b); p != "" {
+			fmt.Fprintf(w, line, mark(p), "haproxy", b.Server+" "+backendState(b))
+		}
+	}
+	for _, m := range h.MissingBackends {
+		fmt.Fprintf(w, line, mark(missingBackendProblem(h.Host, m)), "haproxy", m+" missing: no server for it")
+	}
+	if p := backendsErrorProblem(h); p != "" {
+		fmt.Fprintf(w, line, mark(p), "haproxy", h.BackendsError)
 	}
 }
 

@@ -40,6 +40,9 @@ func healthyReport() *statusReport {
 	done := func(id string) journalPhase {
 		return journalPhase{ID: id, Status: state.StatusDone, Finished: statusNow.Add(-time.Hour)}
 	}
+	lbHost := func(name string, holds bool) lbHostReport {
+		return lbHostReport{Host: name, HoldsVIP: holds, Backends: allUp()}
+	}
 	return &statusReport{
 		Cluster: "prod",
 		Nodes: &nodesReport{Via: "m1", Nodes: []nodeReport{
@@ -49,11 +52,27 @@ func healthyReport() *statusReport {
 			member("m2", "91bc3c398fb3c146", "10.0.0.2", false),
 			member("m3", "fd422379fda50e48", "10.0.0.3", false)}},
 		LoadBalancer: &lbReport{Mode: "keepalived-haproxy", VIP: "10.0.0.100", Holders: []string{"m1"}, Hosts: []lbHostReport{
-			{Host: "m1", HoldsVIP: true}, {Host: "m2"}, {Host: "m3"}}},
+			lbHost("m1", true), lbHost("m2", false), lbHost("m3", false)}},
 		Certificates: []certReport{cert("m1"), cert("m2"), cert("m3")},
 		Journal: journalReport{Path: ".kubeha/prod/state.json", Phases: []journalPhase{
 			done("facts"), done("kubeadm-init"), {ID: "routes", Status: statusNotRun}}},
 	}
+}
+
+// allUp is how a haproxy sees the apiservers of healthyReport's masters
+// when all is well.
+func allUp() []controlplane.Backend {
+	return []controlplane.Backend{{Server: "m1", State: "UP", Check: "L7OK"}, {Server: "m2", State: "UP", Check: "L7OK"},
+		{Server: "m3", State: "UP", Check: "L7OK"}}
+}
+
+// haproxyPodsReport is healthyReport with local-proxy's haproxy as a
+// static pod, which has no unit to ask: only its backends.
+func haproxyPodsReport() *statusReport {
+	r := healthyReport()
+	r.LoadBalancer = &lbReport{Mode: "local-proxy", Holders: []string{}, Hosts: []lbHostReport{
+		{Host: "w1", Backends: allUp()}, {Host: "w2", Backends: allUp()}}}
+	return r
 }
 
 // localProxyReport is healthyReport with local-proxy in place of the VIP.
@@ -106,6 +125,40 @@ func TestJudge(t *testing.T) {
 		{name: "a load balancer that does not answer", report: healthyReport, change: func(r *statusReport) {
 			r.LoadBalancer.Hosts[2].Error = "m3: no answer within 30s (read the addresses)"
 		}, want: []string{"load balancer m3: no answer within 30s (read the addresses)"}},
+		{name: "haproxy as static pods, all up", report: haproxyPodsReport},
+		{name: "an apiserver failing its checks but up yet is not a problem", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[0].Backends[2] = controlplane.Backend{Server: "m3", State: "UP 1/2", Check: "L4CON"}
+		}},
+		{name: "an apiserver drained by a run cut short", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[0].Backends[1] = controlplane.Backend{Server: "m2", State: "DRAIN"}
+			r.LoadBalancer.Hosts[2].Backends[1] = controlplane.Backend{Server: "m2", State: "DRAIN", Check: "L7OK"}
+		}, want: []string{
+			"haproxy on m1: the apiserver of m2 is DRAIN (checks off): a kubeha run (upgrade, certs renew) was cut short while it was drained; rerun it (kubeha apply, kubeha certs renew), or hand every master back with kubeha phase upgrade --force",
+			"haproxy on m3: the apiserver of m2 is DRAIN: a kubeha run (upgrade, certs renew) was cut short while it was drained; rerun it (kubeha apply, kubeha certs renew), or hand every master back with kubeha phase upgrade --force",
+		}},
+		{name: "an apiserver drained while down", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[1].Backends[0] = controlplane.Backend{Server: "m1", State: "DOWN"}
+		}, want: []string{"haproxy on m2: the apiserver of m1 is DOWN (checks off): a kubeha run (upgrade, certs renew) was cut short while it was drained, and unchecked it stays out even once its apiserver is well; rerun it (kubeha apply, kubeha certs renew), or hand every master back with kubeha phase upgrade --force"}},
+		{name: "an apiserver failing its health check", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[1].Backends[2] = controlplane.Backend{Server: "m3", State: "DOWN", Check: "L4CON"}
+		}, want: []string{"haproxy on m2: the apiserver of m3 is DOWN (last check L4CON): it fails haproxy's health check (GET /readyz): see to the apiserver on m3 and whether m2 reaches it"}},
+		{name: "an apiserver's checks turned off by hand", report: haproxyPodsReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[1].Backends[0] = controlplane.Backend{Server: "m1", State: "no check"}
+		}, want: []string{"haproxy on w2: the apiserver of m1 is no check: its health checks were turned off outside kubeha, so haproxy sends it clients even when it fails; kubeha phase upgrade --force turns them on again"}},
+		{name: "an apiserver in maintenance", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[0].Backends[0] = controlplane.Backend{Server: "m1", State: "MAINT"}
+		}, want: []string{"haproxy on m1: the apiserver of m1 is MAINT: put in maintenance outside kubeha, haproxy sends it nothing; kubeha phase upgrade --force hands it back"}},
+		{name: "an apiserver in another state", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[0].Backends[0] = controlplane.Backend{Server: "m1", State: "NOLB", Check: "L7OK"}
+		}, want: []string{"haproxy on m1: the apiserver of m1 is NOLB: haproxy's stats page on m1 (127.0.0.1:8404) says why"}},
+		{name: "a master haproxy has no server for", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[2].Backends = r.LoadBalancer.Hosts[2].Backends[:2]
+			r.LoadBalancer.Hosts[2].MissingBackends = []string{"m3"}
+		}, want: []string{"haproxy on m3: no server for the apiserver of m3: run kubeha apply (its load-balancer phase puts every master in haproxy.cfg)"}},
+		{name: "haproxy's backends not read", report: healthyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[1].Backends = nil
+			r.LoadBalancer.Hosts[1].BackendsError = `m2: "read haproxy's backends" exited 1: haproxy here did not answer on http://127.0.0.1:8404/stats`
+		}, want: []string{`haproxy on m2: "read haproxy's backends" exited 1: haproxy here did not answer on http://127.0.0.1:8404/stats`}},
 		{name: "a local proxy inactive", report: localProxyReport, change: func(r *statusReport) {
 			r.LoadBalancer.Hosts[1].UnitState = "inactive"
 		}, want: []string{"load balancer w1: kubeha-nginx is inactive"}},
@@ -180,12 +233,19 @@ func TestPrintStatus(t *testing.T) {
 	problems.Nodes.Nodes = append(problems.Nodes.Nodes, nodeReport{Name: "x9", InCluster: true, Ready: true, KubeletVersion: "v1.37.1"})
 	problems.Etcd.Members[2].Healthy, problems.Etcd.Members[2].Error = false, "context deadline exceeded"
 	problems.LoadBalancer.Holders, problems.LoadBalancer.Hosts[0].HoldsVIP = []string{}, false
-	problems.LoadBalancer.Hosts[2].Error = "m3: no answer within 30s (read the addresses)"
+	problems.LoadBalancer.Hosts[2] = lbHostReport{Host: "m3", Error: "m3: no answer within 30s (read the addresses)"}
+	problems.LoadBalancer.Hosts[0].Backends[2] = controlplane.Backend{Server: "m3", State: "DOWN", Check: "L4CON"}
+	problems.LoadBalancer.Hosts[1].Backends[0] = controlplane.Backend{Server: "m1", State: "DRAIN"}
 	problems.Certificates[1].First, problems.Certificates[1].Expires = "apiserver-etcd-client", statusNow.Add(29*24*time.Hour)
 	problems.Journal.Phases[1].Status = state.StatusFailed
 	problems.Journal.Phases[1].Hosts = []journalHost{{Host: "m1", Status: state.StatusFailed, Error: `m1: "kubeadm init" exited 1`}}
 	offline := &statusReport{Cluster: "prod", Offline: true, Journal: healthyReport().Journal}
-	for name, r := range map[string]*statusReport{"healthy": healthyReport(), "problems": problems, "local-proxy": localProxyReport(), "offline": offline} {
+	haproxyPods := haproxyPodsReport()
+	haproxyPods.LoadBalancer.Hosts[0].Backends = haproxyPods.LoadBalancer.Hosts[0].Backends[:2]
+	haproxyPods.LoadBalancer.Hosts[0].MissingBackends = []string{"m3"}
+	haproxyPods.LoadBalancer.Hosts[1].Backends[1] = controlplane.Backend{Server: "m2", State: "MAINT"}
+	for name, r := range map[string]*statusReport{"healthy": healthyReport(), "problems": problems, "local-proxy": localProxyReport(),
+		"local-proxy-haproxy-pods": haproxyPods, "offline": offline} {
 		t.Run(name, func(t *testing.T) {
 			judge(r, statusNow)
 			var out bytes.Buffer
@@ -224,10 +284,13 @@ func TestErrorFor(t *testing.T) {
 }
 
 // statusHosts answers kubeha status's questions as a cluster of the
-// example inventory would, k1 holding the VIP; hung does not answer.
+// example inventory would, k1 holding the VIP, every haproxy seeing every
+// apiserver UP but as backends says; hung does not answer.
 type statusHosts struct {
 	phases.Hosts
 	hung string
+	// backends is lb-backends' output on a host, in place of all UP.
+	backends map[string]string
 }
 
 func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
@@ -256,6 +319,11 @@ func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh
 			return ssh.Result{Stdout: "eth0 192.168.8.10/32\n"}, nil
 		}
 		return ssh.Result{}, nil
+	case "read haproxy's backends":
+		if out, ok := f.backends[host]; ok {
+			return ssh.Result{Stdout: out}, nil
+		}
+		return ssh.Result{Stdout: "k1\tUP\tL7OK\nk2\tUP\tL7OK\nk3\tUP\tL7OK\n"}, nil
 	case "check certificate expiration":
 		b, err := os.ReadFile("../../controlplane/testdata/check-expiration.json")
 		return ssh.Result{Stdout: string(b)}, err
@@ -264,8 +332,9 @@ func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh
 }
 
 // TestStatusCommand runs kubeha status against fake hosts: healthy, then
-// with a master that does not answer (named, exit 4, still a report),
-// then --offline, which asks no host.
+// with a master that does not answer (named once, exit 4, still a
+// report), with a master left drained in a haproxy, then --offline, which
+// asks no host.
 func TestStatusCommand(t *testing.T) {
 	h := newHarness(t, "facts")
 	kubeha := func(hosts phases.Hosts, args ...string) (int, string, string) {
@@ -292,6 +361,11 @@ func TestStatusCommand(t *testing.T) {
 		len(r.Etcd.Members) != 3 || len(r.Certificates) != 3 || r.Certificates[0].First == "" {
 		t.Errorf("report: %+v", r)
 	}
+	for _, h := range r.LoadBalancer.Hosts {
+		if len(h.Backends) != 3 || h.Backends[1] != (controlplane.Backend{Server: "k2", State: "UP", Check: "L7OK"}) {
+			t.Errorf("%s's haproxy: %+v", h.Host, h)
+		}
+	}
 	for _, p := range r.Problems {
 		if !strings.HasPrefix(p, "certificates ") && !strings.HasPrefix(p, "journal ") {
 			t.Errorf("problem on healthy hosts: %s", p)
@@ -310,6 +384,33 @@ func TestStatusCommand(t *testing.T) {
 	} {
 		if !hasLine(out, want) {
 			t.Errorf("k3 hung: no line %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "haproxy on k3") {
+		t.Errorf("k3 hung: its haproxy is a second problem:\n%s", out)
+	}
+
+	drained := statusHosts{backends: map[string]string{"k2": "k1\tUP\tL7OK\nk2\tDRAIN\t\n", "k3": "k1\tUP\tL7OK\nk2\tDRAIN\t\nk3\tUP\tL7OK\n"}}
+	code, out, _ = kubeha(drained, "status")
+	if code != exitUnhealthy {
+		t.Errorf("k2 drained: exit %d, want %d\n%s", code, exitUnhealthy, out)
+	}
+	for _, want := range []string{
+		"    k1                 holds the VIP",
+		"      haproxy          k1 UP, k2 UP, k3 UP",
+		"    k2                 standby",
+		"      haproxy          k1 UP",
+		"!     haproxy          k2 DRAIN (checks off)",
+		"!     haproxy          k3 missing: no server for it",
+		"    k3                 standby",
+		"      haproxy          k1 UP, k3 UP",
+		"!     haproxy          k2 DRAIN (checks off)",
+		"  haproxy on k2: the apiserver of k2 is DRAIN (checks off): a kubeha run (upgrade, certs renew) was cut short while it was drained; rerun it (kubeha apply, kubeha certs renew), or hand every master back with kubeha phase upgrade --force",
+		"  haproxy on k2: no server for the apiserver of k3: run kubeha apply (its load-balancer phase puts every master in haproxy.cfg)",
+		"  haproxy on k3: the apiserver of k2 is DRAIN (checks off): a kubeha run (upgrade, certs renew) was cut short while it was drained; rerun it (kubeha apply, kubeha certs renew), or hand every master back with kubeha phase upgrade --force",
+	} {
+		if !hasLine(out, want) {
+			t.Errorf("k2 drained: no line %q:\n%s", want, out)
 		}
 	}
 
