@@ -105,8 +105,8 @@ func staticPods(haproxyImage, keepalivedImage string, haproxyCfg, keepalivedCfg,
 	}
 	keepalived = StaticPod{
 		Name: "kubeha-keepalived", Image: keepalivedImage,
-		Command:      []string{"keepalived", "--dont-fork", "--log-console", "--use-file=" + KeepalivedConfigPath},
-		Mounts:       []Mount{{KeepalivedConfigPath, KeepalivedConfigPath}, {CheckScriptPath, CheckScriptPath}},
+		Command: []string{"keepalived", "--dont-fork", "--log-console", "--use-file=" + KeepalivedConfigPath},
+		Mounts:  []Mount{{KeepalivedConfigPath, KeepalivedConfigPath}, {CheckScriptPath, CheckScriptPath}},
 		// SYS_NICE: keepalived.conf's vrrp_priority.
 		Capabilities: []string{"NET_ADMIN", "NET_BROADCAST", "NET_RAW", "SYS_NICE"},
 		ConfigHash:   configHash(keepalivedCfg, checkScript),
