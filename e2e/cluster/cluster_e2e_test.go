@@ -802,6 +802,13 @@ func (c *cluster) checkStatus(ctx context.Context, t *testing.T, nodes int) {
 		} `json:"etcd"`
 		LoadBalancer struct {
 			Holders []string `json:"holders"`
+			Hosts   []struct {
+				Host     string `json:"host"`
+				Backends []struct {
+					Server string `json:"server"`
+					State  string `json:"state"`
+				} `json:"backends"`
+			} `json:"hosts"`
 		} `json:"loadBalancer"`
 	}
 	if err := json.Unmarshal(out, &st); err != nil {
@@ -823,6 +830,19 @@ func (c *cluster) checkStatus(ctx context.Context, t *testing.T, nodes int) {
 	}
 	if want := c.vipHolder(ctx, t).Name; !slices.Equal(st.LoadBalancer.Holders, []string{want}) {
 		t.Errorf("VIP holders %q, want [%s]", st.LoadBalancer.Holders, want)
+	}
+	// Every master's haproxy sends to every master's apiserver.
+	if len(st.LoadBalancer.Hosts) != 3 {
+		t.Errorf("%d load-balancer hosts in status, want the 3 masters", len(st.LoadBalancer.Hosts))
+	}
+	for _, h := range st.LoadBalancer.Hosts {
+		var seen []string
+		for _, b := range h.Backends {
+			seen = append(seen, b.Server+" "+b.State)
+		}
+		if want := []string{"m1 UP", "m2 UP", "m3 UP"}; !slices.Equal(seen, want) {
+			t.Errorf("haproxy on %s sees %q, want %q", h.Host, seen, want)
+		}
 	}
 	healthy, leaders := 0, 0
 	for _, m := range st.Etcd.Members {
