@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -119,6 +120,10 @@ type clientReport map[string]*clientStats
 type clientStats struct {
 	Requests int
 	Failures []clientFailure
+	// Retried counts the requests answered only after the apiserver said
+	// Retry-After (a 429 or 5xx with that header, as a shutting-down
+	// apiserver answers) and the client asked again, as client-go does.
+	Retried int
 	// Longest is the longest time from a failed request's start to the
 	// next success's: how long this client could not get through.
 	Longest  time.Duration
@@ -135,6 +140,9 @@ func (r clientReport) String() string {
 			continue
 		}
 		fmt.Fprintf(&b, "%s: %d requests, %d failed, longest outage %.2fs", name, s.Requests, len(s.Failures), s.Longest.Seconds())
+		if s.Retried > 0 {
+			fmt.Fprintf(&b, ", %d answered after a Retry-After", s.Retried)
+		}
 		for i, f := range s.Failures {
 			if i == 20 {
 				fmt.Fprintf(&b, " …")
@@ -152,7 +160,9 @@ func (r clientReport) String() string {
 // through the VIP, over kept-alive connections authenticated with the
 // admin kubeconfig's certificate as client-go would, and a GET of the
 // workload through its NodePort on the workers in turn. Each request has
-// 2 s.
+// 2 s. Like client-go, the API clients ask again when an answer carries
+// Retry-After (up to 3 times, waiting as told, at most 2 s), and the
+// report counts those.
 func (c *cluster) startClients(ctx context.Context, t *testing.T, workers []string) (stop func() clientReport) {
 	t.Helper()
 	api := c.adminHTTPClient(t)
@@ -162,11 +172,14 @@ func (c *cluster) startClients(ctx context.Context, t *testing.T, workers []stri
 	start := time.Now()
 	var mu sync.Mutex
 	report := clientReport{"readyz": {failedAt: -1}, "write": {failedAt: -1}, "workload": {failedAt: -1}}
-	record := func(name string, began time.Duration, err error) {
+	record := func(name string, began time.Duration, retried bool, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		s := report[name]
 		s.Requests++
+		if retried {
+			s.Retried++
+		}
 		switch {
 		case err != nil:
 			s.Failures = append(s.Failures, clientFailure{At: began, Err: err.Error()})
@@ -178,21 +191,34 @@ func (c *cluster) startClients(ctx context.Context, t *testing.T, workers []stri
 			s.failedAt = -1
 		}
 	}
-	do := func(cl *http.Client, req *http.Request) error {
-		resp, err := cl.Do(req)
-		if err != nil {
-			return err
+	// do sends the request newReq makes; with retryAfter, an answer that
+	// says Retry-After is asked again as client-go would.
+	do := func(cl *http.Client, newReq func() *http.Request, retryAfter bool) (retried bool, err error) {
+		for try := 0; ; try++ {
+			resp, err := cl.Do(newReq())
+			if err != nil {
+				return retried, err
+			}
+			var body bytes.Buffer
+			body.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				return retried, nil
+			}
+			wait, werr := strconv.Atoi(resp.Header.Get("Retry-After"))
+			if !retryAfter || try == 3 || werr != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500) {
+				return retried, fmt.Errorf("HTTP %d: %s", resp.StatusCode, firstLine(body.String()))
+			}
+			retried = true
+			select {
+			case <-ctx.Done():
+				return retried, ctx.Err()
+			case <-time.After(min(time.Duration(wait)*time.Second, 2*time.Second)):
+			}
 		}
-		defer resp.Body.Close()
-		var body bytes.Buffer
-		body.ReadFrom(resp.Body)
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, firstLine(body.String()))
-		}
-		return nil
 	}
 	var wg sync.WaitGroup
-	loop := func(name string, one func(i int) error) {
+	loop := func(name string, one func(i int) (bool, error)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -205,32 +231,38 @@ func (c *cluster) startClients(ctx context.Context, t *testing.T, workers []stri
 				case <-tick.C:
 				}
 				began := time.Since(start)
-				err := one(i)
+				retried, err := one(i)
 				if ctx.Err() != nil {
 					return // cut off by stop, not a failure
 				}
-				record(name, began, err)
+				record(name, began, retried, err)
 			}
 		}()
 	}
-	loop("readyz", func(int) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		return do(api, req)
+	loop("readyz", func(int) (bool, error) {
+		return do(api, func() *http.Request {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+			return req
+		}, true)
 	})
-	loop("write", func(i int) error {
+	loop("write", func(i int) (bool, error) {
 		body := fmt.Sprintf(`{"data":{"n":"%d"}}`, i)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, base+"/api/v1/namespaces/default/configmaps/probe", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/merge-patch+json")
-		return do(api, req)
+		return do(api, func() *http.Request {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, base+"/api/v1/namespaces/default/configmaps/probe", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/merge-patch+json")
+			return req
+		}, true)
 	})
-	loop("workload", func(i int) error {
+	loop("workload", func(i int) (bool, error) {
 		w := c.machine(workers[i%len(workers)])
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.IP+":30080/", nil)
-		err := do(web, req)
+		_, err := do(web, func() *http.Request {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.IP+":30080/", nil)
+			return req
+		}, false)
 		if err != nil {
 			err = fmt.Errorf("through %s: %w", w.Name, err)
 		}
-		return err
+		return false, err
 	})
 	return func() clientReport {
 		cancel()
