@@ -372,30 +372,32 @@ func TestStatusCommand(t *testing.T) {
 		}
 	}
 
-	code, out, _ = kubeha(statusHosts{hung: "k3"}, "status")
-	if code != exitUnhealthy {
-		t.Errorf("k3 hung: exit %d, want %d\n%s", code, exitUnhealthy, out)
+	// unhealthy runs status on hosts, wants exit 4 and each line whole.
+	unhealthy := func(name string, hosts statusHosts, lines ...string) string {
+		t.Helper()
+		code, out, _ := kubeha(hosts, "status")
+		if code != exitUnhealthy {
+			t.Errorf("%s: exit %d, want %d\n%s", name, code, exitUnhealthy, out)
+		}
+		for _, want := range lines {
+			if !hasLine(out, want) {
+				t.Errorf("%s: no line %q:\n%s", name, want, out)
+			}
+		}
+		return out
 	}
-	for _, want := range []string{
+	out = unhealthy("k3 hung", statusHosts{hung: "k3"},
 		"!   k3                 k3: no answer within 300ms (read the addresses)",
 		"! k3: no answer within 300ms (check certificate expiration)",
 		"  certificates k3: no answer within 300ms (check certificate expiration)",
 		"  load balancer k3: no answer within 300ms (read the addresses)",
-	} {
-		if !hasLine(out, want) {
-			t.Errorf("k3 hung: no line %q:\n%s", want, out)
-		}
-	}
+	)
 	if strings.Contains(out, "haproxy on k3") {
 		t.Errorf("k3 hung: its haproxy is a second problem:\n%s", out)
 	}
 
 	drained := statusHosts{backends: map[string]string{"k2": "k1\tUP\tL7OK\nk2\tDRAIN\t\n", "k3": "k1\tUP\tL7OK\nk2\tDRAIN\t\nk3\tUP\tL7OK\n"}}
-	code, out, _ = kubeha(drained, "status")
-	if code != exitUnhealthy {
-		t.Errorf("k2 drained: exit %d, want %d\n%s", code, exitUnhealthy, out)
-	}
-	for _, want := range []string{
+	unhealthy("k2 drained", drained,
 		"    k1                 holds the VIP",
 		"      haproxy          k1 UP, k2 UP, k3 UP",
 		"    k2                 standby",
@@ -408,11 +410,7 @@ func TestStatusCommand(t *testing.T) {
 		"  haproxy on k2: the apiserver of k2 is DRAIN (checks off): a kubeha run (upgrade, certs renew) was cut short while it was drained; rerun it (kubeha apply, kubeha certs renew), or hand every master back with kubeha phase upgrade --force",
 		"  haproxy on k2: no server for the apiserver of k3: run kubeha apply (its load-balancer phase puts every master in haproxy.cfg)",
 		"  haproxy on k3: the apiserver of k2 is DRAIN (checks off): a kubeha run (upgrade, certs renew) was cut short while it was drained; rerun it (kubeha apply, kubeha certs renew), or hand every master back with kubeha phase upgrade --force",
-	} {
-		if !hasLine(out, want) {
-			t.Errorf("k2 drained: no line %q:\n%s", want, out)
-		}
-	}
+	)
 
 	code, out, errs = kubeha(nil, "status", "--offline", "--json")
 	var offline statusReport
