@@ -1,6 +1,7 @@
 package wizard
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -338,11 +339,28 @@ func TestNewFromSaveKeepsWhatItDoesNotShow(t *testing.T) {
 			if tt.edit != nil {
 				e = tt.edit(t)
 			}
-			path := filepath.Join(t.TempDir(), "kubeha.yaml")
+			// The installer saves over the file it started from.
+			dir := t.TempDir()
+			path := filepath.Join(dir, "kubeha.yaml")
+			orig, err := inventory.Marshal(tt.c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, append([]byte("# a comment\n"), orig...), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			walk(t, NewFrom(&fakeChecker{}, path, tt.c), e)
 			got, _, err := inventory.Load(path)
 			if err != nil {
 				t.Fatalf("the saved inventory does not load: %v", err)
+			}
+			if fi, err := os.Stat(path); err != nil {
+				t.Error(err)
+			} else if fi.Mode().Perm() != 0o644 {
+				t.Errorf("saved file mode %v, want 0644", fi.Mode().Perm())
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("the directory holds %v; want only kubeha.yaml (the temp file renamed over it)", entries)
 			}
 			if !reflect.DeepEqual(got, want) {
 				gotY, _ := inventory.Marshal(got)
