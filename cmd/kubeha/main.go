@@ -95,6 +95,14 @@ func exitCode(err error) int {
 	}
 }
 
+// hinted is an error that knows what is true after it and what to do
+// next (leftInstallerError, installerFileError); printError prints that
+// below it.
+type hinted interface {
+	error
+	next() string
+}
+
 // printError prints err once, with what to do next where kubeha knows it.
 // w is run's redacting stderr, so the text is redacted like every event.
 func printError(w io.Writer, err error) {
@@ -102,9 +110,9 @@ func printError(w io.Writer, err error) {
 	if errors.As(err, &se) {
 		return
 	}
-	var left leftInstallerError
-	if errors.As(err, &left) {
-		fmt.Fprintf(w, "kubeha: %v\n%s\n", err, left.next())
+	var h hinted
+	if errors.As(err, &h) {
+		fmt.Fprintf(w, "kubeha: %v\n%s\n", err, h.next())
 		return
 	}
 	if errors.Is(err, phases.ErrInterrupted) || errors.Is(err, context.Canceled) {

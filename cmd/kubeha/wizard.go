@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
+	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/phases"
 	"github.com/kubeha/kubeha/ssh"
 	"github.com/kubeha/kubeha/tui/wizard"
@@ -25,7 +28,17 @@ func (c *cmdContext) tuiCmd() *cobra.Command {
 check and its host-key fingerprint to accept, the load balancer (asking only
 what the mode needs), the CIDRs; every field checked as you type by the same
 rules as 'kubeha inventory validate'; a review; the inventory saved to -i;
-then, if you say so, 'kubeha apply' on it with the live view.`,
+then, if you say so, 'kubeha apply' on it with the live view.
+
+When the -i file exists, the installer starts from it: every field it shows
+is filled from the file, and what it does not ask for (kubeadm settings,
+artifacts, etcd, CNI, pod routes, extra certSANs, ...) is saved as the file
+has it; the file is rewritten whole, without its comments. Each host from
+the file is checked when the hosts screen is reached: a host whose key is in
+known_hosts is logged into with the key checked strictly, as apply does; a
+host whose key is not is shown with its fingerprint to accept, like a host
+you add. A file that is not a valid inventory stops the installer before it
+starts, with the problems and how to fix them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.runWizard(cmd.Context(), &f)
@@ -38,15 +51,23 @@ then, if you say so, 'kubeha apply' on it with the live view.`,
 // runWizard runs the installer; when the operator asks, it applies the
 // saved inventory under the live view.
 func (c *cmdContext) runWizard(ctx context.Context, f *runFlags) error {
+	base, err := installerStart(*c.invPath)
+	if err != nil {
+		return err
+	}
 	// Asked for by name, the installer needs only a terminal that can draw
 	// it: CI=true (in the environment of a terminal multiplexer, say) does
 	// not stop it, as it stops apply's live view.
 	if !c.interactive() {
 		return usageError{errors.New("the installer needs a terminal (stdin and stdout, TERM not dumb); without one, write the inventory with 'kubeha inventory init' and run 'kubeha apply'")}
 	}
-	p := tea.NewProgram(wizard.New(&sshChecker{}, *c.invPath), tea.WithContext(ctx), tea.WithInput(c.app.stdin), tea.WithOutput(c.app.stdout))
+	m := wizard.New(&sshChecker{}, *c.invPath)
+	if base != nil {
+		m = wizard.NewFrom(&sshChecker{}, *c.invPath, base)
+	}
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(c.app.stdin), tea.WithOutput(c.app.stdout))
 	final, err := p.Run()
-	m, _ := final.(wizard.Model)
+	m, _ = final.(wizard.Model)
 	if err := c.installerEnd(m.Saved(), err); err != nil {
 		return err
 	}
@@ -56,6 +77,54 @@ func (c *cmdContext) runWizard(ctx context.Context, f *runFlags) error {
 		return nil
 	}
 	return c.runPhases(ctx, f, phases.Selection{})
+}
+
+// installerStart is the inventory the installer starts from: the file at
+// path when there is one, nil (the installer's defaults) when there is
+// none. A file that is there but cannot be read, or is not a valid
+// inventory, is an installerFileError: the installer would save over it, so
+// it does not start blank instead.
+func installerStart(path string) (*inventory.Cluster, error) {
+	c, _, err := inventory.Load(path)
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	}
+	return nil, installerFileError{path: path, err: err}
+}
+
+// installerFileError is an inventory file the installer cannot start from,
+// found before anything is drawn. It unwraps to the cause, so an invalid
+// inventory exits 2 as it does for every command.
+type installerFileError struct {
+	path string
+	err  error
+}
+
+func (e installerFileError) Error() string {
+	var ps inventory.Problems
+	if !errors.As(e.err, &ps) {
+		return fmt.Sprintf("cannot start the installer from %s: %v", e.path, e.err)
+	}
+	lines := make([]string, 0, len(ps))
+	for _, p := range ps {
+		lines = append(lines, p.String())
+	}
+	return fmt.Sprintf("%s is not a valid inventory, so the installer cannot start from it:\n  %s", e.path, strings.Join(lines, "\n  "))
+}
+
+func (e installerFileError) Unwrap() error { return e.err }
+
+// next is what printError adds below the error.
+func (e installerFileError) next() string {
+	fix := "Fix that"
+	var ps inventory.Problems
+	if errors.As(e.err, &ps) {
+		fix = fmt.Sprintf("Fix the file (kubeha inventory validate -i %s lists the same problems)", e.path)
+	}
+	return fmt.Sprintf("Nothing was changed. %s and run kubeha tui -i %s again, or give -i a file that does not exist yet to start from the installer's defaults.", fix, e.path)
 }
 
 // installerEnd is the error that ends runWizard when the installer itself

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/kubeha/kubeha/e2e/sshd"
+	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -116,5 +118,76 @@ func TestInstallerEndMessage(t *testing.T) {
 				t.Errorf("exit code %d, want %d", got, tt.code)
 			}
 		})
+	}
+}
+
+// TestInstallerStartsFromTheFile: `kubeha tui -i FILE` starts from FILE
+// when it exists and from the defaults when it does not; a file that is
+// not a valid inventory, or cannot be read, stops it before anything is
+// drawn with the file named, what is wrong and what to do. (Without a
+// terminal, a file the installer can start from ends at the terminal
+// check, which comes after the file's.)
+func TestInstallerStartsFromTheFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	example := "../../examples/demo.yaml"
+	noTerminal := "kubeha: the installer needs a terminal (stdin and stdout, TERM not dumb); without one, write the inventory with 'kubeha inventory init' and run 'kubeha apply'\n"
+	missing := filepath.Join(dir, "new.yaml")
+	broken := write("broken.yaml", "metadata: {name: x\n")
+	invalid := write("invalid.yaml", "apiVersion: kubeha.io/v1alpha1\nkind: Cluster\nmetadata: {name: lab}\nspec:\n  hosts:\n  - {name: m1, adress: 10.0.0.11, role: master}\n")
+	tests := []struct {
+		name   string
+		path   string
+		base   string // the file installerStart returns, loaded; "" for none
+		stderr string
+		code   int
+	}{
+		{name: "missing: the defaults", path: missing, stderr: noTerminal, code: exitUsage},
+		{name: "valid: the file", path: example, base: example, stderr: noTerminal, code: exitUsage},
+		{name: "not YAML", path: broken, code: exitUsage,
+			stderr: "kubeha: " + broken + " is not a valid inventory, so the installer cannot start from it:\n" +
+				"  (file): not valid YAML: line 1: did not find expected ',' or '}' (fix: fix the syntax at the line named)\n" +
+				"Nothing was changed. Fix the file (kubeha inventory validate -i " + broken + " lists the same problems) and run kubeha tui -i " + broken + " again, or give -i a file that does not exist yet to start from the installer's defaults.\n"},
+		{name: "not a valid inventory", path: invalid, code: exitUsage,
+			stderr: "kubeha: " + invalid + " is not a valid inventory, so the installer cannot start from it:\n" +
+				"  spec.hosts[0].adress: unknown field (line 6) (fix: did you mean address?)\n" +
+				"Nothing was changed. Fix the file (kubeha inventory validate -i " + invalid + " lists the same problems) and run kubeha tui -i " + invalid + " again, or give -i a file that does not exist yet to start from the installer's defaults.\n"},
+		{name: "not readable", path: dir, code: exitFailed,
+			stderr: "kubeha: cannot start the installer from " + dir + ": read inventory: read " + dir + ": is a directory\n" +
+				"Nothing was changed. Fix that and run kubeha tui -i " + dir + " again, or give -i a file that does not exist yet to start from the installer's defaults.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base, err := installerStart(tt.path)
+			var want *inventory.Cluster
+			if tt.base != "" {
+				if want, _, err = inventory.Load(tt.base); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !reflect.DeepEqual(base, want) {
+				t.Errorf("starts from %+v, want %+v", base, want)
+			}
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"tui", "-i", tt.path}, nil, &out, &errb, defaultApp())
+			if errb.String() != tt.stderr {
+				t.Errorf("stderr:\n%s\nwant:\n%s", errb.String(), tt.stderr)
+			}
+			if out.String() != "" {
+				t.Errorf("stdout: %q", out.String())
+			}
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+		})
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the installer wrote %s without being run: %v", missing, err)
 	}
 }

@@ -4,6 +4,11 @@
 // checked live over SSH with its host key shown for the operator to accept,
 // a review of the inventory and the phases, then save (and run).
 //
+// It starts from the installer's defaults (New) or from the inventory
+// already in the file it saves to (NewFrom): then every field it shows is
+// filled from the file, and what it does not show is saved as the file has
+// it.
+//
 // The model is pure: SSH and known_hosts go through the Checker it is
 // given, always from a tea.Cmd (never inside Update), and tests drive it
 // with direct Update calls.
@@ -11,6 +16,7 @@ package wizard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -35,8 +41,10 @@ type Checker interface {
 	// Accept records in knownHosts a host key the operator accepted. It
 	// refuses a key that known_hosts contradicts (a changed key, say).
 	Accept(knownHosts string, key ssh.HostKey) error
-	// Login connects with the key checked against knownHosts, logs in as
-	// user with the key at keyPath and runs `true`.
+	// Login connects with the key checked strictly against knownHosts,
+	// logs in as user with the key at keyPath and runs `true`. A key
+	// knownHosts has no line for fails with an error that wraps
+	// *ssh.UnknownHostKeyError, before any credential is offered.
 	Login(ctx context.Context, address string, port int, user, keyPath, knownHosts string) error
 }
 
@@ -70,19 +78,28 @@ type hostState struct {
 	loginOK   bool
 	err       string
 	checking  bool
+	// fromFile: the host came from the inventory file. Its check logs in
+	// with the key checked strictly against known_hosts, as apply does;
+	// only a key known_hosts lacks is scanned and shown for acceptance.
+	fromFile bool
 }
 
 // Model is the wizard.
 type Model struct {
 	checker Checker
 	path    string // where the inventory is saved
+	// base is the inventory the wizard started from (NewFrom), never
+	// changed: what the wizard does not show is saved as base has it. nil
+	// when the wizard started from its defaults.
+	base *inventory.Cluster
 
 	step   int
 	fields map[int][]*field
 	focus  int
 	hosts  []*hostState
-	nextID int // of the next host added
-	mode   int // index into lbModes
+	nextID int      // of the next host added
+	modes  []string // load-balancer modes offered: lbModes, and the file's
+	mode   int      // index into modes
 	errs   map[string]string
 	help   bool
 	width  int
@@ -94,6 +111,9 @@ type Model struct {
 	saveErr string
 }
 
+// lbModes are the load-balancer modes the wizard offers: those apply
+// runs. An inventory file with another mode (kube-vip) adds it, so the
+// wizard shows the file as it is.
 var lbModes = []string{inventory.ModeKeepalivedHAProxy, inventory.ModeLocalProxy, inventory.ModeExternal}
 
 // roles a new host may have, cycled with the role field's input.
@@ -104,14 +124,16 @@ func newField(label, path, value, placeholder string) *field {
 	in.Prompt = ""
 	in.SetValue(value)
 	in.Placeholder = placeholder
-	in.CharLimit = 256
+	// The longest value an inventory field may hold (a local path), so a
+	// value from the file is never cut.
+	in.CharLimit = 4096
 	in.Width = 0 // whole values: paths are long, and the operator must see them
 	return &field{label: label, path: path, input: in}
 }
 
 // New returns the wizard, saving to path.
 func New(checker Checker, path string) Model {
-	m := Model{checker: checker, path: path, errs: map[string]string{}, width: 100, fields: map[int][]*field{
+	m := Model{checker: checker, path: path, modes: slices.Clone(lbModes), errs: map[string]string{}, width: 100, fields: map[int][]*field{
 		StepCluster: {
 			newField("cluster name", "metadata.name", "prod", ""),
 			newField("Kubernetes version", "spec.kubernetesVersion", inventory.DefaultKubernetesVersion, ""),
@@ -145,6 +167,51 @@ func New(checker Checker, path string) Model {
 	return m
 }
 
+// NewFrom returns the wizard started from c, the valid inventory already at
+// path, as inventory.Load returns it (defaulted). Every field the wizard
+// shows is filled from c and c's hosts are listed; each is checked over
+// SSH when the hosts screen is reached (checkHosts). What the wizard does
+// not show (kubeadm settings, artifacts, etcd, CNI, the hosts' internal
+// addresses, ...) is saved as c has it. c itself is never changed.
+func NewFrom(checker Checker, path string, c *inventory.Cluster) Model {
+	m := New(checker, path)
+	m.base = c.DeepCopy()
+	s := m.base.Spec
+	set := func(step, i int, v string) { m.fields[step][i].input.SetValue(v) }
+	set(StepCluster, 0, m.base.Metadata.Name)
+	set(StepCluster, 1, s.KubernetesVersion)
+	set(StepCluster, 2, s.SSH.User)
+	set(StepCluster, 3, s.SSH.KeyPath)
+	set(StepCluster, 4, s.SSH.KnownHostsPath)
+	for _, h := range s.Hosts {
+		m.hosts = append(m.hosts, &hostState{id: m.nextID, host: h, fromFile: true})
+		m.nextID++
+	}
+	lb := s.LoadBalancer
+	if m.mode = slices.Index(m.modes, lb.Mode); m.mode < 0 {
+		m.modes = append(m.modes, lb.Mode)
+		m.mode = len(m.modes) - 1
+	}
+	set(StepLB, 0, s.ControlPlaneEndpoint.Name)
+	set(StepLB, 1, strconv.Itoa(s.ControlPlaneEndpoint.Port))
+	set(StepLB, 2, lb.VIP)
+	set(StepLB, 4, lb.Address)
+	// The router id and the proxy are set only in the modes that use them;
+	// the defaults stay for a switch to such a mode.
+	if lb.VirtualRouterID != 0 {
+		set(StepLB, 3, strconv.Itoa(lb.VirtualRouterID))
+	}
+	if lb.Proxy != "" {
+		set(StepLB, 5, lb.Proxy)
+	}
+	set(StepNetwork, 0, s.Network.PodSubnet)
+	set(StepNetwork, 1, s.Network.ServiceSubnet)
+	set(StepNetwork, 2, s.Network.KubeProxyMode)
+	set(StepNetwork, 3, s.Network.KubeProxyFallbackMode)
+	m.focusField(0)
+	return m
+}
+
 // Saved reports whether the inventory was written; Run whether the
 // operator asked to apply it now.
 func (m Model) Saved() bool { return m.saved }
@@ -160,9 +227,11 @@ func (m Model) visible() []*field {
 	if m.step != StepLB {
 		return fs
 	}
-	switch lbModes[m.mode] {
+	switch m.modes[m.mode] {
 	case inventory.ModeKeepalivedHAProxy:
 		return fs[:4]
+	case inventory.ModeKubeVIP:
+		return fs[:3]
 	case inventory.ModeLocalProxy:
 		return []*field{fs[1], fs[5]}
 	default:
@@ -186,25 +255,44 @@ func (m Model) value(step, i int) string {
 	return strings.TrimSpace(m.fields[step][i].input.Value())
 }
 
-// Cluster is the inventory the fields describe, defaulted.
+// Cluster is the inventory the fields describe, defaulted: the file the
+// wizard started from (if any) with what the wizard shows replaced.
 func (m Model) Cluster() *inventory.Cluster {
 	c := &inventory.Cluster{APIVersion: inventory.APIVersion, Kind: inventory.Kind}
+	if m.base != nil {
+		c = m.base.DeepCopy()
+	}
 	c.Metadata.Name = m.value(StepCluster, 0)
 	s := &c.Spec
 	s.KubernetesVersion = m.value(StepCluster, 1)
 	s.SSH.User = m.value(StepCluster, 2)
 	s.SSH.KeyPath = m.value(StepCluster, 3)
 	s.SSH.KnownHostsPath = m.value(StepCluster, 4)
+	s.Hosts = nil
 	for _, h := range m.hosts {
-		s.Hosts = append(s.Hosts, h.host)
+		hc := h.host
+		if hc.SSH != nil {
+			hs := *hc.SSH
+			hc.SSH = &hs
+		}
+		s.Hosts = append(s.Hosts, hc)
 	}
-	s.LoadBalancer.Mode = lbModes[m.mode]
+	mode := m.modes[m.mode]
+	if m.base == nil || mode != m.base.Spec.LoadBalancer.Mode {
+		// Another mode than the file's starts the section afresh, as
+		// without a file: the file's placement, interface, static pods
+		// and images were chosen for its own mode.
+		s.LoadBalancer = inventory.LoadBalancer{}
+	}
+	s.LoadBalancer.Mode = mode
 	s.ControlPlaneEndpoint.Name = m.value(StepLB, 0)
 	s.ControlPlaneEndpoint.Port, _ = strconv.Atoi(m.value(StepLB, 1))
 	switch s.LoadBalancer.Mode {
 	case inventory.ModeKeepalivedHAProxy:
 		s.LoadBalancer.VIP = m.value(StepLB, 2)
 		s.LoadBalancer.VirtualRouterID, _ = strconv.Atoi(m.value(StepLB, 3))
+	case inventory.ModeKubeVIP:
+		s.LoadBalancer.VIP = m.value(StepLB, 2)
 	case inventory.ModeLocalProxy:
 		s.LoadBalancer.Proxy = m.value(StepLB, 5)
 	case inventory.ModeExternal:
@@ -278,9 +366,20 @@ func (m Model) byID(id int) *hostState {
 	return nil
 }
 
+// port is the SSH port of h: its own, else the file's spec.ssh.port, else 22.
+func (m Model) port(h inventory.Host) int {
+	if h.SSH != nil && h.SSH.Port != 0 {
+		return h.SSH.Port
+	}
+	if m.base != nil && m.base.Spec.SSH.Port != 0 {
+		return m.base.Spec.SSH.Port
+	}
+	return 22
+}
+
 func (m Model) scan(i int) tea.Cmd {
 	id, h, known := m.hosts[i].id, m.hosts[i].host, m.value(StepCluster, 4)
-	port := 22
+	port := m.port(h)
 	return func() tea.Msg {
 		key, err := m.checker.Scan(context.Background(), h.Name, h.Address, port, known)
 		return scannedMsg{id, key, err}
@@ -305,9 +404,38 @@ func (m Model) login(i int) tea.Cmd {
 	if h.SSH != nil && h.SSH.KeyPath != "" {
 		key = h.SSH.KeyPath
 	}
+	port := m.port(h)
 	return func() tea.Msg {
-		return loginMsg{id, m.checker.Login(context.Background(), h.Address, 22, user, key, known)}
+		return loginMsg{id, m.checker.Login(context.Background(), h.Address, port, user, key, known)}
 	}
+}
+
+// checkHosts starts the SSH check of every host that has not passed it and
+// is neither being checked nor waiting for the operator's y/n. It runs
+// when the hosts screen is reached from the cluster screen: the first time
+// for the hosts from the file, and again for any host whose check failed,
+// with the SSH settings as they are now.
+//
+// A host the operator added is scanned and its key shown for acceptance
+// first (scan); a host from the file, or one whose key was accepted, is
+// logged into with the key checked strictly against known_hosts, as apply
+// does. A host from the file whose key known_hosts lacks is then scanned
+// and shown like an added one (see loginMsg in Update); a key known_hosts
+// contradicts is refused with the login's error.
+func (m Model) checkHosts() tea.Cmd {
+	var cmds []tea.Cmd
+	for i, h := range m.hosts {
+		if h.loginOK || h.checking || h.recording || (h.key.Fingerprint != "" && !h.accepted) {
+			continue
+		}
+		h.checking, h.err = true, ""
+		if h.accepted || h.fromFile {
+			cmds = append(cmds, m.login(i))
+		} else {
+			cmds = append(cmds, m.scan(i))
+		}
+	}
+	return tea.Batch(cmds...)
 }
 
 // Init focuses the first field.
@@ -347,6 +475,13 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		h := m.byID(msg.id)
 		if h == nil {
 			return m, nil
+		}
+		var unknown *ssh.UnknownHostKeyError
+		if !h.accepted && errors.As(msg.err, &unknown) {
+			// A host from the file whose key known_hosts lacks: its key
+			// is scanned and shown for acceptance, as an added host's.
+			h.err = ""
+			return m, m.scan(slices.Index(m.hosts, h))
 		}
 		h.checking = false
 		if msg.err != nil {
@@ -444,9 +579,9 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case StepLB:
 		if k.String() == "left" || k.String() == "right" {
 			if k.String() == "left" {
-				m.mode = (m.mode + len(lbModes) - 1) % len(lbModes)
+				m.mode = (m.mode + len(m.modes) - 1) % len(m.modes)
 			} else {
-				m.mode = (m.mode + 1) % len(lbModes)
+				m.mode = (m.mode + 1) % len(m.modes)
 			}
 			m.focusField(0)
 			m.validate()
@@ -512,6 +647,9 @@ func (m Model) enter() (tea.Model, tea.Cmd) {
 	m.step++
 	m.focusField(0)
 	m.validate()
+	if m.step == StepHosts {
+		return m, m.checkHosts()
+	}
 	return m, nil
 }
 
@@ -556,7 +694,7 @@ func (m Model) View() string {
 	case StepHosts:
 		b.WriteString(m.hostsView())
 	case StepLB:
-		b.WriteString("load balancer: " + dim.Render("←") + " " + title.Render(lbModes[m.mode]) + " " + dim.Render("→") + "\n\n")
+		b.WriteString("load balancer: " + dim.Render("←") + " " + title.Render(m.modes[m.mode]) + " " + dim.Render("→") + "\n\n")
 		b.WriteString(m.fieldsView())
 	case StepReview:
 		b.WriteString(m.reviewView())
@@ -621,6 +759,8 @@ func (m Model) hostsView() string {
 			state = title.Render("host key " + fp + " — accept? [y/n]")
 		case h.checking:
 			state = dim.Render("logging in…")
+		case h.loginOK && fp == "":
+			state = green.Render("✓ ssh ok") + dim.Render("  host key already in known_hosts")
 		case h.loginOK:
 			state = green.Render("✓ ssh ok") + dim.Render("  "+fp)
 		}
@@ -633,7 +773,11 @@ func (m Model) reviewView() string {
 	var b strings.Builder
 	c := m.Cluster()
 	s := c.Spec
-	b.WriteString(title.Render("review") + dim.Render(" (the whole inventory is saved to "+m.path+")") + "\n")
+	saved := " (the whole inventory is saved to " + m.path + ")"
+	if m.base != nil {
+		saved = " (the whole inventory is saved to " + m.path + ", replacing the file; its comments are not kept)"
+	}
+	b.WriteString(title.Render("review") + dim.Render(saved) + "\n")
 	fmt.Fprintf(&b, "  cluster   %s, Kubernetes %s; ssh as %s with %s; known_hosts %s\n", c.Metadata.Name, s.KubernetesVersion, s.SSH.User, s.SSH.KeyPath, s.SSH.KnownHostsPath)
 	for i, h := range s.Hosts {
 		label := "          "
@@ -647,6 +791,8 @@ func (m Model) reviewView() string {
 	switch lb.Mode {
 	case inventory.ModeKeepalivedHAProxy:
 		fmt.Fprintf(&b, "  endpoint  %s → keepalived+haproxy on the %s, VIP %s, router id %d\n", ep, lb.Placement, lb.VIP, lb.VirtualRouterID)
+	case inventory.ModeKubeVIP:
+		fmt.Fprintf(&b, "  endpoint  %s → kube-vip on the masters, VIP %s (kubeha apply does not run kube-vip yet)\n", ep, lb.VIP)
 	case inventory.ModeLocalProxy:
 		fmt.Fprintf(&b, "  endpoint  %s → %s on every node at 127.0.0.1\n", ep, lb.Proxy)
 	default:

@@ -3,6 +3,8 @@ package wizard
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,19 +17,27 @@ import (
 )
 
 // fakeChecker stands in for SSH in the model tests; the real one is proved
-// against real sshd by the tmux test in e2e/wizard.
+// against real sshd by the tmux test in e2e/wizard and, for the contract
+// that Login refuses an unknown key with ssh.UnknownHostKeyError, by
+// TestSSHCheckerScanAcceptLogin in cmd/kubeha.
 type fakeChecker struct {
 	accepted  []string // fingerprints
 	acceptErr error
-	logins    []string // "user keyPath" of each login
+	logins    []string // "user keyPath" of each login past the host key
 	loginErr  error
+	// known are the addresses whose key known_hosts holds (Accept adds
+	// to it); changed those whose key known_hosts contradicts.
+	known   map[string]bool
+	changed map[string]bool
+	dials   []string // "scan|login address:port" of every call
 }
 
-func (f *fakeChecker) Scan(_ context.Context, name, address string, _ int, _ string) (ssh.HostKey, error) {
+func (f *fakeChecker) Scan(_ context.Context, name, address string, port int, _ string) (ssh.HostKey, error) {
+	f.dials = append(f.dials, fmt.Sprintf("scan %s:%d", address, port))
 	if address == "10.0.0.99" {
 		return ssh.HostKey{}, errors.New("connect to 10.0.0.99:22: connection refused")
 	}
-	return ssh.HostKey{Name: name, Address: address + ":22", Type: "ssh-ed25519", Fingerprint: "SHA256:fp-" + address}, nil
+	return ssh.HostKey{Name: name, Address: fmt.Sprintf("%s:%d", address, port), Type: "ssh-ed25519", Fingerprint: "SHA256:fp-" + address}, nil
 }
 
 func (f *fakeChecker) Accept(_ string, key ssh.HostKey) error {
@@ -35,10 +45,25 @@ func (f *fakeChecker) Accept(_ string, key ssh.HostKey) error {
 		return f.acceptErr
 	}
 	f.accepted = append(f.accepted, key.Fingerprint)
+	host, _, _ := net.SplitHostPort(key.Address)
+	if f.known == nil {
+		f.known = map[string]bool{}
+	}
+	f.known[host] = true
 	return nil
 }
 
-func (f *fakeChecker) Login(_ context.Context, _ string, _ int, user, key, _ string) error {
+func (f *fakeChecker) Login(_ context.Context, address string, port int, user, key, knownHosts string) error {
+	f.dials = append(f.dials, fmt.Sprintf("login %s:%d", address, port))
+	addr := fmt.Sprintf("%s:%d", address, port)
+	switch {
+	case address == "10.0.0.99":
+		return errors.New("connect to 10.0.0.99:22: connection refused")
+	case f.changed[address]:
+		return &ssh.ChangedHostKeyError{Host: address, Address: addr, Fingerprint: "SHA256:fp-" + address, Known: "SHA256:old", KnownHostsFile: knownHosts, Line: 1}
+	case !f.known[address]:
+		return &ssh.UnknownHostKeyError{Host: address, Address: addr, KeyType: "ssh-ed25519", Fingerprint: "SHA256:fp-" + address, KnownHosts: knownHosts}
+	}
 	f.logins = append(f.logins, user+" "+key)
 	return f.loginErr
 }
@@ -51,19 +76,25 @@ func typeText(m Model, s string) Model {
 	return m
 }
 
-// press sends a key and runs the command it returns, as the program would
-// (host checks are commands).
+// press sends a key and runs the commands it returns, one at a time in
+// order, as the program would (host checks are commands, a batch of them
+// when the hosts screen is reached).
 func press(m Model, k tea.KeyMsg) Model {
 	nm, cmd := m.Update(k)
 	m = nm.(Model)
-	for cmd != nil {
-		msg := cmd()
-		switch msg.(type) {
+	queue := []tea.Cmd{cmd}
+	for len(queue) > 0 {
+		cmd, queue = queue[0], queue[1:]
+		if cmd == nil {
+			continue
+		}
+		switch msg := cmd().(type) {
+		case tea.BatchMsg:
+			queue = append(queue, msg...)
 		case scannedMsg, acceptedMsg, loginMsg:
 			nm, cmd = m.Update(msg)
 			m = nm.(Model)
-		default:
-			cmd = nil
+			queue = append(queue, cmd)
 		}
 	}
 	return m
@@ -269,6 +300,11 @@ func TestLoadBalancerFieldsFollowTheMode(t *testing.T) {
 	m = press(m, right)
 	if v := m.View(); !strings.Contains(v, "external") || !strings.Contains(v, "SLB address") {
 		t.Fatalf("external fields:\n%s", v)
+	}
+	// kube-vip, which apply does not run, is not offered.
+	m = press(m, right)
+	if v := m.View(); !strings.Contains(v, "← keepalived-haproxy →") {
+		t.Fatalf("after external:\n%s", v)
 	}
 }
 
