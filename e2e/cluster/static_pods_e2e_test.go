@@ -16,12 +16,14 @@ import (
 // kubelet with the control plane; the distribution's own haproxy and
 // keepalived services are stopped. The VIP holder crashes: the endpoint
 // comes back through another master's pods.
+// The cluster is built through the installer (kubeha tui) in tmux.
 func TestStaticPodsKeepalivedHAProxy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	c := newCluster(t, ctx, "loadBalancer: {vip: "+vip+", staticPods: true, images: {haproxy: "+machines.LBImage+", keepalived: "+machines.LBImage+"}}")
 	found := c.operatorHosts(ctx, t, []string{"m1", "m2", "m3", "w1", "w2"})
-	c.applyOK(ctx, t)
+	// Built through the installer in tmux, as an operator would.
+	c.applyThroughInstaller(ctx, t)
 
 	pods, err := c.kubectlOut(ctx, "-n", "kube-system", "get", "pods", "-l", "app.kubernetes.io/managed-by=kubeha", "--no-headers")
 	if err != nil {

@@ -22,57 +22,19 @@ import (
 
 	"github.com/kubeha/kubeha/e2e/nshosts"
 	"github.com/kubeha/kubeha/e2e/sshd"
+	"github.com/kubeha/kubeha/e2e/tmux"
 	"github.com/kubeha/kubeha/inventory"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden screens")
 
+// term is the installer's tmux session, with what its golden screens
+// replace: the temp dir and the fingerprints (new host keys every run).
 type term struct {
-	t       *testing.T
-	session string
-	dir     string
-	fps     map[string]string // real fingerprint -> stable name, for goldens
-}
-
-func (tm *term) tmux(args ...string) string {
-	tm.t.Helper()
-	out, err := exec.Command("tmux", args...).CombinedOutput()
-	if err != nil {
-		tm.t.Fatalf("tmux %v: %v %s", args, err, out)
-	}
-	return string(out)
-}
-
-// keys sends tmux key names (Enter, Tab, C-u) or literal text with -l.
-func (tm *term) keys(k ...string) { tm.tmux(append([]string{"send-keys", "-t", tm.session}, k...)...) }
-func (tm *term) text(s string)    { tm.tmux("send-keys", "-t", tm.session, "-l", s) }
-
-func (tm *term) screen() string {
-	lines := strings.Split(tm.tmux("capture-pane", "-p", "-t", tm.session), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimRight(l, " ")
-	}
-	return strings.TrimRight(strings.Join(lines, "\n"), "\n") + "\n"
-}
-
-// waitFor polls the screen until every want appears (20 s at most).
-func (tm *term) waitFor(want ...string) string {
-	tm.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		s := tm.screen()
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(s, w)
-		}
-		if ok {
-			return s
-		}
-		if time.Now().After(deadline) {
-			tm.t.Fatalf("screen never showed %q:\n%s", want, s)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	*tmux.Term
+	t   *testing.T
+	dir string
+	fps map[string]string // real fingerprint -> stable name, for goldens
 }
 
 var fpRE = regexp.MustCompile(`SHA256:[A-Za-z0-9+/]{43}`)
@@ -133,78 +95,78 @@ func TestInstallerInTmux(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v %s", err, out)
 	}
-	tm := &term{t: t, session: fmt.Sprintf("kh-wizard-%d", os.Getpid()), dir: dir, fps: map[string]string{}}
+	session := fmt.Sprintf("kh-wizard-%d", os.Getpid())
+	fps := map[string]string{}
 	for _, h := range hosts {
-		tm.fps[xssh.FingerprintSHA256(h.HostKey)] = h.Name
+		fps[xssh.FingerprintSHA256(h.HostKey)] = h.Name
 	}
 	inv := filepath.Join(dir, "kubeha.yaml")
 	known := filepath.Join(dir, "known_hosts")
 	// An operator's terminal: CI (set when this runs in CI) is not passed
 	// on, so apply after the installer shows its live view.
 	shell := fmt.Sprintf("cd %s && %s tui -i %s; echo EXIT=$?; sleep 600", dir, kubeha, inv)
-	tm.tmux("new-session", "-d", "-s", tm.session, "-x", "220", "-y", "50", "env", "-u", "CI", "TERM=xterm-256color", "NO_COLOR=1", "sh", "-c", shell)
-	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", tm.session).Run() })
+	tm := &term{Term: tmux.Start(t, session, shell), t: t, dir: dir, fps: fps}
 
 	// Cluster: name, then the test's key and known_hosts file.
-	tm.golden("01-cluster", tm.waitFor("[cluster]", "cluster name", "prod"))
-	tm.keys("C-u")
-	tm.text("e2e")
-	tm.keys("Tab", "Tab", "Tab", "C-u")
-	tm.text(key.Path)
-	tm.keys("Tab", "C-u")
-	tm.text(known)
-	tm.waitFor(known)
-	tm.keys("Enter")
-	tm.waitFor("[hosts]", "none yet")
+	tm.golden("01-cluster", tm.WaitFor("[cluster]", "cluster name", "prod"))
+	tm.Keys("C-u")
+	tm.Text("e2e")
+	tm.Keys("Tab", "Tab", "Tab", "C-u")
+	tm.Text(key.Path)
+	tm.Keys("Tab", "C-u")
+	tm.Text(known)
+	tm.WaitFor(known)
+	tm.Keys("Enter")
+	tm.WaitFor("[hosts]", "none yet")
 
 	// Hosts: each added, its key shown, checked against the real one,
 	// accepted, then logged into.
 	for i, h := range hosts {
-		tm.text(h.Name)
-		tm.keys("Tab")
-		tm.text(h.IP)
+		tm.Text(h.Name)
+		tm.Keys("Tab")
+		tm.Text(h.IP)
 		if h.Name == "w1" {
-			tm.keys("Tab", "C-u")
-			tm.text("worker")
+			tm.Keys("Tab", "C-u")
+			tm.Text("worker")
 		}
-		tm.keys("Enter")
+		tm.Keys("Enter")
 		want := xssh.FingerprintSHA256(h.HostKey)
-		s := tm.waitFor("host key " + want)
+		s := tm.WaitFor("host key " + want)
 		if i == 0 {
 			tm.golden("02-host-key", s)
 		}
-		tm.keys("y")
-		tm.waitFor(fmt.Sprintf("%s ", h.Name), "✓ ssh ok  "+want)
+		tm.Keys("y")
+		tm.WaitFor(fmt.Sprintf("%s ", h.Name), "✓ ssh ok  "+want)
 	}
-	tm.golden("03-hosts", tm.waitFor("w1", "worker"))
-	tm.keys("Enter")
+	tm.golden("03-hosts", tm.WaitFor("w1", "worker"))
+	tm.Keys("Enter")
 
 	// Load balancer: keepalived-haproxy asks for the VIP; an address
 	// outside any host's network is still valid, a malformed one is not.
-	tm.waitFor("[load balancer]", "keepalived-haproxy", "VIP")
-	tm.keys("Tab", "Tab")
-	tm.text("10.214.0.300")
-	tm.waitFor("spec.loadBalancer.vip")
-	tm.keys("C-u")
-	tm.text("10.214.0.100")
-	tm.golden("04-load-balancer", tm.waitFor("10.214.0.100"))
-	tm.keys("Enter")
-	tm.golden("05-network", tm.waitFor("[network]", "Pod subnet", "10.244.0.0/16"))
-	tm.keys("Enter")
-	tm.golden("06-review", tm.waitFor("[review]", "VIP 10.214.0.100", "enter saves"))
-	tm.keys("Enter")
-	tm.golden("07-saved", tm.waitFor("saved", "Run `kubeha apply` on it now?"))
+	tm.WaitFor("[load balancer]", "keepalived-haproxy", "VIP")
+	tm.Keys("Tab", "Tab")
+	tm.Text("10.214.0.300")
+	tm.WaitFor("spec.loadBalancer.vip")
+	tm.Keys("C-u")
+	tm.Text("10.214.0.100")
+	tm.golden("04-load-balancer", tm.WaitFor("10.214.0.100"))
+	tm.Keys("Enter")
+	tm.golden("05-network", tm.WaitFor("[network]", "Pod subnet", "10.244.0.0/16"))
+	tm.Keys("Enter")
+	tm.golden("06-review", tm.WaitFor("[review]", "VIP 10.214.0.100", "enter saves"))
+	tm.Keys("Enter")
+	tm.golden("07-saved", tm.WaitFor("saved", "Run `kubeha apply` on it now?"))
 
 	// y: apply runs under the live view. These hosts have no systemd, so
 	// the facts phase refuses them: the view shows the error, the hosts
 	// and the command that resumes; q leaves with exit code 1.
-	tm.keys("y")
-	s := tm.waitFor("inventory saved to", "kubeha apply", "✗ facts", "failed on", "resume      kubeha apply -i "+inv, "press q to leave")
+	tm.Keys("y")
+	s := tm.WaitFor("inventory saved to", "kubeha apply", "✗ facts", "failed on", "resume      kubeha apply -i "+inv, "press q to leave")
 	if !strings.Contains(s, "kubeha needs systemd") || !strings.Contains(s, "log: m1") {
 		t.Errorf("the failure screen lacks the reason or m1's log:\n%s", s)
 	}
-	tm.keys("q")
-	tm.waitFor("EXIT=1")
+	tm.Keys("q")
+	tm.WaitFor("EXIT=1")
 
 	// q during a run asks, then stops it cleanly: exit code 3. m1's sshd is
 	// frozen, so the run hangs connecting to it.
@@ -212,15 +174,12 @@ func TestInstallerInTmux(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hosts[0].Thaw() })
-	tm2 := &term{t: t, session: tm.session + "-run", dir: dir, fps: tm.fps}
-	tm2.tmux("new-session", "-d", "-s", tm2.session, "-x", "220", "-y", "50", "env", "-u", "CI", "TERM=xterm-256color", "NO_COLOR=1", "sh", "-c",
-		fmt.Sprintf("cd %s && %s apply -i %s; echo EXIT=$?; sleep 600", dir, kubeha, inv))
-	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", tm2.session).Run() })
-	tm2.waitFor("facts", "✗ m2")
-	tm2.keys("q")
-	tm2.waitFor("Stop the apply?")
-	tm2.keys("y")
-	tm2.waitFor("EXIT=3")
+	tm2 := tmux.Start(t, session+"-run", fmt.Sprintf("cd %s && %s apply -i %s; echo EXIT=$?; sleep 600", dir, kubeha, inv))
+	tm2.WaitFor("facts", "✗ m2")
+	tm2.Keys("q")
+	tm2.WaitFor("Stop the apply?")
+	tm2.Keys("y")
+	tm2.WaitFor("EXIT=3")
 	hosts[0].Thaw()
 
 	c, _, err := inventory.Load(inv)
