@@ -63,12 +63,19 @@ func (c *cluster) applyThroughInstaller(ctx context.Context, t *testing.T) {
 	start := time.Now()
 	tm := tmux.Start(t, fmt.Sprintf("kh-installer-%d", os.Getpid()),
 		fmt.Sprintf("cd %s && %s tui -i %s; echo EXIT=$?; sleep 3600", c.dir, c.kubeha, c.inv))
+	// Each host's own row: the machines may share a host key, so a
+	// fingerprint alone does not say which host's check is done.
+	row := func(n, want string) {
+		t.Helper()
+		tm.WaitUntil(time.Minute, n+"'s row with "+want, func(s string) bool { return strings.Contains(tmux.Row(s, n), want) })
+	}
 	tm.WaitFor("[cluster]", "e2e")
 	tm.Keys("Enter")
 	// m1 comes from the file, its key unknown: shown, and accepted.
-	tm.WaitFor("[hosts]", "host key "+fingerprint("m1"))
+	tm.WaitFor("[hosts]")
+	row("m1", "host key "+fingerprint("m1"))
 	tm.Keys("y")
-	tm.WaitFor("✓ ssh ok  " + fingerprint("m1"))
+	row("m1", "✓ ssh ok  "+fingerprint("m1"))
 	for _, n := range added {
 		tm.Text(n)
 		tm.Keys("Tab")
@@ -78,9 +85,9 @@ func (c *cluster) applyThroughInstaller(ctx context.Context, t *testing.T) {
 			tm.Text(inventory.RoleWorker)
 		}
 		tm.Keys("Enter")
-		tm.WaitFor("host key " + fingerprint(n))
+		row(n, "host key "+fingerprint(n))
 		tm.Keys("y")
-		tm.WaitFor("✓ ssh ok  " + fingerprint(n))
+		row(n, "✓ ssh ok  "+fingerprint(n))
 	}
 	tm.Keys("Enter")
 	tm.WaitFor("[load balancer]", vip)

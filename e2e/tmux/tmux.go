@@ -3,6 +3,7 @@
 package tmux
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -61,21 +62,41 @@ func (tm *Term) WaitFor(want ...string) string {
 // showing the last screen.
 func (tm *Term) WaitForWithin(timeout time.Duration, want ...string) string {
 	tm.t.Helper()
+	return tm.WaitUntil(timeout, fmt.Sprintf("%q", want), func(s string) bool {
+		for _, w := range want {
+			if !strings.Contains(s, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// WaitUntil polls the screen until ok says it shows what, for timeout at
+// most, and fails the test showing the last screen.
+func (tm *Term) WaitUntil(timeout time.Duration, what string, ok func(screen string) bool) string {
+	tm.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		s := tm.Screen()
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(s, w)
-		}
-		if ok {
+		if ok(s) {
 			return s
 		}
 		if time.Now().After(deadline) {
-			tm.t.Fatalf("screen never showed %q within %v:\n%s", want, timeout, s)
+			tm.t.Fatalf("screen never showed %s within %v:\n%s", what, timeout, s)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Row is the screen's first line whose first field is name, or "".
+func Row(screen, name string) string {
+	for _, l := range strings.Split(screen, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == name {
+			return l
+		}
+	}
+	return ""
 }
 
 // Session is the session's name, for a second one beside it.
