@@ -452,6 +452,9 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 		if err := cp.WaitEtcd(ctx, h, 180); err != nil {
 			return err
 		}
+		if err := waitEtcdMembersHealthy(ctx, env, h, 180); err != nil {
+			return err
+		}
 	}
 	if err := cp.WaitNode(ctx, v, u.Host, target, 300); err != nil {
 		return fmt.Errorf("after the upgrade (through %s): %w", v.Name, err)
@@ -461,4 +464,48 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 	}
 	log.Info(fmt.Sprintf("upgraded to %s in %s", target, time.Since(start).Round(100*time.Millisecond)))
 	return nil
+}
+
+// waitEtcdMembersHealthy waits up to secs until every member of the
+// stacked etcd, as master h's etcd pod sees them, is healthy. The next
+// master's upgrade restarts its own member, and with another one not back
+// yet etcd loses its quorum: in a CI run m3's kubeadm waited 5 minutes for
+// a static pod the cluster could no longer record, and rolled back. h's
+// own apiserver finding etcd healthy (WaitEtcd) says nothing of the other
+// members. External etcd is the operator's to watch.
+func waitEtcdMembersHealthy(ctx context.Context, env *Env, h inventory.Host, secs int) error {
+	if env.Cluster.Spec.Etcd.Topology == inventory.EtcdExternal {
+		return nil
+	}
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	for {
+		ms, err := env.ControlPlane.EtcdMembers(ctx, h)
+		var bad []string
+		if err == nil {
+			for _, m := range ms {
+				switch {
+				case m.Healthy:
+				case m.Error != "":
+					bad = append(bad, m.Name+" ("+m.Error+")")
+				default:
+					bad = append(bad, m.Name+" not healthy")
+				}
+			}
+			if len(ms) > 0 && len(bad) == 0 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			why := strings.Join(bad, ", ")
+			if err != nil {
+				why = err.Error()
+			}
+			return &HostError{Host: h.Name, Err: fmt.Errorf("etcd is not whole %ds after this master's upgrade (%s): the next master's would put its quorum at risk; see to the members (kubeha status), then rerun", secs, why)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(3 * time.Second):
+		}
+	}
 }
