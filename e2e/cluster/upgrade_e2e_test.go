@@ -96,6 +96,10 @@ func TestUpgrade(t *testing.T) {
 	t.Logf("the killed run's upgrade, from the clients' start:\n%s", upgradeTimeline(killed, start))
 	t.Logf("keepalived on the masters, same clock:\n%s", c.keepalivedTimeline(ctx, start))
 	if err != nil {
+		// The machines go with the test: what the control plane was doing
+		// is read now (two runs on 2026-12-01 failed here, m2's control
+		// plane not back after the rerun's etcd step).
+		t.Logf("the masters' control planes:\n%s", c.controlPlaneState(ctx))
 		t.Fatalf("rerun after SIGKILL: %v\n%s", err, lastLines(out, 40))
 	}
 	t.Logf("upgrade %s → %s, killed during m2's turn and rerun: %v in all, the rerun %v", from, to,
@@ -352,6 +356,30 @@ func (c *cluster) keepalivedTimeline(ctx context.Context, start time.Time) strin
 			at := time.Unix(0, int64(secs*1e9))
 			fmt.Fprintf(&b, "  %7.2fs %s %s\n", at.Sub(start).Seconds(), m.Name, msg)
 		}
+	}
+	return b.String()
+}
+
+// controlPlaneState is, for each master, its containers (crictl ps -a),
+// the last lines of its etcd's and apiserver's logs, the manifests present
+// or paused, and the kubelet's last journal lines: what a failed upgrade
+// left, read before the machines are removed.
+func (c *cluster) controlPlaneState(ctx context.Context) string {
+	const script = `echo '# containers'; crictl ps -a 2>&1 | head -30
+for n in etcd kube-apiserver; do
+  id=$(crictl ps -a --name "$n" -q 2>/dev/null | head -1)
+  echo "# $n $id"; [ -n "$id" ] && crictl logs --tail 25 "$id" 2>&1
+done
+echo '# manifests'; ls -l /etc/kubernetes/manifests /etc/kubernetes/kubeha-paused-manifests 2>&1
+echo '# kubelet'; journalctl -u kubelet --no-pager -n 25 2>&1
+true`
+	var b strings.Builder
+	for _, m := range c.ms {
+		if !strings.HasPrefix(m.Name, "m") {
+			continue
+		}
+		out, err := m.Exec(ctx, "sh", "-c", script)
+		fmt.Fprintf(&b, "== %s (%v)\n%s\n", m.Name, err, out)
 	}
 	return b.String()
 }
