@@ -86,7 +86,7 @@ func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (strin
 func BakedImageFor(ctx context.Context, d *Docker, log Logf, bareTag, version string) (string, error) {
 	kubeDir := KubeDir(version)
 	h := sha256.New()
-	fmt.Fprint(h, "baked-4\x00", version, "\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
+	fmt.Fprint(h, "baked-3\x00", version, "\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
 	if b, err := os.ReadFile(EchoBinary()); err == nil {
 		fmt.Fprint(h, sha256.Sum256(b))
 	}
@@ -199,9 +199,6 @@ func BakedImageFor(ctx context.Context, d *Docker, log Logf, bareTag, version st
 	os.WriteFile(filepath.Join(work, "10-kubeadm.conf"), []byte(kubeadmDropIn), 0o644)
 	steps := [][]string{
 		{"mkdir", "-p", "/usr/lib/systemd/system/kubelet.service.d", "/etc/kubernetes/manifests", "/var/lib/kubelet"},
-		// The bake container's boot made host keys: committed, every
-		// machine would share them. Each makes its own at first boot.
-		{"sh", "-c", "rm -f /etc/ssh/ssh_host_*"},
 	}
 	for _, s := range steps {
 		if _, err := exec(s...); err != nil {
