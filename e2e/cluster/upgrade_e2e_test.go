@@ -360,15 +360,15 @@ func (c *cluster) keepalivedTimeline(ctx context.Context, start time.Time) strin
 	return b.String()
 }
 
-// controlPlaneState is, for each master, its containers (crictl ps -a),
+// controlPlaneState is, for each master, its containers (ctr, k8s.io),
 // the last lines of its etcd's and apiserver's logs, the manifests present
 // or paused, and the kubelet's last journal lines: what a failed upgrade
 // left, read before the machines are removed.
 func (c *cluster) controlPlaneState(ctx context.Context) string {
-	const script = `echo '# containers'; crictl ps -a 2>&1 | head -30
+	const script = `echo '# containers'; ctr -n k8s.io containers ls 2>&1 | head -30
 for n in etcd kube-apiserver; do
-  id=$(crictl ps -a --name "$n" -q 2>/dev/null | head -1)
-  echo "# $n $id"; [ -n "$id" ] && crictl logs --tail 25 "$id" 2>&1
+  f=$(ls -t /var/log/pods/kube-system_"$n"-*/"$n"/*.log 2>/dev/null | head -1)
+  echo "# $n $f"; [ -n "$f" ] && tail -n 25 "$f"
 done
 echo '# manifests'; ls -l /etc/kubernetes/manifests /etc/kubernetes/kubeha-paused-manifests 2>&1
 echo '# kubelet'; journalctl -u kubelet --no-pager -n 25 2>&1
