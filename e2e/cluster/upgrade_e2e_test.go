@@ -335,10 +335,7 @@ func upgradeTimeline(out string, start time.Time) string {
 // beside one of these lines is explained.
 func (c *cluster) keepalivedTimeline(ctx context.Context, start time.Time) string {
 	var b strings.Builder
-	for _, m := range c.ms {
-		if !strings.HasPrefix(m.Name, "m") {
-			continue
-		}
+	for _, m := range c.ms[:3] { // m1-m3, the masters
 		out, err := m.Exec(ctx, "sh", "-c", fmt.Sprintf("journalctl -u keepalived -o short-unix --no-pager --since @%d", start.Unix()))
 		if err != nil {
 			fmt.Fprintf(&b, "  %s: journalctl: %v %s\n", m.Name, err, firstLine(out))
@@ -374,10 +371,7 @@ echo '# manifests'; ls -l /etc/kubernetes/manifests /etc/kubernetes/kubeha-pause
 echo '# kubelet'; journalctl -u kubelet --no-pager -n 25 2>&1
 true`
 	var b strings.Builder
-	for _, m := range c.ms {
-		if !strings.HasPrefix(m.Name, "m") {
-			continue
-		}
+	for _, m := range c.ms[:3] { // m1-m3, the masters
 		out, err := m.Exec(ctx, "sh", "-c", script)
 		fmt.Fprintf(&b, "== %s (%v)\n%s\n", m.Name, err, out)
 	}
