@@ -152,6 +152,13 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 	}
 	known := filepath.Join(c.dir, "known_hosts")
 	os.WriteFile(known, []byte(machines.KnownHosts(c.ms)), 0o600)
+	// The machines share this VM's disk, which the kubelets read as their
+	// own: no evictions, and no image garbage collection. The disk's
+	// reserved blocks make it look about 80% full, and a build or a
+	// second cache pushes it past 85% (imageGCHighThresholdPercent's
+	// default): the kubelets then removed the upgrade's preloaded images
+	// and the test's echo image, which nothing here can pull back (three
+	// TestUpgrade failures on 2026-12-01).
 	inv := fmt.Sprintf(`apiVersion: kubeha.io/v1alpha1
 kind: Cluster
 metadata: {name: e2e}
@@ -172,6 +179,8 @@ spec:
       failCgroupV1: false
       failSwapOn: false
       evictionHard: {memory.available: "0%%", nodefs.available: "0%%", imagefs.available: "0%%", nodefs.inodesFree: "0%%"}
+      imageGCHighThresholdPercent: 100
+      imageGCLowThresholdPercent: 99
     kubeProxyConfiguration:
       conntrack: {maxPerCore: 0}
 `, versionLine(o.kubeVersion), key.Path, known, extraHosts(o.hosts), lbStanza, network)
