@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,7 +150,6 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 	if err != nil {
 		return err
 	}
-	dir := c.Spec.Artifacts.Dir
 	// Uploads have their own bound (--concurrent-uploads): the network and
 	// disks, not SSH sessions, are what they contend for.
 	return ForEachHost(ctx, env, w.Pending, env.UploadConcurrency, func(ctx context.Context, host string) error {
@@ -157,45 +157,87 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 		if err != nil {
 			return err
 		}
-		log := env.Log.ForHost(host)
-		upload := func(f bundle.File, target string, mode os.FileMode) error {
-			src, err := os.Open(filepath.Join(dir, f.Path))
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			return env.Hosts.Upload(ctx, host, ssh.File{Path: target, Content: src, Size: f.Size, Mode: mode,
-				Progress: func(n int64) { log.Progress(f.Path, n, f.Size) }})
-		}
-		for _, f := range files {
-			mode, _ := strconv.ParseUint(f.Mode, 8, 32)
-			if err := upload(f, f.Target, os.FileMode(mode)); err != nil {
-				return err
-			}
-			if strings.HasPrefix(f.Target, upgradeStage(m.KubernetesVersion)+"/") {
-				log.Info("staged " + f.Target + " for the upgrade phase")
-			} else {
-				log.Info("installed " + f.Target)
-			}
-		}
-		var staged []stagedImage
-		for _, f := range images {
-			path := imageStage + "/" + filepath.Base(f.Path)
-			if err := upload(f, path, 0o600); err != nil {
-				return err
-			}
-			staged = append(staged, stagedImage{Staged: path, Names: f.Images})
-		}
-		if len(files)+len(images) > 0 {
-			if _, err := env.run(ctx, host, "install artifacts", installArtifactsScript(staged)); err != nil {
-				return err
-			}
-		}
-		if _, err := env.Facts.Refresh(ctx, env, host); err != nil {
+		return a.install(ctx, env, host, m, files, images)
+	})
+}
+
+// install uploads files and images (what hostState found missing) to host,
+// imports the images, and checks that containerd fits the kubelet.
+func (a *InstallArtifacts) install(ctx context.Context, env *Env, host string, m *bundle.Manifest, files, images []bundle.File) error {
+	dir := env.Cluster.Spec.Artifacts.Dir
+	log := env.Log.ForHost(host)
+	upload := func(f bundle.File, target string, mode os.FileMode) error {
+		src, err := os.Open(filepath.Join(dir, f.Path))
+		if err != nil {
 			return err
 		}
-		return runtimeMatches(ctx, env, host)
-	})
+		defer src.Close()
+		return env.Hosts.Upload(ctx, host, ssh.File{Path: target, Content: src, Size: f.Size, Mode: mode,
+			Progress: func(n int64) { log.Progress(f.Path, n, f.Size) }})
+	}
+	for _, f := range files {
+		mode, _ := strconv.ParseUint(f.Mode, 8, 32)
+		if err := upload(f, f.Target, os.FileMode(mode)); err != nil {
+			return err
+		}
+		if strings.HasPrefix(f.Target, upgradeStage(m.KubernetesVersion)+"/") {
+			log.Info("staged " + f.Target + " for the upgrade phase")
+		} else {
+			log.Info("installed " + f.Target)
+		}
+	}
+	var staged []stagedImage
+	for _, f := range images {
+		path := imageStage + "/" + filepath.Base(f.Path)
+		if err := upload(f, path, 0o600); err != nil {
+			return err
+		}
+		staged = append(staged, stagedImage{Staged: path, Names: f.Images})
+	}
+	if len(files)+len(images) > 0 {
+		if _, err := env.run(ctx, host, "install artifacts", installArtifactsScript(staged)); err != nil {
+			return err
+		}
+	}
+	if _, err := env.Facts.Refresh(ctx, env, host); err != nil {
+		return err
+	}
+	return runtimeMatches(ctx, env, host)
+}
+
+// restoreArtifacts puts back on host, just before its turn in an upgrade,
+// what the artifacts phase installed there and the host has lost since.
+// The kubelet's image garbage collector removes the images no container
+// uses once its image filesystem is fuller than imageGCHighThresholdPercent
+// (85 by default), two minutes after they arrived at the earliest: the
+// new version's images, preloaded for a node whose turn comes later, are
+// such images, and an air-gapped node cannot pull them back, so kubeadm
+// would wait for a static pod that never starts and roll back.
+func restoreArtifacts(ctx context.Context, env *Env, host string) error {
+	if env.Cluster.Spec.Artifacts == nil {
+		return nil
+	}
+	// The artifacts phase verified the whole bundle; this verifies only
+	// what goes up again, on every node's turn.
+	dir := env.Cluster.Spec.Artifacts.Dir
+	m, err := bundle.Load(dir)
+	if err != nil {
+		return err
+	}
+	if m.KubernetesVersion != env.Cluster.Spec.KubernetesVersion {
+		return fmt.Errorf("bundle %s is for %s, the inventory wants %s", dir, m.KubernetesVersion, env.Cluster.Spec.KubernetesVersion)
+	}
+	a := &InstallArtifacts{manifest: m}
+	files, images, err := a.hostState(ctx, env, host, m)
+	if err != nil || len(files)+len(images) == 0 {
+		return err
+	}
+	if err := bundle.Verify(dir, &bundle.Manifest{Files: slices.Concat(files, images)}); err != nil {
+		return err
+	}
+	env.Log.ForHost(host).Warn(fmt.Sprintf("%d image tarballs and %d files of the bundle are gone since the artifacts phase: installing them again "+
+		"(the kubelet removes unused images when its disk is fuller than imageGCHighThresholdPercent; free some space on it)", len(images), len(files)))
+	return a.install(ctx, env, host, m, files, images)
 }
 
 // stagedImage is an image tarball uploaded to the host, and the images it

@@ -422,6 +422,9 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 	}
 	data := upgradeScriptData{target, upgradeStage(target), u.Mode, c.Spec.Kubeadm.IgnorePreflightErrors, u.Master, inventory.APIServerPort}
 	log.Info(u.Reason)
+	if err := restoreArtifacts(ctx, env, u.Host); err != nil {
+		return fmt.Errorf("the bundle's artifacts, before the node's turn: %w", err)
+	}
 	if u.Mode == "apply" {
 		if _, err := env.run(ctx, u.Host, "kubeadm upgrade plan", scripts.Render("phases/upgrade-plan", data)); err != nil {
 			return fmt.Errorf("kubeadm upgrade plan refuses %s: %w", target, err)
@@ -469,8 +472,7 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 // waitEtcdMembersHealthy waits up to secs until every member of the
 // stacked etcd, as master h's etcd pod sees them, is healthy. The next
 // master's upgrade restarts its own member, and with another one not back
-// yet etcd loses its quorum: in a CI run m3's kubeadm waited 5 minutes for
-// a static pod the cluster could no longer record, and rolled back. h's
+// yet etcd loses its quorum. h's
 // own apiserver finding etcd healthy (WaitEtcd) says nothing of the other
 // members. External etcd is the operator's to watch.
 func waitEtcdMembersHealthy(ctx context.Context, env *Env, h inventory.Host, secs int) error {

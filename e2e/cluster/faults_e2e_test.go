@@ -317,3 +317,15 @@ func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
 }
+
+// hasEvent reports whether kubeha's JSON output holds an event match
+// accepts.
+func hasEvent(out string, match func(events.Event) bool) bool {
+	for _, l := range strings.Split(out, "\n") {
+		var e events.Event
+		if json.Unmarshal([]byte(l), &e) == nil && match(e) {
+			return true
+		}
+	}
+	return false
+}

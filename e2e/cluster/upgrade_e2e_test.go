@@ -82,13 +82,30 @@ func TestUpgrade(t *testing.T) {
 
 	stopClients := c.startClients(ctx, t, []string{"w1", "w2"})
 	start := time.Now()
+	// The kubelet's image garbage collector may remove the new version's
+	// images between the artifacts phase and a node's turn, and an
+	// air-gapped node cannot pull them: m2's new apiserver image goes when
+	// m1's turn starts, and m2's turn must put it back first.
+	apiserverImage := "registry.k8s.io/kube-apiserver:" + to
+	removed := false
 	// SIGKILL once m2's kubeadm upgrade node is under way.
 	if !c.applyKillWhen(ctx, func(e events.Event) bool {
+		if !removed && e.Phase == "upgrade" && e.Host == "m1" && e.Kind == events.HostStarted {
+			removed = true
+			if out, err := c.machine("m2").Exec(ctx, "ctr", "-n", "k8s.io", "images", "rm", apiserverImage); err != nil {
+				t.Errorf("m2: remove %s: %v %s", apiserverImage, err, out)
+			}
+		}
 		return e.Phase == "upgrade" && e.Host == "m2" && e.Kind == events.Output && strings.Contains(e.Message, "[upgrade")
 	}) {
 		t.Fatalf("apply ended before m2's upgrade started:\n%s", lastLines(c.outputs[len(c.outputs)-1], 60))
 	}
 	killed := c.outputs[len(c.outputs)-1]
+	if !removed || !hasEvent(killed, func(e events.Event) bool {
+		return e.Phase == "upgrade" && e.Host == "m2" && e.Kind == events.Warning && strings.Contains(e.Message, "gone since the artifacts phase")
+	}) {
+		t.Errorf("m2's turn did not say it put back the image removed at m1's turn (removed: %v)", removed)
+	}
 	evs, out, took, err := c.apply(ctx)
 	report := stopClients()
 	// What the upgrade did when, on the clients' clock: the failed
@@ -96,10 +113,9 @@ func TestUpgrade(t *testing.T) {
 	t.Logf("the killed run's upgrade, from the clients' start:\n%s", upgradeTimeline(killed, start))
 	t.Logf("keepalived on the masters, same clock:\n%s", c.keepalivedTimeline(ctx, start))
 	if err != nil {
-		// The machines go with the test: what the control plane was doing
-		// is read now (two runs on 2026-12-01 failed here, m2's control
-		// plane not back after the rerun's etcd step).
-		t.Logf("the masters' control planes:\n%s", c.controlPlaneState(ctx))
+		// The machines go with the test: what the nodes were doing is read
+		// now.
+		t.Logf("the nodes when the rerun failed:\n%s", c.nodesState(ctx))
 		t.Fatalf("rerun after SIGKILL: %v\n%s", err, lastLines(out, 40))
 	}
 	t.Logf("upgrade %s → %s, killed during m2's turn and rerun: %v in all, the rerun %v", from, to,
@@ -357,21 +373,29 @@ func (c *cluster) keepalivedTimeline(ctx context.Context, start time.Time) strin
 	return b.String()
 }
 
-// controlPlaneState is, for each master, its containers (ctr, k8s.io),
-// the last lines of its etcd's and apiserver's logs, the manifests present
-// or paused, and the kubelet's last journal lines: what a failed upgrade
-// left, read before the machines are removed.
-func (c *cluster) controlPlaneState(ctx context.Context) string {
+// nodesState is what a failed upgrade left, read before the machines are
+// removed: the pods and the last events as the API has them, then for each
+// machine its containers (ctr, k8s.io), the images' filesystem as df sees
+// it and what the kubelet's image garbage collector did, the last lines of
+// a master's etcd and apiserver logs, its manifests present or paused, and
+// the kubelet's last journal lines.
+func (c *cluster) nodesState(ctx context.Context) string {
 	const script = `echo '# containers'; ctr -n k8s.io containers ls 2>&1 | head -30
+echo '# images filesystem'; df -h /var/lib/containerd 2>&1
+echo '# image garbage collection'; journalctl -u kubelet --no-pager 2>&1 | grep -i -e image_gc -e 'garbage collect' -e 'disk usage' | tail -n 10
 for n in etcd kube-apiserver; do
   f=$(ls -t /var/log/pods/kube-system_"$n"-*/"$n"/*.log 2>/dev/null | head -1)
-  echo "# $n $f"; [ -n "$f" ] && tail -n 25 "$f"
+  [ -n "$f" ] && { echo "# $n $f"; tail -n 25 "$f"; }
 done
-echo '# manifests'; ls -l /etc/kubernetes/manifests /etc/kubernetes/kubeha-paused-manifests 2>&1
+[ -d /etc/kubernetes/manifests ] && { echo '# manifests'; ls -l /etc/kubernetes/manifests /etc/kubernetes/kubeha-paused-manifests 2>&1; }
 echo '# kubelet'; journalctl -u kubelet --no-pager -n 25 2>&1
 true`
 	var b strings.Builder
-	for _, m := range c.ms[:3] { // m1-m3, the masters
+	pods, err := c.kubectlOut(ctx, "get", "pods", "-A", "-o", "wide")
+	fmt.Fprintf(&b, "== pods (%v)\n%s\n", err, pods)
+	evs, err := c.kubectlOut(ctx, "get", "events", "-A", "--sort-by=.lastTimestamp")
+	fmt.Fprintf(&b, "== events (%v)\n%s\n", err, lastLines(evs, 40))
+	for _, m := range c.ms {
 		out, err := m.Exec(ctx, "sh", "-c", script)
 		fmt.Fprintf(&b, "== %s (%v)\n%s\n", m.Name, err, out)
 	}
