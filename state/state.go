@@ -279,3 +279,22 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return nil
 }
+
+// ReplaceFile writes data to path as WriteFileAtomic does, for a file the
+// operator keeps (the inventory): a file already at path keeps its
+// permission bits, a new one is created with mode; a symlink at path is
+// followed and its target replaced, so the link stays a link. The file's
+// owner becomes the user writing it, as with any rename into place.
+func ReplaceFile(path string, data []byte, mode os.FileMode) error {
+	target := path
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		target = p
+	}
+	switch fi, err := os.Stat(target); {
+	case err == nil:
+		mode = fi.Mode().Perm()
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return WriteFileAtomic(target, data, mode)
+}

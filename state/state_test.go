@@ -193,3 +193,68 @@ func TestJournalRemembersHosts(t *testing.T) {
 		t.Errorf("former after Forget %q", got)
 	}
 }
+
+// ReplaceFile creates a file with the mode it is given, keeps the mode of
+// a file it replaces whatever the umask, writes a symlink's target, and
+// leaves no temporary file behind.
+func TestReplaceFile(t *testing.T) {
+	tests := []struct {
+		name     string
+		existing os.FileMode // 0: no file there yet
+		symlink  bool        // path is a link to the file
+		want     os.FileMode
+	}{
+		{name: "a new file gets the mode given", want: 0o600},
+		{name: "an existing 0644 file stays 0644", existing: 0o644, want: 0o644},
+		{name: "an existing 0640 file stays 0640", existing: 0o640, want: 0o640},
+		{name: "an existing 0600 file stays 0600", existing: 0o600, want: 0o600},
+		{name: "a symlink's target is written and keeps its mode", existing: 0o640, symlink: true, want: 0o640},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "kubeha.yaml")
+			path := file
+			if tt.existing != 0 {
+				if err := os.WriteFile(file, []byte("old\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(file, tt.existing); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.symlink {
+				path = filepath.Join(dir, "link.yaml")
+				if err := os.Symlink("kubeha.yaml", path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := ReplaceFile(path, []byte("new\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(file); err != nil || string(b) != "new\n" {
+				t.Fatalf("file holds %q, %v; want new", b, err)
+			}
+			fi, err := os.Stat(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != tt.want {
+				t.Errorf("mode %#o, want %#o", fi.Mode().Perm(), tt.want)
+			}
+			if tt.symlink {
+				if li, err := os.Lstat(path); err != nil || li.Mode()&os.ModeSymlink == 0 {
+					t.Errorf("%s is no longer a symlink: %v %v", path, li, err)
+				}
+			}
+			entries, _ := os.ReadDir(dir)
+			want := 1
+			if tt.symlink {
+				want = 2
+			}
+			if len(entries) != want {
+				t.Errorf("the directory holds %v; want the file (and the link) only", entries)
+			}
+		})
+	}
+}

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/state"
 )
 
 func (c *cmdContext) inventoryCmd() *cobra.Command {
@@ -62,19 +62,12 @@ func (c *cmdContext) inventoryCmd() *cobra.Command {
 				_, err := c.app.stdout.Write(inventory.Example)
 				return err
 			}
-			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-			if force {
-				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-			}
-			f, err := os.OpenFile(*c.invPath, flags, 0o644)
-			if errors.Is(err, os.ErrExist) {
+			if _, err := os.Lstat(*c.invPath); err == nil && !force {
 				return usageError{fmt.Errorf("%s exists; use --force to overwrite it", *c.invPath)}
 			}
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if _, err := f.Write(inventory.Example); err != nil {
+			// As the installer writes it: a new file 0600 (the inventory
+			// names SSH keys), an overwritten one keeps its mode.
+			if err := state.ReplaceFile(*c.invPath, inventory.Example, 0o600); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.app.stdout, "wrote %s; edit the hosts, then run kubeha inventory validate -i %s\n", *c.invPath, *c.invPath)

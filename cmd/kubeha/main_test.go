@@ -345,6 +345,25 @@ func TestInventoryShowAndInit(t *testing.T) {
 	if code, _, errs := h.run(context.Background(), "inventory", "init"); code != exitUsage || !strings.Contains(errs, "--force") {
 		t.Fatalf("init over an existing file: %d %s", code, errs)
 	}
+	// Forced over the file, its mode is kept; a new file is 0600.
+	if code, _, errs := h.run(context.Background(), "inventory", "init", "--force"); code != 0 {
+		t.Fatalf("init --force: %d %s", code, errs)
+	}
+	if fi, err := os.Stat(h.inv); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("init --force over a 0644 file: %v %v", fi, err)
+	}
+	if err := os.Remove(h.inv); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := h.run(context.Background(), "inventory", "init"); code != 0 {
+		t.Fatalf("init: %d %s", code, errs)
+	}
+	if fi, err := os.Stat(h.inv); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("init of a new file: %v %v, want mode 0600", fi, err)
+	}
+	if b, err := os.ReadFile(h.inv); err != nil || !bytes.Equal(b, inventory.Example) {
+		t.Fatalf("init wrote %q, %v", b, err)
+	}
 }
 
 func TestRenderWritesNothingOutsideDir(t *testing.T) {

@@ -33,12 +33,16 @@ then, if you say so, 'kubeha apply' on it with the live view.
 When the -i file exists, the installer starts from it: every field it shows
 is filled from the file, and what it does not ask for (kubeadm settings,
 artifacts, etcd, CNI, pod routes, extra certSANs, ...) is saved as the file
-has it; the file is rewritten whole, without its comments. Each host from
-the file is checked when the hosts screen is reached: a host whose key is in
-known_hosts is logged into with the key checked strictly, as apply does; a
-host whose key is not is shown with its fingerprint to accept, like a host
-you add. A file that is not a valid inventory stops the installer before it
-starts, with the problems and how to fix them.`,
+has it. Each host from the file is checked when the hosts screen is
+reached: a host whose key is in known_hosts is logged into with the key
+checked strictly, as apply does; a host whose key is not is shown with its
+fingerprint to accept, like a host you add. A file that is not a valid
+inventory stops the installer before it starts, with the problems and how
+to fix them.
+
+Saving rewrites the file whole, keeping its comments on what is still in
+it and its mode; a new file is created 0600, as it names SSH keys. Either
+way the file is written atomically (a temporary file beside it, renamed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.runWizard(cmd.Context(), &f)

@@ -515,8 +515,9 @@ func TestHostsFromTheFileAreChecked(t *testing.T) {
 	}
 }
 
-// The review says what saving does to the file: it is rewritten whole, so
-// its comments go; started without a file, it says only where it saves.
+// The review says what saving does to the file: it is rewritten whole,
+// keeping its comments; started without a file, it says only where it
+// saves.
 func TestReviewSaysTheFileIsRewritten(t *testing.T) {
 	tests := []struct {
 		name string
@@ -524,7 +525,7 @@ func TestReviewSaysTheFileIsRewritten(t *testing.T) {
 		want string
 	}{
 		{"from the file", NewFrom(&fakeChecker{}, "site.yaml", example(t, "demo.yaml")),
-			"review (the whole inventory is saved to site.yaml, replacing the file; its comments are not kept)"},
+			"review (the whole inventory is saved to site.yaml, replacing the file; comments on what is still in it are kept)"},
 		{"from the defaults", New(&fakeChecker{}, "site.yaml"),
 			"review (the whole inventory is saved to site.yaml)"},
 	}

@@ -6,8 +6,8 @@
 //
 // It starts from the installer's defaults (New) or from the inventory
 // already in the file it saves to (NewFrom): then every field it shows is
-// filled from the file, and what it does not show is saved as the file has
-// it.
+// filled from the file, what it does not show is saved as the file has
+// it, and so are the file's comments on what is still in the inventory.
 //
 // The model is pure: SSH and known_hosts go through the Checker it is
 // given, always from a tea.Cmd (never inside Update), and tests drive it
@@ -18,6 +18,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -659,17 +661,36 @@ func (m Model) save() (tea.Model, tea.Cmd) {
 		m.saveErr = fmt.Sprintf("%d problems: fix them first (esc goes back)", len(ps.Errors()))
 		return m, nil
 	}
-	b, err := inventory.Marshal(m.Cluster())
-	if err == nil {
-		err = state.WriteFileAtomic(m.path, b, 0o644)
-	}
-	if err != nil {
+	if err := m.write(); err != nil {
 		m.saveErr = err.Error()
 		return m, nil
 	}
 	m.saved, m.saveErr = true, ""
 	m.step = StepSaved
 	return m, nil
+}
+
+// write saves the inventory to m.path. The file names SSH keys and may
+// hold settings the operator keeps private, so a new file is 0600; a file
+// already there keeps its mode, and is replaced atomically (a temporary
+// file beside it, synced, renamed over it). When the wizard started from
+// the file, the operator's comments in it are kept where what they sit on
+// is still in the inventory (inventory.MarshalKeepingComments); they are
+// read from the file as it is now.
+func (m Model) write() error {
+	var orig []byte
+	if m.base != nil {
+		b, err := os.ReadFile(m.path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("read %s for its comments: %w", m.path, err)
+		}
+		orig = b
+	}
+	b, err := inventory.MarshalKeepingComments(m.Cluster(), orig)
+	if err != nil {
+		return err
+	}
+	return state.ReplaceFile(m.path, b, 0o600)
 }
 
 var (
@@ -775,7 +796,7 @@ func (m Model) reviewView() string {
 	s := c.Spec
 	saved := " (the whole inventory is saved to " + m.path + ")"
 	if m.base != nil {
-		saved = " (the whole inventory is saved to " + m.path + ", replacing the file; its comments are not kept)"
+		saved = " (the whole inventory is saved to " + m.path + ", replacing the file; comments on what is still in it are kept)"
 	}
 	b.WriteString(title.Render("review") + dim.Render(saved) + "\n")
 	fmt.Fprintf(&b, "  cluster   %s, Kubernetes %s; ssh as %s with %s; known_hosts %s\n", c.Metadata.Name, s.KubernetesVersion, s.SSH.User, s.SSH.KeyPath, s.SSH.KnownHostsPath)

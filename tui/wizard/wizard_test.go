@@ -357,8 +357,9 @@ func TestWalkSavesAValidInventory(t *testing.T) {
 	if len(c.Masters()) != 3 || len(c.Workers()) != 1 || c.Spec.LoadBalancer.VIP != "10.0.0.100" || c.Spec.ControlPlaneEndpoint.Port != 16443 {
 		t.Fatalf("saved %+v", c.Spec)
 	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o644 {
-		t.Fatalf("mode %v", fi.Mode().Perm())
+	// A new file names SSH keys: only its owner reads it.
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
 	}
 	_, cmd := m.Update(yes)
 	if cmd == nil || !m.Update2Run(yes) {
