@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
+	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/phases"
 	"github.com/kubeha/kubeha/ssh"
@@ -29,6 +29,13 @@ check and its host-key fingerprint to accept, the load balancer (asking only
 what the mode needs), the CIDRs; every field checked as you type by the same
 rules as 'kubeha inventory validate'; a review; the inventory saved to -i;
 then, if you say so, 'kubeha apply' on it with the live view.
+
+The SSH check reaches each host as apply will with the inventory as it
+stands: the host's and spec.ssh's settings (the bastion included), then
+~/.ssh/config (HostName, User, Port, IdentityFile, ProxyJump), and the SSH
+agent. It only logs in (sudo is not tried), and cannot ask for a key
+passphrase or a password while it draws: set KUBEHA_SSH_KEY_PASSPHRASE or
+KUBEHA_SSH_PASSWORD before starting it.
 
 When the -i file exists, the installer starts from it: every field it shows
 is filled from the file, and what it does not ask for (kubeadm settings,
@@ -65,9 +72,10 @@ func (c *cmdContext) runWizard(ctx context.Context, f *runFlags) error {
 	if !c.interactive() {
 		return usageError{errors.New("the installer needs a terminal (stdin and stdout, TERM not dumb); without one, write the inventory with 'kubeha inventory init' and run 'kubeha apply'")}
 	}
-	m := wizard.New(&sshChecker{}, *c.invPath)
+	checker := &sshChecker{secrets: c.app.secrets}
+	m := wizard.New(checker, *c.invPath)
 	if base != nil {
-		m = wizard.NewFrom(&sshChecker{}, *c.invPath, base)
+		m = wizard.NewFrom(checker, *c.invPath, base)
 	}
 	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(c.app.stdin), tea.WithOutput(c.app.stdout))
 	final, err := p.Run()
@@ -179,9 +187,22 @@ func (e leftInstallerError) next() string {
 }
 
 // sshChecker is the installer's Checker over kubeha's own SSH client. It
-// keeps one KnownHosts per file, so recording a key and the logins that
-// read the file take the same lock, as apply's dials do.
+// reaches a host with the ssh.Config apply would dial it with (resolve, as
+// sshConfigs does): the host's SSH settings, spec.ssh, ~/.ssh/config
+// (HostName, User, Port, IdentityFile, ProxyJump), the SSH agent and the
+// inventory's bastion, so that the check and apply agree on which hosts
+// can be reached. Host keys are checked as apply checks them by default,
+// strictly against known_hosts, the bastion's included; only Accept adds
+// to the file. It keeps one KnownHosts per file, so recording a key and
+// the logins that read the file take the same lock, as apply's dials do.
 type sshChecker struct {
+	// sshConfig answers ~/.ssh/config questions; nil is the user's own
+	// (userSSHConfig). Tests substitute one.
+	sshConfig sshConfigSource
+	// secrets registers the passphrases and passwords the check is given
+	// (from the environment), so that no message shows them.
+	secrets *events.Secrets
+
 	mu    sync.Mutex
 	known map[string]*ssh.KnownHosts
 }
@@ -201,34 +222,51 @@ func (c *sshChecker) knownHosts(path string) *ssh.KnownHosts {
 	return c.known[p]
 }
 
+// config is the ssh.Config apply dials h of cl with. The installer owns
+// the terminal, so nothing is asked: a key passphrase or an SSH password
+// comes from its environment variable, as for a run without a terminal.
+// The check only logs in, so sudo is left out of it.
+func (c *sshChecker) config(cl *inventory.Cluster, h inventory.Host) ssh.Config {
+	sc := c.sshConfig
+	if sc == nil {
+		sc = userSSHConfig{}
+	}
+	secrets := c.secrets
+	if secrets == nil {
+		secrets = &events.Secrets{}
+	}
+	cfg := resolve(cl, h, c.knownHosts(cl.Spec.SSH.KnownHostsPath), &prompter{secrets: secrets}, sc)
+	cfg.Sudo, cfg.SudoPassword = false, nil
+	return cfg
+}
+
 // Scan offers no credentials: it only reads the host key, of the type apply
-// will ask the host for, so the key shown, and accepted, is the one apply
-// and OpenSSH will be presented.
-func (c *sshChecker) Scan(ctx context.Context, name, address string, port int, knownHosts string) (ssh.HostKey, error) {
-	return ssh.ScanHostKey(ctx, ssh.Config{Name: name, Address: address, Port: port,
-		HostKeys: c.knownHosts(knownHosts), DialTimeout: 10 * time.Second})
+// will ask the host for, at the address apply will dial (through the
+// bastion apply would use), so the key shown, and accepted, is the one
+// apply and OpenSSH will be presented.
+func (c *sshChecker) Scan(ctx context.Context, cl *inventory.Cluster, h inventory.Host) (ssh.HostKey, error) {
+	cfg := c.config(cl, h)
+	cfg.DialTimeout = 10 * time.Second
+	return ssh.ScanHostKey(ctx, cfg)
 }
 
 // Accept records the key in known_hosts, hashed when ~/.ssh/config asks
-// for it (HashKnownHosts), as apply's accept-new would.
-func (c *sshChecker) Accept(knownHosts string, key ssh.HostKey) error {
-	host, _, err := net.SplitHostPort(key.Address)
-	if err != nil {
-		return err
-	}
-	return c.knownHosts(knownHosts).Record(key, hashKnownHosts(userSSHConfig{}, host))
+// for it (HashKnownHosts) for the host, as apply's accept-new would.
+func (c *sshChecker) Accept(cl *inventory.Cluster, h inventory.Host, key ssh.HostKey) error {
+	cfg := c.config(cl, h)
+	return cfg.HostKeys.Record(key, cfg.HashKnownHosts)
 }
 
-// Login checks the key strictly against known_hosts, as apply will.
-func (c *sshChecker) Login(ctx context.Context, address string, port int, user, keyPath, knownHosts string) error {
+// Login logs in as apply will, the key checked strictly against
+// known_hosts, and runs `true`.
+func (c *sshChecker) Login(ctx context.Context, cl *inventory.Cluster, h inventory.Host) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	cl, err := ssh.Dial(ctx, ssh.Config{Name: address, Address: address, Port: port, User: user,
-		KeyPaths: []string{expandHome(keyPath)}, HostKeys: c.knownHosts(knownHosts)})
+	client, err := ssh.Dial(ctx, c.config(cl, h))
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	_, err = cl.Run(ctx, ssh.Command{Name: "login check", Script: "true"})
+	defer client.Close()
+	_, err = client.Run(ctx, ssh.Command{Name: "login check", Script: "true"})
 	return err
 }

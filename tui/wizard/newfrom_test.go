@@ -539,3 +539,96 @@ func TestReviewSaysTheFileIsRewritten(t *testing.T) {
 		})
 	}
 }
+
+// The check reaches a host as apply will: every call gets the inventory as
+// the installer would save it at that moment, the file's bastion and SSH
+// settings and the cluster screen as typed included, and the host as that
+// inventory has it. (How the real Checker resolves them, ~/.ssh/config
+// and the agent included, is tested with it in cmd/kubeha.)
+func TestCheckGetsTheInventoryAsSaved(t *testing.T) {
+	lab := strings.Replace(labHosts, "WORKER", "10.0.0.21", 1)
+	withBastion := strings.Replace(lab, "knownHostsPath: /keys/known_hosts}",
+		"knownHostsPath: /keys/known_hosts, bastion: {address: 10.0.0.2, user: jump}}", 1)
+	tests := []struct {
+		name  string
+		m     func(t *testing.T, fc *fakeChecker) Model
+		steps func(t *testing.T, m Model) Model // from the cluster screen to the checks
+		check func(t *testing.T, c *inventory.Cluster, h inventory.Host)
+	}{
+		{
+			name: "a host from the file: its own settings, spec.ssh and the bastion",
+			m:    func(t *testing.T, fc *fakeChecker) Model { return NewFrom(fc, "x.yaml", parse(t, withBastion)) },
+			steps: func(t *testing.T, m Model) Model {
+				return press(m, enter)
+			},
+			check: func(t *testing.T, c *inventory.Cluster, h inventory.Host) {
+				if b := c.Spec.SSH.Bastion; b == nil || *b != (inventory.Bastion{Address: "10.0.0.2", Port: 22, User: "jump"}) {
+					t.Errorf("bastion %+v, want the file's", b)
+				}
+				if s := c.Spec.SSH; s.User != "ops" || s.Port != 2222 || s.KeyPath != "/keys/id" || s.KnownHostsPath != "/keys/known_hosts" {
+					t.Errorf("spec.ssh %+v, want the file's", s)
+				}
+			},
+		},
+		{
+			name: "the cluster screen as typed",
+			m:    func(t *testing.T, fc *fakeChecker) Model { return NewFrom(fc, "x.yaml", parse(t, lab)) },
+			steps: func(t *testing.T, m Model) Model {
+				m = fill(t, m, "SSH user", "")
+				m = fill(t, m, "SSH private key", "")
+				m = fill(t, m, "known_hosts file", "/other/known_hosts")
+				return press(m, enter)
+			},
+			check: func(t *testing.T, c *inventory.Cluster, h inventory.Host) {
+				// Left empty, apply takes them from ~/.ssh/config: so
+				// must the check.
+				if s := c.Spec.SSH; s.User != "" || s.KeyPath != "" || s.Port != 2222 || s.KnownHostsPath != "/other/known_hosts" {
+					t.Errorf("spec.ssh %+v, want the screen's with the file's port", s)
+				}
+			},
+		},
+		{
+			name: "an added host",
+			m:    func(_ *testing.T, fc *fakeChecker) Model { return New(fc, "x.yaml") },
+			steps: func(t *testing.T, m Model) Model {
+				m = fill(t, m, "SSH user", "")
+				m = press(m, enter)
+				m = fill(t, m, "name", "m1")
+				m = fill(t, m, "address", "m1.lab")
+				m = fill(t, m, "SSH user", "admin")
+				return acceptAll(press(m, enter))
+			},
+			check: func(t *testing.T, c *inventory.Cluster, h inventory.Host) {
+				want := inventory.Host{Name: "m1", Address: "m1.lab", Role: inventory.RoleMaster, SSH: &inventory.HostSSH{User: "admin"}}
+				if !reflect.DeepEqual(h, want) {
+					t.Errorf("host %+v, want %+v", h, want)
+				}
+				if c.Spec.SSH.User != "" || c.Spec.SSH.KeyPath != "~/.ssh/id_ed25519" || c.Spec.SSH.UseAgent == nil || !*c.Spec.SSH.UseAgent {
+					t.Errorf("spec.ssh %+v", c.Spec.SSH)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fc := &fakeChecker{known: map[string]bool{"10.0.0.11": true, "10.0.0.12": true, "10.0.0.21": true}}
+			m := tt.steps(t, tt.m(t, fc))
+			if m.Step() != StepHosts {
+				t.Fatalf("not on the hosts screen:\n%s", m.View())
+			}
+			if len(fc.calls) == 0 {
+				t.Fatal("no host was checked")
+			}
+			saved := m.Cluster()
+			for _, call := range fc.calls {
+				if !reflect.DeepEqual(call.c, saved) {
+					t.Errorf("checked %s with\n%+v\nwant the inventory as it would be saved\n%+v", call.h.Name, call.c.Spec, saved.Spec)
+				}
+				if !slices.ContainsFunc(call.c.Spec.Hosts, func(h inventory.Host) bool { return reflect.DeepEqual(h, call.h) }) {
+					t.Errorf("checked host %+v, which the inventory given does not have", call.h)
+				}
+				tt.check(t, call.c, call.h)
+			}
+		})
+	}
+}

@@ -33,21 +33,28 @@ import (
 	"github.com/kubeha/kubeha/state"
 )
 
-// Checker reaches hosts for the wizard. The model calls it only from
-// commands, so its network and file I/O never block the update loop.
+// Checker reaches hosts for the wizard as apply will reach them. Each call
+// gets c, the inventory as the wizard would save it at that moment
+// (Cluster), and h, one of its hosts: the Checker resolves from them how
+// apply connects to h (the host's SSH settings, spec.ssh with its bastion,
+// and whatever apply adds to them, such as ~/.ssh/config and the SSH
+// agent), so that a host the check reaches is one apply reaches, and the
+// reverse. The model calls it only from commands, so its network and file
+// I/O never block the update loop.
 type Checker interface {
-	// Scan connects to address:port and returns the host key it offers,
-	// without logging in. The key types asked for follow knownHosts, as
-	// they will for Login and apply. name is the host's, for messages.
-	Scan(ctx context.Context, name, address string, port int, knownHosts string) (ssh.HostKey, error)
-	// Accept records in knownHosts a host key the operator accepted. It
-	// refuses a key that known_hosts contradicts (a changed key, say).
-	Accept(knownHosts string, key ssh.HostKey) error
-	// Login connects with the key checked strictly against knownHosts,
-	// logs in as user with the key at keyPath and runs `true`. A key
-	// knownHosts has no line for fails with an error that wraps
-	// *ssh.UnknownHostKeyError, before any credential is offered.
-	Login(ctx context.Context, address string, port int, user, keyPath, knownHosts string) error
+	// Scan connects to h and returns the host key it offers, without
+	// logging in. The key types asked for follow c's known_hosts, as they
+	// will for Login and apply.
+	Scan(ctx context.Context, c *inventory.Cluster, h inventory.Host) (ssh.HostKey, error)
+	// Accept records in c's known_hosts a host key of h the operator
+	// accepted. It refuses a key that known_hosts contradicts (a changed
+	// key, say).
+	Accept(c *inventory.Cluster, h inventory.Host, key ssh.HostKey) error
+	// Login connects to h with its key checked strictly against c's
+	// known_hosts, logs in and runs `true`. A key known_hosts has no line
+	// for fails with an error that wraps *ssh.UnknownHostKeyError, before
+	// any credential is offered.
+	Login(ctx context.Context, c *inventory.Cluster, h inventory.Host) error
 }
 
 // Steps of the wizard.
@@ -368,22 +375,19 @@ func (m Model) byID(id int) *hostState {
 	return nil
 }
 
-// port is the SSH port of h: its own, else the file's spec.ssh.port, else 22.
-func (m Model) port(h inventory.Host) int {
-	if h.SSH != nil && h.SSH.Port != 0 {
-		return h.SSH.Port
-	}
-	if m.base != nil && m.base.Spec.SSH.Port != 0 {
-		return m.base.Spec.SSH.Port
-	}
-	return 22
+// target is host i as apply will see it: the inventory the screens
+// describe now, and the host in it. Cluster lists the hosts in the
+// wizard's order.
+func (m Model) target(i int) (*inventory.Cluster, inventory.Host) {
+	c := m.Cluster()
+	return c, c.Spec.Hosts[i]
 }
 
 func (m Model) scan(i int) tea.Cmd {
-	id, h, known := m.hosts[i].id, m.hosts[i].host, m.value(StepCluster, 4)
-	port := m.port(h)
+	id := m.hosts[i].id
+	c, h := m.target(i)
 	return func() tea.Msg {
-		key, err := m.checker.Scan(context.Background(), h.Name, h.Address, port, known)
+		key, err := m.checker.Scan(context.Background(), c, h)
 		return scannedMsg{id, key, err}
 	}
 }
@@ -391,24 +395,18 @@ func (m Model) scan(i int) tea.Cmd {
 // accept records host i's key off the update loop; its error, if any, is
 // shown beside the host.
 func (m Model) accept(i int) tea.Cmd {
-	id, key, known := m.hosts[i].id, m.hosts[i].key, m.value(StepCluster, 4)
+	id, key := m.hosts[i].id, m.hosts[i].key
+	c, h := m.target(i)
 	return func() tea.Msg {
-		return acceptedMsg{id, m.checker.Accept(known, key)}
+		return acceptedMsg{id, m.checker.Accept(c, h, key)}
 	}
 }
 
 func (m Model) login(i int) tea.Cmd {
-	id, h := m.hosts[i].id, m.hosts[i].host
-	user, key, known := m.value(StepCluster, 2), m.value(StepCluster, 3), m.value(StepCluster, 4)
-	if h.SSH != nil && h.SSH.User != "" {
-		user = h.SSH.User
-	}
-	if h.SSH != nil && h.SSH.KeyPath != "" {
-		key = h.SSH.KeyPath
-	}
-	port := m.port(h)
+	id := m.hosts[i].id
+	c, h := m.target(i)
 	return func() tea.Msg {
-		return loginMsg{id, m.checker.Login(context.Background(), h.Address, port, user, key, known)}
+		return loginMsg{id, m.checker.Login(context.Background(), c, h)}
 	}
 }
 

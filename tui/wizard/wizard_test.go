@@ -1,6 +1,7 @@
 package wizard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,8 +19,11 @@ import (
 
 // fakeChecker stands in for SSH in the model tests; the real one is proved
 // against real sshd by the tmux test in e2e/wizard and, for the contract
-// that Login refuses an unknown key with ssh.UnknownHostKeyError, by
-// TestSSHCheckerScanAcceptLogin in cmd/kubeha.
+// that Login refuses an unknown key with ssh.UnknownHostKeyError and that
+// hosts are reached as apply reaches them, by the sshChecker tests in
+// cmd/kubeha. It reaches a host at its address, the host's port, else
+// spec.ssh's, else 22, and logs in as the host's user and key, else
+// spec.ssh's: the inventory's part of apply's resolution.
 type fakeChecker struct {
 	accepted  []string // fingerprints
 	acceptErr error
@@ -30,17 +34,37 @@ type fakeChecker struct {
 	known   map[string]bool
 	changed map[string]bool
 	dials   []string // "scan|login address:port" of every call
+	// calls are the inventory and host of every call, in order.
+	calls []call
 }
 
-func (f *fakeChecker) Scan(_ context.Context, name, address string, port int, _ string) (ssh.HostKey, error) {
+type call struct {
+	c *inventory.Cluster
+	h inventory.Host
+}
+
+// target is where and as whom the fake reaches h.
+func target(c *inventory.Cluster, h inventory.Host) (address string, port int, user, key string) {
+	s := c.Spec.SSH
+	address, port, user, key = h.Address, s.Port, s.User, s.KeyPath
+	if hs := h.SSH; hs != nil {
+		port, user, key = cmp.Or(hs.Port, port), cmp.Or(hs.User, user), cmp.Or(hs.KeyPath, key)
+	}
+	return address, cmp.Or(port, 22), user, key
+}
+
+func (f *fakeChecker) Scan(_ context.Context, c *inventory.Cluster, h inventory.Host) (ssh.HostKey, error) {
+	f.calls = append(f.calls, call{c, h})
+	address, port, _, _ := target(c, h)
 	f.dials = append(f.dials, fmt.Sprintf("scan %s:%d", address, port))
 	if address == "10.0.0.99" {
 		return ssh.HostKey{}, errors.New("connect to 10.0.0.99:22: connection refused")
 	}
-	return ssh.HostKey{Name: name, Address: fmt.Sprintf("%s:%d", address, port), Type: "ssh-ed25519", Fingerprint: "SHA256:fp-" + address}, nil
+	return ssh.HostKey{Name: h.Name, Address: fmt.Sprintf("%s:%d", address, port), Type: "ssh-ed25519", Fingerprint: "SHA256:fp-" + address}, nil
 }
 
-func (f *fakeChecker) Accept(_ string, key ssh.HostKey) error {
+func (f *fakeChecker) Accept(c *inventory.Cluster, h inventory.Host, key ssh.HostKey) error {
+	f.calls = append(f.calls, call{c, h})
 	if f.acceptErr != nil {
 		return f.acceptErr
 	}
@@ -53,9 +77,12 @@ func (f *fakeChecker) Accept(_ string, key ssh.HostKey) error {
 	return nil
 }
 
-func (f *fakeChecker) Login(_ context.Context, address string, port int, user, key, knownHosts string) error {
+func (f *fakeChecker) Login(_ context.Context, c *inventory.Cluster, h inventory.Host) error {
+	f.calls = append(f.calls, call{c, h})
+	address, port, user, key := target(c, h)
 	f.dials = append(f.dials, fmt.Sprintf("login %s:%d", address, port))
 	addr := fmt.Sprintf("%s:%d", address, port)
+	knownHosts := c.Spec.SSH.KnownHostsPath
 	switch {
 	case address == "10.0.0.99":
 		return errors.New("connect to 10.0.0.99:22: connection refused")
