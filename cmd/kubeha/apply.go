@@ -109,12 +109,13 @@ type session struct {
 }
 
 func (c *cmdContext) open(ctx context.Context, f *runFlags) (*session, error) {
-	return c.openWith(ctx, f, nil)
+	return c.openWith(ctx, f, nil, nil)
 }
 
-// openWith is open with the events going to view (already redacted and
-// stamped here) instead of the --output renderer, when view is set.
-func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink) (*session, error) {
+// openWith is open for the live view, when view is set: the events go to
+// view (already redacted and stamped here) instead of the --output
+// renderer, and questions during the run go through term.
+func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink, term *viewTerminal) (*session, error) {
 	cl, err := c.loadInventory()
 	if err != nil {
 		return nil, err
@@ -143,7 +144,7 @@ func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink
 	}
 	o := f.conn
 	o.secrets, o.events, o.stdin, o.stderr = secrets, sink, c.app.stdin, c.app.stderr
-	o.live = view != nil // the view takes the terminal once this returns
+	o.view = term // the view takes the terminal once this returns
 	// The hosts the inventory no longer lists are still reached, as the
 	// journal remembers them, to be taken out (remove-nodes).
 	reach := cl

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,9 +30,10 @@ type connectOptions struct {
 	events  events.Sink
 	stdin   io.Reader
 	stderr  io.Writer
-	// live says the live view will own the terminal for the whole run, so
-	// nothing may be asked on it once connectSSH has returned.
-	live bool
+	// view is set when the live view will own the terminal for the whole
+	// run once connectSSH has returned: every question from then on goes
+	// through it.
+	view *viewTerminal
 }
 
 func (o *connectOptions) bind(cmd *cobra.Command) {
@@ -60,12 +62,12 @@ func connectSSH(_ context.Context, c *inventory.Cluster, o connectOptions) (phas
 // sshConfigs resolves every host's ssh.Config, sharing one known_hosts
 // checker and one prompter.
 //
-// With o.live, the secrets that can be known to be needed, the passphrases
+// With o.view, the secrets that can be known to be needed, the passphrases
 // of encrypted key files, are asked for here, before the live view takes
-// the terminal; whether a host wants an SSH or sudo password only shows
-// once it is reached, so during the run those come from the environment or
-// not at all: the prompter refuses with an error that says to set the
-// variable or rerun with --output plain, and never writes to the terminal.
+// the terminal, so a wrong one ends the run before it starts. Whether a
+// host wants an SSH or sudo password only shows once it is reached, so the
+// prompter asks for those through o.view during the run: the view lends
+// the terminal for the question and takes it back (see viewTerminal).
 func sshConfigs(c *inventory.Cluster, o connectOptions, sc sshConfigSource) ([]ssh.Config, error) {
 	if o.acceptNewHostKeys && o.insecureHostKeys {
 		return nil, usageError{fmt.Errorf("--accept-new-host-keys and --insecure-ignore-host-keys contradict each other")}
@@ -84,12 +86,12 @@ func sshConfigs(c *inventory.Cluster, o connectOptions, sc sshConfigSource) ([]s
 	for _, h := range c.Spec.Hosts {
 		configs = append(configs, resolve(c, h, known, p, sc))
 	}
-	if o.live {
+	if o.view != nil {
 		if err := ssh.UnlockKeys(configs...); err != nil {
 			return nil, err
 		}
 		// Nothing else uses p yet: the pool dials on first use.
-		p.live = true
+		p.view = o.view
 	}
 	return configs, nil
 }
@@ -203,16 +205,24 @@ func parseJump(hop string, via ssh.Config, known *ssh.KnownHosts) *ssh.Config {
 
 // prompter reads a secret from an environment variable or, on a terminal,
 // asks once and remembers it. Every secret it hands out is registered for
-// redaction first. Once live is set (the live view owns the terminal) it
-// asks nothing more: what it has not been given or asked before is an
-// error.
+// redaction first. It is safe for concurrent use: one question at a time is
+// on the terminal, and a caller that waited while the same secret was
+// asked for gets that answer without a second question.
 type prompter struct {
 	in      io.Reader
 	out     io.Writer
 	secrets *events.Secrets
-	live    bool
-	mu      sync.Mutex
-	cache   map[string]string
+	// view, once set, owns the terminal: questions go through it instead
+	// of straight to in and out.
+	view  asker
+	mu    sync.Mutex
+	cache map[string]string
+}
+
+// asker puts one question on the terminal and reads the answer without
+// echo. viewTerminal is the one the live view lends.
+type asker interface {
+	ask(question string) (string, error)
 }
 
 func (p *prompter) secret(env, what string) (string, error) {
@@ -223,20 +233,19 @@ func (p *prompter) secret(env, what string) (string, error) {
 	}
 	v := os.Getenv(env)
 	if v == "" {
-		if p.live {
-			return "", fmt.Errorf("%s needed, and kubeha cannot ask for it while the live view owns the terminal: set %s, or rerun with --output plain to be asked", what, env)
-		}
-		f, ok := p.in.(*os.File)
-		if !ok || !term.IsTerminal(int(f.Fd())) {
+		if !isTerminal(p.in) {
 			return "", fmt.Errorf("%s needed: set %s (no terminal to ask on)", what, env)
 		}
-		fmt.Fprintf(p.out, "%s: ", what)
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(p.out)
+		var err error
+		if p.view != nil {
+			v, err = p.view.ask(what)
+		}
+		if p.view == nil || errors.Is(err, errViewEnded) {
+			v, err = askTerminal(p.in, p.out, what)
+		}
 		if err != nil {
 			return "", err
 		}
-		v = string(b)
 	}
 	p.secrets.Add(v)
 	if p.cache == nil {
@@ -248,17 +257,44 @@ func (p *prompter) secret(env, what string) (string, error) {
 
 // lazy returns a function that produces the secret when first needed, or
 // nil when it can never be had (no variable, no terminal), so that the SSH
-// and sudo code do not offer a method that cannot work. Under the live view
-// stdin is a terminal, so the function is returned, and its error says how
-// to give the secret where a missing method would only fail.
+// and sudo code do not offer a method that cannot work.
 func (p *prompter) lazy(env, what string) func() (string, error) {
-	if os.Getenv(env) == "" {
-		f, ok := p.in.(*os.File)
-		if !ok || !term.IsTerminal(int(f.Fd())) {
-			return nil
-		}
+	if os.Getenv(env) == "" && !isTerminal(p.in) {
+		return nil
 	}
 	return func() (string, error) { return p.secret(env, what) }
+}
+
+// askTerminal writes the question to out and reads one line from in, a
+// terminal, with echo off. The answer is not registered for redaction:
+// that is the caller's job, before it is used.
+func askTerminal(in io.Reader, out io.Writer, question string) (string, error) {
+	fd, ok := terminalFd(in)
+	if !ok {
+		return "", fmt.Errorf("%s: no terminal to ask on", question)
+	}
+	fmt.Fprintf(out, "%s: ", question)
+	b, err := term.ReadPassword(fd)
+	fmt.Fprintln(out)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", question, err)
+	}
+	return string(b), nil
+}
+
+// isTerminal reports whether r is a terminal that can be asked on.
+func isTerminal(r io.Reader) bool {
+	_, ok := terminalFd(r)
+	return ok
+}
+
+// terminalFd is r's file descriptor when r is a terminal.
+func terminalFd(r io.Reader) (int, bool) {
+	f, ok := r.(interface{ Fd() uintptr })
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0, false
+	}
+	return int(f.Fd()), true
 }
 
 func expandHome(p string) string {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -41,7 +43,8 @@ func (c *cmdContext) interactive() bool {
 func (c *cmdContext) runLive(ctx context.Context, f *runFlags, sel phases.Selection) error {
 	evs := make(chan events.Event, 256)
 	viewGone := make(chan struct{})
-	s, err := c.openWith(ctx, f, runview.NewSink(evs, viewGone))
+	vt := &viewTerminal{gone: viewGone}
+	s, err := c.openWith(ctx, f, runview.NewSink(evs, viewGone), vt)
 	if err != nil {
 		return err
 	}
@@ -65,6 +68,11 @@ func (c *cmdContext) runLive(ctx context.Context, f *runFlags, sel phases.Select
 	defer cancel()
 	results := make(chan runview.Result, 1)
 	done := make(chan error, 1)
+	p := tea.NewProgram(runview.New(rows, evs, results, cancel, summary),
+		tea.WithContext(ctx), tea.WithInput(c.app.stdin), tea.WithOutput(c.app.stdout))
+	// Before the run starts: a host that needs a password asks through
+	// the program from then on.
+	vt.program = p
 	go func() {
 		err := s.runner.Apply(runCtx, sel)
 		// The view prints the error on its final screen, beside the
@@ -72,10 +80,8 @@ func (c *cmdContext) runLive(ctx context.Context, f *runFlags, sel phases.Select
 		results <- runview.Result{Err: c.app.secrets.RedactError(err)}
 		done <- err
 	}()
-	p := tea.NewProgram(runview.New(rows, evs, results, cancel, summary),
-		tea.WithContext(ctx), tea.WithInput(c.app.stdin), tea.WithOutput(c.app.stdout))
 	final, perr := p.Run()
-	close(viewGone) // the engine never blocks on a view that is gone
+	close(viewGone) // the engine never blocks or asks on a view that is gone
 	if m, ok := final.(runview.Model); ok && m.Finished() {
 		return m.Err()
 	}
@@ -87,6 +93,85 @@ func (c *cmdContext) runLive(ctx context.Context, f *runFlags, sel phases.Select
 		return perr
 	}
 	return err
+}
+
+// errViewEnded is viewTerminal's answer when the view ended before it
+// could lend the terminal: nothing was asked, and nothing owns the
+// terminal any more.
+var errViewEnded = errors.New("the live view has ended")
+
+// viewTerminal lends the terminal the live view draws on to one question
+// at a time. The question goes to the program as a tea.Exec command, so
+// the program's own event loop runs it: it stops its input reader and
+// renderer and puts the terminal back as it found it (ReleaseTerminal),
+// the question is asked on the program's input and output, then it takes
+// the terminal again and redraws (RestoreTerminal). The loop does nothing
+// else meanwhile, so the view cannot end, nor draw, nor read a key, while
+// the question is on the screen.
+//
+// ask may be called from any goroutine once program is set; a question
+// asked before program.Run starts waits for it. The prompter asks one
+// question at a time.
+type viewTerminal struct {
+	program *tea.Program
+	gone    <-chan struct{} // closed once program.Run has returned
+}
+
+// ask asks the question with the terminal lent by the view and returns
+// the answer once the view has the terminal back. When the view ends
+// without having asked it returns errViewEnded.
+func (v *viewTerminal) ask(question string) (string, error) {
+	q := &lentQuestion{question: question, done: make(chan struct{})}
+	// Send returns once the event loop has taken the command, or at once
+	// when the program has ended.
+	v.program.Send(tea.Exec(q, q.end)())
+	select {
+	case <-q.done:
+		return q.answer, q.err
+	case <-v.gone:
+	}
+	// The program runs a command it took before Run returns, so it is
+	// either done by now or was never taken.
+	select {
+	case <-q.done:
+		return q.answer, q.err
+	default:
+		return "", errViewEnded
+	}
+}
+
+// lentQuestion is a tea.ExecCommand that asks one question on the
+// terminal the program lends it. The program calls Set* and Run, then end,
+// all on its event loop.
+type lentQuestion struct {
+	question string
+	in       io.Reader
+	out      io.Writer
+	asked    bool
+	answer   string
+	err      error
+	done     chan struct{} // closed by end
+}
+
+func (q *lentQuestion) SetStdin(r io.Reader)  { q.in = r }
+func (q *lentQuestion) SetStdout(w io.Writer) { q.out = w }
+func (q *lentQuestion) SetStderr(io.Writer)   {}
+
+func (q *lentQuestion) Run() error {
+	q.asked = true
+	q.answer, q.err = askTerminal(q.in, q.out, q.question)
+	return q.err
+}
+
+// end is the program's callback once it has the terminal back, or has
+// failed to release it (err, and Run was not called). The answer stands
+// even if the view could not take the terminal back.
+func (q *lentQuestion) end(err error) tea.Msg {
+	if !q.asked {
+		q.err = fmt.Errorf("%s: the live view cannot lend the terminal: %w", q.question, err)
+	}
+	close(q.done)
+	return nil
 }
 
 // resumeCommand is the command that runs again from where a run stopped:
