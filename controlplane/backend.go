@@ -44,9 +44,11 @@ func (c *Client) Balancers() []inventory.Host {
 // and no new one arrives. The error names each host that could not do it.
 //
 // With a single master there is nothing to hand over to: draining it would
-// only refuse new connections, so nothing is done.
+// only refuse new connections, so a drain does nothing. Handing it back
+// still does: it clears a drain or maintenance set outside kubeha, as
+// status advises.
 func (c *Client) SetBackend(ctx context.Context, master, state string) error {
-	if len(c.cluster.Masters()) < 2 {
+	if state == BackendDrain && len(c.cluster.Masters()) < 2 {
 		return nil
 	}
 	// Every node with the local haproxy: a few SSH sessions at a time.

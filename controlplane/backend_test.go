@@ -200,7 +200,8 @@ func TestBackendStatesRealHAProxy(t *testing.T) {
 
 // TestRenewalDrainsTheApiserver: a master's apiserver is drained on every
 // haproxy before its restart and handed back after it, on a failed restart
-// too; with one master nothing is drained.
+// too; with one master nothing is drained, and it is still handed back
+// (which clears a drain or maintenance set outside kubeha).
 func TestRenewalDrainsTheApiserver(t *testing.T) {
 	restart := []string{"restart kube-controller-manager, kube-scheduler", "haproxy: drain m1", "restart kube-apiserver"}
 	cases := []struct {
@@ -218,7 +219,7 @@ func TestRenewalDrainsTheApiserver(t *testing.T) {
 			"m2": {"haproxy: drain m1", "haproxy: ready m1"},
 		}},
 		{"one master", 1, "", map[string][]string{
-			"m1": {"restart kube-controller-manager, kube-scheduler", "restart kube-apiserver", "wait for the apiserver", "wait for etcd"},
+			"m1": {"restart kube-controller-manager, kube-scheduler", "restart kube-apiserver", "wait for the apiserver", "wait for etcd", "haproxy: ready m1"},
 		}},
 	}
 	for _, tc := range cases {
