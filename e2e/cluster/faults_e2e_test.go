@@ -208,7 +208,7 @@ echo "the join credentials are still there after 30 tries" >&2; exit 1`)
 		}
 		// A join kubeadm finished while kubeha was gone is recorded, not
 		// redone.
-		if (e.Kind == events.Output && tookRE.MatchString(e.Message)) || strings.Contains(e.Message, "recorded as joined") {
+		if isTook(e) || strings.Contains(e.Message, "recorded as joined") {
 			finished[e.Host]++
 		}
 	}
