@@ -157,6 +157,15 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 	if c.ms, err = machines.StartMachines(ctx, d, logf(t), specs); err != nil {
 		t.Fatal(err)
 	}
+	// Host keys are what the host-key checks stand on: no two machines
+	// may share one (a baked image once carried its bake's keys).
+	owner := map[string]string{}
+	for _, m := range c.ms {
+		if other, dup := owner[m.HostKey]; dup {
+			t.Fatalf("%s and %s share a host key", m.Name, other)
+		}
+		owner[m.HostKey] = m.Name
+	}
 	known := filepath.Join(c.dir, "known_hosts")
 	os.WriteFile(known, []byte(machines.KnownHosts(c.ms)), 0o600)
 	// The machines share this VM's disk, which the kubelets read as their

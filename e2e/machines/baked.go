@@ -86,7 +86,7 @@ func BakedImage(ctx context.Context, d *Docker, log Logf, bareTag string) (strin
 func BakedImageFor(ctx context.Context, d *Docker, log Logf, bareTag, version string) (string, error) {
 	kubeDir := KubeDir(version)
 	h := sha256.New()
-	fmt.Fprint(h, "baked-3\x00", version, "\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
+	fmt.Fprint(h, "baked-5\x00", version, "\x00", bareTag, "\x00", kubeletUnit, kubeadmDropIn)
 	if b, err := os.ReadFile(EchoBinary()); err == nil {
 		fmt.Fprint(h, sha256.Sum256(b))
 	}
@@ -222,11 +222,22 @@ func BakedImageFor(ctx context.Context, d *Docker, log Logf, bareTag, version st
 		return "", fmt.Errorf("bake: %w: %s", err, out)
 	}
 	log("images imported into the machine's containerd in %s", time.Since(start).Round(100*time.Millisecond))
+	// The bake container's boot made host keys (sshd's ExecStartPre, at
+	// whatever moment sshd started): committed, every machine would
+	// share them. sshd is stopped first, so none is made after the
+	// removal; each machine makes its own at first boot.
+	if out, err := exec("sh", "-c", "systemctl stop ssh.service ssh.socket 2>/dev/null; rm -f /etc/ssh/ssh_host_*"); err != nil {
+		return "", fmt.Errorf("bake: remove the host keys: %w: %s", err, out)
+	}
 	if _, err := d.Run(ctx, "stop", "-t", "30", bakeName); err != nil {
 		return "", err
 	}
 	if _, err := d.Run(ctx, "commit", "--change", `ENTRYPOINT ["/sbin/init"]`, bakeName, tag); err != nil {
 		return "", err
+	}
+	if out, _ := d.Run(ctx, "run", "--rm", "--entrypoint", "sh", tag, "-c", "ls /etc/ssh/ | grep '^ssh_host_' || true"); strings.TrimSpace(out) != "" {
+		d.Run(ctx, "rmi", tag)
+		return "", fmt.Errorf("bake: the baked image %s still holds host keys: %s", tag, out)
 	}
 	log("baked image %s", tag)
 	return tag, nil
