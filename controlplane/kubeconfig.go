@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/kubeconfig"
 	"github.com/kubeha/kubeha/state"
 )
@@ -27,7 +28,7 @@ func (c *Client) AdminKubeconfigPath() string { return filepath.Join(c.stateDir,
 // the hosts' /etc/hosts: the VIP or the SLB (both in the apiserver
 // certificate), or else the first master.
 func (c *Client) SaveAdminKubeconfig(ctx context.Context, m inventory.Host) error {
-	b, err := c.hosts.Download(ctx, m.Name, "/etc/kubernetes/admin.conf")
+	b, err := c.hosts.Download(ctx, m.Name, kubeadm.AdminConfPath)
 	if err != nil {
 		return err
 	}

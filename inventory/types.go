@@ -72,16 +72,17 @@ type Metadata struct {
 
 // Spec is everything that shapes the cluster.
 type Spec struct {
-	KubernetesVersion    string       `yaml:"kubernetesVersion,omitempty"`
-	SSH                  SSH          `yaml:"ssh,omitempty"`
-	Hosts                []Host       `yaml:"hosts,omitempty"`
-	ControlPlaneEndpoint Endpoint     `yaml:"controlPlaneEndpoint,omitempty"`
-	LoadBalancer         LoadBalancer `yaml:"loadBalancer,omitempty"`
-	Etcd                 Etcd         `yaml:"etcd,omitempty"`
-	Network              Network      `yaml:"network,omitempty"`
-	CNI                  CNI          `yaml:"cni,omitempty"`
-	Kubeadm              Kubeadm      `yaml:"kubeadm,omitempty"`
-	Artifacts            *Artifacts   `yaml:"artifacts,omitempty"`
+	KubernetesVersion    string          `yaml:"kubernetesVersion,omitempty"`
+	SSH                  SSH             `yaml:"ssh,omitempty"`
+	Hosts                []Host          `yaml:"hosts,omitempty"`
+	ControlPlaneEndpoint Endpoint        `yaml:"controlPlaneEndpoint,omitempty"`
+	LoadBalancer         LoadBalancer    `yaml:"loadBalancer,omitempty"`
+	Etcd                 Etcd            `yaml:"etcd,omitempty"`
+	Network              Network         `yaml:"network,omitempty"`
+	CNI                  CNI             `yaml:"cni,omitempty"`
+	Kubeadm              Kubeadm         `yaml:"kubeadm,omitempty"`
+	AdminKubeconfig      AdminKubeconfig `yaml:"adminKubeconfig,omitempty"`
+	Artifacts            *Artifacts      `yaml:"artifacts,omitempty"`
 }
 
 // Artifacts points at a bundle (kubeha bundle create) for sites whose hosts
@@ -227,6 +228,18 @@ type Kubeadm struct {
 	IgnorePreflightErrors []string `yaml:"ignorePreflightErrors,omitempty"`
 }
 
+// AdminKubeconfig says where the cluster's admin kubeconfig goes besides
+// .kubeha/<cluster>/admin.conf on this machine.
+type AdminKubeconfig struct {
+	// CopyToSSHUser puts each master's /etc/kubernetes/admin.conf at
+	// $HOME/.kube/config of the user kubeha logs in as there, 0600 in a
+	// 0700 directory, owned by that user: kubeadm's "To start using your
+	// cluster" steps, which seed 001 runs on every master by hand. A file
+	// there that is neither kubeha's copy nor this cluster's earlier
+	// admin credentials is kept, with a warning (phases.CopyAdminKubeconfig).
+	CopyToSSHUser bool `yaml:"copyToSSHUser,omitempty"`
+}
+
 // Masters returns the hosts with role master, in inventory order. The first
 // one is where kubeadm init runs.
 func (c *Cluster) Masters() []Host { return c.hostsWithRole(RoleMaster) }
@@ -254,6 +267,16 @@ func (c *Cluster) HostNames() []string {
 		names = append(names, h.Name)
 	}
 	return names
+}
+
+// SSHUser is the user the inventory says kubeha logs in to h as: h's own
+// ssh.user, else spec.ssh.user, else "" (left to ~/.ssh/config, then
+// root, when kubeha connects).
+func (c *Cluster) SSHUser(h Host) string {
+	if h.SSH != nil && h.SSH.User != "" {
+		return h.SSH.User
+	}
+	return c.Spec.SSH.User
 }
 
 // LBHosts returns the hosts that run the VIP-holding load balancer for the

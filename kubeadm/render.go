@@ -21,6 +21,10 @@ const (
 	InitConfigPath = ConfigDir + "/kubeadm-init.yaml"
 	JoinConfigPath = ConfigDir + "/kubeadm-join.yaml"
 	CRISocket      = "unix:///run/containerd/containerd.sock"
+	// AdminConfPath is the admin kubeconfig kubeadm makes on every master
+	// (a cluster-admin client certificate and key, renewed by kubeadm certs
+	// renew and kubeadm upgrade).
+	AdminConfPath = "/etc/kubernetes/admin.conf"
 	// ExternalEtcdPKI is where the external etcd client files are placed.
 	ExternalEtcdPKI = "/etc/kubernetes/pki/external-etcd"
 	// GoawayChance makes the apiserver ask a small share of HTTP/2 clients

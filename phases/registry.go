@@ -26,6 +26,9 @@ func Registry() []Phase {
 		ConfigureRoutes{},
 		InstallCNI{},
 		Verify{},
+		// Last: a convenience that must never hold up the cluster, run
+		// after the joins and the upgrade (which renews admin.conf).
+		CopyAdminKubeconfig{},
 	}
 }
 

@@ -181,6 +181,16 @@ func scriptCases() []scriptCase {
 		{"uploadClusterConfig", func(v string) scripts.Script {
 			return scripts.Render("phases/upload-cluster-config", struct{ Config string }{v})
 		}},
+		// user_kubeconfig.go
+		{"userKubeconfigScript check", func(v string) scripts.Script {
+			return scripts.Render("phases/user-kubeconfig", userKubeconfigData{Source: v, Records: v})
+		}},
+		{"userKubeconfigScript write", func(v string) scripts.Script {
+			return scripts.Render("phases/user-kubeconfig", userKubeconfigData{Source: v, Records: v, Write: true})
+		}},
+		{"userKubeconfigCleanUp", func(v string) scripts.Script {
+			return scripts.Render("phases/user-kubeconfig-cleanup", struct{ Records string }{v})
+		}},
 		// remove_nodes.go
 		{"reachable", func(string) scripts.Script { return scripts.Render("phases/reachable", nil) }},
 		// remote.go

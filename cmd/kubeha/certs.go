@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/phases"
 )
 
 // certsSoon is how near an expiry makes `kubeha certs check` fail: time to
@@ -45,8 +46,10 @@ func (c *cmdContext) certsCmd() *cobra.Command {
 certs renew all) and restarts that master's controller-manager and
 scheduler, then its apiserver, so they use them, back and Ready before the
 next master: the load balancers keep the other apiservers. etcd reads its certificates
-again on every TLS handshake and is not restarted. The local admin kubeconfig is saved again. The
-kubelets' client certificates are not touched: the kubelets rotate them.
+again on every TLS handshake and is not restarted. The local admin kubeconfig is saved again,
+and with spec.adminKubeconfig.copyToSSHUser the SSH users' copies of admin.conf on the masters
+(the user-kubeconfig phase). The kubelets' client certificates are not touched: the kubelets
+rotate them.
 
 Cut short, it is finished by running it again: no master is renewed or
 restarted twice.`,
@@ -60,6 +63,14 @@ restarted twice.`,
 			cp := s.runner.ControlPlane.For(events.Emitter{Sink: s.runner.Events, Phase: "certs-renew"})
 			if err := cp.RenewCertificates(cmd.Context()); err != nil {
 				return err
+			}
+			// The renewal gave every admin.conf a new client certificate:
+			// the SSH users' copies follow, as the next apply would.
+			if s.runner.Cluster.Spec.AdminKubeconfig.CopyToSSHUser {
+				id := phases.CopyAdminKubeconfig{}.ID()
+				if err := s.runner.Apply(cmd.Context(), phases.Selection{Only: []string{id}}); err != nil {
+					return fmt.Errorf("certificates renewed; the SSH users' kubeconfigs not refreshed (kubeha phase %s -i INVENTORY retries): %w", id, err)
+				}
 			}
 			masters, askErr := cp.CertificateExpiry(cmd.Context())
 			printCertificates(c.app, masters)

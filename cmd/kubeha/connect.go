@@ -127,7 +127,7 @@ func resolve(c *inventory.Cluster, h inventory.Host, known *ssh.KnownHosts, p *p
 	if hn := sc.Get(alias, "HostName"); hn != "" && !strings.Contains(hn, "%") {
 		cfg.Address = hn
 	}
-	cfg.User = first(hs.User, s.User, sc.Get(alias, "User"), "root")
+	cfg.User = loginUser(c, h, sc)
 	cfg.HashKnownHosts = hashKnownHosts(sc, alias)
 	cfg.Port = firstInt(hs.Port, s.Port, atoi(sc.Get(alias, "Port")), 22)
 	if k := first(hs.KeyPath, s.KeyPath); k != "" {
@@ -179,6 +179,12 @@ func resolve(c *inventory.Cluster, h inventory.Host, known *ssh.KnownHosts, p *p
 		cfg.Bastion.HashKnownHosts = hashKnownHosts(sc, cfg.Bastion.Address)
 	}
 	return cfg
+}
+
+// loginUser is the user kubeha logs in to h as: the inventory's (h's own,
+// then spec.ssh), else ~/.ssh/config's for h's address, else root.
+func loginUser(c *inventory.Cluster, h inventory.Host, sc sshConfigSource) string {
+	return first(c.SSHUser(h), sc.Get(h.Address, "User"), "root")
 }
 
 // hashKnownHosts reports whether ~/.ssh/config asks for host names in

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/phases"
 )
 
@@ -28,7 +29,9 @@ func (c *cmdContext) renderCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			files, err := phases.RenderAll(cmd.Context(), c.app.registry(), phases.OfflineView{C: cl})
+			// The SSH users' kubeconfigs go to the homes of the users
+			// apply logs in as, ~/.ssh/config's included.
+			files, err := phases.RenderAll(cmd.Context(), c.app.registry(), phases.OfflineView{C: withLoginUsers(cl, userSSHConfig{})})
 			if err != nil {
 				return err
 			}
@@ -41,6 +44,22 @@ func (c *cmdContext) renderCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&outDir, "out", "o", "", "directory to write into")
 	return cmd
+}
+
+// withLoginUsers is a copy of c in which every host names the user kubeha
+// logs in to it as (loginUser), so that render needs no ~/.ssh/config of
+// its own.
+func withLoginUsers(c *inventory.Cluster, sc sshConfigSource) *inventory.Cluster {
+	out := c.DeepCopy()
+	for i := range out.Spec.Hosts {
+		h := &out.Spec.Hosts[i]
+		user := loginUser(out, *h, sc)
+		if h.SSH == nil {
+			h.SSH = &inventory.HostSSH{}
+		}
+		h.SSH.User = user
+	}
+	return out
 }
 
 // writeRendered writes each file to outDir/<host>/<path>, creating outDir
