@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -251,8 +252,9 @@ var tokenRE = regexp.MustCompile(`\b[a-z0-9]{6}\.[a-z0-9]{16}\b`)
 func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	// w3 runs from the start but joins the inventory later.
-	c := newCluster(t, ctx, keepalivedLB, machines.Spec{Name: "w3", IP: "10.213.0.26"})
+	// w3 runs from the start but joins the inventory later. The SSH
+	// user's kubeconfig on the masters is seed 001's.
+	c := newCluster(t, ctx, keepalivedLB+"\n  adminKubeconfig: {copyToSSHUser: true}", machines.Spec{Name: "w3", IP: "10.213.0.26"})
 
 	// SIGKILL kubeha during w1's kubeadm join: no chance to save anything.
 	// Workers join beside the control-plane joins, so a master's join is cut
@@ -357,10 +359,36 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 		}
 	})
 
+	// The SSH user (root) has the cluster's admin kubeconfig where kubectl
+	// looks on every master: the same bytes, 0600, in a 0700 ~/.kube.
+	userKubeconfig := func(t *testing.T) map[string]string {
+		t.Helper()
+		stamps := map[string]string{}
+		for _, m := range c.ms[:3] {
+			out, err := m.Exec(ctx, "sh", "-c", "cmp /etc/kubernetes/admin.conf /root/.kube/config && stat -c '%a %U:%G' /root/.kube/config /root/.kube && stat -c %Y /root/.kube/config")
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if err != nil || len(lines) != 3 || lines[0] != "600 root:root" || lines[1] != "700 root:root" {
+				t.Errorf("%s: /root/.kube/config is not admin.conf's copy, 0600 in a 0700 directory: %v %q", m.Name, err, out)
+				continue
+			}
+			stamps[m.Name] = lines[2]
+			got, err := m.Exec(ctx, "sh", "-c", "cd / && HOME=/root kubectl get nodes -o name")
+			if err != nil || strings.TrimSpace(got) != "node/m1\nnode/m2\nnode/m3\nnode/w1\nnode/w2" {
+				t.Errorf("%s: kubectl as root with no --kubeconfig: %v %q", m.Name, err, got)
+			}
+		}
+		return stamps
+	}
+	var stamps map[string]string
+	t.Run("admin kubeconfig for the SSH user", func(t *testing.T) { stamps = userKubeconfig(t) })
+
 	t.Run("rerun changes nothing", func(t *testing.T) {
 		evs, out, took, err := c.apply(ctx)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
+		}
+		if after := userKubeconfig(t); !maps.Equal(after, stamps) {
+			t.Errorf("the SSH user's kubeconfig rewritten by a rerun: modified %v, before %v", after, stamps)
 		}
 		skipped := 0
 		for _, e := range evs {
