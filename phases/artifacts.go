@@ -235,7 +235,7 @@ func restoreArtifacts(ctx context.Context, env *Env, host string) error {
 	if err := bundle.Verify(dir, &bundle.Manifest{Files: slices.Concat(files, images)}); err != nil {
 		return err
 	}
-	env.Log.ForHost(host).Warn(fmt.Sprintf("%d image tarballs and %d files of the bundle are gone since the artifacts phase: installing them again "+
+	env.Log.ForHost(host).Warn(fmt.Sprintf("%d image tarballs and %d files of the bundle are not on the host (gone since the artifacts phase, or it did not run): installing them again "+
 		"(the kubelet removes unused images when its disk is fuller than imageGCHighThresholdPercent; free some space on it)", len(images), len(files)))
 	return a.install(ctx, env, host, m, files, images)
 }

@@ -227,6 +227,14 @@ func removeHost(ctx context.Context, env *Env, control inventory.Host, l leaving
 			return err
 		}
 	}
+	// kubeadm reset leaves $HOME/.kube/config: kubeha's copy of admin.conf
+	// there is a cluster-admin credential that must not stay on a machine
+	// the cluster no longer has. The records say where, option on or off.
+	if reachable && h.Role == inventory.RoleMaster {
+		if _, err := env.run(ctx, h.Name, "remove kubeha's copies of admin.conf", userKubeconfigCleanUp()); err != nil {
+			return err
+		}
+	}
 	if l.InCluster {
 		if err := cp.DeleteNode(ctx, control, h.Name); err != nil {
 			return fmt.Errorf("delete the node (through %s): %w", control.Name, err)

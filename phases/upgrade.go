@@ -422,9 +422,6 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 	}
 	data := upgradeScriptData{target, upgradeStage(target), u.Mode, c.Spec.Kubeadm.IgnorePreflightErrors, u.Master, inventory.APIServerPort}
 	log.Info(u.Reason)
-	if err := restoreArtifacts(ctx, env, u.Host); err != nil {
-		return fmt.Errorf("the bundle's artifacts, before the node's turn: %w", err)
-	}
 	if u.Mode == "apply" {
 		if _, err := env.run(ctx, u.Host, "kubeadm upgrade plan", scripts.Render("phases/upgrade-plan", data)); err != nil {
 			return fmt.Errorf("kubeadm upgrade plan refuses %s: %w", target, err)
@@ -441,6 +438,12 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 		// hands every master back before it goes on.
 		cp.SetBackendOrWarn(ctx, u.Host, controlplane.BackendDrain)
 		defer cp.SetBackendOrWarn(context.WithoutCancel(ctx), u.Host, controlplane.BackendReady)
+	}
+	// Last before kubeadm, after a drain that may take minutes: the
+	// kubelet's garbage collector may remove an image again two minutes
+	// after it arrived.
+	if err := restoreArtifacts(ctx, env, u.Host); err != nil {
+		return fmt.Errorf("restore the bundle's artifacts before the upgrade: %w", err)
 	}
 	if _, err := env.run(ctx, u.Host, "upgrade the node", scripts.Render("phases/upgrade-node", data)); err != nil {
 		return err
@@ -472,9 +475,9 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 // waitEtcdMembersHealthy waits up to secs until every member of the
 // stacked etcd, as master h's etcd pod sees them, is healthy. The next
 // master's upgrade restarts its own member, and with another one not back
-// yet etcd loses its quorum. h's
-// own apiserver finding etcd healthy (WaitEtcd) says nothing of the other
-// members. External etcd is the operator's to watch.
+// yet etcd loses its quorum. h's own apiserver finding etcd healthy
+// (WaitEtcd) says nothing of the other members. External etcd is the
+// operator's to watch.
 func waitEtcdMembersHealthy(ctx context.Context, env *Env, h inventory.Host, secs int) error {
 	if env.Cluster.Spec.Etcd.Topology == inventory.EtcdExternal {
 		return nil

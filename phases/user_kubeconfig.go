@@ -182,9 +182,11 @@ func (CopyAdminKubeconfig) Run(ctx context.Context, env *Env, w Work) error {
 		if err != nil {
 			return err
 		}
-		// A file kept (Done is "") is what the probe warned of.
+		// A file kept (Done is "") became the user's since the probe.
 		if d := v.Done(); d != "" {
 			env.Log.ForHost(host).Info(d)
+		} else if w := v.Warning(); w != "" {
+			env.Log.ForHost(host).Warn(w)
 		}
 		return nil
 	})

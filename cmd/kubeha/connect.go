@@ -244,9 +244,13 @@ func (p *prompter) secret(env, what string) (string, error) {
 		}
 		var err error
 		if p.view != nil {
-			v, err = p.view.ask(what)
-		}
-		if p.view == nil || errors.Is(err, errViewEnded) {
+			// The view ends before the run only when the run is being
+			// stopped (a signal, a broken terminal): a question then
+			// would hold up the exit until someone pressed Enter.
+			if v, err = p.view.ask(what); errors.Is(err, errViewEnded) {
+				return "", fmt.Errorf("%s needed and the live view has ended: set %s", what, env)
+			}
+		} else {
 			v, err = askTerminal(p.in, p.out, what)
 		}
 		if err != nil {
