@@ -188,6 +188,11 @@ func (c *cluster) removeAndReplace(ctx context.Context, t *testing.T) {
 			t.Errorf("%s: haproxy backends %q, want m1 m2 m4", m, got)
 		}
 	}
+	// The scenario's inventory asks for the SSH user's copy of admin.conf:
+	// m4 got one when it joined.
+	if out, err := c.machine("w3").Exec(ctx, "cmp", "/etc/kubernetes/admin.conf", "/root/.kube/config"); err != nil {
+		t.Errorf("m4: /root/.kube/config is not admin.conf's copy after its join: %v %s", err, out)
+	}
 
 	// m4 removed while it runs.
 	c.setHosts(t, append(masters("m1", "m2"), workers...)...)
@@ -206,6 +211,11 @@ func (c *cluster) removeAndReplace(ctx context.Context, t *testing.T) {
 	}
 	if left := c.leftKubernetes(ctx, "w3"); left != "" {
 		t.Errorf("m4 (w3's machine) after its removal still has:\n%s", left)
+	}
+	// kubeadm reset leaves $HOME/.kube/config: the removal takes kubeha's
+	// copy (a cluster-admin credential) and its records.
+	if out, err := c.machine("w3").Exec(ctx, "sh", "-c", "if [ -e /root/.kube/config ] || [ -e /etc/kubeha/user-kubeconfig ]; then echo left; else echo gone; fi"); err != nil || strings.TrimSpace(out) != "gone" {
+		t.Errorf("m4 (w3's machine) after its removal: the SSH user's copy of admin.conf or its records %s (%v)", strings.TrimSpace(out), err)
 	}
 	if !readyz(insecureClient()) {
 		t.Error("the VIP does not answer after m4's removal")
