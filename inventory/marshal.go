@@ -11,10 +11,15 @@ import (
 // optional fields are left out, so a defaulted inventory shows exactly the
 // values kubeha will use.
 func Marshal(c *Cluster) ([]byte, error) {
+	return encodeYAML(c)
+}
+
+// encodeYAML is v as YAML with two-space indentation.
+func encodeYAML(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	if err := enc.Close(); err != nil {
@@ -58,20 +63,15 @@ func MarshalKeepingComments(c *Cluster, orig []byte) ([]byte, error) {
 	}
 	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{&root}}
 	keepComments(doc, &old, 0)
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		return plain, nil
-	}
-	if err := enc.Close(); err != nil {
+	kept, err := encodeYAML(doc)
+	if err != nil {
 		return plain, nil
 	}
 	var got, want Cluster
-	if decodeStrict(buf.Bytes(), &got) != nil || decodeStrict(plain, &want) != nil || !reflect.DeepEqual(got, want) {
+	if decodeStrict(kept, &got) != nil || decodeStrict(plain, &want) != nil || !reflect.DeepEqual(got, want) {
 		return plain, nil
 	}
-	return buf.Bytes(), nil
+	return kept, nil
 }
 
 // keepComments copies onto dst, a node Marshal renders, the comments of

@@ -304,13 +304,7 @@ func notOutput(out string) string {
 
 // hostFailed reports whether kubeha's JSON output says host failed.
 func hostFailed(out, host string) bool {
-	for _, l := range strings.Split(out, "\n") {
-		var e events.Event
-		if json.Unmarshal([]byte(l), &e) == nil && e.Kind == events.HostFailed && e.Host == host {
-			return true
-		}
-	}
-	return false
+	return hasEvent(out, func(e events.Event) bool { return e.Kind == events.HostFailed && e.Host == host })
 }
 
 func firstLine(s string) string {
