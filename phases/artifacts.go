@@ -41,6 +41,21 @@ func (a *InstallArtifacts) load(c *inventory.Cluster) (*bundle.Manifest, error) 
 		return a.manifest, nil
 	}
 	dir := c.Spec.Artifacts.Dir
+	m, err := loadForVersion(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := bundle.Verify(dir, m); err != nil {
+		return nil, err
+	}
+	a.manifest = m
+	return m, nil
+}
+
+// loadForVersion reads the inventory's bundle's manifest, unverified, and
+// refuses a bundle of another Kubernetes version than the inventory's.
+func loadForVersion(c *inventory.Cluster) (*bundle.Manifest, error) {
+	dir := c.Spec.Artifacts.Dir
 	m, err := bundle.Load(dir)
 	if err != nil {
 		return nil, err
@@ -48,10 +63,6 @@ func (a *InstallArtifacts) load(c *inventory.Cluster) (*bundle.Manifest, error) 
 	if m.KubernetesVersion != c.Spec.KubernetesVersion {
 		return nil, fmt.Errorf("bundle %s is for %s, the inventory wants %s", dir, m.KubernetesVersion, c.Spec.KubernetesVersion)
 	}
-	if err := bundle.Verify(dir, m); err != nil {
-		return nil, err
-	}
-	a.manifest = m
 	return m, nil
 }
 
@@ -220,12 +231,9 @@ func restoreArtifacts(ctx context.Context, env *Env, host string) error {
 	// The artifacts phase verified the whole bundle; this verifies only
 	// what goes up again, on every node's turn.
 	dir := env.Cluster.Spec.Artifacts.Dir
-	m, err := bundle.Load(dir)
+	m, err := loadForVersion(env.Cluster)
 	if err != nil {
 		return err
-	}
-	if m.KubernetesVersion != env.Cluster.Spec.KubernetesVersion {
-		return fmt.Errorf("bundle %s is for %s, the inventory wants %s", dir, m.KubernetesVersion, env.Cluster.Spec.KubernetesVersion)
 	}
 	a := &InstallArtifacts{manifest: m}
 	files, images, err := a.hostState(ctx, env, host, m)
