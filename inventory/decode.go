@@ -15,18 +15,24 @@ import (
 )
 
 // Limits that keep a hostile file from costing more than a moment. An
-// inventory of a thousand hosts is well under them.
+// inventory of a thousand hosts is well under them. No inventory reaches
+// maxDepth: the decoder goes one level down per field, list item, map
+// value or alias, the types end at spec.hosts[i].ssh.sudo (5, or 10 with
+// an alias at every level), and free-form values are yaml's to decode (it
+// refuses 10000 levels). The limit is for a type that nests without end,
+// should one be added (TestDecodeLimits).
 const (
 	maxFileBytes = 4 << 20
 	maxDepth     = 32
 	maxNodes     = 200_000
 )
 
-// decodeStrict parses data into c. Unknown keys, wrong types and excess
-// documents are reported as Problems that carry the YAML path, so an operator
-// sees "spec.hosts[1].adress: unknown field; did you mean address?" rather
-// than a Go type name and a line number.
-func decodeStrict(data []byte, c *Cluster) error {
+// decodeStrict parses data into out, a *Cluster (tests pass other
+// pointers). Unknown keys, wrong types and excess documents are reported
+// as Problems that carry the YAML path, so an operator sees
+// "spec.hosts[1].adress: unknown field; did you mean address?" rather than
+// a Go type name and a line number.
+func decodeStrict(data []byte, out any) error {
 	if len(data) > maxFileBytes {
 		return Problems{{Path: "(file)", Message: fmt.Sprintf("the file is %d bytes; an inventory may be at most %d", len(data), maxFileBytes), Fix: "remove what is not inventory"}}
 	}
@@ -49,7 +55,7 @@ func decodeStrict(data []byte, c *Cluster) error {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	d.value(root, reflect.ValueOf(c).Elem(), "", 0)
+	d.value(root, reflect.ValueOf(out).Elem(), "", 0)
 	if len(d.problems) > 0 {
 		return d.problems
 	}
@@ -93,12 +99,16 @@ func displayPath(p string) string {
 // value decodes n into v, recording problems instead of stopping at the first.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 	d.nodes++
-	if depth > maxDepth || d.nodes > maxNodes {
-		if depth > maxDepth {
-			d.fail(path, n, "nested too deeply", "an inventory is a few levels deep; check the indentation")
-		} else {
-			d.fail(path, n, "too many YAML nodes", "this is not an inventory; check for alias expansion")
-		}
+	switch {
+	case d.nodes > maxNodes+1:
+		// Reported once, at the node that crossed the limit: a problem
+		// per node after it would cost what the limit is there to save.
+		return
+	case d.nodes > maxNodes:
+		d.fail(path, n, fmt.Sprintf("more than %d YAML nodes, counting an alias each time it is used", maxNodes), "this is not an inventory; check for alias expansion")
+		return
+	case depth > maxDepth:
+		d.fail(path, n, fmt.Sprintf("nested more than %d levels deep", maxDepth), "an inventory is a few levels deep; check the indentation")
 		return
 	}
 	if n.Kind == yaml.AliasNode {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,84 @@ func TestHostileInputs(t *testing.T) {
 				t.Fatal("empty message")
 			}
 			t.Logf("%v after %v", firstLine(err.Error(), 1), time.Since(start))
+		})
+	}
+}
+
+// nodesInventory is an inventory in which the decoder counts exactly n
+// nodes (n >= 9): one host, anchored, then used again through an alias as
+// often as fits, five nodes a use (the alias, the host, its three fields),
+// the rest made up with SANs of one node each. The SANs come first, so the
+// node that crosses the limit is in an alias's expansion, on line 3.
+func nodesInventory(n int) string {
+	const base = 9 // the document, spec, kubeadm, its SAN list, hosts, the anchored host and its three fields
+	aliases, sans := (n-base)/5, (n-base)%5
+	return "spec:\n" +
+		"  kubeadm: {apiServerCertSANs: [" + strings.TrimSuffix(strings.Repeat("a, ", sans), ", ") + "]}\n" +
+		"  hosts: [&h {name: k1, address: 10.0.0.1, role: worker}" + strings.Repeat(", *h", aliases) + "]\n"
+}
+
+// nested nests without end, as no inventory type does: the inventory's
+// types bound how deep the decoder goes (decode.go, maxDepth), so the
+// depth limit can be reached only through a type like this one.
+type nested struct {
+	N *nested `yaml:"n"`
+	V string  `yaml:"v"`
+}
+
+// nestedYAML is n mappings nested in block style, one a line, around
+// "v: x", which the decoder reaches at depth n+1, on line n+1.
+func nestedYAML(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(strings.Repeat("  ", i) + "n:\n")
+	}
+	b.WriteString(strings.Repeat("  ", n) + "v: x\n")
+	return b.String()
+}
+
+// TestDecodeLimits reaches the decoder's node and depth limits with
+// inputs one node or level over them, and passes inputs exactly at them:
+// a limit no test reaches would be a check that cannot fail. The problem
+// names the limit and the line, and a file far over the node limit gets
+// one problem, not one per node past it.
+func TestDecodeLimits(t *testing.T) {
+	const (
+		tooManyNodes = "more than 200000 YAML nodes, counting an alias each time it is used (line 3)"
+		nodesFix     = "this is not an inventory; check for alias expansion"
+	)
+	deepPath := strings.Repeat("n.", maxDepth) + "v"
+	tests := []struct {
+		name string
+		data string
+		into any
+		want Problems // nil when the input must decode
+	}{
+		{"nodes at the limit", nodesInventory(maxNodes), &Cluster{}, nil},
+		{"one node over the limit, in an alias", nodesInventory(maxNodes + 1), &Cluster{},
+			Problems{{Path: "spec.hosts[39998].role", Message: tooManyNodes, Fix: nodesFix}}},
+		{"far over the limit: one problem", nodesInventory(2 * maxNodes), &Cluster{},
+			Problems{{Path: "spec.hosts[39999]", Message: tooManyNodes, Fix: nodesFix}}},
+		{"depth at the limit", nestedYAML(maxDepth - 1), &nested{}, nil},
+		{"one level over the limit", nestedYAML(maxDepth), &nested{},
+			Problems{{Path: deepPath, Message: "nested more than 32 levels deep (line 33)", Fix: "an inventory is a few levels deep; check the indentation"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := decodeStrict([]byte(tt.data), tt.into)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("refused an input at the limit: %.500v", err)
+				}
+				return
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("want Problems, got %v", err)
+			}
+			if !reflect.DeepEqual(ps, tt.want) {
+				t.Fatalf("got %d problems:\n%.1000v\nwant:\n%v", len(ps), ps, tt.want)
+			}
 		})
 	}
 }

@@ -123,3 +123,41 @@ func TestEveryIntFieldHasARange(t *testing.T) {
 	}
 	walk(reflect.TypeOf(Cluster{}), "")
 }
+
+// TestParseInt pins how a number typed in a form is read: used when it is a
+// whole number in the field's range, refused with the field's fix otherwise,
+// 0 and empty included (a form has no "left out" for Default to fill).
+func TestParseInt(t *testing.T) {
+	const portFix = "use a port from 1 to 65535"
+	const vridFix = "use 1 to 255, unique among VRRP routers on the subnet"
+	const port, vrid = "spec.controlPlaneEndpoint.port", "spec.loadBalancer.virtualRouterID"
+	tests := []struct {
+		path, s string
+		want    int
+		problem *Problem // nil when s is used
+	}{
+		{port, "8443", 8443, nil},
+		{port, "1", 1, nil},
+		{port, "65535", 65535, nil},
+		{port, "", 0, &Problem{Path: port, Message: "empty", Fix: portFix}},
+		{port, "0", 0, &Problem{Path: port, Message: "0 is out of range", Fix: portFix}},
+		{port, "-1", 0, &Problem{Path: port, Message: "-1 is out of range", Fix: portFix}},
+		{port, "65536", 0, &Problem{Path: port, Message: "65536 is out of range", Fix: portFix}},
+		{port, "abc", 0, &Problem{Path: port, Message: `"abc" is not a whole number`, Fix: portFix}},
+		{port, "0x10", 0, &Problem{Path: port, Message: `"0x10" is not a whole number`, Fix: portFix}},
+		{port, "99999999999999999999", 0, &Problem{Path: port, Message: `"99999999999999999999" is out of range`, Fix: portFix}},
+		{vrid, "77", 77, nil},
+		{vrid, "255", 255, nil},
+		{vrid, "256", 0, &Problem{Path: vrid, Message: "256 is out of range", Fix: vridFix}},
+		{vrid, "0", 0, &Problem{Path: vrid, Message: "0 is out of range", Fix: vridFix}},
+		{"spec.hosts[2].ssh.port", "22", 22, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path+"="+tt.s, func(t *testing.T) {
+			n, p := ParseInt(tt.path, tt.s)
+			if n != tt.want || !reflect.DeepEqual(p, tt.problem) {
+				t.Errorf("ParseInt(%q, %q) = %d, %+v; want %d, %+v", tt.path, tt.s, n, p, tt.want, tt.problem)
+			}
+		})
+	}
+}

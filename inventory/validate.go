@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -105,6 +106,37 @@ func (v *validator) inRange(path string, n int) {
 	if n < r.min || n > r.max {
 		v.errorf(path, r.fix, "%d is out of range", n)
 	}
+}
+
+// ParseInt reads s, the value an operator typed for the integer field at
+// path in a form (the installer) rather than wrote in a file, by the rules a
+// file's value meets: a decimal whole number in the field's range
+// (intRanges). A form has no "left out": an empty s is refused like 0, so a
+// field the operator emptied or got wrong never turns silently into the
+// default. On a problem the number is 0. path must end in an integer field's
+// key; another path is a programming error and panics.
+func ParseInt(path, s string) (int, *Problem) {
+	r, ok := intRanges[lastKey(path)]
+	if !ok {
+		panic("inventory.ParseInt: " + path + " is not an integer field")
+	}
+	problem := func(msg string) (int, *Problem) {
+		return 0, &Problem{Path: path, Message: msg, Fix: r.fix}
+	}
+	if s == "" {
+		return problem("empty")
+	}
+	n, err := strconv.Atoi(s)
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return problem(fmt.Sprintf("%q is out of range", truncate(s, 40)))
+	case err != nil:
+		return problem(fmt.Sprintf("%q is not a whole number", truncate(s, 40)))
+	case n < r.min || n > r.max:
+		// The message Validate gives a file's value out of range.
+		return problem(fmt.Sprintf("%d is out of range", n))
+	}
+	return n, nil
 }
 
 // lastKey is the last key of a YAML path: port for spec.hosts[1].ssh.port.
@@ -236,8 +268,18 @@ func (v *validator) hosts() {
 		v.errorf("spec.hosts", "give at least one host role: master", "no host has role master")
 	case masters%2 == 0:
 		v.warnf("spec.hosts", "use an odd number of masters (3 or 5)",
-			"%d masters: etcd tolerates %d failed members, the same as %d masters", masters, (masters-1)/2, masters-1)
+			"%s: etcd tolerates %s, the same as %s", count(masters, "master"), count((masters-1)/2, "failed member"), count(masters-1, "master"))
 	}
+}
+
+// count is n and the noun, plural unless n is 1: "1 master", "0 failed
+// members". Every command that loads the inventory prints its warnings,
+// with counts of 1 among them (2 masters are "the same as 1 master").
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func (v *validator) endpoint() {

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -222,5 +223,58 @@ func TestDefaultIsIdempotent(t *testing.T) {
 	second, _ := Marshal(a)
 	if string(first) != string(second) {
 		t.Fatalf("Default changed a defaulted inventory:\n%s\n---\n%s", first, second)
+	}
+}
+
+// TestEvenMastersWarning pins the even-masters warning whole, as every
+// command that loads the inventory prints it (kubeha etcd restore after a
+// master was taken out, among them): its counts read right for 1 and for
+// more.
+func TestEvenMastersWarning(t *testing.T) {
+	tests := []struct {
+		masters int
+		want    string
+	}{
+		{2, "warning: spec.hosts: 2 masters: etcd tolerates 0 failed members, the same as 1 master (fix: use an odd number of masters (3 or 5))"},
+		{4, "warning: spec.hosts: 4 masters: etcd tolerates 1 failed member, the same as 3 masters (fix: use an odd number of masters (3 or 5))"},
+		{6, "warning: spec.hosts: 6 masters: etcd tolerates 2 failed members, the same as 5 masters (fix: use an odd number of masters (3 or 5))"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d masters", tt.masters), func(t *testing.T) {
+			c := base()
+			c.Spec.Hosts = nil
+			for i := range tt.masters {
+				c.Spec.Hosts = append(c.Spec.Hosts, Host{Name: fmt.Sprintf("k%d", i+1), Address: fmt.Sprintf("192.168.8.%d", 191+i), Role: RoleMaster})
+			}
+			Default(c)
+			var got []string
+			for _, p := range Validate(c) {
+				got = append(got, p.String())
+			}
+			if len(got) != 1 || got[0] != tt.want {
+				t.Fatalf("problems %q\nwant [%q]", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCount(t *testing.T) {
+	tests := []struct {
+		n    int
+		noun string
+		want string
+	}{
+		{0, "failed member", "0 failed members"},
+		{1, "failed member", "1 failed member"},
+		{1, "master", "1 master"},
+		{2, "master", "2 masters"},
+		{12, "master", "12 masters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := count(tt.n, tt.noun); got != tt.want {
+				t.Fatalf("count(%d, %q) = %q, want %q", tt.n, tt.noun, got, tt.want)
+			}
+		})
 	}
 }
