@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,10 @@ type Config struct {
 	User    string
 	// KeyPaths are private key files to offer, in order.
 	KeyPaths []string
-	// Passphrase returns the passphrase of an encrypted key file.
+	// Passphrase returns the passphrase of an encrypted key file. Its
+	// error goes up as it is, so it is to name path and say what to do, as
+	// the question it asks names the key: wrapped again, the message would
+	// name the key twice.
 	Passphrase func(path string) (string, error)
 	// AgentSocket is SSH_AUTH_SOCK, empty for no agent.
 	AgentSocket string
@@ -385,9 +389,13 @@ func loadKey(path string, passphrase func(string) (string, error)) (xssh.Signer,
 		}
 		pp, perr := passphrase(path)
 		if perr != nil {
-			return nil, fmt.Errorf("passphrase for %s: %w", path, perr)
+			return nil, perr // names the key (see Config.Passphrase)
 		}
 		s, err = xssh.ParsePrivateKeyWithPassphrase(data, []byte(pp))
+		if errors.Is(err, x509.IncorrectPasswordError) {
+			// x509's own words name neither the key nor the way out.
+			return nil, fmt.Errorf("key %s: wrong passphrase: check KUBEHA_SSH_KEY_PASSPHRASE, or the passphrase typed, and that this is the right key", path)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", path, err)

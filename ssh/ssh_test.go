@@ -186,21 +186,28 @@ func TestUnlockKeys(t *testing.T) {
 		keys    []string
 		bastion []string
 		answer  string
+		askErr  error    // what Passphrase returns instead of answer
 		noAsk   bool     // Passphrase is nil
 		asked   []string // paths Passphrase was asked about
-		wantErr string
+		wantErr string   // the whole message
 	}{
 		{name: "plain and missing keys", keys: []string{plain.Path, missing}},
 		{name: "encrypted", keys: []string{plain.Path, enc.Path}, answer: "correct horse", asked: []string{enc.Path}},
 		{name: "bastion's encrypted key", keys: []string{plain.Path}, bastion: []string{enc.Path}, answer: "correct horse", asked: []string{enc.Path}},
 		{name: "one key, asked once", keys: []string{enc.Path}, bastion: []string{enc.Path}, answer: "correct horse", asked: []string{enc.Path}},
-		{name: "wrong passphrase", keys: []string{enc.Path}, answer: "wrong", asked: []string{enc.Path}, wantErr: "key " + enc.Path},
-		{name: "no way to ask", keys: []string{enc.Path}, noAsk: true, wantErr: "KUBEHA_SSH_KEY_PASSPHRASE"},
+		{name: "wrong passphrase", keys: []string{enc.Path}, answer: "wrong", asked: []string{enc.Path},
+			wantErr: "key " + enc.Path + ": wrong passphrase: check KUBEHA_SSH_KEY_PASSPHRASE, or the passphrase typed, and that this is the right key"},
+		// Passphrase's error names the key itself; it is not wrapped with
+		// the key's path a second time.
+		{name: "passphrase not to be had", keys: []string{enc.Path}, askErr: errors.New("passphrase for " + enc.Path + " needed: set KUBEHA_SSH_KEY_PASSPHRASE"),
+			asked: []string{enc.Path}, wantErr: "passphrase for " + enc.Path + " needed: set KUBEHA_SSH_KEY_PASSPHRASE"},
+		{name: "no way to ask", keys: []string{enc.Path}, noAsk: true,
+			wantErr: "key " + enc.Path + " is encrypted: set KUBEHA_SSH_KEY_PASSPHRASE or run on a terminal to be asked"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var asked []string
-			ask := func(path string) (string, error) { asked = append(asked, path); return tc.answer, nil }
+			ask := func(path string) (string, error) { asked = append(asked, path); return tc.answer, tc.askErr }
 			if tc.noAsk {
 				ask = nil
 			}
@@ -212,8 +219,8 @@ func TestUnlockKeys(t *testing.T) {
 			if fmt.Sprint(asked) != fmt.Sprint(tc.asked) {
 				t.Errorf("asked about %v, want %v", asked, tc.asked)
 			}
-			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Fatalf("error %v, want one with %q", err, tc.wantErr)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || err.Error() != tc.wantErr) {
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
 			}
 		})
 	}
@@ -287,9 +294,15 @@ func TestAgentAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { agentCmd.Process.Kill(); agentCmd.Wait() })
-	for i := 0; i < 100; i++ {
+	// ssh-agent is listening once its socket exists; ssh-add before that
+	// fails with a message that would hide the real cause.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
 		if _, err := os.Stat(sock); err == nil {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ssh-agent did not create %s within 10 s", sock)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -453,8 +466,13 @@ func TestCancelKillsRemoteProcess(t *testing.T) {
 		_, err := c.Run(ctx, Command{Script: "sh -c '" + marker + "; true' & wait"})
 		errc <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !pgrep(marker) {
+	// Cancel only once the grandchild sleep itself runs. The shells above
+	// it carry the marker in their command lines from the moment the
+	// session starts, so an unanchored match would let the cancel land
+	// before there is any grandchild to leave behind, and the test would
+	// pass without proving the process group is killed.
+	deadline := time.Now().Add(60 * time.Second)
+	for !pgrep("^" + marker + "$") {
 		if time.Now().After(deadline) {
 			t.Fatal("remote command never started")
 		}
@@ -466,10 +484,10 @@ func TestCancelKillsRemoteProcess(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("want context.Canceled, got %v", err)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for pgrep(marker) {
 		if time.Now().After(deadline) {
 			t.Fatal("remote process still running after cancel")
@@ -557,17 +575,42 @@ func proxiedConfig(f *fixture, proxy *cutter) Config {
 	return cfg
 }
 
+// runStarted runs script on c in the background and returns once the
+// remote command has printed "started" on stdout, so the session is open
+// and the command is running on the host. A test that then breaks the
+// connection is sure to break it during the command, not while the session
+// is being opened (Run would then re-dial, or fail to dial, instead of
+// reporting a lost command). The channel yields Run's error.
+func runStarted(t *testing.T, c *Client, script string) <-chan error {
+	t.Helper()
+	started := make(chan struct{})
+	var once sync.Once
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), Command{Script: "echo started; " + script,
+			OnLine: func(stream, line string) {
+				if stream == "stdout" && line == "started" {
+					once.Do(func() { close(started) })
+				}
+			}})
+		errc <- err
+	}()
+	select {
+	case <-started:
+	case err := <-errc:
+		t.Fatalf("%q ended before it started: %v", script, err)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%q did not start within 60 s", script)
+	}
+	return errc
+}
+
 func TestConnectionCutThenReconnect(t *testing.T) {
 	f := newFixture(t, sshd.Options{})
 	proxy := newCutter(t, f.server.Addr())
 	c := dialT(t, proxiedConfig(f, proxy))
 	runT(t, c, "true")
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Run(context.Background(), Command{Script: "echo started; sleep 20"})
-		errc <- err
-	}()
-	time.Sleep(500 * time.Millisecond)
+	errc := runStarted(t, c, "sleep 20")
 	proxy.cut()
 	select {
 	case err := <-errc:
@@ -575,7 +618,7 @@ func TestConnectionCutThenReconnect(t *testing.T) {
 		if !errors.As(err, &lost) || lost.Host != "k1" {
 			t.Fatalf("want ConnectionLostError naming k1, got %v", err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("Run did not notice the cut connection")
 	}
 	// The next command reconnects by itself.
@@ -594,12 +637,7 @@ func TestSilentHostIsNoticed(t *testing.T) {
 	cfg.KeepAlive = 300 * time.Millisecond
 	c := dialT(t, cfg)
 	runT(t, c, "true")
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Run(context.Background(), Command{Script: "sleep 60"})
-		errc <- err
-	}()
-	time.Sleep(200 * time.Millisecond)
+	errc := runStarted(t, c, "sleep 60")
 	proxy.silent.Store(true)
 	select {
 	case err := <-errc:
@@ -607,8 +645,8 @@ func TestSilentHostIsNoticed(t *testing.T) {
 		if !errors.As(err, &lost) || lost.Host != "k1" {
 			t.Fatalf("want ConnectionLostError naming k1, got %v", err)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("a silent host was not noticed within 20 s (keepalive every 300 ms)")
+	case <-time.After(60 * time.Second):
+		t.Fatal("a silent host was not noticed within 60 s (keepalive every 300 ms)")
 	}
 }
 
