@@ -47,6 +47,12 @@ type Event struct {
 	Total    int64         `json:"total,omitempty"`  // Progress: expected, 0 if unknown
 	Error    string        `json:"error,omitempty"`
 	Duration time.Duration `json:"durationNs,omitempty"`
+	// Cancelled marks a host-failed or phase-failed event whose step was
+	// cut short because the run was cancelled (Ctrl-C, SIGTERM), not
+	// because it failed on its own: the journal records it as interrupted
+	// and the next run does it again. Readers show it as such, not as N
+	// failures to look into.
+	Cancelled bool `json:"cancelled,omitempty"`
 }
 
 // Sink receives events. Implementations must be safe for concurrent use:

@@ -71,8 +71,17 @@ func ForEachHost(ctx context.Context, env *Env, hosts []string, limit int, fn fu
 		err := fn(ctx, h)
 		d := time.Since(start)
 		if err != nil {
-			log.Emit(events.Event{Kind: events.HostFailed, Error: err.Error(), Duration: d})
-			env.results.set(h, state.StatusFailed, err)
+			// A step that ends in error once the run is cancelled was cut
+			// short by that, whatever the error says (a killed remote
+			// command, a closed session): it is not this host's failure.
+			// A deadline that ran out is a failure, not an interruption.
+			cancelled := errors.Is(ctx.Err(), context.Canceled)
+			log.Emit(events.Event{Kind: events.HostFailed, Error: err.Error(), Duration: d, Cancelled: cancelled})
+			if cancelled {
+				env.results.set(h, state.StatusInterrupted, err)
+			} else {
+				env.results.set(h, state.StatusFailed, err)
+			}
 			return err
 		}
 		log.Emit(events.Event{Kind: events.HostDone, Duration: d})

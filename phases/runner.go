@@ -347,7 +347,7 @@ func (r *Runner) applyOne(ctx context.Context, p Phase, forced bool) error {
 	case state.StatusDone:
 		env.Log.Emit(events.Event{Kind: events.PhaseDone, Duration: time.Since(start)})
 	case state.StatusInterrupted:
-		env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: "interrupted", Duration: time.Since(start)})
+		env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: "interrupted", Duration: time.Since(start), Cancelled: true})
 		return fmt.Errorf("phase %s: %w", id, ErrInterrupted)
 	default:
 		env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: runErr.Error(), Duration: time.Since(start)})
@@ -431,6 +431,12 @@ func (r *Runner) Reset(ctx context.Context) error {
 		env := r.env(p)
 		env.Log.Emit(events.Event{Kind: events.PhaseStarted, Message: title})
 		if err := do(ctx, env); err != nil {
+			if ctx.Err() != nil {
+				// Cut short, not failed: nothing to fix, and the checks
+				// below end the reset as interrupted.
+				env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: "interrupted", Cancelled: true})
+				return
+			}
 			env.Log.Emit(events.Event{Kind: events.PhaseFailed, Error: err.Error()})
 			errs = append(errs, &PhaseError{Phase: p.ID(), Err: err})
 			return
@@ -446,6 +452,9 @@ func (r *Runner) Reset(ctx context.Context) error {
 			step(r.Phases[i], "Take the hosts out of the cluster: "+r.Phases[i].Title(), t.TearDown)
 		}
 	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("reset: %w", ErrInterrupted)
+	}
 	if len(errs) > 0 {
 		// While a kubelet or a pod may still run, the clean-ups would race
 		// with it: stop here, say so, keep the journal as it is.
@@ -460,6 +469,9 @@ func (r *Runner) Reset(ctx context.Context) error {
 			return fmt.Errorf("reset: %w", ErrInterrupted)
 		}
 		step(r.Phases[i], "Undo: "+r.Phases[i].Title(), c.CleanUp)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("reset: %w", ErrInterrupted)
 	}
 	if len(errs) == 0 {
 		// The cluster is gone: no host of it is kubeha's to remove any more.

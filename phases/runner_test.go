@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -629,5 +630,144 @@ func TestOverlappingPhasesRunTogether(t *testing.T) {
 	}
 	if got := phaseOrder(w2.runs()); !reflect.DeepEqual(got, []string{"init", "workers"}) {
 		t.Fatalf("order %v", got)
+	}
+}
+
+// failures is what recorded events say failed: kind, phase, host, and
+// whether the event marks the step as cancelled rather than failed.
+func failures(rec *events.Recorder) []string {
+	var out []string
+	for _, e := range rec.Events() {
+		if e.Kind == events.HostFailed || e.Kind == events.PhaseFailed {
+			out = append(out, fmt.Sprintf("%s %s %s cancelled=%v", e.Kind, e.Phase, e.Host, e.Cancelled))
+		}
+	}
+	return out
+}
+
+// TestCancelledStepsAreNotFailures: a host step that ends in error because
+// the run was cancelled (Ctrl-C) is reported and recorded as cut short,
+// not as that host's failure; a step that fails on its own, or runs out of
+// a deadline, is a failure as before.
+func TestCancelledStepsAreNotFailures(t *testing.T) {
+	var busy atomic.Int32
+	tests := []struct {
+		name string
+		// hook runs on each host of phase b; cancel cancels the run.
+		hook         func(ctx context.Context, host string, cancel func()) error
+		wantErr      string
+		wantFailures []string
+		wantHosts    map[string]string // journal: host -> status in phase b
+	}{
+		{
+			name: "Ctrl-C while every host is busy",
+			hook: func(ctx context.Context, _ string, cancel func()) error {
+				// The last host to start presses Ctrl-C, so that all
+				// three are in their step when it comes.
+				if busy.Add(1) == 3 {
+					cancel()
+				}
+				<-ctx.Done()
+				return fmt.Errorf("kubeadm join cut short: %w", ctx.Err())
+			},
+			wantErr: "phase b: interrupted",
+			wantFailures: []string{
+				"host-failed b m1 cancelled=true", "host-failed b m2 cancelled=true", "host-failed b w1 cancelled=true",
+				"phase-failed b  cancelled=true",
+			},
+			wantHosts: map[string]string{"m1": state.StatusInterrupted, "m2": state.StatusInterrupted, "w1": state.StatusInterrupted},
+		},
+		{
+			name: "a host fails on its own",
+			hook: func(_ context.Context, h string, _ func()) error {
+				if h == "m2" {
+					return errors.New("kubeadm join exited 1")
+				}
+				return nil
+			},
+			wantErr:      "phase b failed on 1 host(s):\nm2: kubeadm join exited 1",
+			wantFailures: []string{"host-failed b m2 cancelled=false", "phase-failed b  cancelled=false"},
+			wantHosts:    map[string]string{"m1": state.StatusDone, "m2": state.StatusFailed, "w1": state.StatusDone},
+		},
+		{
+			name: "a host's own deadline runs out",
+			hook: func(ctx context.Context, h string, _ func()) error {
+				if h != "w1" {
+					return nil
+				}
+				dctx, stop := context.WithTimeout(ctx, time.Millisecond)
+				defer stop()
+				<-dctx.Done()
+				return fmt.Errorf("wait for the kubelet: %w", dctx.Err())
+			},
+			wantErr:      "phase b failed on 1 host(s):\nw1: wait for the kubelet: context deadline exceeded",
+			wantFailures: []string{"host-failed b w1 cancelled=false", "phase-failed b  cancelled=false"},
+			wantHosts:    map[string]string{"m1": state.StatusDone, "m2": state.StatusDone, "w1": state.StatusFailed},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld()
+			ps := fakes(w, "a", "b")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ps[1].(*fakePhase).hook = func(ctx context.Context, h string) error { return tt.hook(ctx, h, cancel) }
+			var rec events.Recorder
+			r := newRunner(ps, nil, &rec)
+			r.Concurrency = 3
+			err := r.Apply(ctx, Selection{})
+			if err == nil || err.Error() != tt.wantErr {
+				t.Fatalf("error %v, want %q", err, tt.wantErr)
+			}
+			if got := failures(&rec); !sameSet(got, tt.wantFailures) {
+				t.Errorf("failures %q, want %q", got, tt.wantFailures)
+			}
+			got := map[string]string{}
+			for h, hr := range r.Journal.Phases["b"].Hosts {
+				got[h] = hr.Status
+			}
+			if !reflect.DeepEqual(got, tt.wantHosts) {
+				t.Errorf("journal hosts %v, want %v", got, tt.wantHosts)
+			}
+		})
+	}
+}
+
+// cancellingTear is a teardown cut short by Ctrl-C.
+type cancellingTear struct {
+	cleanPhase
+	cancel func()
+}
+
+func (p *cancellingTear) TearDown(ctx context.Context, env *Env) error {
+	*p.order = append(*p.order, "teardown "+p.id)
+	p.cancel()
+	return fmt.Errorf("m1: kubeadm reset: %w", ctx.Err())
+}
+
+// TestResetInterruptedDuringTearDown: Ctrl-C during the teardown ends the
+// reset as interrupted, with the step shown as cancelled; it is not a
+// failed teardown with something to fix, and nothing is cleaned up after.
+func TestResetInterruptedDuringTearDown(t *testing.T) {
+	w := newWorld()
+	var order []string
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ps := []Phase{
+		&cleanPhase{fakePhase{id: "prep", w: w}, &order},
+		&cancellingTear{cleanPhase{fakePhase{id: "init", w: w}, &order}, cancel},
+		&cleanPhase{fakePhase{id: "cni", w: w}, &order},
+	}
+	var rec events.Recorder
+	r := newRunner(ps, nil, &rec)
+	err := r.Reset(ctx)
+	if err == nil || err.Error() != "reset: interrupted" || !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("error %v, want reset: interrupted", err)
+	}
+	if want := []string{"phase-failed init  cancelled=true"}; !reflect.DeepEqual(failures(&rec), want) {
+		t.Errorf("failures %q, want %q", failures(&rec), want)
+	}
+	if want := []string{"teardown init"}; !reflect.DeepEqual(order, want) {
+		t.Fatalf("reset order %v, want %v", order, want)
 	}
 }

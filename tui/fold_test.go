@@ -165,6 +165,71 @@ func TestPlainSummaryCounts(t *testing.T) {
 	}
 }
 
+// TestPlainCancelledSteps: when Ctrl-C cuts a phase short, the hosts that
+// were busy read as cancelled, not as failures with an error each: folded,
+// they are counted in the summary and have no line of their own; with -v
+// each has a "cancelled" line; the phase ends as cancelled. A host that had
+// failed before the cancel is still a failure, listed in full.
+func TestPlainCancelledSteps(t *testing.T) {
+	const phase = "join-workers"
+	ev := func(k events.Kind, host string) events.Event { return events.Event{Kind: k, Phase: phase, Host: host} }
+	cancelled := func(host string) events.Event {
+		return events.Event{Kind: events.HostFailed, Phase: phase, Host: host, Cancelled: true,
+			Error: host + `: "kubeadm join" cut short: context canceled`}
+	}
+	interrupted := []events.Event{
+		{Kind: events.PhaseStarted, Phase: phase, Message: "Join worker nodes"},
+		ev(events.HostStarted, "w1"), ev(events.HostStarted, "w2"), ev(events.HostStarted, "w3"),
+		ev(events.HostDone, "w1"), cancelled("w3"), cancelled("w2"),
+		{Kind: events.PhaseFailed, Phase: phase, Error: "interrupted", Cancelled: true},
+		{Kind: events.RunFailed, Phase: phase, Error: "phase join-workers: interrupted"},
+	}
+	failedFirst := []events.Event{
+		{Kind: events.PhaseStarted, Phase: phase, Message: "Join worker nodes"},
+		ev(events.HostStarted, "w1"), ev(events.HostStarted, "w2"),
+		{Kind: events.HostFailed, Phase: phase, Host: "w1", Error: "w1: kubeadm join exited 1"},
+		cancelled("w2"),
+		{Kind: events.PhaseFailed, Phase: phase, Error: "interrupted", Cancelled: true},
+	}
+	tests := []struct {
+		name    string
+		verbose bool
+		evs     []events.Event
+		want    string // the whole output
+	}{
+		{name: "folded", evs: interrupted, want: `==> [join-workers] Join worker nodes
+phase join-workers: 1 done, 2 cancelled (w2, w3)
+<== [join-workers] cancelled
+`},
+		{name: "with -v", verbose: true, evs: interrupted, want: `==> [join-workers] Join worker nodes
+[join-workers] w1: ok
+[join-workers] w3: cancelled
+[join-workers] w2: cancelled
+phase join-workers: 1 done, 2 cancelled (w2, w3)
+<== [join-workers] cancelled
+`},
+		{name: "a failure before the cancel", evs: failedFirst, want: `==> [join-workers] Join worker nodes
+[join-workers] w1: FAILED: w1: kubeadm join exited 1
+phase join-workers: 0 done, 1 failed (w1), 1 cancelled (w2)
+  w1: kubeadm join exited 1
+<== [join-workers] cancelled
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			p := NewPlain(&b, false)
+			p.Verbose = tt.verbose
+			for _, e := range tt.evs {
+				p.Emit(e)
+			}
+			if got := b.String(); got != tt.want {
+				t.Fatalf("got:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestJSONKeepsEveryEvent pins that folding is the plain renderer's alone:
 // the JSON lines are every event, each exactly as encoding/json writes it.
 func TestJSONKeepsEveryEvent(t *testing.T) {

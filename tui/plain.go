@@ -21,11 +21,16 @@ import (
 // Unless Verbose is set, what a host does inside a per-host step (from its
 // host-started to its host-done or host-failed event) is folded: its done
 // line, its info lines and its byte progress are not printed; when the
-// phase ends one line counts its hosts done, failed and pending, followed
-// by each failed host's error in full. Everything else still prints as it
-// comes: events with no host, command output, warnings, failures, skips
-// and plan changes. A phase of 200 hosts so reads as a few lines plus what
-// went wrong.
+// phase ends one line counts its hosts done, failed, cancelled and
+// pending, followed by each failed host's error in full. Everything else
+// still prints as it comes: events with no host, command output, warnings,
+// failures, skips and plan changes. A phase of 200 hosts so reads as a few
+// lines plus what went wrong.
+//
+// A step cut short by Ctrl-C (an event marked Cancelled) is not a failure:
+// its line says "cancelled", is folded like a done one, and has no error
+// listed, so an interrupted run reads as one interruption, not as a
+// failure on every host that was busy.
 type Plain struct {
 	mu            sync.Mutex
 	w             io.Writer
@@ -122,9 +127,9 @@ func (p *Plain) lines(e events.Event) []string {
 		}
 		fold := !p.Verbose && t.inStep(e.Host)
 		if e.Kind == events.HostStarted || e.Kind == events.HostDone || e.Kind == events.HostFailed {
-			t.record(e)
+			t.Record(e)
 		}
-		if fold && e.Kind != events.HostFailed {
+		if fold && (e.Kind != events.HostFailed || e.Cancelled) {
 			if e.Kind == events.Info {
 				t.folded[e.Host] = append(t.folded[e.Host], p.format(e))
 			}
@@ -134,10 +139,13 @@ func (p *Plain) lines(e events.Event) []string {
 		if t := p.tallies[e.Phase]; t != nil {
 			delete(p.tallies, e.Phase)
 			out = append(out, t.replay()...)
-			sum, failed := t.summary(e.Phase)
+			sum, outcome := t.summary(e.Phase)
 			code := ansiGreen
-			if failed {
+			switch outcome {
+			case StepFailed:
 				code = ansiRed
+			case StepCancelled:
+				code = ansiYel
 			}
 			for _, l := range sum {
 				out = append(out, p.paint(code, l))
@@ -174,6 +182,9 @@ func (p *Plain) format(e events.Event) string {
 	case events.PhaseDone:
 		return p.paint(ansiGreen, "<== "+where+" done"+d)
 	case events.PhaseFailed:
+		if e.Cancelled {
+			return p.paint(ansiYel, "<== "+where+" cancelled"+d)
+		}
 		return p.paint(ansiRed, "!!! "+where+" failed"+d+": "+firstLine(e.Error))
 	case events.PhaseSkipped:
 		return p.paint(ansiDim, "--- "+where+" skipped: "+e.Message)
@@ -182,6 +193,9 @@ func (p *Plain) format(e events.Event) string {
 	case events.HostDone:
 		return where + ": ok" + d
 	case events.HostFailed:
+		if e.Cancelled {
+			return p.paint(ansiYel, where+": cancelled"+d)
+		}
 		return p.paint(ansiRed, where+": FAILED"+d+": "+firstLine(e.Error))
 	case events.Output:
 		return p.paint(ansiDim, where+" | "+e.Message)

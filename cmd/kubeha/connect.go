@@ -49,9 +49,11 @@ const (
 )
 
 // connectSSH builds the connection pool for the cluster's hosts. Nothing is
-// dialled until a phase first needs a host.
-func connectSSH(_ context.Context, c *inventory.Cluster, o connectOptions) (phases.Hosts, func() error, error) {
-	configs, err := sshConfigs(c, o, userSSHConfig{})
+// dialled until a phase first needs a host. A question for a secret asked
+// while ctx is done is not asked, and one on the terminal when it is done
+// ends there: ctx is the command's, which Ctrl-C cancels.
+func connectSSH(ctx context.Context, c *inventory.Cluster, o connectOptions) (phases.Hosts, func() error, error) {
+	configs, err := sshConfigs(ctx, c, o, userSSHConfig{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -68,7 +70,10 @@ func connectSSH(_ context.Context, c *inventory.Cluster, o connectOptions) (phas
 // host wants an SSH or sudo password only shows once it is reached, so the
 // prompter asks for those through o.view during the run: the view lends
 // the terminal for the question and takes it back (see viewTerminal).
-func sshConfigs(c *inventory.Cluster, o connectOptions, sc sshConfigSource) ([]ssh.Config, error) {
+//
+// The configs ask their questions under ctx, for as long as they are used:
+// the callbacks of ssh.Config take no context of their own.
+func sshConfigs(ctx context.Context, c *inventory.Cluster, o connectOptions, sc sshConfigSource) ([]ssh.Config, error) {
 	if o.acceptNewHostKeys && o.insecureHostKeys {
 		return nil, usageError{fmt.Errorf("--accept-new-host-keys and --insecure-ignore-host-keys contradict each other")}
 	}
@@ -84,7 +89,7 @@ func sshConfigs(c *inventory.Cluster, o connectOptions, sc sshConfigSource) ([]s
 	p := &prompter{in: o.stdin, out: o.stderr, secrets: o.secrets}
 	var configs []ssh.Config
 	for _, h := range c.Spec.Hosts {
-		configs = append(configs, resolve(c, h, known, p, sc))
+		configs = append(configs, resolve(ctx, c, h, known, p, sc))
 	}
 	if o.view != nil {
 		if err := ssh.UnlockKeys(configs...); err != nil {
@@ -116,7 +121,8 @@ func (userSSHConfig) GetAll(alias, key string) []string {
 
 // resolve gives each setting from, in order: the host's own inventory
 // entry, spec.ssh, ~/.ssh/config for the host's address, OpenSSH's default.
-func resolve(c *inventory.Cluster, h inventory.Host, known *ssh.KnownHosts, p *prompter, sc sshConfigSource) ssh.Config {
+// Its secrets are asked for under ctx (see sshConfigs).
+func resolve(ctx context.Context, c *inventory.Cluster, h inventory.Host, known *ssh.KnownHosts, p *prompter, sc sshConfigSource) ssh.Config {
 	s := c.Spec.SSH
 	hs := inventory.HostSSH{}
 	if h.SSH != nil {
@@ -154,10 +160,12 @@ func resolve(c *inventory.Cluster, h inventory.Host, known *ssh.KnownHosts, p *p
 		sudo = *hs.Sudo
 	}
 	cfg.Sudo = sudo
-	cfg.Passphrase = func(path string) (string, error) { return p.secret(envKeyPassphrase, "passphrase for "+path) }
-	cfg.Password = p.lazy(envSSHPassword, "SSH password")
+	// Every error of the prompter names what it asked for, here the key's
+	// path, as ssh.Config.Passphrase wants.
+	cfg.Passphrase = func(path string) (string, error) { return p.secret(ctx, envKeyPassphrase, "passphrase for "+path) }
+	cfg.Password = p.lazy(ctx, envSSHPassword, "SSH password")
 	if sudo {
-		cfg.SudoPassword = p.lazy(envSudoPassword, "sudo password")
+		cfg.SudoPassword = p.lazy(ctx, envSudoPassword, "sudo password")
 	}
 	if b := s.Bastion; b != nil {
 		cfg.Bastion = &ssh.Config{
@@ -226,12 +234,16 @@ type prompter struct {
 }
 
 // asker puts one question on the terminal and reads the answer without
-// echo. viewTerminal is the one the live view lends.
+// echo, giving up when ctx is done. viewTerminal is the one the live view
+// lends.
 type asker interface {
-	ask(question string) (string, error)
+	ask(ctx context.Context, question string) (string, error)
 }
 
-func (p *prompter) secret(env, what string) (string, error) {
+// secret is the secret what, from env or asked for under ctx. A question
+// that ctx ended is not remembered: each caller waiting for the same
+// secret then gets the same error at once, without a question.
+func (p *prompter) secret(ctx context.Context, env, what string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if v, ok := p.cache[what]; ok {
@@ -247,11 +259,11 @@ func (p *prompter) secret(env, what string) (string, error) {
 			// The view ends before the run only when the run is being
 			// stopped (a signal, a broken terminal): a question then
 			// would hold up the exit until someone pressed Enter.
-			if v, err = p.view.ask(what); errors.Is(err, errViewEnded) {
+			if v, err = p.view.ask(ctx, what); errors.Is(err, errViewEnded) {
 				return "", fmt.Errorf("%s needed and the live view has ended: set %s", what, env)
 			}
 		} else {
-			v, err = askTerminal(p.in, p.out, what)
+			v, err = askTerminal(ctx, p.in, p.out, what)
 		}
 		if err != nil {
 			return "", err
@@ -268,25 +280,39 @@ func (p *prompter) secret(env, what string) (string, error) {
 // lazy returns a function that produces the secret when first needed, or
 // nil when it can never be had (no variable, no terminal), so that the SSH
 // and sudo code do not offer a method that cannot work.
-func (p *prompter) lazy(env, what string) func() (string, error) {
+func (p *prompter) lazy(ctx context.Context, env, what string) func() (string, error) {
 	if os.Getenv(env) == "" && !isTerminal(p.in) {
 		return nil
 	}
-	return func() (string, error) { return p.secret(env, what) }
+	return func() (string, error) { return p.secret(ctx, env, what) }
 }
 
 // askTerminal writes the question to out and reads one line from in, a
 // terminal, with echo off. The answer is not registered for redaction:
-// that is the caller's job, before it is used.
-func askTerminal(in io.Reader, out io.Writer, question string) (string, error) {
+// that is the caller's job, before it is used; it is never written
+// anywhere.
+//
+// When ctx is done the question ends at once (Ctrl-C at it cancels the
+// command's context) with an error that wraps ctx.Err(), the terminal as it
+// was found and the cursor on a new line; a ctx done before the question
+// asks nothing.
+func askTerminal(ctx context.Context, in io.Reader, out io.Writer, question string) (string, error) {
 	fd, ok := terminalFd(in)
 	if !ok {
 		return "", fmt.Errorf("%s: no terminal to ask on", question)
 	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("%s not asked: %w", question, err)
+	}
 	fmt.Fprintf(out, "%s: ", question)
-	b, err := term.ReadPassword(fd)
+	b, err := readSecret(ctx, fd)
+	// With echo off the Enter that ends the answer moves nothing, and an
+	// interrupted question would have the shell's prompt after it.
 	fmt.Fprintln(out)
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return "", fmt.Errorf("%s prompt interrupted: %w", question, err)
+		}
 		return "", fmt.Errorf("read %s: %w", question, err)
 	}
 	return string(b), nil

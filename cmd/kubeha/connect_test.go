@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,7 +40,7 @@ func TestResolvePrecedence(t *testing.T) {
 	p := &prompter{in: strings.NewReader(""), secrets: &events.Secrets{}}
 
 	// ~/.ssh/config fills what the inventory leaves open.
-	got := resolve(c, c.Spec.Hosts[0], known, p, sc)
+	got := resolve(context.Background(), c, c.Spec.Hosts[0], known, p, sc)
 	if got.Address != "k1.internal" || got.User != "ops" || got.Port != 2222 || !strings.HasSuffix(got.KeyPaths[0], "/.ssh/ops_key") {
 		t.Fatalf("ssh_config not applied: %+v", got)
 	}
@@ -48,20 +51,20 @@ func TestResolvePrecedence(t *testing.T) {
 	// spec.ssh wins over ~/.ssh/config, and the host's own entry over both.
 	c.Spec.SSH.User, c.Spec.SSH.Port = "admin", 22
 	c.Spec.Hosts[0].SSH = &inventory.HostSSH{User: "ubuntu", KeyPath: "/keys/k1"}
-	got = resolve(c, c.Spec.Hosts[0], known, p, sc)
+	got = resolve(context.Background(), c, c.Spec.Hosts[0], known, p, sc)
 	if got.User != "ubuntu" || got.Port != 22 || got.KeyPaths[0] != "/keys/k1" {
 		t.Fatalf("precedence wrong: %+v", got)
 	}
 
 	// The inventory's bastion wins over ProxyJump.
 	c.Spec.SSH.Bastion = &inventory.Bastion{Address: "203.0.113.5", Port: 22, User: "jump2"}
-	got = resolve(c, c.Spec.Hosts[0], known, p, sc)
+	got = resolve(context.Background(), c, c.Spec.Hosts[0], known, p, sc)
 	if got.Bastion.Address != "203.0.113.5" || got.Bastion.User != "jump2" {
 		t.Fatalf("inventory bastion: %+v", got.Bastion)
 	}
 
 	// Nothing anywhere: OpenSSH's defaults.
-	got = resolve(c, c.Spec.Hosts[1], known, p, fakeSSHConfig{})
+	got = resolve(context.Background(), c, c.Spec.Hosts[1], known, p, fakeSSHConfig{})
 	if got.User != "admin" || got.Port != 22 || len(got.KeyPaths) != 3 || !strings.HasSuffix(got.KeyPaths[0], ".ssh/id_ed25519") {
 		t.Fatalf("defaults: %+v", got)
 	}
@@ -101,7 +104,7 @@ func TestResolveHashKnownHosts(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c.Spec.SSH.Bastion = tc.bastion
-			got := resolve(c, h, known, p, tc.sc)
+			got := resolve(context.Background(), c, h, known, p, tc.sc)
 			if got.HashKnownHosts != tc.host || got.Bastion == nil || got.Bastion.HashKnownHosts != tc.viaBastion {
 				t.Fatalf("HashKnownHosts host %v bastion %+v, want %v and %v", got.HashKnownHosts, got.Bastion, tc.host, tc.viaBastion)
 			}
@@ -130,8 +133,9 @@ func TestSSHConfigsForTheLiveView(t *testing.T) {
 		passwordErr string
 	}{
 		{name: "live, passphrase given", live: true, passphrase: "correct horse", passwordErr: "SSH password needed: set " + envSSHPassword + " (no terminal to ask on)"},
-		{name: "live, wrong passphrase", live: true, passphrase: "wrong", wantErr: "key " + enc.Path},
-		{name: "live, no passphrase", live: true, wantErr: "passphrase for " + enc.Path + " needed: set " + envKeyPassphrase},
+		{name: "live, wrong passphrase", live: true, passphrase: "wrong",
+			wantErr: "key " + enc.Path + ": wrong passphrase: check " + envKeyPassphrase + ", or the passphrase typed, and that this is the right key"},
+		{name: "live, no passphrase", live: true, wantErr: "passphrase for " + enc.Path + " needed: set " + envKeyPassphrase + " (no terminal to ask on)"},
 		{name: "plain, no passphrase yet", passwordErr: "SSH password needed: set " + envSSHPassword + " (no terminal to ask on)"},
 	}
 	for _, tc := range cases {
@@ -152,10 +156,10 @@ func TestSSHConfigsForTheLiveView(t *testing.T) {
 			if tc.live {
 				o.view = &viewTerminal{}
 			}
-			configs, err := sshConfigs(c, o, fakeSSHConfig{})
+			configs, err := sshConfigs(context.Background(), c, o, fakeSSHConfig{})
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one with %q", err, tc.wantErr)
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
 				}
 				return
 			}
@@ -175,6 +179,65 @@ func TestSSHConfigsForTheLiveView(t *testing.T) {
 			}
 			if stderr.Len() != 0 {
 				t.Fatalf("wrote to the terminal: %q", stderr.String())
+			}
+		})
+	}
+}
+
+// TestKeyPassphraseErrors: a key passphrase that cannot be had, or is
+// wrong, is reported in one message that names the key and what to do,
+// each once, whether it stops the run before the live view or a host's
+// dial in a plain run; the passphrase itself is never in it.
+func TestKeyPassphraseErrors(t *testing.T) {
+	dir := t.TempDir()
+	enc, err := sshd.NewClientKey(filepath.Join(dir, "id_enc"), "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wrong = "Wrong-Secret-13"
+	missing := "passphrase for " + enc.Path + " needed: set " + envKeyPassphrase + " (no terminal to ask on)"
+	wrongMsg := "key " + enc.Path + ": wrong passphrase: check " + envKeyPassphrase + ", or the passphrase typed, and that this is the right key"
+	cases := []struct {
+		name       string
+		live       bool
+		passphrase string
+		want       string // the whole error; %s is the first host and its address in a dial's
+	}{
+		{name: "live, none", live: true, want: missing},
+		{name: "live, wrong", live: true, passphrase: wrong, want: wrongMsg},
+		{name: "plain dial, none", want: "%s: connect to %s: " + missing},
+		{name: "plain dial, wrong", passphrase: wrong, want: "%s: connect to %s: " + wrongMsg},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(envKeyPassphrase, tc.passphrase)
+			t.Setenv(envSSHPassword, "")
+			c, _, err := inventory.Parse(inventory.Example)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Spec.SSH.KeyPath = enc.Path
+			c.Spec.SSH.KnownHostsPath = filepath.Join(dir, "known_hosts")
+			o := connectOptions{secrets: &events.Secrets{}, events: &events.Recorder{}, stdin: strings.NewReader(""), stderr: &strings.Builder{}}
+			if tc.live {
+				o.view = &viewTerminal{}
+			}
+			configs, err := sshConfigs(context.Background(), c, o, fakeSSHConfig{})
+			want := tc.want
+			if !tc.live {
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The key is read before anything is dialled, so this
+				// reaches no network.
+				_, err = ssh.Dial(context.Background(), configs[0])
+				want = fmt.Sprintf(tc.want, configs[0].Name, net.JoinHostPort(configs[0].Address, "22"))
+			}
+			if err == nil || err.Error() != want {
+				t.Fatalf("error %v\nwant %s", err, want)
+			}
+			if strings.Contains(err.Error(), wrong) {
+				t.Fatalf("the passphrase is in the message: %v", err)
 			}
 		})
 	}

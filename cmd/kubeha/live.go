@@ -119,9 +119,11 @@ type viewTerminal struct {
 
 // ask asks the question with the terminal lent by the view and returns
 // the answer once the view has the terminal back. When the view ends
-// without having asked it returns errViewEnded.
-func (v *viewTerminal) ask(question string) (string, error) {
-	q := &lentQuestion{question: question, done: make(chan struct{})}
+// without having asked it returns errViewEnded. The question gives up when
+// ctx is done, as askTerminal does, so that the view gets the terminal
+// back.
+func (v *viewTerminal) ask(ctx context.Context, question string) (string, error) {
+	q := &lentQuestion{ctx: ctx, question: question, done: make(chan struct{})}
 	// Send returns once the event loop has taken the command, or at once
 	// when the program has ended.
 	v.program.Send(tea.Exec(q, q.end)())
@@ -144,6 +146,7 @@ func (v *viewTerminal) ask(question string) (string, error) {
 // terminal the program lends it. The program calls Set* and Run, then end,
 // all on its event loop.
 type lentQuestion struct {
+	ctx      context.Context
 	question string
 	in       io.Reader
 	out      io.Writer
@@ -159,7 +162,7 @@ func (q *lentQuestion) SetStderr(io.Writer)   {}
 
 func (q *lentQuestion) Run() error {
 	q.asked = true
-	q.answer, q.err = askTerminal(q.in, q.out, q.question)
+	q.answer, q.err = askTerminal(q.ctx, q.in, q.out, q.question)
 	return q.err
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ type step struct {
 	log     *[]string
 	fail    string // host to fail on
 	block   bool   // block until ctx ends
+	blocked int    // hosts blocking now, under mu
 	secret  string // emitted in output after registering it
 }
 
@@ -54,6 +56,9 @@ func (s *step) Run(ctx context.Context, env *phases.Env, w phases.Work) error {
 			env.Log.ForHost(h).Line("stdout", "joining with token "+s.secret)
 		}
 		if s.block {
+			s.mu.Lock()
+			s.blocked++
+			s.mu.Unlock()
 			<-ctx.Done()
 			return ctx.Err()
 		}
@@ -318,6 +323,96 @@ func TestInterruptExits3AndResumes(t *testing.T) {
 	}
 }
 
+// TestInterruptReadsAsCancelled: Ctrl-C while every host is in a step
+// prints no host as FAILED; the plain output says which hosts were cut
+// short and that the phase was cancelled, and stderr says once that the
+// run was interrupted and how to go on. Durations are left out of the
+// comparison.
+func TestInterruptReadsAsCancelled(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantOut []string
+	}{
+		{name: "folded", args: []string{"apply", "--output", "plain"}, wantOut: []string{
+			"kubeha: 2 phases on 6 hosts",
+			"==> [a] Step a",
+			"phase a: 6 done",
+			"<== [a] done",
+			"==> [b] Step b",
+			"phase b: 0 done, 6 cancelled (k1, k2, k3, k4, k5, k6)",
+			"<== [b] cancelled",
+		}},
+		{name: "with -v", args: []string{"apply", "--output", "plain", "-v"}, wantOut: []string{
+			"kubeha: 2 phases on 6 hosts",
+			"==> [a] Step a",
+			"[a] k1: ok", "[a] k2: ok", "[a] k3: ok", "[a] k4: ok", "[a] k5: ok", "[a] k6: ok",
+			"phase a: 6 done",
+			"<== [a] done",
+			"==> [b] Step b",
+			"[b] k1: cancelled", "[b] k2: cancelled", "[b] k3: cancelled",
+			"[b] k4: cancelled", "[b] k5: cancelled", "[b] k6: cancelled",
+			"phase b: 0 done, 6 cancelled (k1, k2, k3, k4, k5, k6)",
+			"<== [b] cancelled",
+		}},
+	}
+	duration := regexp.MustCompile(` in [0-9.]+(ns|µs|ms|s)\b`)
+	hostLine := regexp.MustCompile(`^\[[a-z]+\] k[0-9]+: `)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "a", "b")
+			h.steps[1].block = true
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			type result struct {
+				code      int
+				out, errs string
+			}
+			res := make(chan result, 1)
+			go func() {
+				code, out, errs := h.run(ctx, tt.args...)
+				res <- result{code, out, errs}
+			}()
+			// "Ctrl-C" once every host is in phase b's step.
+			for {
+				h.mu.Lock()
+				n := h.steps[1].blocked
+				h.mu.Unlock()
+				if n == 6 {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+			r := <-res
+			if r.code != exitInterrupted {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", r.code, exitInterrupted, r.errs)
+			}
+			var got []string
+			for _, l := range strings.Split(strings.TrimSuffix(r.out, "\n"), "\n") {
+				got = append(got, duration.ReplaceAllString(l, ""))
+			}
+			// The hosts end their steps in any order: each run of host
+			// lines is compared sorted.
+			for i := 0; i < len(got); {
+				j := i
+				for j < len(got) && hostLine.MatchString(got[j]) {
+					j++
+				}
+				slices.Sort(got[i:j])
+				i = max(j, i+1)
+			}
+			if !slices.Equal(got, tt.wantOut) {
+				t.Errorf("stdout:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.wantOut, "\n"))
+			}
+			wantErr := "kubeha: phase b: interrupted\nThe journal is consistent; run the same command again to continue.\n"
+			if r.errs != wantErr {
+				t.Errorf("stderr:\n%s\nwant:\n%s", r.errs, wantErr)
+			}
+		})
+	}
+}
+
 func TestSecretsNeverPrinted(t *testing.T) {
 	const token = "abcdef.0123456789abcdef"
 	for _, mode := range []string{"plain", "json"} {
@@ -366,11 +461,14 @@ func TestInventoryShowAndInit(t *testing.T) {
 	}
 }
 
-func TestRenderWritesNothingOutsideDir(t *testing.T) {
+// TestRenderWithNothingToWrite: an inventory whose hosts get no rendered
+// file (no load balancer) says so and exits 0. What render must never
+// write outside DIR is TestRenderNeverWritesOutsideDir's.
+func TestRenderWithNothingToWrite(t *testing.T) {
 	h := newHarness(t, "a")
 	out := filepath.Join(h.dir, "rendered")
 	code, stdout, errs := h.run(context.Background(), "render", "-o", out)
-	if code != 0 || !strings.Contains(stdout, "rendered 0 files for 6 hosts") {
+	if code != 0 || !slices.Contains(strings.Split(stdout, "\n"), "rendered 0 files for 6 hosts into "+out) {
 		t.Fatalf("render: %d %s %s", code, stdout, errs)
 	}
 }

@@ -206,7 +206,7 @@ type fakeView struct {
 	questions []string
 }
 
-func (f *fakeView) ask(question string) (string, error) {
+func (f *fakeView) ask(_ context.Context, question string) (string, error) {
 	f.mu.Lock()
 	f.questions = append(f.questions, question)
 	f.mu.Unlock()
@@ -218,13 +218,15 @@ func (f *fakeView) ask(question string) (string, error) {
 
 // TestPrompter: a secret comes from its variable, else from a question on
 // the terminal, through the live view when there is one (and straight on
-// the terminal once the view has ended), never without a terminal; it is
-// registered for redaction before it is handed out, and asked for once.
+// the terminal once the view has ended), never without a terminal nor once
+// the command's context is done; it is registered for redaction before it
+// is handed out, and asked for once.
 func TestPrompter(t *testing.T) {
 	cases := []struct {
 		name     string
 		env      string
 		noTTY    bool
+		stopped  bool // the command's context is done (Ctrl-C)
 		view     *fakeView
 		typed    string   // typed at the terminal after the question
 		want     string   // the secret handed out
@@ -242,6 +244,9 @@ func TestPrompter(t *testing.T) {
 			wantErr: "read SSH password: input/output error", wantView: []string{"SSH password"}},
 		{name: "not asked once the view has ended", view: &fakeView{err: errViewEnded},
 			wantErr: "SSH password needed and the live view has ended: set " + envSSHPassword, wantView: []string{"SSH password"}},
+		{name: "not asked once the run is stopping", stopped: true,
+			wantErr: "SSH password not asked: context canceled"},
+		{name: "from the variable while the run is stopping", env: "env-Secret-1", stopped: true, want: "env-Secret-1"},
 		{name: "no terminal", noTTY: true,
 			wantErr: "SSH password needed: set " + envSSHPassword + " (no terminal to ask on)"},
 		{name: "no terminal under the view", noTTY: true, view: &fakeView{},
@@ -263,9 +268,14 @@ func TestPrompter(t *testing.T) {
 				v   string
 				err error
 			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.stopped {
+				cancel()
+			}
 			res := make(chan result, 1)
 			go func() {
-				v, err := p.secret(envSSHPassword, "SSH password")
+				v, err := p.secret(ctx, envSSHPassword, "SSH password")
 				res <- result{v, err}
 			}()
 			if tc.typed != "" {
@@ -303,7 +313,7 @@ func TestPrompter(t *testing.T) {
 				}
 				// Had once, never asked again.
 				before := out.Len()
-				if v, err := p.secret(envSSHPassword, "SSH password"); err != nil || v != r.v || out.Len() != before {
+				if v, err := p.secret(ctx, envSSHPassword, "SSH password"); err != nil || v != r.v || out.Len() != before {
 					t.Errorf("second ask: %q, %v", v, err)
 				}
 				if tc.view != nil && len(tc.view.questions) != len(tc.wantView) {
@@ -326,7 +336,7 @@ func TestPrompterAsksOnceForConcurrentHosts(t *testing.T) {
 	got := make(chan string, hosts)
 	for range hosts {
 		go func() {
-			v, err := p.secret(envSudoPassword, "sudo password")
+			v, err := p.secret(context.Background(), envSudoPassword, "sudo password")
 			if err != nil {
 				v = err.Error()
 			}
@@ -413,7 +423,7 @@ func TestViewTerminalLendsTheTerminal(t *testing.T) {
 			}
 			res := make(chan result, 1)
 			go func() {
-				v, err := vt.ask("SSH password")
+				v, err := vt.ask(context.Background(), "SSH password")
 				res <- result{v, err}
 			}()
 			if tc.endFirst {
@@ -524,13 +534,13 @@ func TestApplyLiveViewAsksForPasswords(t *testing.T) {
 	a := &app{
 		terminal: tui.Terminal{IsTerminal: true, Getenv: func(string) string { return "" }},
 		registry: func() []phases.Phase { return []phases.Phase{login} },
-		connect: func(_ context.Context, c *inventory.Cluster, o connectOptions) (phases.Hosts, func() error, error) {
+		connect: func(ctx context.Context, c *inventory.Cluster, o connectOptions) (phases.Hosts, func() error, error) {
 			cc := *c
 			yes := true
 			cc.Spec.SSH.User, cc.Spec.SSH.Sudo = "ops", &yes
 			cc.Spec.SSH.KeyPath = filepath.Join(dir, "no-key")
 			cc.Spec.SSH.KnownHostsPath = filepath.Join(dir, "known_hosts")
-			cfgs, err := sshConfigs(&cc, o, fakeSSHConfig{})
+			cfgs, err := sshConfigs(ctx, &cc, o, fakeSSHConfig{})
 			if err != nil {
 				return nil, nil, err
 			}
@@ -584,5 +594,270 @@ func TestApplyLiveViewAsksForPasswords(t *testing.T) {
 	}
 	if got := a.secrets.Redact("ssh-Typed-7 sudo-Typed-8"); got != "*** ***" {
 		t.Errorf("answers not registered for redaction: %q", got)
+	}
+}
+
+// termios is the terminal's line discipline settings now.
+func (p *pty) termios() unix.Termios {
+	p.t.Helper()
+	tio, err := unix.IoctlGetTermios(int(p.tty.Fd()), unix.TCGETS)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return *tio
+}
+
+// TestAskTerminal asks on a pseudo-terminal: the answer comes back and is
+// never shown (echo off while asking, lines and Ctrl-C on); a cancelled
+// context ends the question at once, as Ctrl-C does through the command's
+// context, with an error that is context.Canceled; one cancelled before
+// asks nothing. However it ends, the terminal is left exactly as it was
+// found, and the shell's prompt starts on a line of its own.
+func TestAskTerminal(t *testing.T) {
+	const question = "SSH password: "
+	cases := []struct {
+		name      string
+		setup     func(*unix.Termios) // the terminal as the shell left it
+		cancel    bool                // cancelled before asking
+		typed     string              // typed once the question is up
+		interrupt bool                // the context is cancelled once the question is up
+		want      string
+		wantErr   string
+		wantLines []string // written to the terminal
+	}{
+		{name: "answered", typed: "typed-Secret-9\n", want: "typed-Secret-9", wantLines: []string{question, ""}},
+		{name: "Enter as CR on a terminal without ICRNL",
+			setup: func(tio *unix.Termios) { tio.Iflag &^= unix.ICRNL },
+			typed: "typed-Secret-10\r", want: "typed-Secret-10", wantLines: []string{question, ""}},
+		{name: "an empty answer", typed: "\n", want: "", wantLines: []string{question, ""}},
+		{name: "Ctrl-D on an empty line", typed: "\x04",
+			wantErr: "read SSH password: EOF", wantLines: []string{question, ""}},
+		{name: "interrupted while nobody types", interrupt: true,
+			wantErr: "SSH password prompt interrupted: context canceled", wantLines: []string{question, ""}},
+		{name: "interrupted halfway through the answer", typed: "half-Secret-11", interrupt: true,
+			wantErr: "SSH password prompt interrupted: context canceled", wantLines: []string{question, ""}},
+		{name: "cancelled before: not asked", cancel: true,
+			wantErr: "SSH password not asked: context canceled"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pt := newPTY(t)
+			if tc.setup != nil {
+				tio := pt.termios()
+				tc.setup(&tio)
+				if err := unix.IoctlSetTermios(int(pt.tty.Fd()), unix.TCSETS, &tio); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := pt.termios()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				cancel()
+			}
+			type result struct {
+				v   string
+				err error
+			}
+			res := make(chan result, 1)
+			go func() {
+				v, err := askTerminal(ctx, pt.tty, pt.tty, "SSH password")
+				res <- result{v, err}
+			}()
+			if !tc.cancel {
+				pt.waitFor("the question", func(out string) bool { return strings.Contains(out, question) })
+				pt.waitMode(modeNoEcho)
+				if asking := pt.termios(); asking.Lflag&unix.ISIG == 0 {
+					t.Errorf("Ctrl-C sends no signal while asking: lflag %#x", asking.Lflag)
+				}
+			}
+			if tc.typed != "" {
+				pt.typeIn(tc.typed)
+			}
+			var cancelled time.Time
+			if tc.interrupt {
+				// Let the typed keys reach the line discipline first.
+				time.Sleep(50 * time.Millisecond)
+				cancelled = time.Now()
+				cancel()
+			}
+			r := within(t, res, "the answer")
+			if tc.interrupt {
+				if d := time.Since(cancelled); d > time.Second {
+					t.Errorf("returned %v after the cancel, want at once", d)
+				}
+			}
+			if tc.wantErr != "" {
+				if r.err == nil || r.err.Error() != tc.wantErr {
+					t.Fatalf("got %q, %v; want the error %q", r.v, r.err, tc.wantErr)
+				}
+				if (tc.interrupt || tc.cancel) && !errors.Is(r.err, context.Canceled) {
+					t.Errorf("%v is not context.Canceled", r.err)
+				}
+			} else if r.err != nil || r.v != tc.want {
+				t.Fatalf("got %q, %v; want %q", r.v, r.err, tc.want)
+			}
+			if after := pt.termios(); after != before {
+				t.Errorf("terminal not restored: lflag %#x iflag %#x, was %#x %#x", after.Lflag, after.Iflag, before.Lflag, before.Iflag)
+			}
+			// What the question wrote has reached the reader once the
+			// pseudo-terminal has nothing left to give.
+			time.Sleep(50 * time.Millisecond)
+			out := pt.output()
+			var got []string
+			if out != "" {
+				got = writtenLines(out)
+			}
+			if !slices.Equal(got, tc.wantLines) {
+				t.Errorf("written to the terminal: %q, want %q", got, tc.wantLines)
+			}
+			if secret := strings.TrimRight(tc.typed, "\r\n\x04"); secret != "" && strings.Contains(out, secret) {
+				t.Errorf("the answer was shown: %q", out)
+			}
+		})
+	}
+}
+
+// TestAskTerminalLeavesNoReader: an interrupted question leaves nothing
+// reading the terminal, so the next line typed goes to whoever asks next,
+// not to a read still waiting for the old answer.
+func TestAskTerminalLeavesNoReader(t *testing.T) {
+	pt := newPTY(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := askTerminal(ctx, pt.tty, pt.tty, "SSH password")
+		first <- err
+	}()
+	pt.waitMode(modeNoEcho)
+	cancel()
+	if err := within(t, first, "the interrupted question"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	pt.typeIn("next-Secret-12\n")
+	next := make(chan string, 1)
+	go func() {
+		v, err := askTerminal(context.Background(), pt.tty, pt.tty, "sudo password")
+		if err != nil {
+			v = err.Error()
+		}
+		next <- v
+	}()
+	if got := within(t, next, "the next question"); got != "next-Secret-12" {
+		t.Fatalf("the next question got %q, want the line typed after the interrupted one", got)
+	}
+}
+
+// TestViewTerminalQuestionInterrupted: a question the live view lent the
+// terminal for ends when the context is cancelled (Ctrl-C at it, the
+// terminal being in line mode then, cancels the command's context), and
+// the view takes the terminal back.
+func TestViewTerminalQuestionInterrupted(t *testing.T) {
+	pt := newPTY(t)
+	prog := tea.NewProgram(stubView{}, tea.WithInput(pt.tty), tea.WithOutput(pt.tty), tea.WithoutSignalHandler())
+	gone := make(chan struct{})
+	vt := &viewTerminal{program: prog, gone: gone}
+	go func() {
+		_, _ = prog.Run()
+		close(gone)
+	}()
+	t.Cleanup(func() {
+		go prog.Quit()
+		select {
+		case <-gone:
+		case <-time.After(5 * time.Second):
+			prog.Kill()
+		}
+	})
+	pt.waitFor("the view", func(out string) bool { return strings.Contains(out, "the stub view") })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res := make(chan error, 1)
+	go func() {
+		_, err := vt.ask(ctx, "SSH password")
+		res <- err
+	}()
+	pt.waitFor("the question", func(out string) bool { return strings.Contains(out, "SSH password: ") })
+	pt.waitMode(modeNoEcho)
+	cancelled := time.Now()
+	cancel()
+	err := within(t, res, "the interrupted question")
+	if d := time.Since(cancelled); d > time.Second {
+		t.Errorf("returned %v after the cancel, want at once", d)
+	}
+	if !errors.Is(err, context.Canceled) || err.Error() != "SSH password prompt interrupted: context canceled" {
+		t.Fatalf("got %v, want the question interrupted", err)
+	}
+	pt.waitMode(modeRaw) // the view has the terminal back
+}
+
+// TestReadPasswordAbandoning runs the readSecret of systems without poll(2)
+// on terminals (prompt_other.go) on a pseudo-terminal: the answer comes
+// back without echo; a cancel while nobody types returns context.Canceled
+// at once with the terminal as it was found, though the read it abandons
+// still waits for Enter.
+func TestReadPasswordAbandoning(t *testing.T) {
+	cases := []struct {
+		name      string
+		typed     string
+		interrupt bool
+		want      string
+		wantErr   string
+	}{
+		{name: "answered", typed: "typed-Secret-16\n", want: "typed-Secret-16"},
+		{name: "interrupted while nobody types", interrupt: true, wantErr: "context canceled"},
+		{name: "interrupted halfway through the answer", typed: "half-Secret-17", interrupt: true, wantErr: "context canceled"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pt := newPTY(t)
+			before := pt.termios()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			type result struct {
+				b   []byte
+				err error
+			}
+			res := make(chan result, 1)
+			go func() {
+				b, err := readPasswordAbandoning(ctx, int(pt.tty.Fd()))
+				res <- result{b, err}
+			}()
+			pt.waitMode(modeNoEcho)
+			if tc.typed != "" {
+				pt.typeIn(tc.typed)
+			}
+			var cancelled time.Time
+			if tc.interrupt {
+				time.Sleep(50 * time.Millisecond) // the keys reach the line discipline
+				cancelled = time.Now()
+				cancel()
+			}
+			r := within(t, res, "the answer")
+			if tc.interrupt {
+				if d := time.Since(cancelled); d > time.Second {
+					t.Errorf("returned %v after the cancel, want at once", d)
+				}
+			}
+			if tc.wantErr != "" {
+				if r.err == nil || r.err.Error() != tc.wantErr || !errors.Is(r.err, context.Canceled) {
+					t.Fatalf("got %q, %v; want the error %q", r.b, r.err, tc.wantErr)
+				}
+			} else if r.err != nil || string(r.b) != tc.want {
+				t.Fatalf("got %q, %v; want %q", r.b, r.err, tc.want)
+			}
+			if after := pt.termios(); after != before {
+				t.Errorf("terminal not restored: lflag %#x iflag %#x, was %#x %#x", after.Lflag, after.Iflag, before.Lflag, before.Iflag)
+			}
+			if secret := strings.TrimSuffix(tc.typed, "\n"); secret != "" && strings.Contains(pt.output(), secret) {
+				t.Errorf("the answer was shown: %q", pt.output())
+			}
+			if tc.interrupt {
+				// End the abandoned read before the terminal is closed,
+				// so its own restore does not outlive the descriptor.
+				pt.typeIn("\n")
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
 	}
 }

@@ -3,6 +3,11 @@
 // time, upload progress, the selected host's log, and at the end a summary
 // or the error with the command that resumes.
 //
+// A host step or a phase cut short because the run was cancelled (an event
+// marked Cancelled: Ctrl-C, or q here) shows as cancelled, with its own
+// mark and colour, not as a failure; the hosts of a phase are counted as
+// the plain renderer counts them (tui.HostSteps), so both say the same.
+//
 // Engine events reach the model through a channel that a re-arming command
 // reads (Sink feeds it); nothing is package-global, so tests drive Model
 // with direct Update calls.
@@ -20,6 +25,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/tui"
 )
 
 // Status of a phase or a host row.
@@ -29,6 +35,9 @@ const (
 	Done    = "done"
 	Failed  = "failed"
 	Skipped = "skipped"
+	// Cancelled is a phase or a host step cut short by a cancelled run:
+	// not a failure, the next run does it again.
+	Cancelled = "cancelled"
 )
 
 // Phase is one row of the phase list.
@@ -79,6 +88,7 @@ type Model struct {
 	index    map[string]int
 	hosts    []*hostRow
 	byName   map[string]*hostRow
+	steps    map[string]*tui.HostSteps // per phase, its hosts' steps
 	logs     map[string][]string
 	selected int
 	scroll   int // lines scrolled up from the log's end
@@ -103,7 +113,7 @@ const logLimit = 500
 // events from evs and the run's end from res; cancel stops the run.
 func New(phases []Phase, evs <-chan events.Event, res <-chan Result, cancel func(), s Summary) Model {
 	m := Model{events: evs, result: res, cancel: cancel, summary: s, now: time.Now,
-		index: map[string]int{}, byName: map[string]*hostRow{}, logs: map[string][]string{},
+		index: map[string]int{}, byName: map[string]*hostRow{}, steps: map[string]*tui.HostSteps{}, logs: map[string][]string{},
 		spin: spinner.New(spinner.WithSpinner(spinner.Dot)), bar: progress.New(progress.WithWidth(24), progress.WithoutPercentage()),
 		width: 100, height: 30}
 	for i, p := range phases {
@@ -239,6 +249,9 @@ func (m *Model) apply(e events.Event) {
 			p.Status, p.Note = Skipped, e.Message
 		case events.PhaseFailed:
 			p.Status, p.Note, p.Took = Failed, e.Error, e.Duration
+			if e.Cancelled {
+				p.Status = Cancelled
+			}
 		}
 	}
 	if e.Host == "" {
@@ -252,13 +265,37 @@ func (m *Model) apply(e events.Event) {
 		sort.Slice(m.hosts, func(i, j int) bool { return m.hosts[i].name < m.hosts[j].name })
 	}
 	switch e.Kind {
+	case events.HostStarted, events.HostDone, events.HostFailed:
+		st := m.steps[e.Phase]
+		if st == nil {
+			st = tui.NewHostSteps()
+			m.steps[e.Phase] = st
+		}
+		st.Record(e)
+	}
+	switch e.Kind {
 	case events.HostStarted:
 		h.phase, h.status, h.started, h.took, h.total, h.done = e.Phase, Running, m.now(), 0, 0, 0
-	case events.HostDone:
-		h.phase, h.status, h.took = e.Phase, Done, e.Duration
-	case events.HostFailed:
-		h.phase, h.status, h.took, h.last = e.Phase, Failed, e.Duration, firstLine(e.Error)
-		m.log(e.Host, "! "+e.Error)
+	case events.HostDone, events.HostFailed:
+		// The row ends as the phase's count has it: a host failed in
+		// an earlier step of the phase stays failed.
+		h.phase, h.took = e.Phase, e.Duration
+		switch m.steps[e.Phase].Status(e.Host) {
+		case tui.StepFailed:
+			h.status = Failed
+		case tui.StepCancelled:
+			h.status = Cancelled
+		default:
+			h.status = Done
+		}
+		switch {
+		case e.Kind == events.HostFailed && e.Cancelled:
+			h.last = "cancelled"
+			m.log(e.Host, "cancelled: "+e.Error)
+		case e.Kind == events.HostFailed:
+			h.last = firstLine(e.Error)
+			m.log(e.Host, "! "+e.Error)
+		}
 	case events.Output:
 		h.last = e.Message
 		m.log(e.Host, e.Message)
@@ -287,7 +324,9 @@ var (
 	dim   = lipgloss.NewStyle().Faint(true)
 	red   = lipgloss.NewStyle().Foreground(lipgloss.Color("1"))
 	green = lipgloss.NewStyle().Foreground(lipgloss.Color("2"))
-	box   = lipgloss.NewStyle().Border(lipgloss.NormalBorder()).Padding(0, 1)
+	// yellow is cancelled, as in the plain renderer: nothing failed.
+	yellow = lipgloss.NewStyle().Foreground(lipgloss.Color("3"))
+	box    = lipgloss.NewStyle().Border(lipgloss.NormalBorder()).Padding(0, 1)
 )
 
 func (m Model) mark(status string) string {
@@ -298,6 +337,8 @@ func (m Model) mark(status string) string {
 		return green.Render("✓")
 	case Failed:
 		return red.Render("✗")
+	case Cancelled:
+		return yellow.Render("⏸")
 	case Skipped:
 		return dim.Render("–")
 	}
@@ -325,6 +366,8 @@ func (m Model) View() string {
 			line += dim.Render(" " + truncate(p.Note, m.width-26))
 		case p.Status == Failed:
 			line += red.Render(" " + truncate(firstLine(p.Note), m.width-26))
+		case p.Status == Cancelled:
+			line += yellow.Render(" cancelled")
 		case p.Status == Running:
 			line += " " + p.Title
 		}
@@ -384,8 +427,11 @@ func (m Model) logPane() string {
 	return b.String()
 }
 
-// end is the summary on success, or the error, the hosts it names and
-// the command that resumes.
+// end is the summary on success. Otherwise it is the error, marked as an
+// interruption rather than a failure when the run was cancelled (see
+// interrupted); the line counting the hosts of each phase that failed or
+// was cancelled, as the plain renderer prints it; the hosts the error
+// names; and the command that resumes.
 func (m Model) end() string {
 	if m.err == nil {
 		var b strings.Builder
@@ -401,7 +447,26 @@ func (m Model) end() string {
 		return b.String()
 	}
 	var b strings.Builder
-	b.WriteString(red.Render("✗ "+firstLine(m.err.Error())) + "\n")
+	if m.interrupted() {
+		b.WriteString(yellow.Render("⏸ "+firstLine(m.err.Error())) + "\n")
+	} else {
+		b.WriteString(red.Render("✗ "+firstLine(m.err.Error())) + "\n")
+	}
+	for _, p := range m.phases {
+		st := m.steps[p.ID]
+		if st == nil || (p.Status != Failed && p.Status != Cancelled) {
+			continue
+		}
+		line, outcome := st.Counts(p.ID)
+		style := green // the plain renderer's colours for the same line
+		switch outcome {
+		case tui.StepFailed:
+			style = red
+		case tui.StepCancelled:
+			style = yellow
+		}
+		b.WriteString("  " + style.Render(line) + "\n")
+	}
 	if m.summary.FailedHosts != nil {
 		if hs := m.summary.FailedHosts(m.err); len(hs) > 0 {
 			b.WriteString("  failed on  " + strings.Join(hs, ", ") + "\n")
@@ -412,6 +477,23 @@ func (m Model) end() string {
 	}
 	b.WriteString(dim.Render("press q to leave"))
 	return b.String()
+}
+
+// interrupted reports whether the run that ended in error was cut short
+// rather than failed: no phase failed, and a phase was cancelled or the
+// operator stopped the run here (which may land between two phases, where
+// no phase says so).
+func (m Model) interrupted() bool {
+	cancelled := m.stopping
+	for _, p := range m.phases {
+		switch p.Status {
+		case Failed:
+			return false
+		case Cancelled:
+			cancelled = true
+		}
+	}
+	return cancelled
 }
 
 func firstLine(s string) string {

@@ -1,17 +1,22 @@
 package runview
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 
 	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/tui"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden screens")
@@ -161,5 +166,252 @@ func TestSinkStopsWhenDone(t *testing.T) {
 	case <-finished:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Emit blocked after the view was gone")
+	}
+}
+
+// TestCancelledReadsAsCancelled: when the run is cancelled, a host whose
+// step was cut short and its phase read as cancelled (⏸ and the word), not
+// as failures (✗ and the error); a host that failed before the cancel
+// stays a failure, and so does one that failed in an earlier step of the
+// phase. The end screen says interrupted, not failed, and counts each
+// failed or cancelled phase's hosts in the very line the plain renderer
+// prints at that phase's end.
+func TestCancelledReadsAsCancelled(t *testing.T) {
+	const ph = "host-prep"
+	ev := func(k events.Kind, host string, d time.Duration) eventMsg {
+		return eventMsg{Kind: k, Phase: ph, Host: host, Duration: d}
+	}
+	cut := func(host string, d time.Duration) eventMsg {
+		return eventMsg{Kind: events.HostFailed, Phase: ph, Host: host, Duration: d, Cancelled: true,
+			Error: host + `: "apt-get install" cut short: context canceled`}
+	}
+	failed := func(host string) eventMsg {
+		return eventMsg{Kind: events.HostFailed, Phase: ph, Host: host, Duration: 2 * time.Second,
+			Error: host + ": apt-get install exited 100"}
+	}
+	key := func(k string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)} }
+	facts := []tea.Msg{
+		eventMsg{Kind: events.PhaseStarted, Phase: "facts"},
+		eventMsg{Kind: events.HostStarted, Phase: "facts", Host: "m1"},
+		eventMsg{Kind: events.HostStarted, Phase: "facts", Host: "w1"},
+		eventMsg{Kind: events.HostDone, Phase: "facts", Host: "m1", Duration: 300 * time.Millisecond},
+		eventMsg{Kind: events.HostDone, Phase: "facts", Host: "w1", Duration: 400 * time.Millisecond},
+		eventMsg{Kind: events.PhaseDone, Phase: "facts", Duration: 400 * time.Millisecond},
+	}
+	prepStarted := []tea.Msg{
+		eventMsg{Kind: events.PhaseStarted, Phase: ph, Message: "Prepare hosts"},
+		ev(events.HostStarted, "m1", 0), ev(events.HostStarted, "w1", 0), ev(events.HostStarted, "w2", 0),
+	}
+	interrupted := eventMsg{Kind: events.PhaseFailed, Phase: ph, Error: "interrupted", Duration: 3 * time.Second, Cancelled: true}
+	seq := func(parts ...[]tea.Msg) []tea.Msg { return slices.Concat(parts...) }
+	tests := []struct {
+		name     string
+		msgs     []tea.Msg
+		err      string   // the run's error
+		failedOn []string // the hosts the error names
+		want     string   // the whole screen
+	}{
+		{
+			name: "stopped while hosts are busy",
+			msgs: seq(facts, prepStarted, []tea.Msg{
+				ev(events.HostDone, "m1", 1200*time.Millisecond),
+				key("q"), key("y"),
+				cut("w2", 3*time.Second), cut("w1", 3100*time.Millisecond), interrupted,
+				key("j"),
+			}),
+			err: "phase host-prep: interrupted",
+			want: `kubeha apply  0s  ? help  q quit
+
+✓ facts                400ms
+⏸ host-prep            cancelled
+· kubeadm-init        
+
+hosts  ↑/↓ select
+  ✓ m1         host-prep             1.2s  
+> ⏸ w1         host-prep             3.1s  cancelled
+  ⏸ w2         host-prep               3s  cancelled
+
+log: w1  1 lines  b/f scroll
+  cancelled: w1: "apt-get install" cut short: context canceled
+
+⏸ phase host-prep: interrupted
+  phase host-prep: 1 done, 2 cancelled (w1, w2)
+  resume      kubeha apply -i kubeha.yaml
+press q to leave
+`,
+		},
+		{
+			name: "a failure before the stop",
+			msgs: seq(facts, prepStarted, []tea.Msg{
+				failed("m1"),
+				key("q"), key("y"),
+				cut("w1", 3*time.Second), cut("w2", 3*time.Second), interrupted,
+			}),
+			err: "phase host-prep: interrupted",
+			want: `kubeha apply  0s  ? help  q quit
+
+✓ facts                400ms
+⏸ host-prep            cancelled
+· kubeadm-init        
+
+hosts  ↑/↓ select
+> ✗ m1         host-prep               2s  m1: apt-get install exited 100
+  ⏸ w1         host-prep               3s  cancelled
+  ⏸ w2         host-prep               3s  cancelled
+
+log: m1  1 lines  b/f scroll
+  ! m1: apt-get install exited 100
+
+⏸ phase host-prep: interrupted
+  phase host-prep: 0 done, 1 failed (m1), 2 cancelled (w1, w2)
+  resume      kubeha apply -i kubeha.yaml
+press q to leave
+`,
+		},
+		{
+			name: "stopped between two phases",
+			msgs: seq(facts, []tea.Msg{key("q"), key("y")}),
+			err:  "before phase host-prep: interrupted",
+			want: `kubeha apply  0s  ? help  q quit
+
+✓ facts                400ms
+· host-prep           
+· kubeadm-init        
+
+hosts  ↑/↓ select
+> ✓ m1         facts                300ms  
+  ✓ w1         facts                400ms  
+
+log: m1  0 lines  b/f scroll
+
+⏸ before phase host-prep: interrupted
+  resume      kubeha apply -i kubeha.yaml
+press q to leave
+`,
+		},
+		{
+			name: "a failure, not stopped",
+			msgs: seq(facts, prepStarted, []tea.Msg{
+				ev(events.HostDone, "m1", 1200*time.Millisecond), ev(events.HostDone, "w2", 1500*time.Millisecond), failed("w1"),
+				eventMsg{Kind: events.PhaseFailed, Phase: ph, Error: "w1: apt-get install exited 100", Duration: 2 * time.Second},
+			}),
+			err:      "phase host-prep: w1: apt-get install exited 100",
+			failedOn: []string{"w1"},
+			want: `kubeha apply  0s  ? help  q quit
+
+✓ facts                400ms
+✗ host-prep            w1: apt-get install exited 100
+· kubeadm-init        
+
+hosts  ↑/↓ select
+> ✓ m1         host-prep             1.2s  
+  ✗ w1         host-prep               2s  w1: apt-get install exited 100
+  ✓ w2         host-prep             1.5s  
+
+log: m1  0 lines  b/f scroll
+
+✗ phase host-prep: w1: apt-get install exited 100
+  phase host-prep: 2 done, 1 failed (w1)
+  failed on  w1
+  resume      kubeha apply -i kubeha.yaml
+press q to leave
+`,
+		},
+		{
+			name: "failed in one step, done in the next",
+			msgs: seq(facts, prepStarted, []tea.Msg{
+				ev(events.HostDone, "m1", 1200*time.Millisecond), ev(events.HostDone, "w2", 1500*time.Millisecond), failed("w1"),
+				ev(events.HostStarted, "w1", 0), ev(events.HostDone, "w1", 500*time.Millisecond),
+				eventMsg{Kind: events.PhaseFailed, Phase: ph, Error: "w1: apt-get install exited 100", Duration: 2 * time.Second},
+			}),
+			err:      "phase host-prep: w1: apt-get install exited 100",
+			failedOn: []string{"w1"},
+			want: `kubeha apply  0s  ? help  q quit
+
+✓ facts                400ms
+✗ host-prep            w1: apt-get install exited 100
+· kubeadm-init        
+
+hosts  ↑/↓ select
+> ✓ m1         host-prep             1.2s  
+  ✗ w1         host-prep            500ms  w1: apt-get install exited 100
+  ✓ w2         host-prep             1.5s  
+
+log: m1  0 lines  b/f scroll
+
+✗ phase host-prep: w1: apt-get install exited 100
+  phase host-prep: 2 done, 1 failed (w1)
+  failed on  w1
+  resume      kubeha apply -i kubeha.yaml
+press q to leave
+`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _, _, _ := newTestModel(t)
+			m.summary.FailedHosts = func(error) []string { return tt.failedOn }
+			m = send(t, m, tt.msgs...)
+			m = send(t, m, Result{Err: errors.New(tt.err)})
+			got := m.View()
+			if got != tt.want {
+				t.Fatalf("got:\n%s\nwant:\n%s", got, tt.want)
+			}
+
+			// The plain renderer, fed the same events, counts the
+			// phase's hosts in the line the view shows, or in none
+			// when the view shows none.
+			var b bytes.Buffer
+			p := tui.NewPlain(&b, false)
+			for _, msg := range tt.msgs {
+				if e, ok := msg.(eventMsg); ok {
+					p.Emit(events.Event(e))
+				}
+			}
+			counts := func(out, indent string) (lines []string) {
+				for _, l := range strings.Split(out, "\n") {
+					if strings.HasPrefix(l, indent+"phase "+ph+": ") {
+						lines = append(lines, strings.TrimPrefix(l, indent))
+					}
+				}
+				return lines
+			}
+			if plain, view := counts(b.String(), ""), counts(got, "  "); !slices.Equal(plain, view) {
+				t.Errorf("the plain renderer counts %q, the view %q", plain, view)
+			}
+		})
+	}
+}
+
+// TestCancelledIsNotRed: in colour, a cancelled host, phase and run are
+// drawn in yellow, as the plain renderer draws them, and a failed one in
+// red; whole lines, escapes included.
+func TestCancelledIsNotRed(t *testing.T) {
+	prev := lipgloss.ColorProfile()
+	lipgloss.SetColorProfile(termenv.ANSI)
+	t.Cleanup(func() { lipgloss.SetColorProfile(prev) })
+	const ph = "host-prep"
+	m, _, _, _ := newTestModel(t)
+	m.summary.FailedHosts = func(error) []string { return nil }
+	m = send(t, m,
+		eventMsg{Kind: events.PhaseStarted, Phase: ph},
+		eventMsg{Kind: events.HostStarted, Phase: ph, Host: "m1"},
+		eventMsg{Kind: events.HostStarted, Phase: ph, Host: "w1"},
+		eventMsg{Kind: events.HostFailed, Phase: ph, Host: "m1", Duration: 2 * time.Second, Error: "m1: apt-get install exited 100"},
+		eventMsg{Kind: events.HostFailed, Phase: ph, Host: "w1", Duration: 3 * time.Second, Cancelled: true, Error: "w1: context canceled"},
+		eventMsg{Kind: events.PhaseFailed, Phase: ph, Error: "interrupted", Cancelled: true},
+		Result{Err: errors.New("phase host-prep: interrupted")},
+	)
+	lines := strings.Split(m.View(), "\n")
+	for _, want := range []string{
+		"\x1b[33m⏸\x1b[0m host-prep           \x1b[33m cancelled\x1b[0m",
+		"> \x1b[31m✗\x1b[0m m1         host-prep               2s  \x1b[2mm1: apt-get install exited 100\x1b[0m",
+		"  \x1b[33m⏸\x1b[0m w1         host-prep               3s  \x1b[2mcancelled\x1b[0m",
+		"\x1b[33m⏸ phase host-prep: interrupted\x1b[0m",
+		"  \x1b[31mphase host-prep: 0 done, 1 failed (m1), 1 cancelled (w1)\x1b[0m",
+	} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("no line %q in:\n%q", want, lines)
+		}
 	}
 }
