@@ -18,31 +18,37 @@ type stubbedRun struct {
 	code           int
 }
 
-// harmlessTools are the commands the clean-up scripts may run for real in
-// runWithStubs: they read and write only the files they are given.
-var harmlessTools = []string{"awk", "basename", "cat", "cmp", "cp", "date", "grep", "ls", "rm", "sed", "sleep", "tr", "touch"}
+// harmlessTools are the commands scripts may run for real in
+// a stubbedShell: they read and write only the files they are given.
+var harmlessTools = []string{"awk", "basename", "cat", "cmp", "cp", "date", "grep", "ls", "rm", "sed", "sleep", "tr", "touch", "wc"}
 
-// runWithStubs runs script with the commands names replaced by one stub
-// and no command in reach but those and harmlessTools (PATH holds nothing
-// else), so nothing it does reaches this machine's network or services. The stub records its call and then runs cases, the branches of
-// a sh `case "NAME ARGS" in`, and exits with the branch's status (a call no
-// branch takes fails). $STATE is a directory the branches may keep state
-// in.
-func runWithStubs(t *testing.T, script scripts.Script, cases string, names ...string) stubbedRun {
+// stubbedShell runs scripts with the commands it was made with replaced
+// by one stub and no command in reach but those and harmlessTools (PATH
+// holds nothing else), so nothing a script does reaches this machine's
+// network or services. The stub records its call and then runs cases, the
+// branches of a sh `case "NAME ARGS" in`, and exits with the branch's
+// status (a call no branch takes fails). $STATE is a directory the branches
+// may keep state in.
+type stubbedShell struct{ bin, state, log string }
+
+// newStubbedShell sets up the stubs; it must be called from the test's
+// goroutine. Its run may be called from any goroutine, as a fake Hosts
+// does.
+func newStubbedShell(t *testing.T, cases string, names ...string) stubbedShell {
 	t.Helper()
 	dir := t.TempDir()
-	bin, state, log := filepath.Join(dir, "bin"), filepath.Join(dir, "state"), filepath.Join(dir, "calls")
-	for _, d := range []string{bin, state} {
+	s := stubbedShell{bin: filepath.Join(dir, "bin"), state: filepath.Join(dir, "state"), log: filepath.Join(dir, "calls")}
+	for _, d := range []string{s.bin, s.state} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	stub := "#!/bin/sh\nc=\"${0##*/}${*:+ $*}\"\necho \"$c\" >> \"$STUB_LOG\"\ncase \"$c\" in\n" + cases + "\n*) exit 1 ;;\nesac\n"
-	if err := os.WriteFile(filepath.Join(bin, "stub"), []byte(stub), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(s.bin, "stub"), []byte(stub), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range names {
-		if err := os.Symlink("stub", filepath.Join(bin, n)); err != nil {
+		if err := os.Symlink("stub", filepath.Join(s.bin, n)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -54,12 +60,19 @@ func runWithStubs(t *testing.T, script scripts.Script, cases string, names ...st
 		if err != nil {
 			t.Skipf("%s: %v", n, err)
 		}
-		if err := os.Symlink(p, filepath.Join(bin, n)); err != nil {
+		if err := os.Symlink(p, filepath.Join(s.bin, n)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command("/bin/sh", "-c", script.String())
-	cmd.Env = []string{"PATH=" + bin, "STUB_LOG=" + log, "STATE=" + state}
+	return s
+}
+
+// run runs script. Its error is one of starting the shell, not the
+// script's exit status, which is in the result. The calls are every call
+// of a stub so far, this run's last.
+func (s stubbedShell) run(script string) (stubbedRun, error) {
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Env = []string{"PATH=" + s.bin, "STUB_LOG=" + s.log, "STATE=" + s.state}
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -67,10 +80,20 @@ func runWithStubs(t *testing.T, script scripts.Script, cases string, names ...st
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {
+		return r, err
+	}
+	b, _ := os.ReadFile(s.log)
+	r.calls = strings.Split(strings.TrimSpace(string(b)), "\n")
+	return r, nil
+}
+
+// runWithStubs runs script once in a new stubbedShell.
+func runWithStubs(t *testing.T, script scripts.Script, cases string, names ...string) stubbedRun {
+	t.Helper()
+	r, err := newStubbedShell(t, cases, names...).run(script.String())
+	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(log)
-	r.calls = strings.Split(strings.TrimSpace(string(b)), "\n")
 	return r
 }
 

@@ -143,11 +143,10 @@ func setHostsBlockIn(file, block string) scripts.Script {
 // hostPrepData is the data of the host-prep template.
 type hostPrepData struct {
 	// Files are written by the script itself (HostPrepScript only).
-	Files                           []prepFile
-	Modules, Ports                  []string
-	SysctlPath, PortsDir, PortsPath string
-	// Hosts sets kubeha's /etc/hosts block (setHostsBlock).
-	Hosts scripts.Script
+	Files            []prepFile
+	Modules          []string
+	SysctlPath       string
+	Firewalld, Hosts scripts.Script
 }
 
 type prepFile struct {
@@ -156,30 +155,94 @@ type prepFile struct {
 }
 
 // prepScript turns swap off for good, relaxes SELinux, loads modules
-// (treating built-in ones as present), applies the sysctl file, opens the
-// firewalld ports (recording each in firewalldPortsPath for reset) and sets
-// the /etc/hosts block to block. Every step is a no-op when already done.
-// files, for HostPrepScript, are written first.
-func prepScript(mods, ports []string, block string, files []prepFile) scripts.Script {
-	return scripts.Render("phases/host-prep", hostPrepData{Files: files, Modules: mods, Ports: ports,
-		SysctlPath: SysctlPath, PortsDir: path.Dir(firewalldPortsPath), PortsPath: firewalldPortsPath, Hosts: setHostsBlock(block)})
+// (treating built-in ones as present), applies the sysctl file, opens what
+// the host needs in firewalld where it runs (firewalld, the template
+// phases/firewalld with write) and sets the /etc/hosts block to block.
+// Every step is a no-op when already done. files, for HostPrepScript, are
+// written first.
+func prepScript(mods []string, firewalld scripts.Script, block string, files []prepFile) scripts.Script {
+	return scripts.Render("phases/host-prep", hostPrepData{Files: files, Modules: mods,
+		SysctlPath: SysctlPath, Firewalld: firewalld, Hosts: setHostsBlock(block)})
 }
 
-func firewallPorts(c *inventory.Cluster, h inventory.Host) []string {
-	var p []string
+// firewalldRule is one thing a host's role needs open in firewalld.
+type firewalldRule struct {
+	// Zone is "" for the zone of the interface that holds the host's
+	// internal address (the default zone when it is in none).
+	Zone string
+	Kind string // port, protocol, source or forward, as firewall-cmd's --add-KIND
+	// Value is what firewall-cmd's --add-KIND takes: 6443/tcp, vrrp, a
+	// CIDR; "yes" for forward, which takes none.
+	Value string
+}
+
+// firewalldRules is what h's role needs open where firewalld runs
+// (kubeadm's "Ports and Protocols", the seeds' firewall-cmd lines):
+//   - masters: the apiserver, etcd's client and peer ports, the kubelet,
+//     the controller-manager and the scheduler;
+//   - workers: the kubelet and the NodePort range, TCP and UDP;
+//   - load-balancer holders: the endpoint's port, and VRRP (IP protocol
+//     112) between keepalived peers;
+//   - every node: the Pod and Service CIDRs as sources of the node's own
+//     zone, and forwarding within that zone. firewalld forwards a packet
+//     only within one zone (or where a policy says so), and it puts a
+//     forwarded packet in the zone of its source and the zone of its
+//     destination: with the CIDRs in the trusted zone (k3s's advice), a
+//     node's own request to a pod on another node, and a NodePort's
+//     traffic to a pod, went from the node's zone to trusted and were
+//     rejected (e2e TestDedicatedLoadBalancers). A policy from the node's
+//     zone to trusted would do too, but a policy exists in the runtime
+//     configuration only after a reload, which drops the operator's
+//     runtime-only rules. In the node's zone, pods reach their node only
+//     on the ports opened here, like any other client.
+//
+// The local proxy listens on 127.0.0.1 and needs nothing.
+func firewalldRules(c *inventory.Cluster, h inventory.Host) []firewalldRule {
+	var r []firewalldRule
+	port := func(p string) { r = append(r, firewalldRule{Kind: "port", Value: p}) }
 	switch h.Role {
 	case inventory.RoleMaster:
-		p = append(p, "6443/tcp", "2379-2380/tcp", "10250/tcp", "10257/tcp", "10259/tcp")
+		for _, p := range []string{fmt.Sprintf("%d/tcp", inventory.APIServerPort), "2379-2380/tcp", "10250/tcp", "10257/tcp", "10259/tcp"} {
+			port(p)
+		}
 	case inventory.RoleWorker:
-		p = append(p, "10250/tcp", "30000-32767/tcp")
+		for _, p := range []string{"10250/tcp", "30000-32767/tcp", "30000-32767/udp"} {
+			port(p)
+		}
 	}
 	if runsVIP(c, h) {
-		p = append(p, fmt.Sprintf("%d/tcp", c.Spec.ControlPlaneEndpoint.Port))
+		if p := fmt.Sprintf("%d/tcp", c.Spec.ControlPlaneEndpoint.Port); h.Role != inventory.RoleMaster || c.Spec.ControlPlaneEndpoint.Port != inventory.APIServerPort {
+			port(p)
+		}
+		if c.Spec.LoadBalancer.Mode == inventory.ModeKeepalivedHAProxy {
+			r = append(r, firewalldRule{Kind: "protocol", Value: "vrrp"})
+		}
 	}
-	if len(p) == 0 {
-		p = []string{"22/tcp"}
+	if h.Role != inventory.RoleLoadBalancer {
+		for _, cidr := range []string{c.Spec.Network.PodSubnet, c.Spec.Network.ServiceSubnet} {
+			if cidr != "" {
+				r = append(r, firewalldRule{Kind: "source", Value: cidr})
+			}
+		}
+		r = append(r, firewalldRule{Kind: "forward", Value: "yes"})
 	}
-	return p
+	return r
+}
+
+// firewalldData is the data of the phases/firewalld template.
+type firewalldData struct {
+	Address           string // the host's internal address: its zone is the zone ""
+	Rules             []firewalldRule
+	Record, RecordDir string // firewalldPortsPath and its directory
+	Write             bool   // false: only print what is not open
+}
+
+// firewalldScript checks (write false: prints each rule of h's role that
+// is not open, one a line) or opens what h's role needs in firewalld,
+// where firewalld runs.
+func firewalldScript(c *inventory.Cluster, h inventory.Host, write bool) scripts.Script {
+	return scripts.Render("phases/firewalld", firewalldData{Address: h.InternalAddress, Rules: firewalldRules(c, h),
+		Record: firewalldPortsPath, RecordDir: path.Dir(firewalldPortsPath), Write: write})
 }
 
 // hostFiles is host-prep's desired state on h with kube-proxy in
@@ -249,6 +312,15 @@ func (p PrepareHosts) Probe(ctx context.Context, env *Env) (Work, error) {
 		if f.SELinux == "Enforcing" {
 			why = append(why, "set SELinux permissive")
 		}
+		if f.Firewalld {
+			res, err := env.quiet(ctx, host, "check firewalld", firewalldScript(c, h, false))
+			if err != nil {
+				return "", err
+			}
+			if closed := strings.TrimSpace(res.Stdout); closed != "" {
+				why = append(why, "open in firewalld "+strings.Join(strings.Split(closed, "\n"), ", "))
+			}
+		}
 		return strings.Join(why, "; "), nil
 	})
 }
@@ -268,7 +340,7 @@ func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 		// One command for the steps; the facts it changes (swap, SELinux)
 		// are gathered again when a later phase asks.
 		if _, err := env.run(ctx, host, "prepare host and set the /etc/hosts block",
-			prepScript(Modules(h, mode), firewallPorts(c, h), block, nil)); err != nil {
+			prepScript(Modules(h, mode), firewalldScript(c, h, true), block, nil)); err != nil {
 			return err
 		}
 		env.Facts.forget(host)
@@ -276,8 +348,8 @@ func (p PrepareHosts) Run(ctx context.Context, env *Env, w Work) error {
 	})
 }
 
-// CleanUp removes host-prep's files, its /etc/hosts block, the firewalld
-// ports it opened (only those it found closed), and kubeha's own directory
+// CleanUp removes host-prep's files, its /etc/hosts block, what it opened
+// in firewalld (only what it found closed), and kubeha's own directory
 // (/etc/kubeha, where every phase keeps its files; host-prep is the first
 // phase to write there and the last to be undone). Swap and SELinux are
 // left as they are: turning them back on is the operator's call.
@@ -327,7 +399,7 @@ func hostPrepScript(c *inventory.Cluster, h inventory.Host, proxyMode string) sc
 	for _, f := range files {
 		pf = append(pf, prepFile{Path: f.Path, Temp: f.Path + ".kubeha-tmp", Content: string(f.Content), Mode: f.Mode})
 	}
-	return prepScript(Modules(h, proxyMode), firewallPorts(c, h), block, pf)
+	return prepScript(Modules(h, proxyMode), firewalldScript(c, h, true), block, pf)
 }
 
 var _ JoinHooker = PrepareHosts{}

@@ -132,7 +132,15 @@ func scriptCases() []scriptCase {
 		}},
 		{"prepScript", func(v string) scripts.Script {
 			c := scriptCluster(v)
-			return prepScript(Modules(c.Spec.Hosts[1], inventory.ProxyModeIPTables), firewallPorts(c, c.Spec.Hosts[1]), hostsBlock(c, v), nil)
+			return prepScript(Modules(c.Spec.Hosts[1], inventory.ProxyModeIPTables), firewalldScript(c, c.Spec.Hosts[1], true), hostsBlock(c, v), nil)
+		}},
+		{"firewalldScript check", func(v string) scripts.Script {
+			c := scriptCluster(v)
+			return firewalldScript(c, c.Spec.Hosts[0], false)
+		}},
+		{"firewalldScript open", func(v string) scripts.Script {
+			c := scriptCluster(v)
+			return firewalldScript(c, c.Spec.Hosts[0], true)
 		}},
 		{"readHostsBlock", func(string) scripts.Script { return readHostsBlock() }},
 		{"hostPrepCleanUp", func(string) scripts.Script { return hostPrepCleanUp() }},

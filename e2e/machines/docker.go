@@ -103,6 +103,9 @@ func StartDocker(ctx context.Context, log Logf, wrapper string) (*Docker, error)
 	if err := saveSysctls(); err != nil {
 		return nil, fmt.Errorf("record VM sysctls: %w", err)
 	}
+	if err := raiseInotify(); err != nil {
+		return nil, err
+	}
 	if err := setupNetwork(ctx); err != nil {
 		return nil, err
 	}

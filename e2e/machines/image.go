@@ -15,13 +15,17 @@ import (
 )
 
 // BasePackages are what every machine has: systemd, sshd, containerd and
-// runc, and the load-balancer packages (installed but disabled: kubeha
-// enables what the inventory asks for, and the machines have no internet).
+// runc, the load-balancer packages and firewalld (installed but disabled:
+// kubeha enables what the inventory asks for, a scenario starts firewalld,
+// and the machines have no internet).
 var BasePackages = []string{
 	"systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "iputils-ping", "containerd", "runc",
 	"iptables", "kmod", "ca-certificates", "curl", "socat", "conntrack", "ipset", "ipvsadm", "ethtool",
 	"keepalived", "haproxy", "nginx-light", "libnginx-mod-stream", "containernetworking-plugins",
 	"sudo", "procps", "psmisc", "util-linux", "e2fsprogs", "nftables",
+	// firewalld needs polkitd, which needs a logind: debootstrap does not
+	// choose a provider of a virtual package, so name it.
+	"firewalld", "polkitd", "libpam-systemd",
 }
 
 // Mirror is the Debian mirror debootstrap uses: the one apt uses here.
@@ -177,9 +181,12 @@ func configureRootfs(rootfs, wrapper string) error {
 	}
 	// Installed but not running, like packages on a host kubeha has not
 	// configured yet.
-	for _, svc := range []string{"haproxy", "keepalived", "nginx"} {
+	// firewalld too: the scenario of seeds 001-003's CentOS hosts starts
+	// it (TestDedicatedLoadBalancers), the others run without.
+	for _, svc := range []string{"haproxy", "keepalived", "nginx", "firewalld"} {
 		os.Remove(p("etc/systemd/system/multi-user.target.wants/" + svc + ".service"))
 	}
+	os.Remove(p("etc/systemd/system/dbus-org.fedoraproject.FirewallD1.service"))
 	// Units that cannot work in a container.
 	for _, u := range []string{"console-getty.service", "getty@.service", "systemd-udevd.service", "systemd-udev-trigger.service",
 		"systemd-modules-load.service", "systemd-remount-fs.service", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
