@@ -20,8 +20,10 @@ import (
 //
 // A file already there is replaced only when it is kubeha's earlier copy
 // or this cluster's earlier admin credentials (admin.conf but for its
-// client certificate and key). Anything else is the user's: it is kept,
-// and every probe warns, naming the host, the file and the fix.
+// client certificate and key); the latter is first kept beside it, for
+// its client credentials may be ones the user put there on purpose.
+// Anything else is the user's: it is kept, and every probe warns, naming
+// the host, the file and the fix.
 //
 // admin.conf changes at kubeadm init and join, kubeadm certs renew and
 // kubeadm upgrade. The phase runs last in apply, after the joins and the
@@ -61,21 +63,38 @@ type userKubeconfig struct {
 	User    string
 	// Path is the user's ~/.kube/config; for foreign, what is in the way.
 	Path string
+	// Backup, for earlier alone, is where the old file is kept (by the
+	// write) or is to be kept (as the check found it).
+	Backup string
 }
 
-// parseUserKubeconfig reads phases/user-kubeconfig's line, VERDICT USER
-// PATH (PATH last: a home directory may hold a blank).
+// parseUserKubeconfig reads phases/user-kubeconfig's output: a line
+// VERDICT USER PATH (PATH last: a home directory may hold a blank) and,
+// for earlier and only for it, a line "backup BACKUP". Each path is the
+// rest of its line, blanks included: neither can hold a newline.
 func parseUserKubeconfig(out string) (userKubeconfig, error) {
-	f := strings.SplitN(strings.TrimSpace(out), " ", 3)
-	if len(f) != 3 {
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	f := strings.SplitN(lines[0], " ", 3)
+	if len(f) != 3 || f[2] == "" {
 		return userKubeconfig{}, fmt.Errorf("the user kubeconfig check printed %q, not VERDICT USER PATH", out)
 	}
 	v := userKubeconfig{Verdict: f[0], User: f[1], Path: f[2]}
 	switch v.Verdict {
 	case kubeconfigSame, kubeconfigAbsent, kubeconfigOwner, kubeconfigStale, kubeconfigEarlier, kubeconfigForeign:
-		return v, nil
+	default:
+		return userKubeconfig{}, fmt.Errorf("the user kubeconfig check printed an unknown verdict %q", v.Verdict)
 	}
-	return userKubeconfig{}, fmt.Errorf("the user kubeconfig check printed an unknown verdict %q", v.Verdict)
+	for _, l := range lines[1:] {
+		b, ok := strings.CutPrefix(l, "backup ")
+		if !ok || b == "" || v.Backup != "" || v.Verdict != kubeconfigEarlier {
+			return userKubeconfig{}, fmt.Errorf("the user kubeconfig check printed %q after %q, not one backup PATH for earlier", l, lines[0])
+		}
+		v.Backup = b
+	}
+	if v.Verdict == kubeconfigEarlier && v.Backup == "" {
+		return userKubeconfig{}, fmt.Errorf("the user kubeconfig check printed %q without the backup PATH of the file it replaces", out)
+	}
+	return v, nil
 }
 
 // Change is what making the copy changes, as a plan says it ("" for
@@ -89,7 +108,7 @@ func (v userKubeconfig) Change() string {
 	case kubeconfigStale:
 		return fmt.Sprintf("replace %s, kubeha's earlier copy, with the current %s", v.Path, kubeadm.AdminConfPath)
 	case kubeconfigEarlier:
-		return fmt.Sprintf("replace %s, this cluster's earlier admin credentials, with the current %s", v.Path, kubeadm.AdminConfPath)
+		return fmt.Sprintf("replace %s, this cluster's earlier admin credentials, with the current %s; the old file will be kept at %s", v.Path, kubeadm.AdminConfPath, v.Backup)
 	}
 	return ""
 }
@@ -102,8 +121,10 @@ func (v userKubeconfig) Done() string {
 		return fmt.Sprintf("copied %s to %s (owner %s, mode 0600)", kubeadm.AdminConfPath, v.Path, v.User)
 	case kubeconfigOwner:
 		return fmt.Sprintf("gave %s owner %s and mode 0600", v.Path, v.User)
-	case kubeconfigStale, kubeconfigEarlier:
+	case kubeconfigStale:
 		return fmt.Sprintf("replaced %s with the current %s", v.Path, kubeadm.AdminConfPath)
+	case kubeconfigEarlier:
+		return fmt.Sprintf("replaced %s, this cluster's earlier admin credentials, with the current %s; the old file is kept at %s", v.Path, kubeadm.AdminConfPath, v.Backup)
 	}
 	return ""
 }
@@ -229,7 +250,9 @@ var _ CleanerUpper = CopyAdminKubeconfig{}
 // are still as it wrote them, and the records; a copy changed since is
 // kept and named (template phases/user-kubeconfig-cleanup). It reads only
 // the records, so it works after kubeadm reset took admin.conf, and
-// whether the inventory still asks for the copies or not.
+// whether the inventory still asks for the copies or not. The backups the
+// write keeps of earlier credentials (config.kubeha-backup*) are never
+// recorded, so they stay: they hold what was the user's.
 func (CopyAdminKubeconfig) CleanUp(ctx context.Context, env *Env) error {
 	script := userKubeconfigCleanUp()
 	var masters []string

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,6 +167,9 @@ func TestUserKubeconfigScript(t *testing.T) {
 		// written: the write makes the file admin.conf's copy; else the
 		// file (or what is in the way) is left exactly as it was.
 		written bool
+		// backup: the check and the write print this line after the
+		// verdict (earlier alone; TestUserKubeconfigBackup has the rest).
+		backup func(m *kubeconfigMaster) string
 	}{
 		{name: "absent: written 0600 in a 0700 ~/.kube", user: "alice", sudo: true,
 			verdict: kubeconfigAbsent, written: true},
@@ -181,10 +185,11 @@ func TestUserKubeconfigScript(t *testing.T) {
 			setup: func(t *testing.T, m *kubeconfigMaster) { write(t, m.dst(), current, 0o600) }},
 		{name: "same content, mode 0644: owner and mode set", user: "alice", sudo: true, verdict: kubeconfigOwner, written: true,
 			setup: func(t *testing.T, m *kubeconfigMaster) { write(t, m.dst(), current, 0o644) }},
-		{name: "this cluster's earlier credentials: replaced", user: "alice", sudo: true, verdict: kubeconfigEarlier, written: true,
+		{name: "this cluster's earlier credentials: kept aside, replaced", user: "alice", sudo: true, verdict: kubeconfigEarlier, written: true,
 			setup: func(t *testing.T, m *kubeconfigMaster) {
 				write(t, m.dst(), adminConf("CA1", "OLDCERT", "OLDKEY"), 0o600)
-			}},
+			},
+			backup: func(m *kubeconfigMaster) string { return "backup " + m.dst() + ".kubeha-backup\n" }},
 		{name: "kubeha's earlier copy of another CA's admin.conf: replaced", user: "alice", sudo: true, verdict: kubeconfigStale, written: true,
 			setup: func(t *testing.T, m *kubeconfigMaster) {
 				old := adminConf("OLDCA", "OLDCERT", "OLDKEY")
@@ -242,6 +247,9 @@ func TestUserKubeconfigScript(t *testing.T) {
 			newDir := os.IsNotExist(err)
 			before := snapshot(t, m.dir)
 			wantLine := tt.verdict + " " + tt.user + " " + at + "\n"
+			if tt.backup != nil {
+				wantLine += tt.backup(m)
+			}
 
 			out, errOut, code := m.run(t, m.script(false))
 			if code != 0 || out != wantLine {
@@ -377,6 +385,108 @@ func TestUserKubeconfigDirectory(t *testing.T) {
 	checkCopy(t, m, adminConf("CA1", "CERT1", "KEY1"))
 	if di, err := os.Stat(kube); err != nil || di.Mode().Perm() != 0o750 {
 		t.Errorf("the user's own ~/.kube: %v %v, want its mode 0750 kept", di.Mode(), err)
+	}
+}
+
+// TestUserKubeconfigBackup: this cluster's earlier credentials may be a
+// user's own client certificate in a copy of admin.conf, so the write keeps
+// the old file beside the new copy, byte for byte, 0600 and the user's,
+// never over an older backup of other content, and says where; the check
+// says the same path and changes nothing; a rerun after a cut reuses its
+// backup; reset removes kubeha's copy and leaves every backup.
+func TestUserKubeconfigBackup(t *testing.T) {
+	current, theirs := adminConf("CA1", "CERT1", "KEY1"), adminConf("CA1", "THEIRCERT", "THEIRKEY")
+	tests := []struct {
+		name string
+		// before: what ~/.kube holds besides config, by name.
+		before map[string]string
+		// symlinks: names in ~/.kube that are symlinks to config.
+		symlinks []string
+		backup   string // the backup's name in ~/.kube
+	}{
+		{name: "no backup yet", backup: "config.kubeha-backup"},
+		{name: "an older backup of other content: kept, the new one at .1",
+			before: map[string]string{"config.kubeha-backup": adminConf("CA1", "OLDER", "OLDER")}, backup: "config.kubeha-backup.1"},
+		{name: "older backups and a symlink in the way: the first free N",
+			before:   map[string]string{"config.kubeha-backup": "first\n", "config.kubeha-backup.2": "second\n"},
+			symlinks: []string{"config.kubeha-backup.1"}, backup: "config.kubeha-backup.3"},
+		{name: "a backup of this very file (a run cut after it): reused",
+			before: map[string]string{"config.kubeha-backup": "older\n", "config.kubeha-backup.1": theirs}, backup: "config.kubeha-backup.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newKubeconfigMaster(t, "alice", true)
+			kube := filepath.Dir(m.dst())
+			write(t, m.dst(), theirs, 0o600)
+			for name, content := range tt.before {
+				write(t, filepath.Join(kube, name), content, 0o600)
+			}
+			for _, name := range tt.symlinks {
+				if err := os.Symlink("config", filepath.Join(kube, name)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			backup := filepath.Join(kube, tt.backup)
+			want := kubeconfigEarlier + " alice " + m.dst() + "\nbackup " + backup + "\n"
+
+			before := snapshot(t, m.dir)
+			if out, errOut, code := m.run(t, m.script(false)); code != 0 || out != want {
+				t.Fatalf("check: exit %d, stdout %q, want %q (stderr %q)", code, out, want, errOut)
+			}
+			if after := snapshot(t, m.dir); after != before {
+				t.Fatalf("the check changed files:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			if out, errOut, code := m.run(t, m.script(true)); code != 0 || out != want || errOut != "" {
+				t.Fatalf("write: exit %d, stdout %q, stderr %q; want exit 0, stdout %q", code, out, errOut, want)
+			}
+			checkCopy(t, m, current)
+			b, err := os.ReadFile(backup)
+			if err != nil || string(b) != theirs {
+				t.Fatalf("%s: %v %q, want the old file's content", backup, err, b)
+			}
+			if fi, err := os.Lstat(backup); err != nil || fi.Mode() != 0o600 {
+				t.Errorf("%s: %v, mode %v; want -rw-------", backup, err, fi.Mode())
+			} else if uid, gid := owner(fi); uid != os.Getuid() || gid != os.Getgid() {
+				t.Errorf("%s is owned by %d:%d, want the user's", backup, uid, gid)
+			}
+			// Nothing else in ~/.kube changed, nor was added.
+			names := []string{"config", tt.backup}
+			for name, content := range tt.before {
+				if b, err := os.ReadFile(filepath.Join(kube, name)); err != nil || string(b) != content {
+					t.Errorf("an older backup, %s, changed: %v %q", name, err, b)
+				}
+				names = append(names, name)
+			}
+			names = append(names, tt.symlinks...)
+			entries, err := os.ReadDir(kube)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range entries {
+				got = append(got, e.Name())
+			}
+			slices.Sort(names)
+			names = slices.Compact(names)
+			if !slices.Equal(got, names) {
+				t.Errorf("~/.kube holds %q, want %q", got, names)
+			}
+
+			// Reset removes kubeha's copy, which the records name, and
+			// leaves the backups, which they do not.
+			if err := os.Remove(m.src); err != nil {
+				t.Fatal(err)
+			}
+			if out, errOut, code := m.run(t, m.cleanUp()); code != 0 || out != "removed "+m.dst()+", kubeha's copy of admin.conf\n" || errOut != "" {
+				t.Fatalf("clean-up: exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+			if b, err := os.ReadFile(backup); err != nil || string(b) != theirs {
+				t.Errorf("%s after the clean-up: %v %q, want it kept", backup, err, b)
+			}
+			if _, err := os.Lstat(m.dst()); !os.IsNotExist(err) {
+				t.Errorf("%s after the clean-up: %v, want it removed", m.dst(), err)
+			}
+		})
 	}
 }
 
@@ -617,6 +727,51 @@ func TestCopyAdminKubeconfigPhase(t *testing.T) {
 	}
 }
 
+// TestCopyAdminKubeconfigKeepsEarlier drives Probe and Run on a master
+// whose user, with a blank in the home's path, holds this cluster's
+// earlier credentials: the plan's reason says where the old file will be
+// kept, the run's message where it is, each path whole.
+func TestCopyAdminKubeconfigKeepsEarlier(t *testing.T) {
+	c := &inventory.Cluster{Spec: inventory.Spec{
+		SSH:             inventory.SSH{User: "alice"},
+		Hosts:           []inventory.Host{{Name: "m1", Address: "10.0.0.1", InternalAddress: "10.0.0.1", Role: inventory.RoleMaster}},
+		AdminKubeconfig: inventory.AdminKubeconfig{CopyToSSHUser: true},
+	}}
+	m := newKubeconfigMaster(t, "alice", true)
+	m.home = filepath.Join(m.dir, "home dir", "alice")
+	theirs := adminConf("CA1", "THEIRCERT", "THEIRKEY")
+	write(t, m.dst(), theirs, 0o600)
+	rec := &events.Recorder{}
+	env := &Env{Cluster: c, Hosts: &localMasters{t: t, ms: map[string]*kubeconfigMaster{"m1": m}}, Facts: &FactStore{}, Concurrency: 1,
+		Log: events.Emitter{Sink: rec, Phase: "user-kubeconfig"}, results: &hostResults{}}
+	ctx := context.Background()
+	backup := m.dst() + ".kubeha-backup"
+
+	w, err := CopyAdminKubeconfig{}.Probe(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "replace " + m.dst() + ", this cluster's earlier admin credentials, with the current /etc/kubernetes/admin.conf; the old file will be kept at " + backup; w.Reasons["m1"] != want {
+		t.Errorf("reason %q, want %q", w.Reasons["m1"], want)
+	}
+	if err := (CopyAdminKubeconfig{}).Run(ctx, env, w); err != nil {
+		t.Fatal(err)
+	}
+	checkCopy(t, m, adminConf("CA1", "CERT1", "KEY1"))
+	if b, err := os.ReadFile(backup); err != nil || string(b) != theirs {
+		t.Errorf("%s: %v %q, want the old file", backup, err, b)
+	}
+	var said []string
+	for _, e := range rec.Events() {
+		if e.Kind == events.Info || e.Kind == events.Warning {
+			said = append(said, e.Host+": "+e.Message)
+		}
+	}
+	if want := "m1: replaced " + m.dst() + ", this cluster's earlier admin credentials, with the current /etc/kubernetes/admin.conf; the old file is kept at " + backup; !slices.Equal(said, []string{want}) {
+		t.Errorf("the run said %q, want %q", said, want)
+	}
+}
+
 // A failure names the host and says why; a foreign verdict never comes
 // with a change.
 func TestCopyAdminKubeconfigFails(t *testing.T) {
@@ -640,11 +795,19 @@ func TestParseUserKubeconfig(t *testing.T) {
 		want    userKubeconfig
 		wantErr bool
 	}{
-		{out: "absent alice /home/alice/.kube/config\n", want: userKubeconfig{kubeconfigAbsent, "alice", "/home/alice/.kube/config"}},
-		{out: "foreign bob /home/b o b/.kube\n", want: userKubeconfig{kubeconfigForeign, "bob", "/home/b o b/.kube"}},
+		{out: "absent alice /home/alice/.kube/config\n", want: userKubeconfig{Verdict: kubeconfigAbsent, User: "alice", Path: "/home/alice/.kube/config"}},
+		{out: "foreign bob /home/b o b/.kube\n", want: userKubeconfig{Verdict: kubeconfigForeign, User: "bob", Path: "/home/b o b/.kube"}},
+		{out: "stale bob /home/bob /.kube/config\n", want: userKubeconfig{Verdict: kubeconfigStale, User: "bob", Path: "/home/bob /.kube/config"}},
+		{out: "earlier bob /home/b o b/.kube/config\nbackup /home/b o b/.kube/config.kubeha-backup.2\n",
+			want: userKubeconfig{Verdict: kubeconfigEarlier, User: "bob", Path: "/home/b o b/.kube/config", Backup: "/home/b o b/.kube/config.kubeha-backup.2"}},
 		{out: "", wantErr: true},
 		{out: "absent alice\n", wantErr: true},
 		{out: "gone alice /root/.kube/config\n", wantErr: true},
+		{out: "earlier alice /root/.kube/config\n", wantErr: true},
+		{out: "earlier alice /root/.kube/config\nbackup \n", wantErr: true},
+		{out: "earlier alice /root/.kube/config\nbackup /root/.kube/a\nbackup /root/.kube/b\n", wantErr: true},
+		{out: "earlier alice /root/.kube/config\nkept /root/.kube/a\n", wantErr: true},
+		{out: "stale alice /root/.kube/config\nbackup /root/.kube/config.kubeha-backup\n", wantErr: true},
 	}
 	for _, tt := range tests {
 		got, err := parseUserKubeconfig(tt.out)
@@ -655,7 +818,7 @@ func TestParseUserKubeconfig(t *testing.T) {
 	// Every verdict that changes something says what in the plan and in
 	// the run; the others say nothing there, and only foreign warns.
 	for _, v := range []string{kubeconfigSame, kubeconfigAbsent, kubeconfigOwner, kubeconfigStale, kubeconfigEarlier, kubeconfigForeign} {
-		u := userKubeconfig{v, "alice", "/home/alice/.kube/config"}
+		u := userKubeconfig{Verdict: v, User: "alice", Path: "/home/alice/.kube/config"}
 		changes := v != kubeconfigSame && v != kubeconfigForeign
 		if (u.Change() != "") != changes || (u.Done() != "") != changes || (u.Warning() != "") != (v == kubeconfigForeign) {
 			t.Errorf("%s: change %q, done %q, warning %q", v, u.Change(), u.Done(), u.Warning())
