@@ -226,7 +226,7 @@ func (c *sshChecker) knownHosts(path string) *ssh.KnownHosts {
 // the terminal, so nothing is asked: a key passphrase or an SSH password
 // comes from its environment variable, as for a run without a terminal.
 // The check only logs in, so sudo is left out of it.
-func (c *sshChecker) config(cl *inventory.Cluster, h inventory.Host) ssh.Config {
+func (c *sshChecker) config(ctx context.Context, cl *inventory.Cluster, h inventory.Host) ssh.Config {
 	sc := c.sshConfig
 	if sc == nil {
 		sc = userSSHConfig{}
@@ -235,7 +235,7 @@ func (c *sshChecker) config(cl *inventory.Cluster, h inventory.Host) ssh.Config 
 	if secrets == nil {
 		secrets = &events.Secrets{}
 	}
-	cfg := resolve(cl, h, c.knownHosts(cl.Spec.SSH.KnownHostsPath), &prompter{secrets: secrets}, sc)
+	cfg := resolve(ctx, cl, h, c.knownHosts(cl.Spec.SSH.KnownHostsPath), &prompter{secrets: secrets}, sc)
 	cfg.Sudo, cfg.SudoPassword = false, nil
 	return cfg
 }
@@ -245,7 +245,7 @@ func (c *sshChecker) config(cl *inventory.Cluster, h inventory.Host) ssh.Config 
 // bastion apply would use), so the key shown, and accepted, is the one
 // apply and OpenSSH will be presented.
 func (c *sshChecker) Scan(ctx context.Context, cl *inventory.Cluster, h inventory.Host) (ssh.HostKey, error) {
-	cfg := c.config(cl, h)
+	cfg := c.config(ctx, cl, h)
 	cfg.DialTimeout = 10 * time.Second
 	return ssh.ScanHostKey(ctx, cfg)
 }
@@ -253,7 +253,8 @@ func (c *sshChecker) Scan(ctx context.Context, cl *inventory.Cluster, h inventor
 // Accept records the key in known_hosts, hashed when ~/.ssh/config asks
 // for it (HashKnownHosts) for the host, as apply's accept-new would.
 func (c *sshChecker) Accept(cl *inventory.Cluster, h inventory.Host, key ssh.HostKey) error {
-	cfg := c.config(cl, h)
+	// Nothing is dialled or asked: only known_hosts is written.
+	cfg := c.config(context.Background(), cl, h)
 	return cfg.HostKeys.Record(key, cfg.HashKnownHosts)
 }
 
@@ -262,7 +263,7 @@ func (c *sshChecker) Accept(cl *inventory.Cluster, h inventory.Host, key ssh.Hos
 func (c *sshChecker) Login(ctx context.Context, cl *inventory.Cluster, h inventory.Host) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	client, err := ssh.Dial(ctx, c.config(cl, h))
+	client, err := ssh.Dial(ctx, c.config(ctx, cl, h))
 	if err != nil {
 		return err
 	}

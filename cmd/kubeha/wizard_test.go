@@ -115,11 +115,11 @@ spec:
 				tt.edit(c)
 			}
 			k := &sshChecker{sshConfig: sc}
-			got := k.config(c, c.Spec.Hosts[tt.host])
+			got := k.config(context.Background(), c, c.Spec.Hosts[tt.host])
 			if v := dialView(got); v != tt.want {
 				t.Errorf("the check dials\n%s\nwant\n%s", v, tt.want)
 			}
-			applies, err := sshConfigs(c, connectOptions{secrets: &events.Secrets{}, events: &events.Recorder{},
+			applies, err := sshConfigs(context.Background(), c, connectOptions{secrets: &events.Secrets{}, events: &events.Recorder{},
 				stdin: strings.NewReader(""), stderr: &bytes.Buffer{}}, sc)
 			if err != nil {
 				t.Fatal(err)
@@ -235,7 +235,7 @@ spec:
 			k := &sshChecker{sshConfig: sc}
 			h := c.Spec.Hosts[0]
 			applyDial := func() error {
-				cfgs, err := sshConfigs(c, connectOptions{secrets: &events.Secrets{}, events: &events.Recorder{},
+				cfgs, err := sshConfigs(context.Background(), c, connectOptions{secrets: &events.Secrets{}, events: &events.Recorder{},
 					stdin: strings.NewReader(""), stderr: &bytes.Buffer{}}, sc)
 				if err != nil {
 					return err

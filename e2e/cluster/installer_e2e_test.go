@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -90,7 +91,13 @@ func (c *cluster) applyThroughInstaller(ctx context.Context, t *testing.T) {
 		row(n, "✓ ssh ok  "+fingerprint(n))
 	}
 	tm.Keys("Enter")
-	tm.WaitFor("[load balancer]", vip)
+	// keepalived+haproxy chosen on the screen, not only accepted from the
+	// file: another mode shown, then this one again.
+	tm.WaitFor("[load balancer]", "load balancer: ← "+inventory.ModeKeepalivedHAProxy+" →", vip)
+	tm.Keys("Right")
+	tm.WaitFor("load balancer: ← " + inventory.ModeLocalProxy + " →")
+	tm.Keys("Left")
+	tm.WaitFor("load balancer: ← "+inventory.ModeKeepalivedHAProxy+" →", vip)
 	tm.Keys("Enter")
 	tm.WaitFor("[network]")
 	tm.Keys("Enter")
@@ -101,6 +108,34 @@ func (c *cluster) applyThroughInstaller(ctx context.Context, t *testing.T) {
 	s := tm.WaitForWithin(20*time.Minute, "press q to leave")
 	if !strings.Contains(s, "✓ the cluster is up") {
 		t.Fatalf("the installer's apply did not bring the cluster up:\n%s", s)
+	}
+	// The end screen names the endpoint and a next command that works as
+	// printed (from the directory the installer ran in).
+	var endpoint, next string
+	for _, l := range strings.Split(s, "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && f[0] == "endpoint":
+			endpoint = f[1]
+		case len(f) > 1 && f[0] == "next":
+			next = strings.Join(f[1:], " ")
+		}
+	}
+	// The endpoint as kubeadm knows it: the inventory's name (which the
+	// hosts map to the VIP) and port.
+	ep := want.Spec.ControlPlaneEndpoint
+	if w := fmt.Sprintf("https://%s:%d", ep.Name, ep.Port); endpoint != w || ep.Name == "" || ep.Port == 0 {
+		t.Errorf("the end screen's endpoint is %q, want %s:\n%s", endpoint, w, s)
+	}
+	if args := strings.Fields(next); len(args) < 2 || args[0] != "kubectl" {
+		t.Errorf("the end screen's next command is %q, want a kubectl command:\n%s", next, s)
+	} else {
+		cmd := exec.CommandContext(ctx, c.kubectl, args[1:]...)
+		cmd.Dir = c.dir
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.Count(string(out), " Ready ") != 5 {
+			t.Errorf("the end screen's next command %q: %v\n%s", next, err, out)
+		}
 	}
 	tm.Keys("q")
 	tm.WaitFor("EXIT=0")
@@ -128,9 +163,13 @@ func (c *cluster) applyThroughInstaller(ctx context.Context, t *testing.T) {
 	}
 }
 
-// roleOf is the harness's role for machine name: m* masters, w* workers.
+// roleOf is the harness's role for machine name: lb* load balancers, w*
+// workers, the others (m*) masters.
 func roleOf(name string) string {
-	if strings.HasPrefix(name, "w") {
+	switch {
+	case strings.HasPrefix(name, "lb"):
+		return inventory.RoleLoadBalancer
+	case strings.HasPrefix(name, "w"):
 		return inventory.RoleWorker
 	}
 	return inventory.RoleMaster

@@ -45,6 +45,7 @@ spec:
     kubeProxyConfiguration: {conntrack: {maxPerCore: 0}}
     ignorePreflightErrors: [SystemVerification, Swap]
   artifacts: {dir: /srv/bundle}
+  adminKubeconfig: {copyToSSHUser: true}
 `
 
 func parse(t *testing.T, yaml string) *inventory.Cluster {
@@ -92,9 +93,16 @@ func hostRows(m Model) []string {
 // tab, and types value over what it holds.
 func fill(t *testing.T, m Model, label, value string) Model {
 	t.Helper()
+	return typeText(clear(focus(t, m, label)), value)
+}
+
+// focus presses tab until the field labelled label on the current screen
+// has the focus.
+func focus(t *testing.T, m Model, label string) Model {
+	t.Helper()
 	for range m.visible() {
 		if m.visible()[m.focus].label == label {
-			return typeText(clear(m), value)
+			return m
 		}
 		m = press(m, tab)
 	}
@@ -118,7 +126,8 @@ func TestNewFromFillsEveryShownField(t *testing.T) {
 			name: "demo.yaml",
 			c:    example(t, "demo.yaml"),
 			cluster: []string{"cluster name: demo", "Kubernetes version: v1.37.2", "SSH user: root",
-				"SSH private key: /run/kh-e2e/keys/id_ed25519", "known_hosts file: /run/kh-e2e/keys/known_hosts"},
+				"SSH private key: /run/kh-e2e/keys/id_ed25519", "known_hosts file: /run/kh-e2e/keys/known_hosts",
+				"SSH user's kubeconfig: no"},
 			mode:    inventory.ModeKeepalivedHAProxy,
 			lb:      []string{"endpoint name: k8s-apiserver-vip", "endpoint port: 16443", "VIP: 10.213.0.100", "virtual router id: 51"},
 			network: []string{"Pod subnet: 10.244.0.0/16", "Service subnet: 10.96.0.0/12", "kube-proxy mode: ipvs", "fallback without ip_vs: iptables"},
@@ -131,10 +140,27 @@ func TestNewFromFillsEveryShownField(t *testing.T) {
 			},
 		},
 		{
+			name: "keepalived-haproxy.yaml: the SSH user's kubeconfig on",
+			c:    example(t, "keepalived-haproxy.yaml"),
+			cluster: []string{"cluster name: prod", "Kubernetes version: v1.37.2", "SSH user: root",
+				"SSH private key: ~/.ssh/id_ed25519", "known_hosts file: ~/.ssh/known_hosts", "SSH user's kubeconfig: yes"},
+			mode:    inventory.ModeKeepalivedHAProxy,
+			lb:      []string{"endpoint name: k8s-apiserver-vip", "endpoint port: 16443", "VIP: 192.168.8.10", "virtual router id: 51"},
+			network: []string{"Pod subnet: 10.244.0.0/16", "Service subnet: 10.96.0.0/12", "kube-proxy mode: ipvs", "fallback without ip_vs: "},
+			rows: []string{
+				"  k1       192.168.8.191    master",
+				"  k2       192.168.8.187    master",
+				"  k3       192.168.8.186    master",
+				"  k4       192.168.8.188    worker",
+				"  k5       192.168.8.190    worker",
+				"  k6       192.168.8.189    worker",
+			},
+		},
+		{
 			name: "external-slb.yaml: empty SSH user and key stay empty",
 			c:    example(t, "external-slb.yaml"),
 			cluster: []string{"cluster name: cloud", "Kubernetes version: v1.37.2", "SSH user: ",
-				"SSH private key: ", "known_hosts file: ~/.ssh/known_hosts"},
+				"SSH private key: ", "known_hosts file: ~/.ssh/known_hosts", "SSH user's kubeconfig: no"},
 			mode:    inventory.ModeExternal,
 			lb:      []string{"endpoint name: k8s-apiserver-lb", "endpoint port: 6443", "SLB address: 192.168.8.210"},
 			network: []string{"Pod subnet: 10.200.0.0/16", "Service subnet: 10.96.0.0/12", "kube-proxy mode: ipvs", "fallback without ip_vs: "},
@@ -151,7 +177,7 @@ func TestNewFromFillsEveryShownField(t *testing.T) {
 			name: "local-proxy.yaml",
 			c:    example(t, "local-proxy.yaml"),
 			cluster: []string{"cluster name: private", "Kubernetes version: v1.37.2", "SSH user: ubuntu",
-				"SSH private key: ", "known_hosts file: ~/.ssh/known_hosts"},
+				"SSH private key: ", "known_hosts file: ~/.ssh/known_hosts", "SSH user's kubeconfig: no"},
 			mode:    inventory.ModeLocalProxy,
 			lb:      []string{"endpoint port: 6443", "local proxy: nginx"},
 			network: []string{"Pod subnet: 10.244.0.0/16", "Service subnet: 10.96.0.0/12", "kube-proxy mode: ipvs", "fallback without ip_vs: "},
@@ -167,7 +193,7 @@ func TestNewFromFillsEveryShownField(t *testing.T) {
 			name: "kube-vip.yaml: a mode the installer does not offer is shown",
 			c:    example(t, "kube-vip.yaml"),
 			cluster: []string{"cluster name: vip", "Kubernetes version: v1.37.2", "SSH user: ",
-				"SSH private key: ", "known_hosts file: ~/.ssh/known_hosts"},
+				"SSH private key: ", "known_hosts file: ~/.ssh/known_hosts", "SSH user's kubeconfig: no"},
 			mode:    inventory.ModeKubeVIP,
 			lb:      []string{"endpoint name: k8s-apiserver", "endpoint port: 6443", "VIP: 192.168.20.150"},
 			network: []string{"Pod subnet: 10.244.0.0/16", "Service subnet: 10.96.0.0/12", "kube-proxy mode: nftables", "fallback without ip_vs: "},
@@ -182,7 +208,7 @@ func TestNewFromFillsEveryShownField(t *testing.T) {
 			name: "every field set",
 			c:    parse(t, everything),
 			cluster: []string{"cluster name: lab", "Kubernetes version: v1.36.1", "SSH user: ops",
-				"SSH private key: /keys/id", "known_hosts file: /keys/known_hosts"},
+				"SSH private key: /keys/id", "known_hosts file: /keys/known_hosts", "SSH user's kubeconfig: yes"},
 			mode:    inventory.ModeKeepalivedHAProxy,
 			lb:      []string{"endpoint name: lab-api", "endpoint port: 8443", "VIP: 10.0.0.100", "virtual router id: 7"},
 			network: []string{"Pod subnet: 10.32.0.0/16", "Service subnet: 10.33.0.0/16", "kube-proxy mode: iptables", "fallback without ip_vs: "},
@@ -290,6 +316,22 @@ func TestNewFromSaveKeepsWhatItDoesNotShow(t *testing.T) {
 				c.Spec.LoadBalancer.VIP = "10.0.0.101"
 				c.Spec.Network.PodSubnet = "10.40.0.0/16"
 			},
+		},
+		{
+			name: "the SSH user's kubeconfig turned off",
+			c:    example(t, "keepalived-haproxy.yaml"),
+			edit: func(t *testing.T) edits {
+				return edits{StepCluster: func(m Model) Model { return press(focus(t, m, "SSH user's kubeconfig"), no) }}
+			},
+			want: func(c *inventory.Cluster) { c.Spec.AdminKubeconfig.CopyToSSHUser = false },
+		},
+		{
+			name: "the SSH user's kubeconfig turned on",
+			c:    example(t, "demo.yaml"),
+			edit: func(t *testing.T) edits {
+				return edits{StepCluster: func(m Model) Model { return press(focus(t, m, "SSH user's kubeconfig"), space) }}
+			},
+			want: func(c *inventory.Cluster) { c.Spec.AdminKubeconfig.CopyToSSHUser = true },
 		},
 		{
 			name: "a host added",

@@ -49,6 +49,14 @@ func TestSaveKeepsCommentsAndMode(t *testing.T) {
 			},
 		},
 		{
+			name: "copyToSSHUser on",
+			mode: 0o644,
+			edit: map[int]func(*testing.T, Model) Model{
+				StepCluster: func(t *testing.T, m Model) Model { return press(focus(t, m, "SSH user's kubeconfig"), yes) },
+			},
+			want: func(c *inventory.Cluster) { c.Spec.AdminKubeconfig.CopyToSSHUser = true },
+		},
+		{
 			name: "a host added",
 			mode: 0o600,
 			edit: map[int]func(*testing.T, Model) Model{

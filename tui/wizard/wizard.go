@@ -69,11 +69,16 @@ const (
 
 var stepNames = []string{"cluster", "hosts", "load balancer", "network", "review", "saved"}
 
-// field is one text input with the inventory path it fills.
+// field is one text input with the inventory path it fills. A yes/no
+// field (yesNo) keeps "yes" or "no" in its input and is set with y or n
+// and switched with space or ←/→, never typed into, so it cannot hold
+// anything else.
 type field struct {
 	label string
 	path  string // YAML path whose problems show under it
 	input textinput.Model
+	yesNo bool
+	hint  string // what yes does, shown beside a yes/no field
 }
 
 // hostState is one host and its SSH check. Messages about it name it by
@@ -140,6 +145,20 @@ func newField(label, path, value, placeholder string) *field {
 	return &field{label: label, path: path, input: in}
 }
 
+// newYesNo is a yes/no field, on or off.
+func newYesNo(label, path string, on bool, hint string) *field {
+	f := newField(label, path, yesNo(on), "")
+	f.yesNo, f.hint = true, hint
+	return f
+}
+
+func yesNo(on bool) string {
+	if on {
+		return "yes"
+	}
+	return "no"
+}
+
 // New returns the wizard, saving to path.
 func New(checker Checker, path string) Model {
 	m := Model{checker: checker, path: path, modes: slices.Clone(lbModes), errs: map[string]string{}, width: 100, fields: map[int][]*field{
@@ -149,6 +168,10 @@ func New(checker Checker, path string) Model {
 			newField("SSH user", "spec.ssh.user", "root", ""),
 			newField("SSH private key", "spec.ssh.keyPath", "~/.ssh/id_ed25519", ""),
 			newField("known_hosts file", "spec.ssh.knownHostsPath", inventory.DefaultKnownHostsPath, ""),
+			// Off by default, as in the inventory: the copy is an admin
+			// credential on every master, which the operator asks for.
+			newYesNo("SSH user's kubeconfig", "spec.adminKubeconfig.copyToSSHUser", false,
+				"copy each master's admin.conf to the SSH user's ~/.kube/config"),
 		},
 		StepHosts: {
 			newField("name", "spec.hosts", "", "m1"),
@@ -192,6 +215,7 @@ func NewFrom(checker Checker, path string, c *inventory.Cluster) Model {
 	set(StepCluster, 2, s.SSH.User)
 	set(StepCluster, 3, s.SSH.KeyPath)
 	set(StepCluster, 4, s.SSH.KnownHostsPath)
+	set(StepCluster, 5, yesNo(s.AdminKubeconfig.CopyToSSHUser))
 	for _, h := range s.Hosts {
 		m.hosts = append(m.hosts, &hostState{id: m.nextID, host: h, fromFile: true})
 		m.nextID++
@@ -265,8 +289,30 @@ func (m Model) value(step, i int) string {
 }
 
 // Cluster is the inventory the fields describe, defaulted: the file the
-// wizard started from (if any) with what the wizard shows replaced.
+// wizard started from (if any) with what the wizard shows replaced. A
+// number field that holds no acceptable number is left out of it, for
+// Default to fill; validate refuses that field (cluster), so such an
+// inventory is never saved.
 func (m Model) Cluster() *inventory.Cluster {
+	c, _ := m.cluster()
+	return c
+}
+
+// cluster is Cluster, and the problems of the number fields it read: each
+// is held to the range an inventory file's value is (inventory.ParseInt),
+// so that 0, a typo or an emptied field is refused on its screen rather
+// than saved as the default. A problem names the field by its label.
+func (m Model) cluster() (*inventory.Cluster, inventory.Problems) {
+	var ps inventory.Problems
+	number := func(step, i int) int {
+		f := m.fields[step][i]
+		n, p := inventory.ParseInt(f.path, m.value(step, i))
+		if p != nil {
+			p.Message = f.label + ": " + p.Message
+			ps = append(ps, *p)
+		}
+		return n
+	}
 	c := &inventory.Cluster{APIVersion: inventory.APIVersion, Kind: inventory.Kind}
 	if m.base != nil {
 		c = m.base.DeepCopy()
@@ -277,6 +323,8 @@ func (m Model) Cluster() *inventory.Cluster {
 	s.SSH.User = m.value(StepCluster, 2)
 	s.SSH.KeyPath = m.value(StepCluster, 3)
 	s.SSH.KnownHostsPath = m.value(StepCluster, 4)
+	// Off is the zero value, which the inventory leaves out.
+	s.AdminKubeconfig.CopyToSSHUser = m.value(StepCluster, 5) == "yes"
 	s.Hosts = nil
 	for _, h := range m.hosts {
 		hc := h.host
@@ -295,11 +343,11 @@ func (m Model) Cluster() *inventory.Cluster {
 	}
 	s.LoadBalancer.Mode = mode
 	s.ControlPlaneEndpoint.Name = m.value(StepLB, 0)
-	s.ControlPlaneEndpoint.Port, _ = strconv.Atoi(m.value(StepLB, 1))
+	s.ControlPlaneEndpoint.Port = number(StepLB, 1)
 	switch s.LoadBalancer.Mode {
 	case inventory.ModeKeepalivedHAProxy:
 		s.LoadBalancer.VIP = m.value(StepLB, 2)
-		s.LoadBalancer.VirtualRouterID, _ = strconv.Atoi(m.value(StepLB, 3))
+		s.LoadBalancer.VirtualRouterID = number(StepLB, 3)
 	case inventory.ModeKubeVIP:
 		s.LoadBalancer.VIP = m.value(StepLB, 2)
 	case inventory.ModeLocalProxy:
@@ -312,12 +360,15 @@ func (m Model) Cluster() *inventory.Cluster {
 	s.Network.KubeProxyMode = m.value(StepNetwork, 2)
 	s.Network.KubeProxyFallbackMode = m.value(StepNetwork, 3)
 	inventory.Default(c)
-	return c
+	return c, ps
 }
 
-// validate runs the inventory validator and keeps the errors by path.
+// validate runs the inventory validator, after the check of the number
+// fields (cluster), and keeps the errors by path: a number field's own
+// problem comes first, so it is the one shown under the field.
 func (m *Model) validate() inventory.Problems {
-	ps := inventory.Validate(m.Cluster())
+	c, ps := m.cluster()
+	ps = append(ps, inventory.Validate(c)...)
 	m.errs = map[string]string{}
 	for _, p := range ps.Errors() {
 		if _, seen := m.errs[p.Path]; !seen {
@@ -333,7 +384,7 @@ func (m *Model) validate() inventory.Problems {
 // stepErrors are the validator's errors that belong to the current step.
 func (m Model) stepErrors() []string {
 	prefixes := map[int][]string{
-		StepCluster: {"metadata.", "spec.kubernetesVersion", "spec.ssh"},
+		StepCluster: {"metadata.", "spec.kubernetesVersion", "spec.ssh", "spec.adminKubeconfig"},
 		StepHosts:   {"spec.hosts"},
 		StepLB:      {"spec.loadBalancer", "spec.controlPlaneEndpoint"},
 		StepNetwork: {"spec.network"},
@@ -606,7 +657,29 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	if k.String() == "enter" {
 		return m.enter()
 	}
+	if fs := m.visible(); len(fs) > 0 && fs[m.focus].yesNo {
+		return m.setYesNo(fs[m.focus], k), nil
+	}
 	return m.updateInput(k)
+}
+
+// setYesNo applies key k to f, a yes/no field: y and n set it, space and
+// ←/→ switch it; other keys leave it as it is.
+func (m Model) setYesNo(f *field, k tea.KeyMsg) Model {
+	on := f.input.Value() == "yes"
+	switch k.String() {
+	case "y", "Y":
+		on = true
+	case "n", "N":
+		on = false
+	case " ", "left", "right":
+		on = !on
+	default:
+		return m
+	}
+	f.input.SetValue(yesNo(on))
+	m.validate()
+	return m
 }
 
 // enter adds a host on the hosts screen (or goes on when the form is
@@ -729,7 +802,7 @@ func (m Model) View() string {
 		}
 	}
 	if m.help {
-		b.WriteString("\n" + dim.Render("tab/↓ next field · shift+tab/↑ previous · enter next step (hosts: add the host; empty form: next step)\nesc back · y/n accept or refuse a host key · ←/→ load-balancer mode · ctrl+c quit (asks) · f1 help") + "\n")
+		b.WriteString("\n" + dim.Render("tab/↓ next field · shift+tab/↑ previous · enter next step (hosts: add the host; empty form: next step)\nesc back · y/n accept or refuse a host key · ←/→ load-balancer mode · ctrl+c quit (asks) · f1 help\na yes/no field: y or n sets it, space or ←/→ switches it") + "\n")
 	} else {
 		b.WriteString("\n" + dim.Render("enter next · esc back · f1 help · ctrl+c quit") + "\n")
 	}
@@ -746,7 +819,12 @@ func (m Model) fieldsView() string {
 		if i == m.focus {
 			cursor = "> "
 		}
-		fmt.Fprintf(&b, "%s%-22s %s\n", cursor, f.label, f.input.View())
+		if f.yesNo {
+			// The value alone, without the text cursor: it is not typed.
+			fmt.Fprintf(&b, "%s%-22s %-3s  %s\n", cursor, f.label, f.input.Value(), dim.Render("y/n · "+f.hint))
+		} else {
+			fmt.Fprintf(&b, "%s%-22s %s\n", cursor, f.label, f.input.View())
+		}
 		if msg, ok := m.errs[f.path]; ok && f.path != "spec.hosts" {
 			b.WriteString("    " + red.Render(msg) + "\n")
 		}
@@ -798,6 +876,11 @@ func (m Model) reviewView() string {
 	}
 	b.WriteString(title.Render("review") + dim.Render(saved) + "\n")
 	fmt.Fprintf(&b, "  cluster   %s, Kubernetes %s; ssh as %s with %s; known_hosts %s\n", c.Metadata.Name, s.KubernetesVersion, s.SSH.User, s.SSH.KeyPath, s.SSH.KnownHostsPath)
+	if s.AdminKubeconfig.CopyToSSHUser {
+		b.WriteString("            each master's admin.conf copied to the SSH user's ~/.kube/config\n")
+	} else {
+		b.WriteString("            admin.conf not copied to the SSH user's ~/.kube/config on the masters\n")
+	}
 	for i, h := range s.Hosts {
 		label := "          "
 		if i == 0 {

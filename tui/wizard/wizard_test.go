@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -132,6 +133,8 @@ var (
 	tab   = tea.KeyMsg{Type: tea.KeyTab}
 	esc   = tea.KeyMsg{Type: tea.KeyEsc}
 	right = tea.KeyMsg{Type: tea.KeyRight}
+	left  = tea.KeyMsg{Type: tea.KeyLeft}
+	space = tea.KeyMsg{Type: tea.KeySpace, Runes: []rune(" ")}
 	yes   = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")}
 	no    = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("n")}
 )
@@ -335,6 +338,69 @@ func TestLoadBalancerFieldsFollowTheMode(t *testing.T) {
 	}
 }
 
+// The SSH user's kubeconfig is a yes/no field on the cluster screen, off
+// by default: y and n set it, space and ←/→ switch it, and nothing typed
+// lands in it. The review says which it is, and the inventory has it.
+func TestSSHUsersKubeconfigIsYesOrNo(t *testing.T) {
+	const (
+		label   = "SSH user's kubeconfig"
+		copied  = "            each master's admin.conf copied to the SSH user's ~/.kube/config"
+		kept    = "            admin.conf not copied to the SSH user's ~/.kube/config on the masters"
+		hintRow = "y/n · copy each master's admin.conf to the SSH user's ~/.kube/config"
+	)
+	typed := func(s string) []tea.KeyMsg {
+		var ks []tea.KeyMsg
+		for _, r := range s {
+			ks = append(ks, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		}
+		return ks
+	}
+	tests := []struct {
+		name string
+		keys []tea.KeyMsg
+		want bool
+	}{
+		{name: "off by default"},
+		{name: "y sets it", keys: []tea.KeyMsg{yes}, want: true},
+		{name: "y twice keeps it on", keys: []tea.KeyMsg{yes, yes}, want: true},
+		{name: "n sets it off", keys: []tea.KeyMsg{yes, no}},
+		{name: "space switches it", keys: []tea.KeyMsg{space}, want: true},
+		{name: "space twice switches it back", keys: []tea.KeyMsg{space, space}},
+		{name: "right switches it", keys: []tea.KeyMsg{right}, want: true},
+		{name: "left after right switches it back", keys: []tea.KeyMsg{right, left}},
+		{name: "typed text does not land in it", keys: typed("true"), want: false},
+		{name: "typed yes: the y sets it, the rest is ignored", keys: typed("yes"), want: true},
+		{name: "backspace does not empty it", keys: []tea.KeyMsg{yes, {Type: tea.KeyBackspace}}, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := focus(t, New(&fakeChecker{}, "x.yaml"), label)
+			for _, k := range tt.keys {
+				m = press(m, k)
+			}
+			if m.Step() != StepCluster {
+				t.Fatalf("left the cluster screen:\n%s", m.View())
+			}
+			row := fmt.Sprintf("> %-22s %-3s  %s", label, yesNo(tt.want), hintRow)
+			if lines := strings.Split(m.View(), "\n"); !slices.Contains(lines, row) {
+				t.Errorf("no line %q on the screen:\n%s", row, m.View())
+			}
+			if got := m.Cluster().Spec.AdminKubeconfig.CopyToSSHUser; got != tt.want {
+				t.Errorf("copyToSSHUser %v, want %v", got, tt.want)
+			}
+			m.step = StepReview
+			review := kept
+			if tt.want {
+				review = copied
+			}
+			lines := strings.Split(m.View(), "\n")
+			if i := slices.Index(lines, review); i < 0 || !strings.HasPrefix(lines[i-1], "  cluster   ") {
+				t.Errorf("no line %q under the cluster's in the review:\n%s", review, m.View())
+			}
+		})
+	}
+}
+
 // A whole walk: the saved inventory is valid and what was typed.
 func TestWalkSavesAValidInventory(t *testing.T) {
 	dir := t.TempDir()
@@ -381,6 +447,10 @@ func TestWalkSavesAValidInventory(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the saved inventory does not load: %v", err)
 	}
+	// Left off, the SSH user's kubeconfig is not written at all.
+	if b, _ := os.ReadFile(path); strings.Contains(string(b), "adminKubeconfig") {
+		t.Errorf("saved with adminKubeconfig though it was left off:\n%s", b)
+	}
 	if len(c.Masters()) != 3 || len(c.Workers()) != 1 || c.Spec.LoadBalancer.VIP != "10.0.0.100" || c.Spec.ControlPlaneEndpoint.Port != 16443 {
 		t.Fatalf("saved %+v", c.Spec)
 	}
@@ -414,5 +484,75 @@ func TestQuitAsks(t *testing.T) {
 	nm, cmd := press(m, tea.KeyMsg{Type: tea.KeyCtrlC}).Update(yes)
 	if cmd == nil || cmd() != tea.Quit() || nm.(Model).Saved() {
 		t.Fatal("y must quit without saving")
+	}
+}
+
+// A number typed on the load-balancer screen is used or refused, never
+// replaced by the default: what is not a whole number in the range an
+// inventory file is held to shows under its field, naming it and the range,
+// and keeps enter on the screen and the review from saving. Empty is refused
+// too: the fields start filled and no hint offers empty as the default.
+func TestLoadBalancerNumbersUsedOrRefused(t *testing.T) {
+	const (
+		portRange = "(fix: use a port from 1 to 65535)"
+		vridRange = "(fix: use 1 to 255, unique among VRRP routers on the subnet)"
+	)
+	port := func(c *inventory.Cluster) int { return c.Spec.ControlPlaneEndpoint.Port }
+	vrid := func(c *inventory.Cluster) int { return c.Spec.LoadBalancer.VirtualRouterID }
+	tests := []struct {
+		label, typed string
+		get          func(*inventory.Cluster) int
+		want         int    // the value used, when typed is accepted
+		refused      string // the line under the field, when it is not
+	}{
+		{"endpoint port", "8443", port, 8443, ""},
+		{"endpoint port", "0", port, 0, "endpoint port: 0 is out of range " + portRange},
+		{"endpoint port", "abc", port, 0, `endpoint port: "abc" is not a whole number ` + portRange},
+		{"endpoint port", "70000", port, 0, "endpoint port: 70000 is out of range " + portRange},
+		{"endpoint port", "-1", port, 0, "endpoint port: -1 is out of range " + portRange},
+		{"endpoint port", "", port, 0, "endpoint port: empty " + portRange},
+		{"virtual router id", "77", vrid, 77, ""},
+		{"virtual router id", "0", vrid, 0, "virtual router id: 0 is out of range " + vridRange},
+		{"virtual router id", "abc", vrid, 0, `virtual router id: "abc" is not a whole number ` + vridRange},
+		{"virtual router id", "70000", vrid, 0, "virtual router id: 70000 is out of range " + vridRange},
+		{"virtual router id", "-1", vrid, 0, "virtual router id: -1 is out of range " + vridRange},
+		{"virtual router id", "", vrid, 0, "virtual router id: empty " + vridRange},
+	}
+	for _, tt := range tests {
+		t.Run(tt.label+"="+tt.typed, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kubeha.yaml")
+			m := NewFrom(&fakeChecker{}, path, example(t, "keepalived-haproxy.yaml"))
+			m.step = StepLB
+			m.focusField(0)
+			// Erased key by key, as the operator does: emptied, the field
+			// is checked too.
+			m = focus(t, m, tt.label)
+			for range m.visible()[m.focus].input.Value() {
+				m, _ = update(m, tea.KeyMsg{Type: tea.KeyBackspace})
+			}
+			m = typeText(m, tt.typed)
+			if tt.refused == "" {
+				if lines := strings.Split(m.View(), "\n"); slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, tt.label+":") }) {
+					t.Errorf("%q refused:\n%s", tt.typed, m.View())
+				}
+				if m = press(m, enter); m.Step() != StepNetwork {
+					t.Fatalf("a valid %s did not go on:\n%s", tt.label, m.View())
+				}
+				if got := tt.get(m.Cluster()); got != tt.want {
+					t.Errorf("%s %d, want %d", tt.label, got, tt.want)
+				}
+				return
+			}
+			if lines := strings.Split(m.View(), "\n"); !slices.Contains(lines, "    "+tt.refused) {
+				t.Errorf("no line %q under the field:\n%s", tt.refused, m.View())
+			}
+			if m = press(m, enter); m.Step() != StepLB {
+				t.Fatalf("enter went on past %s %q:\n%s", tt.label, tt.typed, m.View())
+			}
+			m.step = StepReview
+			if m = press(m, enter); m.Saved() {
+				t.Fatalf("saved with %s %q:\n%s", tt.label, tt.typed, m.View())
+			}
+		})
 	}
 }
