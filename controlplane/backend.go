@@ -28,7 +28,9 @@ const backendFanOut = 16
 // Balancers are the hosts whose haproxy balances the apiservers, the ones
 // SetBackend changes and Backends reads: the VIP holders with
 // keepalived+haproxy, every node with the local haproxy. nginx, an
-// external load balancer and kube-vip have no such control: none.
+// external load balancer and kube-vip have no such control: none. (kubeha
+// status asks the nodes of nginx's local proxy whether they reach each
+// apiserver instead: ReachBackends.)
 func (c *Client) Balancers() []inventory.Host {
 	s := c.cluster.Spec.LoadBalancer
 	if s.Mode == inventory.ModeKeepalivedHAProxy || (s.Mode == inventory.ModeLocalProxy && s.Proxy == inventory.ProxyHAProxy) {

@@ -259,7 +259,7 @@ func TestBackendsRealHAProxy(t *testing.T) {
 		if err != nil {
 			return nil, stderr.String(), err
 		}
-		bs, err := parseBackends(stdout.String())
+		bs, err := parseBackends("haproxy's stats", stdout.String())
 		return bs, stderr.String(), err
 	}
 	// haproxy's checks move in steps of 100ms: wait for want.
@@ -299,7 +299,7 @@ func TestBackendsRealHAProxy(t *testing.T) {
 		}
 	}
 
-	wait("all up", Backend{"m1", "UP", "L7OK"}, Backend{"m2", "UP", "L7OK"}, Backend{"m3", "UP", "L7OK"})
+	wait("all up", Backend{Server: "m1", State: "UP", Check: "L7OK"}, Backend{Server: "m2", State: "UP", Check: "L7OK"}, Backend{Server: "m3", State: "UP", Check: "L7OK"})
 	drain := scripts.Render("controlplane/lb-backend", struct {
 		Server, State, Config string
 		Port                  int
@@ -309,9 +309,9 @@ func TestBackendsRealHAProxy(t *testing.T) {
 	}
 	h.apiservers[1].Close()
 	admin("m3", "dhlth")
-	wait("m1 drained, m2's apiserver stopped, m3's checks off", Backend{"m1", "DRAIN", ""}, Backend{"m2", "DOWN", "L4CON"}, Backend{"m3", "no check", ""})
+	wait("m1 drained, m2's apiserver stopped, m3's checks off", Backend{Server: "m1", State: "DRAIN"}, Backend{Server: "m2", State: "DOWN", Check: "L4CON"}, Backend{Server: "m3", State: "no check"})
 	admin("m3", "maint")
-	wait("m3 in maintenance", Backend{"m1", "DRAIN", ""}, Backend{"m2", "DOWN", "L4CON"}, Backend{"m3", "MAINT", ""})
+	wait("m3 in maintenance", Backend{Server: "m1", State: "DRAIN"}, Backend{Server: "m2", State: "DOWN", Check: "L4CON"}, Backend{Server: "m3", State: "MAINT"})
 
 	lastLine := func(s string) string {
 		s = strings.TrimRight(s, "\n")
@@ -333,21 +333,32 @@ func TestBackendsRealHAProxy(t *testing.T) {
 // progress as its last result; a line of another shape is an error that
 // names the host.
 func TestBackends(t *testing.T) {
-	tests := []struct {
-		name, stdout string
-		want         []Backend
-		err          string
-	}{
+	tests := []backendCase{
 		{name: "states", stdout: "m1\tUP\tL7OK\nm2\tDRAIN\t\nm3\tUP 1/3\t* L7STS\n",
-			want: []Backend{{"m1", "UP", "L7OK"}, {"m2", "DRAIN", ""}, {"m3", "UP 1/3", "L7STS"}}},
+			want: []Backend{{Server: "m1", State: "UP", Check: "L7OK"}, {Server: "m2", State: "DRAIN"}, {Server: "m3", State: "UP 1/3", Check: "L7STS"}}},
 		{name: "no server", stdout: "", want: []Backend{}},
 		{name: "a line of another shape", stdout: "m1 UP L7OK\n",
 			err: `lb1: haproxy's stats: "m1 UP L7OK" is not a server, its status and its last check`},
 	}
+	runBackendCases(t, tests, "read haproxy's backends", func(c *Client) ([]Backend, error) { return c.Backends(context.Background(), "lb1") })
+}
+
+// backendCase is one answer of a backends script (stdout) and what the
+// Client makes of it: the backends, or the error's whole text.
+type backendCase struct {
+	name, stdout string
+	want         []Backend
+	err          string
+}
+
+// runBackendCases gives each case's stdout as the answer to the step the
+// Client runs under that name, and compares what read returns.
+func runBackendCases(t *testing.T, tests []backendCase, step string, read func(*Client) ([]Backend, error)) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hosts := &recordingHosts{stdout: map[string]string{"read haproxy's backends": tt.stdout}}
-			got, err := newClient(masters(3), hosts, &events.Secrets{}).Backends(context.Background(), "lb1")
+			hosts := &recordingHosts{stdout: map[string]string{step: tt.stdout}}
+			got, err := read(newClient(masters(3), hosts, &events.Secrets{}))
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Errorf("error %v, want %s", err, tt.err)
@@ -356,6 +367,79 @@ func TestBackends(t *testing.T) {
 			}
 			if err != nil || !slices.Equal(got, tt.want) {
 				t.Errorf("got %v %+v, want %+v", err, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestReachBackends reads lb-reach's lines, which come in the order the
+// connects ended, as the Client does: in nginx.conf's order (the masters'),
+// each with the address kubeha rendered; anything but one UP or DOWN line
+// per master is an error that names the host.
+func TestReachBackends(t *testing.T) {
+	tests := []backendCase{
+		{name: "all up, in the order they ended", stdout: "m3\tUP\tconnected\nm1\tUP\tconnected\nm2\tUP\tconnected\n",
+			want: []Backend{{Server: "m1", State: "UP", Check: "connected", Address: "10.0.0.1:6443"},
+				{Server: "m2", State: "UP", Check: "connected", Address: "10.0.0.2:6443"},
+				{Server: "m3", State: "UP", Check: "connected", Address: "10.0.0.3:6443"}}},
+		{name: "refused and silent", stdout: "m1\tUP\tconnected\nm2\tDOWN\tConnection refused\nm3\tDOWN\tno answer within 2 s\n",
+			want: []Backend{{Server: "m1", State: "UP", Check: "connected", Address: "10.0.0.1:6443"},
+				{Server: "m2", State: "DOWN", Check: "Connection refused", Address: "10.0.0.2:6443"},
+				{Server: "m3", State: "DOWN", Check: "no answer within 2 s", Address: "10.0.0.3:6443"}}},
+		{name: "a master without an answer", stdout: "m1\tUP\tconnected\nm3\tUP\tconnected\n",
+			err: "w1: the connects to the apiservers: no answer for m2"},
+		{name: "a server that is not a master", stdout: "m1\tUP\tconnected\nm2\tUP\tconnected\nm3\tUP\tconnected\nm4\tUP\tconnected\n",
+			err: `w1: the connects to the apiservers: "m4" is not a master`},
+		{name: "a master twice", stdout: "m1\tUP\tconnected\nm1\tDOWN\tConnection refused\n",
+			err: "w1: the connects to the apiservers: m1 twice"},
+		{name: "a state of haproxy's", stdout: "m1\tDRAIN\t\n",
+			err: `w1: the connects to the apiservers: m1 is "DRAIN", not UP or DOWN`},
+		{name: "a line of another shape", stdout: "m1 UP connected\n",
+			err: `w1: the connects to the apiservers: "m1 UP connected" is not a server, its status and its last check`},
+	}
+	runBackendCases(t, tests, "connect to the apiservers", func(c *Client) ([]Backend, error) { return c.ReachBackends(context.Background(), "w1") })
+}
+
+// TestReachRealConnects runs lb-reach as a host would, against an
+// apiserver that listens and one whose port is closed, on IPv4 and IPv6
+// loopback: the first UP, the second DOWN with the kernel's reason.
+func TestReachRealConnects(t *testing.T) {
+	for _, tool := range []string{"bash", "timeout"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s here: %v", tool, err)
+		}
+	}
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		t.Run(host, func(t *testing.T) {
+			l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+			if err != nil {
+				t.Skipf("no %s here: %v", host, err)
+			}
+			defer l.Close()
+			closed, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			closedPort := closed.Addr().(*net.TCPAddr).Port
+			closed.Close()
+			want := []lb.Backend{
+				{Name: "m1", Address: host, Port: l.Addr().(*net.TCPAddr).Port},
+				{Name: "m2", Address: host, Port: closedPort},
+			}
+			s := scripts.Render("controlplane/lb-reach", struct {
+				Secs     int
+				Backends []lb.Backend
+			}{ReachSeconds, want})
+			out, err := exec.Command("sh", "-c", s.String()).Output()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			got, err := orderReached(want, string(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0].State != "UP" || got[0].Check != "connected" || got[1].State != "DOWN" || got[1].Check != "Connection refused" {
+				t.Errorf("got %+v\nfrom %q", got, out)
 			}
 		})
 	}

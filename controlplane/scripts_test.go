@@ -5,6 +5,7 @@ import (
 
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/lb"
 	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/scripts/scripttest"
 )
@@ -179,6 +180,12 @@ func TestScripts(t *testing.T) {
 				Config string
 				Port   int
 			}{v, 8404})
+		}},
+		{Name: "lb-reach", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/lb-reach", struct {
+				Secs     int
+				Backends []lb.Backend
+			}{ReachSeconds, []lb.Backend{{Name: v, Address: v, Port: 6443}, {Name: "m2", Address: v, Port: 6443}}})
 		}},
 		{Name: "wait-vip", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/wait-vip", struct {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -165,19 +167,27 @@ func (c *Client) UnitState(ctx context.Context, host, unit string) (string, erro
 	return strings.TrimSpace(res.Stdout), nil
 }
 
-// Backend is one apiserver as a haproxy in front of the apiservers sees it
-// (its stats page).
+// Backend is one apiserver as a load balancer's host sees it: as its
+// haproxy does (Backends, its stats page), or as a TCP connect from the
+// host finds it where nginx, which shows no state of its upstreams, runs
+// (ReachBackends).
 type Backend struct {
-	// Server is haproxy's name for it: the master's name.
+	// Server is the master's name: haproxy's name for it.
 	Server string `json:"server"`
 	// State is haproxy's status of it: "UP", "DOWN", "DRAIN", "MAINT",
 	// "no check" (up, its health checks off), "UP 1/3" (up, failing its
-	// checks), "DOWN 1/2" (down, passing them), ...
+	// checks), "DOWN 1/2" (down, passing them), ... For nginx, "UP" when
+	// the host's TCP connect to it succeeded, else "DOWN".
 	State string `json:"state"`
-	// Check is its last health check's result ("L7OK", "L4CON",
-	// "L7STS", ...); empty while its checks are off: drained by
-	// SetBackend, turned off by hand, or in maintenance.
+	// Check is haproxy's last health check's result ("L7OK", "L4CON",
+	// "L7STS", ...), empty while its checks are off: drained by
+	// SetBackend, turned off by hand, or in maintenance. For nginx, the
+	// connect's: "connected", or why it failed ("Connection refused",
+	// "no answer within 2 s", ...).
 	Check string `json:"check"`
+	// Address is the ADDRESS:PORT nginx forwards to, as kubeha renders
+	// it; empty for haproxy, whose stats page does not give it.
+	Address string `json:"address,omitempty"`
 }
 
 // Backends asks the haproxy of host, one of Balancers, how it sees each
@@ -190,16 +200,17 @@ func (c *Client) Backends(ctx context.Context, host string) ([]Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs, err := parseBackends(res.Stdout)
+	bs, err := parseBackends("haproxy's stats", res.Stdout)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", host, err)
 	}
 	return bs, nil
 }
 
-// parseBackends reads controlplane/lb-backends' lines. A check in
+// parseBackends reads the lines of controlplane/lb-backends or
+// controlplane/lb-reach, what naming the source in errors. A check in
 // progress ("* L7OK") is its last result.
-func parseBackends(out string) ([]Backend, error) {
+func parseBackends(what, out string) ([]Backend, error) {
 	bs := []Backend{}
 	for _, l := range strings.Split(out, "\n") {
 		if l == "" {
@@ -207,9 +218,70 @@ func parseBackends(out string) ([]Backend, error) {
 		}
 		f := strings.Split(l, "\t")
 		if len(f) != 3 || f[0] == "" || f[1] == "" {
-			return nil, fmt.Errorf("haproxy's stats: %q is not a server, its status and its last check", l)
+			return nil, fmt.Errorf("%s: %q is not a server, its status and its last check", what, l)
 		}
 		bs = append(bs, Backend{Server: f[0], State: f[1], Check: strings.TrimPrefix(f[2], "* ")})
+	}
+	return bs, nil
+}
+
+// ReachSeconds is how long ReachBackends gives each TCP connect. nginx
+// gives its own 1 s (proxy_connect_timeout); a little more tells a slow
+// apiserver from a silent one.
+const ReachSeconds = 2
+
+// ReachBackends asks host, one of the nodes running the nginx local proxy,
+// whether it can open a TCP connection to each apiserver nginx forwards to
+// (lb.Backends: what kubeha renders in nginx.conf, not read back from the
+// host), all at once within ReachSeconds. It returns them in nginx.conf's
+// order, Address set. nginx (Debian's nginx-light) shows no state of its
+// upstreams, so this is the closest honest look: what the host's network
+// lets through, not what nginx thinks. It reads only.
+func (c *Client) ReachBackends(ctx context.Context, host string) ([]Backend, error) {
+	want := lb.Backends(c.cluster)
+	res, err := c.quiet(ctx, host, "connect to the apiservers", scripts.Render("controlplane/lb-reach", struct {
+		Secs     int
+		Backends []lb.Backend
+	}{ReachSeconds, want}))
+	if err != nil {
+		return nil, err
+	}
+	bs, err := orderReached(want, res.Stdout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", host, err)
+	}
+	return bs, nil
+}
+
+// orderReached reads controlplane/lb-reach's lines, which come in the
+// order the connects ended, into want's order: one for each of want, UP or
+// DOWN, nothing else.
+func orderReached(want []lb.Backend, out string) ([]Backend, error) {
+	got, err := parseBackends("the connects to the apiservers", out)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]Backend{}
+	for _, b := range got {
+		if !slices.ContainsFunc(want, func(w lb.Backend) bool { return w.Name == b.Server }) {
+			return nil, fmt.Errorf("the connects to the apiservers: %q is not a master", b.Server)
+		}
+		if _, dup := byName[b.Server]; dup {
+			return nil, fmt.Errorf("the connects to the apiservers: %s twice", b.Server)
+		}
+		if b.State != "UP" && b.State != "DOWN" {
+			return nil, fmt.Errorf("the connects to the apiservers: %s is %q, not UP or DOWN", b.Server, b.State)
+		}
+		byName[b.Server] = b
+	}
+	bs := []Backend{}
+	for _, w := range want {
+		b, ok := byName[w.Name]
+		if !ok {
+			return nil, fmt.Errorf("the connects to the apiservers: no answer for %s", w.Name)
+		}
+		b.Address = net.JoinHostPort(w.Address, strconv.Itoa(w.Port))
+		bs = append(bs, b)
 	}
 	return bs, nil
 }

@@ -159,6 +159,18 @@ func Hosts(c *inventory.Cluster) []inventory.Host {
 	return nil
 }
 
+// Backends are the apiservers every haproxy.cfg and nginx.conf of c
+// forwards to, in the configs' order: each master's internal address and
+// the apiserver's port. Derive renders them; kubeha status probes the same
+// list, so it asks about what kubeha rendered without reading a config.
+func Backends(c *inventory.Cluster) []Backend {
+	var out []Backend
+	for _, m := range c.Masters() {
+		out = append(out, Backend{Name: m.Name, Address: m.InternalAddress, Port: inventory.APIServerPort})
+	}
+	return out
+}
+
 // Interfaces names, per host, the interface that holds the host's
 // internalAddress (found by the facts phase). Hosts missing from it use the
 // inventory's spec.loadBalancer.interface.
@@ -170,10 +182,7 @@ type Interfaces map[string]string
 func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets) ([]File, error) {
 	lbSpec := c.Spec.LoadBalancer
 	port := c.Spec.ControlPlaneEndpoint.Port
-	var backends []Backend
-	for _, m := range c.Masters() {
-		backends = append(backends, Backend{Name: m.Name, Address: m.InternalAddress, Port: inventory.APIServerPort})
-	}
+	backends := Backends(c)
 	var out []File
 	add := func(host, path string, mode os.FileMode, r interface{ Render() ([]byte, error) }) error {
 		b, err := r.Render()

@@ -80,7 +80,8 @@ type etcdReport struct {
 
 // lbReport is the load balancer: who holds the VIP (keepalived-haproxy,
 // kube-vip), or whether each node's proxy runs (local-proxy), and how each
-// haproxy in front of the apiservers sees them.
+// haproxy in front of the apiservers sees them, or whether each node of
+// nginx's local proxy can connect to them.
 type lbReport struct {
 	Mode string `json:"mode"`
 	VIP  string `json:"vip,omitempty"`
@@ -96,17 +97,33 @@ type lbHostReport struct {
 	HoldsVIP  bool   `json:"holdsVIP"`
 	UnitState string `json:"unitState,omitempty"`
 	Error     string `json:"error,omitempty"`
-	// Backends is how this host's haproxy sees each apiserver, where
-	// kubeha drains masters from it (keepalived-haproxy, local-proxy
-	// with haproxy); asked only when the host answered the question
-	// above (Error empty).
+	// Backends is each apiserver in front of which this host balances,
+	// as BackendsSource says it was seen: how its haproxy sees it
+	// (keepalived-haproxy, local-proxy with haproxy), or whether the
+	// host can open a TCP connection to it (local-proxy with nginx,
+	// which shows no state of its upstreams). Asked only when the host
+	// answered the question above (Error empty).
 	Backends []controlplane.Backend `json:"backends,omitempty"`
+	// BackendsSource is where Backends come from: backendsHAProxy or
+	// backendsConnect; empty when they were not asked.
+	BackendsSource string `json:"backendsSource,omitempty"`
 	// BackendsError is why Backends could not be read.
 	BackendsError string `json:"backendsError,omitempty"`
 	// MissingBackends are the inventory's masters this haproxy has no
 	// server for.
 	MissingBackends []string `json:"missingBackends,omitempty"`
 }
+
+// The sources of lbHostReport.Backends, stable values of its JSON.
+const (
+	// backendsHAProxy is haproxy's own view of each apiserver, from its
+	// stats page: its health checks and kubeha's drains.
+	backendsHAProxy = "haproxy-stats"
+	// backendsConnect is a TCP connect from the host to each apiserver
+	// nginx forwards to, UP when it opens: what the host's network lets
+	// through, not nginx's own view, which Debian's nginx does not show.
+	backendsConnect = "tcp-connect"
+)
 
 // certReport is one master's first certificate to expire.
 type certReport struct {
@@ -158,15 +175,18 @@ and whether it is Ready (through one ready master's own apiserver), the
 stacked etcd's members, their health and who leads, which host holds the
 VIP (or whether each node's local proxy runs), how each haproxy in front
 of the apiservers sees each master's apiserver (UP, DRAIN, DOWN, MAINT,
-...), each master's first certificate to expire; then shows what the
-journal records of the last runs. It takes no lock, so it works while a
-run goes on.
+...), or, for nginx's local proxy, which shows no such state, whether each
+node can open a TCP connection to it (UP or DOWN: the node's network, not
+nginx's own view), each master's first certificate to expire; then shows
+what the journal records of the last runs. It takes no lock, so it works
+while a run goes on.
 
 It exits 4 when something is unhealthy: a node not Ready or missing from
 the cluster, an etcd member unhealthy or not exactly one leader, no host
 (or more than one) holding the VIP, an apiserver a haproxy does not have
 UP (drained by a kubeha run cut short, failing its health check, in
-maintenance) or has no server for, a certificate expiring within 30 days,
+maintenance) or has no server for, an apiserver a node of nginx's local
+proxy cannot connect to, a certificate expiring within 30 days,
 a phase the journal records as not done, or a host that does not answer
 within --timeout. Each such line is marked "!" and listed at the end.
 
@@ -347,7 +367,8 @@ func mergeNodes(cl *inventory.Cluster, live []controlplane.NodeState) []nodeRepo
 
 // probeLoadBalancer asks each load-balancer host whether it holds the
 // VIP, or whether its local proxy runs, and how its haproxy sees the
-// apiservers; nil for modes with nothing of kubeha's to ask (external).
+// apiservers or, with nginx, whether it can connect to them; nil for modes
+// with nothing of kubeha's to ask (external).
 func probeLoadBalancer(ctx context.Context, cl *inventory.Cluster, cp *controlplane.Client) *lbReport {
 	spec := cl.Spec.LoadBalancer
 	r := &lbReport{Mode: spec.Mode, Holders: []string{}}
@@ -371,6 +392,9 @@ func probeLoadBalancer(ctx context.Context, cl *inventory.Cluster, cp *controlpl
 	for _, h := range cp.Balancers() {
 		balancing[h.Name] = true
 	}
+	// nginx shows no state of its upstreams: each of its nodes is asked
+	// whether it reaches them instead.
+	reaching := spec.Mode == inventory.ModeLocalProxy && spec.Proxy == inventory.ProxyNginx
 	r.Hosts = make([]lbHostReport, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
@@ -383,12 +407,15 @@ func probeLoadBalancer(ctx context.Context, cl *inventory.Cluster, cp *controlpl
 			case r.VIP != "":
 				hr.HoldsVIP, err = cp.HoldsAddress(ctx, h.Name, r.VIP)
 			}
-			if err != nil {
+			// Backends are not asked of a host that did not answer: it
+			// is one problem, not two.
+			switch {
+			case err != nil:
 				hr.Error = hostErr(h.Name, err).Error()
-			} else if balancing[h.Name] {
-				// Not asked of a host that did not answer: it is one
-				// problem, not two.
-				probeBackends(ctx, cl, cp, &hr)
+			case balancing[h.Name]:
+				probeBackends(ctx, cl, &hr, backendsHAProxy, cp.Backends)
+			case reaching:
+				probeBackends(ctx, cl, &hr, backendsConnect, cp.ReachBackends)
 			}
 			r.Hosts[i] = hr
 		})
@@ -402,10 +429,13 @@ func probeLoadBalancer(ctx context.Context, cl *inventory.Cluster, cp *controlpl
 	return r
 }
 
-// probeBackends asks hr's haproxy how it sees each apiserver, and notes
-// the masters it has no server for.
-func probeBackends(ctx context.Context, cl *inventory.Cluster, cp *controlplane.Client, hr *lbHostReport) {
-	bs, err := cp.Backends(ctx, hr.Host)
+// probeBackends asks hr's host, with read (controlplane's Backends or
+// ReachBackends, source saying which), how it sees each apiserver, and
+// notes the masters it has no server for.
+func probeBackends(ctx context.Context, cl *inventory.Cluster, hr *lbHostReport, source string,
+	read func(context.Context, string) ([]controlplane.Backend, error)) {
+	hr.BackendsSource = source
+	bs, err := read(ctx, hr.Host)
 	if err != nil {
 		hr.BackendsError = hostErr(hr.Host, err).Error()
 		return
@@ -567,11 +597,35 @@ func backendState(b controlplane.Backend) string {
 	return b.State
 }
 
-// backendProblem is an apiserver that host's haproxy does not have UP,
-// with what to do about it.
-func backendProblem(host string, b controlplane.Backend) string {
+// backendLabel heads h's backend lines in the text and names, in a
+// problem, whose view could not be read: haproxy's, or a TCP connect's.
+func backendLabel(h lbHostReport) string {
+	if h.BackendsSource == backendsConnect {
+		return "tcp connect"
+	}
+	return "haproxy"
+}
+
+// reachedState is b, reached by a TCP connect, as status shows it: UP, or
+// DOWN and why the connect failed.
+func reachedState(b controlplane.Backend) string {
+	if b.State == "UP" || b.Check == "" {
+		return b.State
+	}
+	return b.State + " (" + b.Check + ")"
+}
+
+// backendProblem is an apiserver that h's haproxy does not have UP, or
+// that h cannot connect to (nginx), with what to do about it.
+func backendProblem(h lbHostReport, b controlplane.Backend) string {
 	if backendUp(b) {
 		return ""
+	}
+	host := h.Host
+	if h.BackendsSource == backendsConnect {
+		return "nginx on " + host + ": the apiserver of " + b.Server + " (" + b.Address + ") is " + reachedState(b) + ": " +
+			host + " cannot open a TCP connection to it, so its nginx cannot forward there either: see to the apiserver on " +
+			b.Server + " and whether " + host + " reaches it"
 	}
 	p := "haproxy on " + host + ": the apiserver of " + b.Server + " is " + backendState(b) + ": "
 	switch {
@@ -598,7 +652,7 @@ func backendsErrorProblem(h lbHostReport) string {
 	if h.BackendsError == "" {
 		return ""
 	}
-	return "haproxy on " + h.BackendsError
+	return backendLabel(h) + " on " + h.BackendsError
 }
 
 func vipProblem(r *lbReport) string {
@@ -667,7 +721,7 @@ func judge(r *statusReport, now time.Time) {
 		for _, h := range r.LoadBalancer.Hosts {
 			add(lbHostProblem(r.LoadBalancer, h))
 			for _, b := range h.Backends {
-				add(backendProblem(h.Host, b))
+				add(backendProblem(h, b))
 			}
 			for _, m := range h.MissingBackends {
 				add(missingBackendProblem(h.Host, m))
@@ -763,7 +817,10 @@ func printStatus(out io.Writer, r *statusReport, now time.Time) {
 		}
 	}
 	if l := r.LoadBalancer; l != nil {
+		reached := slices.ContainsFunc(l.Hosts, func(h lbHostReport) bool { return h.BackendsSource == backendsConnect })
 		switch {
+		case l.Unit != "" && reached:
+			fmt.Fprintf(&w, "load balancer %s (%s on each node; tcp connect: whether the node reaches each apiserver, not nginx's own view)\n", l.Mode, l.Unit)
 		case l.Unit != "":
 			fmt.Fprintf(&w, "load balancer %s (%s on each node)\n", l.Mode, l.Unit)
 		case l.VIP == "":
@@ -821,30 +878,39 @@ func printStatus(out io.Writer, r *statusReport, now time.Time) {
 	}
 }
 
-// printBackends writes how h's haproxy sees the apiservers: those UP on
-// one line, then a line marked "!" for each other, each missing and the
-// error.
+// printBackends writes how h's haproxy sees the apiservers, or whether h
+// connects to them (nginx): those UP on one line, then a line marked "!"
+// for each other, each missing and the error.
 func printBackends(w io.Writer, h lbHostReport, mark func(string) string) {
 	const line = "%s    %-16s %s\n"
+	label := backendLabel(h)
+	state := backendState
+	if h.BackendsSource == backendsConnect {
+		state = reachedState
+	}
 	var up []string
 	for _, b := range h.Backends {
 		if backendUp(b) {
-			up = append(up, b.Server+" "+backendState(b))
+			up = append(up, b.Server+" "+state(b))
 		}
 	}
 	if len(up) > 0 {
-		fmt.Fprintf(w, line, mark(""), "haproxy", strings.Join(up, ", "))
+		fmt.Fprintf(w, line, mark(""), label, strings.Join(up, ", "))
 	}
 	for _, b := range h.Backends {
-		if p := backendProblem(h.Host, b); p != "" {
-			fmt.Fprintf(w, line, mark(p), "haproxy", b.Server+" "+backendState(b))
+		if p := backendProblem(h, b); p != "" {
+			what := b.Server
+			if b.Address != "" {
+				what += " " + b.Address
+			}
+			fmt.Fprintf(w, line, mark(p), label, what+" "+state(b))
 		}
 	}
 	for _, m := range h.MissingBackends {
-		fmt.Fprintf(w, line, mark(missingBackendProblem(h.Host, m)), "haproxy", m+" missing: no server for it")
+		fmt.Fprintf(w, line, mark(missingBackendProblem(h.Host, m)), label, m+" missing: no server for it")
 	}
 	if p := backendsErrorProblem(h); p != "" {
-		fmt.Fprintf(w, line, mark(p), "haproxy", h.BackendsError)
+		fmt.Fprintf(w, line, mark(p), label, h.BackendsError)
 	}
 }
 

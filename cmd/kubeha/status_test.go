@@ -75,12 +75,23 @@ func haproxyPodsReport() *statusReport {
 	return r
 }
 
-// localProxyReport is healthyReport with local-proxy in place of the VIP.
+// localProxyReport is healthyReport with nginx's local proxy in place of
+// the VIP, each of its nodes connecting to every apiserver.
 func localProxyReport() *statusReport {
 	r := healthyReport()
 	r.LoadBalancer = &lbReport{Mode: "local-proxy", Unit: "kubeha-nginx", Holders: []string{}, Hosts: []lbHostReport{
-		{Host: "m1", UnitState: "active"}, {Host: "w1", UnitState: "active"}}}
+		{Host: "m1", UnitState: "active", BackendsSource: backendsConnect, Backends: allReached()},
+		{Host: "w1", UnitState: "active", BackendsSource: backendsConnect, Backends: allReached()}}}
 	return r
+}
+
+// allReached is what a node of nginx's local proxy finds connecting to the
+// apiservers of healthyReport's masters when all is well.
+func allReached() []controlplane.Backend {
+	return []controlplane.Backend{
+		{Server: "m1", State: "UP", Check: "connected", Address: "10.0.0.1:6443"},
+		{Server: "m2", State: "UP", Check: "connected", Address: "10.0.0.2:6443"},
+		{Server: "m3", State: "UP", Check: "connected", Address: "10.0.0.3:6443"}}
 }
 
 func TestJudge(t *testing.T) {
@@ -162,6 +173,24 @@ func TestJudge(t *testing.T) {
 		{name: "a local proxy inactive", report: localProxyReport, change: func(r *statusReport) {
 			r.LoadBalancer.Hosts[1].UnitState = "inactive"
 		}, want: []string{"load balancer w1: kubeha-nginx is inactive"}},
+		{name: "an apiserver a node of nginx's proxy cannot connect to", report: localProxyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[1].Backends[2] = controlplane.Backend{Server: "m3", State: "DOWN", Check: "Connection refused", Address: "10.0.0.3:6443"}
+		}, want: []string{"nginx on w1: the apiserver of m3 (10.0.0.3:6443) is DOWN (Connection refused): w1 cannot open a TCP connection to it, so its nginx cannot forward there either: see to the apiserver on m3 and whether w1 reaches it"}},
+		{name: "an apiserver silent to every node of nginx's proxy", report: localProxyReport, change: func(r *statusReport) {
+			for i := range r.LoadBalancer.Hosts {
+				r.LoadBalancer.Hosts[i].Backends[0] = controlplane.Backend{Server: "m1", State: "DOWN", Check: "no answer within 2 s", Address: "10.0.0.1:6443"}
+			}
+		}, want: []string{
+			"nginx on m1: the apiserver of m1 (10.0.0.1:6443) is DOWN (no answer within 2 s): m1 cannot open a TCP connection to it, so its nginx cannot forward there either: see to the apiserver on m1 and whether m1 reaches it",
+			"nginx on w1: the apiserver of m1 (10.0.0.1:6443) is DOWN (no answer within 2 s): w1 cannot open a TCP connection to it, so its nginx cannot forward there either: see to the apiserver on m1 and whether w1 reaches it",
+		}},
+		{name: "nginx inactive, its node still reaching the apiservers", report: localProxyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[0].UnitState = "failed"
+		}, want: []string{"load balancer m1: kubeha-nginx is failed"}},
+		{name: "the connects not tried", report: localProxyReport, change: func(r *statusReport) {
+			r.LoadBalancer.Hosts[1].Backends = nil
+			r.LoadBalancer.Hosts[1].BackendsError = `w1: "connect to the apiservers" exited 1: no bash here to try a TCP connection to the apiservers with`
+		}, want: []string{`tcp connect on w1: "connect to the apiservers" exited 1: no bash here to try a TCP connection to the apiservers with`}},
 		{name: "a certificate expiring within 30 days", report: healthyReport, change: func(r *statusReport) {
 			r.Certificates[1].First, r.Certificates[1].Expires = "apiserver-etcd-client", statusNow.Add(29*24*time.Hour)
 		}, want: []string{"certificates m2: apiserver-etcd-client expires 2026-05-30T12:00:00Z, within 30 days: run kubeha certs renew"}},
@@ -244,8 +273,12 @@ func TestPrintStatus(t *testing.T) {
 	haproxyPods.LoadBalancer.Hosts[0].Backends = haproxyPods.LoadBalancer.Hosts[0].Backends[:2]
 	haproxyPods.LoadBalancer.Hosts[0].MissingBackends = []string{"m3"}
 	haproxyPods.LoadBalancer.Hosts[1].Backends[1] = controlplane.Backend{Server: "m2", State: "MAINT"}
+	nginx := localProxyReport()
+	nginx.LoadBalancer.Hosts[0].UnitState = "failed"
+	nginx.LoadBalancer.Hosts[1].Backends[1] = controlplane.Backend{Server: "m2", State: "DOWN", Check: "No route to host", Address: "10.0.0.2:6443"}
+	nginx.LoadBalancer.Hosts[1].Backends[2] = controlplane.Backend{Server: "m3", State: "DOWN", Check: "no answer within 2 s", Address: "10.0.0.3:6443"}
 	for name, r := range map[string]*statusReport{"healthy": healthyReport(), "problems": problems, "local-proxy": localProxyReport(),
-		"local-proxy-haproxy-pods": haproxyPods, "offline": offline} {
+		"local-proxy-problems": nginx, "local-proxy-haproxy-pods": haproxyPods, "offline": offline} {
 		t.Run(name, func(t *testing.T) {
 			judge(r, statusNow)
 			var out bytes.Buffer
@@ -285,12 +318,16 @@ func TestErrorFor(t *testing.T) {
 
 // statusHosts answers kubeha status's questions as a cluster of the
 // example inventory would, k1 holding the VIP, every haproxy seeing every
-// apiserver UP but as backends says; hung does not answer.
+// apiserver UP but as backends says; hung does not answer. With nodes set
+// it is a cluster of those nodes, the first three masters, every node
+// running kubeha-nginx and reaching every apiserver but as backends says.
 type statusHosts struct {
 	phases.Hosts
 	hung string
-	// backends is lb-backends' output on a host, in place of all UP.
+	// backends is lb-backends' or lb-reach's output on a host, in place
+	// of all UP.
 	backends map[string]string
+	nodes    []string
 }
 
 func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
@@ -298,16 +335,20 @@ func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh
 		<-ctx.Done()
 		return ssh.Result{}, ctx.Err()
 	}
+	names := f.nodes
+	if names == nil {
+		names = []string{"k1", "k2", "k3", "k4", "k5", "k6"}
+	}
 	switch cmd.Name {
 	case "is it a control-plane node":
 		return ssh.Result{Stdout: "ready\n"}, nil
 	case "read the cluster's versions":
 		var nodes strings.Builder
-		for _, n := range []string{"k1", "k2", "k3", "k4", "k5", "k6"} {
+		for _, n := range names {
 			fmt.Fprintf(&nodes, "%s\tv1.37.2\tTrue\t\t\t10.0.0.1\n", n)
 		}
 		return ssh.Result{Stdout: "@@kubeha-section version\nv1.37.2\n@@kubeha-section nodes\n" + nodes.String() +
-			"@@kubeha-section masters\nk1\nk2\nk3\n"}, nil
+			"@@kubeha-section masters\n" + strings.Join(names[:3], "\n") + "\n"}, nil
 	case "read etcd's members":
 		return ssh.Result{Stdout: "@@kubeha-section members\n" +
 			`{"members":[{"ID":1,"name":"k1","clientURLs":["https://192.168.8.191:2379"]},{"ID":2,"name":"k2","clientURLs":["https://192.168.8.187:2379"]},{"ID":3,"name":"k3","clientURLs":["https://192.168.8.186:2379"]}]}` +
@@ -324,6 +365,17 @@ func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh
 			return ssh.Result{Stdout: out}, nil
 		}
 		return ssh.Result{Stdout: "k1\tUP\tL7OK\nk2\tUP\tL7OK\nk3\tUP\tL7OK\n"}, nil
+	case "is kubeha-nginx active":
+		return ssh.Result{Stdout: "active\n"}, nil
+	case "connect to the apiservers":
+		if out, ok := f.backends[host]; ok {
+			return ssh.Result{Stdout: out}, nil
+		}
+		var out strings.Builder
+		for _, m := range names[:3] {
+			fmt.Fprintf(&out, "%s\tUP\tconnected\n", m)
+		}
+		return ssh.Result{Stdout: out.String()}, nil
 	case "check certificate expiration":
 		b, err := os.ReadFile("../../controlplane/testdata/check-expiration.json")
 		return ssh.Result{Stdout: string(b)}, err
@@ -362,7 +414,7 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("report: %+v", r)
 	}
 	for _, h := range r.LoadBalancer.Hosts {
-		if len(h.Backends) != 3 || h.Backends[1] != (controlplane.Backend{Server: "k2", State: "UP", Check: "L7OK"}) {
+		if len(h.Backends) != 3 || h.Backends[1] != (controlplane.Backend{Server: "k2", State: "UP", Check: "L7OK"}) || h.BackendsSource != "haproxy-stats" {
 			t.Errorf("%s's haproxy: %+v", h.Host, h)
 		}
 	}
@@ -416,5 +468,80 @@ func TestStatusCommand(t *testing.T) {
 	var offline statusReport
 	if code != exitOK || json.Unmarshal([]byte(out), &offline) != nil || !offline.Offline || !strings.Contains(errs, "deprecated") {
 		t.Errorf("--offline --json: exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// TestStatusNginx runs kubeha status on a cluster of nginx's local proxy
+// (examples/local-proxy.yaml) against fake hosts: each node's connects to
+// the apiservers come in the same structure as haproxy's backends, in
+// JSON and text, marked as the node's TCP connect and not nginx's view; an
+// apiserver a node cannot connect to is a problem (exit 4).
+func TestStatusNginx(t *testing.T) {
+	h := newHarness(t, "facts")
+	example, err := os.ReadFile("../../examples/local-proxy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.inv, example, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kubeha := func(hosts phases.Hosts, args ...string) (int, string, string) {
+		a := h.app()
+		a.connect = func(context.Context, *inventory.Cluster, connectOptions) (phases.Hosts, func() error, error) {
+			return hosts, nil, nil
+		}
+		var out, errb bytes.Buffer
+		args = append(args, "-i", h.inv, "--state-dir", filepath.Join(h.dir, "state"), "--timeout", "300ms")
+		code := run(context.Background(), args, strings.NewReader(""), &out, &errb, a)
+		return code, out.String(), errb.String()
+	}
+	nodes := []string{"m1", "m2", "m3", "w1", "w2"}
+	lbProblem := func(p string) bool {
+		return strings.HasPrefix(p, "nginx on ") || strings.HasPrefix(p, "tcp connect on ")
+	}
+
+	code, out, errs := kubeha(statusHosts{nodes: nodes}, "status", "--output", "json")
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, out, errs)
+	}
+	if r.LoadBalancer == nil || r.LoadBalancer.Unit != "kubeha-nginx" || len(r.LoadBalancer.Hosts) == 0 {
+		t.Fatalf("load balancer: %+v", r.LoadBalancer)
+	}
+	for _, lh := range r.LoadBalancer.Hosts {
+		want := []controlplane.Backend{
+			{Server: "m1", State: "UP", Check: "connected", Address: "192.168.2.111:6443"},
+			{Server: "m2", State: "UP", Check: "connected", Address: "192.168.2.112:6443"},
+			{Server: "m3", State: "UP", Check: "connected", Address: "192.168.2.113:6443"}}
+		if lh.UnitState != "active" || lh.BackendsSource != "tcp-connect" || !slices.Equal(lh.Backends, want) {
+			t.Errorf("%s: %+v", lh.Host, lh)
+		}
+	}
+	// JSON readers see the source next to the backends, by its stable name.
+	if !strings.Contains(out, `"backendsSource": "tcp-connect"`) || !strings.Contains(out, `"address": "192.168.2.111:6443"`) {
+		t.Errorf("JSON lacks the backends' source or address:\n%s", out)
+	}
+	for _, p := range r.Problems {
+		if lbProblem(p) || strings.HasPrefix(p, "load balancer ") {
+			t.Errorf("problem on healthy hosts: %s", p)
+		}
+	}
+
+	w1 := r.LoadBalancer.Hosts[len(r.LoadBalancer.Hosts)-1].Host
+	down := statusHosts{nodes: nodes, backends: map[string]string{w1: "m2\tDOWN\tConnection refused\nm1\tUP\tconnected\nm3\tUP\tconnected\n"}}
+	code, out, _ = kubeha(down, "status")
+	if code != exitUnhealthy {
+		t.Errorf("m2 unreachable from %s: exit %d, want %d\n%s", w1, code, exitUnhealthy, out)
+	}
+	for _, want := range []string{
+		"load balancer local-proxy (kubeha-nginx on each node; tcp connect: whether the node reaches each apiserver, not nginx's own view)",
+		"      tcp connect      m1 UP, m3 UP",
+		"!     tcp connect      m2 192.168.2.112:6443 DOWN (Connection refused)",
+		"  nginx on " + w1 + ": the apiserver of m2 (192.168.2.112:6443) is DOWN (Connection refused): " + w1 +
+			" cannot open a TCP connection to it, so its nginx cannot forward there either: see to the apiserver on m2 and whether " + w1 + " reaches it",
+	} {
+		if !hasLine(out, want) {
+			t.Errorf("no line %q:\n%s", want, out)
+		}
 	}
 }

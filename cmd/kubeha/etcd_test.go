@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/phases"
+	"github.com/kubeha/kubeha/tui"
+)
+
+// TestEtcdRestoreWarnsInWords: kubeha etcd restore, run on an inventory
+// whose master count is even (often right after a master that is gone for
+// good was taken out of it), prints the inventory's warning with its
+// counts in words that agree with them.
+func TestEtcdRestoreWarnsInWords(t *testing.T) {
+	const k3 = "- {name: k3, address: 192.168.8.186, role: master}"
+	const k4 = "- {name: k4, address: 192.168.8.188, role: worker}"
+	tests := []struct {
+		name    string
+		from    string // a host line of the example inventory
+		to      string // what it becomes
+		warning string
+	}{
+		{"two masters", k3, strings.Replace(k3, "master", "worker", 1),
+			"warning: spec.hosts: 2 masters: etcd tolerates 0 failed members, the same as 1 master (fix: use an odd number of masters (3 or 5))"},
+		{"four masters", k4, strings.Replace(k4, "worker", "master", 1),
+			"warning: spec.hosts: 4 masters: etcd tolerates 1 failed member, the same as 3 masters (fix: use an odd number of masters (3 or 5))"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !bytes.Contains(inventory.Example, []byte(tt.from)) {
+				t.Fatalf("the example inventory lacks %q", tt.from)
+			}
+			dir := t.TempDir()
+			inv := filepath.Join(dir, "kubeha.yaml")
+			snap := filepath.Join(dir, "snap.db")
+			if err := os.WriteFile(inv, bytes.Replace(inventory.Example, []byte(tt.from), []byte(tt.to), 1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(snap, []byte("snapshot"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			a := &app{
+				terminal: tui.Terminal{},
+				registry: func() []phases.Phase { return nil },
+				// The warning is printed on loading the inventory; the
+				// restore stops here, before any host is reached.
+				connect: func(context.Context, *inventory.Cluster, connectOptions) (phases.Hosts, func() error, error) {
+					return nil, nil, errors.New("no hosts in this test")
+				},
+			}
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"etcd", "restore", snap, "-i", inv, "--state-dir", filepath.Join(dir, "state")},
+				strings.NewReader(""), &out, &errb, a)
+			want := inv + ": " + tt.warning + "\nkubeha: no hosts in this test\n"
+			if code != exitFailed || errb.String() != want {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d, stderr:\n%s", code, errb.String(), exitFailed, want)
+			}
+		})
+	}
+}
