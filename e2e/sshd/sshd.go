@@ -7,6 +7,7 @@
 package sshd
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -66,16 +67,37 @@ type Server struct {
 	cmd     *exec.Cmd
 	stderr  *bytes.Buffer
 	done    chan struct{}
+	banner  string // in this server's version line, and no other's
 }
 
 // Addr is host:port.
 func (s *Server) Addr() string { return net.JoinHostPort(s.Address, strconv.Itoa(s.Port)) }
 
-// Start runs sshd and waits until it accepts connections.
+// errPortTaken: the port picked for a server answered with another
+// server's banner.
+var errPortTaken = errors.New("the port answered with another sshd's banner")
+
+// Start runs sshd and waits until it accepts connections. A port it picks
+// (Port 0) is free when picked but may be taken by another test's server
+// before sshd binds it; that sshd then exits while the other answers on
+// the port, so readiness is known by the server's own banner (a nonce in
+// VersionAddendum), and a taken port is picked again.
 func Start(ctx context.Context, o Options) (*Server, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
+	if o.Port != 0 || o.NetNS != "" {
+		return start(ctx, o)
+	}
+	for attempt := 1; ; attempt++ {
+		s, err := start(ctx, o)
+		if !errors.Is(err, errPortTaken) || attempt == 5 {
+			return s, err
+		}
+	}
+}
+
+func start(ctx context.Context, o Options) (*Server, error) {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		return nil, err
 	}
@@ -108,8 +130,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Password {
 		pw = "yes"
 	}
+	nonce := make([]byte, 8)
+	rand.Read(nonce)
+	banner := fmt.Sprintf("kh-%x", nonce)
 	conf := []string{
 		"ListenAddress " + net.JoinHostPort(o.Address, strconv.Itoa(o.Port)),
+		"VersionAddendum " + banner,
 		"HostKey " + filepath.Join(o.Dir, "ssh_host_ed25519_key"),
 		"AuthorizedKeysFile " + filepath.Join(o.Dir, "authorized_keys"),
 		"PidFile none",
@@ -139,7 +165,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start sshd: %w", err)
 	}
-	s := &Server{Address: o.Address, Port: o.Port, HostKey: hostPub, cmd: cmd, stderr: &stderr, done: make(chan struct{})}
+	s := &Server{Address: o.Address, Port: o.Port, HostKey: hostPub, cmd: cmd, stderr: &stderr, done: make(chan struct{}), banner: banner}
 	go func() { cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(ctx, o.NetNS); err != nil {
 		s.Stop()
@@ -166,8 +192,15 @@ func (s *Server) waitReady(ctx context.Context, netns string) error {
 				return nil
 			}
 		} else if c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond); err == nil {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
 			c.Close()
-			return nil
+			if strings.HasSuffix(strings.TrimRight(line, "\r\n"), " "+s.banner) {
+				return nil
+			}
+			if line != "" {
+				return fmt.Errorf("%s: %w (%q)", s.Addr(), errPortTaken, strings.TrimSpace(line))
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
