@@ -75,6 +75,32 @@ func newCluster(t *testing.T, ctx context.Context, lbStanza string, extra ...mac
 	return newClusterWith(t, ctx, clusterOpts{lb: lbStanza, extra: extra})
 }
 
+// recordTiming appends, as t ends (after its machines are gone), a line
+// with its start, name, seconds and result to the file
+// $KUBEHA_E2E_TIMINGS names. .ci/run prints it: go test says nothing of a
+// passing package without -v, and CI's log must say where the tier's
+// time went.
+func recordTiming(t *testing.T) {
+	path := os.Getenv("KUBEHA_E2E_TIMINGS")
+	if path == "" {
+		return
+	}
+	start := time.Now()
+	t.Cleanup(func() {
+		result := "ok"
+		if t.Failed() {
+			result = "FAIL"
+		}
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Logf("timing not recorded: %v", err)
+			return
+		}
+		defer f.Close()
+		fmt.Fprintf(f, "%s %-34s %5.0f s %s\n", start.Format("15:04:05"), t.Name(), time.Since(start).Seconds(), result)
+	})
+}
+
 // newClusterOn is newCluster on bare machines (no Kubernetes: the
 // inventory's artifacts bundle brings it) when bare is set.
 func newClusterOn(t *testing.T, ctx context.Context, bare bool, lbStanza string, extra ...machines.Spec) *cluster {
@@ -100,6 +126,7 @@ type clusterOpts struct {
 func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 	bare, lbStanza, extra := o.bare, o.lb, o.extra
 	t.Helper()
+	recordTiming(t)
 	release, err := machines.Lock(ctx, logf(t))
 	if err != nil {
 		t.Fatal(err)
@@ -249,56 +276,67 @@ func (c *cluster) kubectlOut(ctx context.Context, args ...string) (string, error
 
 var tokenRE = regexp.MustCompile(`\b[a-z0-9]{6}\.[a-z0-9]{16}\b`)
 
-func TestHAClusterKeepalivedHAProxy(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-	defer cancel()
-	// w3 runs from the start but joins the inventory later. The SSH
-	// user's kubeconfig on the masters is seed 001's.
-	c := newCluster(t, ctx, keepalivedLB+"\n  adminKubeconfig: {copyToSSHUser: true}", machines.Spec{Name: "w3", IP: "10.213.0.26"})
-
-	// SIGKILL kubeha during w1's kubeadm join: no chance to save anything.
-	// Workers join beside the control-plane joins, so a master's join is cut
-	// short too.
-	start := time.Now()
-	if killed := c.applyKillWhen(ctx, func(e events.Event) bool {
-		return e.Phase == "join-workers" && e.Host == "w1" && e.Kind == events.Output && strings.Contains(e.Message, "[preflight]")
-	}); !killed {
-		t.Fatal("apply ended before w1's join started")
+// addWorker adds w3 (its machine running since the start) to the
+// inventory: apply joins it and nothing else, and six nodes are Ready.
+func (c *cluster) addWorker(ctx context.Context, t *testing.T) {
+	inv, _ := os.ReadFile(c.inv)
+	inv = bytes.Replace(inv, []byte("  - {name: w2, address: 10.213.0.25, role: worker}\n"),
+		[]byte("  - {name: w2, address: 10.213.0.25, role: worker}\n  - {name: w3, address: 10.213.0.26, role: worker}\n"), 1)
+	os.WriteFile(c.inv, inv, 0o644)
+	evs, out, took, err := c.apply(ctx)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, lastLines(out, 40))
 	}
-	// The rerun creates a new token and uploads the certificates again
-	// under a new key (the killed run's are unknown to it): neither may be
-	// in any process's command line on the hosts while it works.
+	joined := map[string]bool{}
+	for _, e := range evs {
+		if e.Kind == events.Output && strings.Contains(e.Message, "This node has joined the cluster") {
+			joined[e.Host] = true
+		}
+	}
+	if len(joined) != 1 || !joined["w3"] {
+		t.Fatalf("kubeadm joined %v, want only w3", joined)
+	}
+	t.Logf("apply with w3 added: %v", took.Round(100*time.Millisecond))
+	nodes, _ := c.kubectlOut(ctx, "get", "nodes", "--no-headers")
+	if strings.Count(nodes, " Ready ") != 6 {
+		t.Fatalf("want 6 Ready nodes:\n%s", nodes)
+	}
+}
+
+// buildHA is the first part of the HA cluster's life
+// (TestHAClusterKeepalivedHAProxy): c's five nodes built with every
+// process's command line sampled for join secrets, then what a built
+// cluster must show (status, kubeconfig, no-change rerun, no secret
+// anywhere), a backend stopped and the VIP holder crashed. It ends with
+// kubeha status healthy and no pod that a drain would refuse.
+func (c *cluster) buildHA(ctx context.Context, t *testing.T) {
+	// The run creates a bootstrap token and uploads the certificates
+	// under a certificate key: neither may be in any process's command
+	// line on the hosts while it works. (This scenario killed kubeha
+	// during w1's join and ran it again until 2026-12-02: the same kill,
+	// with its rerun's checks, is TestFaultsInEveryPhase's, and the
+	// duplicate cost CI two minutes.)
 	stopSampling := c.sampleArgv(ctx, t, "m1", "m2", "m3", "w1", "w2")
 	stopWatching := c.watchTokens(ctx, t, "m1")
 	evs, out, took, err := c.apply(ctx)
 	stopSampling()
-	// The tokens the rerun made, seen while they existed: the run deletes
+	// The tokens the run made, seen while they existed: the run deletes
 	// them as it ends, and the secrets check below looks for them.
 	runTokens := stopWatching()
 	if err != nil {
-		t.Fatalf("rerun after SIGKILL: %v\n%s", err, lastLines(out, 40))
+		t.Fatalf("apply: %v\n%s", err, lastLines(out, 40))
 	}
-	t.Logf("apply killed during join-workers, then rerun: %v in all, the rerun %v", time.Since(start).Round(100*time.Millisecond), took.Round(100*time.Millisecond))
-	for _, e := range evs {
-		if e.Kind == events.PhaseStarted && (e.Phase == "kubeadm-init" || e.Phase == "host-prep" || e.Phase == "load-balancer") {
-			t.Errorf("rerun after SIGKILL redid %s", e.Phase)
-		}
-	}
-	// Nothing done twice: each node's kubeadm init or join finished once
-	// over both runs (a join kubeadm finished while kubeha was gone is
-	// recorded, not redone).
+	t.Logf("apply: %v", took.Round(100*time.Millisecond))
+	// Each node's kubeadm init or join finished once.
 	finished := map[string]int{}
-	for _, o := range c.outputs {
-		for _, l := range strings.Split(o, "\n") {
-			var e events.Event
-			if json.Unmarshal([]byte(l), &e) == nil && (isTook(e) || strings.Contains(e.Message, "recorded as joined")) {
-				finished[e.Host]++
-			}
+	for _, e := range evs {
+		if isTook(e) {
+			finished[e.Host]++
 		}
 	}
 	for _, h := range []string{"m1", "m2", "m3", "w1", "w2"} {
 		if finished[h] != 1 {
-			t.Errorf("%s: kubeadm init/join finished %d times over the killed run and the rerun, want 1", h, finished[h])
+			t.Errorf("%s: kubeadm init/join finished %d times, want 1", h, finished[h])
 		}
 	}
 	if tokenRE.MatchString(out) {
@@ -535,13 +573,25 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 	})
 
 	t.Run("no secret in any output or local file", func(t *testing.T) {
-		secrets := append([]string(nil), runTokens...)
+		// Only what is a secret counts: an empty or short string found
+		// by a sed that no longer matches would make the check pass
+		// while looking for nothing.
+		var secrets []string
+		for _, tok := range runTokens {
+			if len(tok) < 23 { // a bootstrap token is 6.16
+				t.Fatalf("a join token seen during the run is %d chars, not a token", len(tok))
+			}
+			secrets = append(secrets, tok)
+		}
+		if len(secrets) == 0 {
+			t.Fatal("no join token seen during the run: nothing to look for")
+		}
 		for _, m := range []string{"m1", "m2", "m3"} {
 			pw, _ := c.machine(m).Exec(ctx, "sh", "-c", `sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' /etc/haproxy/haproxy.cfg`)
-			secrets = append(secrets, strings.TrimSpace(pw))
-		}
-		if len(secrets) < 4 {
-			t.Fatalf("found only %d secrets to look for", len(secrets))
+			if pw = strings.TrimSpace(pw); len(pw) < 16 {
+				t.Fatalf("%s: haproxy's stats password is %d chars, want a generated one of at least 16", m, len(pw))
+			}
+			secrets = append(secrets, pw)
 		}
 		haystack := strings.Join(c.outputs, "\n")
 		filepath.Walk(filepath.Join(c.dir, ".kubeha"), func(p string, fi os.FileInfo, err error) error {
@@ -555,7 +605,7 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 			return nil
 		})
 		for _, s := range secrets {
-			if s != "" && strings.Contains(haystack, s) {
+			if strings.Contains(haystack, s) {
 				t.Errorf("a secret (%d chars) appears in kubeha's output or local files", len(s))
 			}
 		}
@@ -568,31 +618,6 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 	t.Run("a test pod answers from each worker", func(t *testing.T) {
 		for _, w := range []string{"w1", "w2"} {
 			c.echoPod(ctx, t, "echo-"+w, w, "m1")
-		}
-	})
-
-	t.Run("a worker added to the inventory: only it is joined", func(t *testing.T) {
-		inv, _ := os.ReadFile(c.inv)
-		inv = bytes.Replace(inv, []byte("  - {name: w2, address: 10.213.0.25, role: worker}\n"),
-			[]byte("  - {name: w2, address: 10.213.0.25, role: worker}\n  - {name: w3, address: 10.213.0.26, role: worker}\n"), 1)
-		os.WriteFile(c.inv, inv, 0o644)
-		evs, out, took, err := c.apply(ctx)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, lastLines(out, 40))
-		}
-		joined := map[string]bool{}
-		for _, e := range evs {
-			if e.Kind == events.Output && strings.Contains(e.Message, "This node has joined the cluster") {
-				joined[e.Host] = true
-			}
-		}
-		if len(joined) != 1 || !joined["w3"] {
-			t.Fatalf("kubeadm joined %v, want only w3", joined)
-		}
-		t.Logf("apply with w3 added: %v", took.Round(100*time.Millisecond))
-		nodes, _ := c.kubectlOut(ctx, "get", "nodes", "--no-headers")
-		if strings.Count(nodes, " Ready ") != 6 {
-			t.Fatalf("want 6 Ready nodes:\n%s", nodes)
 		}
 	})
 
@@ -692,12 +717,30 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 		if holder.Name == "m2" {
 			live = "m3"
 		}
-		c.echoPod(ctx, t, "echo-after-failover", "w3", live)
+		c.echoPod(ctx, t, "echo-after-failover", "w1", live)
 	})
 
-	t.Run("a name added to the apiservers' certificates", func(t *testing.T) { c.addCertName(ctx, t) })
-	t.Run("nodes removed and a dead master replaced", func(t *testing.T) { c.removeAndReplace(ctx, t) })
-	t.Run("etcd restored after its quorum is lost", func(t *testing.T) { c.restoreEtcd(ctx, t) })
+	// What follows drains every node (an upgrade's drain refuses pods no
+	// controller owns) and wants the crashed holder back as a healthy
+	// member: kubeha status says so (six Ready nodes, every etcd member
+	// healthy, one VIP holder, every backend up), exiting 0.
+	// The delete does not wait (kubectl's wait is a watch cut by
+	// --request-timeout, and the API may still be settling after the
+	// holder's return); the pods' absence is polled instead.
+	echoPods := []string{"echo-w1", "echo-w2", "echo-after-failover"}
+	eventually(ctx, t, 3*time.Minute, "the test pods deleted", func() (bool, string) {
+		if out, err := c.kubectlOut(ctx, append([]string{"delete", "pod", "--wait=false", "--ignore-not-found"}, echoPods...)...); err != nil {
+			return false, out
+		}
+		out, err := c.kubectlOut(ctx, append([]string{"get", "pod", "--ignore-not-found", "--no-headers"}, echoPods...)...)
+		return err == nil && strings.TrimSpace(out) == "", out
+	})
+	eventually(ctx, t, 3*time.Minute, "kubeha status healthy after the VIP holder's return", func() (bool, string) {
+		cmd := exec.CommandContext(ctx, c.kubeha, "status", "-i", c.inv)
+		cmd.Dir = c.dir
+		out, err := cmd.CombinedOutput()
+		return err == nil, string(out)
+	})
 }
 
 // argvSampler prints every process command line on a machine that holds
@@ -823,12 +866,42 @@ func (c *cluster) echoPod(ctx context.Context, t *testing.T, name, node, from st
 	t.Logf("%s answered from %s: %s", name, node, strings.TrimSpace(out))
 }
 
-// checkStatus runs kubeha status --output json and wants exit 0, the
-// inventory's nodes (nodes of them) all Ready, the VIP held by the master
-// that holds it, and three healthy etcd members with one leader.
-func (c *cluster) checkStatus(ctx context.Context, t *testing.T, nodes int) {
+// statusReport is what the e2e checks read of kubeha status --output json.
+type statusReport struct {
+	Healthy  bool     `json:"healthy"`
+	Problems []string `json:"problems"`
+	Nodes    struct {
+		Nodes []struct {
+			Name        string `json:"name"`
+			InInventory bool   `json:"inInventory"`
+			Ready       bool   `json:"ready"`
+		} `json:"nodes"`
+	} `json:"nodes"`
+	Etcd struct {
+		Members []struct {
+			Name    string `json:"name"`
+			Healthy bool   `json:"healthy"`
+			Leader  bool   `json:"leader"`
+		} `json:"members"`
+	} `json:"etcd"`
+	LoadBalancer struct {
+		Holders []string `json:"holders"`
+		Hosts   []struct {
+			Host           string `json:"host"`
+			BackendsSource string `json:"backendsSource"`
+			Backends       []struct {
+				Server string `json:"server"`
+				State  string `json:"state"`
+			} `json:"backends"`
+		} `json:"hosts"`
+	} `json:"loadBalancer"`
+}
+
+// healthyStatus runs kubeha status --output json, fails the test when it
+// fails or cannot be read, reports an error unless it says healthy with no
+// problem, and returns what it said.
+func (c *cluster) healthyStatus(ctx context.Context, t *testing.T) statusReport {
 	t.Helper()
-	start := time.Now()
 	cmd := exec.CommandContext(ctx, c.kubeha, "status", "-i", c.inv, "--output", "json")
 	cmd.Dir = c.dir
 	var stderr bytes.Buffer
@@ -838,40 +911,23 @@ func (c *cluster) checkStatus(ctx context.Context, t *testing.T, nodes int) {
 	if err != nil {
 		t.Fatalf("kubeha status: %v\n%s\n%s", err, out, stderr.String())
 	}
-	var st struct {
-		Healthy  bool     `json:"healthy"`
-		Problems []string `json:"problems"`
-		Nodes    struct {
-			Nodes []struct {
-				Name        string `json:"name"`
-				InInventory bool   `json:"inInventory"`
-				Ready       bool   `json:"ready"`
-			} `json:"nodes"`
-		} `json:"nodes"`
-		Etcd struct {
-			Members []struct {
-				Name    string `json:"name"`
-				Healthy bool   `json:"healthy"`
-				Leader  bool   `json:"leader"`
-			} `json:"members"`
-		} `json:"etcd"`
-		LoadBalancer struct {
-			Holders []string `json:"holders"`
-			Hosts   []struct {
-				Host     string `json:"host"`
-				Backends []struct {
-					Server string `json:"server"`
-					State  string `json:"state"`
-				} `json:"backends"`
-			} `json:"hosts"`
-		} `json:"loadBalancer"`
-	}
+	var st statusReport
 	if err := json.Unmarshal(out, &st); err != nil {
 		t.Fatalf("kubeha status --output json: %v\n%s", err, out)
 	}
 	if !st.Healthy || len(st.Problems) != 0 {
 		t.Errorf("healthy %v, problems %q", st.Healthy, st.Problems)
 	}
+	return st
+}
+
+// checkStatus runs kubeha status --output json and wants exit 0, the
+// inventory's nodes (nodes of them) all Ready, the VIP held by the master
+// that holds it, and three healthy etcd members with one leader.
+func (c *cluster) checkStatus(ctx context.Context, t *testing.T, nodes int) {
+	t.Helper()
+	start := time.Now()
+	st := c.healthyStatus(ctx, t)
 	ready := 0
 	for _, n := range st.Nodes.Nodes {
 		if n.InInventory && n.Ready {
@@ -1029,7 +1085,9 @@ const localProxyNginx = "loadBalancer: {mode: local-proxy, proxy: nginx}"
 
 // TestExternalSLB: seed 001's public-cloud setup. A sixth machine plays the
 // provider's SLB (haproxy forwarding :6443 to the masters); masters point
-// the endpoint name at themselves (hairpin rule), workers at the SLB.
+// the endpoint name at themselves (hairpin rule), workers at the SLB. The
+// same hosts are then reset and built again as seed 000's local proxy with
+// haproxy (checkLocalProxyHAProxy), and reset once more.
 func TestExternalSLB(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
@@ -1076,18 +1134,23 @@ backend masters
 		}
 	}
 
-	// Reset and build again, twice, each time with another master
-	// initialising and the workers in another order, so the nodes' Pod
-	// CIDRs change between clusters (the reset of issue 13 left cni0 with
-	// the old CIDR's gateway, and pods on that node never started). A third
-	// rebuild (until issue 16) repeated the second's checks and cost CI
-	// 2.5 minutes that the day-2 scenarios need.
-	orders := [][]string{
-		{"m2", "m3", "m1", "w2", "w1"},
-		{"m3", "m1", "m2", "w1", "w2"},
+	// Reset and build again with another master initialising and the
+	// workers in another order, so the nodes' Pod CIDRs change between
+	// clusters (the reset of issue 13 left cni0 with the old CIDR's
+	// gateway, and pods on that node never started). The second cluster is
+	// another setup on the same hosts, seed 000's local proxy with haproxy:
+	// what a reset leaves must not be in its way either. Two more rebuilds
+	// with the SLB (until issue 16, then until 2026-12-02) repeated these
+	// checks and cost CI 3.5 minutes each, which kept the tier over 90.
+	orders := []struct {
+		hosts     []string
+		lb, setup string
+	}{
+		{[]string{"m3", "m1", "m2", "w2", "w1"}, localProxyHAProxy, "haproxy as local proxy"},
 	}
-	for i, order := range orders {
-		t.Run(fmt.Sprintf("reset %d leaves each host as kubeha found it, apply with %s first builds again", i+1, order[0]), func(t *testing.T) {
+	for i, o := range orders {
+		order := o.hosts
+		t.Run(fmt.Sprintf("reset %d leaves each host as kubeha found it, apply with %s first and %s builds again", i+1, order[0], o.setup), func(t *testing.T) {
 			c.podsOnWorkers(ctx, t, fmt.Sprintf("c%d", i))
 			for _, name := range nodes {
 				st, _ := c.machine(name).Exec(ctx, "sh", "-c", hostStateScript)
@@ -1100,6 +1163,7 @@ backend masters
 			}
 			c.resetToFound(ctx, t, found)
 			c.setHostOrder(t, order)
+			c.setLoadBalancer(t, o.lb)
 			c.applyOK(ctx, t)
 			cidrs, _ := c.kubectlOut(ctx, "get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.podCIDR} {end}")
 			t.Logf("Pod CIDRs of cluster %d: %s", i+2, cidrs)
@@ -1108,6 +1172,31 @@ backend masters
 	t.Run("pods start on every worker of the last cluster", func(t *testing.T) {
 		c.podsOnWorkers(ctx, t, "last")
 	})
+	t.Run("local proxy with haproxy: a master crash seen from a worker", func(t *testing.T) { c.checkLocalProxyHAProxy(ctx, t) })
+	t.Run("reset of the local proxy leaves each host as kubeha found it", func(t *testing.T) { c.resetToFound(ctx, t, found) })
+}
+
+// setLoadBalancer replaces the inventory's loadBalancer line with lb.
+func (c *cluster) setLoadBalancer(t *testing.T, lb string) {
+	t.Helper()
+	data, err := os.ReadFile(c.inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	n := 0
+	for i, l := range lines {
+		if strings.HasPrefix(l, "  loadBalancer: ") {
+			lines[i] = "  " + lb
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the inventory has %d loadBalancer lines, want 1:\n%s", n, data)
+	}
+	if err := os.WriteFile(c.inv, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // operatorHosts plants operatorState on the named machines, then returns
@@ -1284,10 +1373,27 @@ func TestAirGappedBundle(t *testing.T) {
 	inv, _ := os.ReadFile(c.inv)
 	os.WriteFile(c.inv, append(inv, []byte("  artifacts: {dir: "+dir+"}\n")...), 0o644)
 
-	// Faults first: kubeha killed in the middle of an upload, then w2 out of
-	// disk space where the images are staged.
+	// Faults first: kubeha killed in the middle of an upload, once some
+	// file arrived whole on a host over a second before (time enough to be
+	// moved into place: those are the files the rerun must not send
+	// again), then w2 out of disk space where the images are staged.
+	type hostFile struct{ host, name string }
+	wholeAt := map[hostFile]time.Time{}
+	whole := map[hostFile]bool{}
 	if !c.applyKillWhen(ctx, func(e events.Event) bool {
-		return e.Kind == events.Progress && e.Phase == "artifacts" && e.Bytes > 0 && e.Bytes < e.Total
+		if e.Kind != events.Progress || e.Phase != "artifacts" {
+			return false
+		}
+		if e.Total > 0 && e.Bytes == e.Total {
+			wholeAt[hostFile{e.Host, e.Name}] = e.Time
+			return false
+		}
+		for f, at := range wholeAt {
+			if e.Time.Sub(at) > time.Second {
+				whole[f] = true
+			}
+		}
+		return len(whole) > 0 && e.Bytes > 0 && e.Bytes < e.Total
 	}) {
 		t.Fatal("apply ended before any upload was under way")
 	}
@@ -1303,6 +1409,19 @@ func TestAirGappedBundle(t *testing.T) {
 		t.Fatalf("the error should name w2 and the lack of space:\n%s", lastLines(out, 15))
 	}
 	t.Logf("full disk on w2: %s", strings.TrimSpace(lastLines(out, 1)))
+	// The rerun uploaded only what was missing: no file that had arrived
+	// whole on a host before the kill went to that host again.
+	var again []string
+	for _, l := range strings.Split(out, "\n") {
+		var e events.Event
+		if json.Unmarshal([]byte(l), &e) == nil && e.Kind == events.Progress && e.Phase == "artifacts" && whole[hostFile{e.Host, e.Name}] {
+			again = append(again, e.Host+" "+e.Name)
+		}
+	}
+	if len(again) > 0 {
+		t.Errorf("the rerun after the kill uploaded again what had arrived whole: %q", slices.Compact(again))
+	}
+	t.Logf("%d files had arrived whole before the kill; none uploaded again", len(whole))
 	kubeadmSum := ""
 	for _, f := range mustLoad(t, dir).Files {
 		if f.Target == "/usr/bin/kubeadm" {
@@ -1357,6 +1476,25 @@ func TestAirGappedBundle(t *testing.T) {
 			t.Logf("second apply: artifacts %s (%v in all)", e.Message, took.Round(10*time.Millisecond))
 		}
 	}
+	t.Run("status: every worker's nginx reaches every apiserver", func(t *testing.T) {
+		st := c.healthyStatus(ctx, t)
+		var hosts []string
+		for _, h := range st.LoadBalancer.Hosts {
+			hosts = append(hosts, h.Host)
+			var seen []string
+			for _, b := range h.Backends {
+				seen = append(seen, b.Server+" "+b.State)
+			}
+			if want := []string{"m1 UP", "m2 UP", "m3 UP"}; h.BackendsSource != "tcp-connect" || !slices.Equal(seen, want) {
+				t.Errorf("%s: backends %q from %q, want %q from tcp-connect", h.Host, seen, h.BackendsSource, want)
+			}
+		}
+		// The local proxy runs on the workers: a master's kubelet talks to
+		// its own apiserver.
+		if want := []string{"w1", "w2"}; !slices.Equal(hosts, want) {
+			t.Errorf("local-proxy hosts in status %q, want %q", hosts, want)
+		}
+	})
 	t.Run("local proxy", func(t *testing.T) { c.checkLocalProxy(ctx, t) })
 }
 
@@ -1366,6 +1504,12 @@ func TestAirGappedBundle(t *testing.T) {
 // and reports both aggregate throughputs. It measures; it asserts only that
 // both complete.
 func (c *cluster) uploadVsSCP(ctx context.Context, t *testing.T, dir string) {
+	// A measurement, not a proof (it asserts nothing but that both
+	// uploads work, which the apply below proves again): CI's minutes go
+	// to proofs.
+	if os.Getenv("KUBEHA_BENCH_UPLOAD") == "" {
+		t.Skip("a measurement: KUBEHA_BENCH_UPLOAD=1 runs it (docs/performance.md)")
+	}
 	m, err := bundle.Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -1467,21 +1611,30 @@ func TestDedicatedLoadBalancers(t *testing.T) {
 		// checks touch nothing the load balancers' do.
 		network: "{kubeProxyMode: nftables}",
 	})
+	// firewalld runs on every host, as on seeds 001-003's CentOS hosts
+	// (issue 17): everything this scenario proves goes through what
+	// host-prep opened.
+	c.startFirewalld(ctx, t)
 	c.applyOK(ctx, t)
+	t.Run("firewalld: each role's ports, VRRP and the Pod network opened", func(t *testing.T) { c.checkFirewalld(ctx, t) })
 	t.Run("kube-proxy in nftables mode serves Services", func(t *testing.T) { c.checkNFTablesProxy(ctx, t) })
+	t.Run("pods on every worker answer across the Pod network", func(t *testing.T) { c.podsOnWorkers(ctx, t, "fw") })
 	var holder *machines.Machine
 	for _, name := range []string{"lb1", "lb2"} {
 		m := c.machine(name)
-		out, _ := m.Exec(ctx, "sh", "-c", "systemctl is-active haproxy keepalived; ip -4 -o addr show eth0; sysctl -n net.ipv4.ip_nonlocal_bind")
-		if strings.Count(out, "active\n") < 2 || !strings.HasSuffix(strings.TrimSpace(out), "1") {
+		out, _ := m.Exec(ctx, "sh", "-c", "systemctl is-active haproxy keepalived; sysctl -n net.ipv4.ip_nonlocal_bind; ip -4 -o addr show eth0")
+		if lines := strings.Split(out, "\n"); len(lines) < 3 || lines[0] != "active" || lines[1] != "active" || lines[2] != "1" {
 			t.Fatalf("%s: haproxy/keepalived not active or ip_nonlocal_bind not 1:\n%s", name, out)
 		}
-		if strings.Contains(out, vip+"/") {
+		if strings.Contains(out, " "+vip+"/") {
+			if holder != nil {
+				t.Fatalf("%s and %s both hold the VIP: their VRRP adverts do not reach each other", holder.Name, name)
+			}
 			holder = m
 		}
 	}
 	for _, name := range []string{"m1", "m2", "m3"} {
-		if out, _ := c.machine(name).Exec(ctx, "sh", "-c", "systemctl is-active haproxy keepalived || true"); strings.Contains(out, "\nactive") || strings.HasPrefix(out, "active") {
+		if out, _ := c.machine(name).Exec(ctx, "sh", "-c", "systemctl is-active haproxy keepalived || true"); hasLine(out, "active") {
 			t.Errorf("%s runs a load balancer with placement dedicated:\n%s", name, out)
 		}
 	}

@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestStaticPodsKeepalivedHAProxy(t *testing.T) {
 			}
 		}
 		out, _ := c.machine(m).Exec(ctx, "sh", "-c", "systemctl is-active haproxy keepalived || true")
-		if strings.Contains(out, "active\n") && !strings.Contains(out, "inactive") {
+		if hasLine(out, "active") {
 			t.Errorf("%s: the host's haproxy/keepalived services still run beside the static pods:\n%s", m, out)
 		}
 	}
@@ -76,4 +77,10 @@ func lineOf(out, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// hasLine says whether one of out's lines is exactly line ("active" is
+// inside "inactive": substrings of systemctl's answers prove nothing).
+func hasLine(out, line string) bool {
+	return slices.Contains(strings.Split(out, "\n"), line)
 }
