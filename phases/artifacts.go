@@ -163,13 +163,31 @@ func (a *InstallArtifacts) Run(ctx context.Context, env *Env, w Work) error {
 	}
 	// Uploads have their own bound (--concurrent-uploads): the network and
 	// disks, not SSH sessions, are what they contend for.
-	return ForEachHost(ctx, env, w.Pending, env.UploadConcurrency, func(ctx context.Context, host string) error {
+	return ForEachHost(ctx, env, w.Pending, installConcurrency(ctx, env), func(ctx context.Context, host string) error {
 		files, images, err := a.hostState(ctx, env, host, m)
 		if err != nil {
 			return err
 		}
 		return a.install(ctx, env, host, m, files, images)
 	})
+}
+
+// installConcurrency is how many hosts the artifacts phase installs on at
+// once: the upload bound, or one host at a time while a control plane
+// serves (a master has kubeha's control-plane mark: an upgrade's new
+// version, or hosts added to a running cluster). containerd unpacks the
+// imported images with every core it gets, beside the apiservers, etcd and
+// the load balancer's health checks; on the project's VM six machines
+// importing an upgrade's images at once cut the API off for 32 s
+// (2026-12-02, docs/operations.md). A master whose facts cannot be had
+// counts as not serving: the phase's own steps then say why.
+func installConcurrency(ctx context.Context, env *Env) int {
+	for _, m := range env.Cluster.Masters() {
+		if f, err := env.Facts.Get(ctx, env, m.Name); err == nil && f.ControlPlaneDone {
+			return 1
+		}
+	}
+	return env.UploadConcurrency
 }
 
 // install uploads files and images (what hostState found missing) to host,

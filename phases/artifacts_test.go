@@ -313,3 +313,52 @@ func TestRestoreArtifacts(t *testing.T) {
 		})
 	}
 }
+
+// factsOnly answers "gather facts" with each host's facts, and fails for a
+// host it has none for, as an unreachable host does.
+type factsOnly map[string]string
+
+func (f factsOnly) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
+	if facts, ok := f[host]; ok && cmd.Name == "gather facts" {
+		return ssh.Result{Stdout: facts}, nil
+	}
+	return ssh.Result{}, fmt.Errorf("%s: no answer to %q", host, cmd.Name)
+}
+
+func (factsOnly) Upload(context.Context, string, ssh.File) error { panic("not used") }
+func (factsOnly) Download(context.Context, string, string) ([]byte, error) {
+	panic("not used")
+}
+
+// TestInstallConcurrency: the artifacts phase installs on one host at a
+// time once a master carries the control-plane mark, and up to the upload
+// bound before.
+func TestInstallConcurrency(t *testing.T) {
+	const fresh, serving = "init=systemd\ncpdone=0\n", "init=systemd\nnodedone=1\ncpdone=1\n"
+	tests := []struct {
+		name  string
+		facts factsOnly
+		want  int
+	}{
+		{"a new cluster: the upload bound", factsOnly{"m1": fresh, "m2": fresh, "m3": fresh, "w1": fresh}, 5},
+		{"one master serving: one host at a time", factsOnly{"m1": fresh, "m2": serving, "m3": fresh, "w1": fresh}, 1},
+		{"a worker's node mark alone: the upload bound", factsOnly{"m1": fresh, "m2": fresh, "m3": fresh, "w1": "init=systemd\nnodedone=1\ncpdone=0\n"}, 5},
+		{"an unreachable master counts as not serving", factsOnly{"m1": fresh, "m3": serving, "w1": fresh}, 1},
+		{"no master answers: the upload bound", factsOnly{"w1": fresh}, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &inventory.Cluster{Spec: inventory.Spec{Hosts: []inventory.Host{
+				{Name: "m1", Address: "10.0.0.1", InternalAddress: "10.0.0.1", Role: inventory.RoleMaster},
+				{Name: "m2", Address: "10.0.0.2", InternalAddress: "10.0.0.2", Role: inventory.RoleMaster},
+				{Name: "m3", Address: "10.0.0.3", InternalAddress: "10.0.0.3", Role: inventory.RoleMaster},
+				{Name: "w1", Address: "10.0.0.4", InternalAddress: "10.0.0.4", Role: inventory.RoleWorker},
+			}}}
+			env := &Env{Cluster: c, Hosts: tt.facts, Facts: &FactStore{}, UploadConcurrency: 5,
+				Log: events.Emitter{Sink: &events.Recorder{}, Phase: "artifacts"}}
+			if got := installConcurrency(context.Background(), env); got != tt.want {
+				t.Errorf("installConcurrency = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
