@@ -121,6 +121,15 @@ type clusterOpts struct {
 	// network is the inventory's spec.network; empty means ipvs, falling
 	// back to iptables (this kernel has no ip_vs).
 	network string
+	// secondNet gives m1-m3, w1-w2 an eth1 on the harness's second
+	// network, at secondIP's address.
+	secondNet bool
+}
+
+// secondIP is the eth1 address of the machine whose eth0 address is ip, on
+// a cluster with clusterOpts.secondNet: the same host number.
+func secondIP(ip string) string {
+	return "10.217.0." + ip[strings.LastIndexByte(ip, '.')+1:]
 }
 
 func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
@@ -175,7 +184,11 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 	names := []string{"m1", "m2", "m3", "w1", "w2"}
 	var specs []machines.Spec
 	for i, n := range names {
-		specs = append(specs, machines.Spec{Name: n, IP: fmt.Sprintf("10.213.0.%d", 21+i), Image: image, AuthorizedKeys: ak})
+		spec := machines.Spec{Name: n, IP: fmt.Sprintf("10.213.0.%d", 21+i), Image: image, AuthorizedKeys: ak}
+		if o.secondNet {
+			spec.SecondIP = secondIP(spec.IP)
+		}
+		specs = append(specs, spec)
 	}
 	for _, e := range extra {
 		e.Image, e.AuthorizedKeys = image, ak

@@ -39,9 +39,16 @@ const (
 	Subnet       = "10.213.0.0/24"
 	Gateway      = "10.213.0.1"
 	DockerNet    = "kh-e2e-net"
-	RunDir       = "/run/kh-e2e"
-	dockerBin    = "/usr/bin/docker"
-	dockerdBin   = "/usr/sbin/dockerd"
+	// The second network, eth1 on a machine whose Spec has a SecondIP: a
+	// network whose gateway is not the default route (seed 003's Pod and
+	// Service CIDR routes go "via 192.168.20.1 dev eth1").
+	SecondSubnet    = "10.217.0.0/24"
+	SecondGateway   = "10.217.0.1"
+	SecondDockerNet = "kh-e2e-net2"
+	SecondBridge    = "kh-e2e-br2"
+	RunDir          = "/run/kh-e2e"
+	dockerBin       = "/usr/bin/docker"
+	dockerdBin      = "/usr/sbin/dockerd"
 )
 
 // Logf receives progress lines; the long steps print one every few seconds.
@@ -148,13 +155,22 @@ func StartDocker(ctx context.Context, log Logf, wrapper string) (*Docker, error)
 	return d, d.ensureNetwork(ctx)
 }
 
+// ensureNetwork creates the machines' docker networks, each a bridge in
+// the harness's namespace that holds its gateway address.
 func (d *Docker) ensureNetwork(ctx context.Context) error {
-	if _, err := d.Run(ctx, "network", "inspect", DockerNet); err == nil {
-		return nil
+	for _, n := range []struct{ name, subnet, gateway, bridge string }{
+		{DockerNet, Subnet, Gateway, "kh-e2e-br"},
+		{SecondDockerNet, SecondSubnet, SecondGateway, SecondBridge},
+	} {
+		if _, err := d.Run(ctx, "network", "inspect", n.name); err == nil {
+			continue
+		}
+		if _, err := d.Run(ctx, "network", "create", "--driver", "bridge", "--subnet", n.subnet, "--gateway", n.gateway,
+			"-o", "com.docker.network.bridge.name="+n.bridge, n.name); err != nil {
+			return err
+		}
 	}
-	_, err := d.Run(ctx, "network", "create", "--driver", "bridge", "--subnet", Subnet, "--gateway", Gateway,
-		"-o", "com.docker.network.bridge.name=kh-e2e-br", DockerNet)
-	return err
+	return nil
 }
 
 // setupNetwork creates the namespace, the veth link and the route, if

@@ -31,9 +31,13 @@ func (m *Machine) SSHAddr() string { return net.JoinHostPort(m.IP, "22") }
 
 // Spec describes a machine to start.
 type Spec struct {
-	Name  string
-	IP    string // inside Subnet, e.g. 10.213.0.11
-	Image string
+	Name string
+	IP   string // inside Subnet, e.g. 10.213.0.11
+	// SecondIP, inside SecondSubnet, gives the machine an eth1 on the
+	// second network; empty, it has eth0 alone. The default route stays
+	// through eth0.
+	SecondIP string
+	Image    string
 	// AuthorizedKeys is a file on this host mounted as root's
 	// authorized_keys.
 	AuthorizedKeys string
@@ -72,6 +76,14 @@ func startMachine(ctx context.Context, d *Docker, s Spec) (*Machine, error) {
 		s.Image}
 	if _, err := d.Run(ctx, args...); err != nil {
 		return nil, fmt.Errorf("machine %s: %w", s.Name, err)
+	}
+	if s.SecondIP != "" {
+		// Connected after the start, so eth0 is the first network's and
+		// keeps the default route; docker connects it again on every
+		// start, with the same address.
+		if _, err := d.Run(ctx, "network", "connect", "--ip", s.SecondIP, SecondDockerNet, m.Container()); err != nil {
+			return nil, fmt.Errorf("machine %s: eth1: %w", s.Name, err)
+		}
 	}
 	if err := WaitTCP(ctx, m.SSHAddr(), 60*time.Second); err != nil {
 		logs, _ := d.Run(ctx, "logs", "--tail", "30", m.Container())
@@ -145,19 +157,35 @@ func (m *Machine) PowerOff(ctx context.Context) error {
 	return err
 }
 
-// Stop shuts the machine down through systemd; Start boots it again.
+// savedHosts keeps the machine's /etc/hosts across a Stop, on its /var
+// volume: docker writes a new /etc/hosts at every start, where a real
+// machine keeps what was written to it (kubeha's endpoint name, which the
+// kubelet dials).
+const savedHosts = "/var/lib/kh-e2e-hosts"
+
+// Stop shuts the machine down through systemd; Start boots it again, its
+// /etc/hosts as Stop found it.
 func (m *Machine) Stop(ctx context.Context) error {
+	if out, err := m.Exec(ctx, "cp", "/etc/hosts", savedHosts); err != nil {
+		return fmt.Errorf("machine %s: keep /etc/hosts: %w %s", m.Name, err, out)
+	}
 	_, err := m.d.Run(ctx, "stop", "-t", "20", m.Container())
 	return err
 }
 
-// Start boots a stopped machine and waits for SSH.
+// Start boots a stopped machine and waits for SSH. /etc/hosts is put back
+// as the last Stop found it (not after PowerOff, which saves nothing).
 func (m *Machine) Start(ctx context.Context) error {
 	if _, err := m.d.Run(ctx, "start", m.Container()); err != nil {
 		return err
 	}
 	if err := m.fixResolver(ctx); err != nil {
 		return err
+	}
+	// In place: /etc/hosts is docker's bind mount, which a rename would
+	// not replace.
+	if out, err := m.Exec(ctx, "sh", "-c", "if [ -f "+savedHosts+" ]; then cat "+savedHosts+" > /etc/hosts && rm "+savedHosts+"; fi"); err != nil {
+		return fmt.Errorf("machine %s: put /etc/hosts back: %w %s", m.Name, err, out)
 	}
 	return WaitTCP(ctx, m.SSHAddr(), 60*time.Second)
 }
