@@ -188,7 +188,10 @@ func (k KubeVIP) Render() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	const name = "kubeha-kube-vip"
+	// kube-vip's own name for its pod (kube-vip-<node> in kubectl), the
+	// one its documentation and operators look for; the file keeps the
+	// kubeha- prefix.
+	const name = "kube-vip"
 	c := podContainer{
 		Name: name, Image: k.Image, ImagePullPolicy: "IfNotPresent",
 		// The image's entrypoint is kube-vip.
