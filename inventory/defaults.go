@@ -10,6 +10,9 @@ const (
 	// The images of the kubeadm HA guide's static-pod load balancer.
 	DefaultHAProxyImage    = "docker.io/library/haproxy:2.8"
 	DefaultKeepalivedImage = "docker.io/osixia/keepalived:2.0.20"
+	// DefaultKubeVIPImage is kube-vip's release whose environment
+	// variables and manifest shape lb.KubeVIP renders.
+	DefaultKubeVIPImage    = "ghcr.io/kube-vip/kube-vip:v1.2.3"
 	DefaultVirtualRouterID = 51
 	DefaultPodSubnet       = "10.244.0.0/16"
 	DefaultServiceSubnet   = "10.96.0.0/12"
@@ -73,12 +76,22 @@ func Default(c *Cluster) {
 			lb.Images.Keepalived = DefaultKeepalivedImage
 		}
 	}
+	if lb.Mode == ModeKubeVIP {
+		if lb.Images == nil {
+			lb.Images = &LBImages{}
+		}
+		if lb.Images.KubeVIP == "" {
+			lb.Images.KubeVIP = DefaultKubeVIPImage
+		}
+	}
 
 	ep := &s.ControlPlaneEndpoint
 	if ep.Name == "" && c.Metadata.Name != "" {
 		ep.Name = c.Metadata.Name + "-apiserver"
 	}
 	if ep.Port == 0 {
+		// kube-vip (without its IPVS balancer) forwards nothing: the VIP
+		// reaches the holder's own apiserver, on its port.
 		ep.Port = APIServerPort
 		if lb.Mode == ModeKeepalivedHAProxy && lb.Placement == PlacementMasters {
 			ep.Port = DefaultHAProxyOnMastersPort

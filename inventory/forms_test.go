@@ -135,6 +135,9 @@ func fieldCases() []fieldCase {
 		image("spec.loadBalancer.images.keepalived", "spec.loadBalancer.images.keepalived", func(c *Cluster, s string) {
 			c.Spec.LoadBalancer.StaticPods, c.Spec.LoadBalancer.Images = true, &LBImages{Keepalived: s}
 		}),
+		image("spec.loadBalancer.images.kubeVip", "spec.loadBalancer.images.kubeVip", func(c *Cluster, s string) {
+			c.Spec.LoadBalancer.Mode, c.Spec.LoadBalancer.Images = ModeKubeVIP, &LBImages{KubeVIP: s}
+		}),
 		{field: "spec.etcd.topology", path: "spec.etcd.topology", set: func(c *Cluster, s string) {
 			etcd(func(*ExternalEtcd, string) {})(c, s)
 			c.Spec.Etcd.Topology = s

@@ -149,16 +149,20 @@ type LoadBalancer struct {
 	VirtualRouterID int    `yaml:"virtualRouterID,omitempty"`
 	Proxy           string `yaml:"proxy,omitempty"`
 	Address         string `yaml:"address,omitempty"`
-	// Images run haproxy and keepalived when StaticPods is set.
+	// Images run haproxy and keepalived when StaticPods is set, and
+	// kube-vip in mode kube-vip.
 	Images *LBImages `yaml:"images,omitempty"`
 }
 
-// LBImages are the container images of the static-pod load balancer. Any
-// image with the program on its PATH works: kubeha gives the command line
-// and mounts the configuration itself.
+// LBImages are the container images of the static-pod load balancer.
+// For haproxy and keepalived any image with the program on its PATH
+// works: kubeha gives the command line and mounts the configuration
+// itself. KubeVIP is kube-vip's own image (its entrypoint is kube-vip,
+// configured by environment variables), for mode kube-vip.
 type LBImages struct {
 	HAProxy    string `yaml:"haproxy,omitempty"`
 	Keepalived string `yaml:"keepalived,omitempty"`
+	KubeVIP    string `yaml:"kubeVip,omitempty"`
 }
 
 // Etcd selects stacked etcd (on the masters, managed by kubeadm) or an

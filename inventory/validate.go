@@ -310,6 +310,7 @@ func (v *validator) loadBalancer() {
 	if im := lb.Images; im != nil {
 		v.optional(p+".images.haproxy", im.HAProxy, formImage)
 		v.optional(p+".images.keepalived", im.Keepalived, formImage)
+		v.optional(p+".images.kubeVip", im.KubeVIP, formImage)
 	}
 	if !v.oneOf(p+".mode", lb.Mode, ModeKeepalivedHAProxy, ModeKubeVIP, ModeLocalProxy, ModeExternal) {
 		return
@@ -357,8 +358,20 @@ func (v *validator) loadBalancer() {
 	if lb.StaticPods && lb.Mode != ModeKeepalivedHAProxy {
 		v.ignored(p+".staticPods", true, lb.Mode)
 	}
-	if lb.Images != nil && !lb.StaticPods {
-		v.warnf(p+".images", "set staticPods: true, or remove it", "ignored unless staticPods is true")
+	if im := lb.Images; im != nil {
+		if (im.HAProxy != "" || im.Keepalived != "") && !lb.StaticPods {
+			v.warnf(p+".images", "set staticPods: true, or remove it", "ignored unless staticPods is true")
+		}
+		if im.KubeVIP != "" && lb.Mode != ModeKubeVIP {
+			v.ignored(p+".images.kubeVip", true, lb.Mode)
+		}
+	}
+	if lb.Mode == ModeKubeVIP && c.Spec.ControlPlaneEndpoint.Port != APIServerPort {
+		// kube-vip's own IPVS balancer (lb_enable) would forward another
+		// port, but it needs ip_vs, which kubeha does not ask of the
+		// masters' kernels.
+		v.errorf("spec.controlPlaneEndpoint.port", fmt.Sprintf("set port: %d, or leave it out (%d is the default in mode kube-vip)", APIServerPort, APIServerPort),
+			"kube-vip only moves the VIP: a client of the VIP reaches the holder's own apiserver, which listens on %d, not %d", APIServerPort, c.Spec.ControlPlaneEndpoint.Port)
 	}
 
 	if placementOK {

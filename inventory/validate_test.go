@@ -121,6 +121,17 @@ func TestValidateRules(t *testing.T) {
 			c.Spec.LoadBalancer.Placement = PlacementDedicated
 			c.Spec.LoadBalancer.StaticPods = true
 		}, "spec.loadBalancer.staticPods", "static pods run only on masters", false},
+		{"kube-vip on another port", func(c *Cluster) {
+			c.Spec.LoadBalancer.Mode = ModeKubeVIP
+			c.Spec.ControlPlaneEndpoint.Port = 16443
+		}, "spec.controlPlaneEndpoint.port", "kube-vip only moves the VIP", false},
+		{"kube-vip image in another mode", func(c *Cluster) {
+			c.Spec.LoadBalancer.Images = &LBImages{KubeVIP: "ghcr.io/kube-vip/kube-vip:v1.2.3"}
+		}, "spec.loadBalancer.images.kubeVip", "ignored in mode keepalived-haproxy", true},
+		{"bad kube-vip image", func(c *Cluster) {
+			c.Spec.LoadBalancer.Mode = ModeKubeVIP
+			c.Spec.LoadBalancer.Images = &LBImages{KubeVIP: "kube-vip:v1 --evil"}
+		}, "spec.loadBalancer.images.kubeVip", "not an image reference", false},
 		{"images without static pods", func(c *Cluster) {
 			c.Spec.LoadBalancer.Images = &LBImages{HAProxy: "haproxy:2.8"}
 		}, "spec.loadBalancer.images", "ignored unless staticPods is true", true},
@@ -189,6 +200,44 @@ func TestValidateRules(t *testing.T) {
 				}
 			}
 			t.Fatalf("no problem at %s containing %q; got:\n%v", tt.path, tt.contain, ps)
+		})
+	}
+}
+
+// TestKubeVIPDefaults: mode kube-vip alone is a valid inventory: the
+// endpoint port is the apiserver's (the VIP reaches the holder's own
+// apiserver) and kube-vip's image is the one lb renders for; a port the
+// operator wrote is kept, and refused unless it is 6443.
+func TestKubeVIPDefaults(t *testing.T) {
+	tests := []struct {
+		name     string
+		port     int
+		wantPort int
+		problem  string
+	}{
+		{"port left out", 0, APIServerPort, ""},
+		{"port 6443 written", 6443, APIServerPort, ""},
+		{"another port written", 8443, 8443, "spec.controlPlaneEndpoint.port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			c.Spec.LoadBalancer.Mode = ModeKubeVIP
+			c.Spec.ControlPlaneEndpoint.Port = tt.port
+			Default(c)
+			if got := c.Spec.ControlPlaneEndpoint.Port; got != tt.wantPort {
+				t.Errorf("endpoint port %d, want %d", got, tt.wantPort)
+			}
+			if im := c.Spec.LoadBalancer.Images; im == nil || im.KubeVIP != DefaultKubeVIPImage || im.HAProxy != "" || im.Keepalived != "" {
+				t.Errorf("images %+v, want only kubeVip %s", im, DefaultKubeVIPImage)
+			}
+			ps := Validate(c)
+			switch {
+			case tt.problem == "" && len(ps) != 0:
+				t.Errorf("problems: %v", ps)
+			case tt.problem != "" && (len(ps) != 1 || ps[0].Path != tt.problem || ps[0].Warning):
+				t.Errorf("problems %v, want one error at %s", ps, tt.problem)
+			}
 		})
 	}
 }

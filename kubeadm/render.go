@@ -103,11 +103,12 @@ func args(base, over map[string]string) []Arg {
 
 func nodeRegistration(c *inventory.Cluster, h inventory.Host) NodeRegistration {
 	ignore := c.Spec.Kubeadm.IgnorePreflightErrors
-	if c.Spec.LoadBalancer.StaticPods && h.Role == inventory.RoleMaster && !slices.Contains(ignore, manifestsDirCheck) {
-		// The load balancer's static pods are in the manifests directory
-		// before kubeadm runs (the kubelet must start them with the control
-		// plane, or the endpoint never answers), and kubeadm insists on an
-		// empty one.
+	lbPods := c.Spec.LoadBalancer.StaticPods || c.Spec.LoadBalancer.Mode == inventory.ModeKubeVIP
+	if lbPods && h.Role == inventory.RoleMaster && !slices.Contains(ignore, manifestsDirCheck) {
+		// The load balancer's static pods (keepalived and haproxy, or
+		// kube-vip) are in the manifests directory before kubeadm runs (the
+		// kubelet must start them with the control plane, or the endpoint
+		// never answers), and kubeadm insists on an empty one.
 		ignore = append(slices.Clone(ignore), manifestsDirCheck)
 	}
 	return NodeRegistration{

@@ -174,3 +174,41 @@ func TestFreeFormValuesStayInTheirScalars(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestsDirCheckIgnored: kubeadm's check for an empty manifests
+// directory is skipped exactly where kubeha put the load balancer's static
+// pods there first: on the masters, with keepalived and haproxy as static
+// pods or with kube-vip; the operator's own list is kept as written.
+func TestManifestsDirCheckIgnored(t *testing.T) {
+	tests := []struct {
+		name    string
+		example string
+		host    string
+		ignore  []string
+		want    []string
+	}{
+		{"static pods, master", "keepalived-haproxy-static-pods", "master-2", nil, []string{manifestsDirCheck}},
+		{"static pods, worker", "keepalived-haproxy-static-pods", "node-1", nil, nil},
+		{"kube-vip, first master", "kube-vip", "master-1", nil, []string{manifestsDirCheck}},
+		{"kube-vip, worker", "kube-vip", "node-1", nil, nil},
+		{"kube-vip, operator's list kept", "kube-vip", "master-3", []string{"Swap"}, []string{"Swap", manifestsDirCheck}},
+		{"kube-vip, operator names it already", "kube-vip", "master-3", []string{manifestsDirCheck}, []string{manifestsDirCheck}},
+		{"services, master", "keepalived-haproxy", "k1", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := inventory.Load("../examples/" + tt.example + ".yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Spec.Kubeadm.IgnorePreflightErrors = tt.ignore
+			h, ok := c.Host(tt.host)
+			if !ok {
+				t.Fatalf("no host %s", tt.host)
+			}
+			if got := nodeRegistration(c, h).IgnorePreflightErrors; !slices.Equal(got, tt.want) {
+				t.Errorf("ignorePreflightErrors %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

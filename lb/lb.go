@@ -138,13 +138,14 @@ func (c CheckScript) Render() ([]byte, error) { return render("check_apiserver.s
 func (n Nginx) Render() ([]byte, error) { return render("nginx.conf.tmpl", n) }
 
 // Hosts returns the hosts that run a load balancer in c's mode, in
-// inventory order: the VIP holders for keepalived-haproxy; for the local
+// inventory order: the VIP holders for keepalived-haproxy and kube-vip
+// (for kube-vip, always the masters); for the local
 // proxy every node, except masters when the endpoint port is the
 // apiserver's own (they reach their own apiserver on 127.0.0.1:6443); none
 // for an external SLB.
 func Hosts(c *inventory.Cluster) []inventory.Host {
 	switch c.Spec.LoadBalancer.Mode {
-	case inventory.ModeKeepalivedHAProxy:
+	case inventory.ModeKeepalivedHAProxy, inventory.ModeKubeVIP:
 		return c.LBHosts()
 	case inventory.ModeLocalProxy:
 		var out []inventory.Host
@@ -176,10 +177,11 @@ func Backends(c *inventory.Cluster) []Backend {
 // inventory's spec.loadBalancer.interface.
 type Interfaces map[string]string
 
-// Derive computes every load-balancer file of every host for c. It is pure:
-// the same inventory, interfaces and secrets give the same bytes, which is
+// Derive computes every load-balancer file of every host for c at stage
+// (which only kube-vip's first master depends on). It is pure: the same
+// inventory, interfaces, secrets and stage give the same bytes, which is
 // what lets a rerun compare hashes and change nothing.
-func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets) ([]File, error) {
+func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets, stage Stage) ([]File, error) {
 	lbSpec := c.Spec.LoadBalancer
 	port := c.Spec.ControlPlaneEndpoint.Port
 	backends := Backends(c)
@@ -191,6 +193,16 @@ func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets) ([]File, error) 
 		}
 		out = append(out, File{Host: host, Path: path, Mode: mode, Content: b})
 		return nil
+	}
+	// vipInterface is where host h puts the VIP.
+	vipInterface := func(h inventory.Host) (string, error) {
+		if i := ifaces[h.Name]; i != "" {
+			return i, nil
+		}
+		if lbSpec.Interface != "" {
+			return lbSpec.Interface, nil
+		}
+		return "", fmt.Errorf("%s: no interface for the VIP: set spec.loadBalancer.interface or let the facts phase detect it", h.Name)
 	}
 	switch lbSpec.Mode {
 	case inventory.ModeKeepalivedHAProxy:
@@ -205,12 +217,9 @@ func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets) ([]File, error) 
 			if err := add(h.Name, HAProxyConfigPath, 0o600, hp); err != nil {
 				return nil, err
 			}
-			iface := ifaces[h.Name]
-			if iface == "" {
-				iface = lbSpec.Interface
-			}
-			if iface == "" {
-				return nil, fmt.Errorf("%s: no interface for the VIP: set spec.loadBalancer.interface or let the facts phase detect it", h.Name)
+			iface, err := vipInterface(h)
+			if err != nil {
+				return nil, err
 			}
 			var peers []string
 			for _, p := range hosts {
@@ -240,6 +249,25 @@ func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets) ([]File, error) 
 				if err := add(h.Name, KeepalivedManifestPath, 0o600, kaPod); err != nil {
 					return nil, err
 				}
+			}
+		}
+	case inventory.ModeKubeVIP:
+		if lbSpec.Images == nil || lbSpec.Images.KubeVIP == "" {
+			return nil, fmt.Errorf("no kube-vip image: spec.loadBalancer.images.kubeVip is unset (inventory.Default sets it)")
+		}
+		first := c.Masters()[0].Name
+		for _, h := range Hosts(c) {
+			iface, err := vipInterface(h)
+			if err != nil {
+				return nil, err
+			}
+			kubeconfig := AdminConf
+			if h.Name == first && stage == BeforeInit {
+				kubeconfig = SuperAdminConf
+			}
+			kv := KubeVIP{Image: lbSpec.Images.KubeVIP, Interface: iface, VIP: lbSpec.VIP, Port: inventory.APIServerPort, Kubeconfig: kubeconfig}
+			if err := add(h.Name, KubeVIPManifestPath, 0o600, kv); err != nil {
+				return nil, err
 			}
 		}
 	case inventory.ModeLocalProxy:

@@ -3,13 +3,14 @@ package lb
 import (
 	"bytes"
 	"flag"
-	yaml "go.yaml.in/yaml/v3"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/kubeha/kubeha/inventory"
 )
@@ -37,7 +38,7 @@ func renderExample(t *testing.T, path string) []File {
 	if c.Spec.LoadBalancer.Interface != "" {
 		ifaces = nil
 	}
-	files, err := Derive(c, ifaces, Placeholders)
+	files, err := Derive(c, ifaces, Placeholders, BeforeInit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestDeriveShapes(t *testing.T) {
 	})
 	t.Run("missing interface is an error naming the host", func(t *testing.T) {
 		c := load(t, "../examples/keepalived-haproxy.yaml")
-		_, err := Derive(c, nil, Placeholders)
+		_, err := Derive(c, nil, Placeholders, BeforeInit)
 		if err == nil || !strings.Contains(err.Error(), "k1: no interface") {
 			t.Fatalf("err %v", err)
 		}
@@ -201,6 +202,12 @@ func TestRealProgramsAcceptRenderedFiles(t *testing.T) {
 				cmd = exec.Command("nginx", "-t", "-c", p, "-p", dir, "-e", "stderr")
 			case CheckScriptPath:
 				cmd = exec.Command("sh", "-n", p)
+			case KubeVIPManifestPath:
+				// No kube-vip here to run, and it has no check mode:
+				// TestKubeVIPManifest checks its environment against the
+				// variables kube-vip reads, and
+				// TestManifestsMatchKubernetesSchema the pod.
+				continue
 			case HAProxyManifestPath, KeepalivedManifestPath:
 				// The manifest's own command line, run by the real program
 				// in check mode against the config it mounts.
@@ -276,4 +283,205 @@ func manifestCheck(t *testing.T, ns string, manifest []byte, files []File, host,
 	}
 	t.Fatalf("unknown static pod command %v", args)
 	return nil
+}
+
+// kubeVIPPod is what TestKubeVIPManifest reads of a kube-vip manifest.
+type kubeVIPPod struct {
+	Metadata struct {
+		Labels      map[string]string
+		Annotations map[string]string
+	}
+	Spec struct {
+		HostNetwork bool `yaml:"hostNetwork"`
+		HostAliases []struct {
+			IP        string
+			Hostnames []string
+		} `yaml:"hostAliases"`
+		Containers []struct {
+			Image string
+			Args  []string
+			Env   []struct {
+				Name      string
+				Value     string
+				ValueFrom *struct {
+					FieldRef struct {
+						FieldPath string `yaml:"fieldPath"`
+					} `yaml:"fieldRef"`
+				} `yaml:"valueFrom"`
+			}
+			SecurityContext struct {
+				Capabilities struct{ Add, Drop []string }
+			} `yaml:"securityContext"`
+			VolumeMounts []struct {
+				Name      string
+				MountPath string `yaml:"mountPath"`
+			} `yaml:"volumeMounts"`
+		}
+		Volumes []struct {
+			Name     string
+			HostPath struct{ Path, Type string } `yaml:"hostPath"`
+		}
+	}
+}
+
+// kubeconfig is the host file mounted where kube-vip reads its kubeconfig.
+func (p kubeVIPPod) kubeconfig() string {
+	for _, m := range p.Spec.Containers[0].VolumeMounts {
+		for _, v := range p.Spec.Volumes {
+			if v.Name == m.Name && m.MountPath == "/etc/kubernetes/admin.conf" {
+				return v.HostPath.Path
+			}
+		}
+	}
+	return ""
+}
+
+func (p kubeVIPPod) env() map[string]string {
+	out := map[string]string{}
+	for _, e := range p.Spec.Containers[0].Env {
+		v := e.Value
+		if e.ValueFrom != nil {
+			v = "fieldRef:" + e.ValueFrom.FieldRef.FieldPath
+		}
+		out[e.Name] = v
+	}
+	return out
+}
+
+// kubeVIPEnvNames are the environment variables kube-vip v1.2.3 reads
+// (testdata/kube-vip-v1.2.3-env.txt, from kube-vip's source).
+func kubeVIPEnvNames(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("testdata/kube-vip-v1.2.3-env.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			names[l] = true
+		}
+	}
+	return names
+}
+
+// TestKubeVIPManifest: every master runs kube-vip holding the VIP on the
+// interface of its internal address, in ARP mode with leader election and
+// the control-plane VIP on the apiserver's port; only the first master
+// reads super-admin.conf, and only before kubeadm init has finished. Every
+// variable set is one kube-vip reads, with a value it parses.
+func TestKubeVIPManifest(t *testing.T) {
+	if inventory.DefaultKubeVIPImage != "ghcr.io/kube-vip/kube-vip:v1.2.3" {
+		t.Fatalf("the default image moved to %s: regenerate testdata/kube-vip-v1.2.3-env.txt from that release", inventory.DefaultKubeVIPImage)
+	}
+	known := kubeVIPEnvNames(t)
+	c := load(t, "../examples/kube-vip.yaml")
+	ifaces := Interfaces{"master-1": "eth1", "master-2": "eth1", "master-3": "ens3"}
+	derive := func(stage Stage) map[string][]byte {
+		files, err := Derive(c, ifaces, Placeholders, stage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := Derive(c, ifaces, Placeholders, stage)
+		out := map[string][]byte{}
+		for i, f := range files {
+			if f.Path != KubeVIPManifestPath || f.Mode != 0o600 {
+				t.Fatalf("%s: unexpected file %s mode %o", f.Host, f.Path, f.Mode)
+			}
+			if !bytes.Equal(f.Content, again[i].Content) {
+				t.Errorf("%s: two renderings differ: a rerun would restart kube-vip", f.Host)
+			}
+			out[f.Host] = f.Content
+		}
+		return out
+	}
+	before, after := derive(BeforeInit), derive(Initialised)
+	if len(before) != 3 || len(after) != 3 {
+		t.Fatalf("manifests for %d and %d hosts, want the 3 masters", len(before), len(after))
+	}
+	tests := []struct {
+		name, host, iface, kubeconfig string
+		manifest                      []byte
+	}{
+		{"first master during init", "master-1", "eth1", SuperAdminConf, before["master-1"]},
+		{"first master after init", "master-1", "eth1", AdminConf, after["master-1"]},
+		{"second master during init", "master-2", "eth1", AdminConf, before["master-2"]},
+		{"third master after init", "master-3", "ens3", AdminConf, after["master-3"]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p kubeVIPPod
+			if err := yaml.Unmarshal(tt.manifest, &p); err != nil || len(p.Spec.Containers) != 1 {
+				t.Fatalf("manifest: %v\n%s", err, tt.manifest)
+			}
+			if got := p.kubeconfig(); got != tt.kubeconfig {
+				t.Errorf("kubeconfig %q, want %q", got, tt.kubeconfig)
+			}
+			ct := p.Spec.Containers[0]
+			if ct.Image != inventory.DefaultKubeVIPImage || strings.Join(ct.Args, " ") != "manager" {
+				t.Errorf("image %s args %v", ct.Image, ct.Args)
+			}
+			want := map[string]string{
+				"vip_arp": "true", "port": "6443", "vip_nodename": "fieldRef:spec.nodeName", "vip_interface": tt.iface,
+				"vip_subnet": "32", "cp_enable": "true", "cp_namespace": "kube-system", "vip_leaderelection": "true",
+				"vip_leasename": "plndr-cp-lock", "vip_leaseduration": "5", "vip_renewdeadline": "3", "vip_retryperiod": "1",
+				"address": "192.168.20.150", "prometheus_server": ":2112",
+			}
+			env := p.env()
+			if len(env) != len(ct.Env) {
+				t.Errorf("a variable is set twice: %v", ct.Env)
+			}
+			for k, v := range want {
+				if env[k] != v {
+					t.Errorf("%s=%q, want %q", k, env[k], v)
+				}
+			}
+			for k, v := range env {
+				if !known[k] {
+					t.Errorf("%s: kube-vip v1.2.3 reads no such variable", k)
+				}
+				if _, ok := want[k]; !ok {
+					t.Errorf("%s=%s set, not expected", k, v)
+				}
+			}
+			// kube-vip parses these with strconv: a value it refuses stops it.
+			for _, k := range []string{"vip_arp", "cp_enable", "vip_leaderelection"} {
+				if _, err := strconv.ParseBool(env[k]); err != nil {
+					t.Errorf("%s: %v", k, err)
+				}
+			}
+			for _, k := range []string{"port", "vip_leaseduration", "vip_renewdeadline", "vip_retryperiod"} {
+				if n, err := strconv.ParseUint(env[k], 10, 16); err != nil || n == 0 {
+					t.Errorf("%s: %q: %v", k, env[k], err)
+				}
+			}
+			caps := ct.SecurityContext.Capabilities
+			if strings.Join(caps.Add, ",") != "NET_ADMIN,NET_RAW" || strings.Join(caps.Drop, ",") != "ALL" {
+				t.Errorf("capabilities %+v", caps)
+			}
+			if !p.Spec.HostNetwork || len(p.Spec.HostAliases) != 1 || p.Spec.HostAliases[0].IP != "127.0.0.1" ||
+				strings.Join(p.Spec.HostAliases[0].Hostnames, ",") != "kubernetes" {
+				t.Errorf("hostNetwork %v hostAliases %+v: kube-vip must reach its own apiserver as kubernetes:6443", p.Spec.HostNetwork, p.Spec.HostAliases)
+			}
+			if p.Metadata.Labels["app.kubernetes.io/managed-by"] != "kubeha" || len(p.Metadata.Annotations["kubeha.io/config-hash"]) != 16 {
+				t.Errorf("labels %v annotations %v", p.Metadata.Labels, p.Metadata.Annotations)
+			}
+		})
+	}
+	// The switch after init changes the first master's kubeconfig and
+	// nothing else: with the same interface its manifest is then the
+	// second master's, byte for byte.
+	if !bytes.Equal(after["master-1"], before["master-2"]) || !bytes.Equal(after["master-2"], before["master-2"]) {
+		t.Errorf("after init the first master's manifest differs from the others':\n%s\n---\n%s", after["master-1"], before["master-2"])
+	}
+	var diff []string
+	b, a := strings.Split(string(before["master-1"]), "\n"), strings.Split(string(after["master-1"]), "\n")
+	for i := range b {
+		if b[i] != a[i] {
+			diff = append(diff, strings.TrimSpace(a[i]))
+		}
+	}
+	if len(diff) != 2 || !strings.HasPrefix(diff[0], "kubeha.io/config-hash: ") || diff[1] != "path: "+AdminConf {
+		t.Errorf("init changed more than the config hash and the kubeconfig's path: %q", diff)
+	}
 }

@@ -47,6 +47,10 @@ func TestFirewalldRules(t *testing.T) {
 		// Pod network; the masters' apiserver port only once.
 		{"keepalived-haproxy-dedicated.yaml", "haproxy-1", []string{"port 6443/tcp", "protocol vrrp"}},
 		{"keepalived-haproxy-dedicated.yaml", "kubemaster-1", slices.Concat(master, nodeSources)},
+		// kube-vip: the endpoint is the apiserver's own 6443, open on every
+		// master already, and no VRRP; the workers as ever.
+		{"kube-vip.yaml", "master-1", slices.Concat(master, nodeSources)},
+		{"kube-vip.yaml", "node-1", slices.Concat(worker, nodeSources)},
 		// The local proxy listens on 127.0.0.1.
 		{"local-proxy-haproxy.yaml", "w1", slices.Concat(worker, nodeSources)},
 	} {

@@ -60,8 +60,10 @@ func sysctlFile(c *inventory.Cluster, h inventory.Host) []byte {
 	if h.Role != inventory.RoleLoadBalancer {
 		b.WriteString("net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\n")
 	}
-	if runsVIP(c, h) {
+	if runsVIP(c, h) && c.Spec.LoadBalancer.Mode == inventory.ModeKeepalivedHAProxy {
 		// haproxy binds the VIP's port on hosts that do not hold the VIP.
+		// kube-vip binds nothing on the VIP: the apiserver listens on
+		// every address.
 		b.WriteString("net.ipv4.ip_nonlocal_bind = 1\n")
 	}
 	return []byte(b.String())
@@ -182,7 +184,9 @@ type firewalldRule struct {
 //     the controller-manager and the scheduler;
 //   - workers: the kubelet and the NodePort range, TCP and UDP;
 //   - load-balancer holders: the endpoint's port, and VRRP (IP protocol
-//     112) between keepalived peers;
+//     112) between keepalived peers; kube-vip needs only the apiserver's
+//     6443 (its endpoint port), which masters have open already, as its
+//     leader election goes through the apiserver and ARP is not filtered;
 //   - every node: the Pod and Service CIDRs as sources of the node's own
 //     zone, and forwarding within that zone. firewalld forwards a packet
 //     only within one zone (or where a policy says so), and it puts a

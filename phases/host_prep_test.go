@@ -172,3 +172,39 @@ func TestSetHostsBlockOnABindMount(t *testing.T) {
 		t.Errorf("temporary files left: %v", entries)
 	}
 }
+
+// TestSysctlFile: ip_nonlocal_bind is set where haproxy binds the VIP's
+// port without holding the VIP (keepalived-haproxy's holders), and nowhere
+// else: kube-vip binds nothing on the VIP, it only adds it to an
+// interface; every node forwards and bridges.
+func TestSysctlFile(t *testing.T) {
+	for _, tt := range []struct {
+		example, host string
+		nonlocal      bool
+	}{
+		{"keepalived-haproxy.yaml", "k1", true},
+		{"keepalived-haproxy.yaml", "k4", false},
+		{"keepalived-haproxy-static-pods.yaml", "master-1", true},
+		{"kube-vip.yaml", "master-1", false},
+		{"kube-vip.yaml", "node-1", false},
+		{"local-proxy.yaml", "w1", false},
+	} {
+		t.Run(tt.example+" "+tt.host, func(t *testing.T) {
+			c, _, err := inventory.Load("../examples/" + tt.example)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, ok := c.Host(tt.host)
+			if !ok {
+				t.Fatalf("no host %s", tt.host)
+			}
+			s := string(sysctlFile(c, h))
+			if got := strings.Contains(s, "net.ipv4.ip_nonlocal_bind = 1"); got != tt.nonlocal {
+				t.Errorf("ip_nonlocal_bind %v, want %v:\n%s", got, tt.nonlocal, s)
+			}
+			if !strings.Contains(s, "net.ipv4.ip_forward = 1") {
+				t.Errorf("no ip_forward:\n%s", s)
+			}
+		})
+	}
+}

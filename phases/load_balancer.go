@@ -3,7 +3,6 @@ package phases
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -37,9 +36,18 @@ WantedBy=multi-user.target
 `
 
 // ConfigureLoadBalancer sets up the API load balancer the inventory names:
-// keepalived and haproxy as services on the masters or dedicated hosts, or
-// the local proxy (haproxy or nginx) on the nodes. The external mode needs
-// nothing on the hosts beyond host-prep's /etc/hosts block.
+// keepalived and haproxy as services or static pods on the masters or
+// dedicated hosts, kube-vip as a static pod on the masters, or the local
+// proxy (haproxy or nginx) on the nodes. The external mode needs nothing on
+// the hosts beyond host-prep's /etc/hosts block.
+//
+// kube-vip's manifest on the first master depends on how far kubeadm has
+// got (lb.Stage): it reads super-admin.conf until kubeadm init has
+// finished, admin.conf after. The phase's desired state follows the
+// masters' facts (a control-plane node among them: the cluster exists), so
+// whatever a run was cut short by, the next one's probe finds the manifest
+// that is due; within a run, AfterJoin switches it as soon as kubeadm init
+// has succeeded.
 type ConfigureLoadBalancer struct {
 	mu    sync.Mutex
 	stats map[string]string // per host haproxy stats password
@@ -49,19 +57,6 @@ var _ Phase = (*ConfigureLoadBalancer)(nil)
 
 func (*ConfigureLoadBalancer) ID() string    { return "load-balancer" }
 func (*ConfigureLoadBalancer) Title() string { return "Configure the API load balancer" }
-
-// ErrNotSupported marks inventory settings this version of kubeha validates
-// but cannot yet apply.
-var ErrNotSupported = errors.New("not supported by this version of kubeha")
-
-func (l *ConfigureLoadBalancer) supported(c *inventory.Cluster) error {
-	lbs := c.Spec.LoadBalancer
-	switch {
-	case lbs.Mode == inventory.ModeKubeVIP:
-		return fmt.Errorf("spec.loadBalancer.mode kube-vip: %w; use keepalived-haproxy, local-proxy or external", ErrNotSupported)
-	}
-	return nil
-}
 
 // statsPassword returns host's haproxy stats password: the one already in
 // its haproxy.cfg, so a rerun changes nothing, or a new random one.
@@ -103,6 +98,10 @@ func statsPasswordScript() scripts.Script {
 // password already in the host's haproxy.cfg, so a rerun changes nothing
 // (statsPassword); in render, lb.Placeholders.
 func (l *ConfigureLoadBalancer) secrets(ctx context.Context, v View, host string) (lb.Secrets, error) {
+	if v.Cluster().Spec.LoadBalancer.Mode == inventory.ModeKubeVIP {
+		// kube-vip's manifest holds no secret, and there is no haproxy.
+		return lb.Secrets{}, nil
+	}
 	if v.Offline() {
 		return lb.Placeholders, nil
 	}
@@ -118,11 +117,15 @@ func (l *ConfigureLoadBalancer) secrets(ctx context.Context, v View, host string
 }
 
 // files is the load balancer's desired state on hosts: every file lb.Derive
-// renders for each, with its own secrets and every VIP holder's interface
-// from v, and kubeha's nginx unit where nginx runs. Files is files on every
-// load-balancer host; Probe and Run take one host's.
+// renders for each, with its own secrets, every VIP holder's interface and
+// the stage from v, and kubeha's nginx unit where nginx runs. Files is files
+// on every load-balancer host; Probe and Run take one host's.
 func (l *ConfigureLoadBalancer) files(ctx context.Context, v View, hosts []string) ([]HostFile, error) {
 	c := v.Cluster()
+	stage, err := lbStage(ctx, v)
+	if err != nil {
+		return nil, err
+	}
 	// Derive renders every LB host, so it needs each one's interface.
 	ifaces := lb.Interfaces{}
 	if c.Spec.LoadBalancer.Interface == "" {
@@ -145,7 +148,7 @@ func (l *ConfigureLoadBalancer) files(ctx context.Context, v View, hosts []strin
 		}
 		all, ok := derived[s]
 		if !ok {
-			if all, err = lb.Derive(c, ifaces, s); err != nil {
+			if all, err = lb.Derive(c, ifaces, s, stage); err != nil {
 				return nil, err
 			}
 			derived[s] = all
@@ -162,6 +165,19 @@ func (l *ConfigureLoadBalancer) files(ctx context.Context, v View, hosts []strin
 		}
 	}
 	return out, nil
+}
+
+// lbStage is how far kubeadm has got in v, as lb.Derive takes it: only
+// kube-vip's files depend on it, so other modes ask nothing.
+func lbStage(ctx context.Context, v View) (lb.Stage, error) {
+	if v.Cluster().Spec.LoadBalancer.Mode != inventory.ModeKubeVIP {
+		return lb.BeforeInit, nil
+	}
+	exists, err := v.ClusterExists(ctx)
+	if err != nil || !exists {
+		return lb.BeforeInit, err
+	}
+	return lb.Initialised, nil
 }
 
 // lbServices are the host's services that one host's files call for, in
@@ -197,9 +213,6 @@ func lbTargets(c *inventory.Cluster) []string {
 
 func (l *ConfigureLoadBalancer) Probe(ctx context.Context, env *Env) (Work, error) {
 	c := env.Cluster
-	if err := l.supported(c); err != nil {
-		return Work{}, err
-	}
 	return ProbePending(ctx, env, lbTargets(c), func(ctx context.Context, host string) (string, error) {
 		files, err := l.files(ctx, env.View(), []string{host})
 		if err != nil {
@@ -239,9 +252,6 @@ func lbServicesScript(running, stop []string) scripts.Script {
 
 func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
-	if err := l.supported(c); err != nil {
-		return err
-	}
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
 		files, err := l.files(ctx, env.View(), []string{host})
 		if err != nil {
@@ -254,9 +264,75 @@ func (l *ConfigureLoadBalancer) Run(ctx context.Context, env *Env, w Work) error
 		if err != nil {
 			return err
 		}
-		_, err = env.run(ctx, host, "start load balancer", lbStartScript(c, lbServices(c, files), changed))
-		return err
+		if _, err = env.run(ctx, host, "start load balancer", lbStartScript(c, lbServices(c, files), changed)); err != nil {
+			return err
+		}
+		return waitKubeVIP(ctx, env, host, changed)
 	})
+}
+
+// kubeVIPSettleSecs bounds how long a restarted kube-vip may take to hold
+// the VIP again: the kubelet replaces the pod, and the masters' kube-vips
+// elect a holder within a lease (lb.KubeVIPLeaseDuration).
+const kubeVIPSettleSecs = 120
+
+// waitKubeVIP waits, when changed (the files putFiles wrote on host)
+// includes kube-vip's manifest and host is a control-plane node (whose
+// kubelet runs the pod; on any other host the manifest waits for kubeadm),
+// until the endpoint answers through the VIP again: the kubelet restarted
+// kube-vip, and the VIP may have gone with it. The next steps (joins,
+// kubectl through the endpoint) need it.
+func waitKubeVIP(ctx context.Context, env *Env, host string, changed []string) error {
+	if !slices.Contains(changed, lb.KubeVIPManifestPath) {
+		return nil
+	}
+	f, err := env.Facts.Get(ctx, env, host)
+	if err != nil || !f.ControlPlaneDone {
+		return err
+	}
+	env.Log.ForHost(host).Info("kube-vip restarted with its new manifest: waiting for the endpoint through the VIP")
+	return env.ControlPlane.WaitEndpoint(ctx, host, kubeVIPSettleSecs)
+}
+
+var _ JoinHooker = (*ConfigureLoadBalancer)(nil)
+
+// BeforeJoin: the load balancer needs nothing before a join; the phase
+// wrote every master's files already.
+func (*ConfigureLoadBalancer) BeforeJoin(context.Context, *Env, inventory.Host, bool) error {
+	return nil
+}
+
+// AfterJoin writes kube-vip's manifest on master h again once kubeadm init
+// or join has succeeded there: the first master's, which read
+// super-admin.conf during init, now reads admin.conf (the facts say the
+// cluster exists, so files renders it so); on any other master the
+// manifest is unchanged and nothing is written. It then waits until the
+// endpoint answers through the VIP again (waitKubeVIP). The write is
+// putFiles' (temporary file, sha256, rename): a run cut short before or
+// during it leaves the old manifest or the new one, and the next run's
+// probe finds the old one differing from the desired state and writes it.
+func (l *ConfigureLoadBalancer) AfterJoin(ctx context.Context, env *Env, h inventory.Host, controlPlane bool) error {
+	if env.Cluster.Spec.LoadBalancer.Mode != inventory.ModeKubeVIP || !controlPlane {
+		return nil
+	}
+	files, err := l.files(ctx, env.View(), []string{h.Name})
+	if err != nil {
+		return err
+	}
+	var manifest []HostFile
+	for _, f := range files {
+		if f.Path == lb.KubeVIPManifestPath {
+			manifest = append(manifest, f)
+		}
+	}
+	changed, err := env.putFiles(ctx, h.Name, hostFileSpecs(manifest, h.Name))
+	if err != nil {
+		return err
+	}
+	if len(changed) > 0 {
+		env.Log.ForHost(h.Name).Info("kubeadm init has finished: kube-vip reads admin.conf from now on, no longer super-admin.conf")
+	}
+	return waitKubeVIP(ctx, env, h.Name, changed)
 }
 
 // lbStartScript checks the configs and starts services (restarts them when
@@ -300,9 +376,10 @@ func recordFoundLBScript() scripts.Script {
 }
 
 // CleanUp stops the load balancer, removes kubeha's files and its static
-// pods' manifests, puts back the distribution's configs and services as the
-// phase found them, and removes the VIP where keepalived was stopped too
-// hard to drop it (a static pod removed by kubeadm reset).
+// pods' manifests (kube-vip's included), puts back the distribution's
+// configs and services as the phase found them, and removes the VIP where
+// keepalived or kube-vip was stopped too hard to drop it (a static pod
+// removed by kubeadm reset).
 func (l *ConfigureLoadBalancer) CleanUp(ctx context.Context, env *Env) error {
 	c := env.Cluster
 	script := lbCleanUpScript(c.Spec.LoadBalancer.VIP)
@@ -328,15 +405,17 @@ type lbCleanUpData struct {
 // interface that still holds it.
 func lbCleanUpScript(vip string) scripts.Script {
 	return scripts.Render("phases/lb-cleanup", lbCleanUpData{
-		Own:    []string{lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath, lb.HAProxyManifestPath, lb.KeepalivedManifestPath},
+		Own: []string{lb.CheckScriptPath, lb.NginxConfigPath, nginxUnitPath, lb.HAProxyManifestPath, lb.KeepalivedManifestPath,
+			lb.KubeVIPManifestPath},
 		Distro: distroLBFiles, Found: foundDir, Managed: managedPattern, VIP: vip,
 	})
 }
 
 // hostServicesToStop are the distribution's services that must not run
-// beside the static-pod load balancer.
+// beside the static-pod keepalived and haproxy (kube-vip replaces neither:
+// staticPods is ignored in its mode).
 func hostServicesToStop(c *inventory.Cluster) []string {
-	if c.Spec.LoadBalancer.StaticPods {
+	if c.Spec.LoadBalancer.StaticPods && c.Spec.LoadBalancer.Mode == inventory.ModeKeepalivedHAProxy {
 		return []string{"haproxy", "keepalived"}
 	}
 	return nil
@@ -358,9 +437,10 @@ var _ FileRenderer = (*ConfigureLoadBalancer)(nil)
 
 // Files is the load balancer's desired state on every host that runs it:
 // Probe compares each host's part of it with the host and Run writes what
-// differs. In render the stats password is a placeholder and the VIP
+// differs. In render the stats password is a placeholder, the VIP
 // interface the inventory's, or OfflineInterface where the facts phase
-// would detect it.
+// would detect it, and kube-vip's manifests those of a cluster to be made
+// (OfflineView.Initialised).
 func (l *ConfigureLoadBalancer) Files(ctx context.Context, v View) ([]HostFile, error) {
 	return l.files(ctx, v, lbTargets(v.Cluster()))
 }

@@ -3,10 +3,15 @@ package phases
 import (
 	"context"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/lb"
@@ -125,6 +130,255 @@ func TestLoadBalancerProbeAndRun(t *testing.T) {
 	for _, s := range []string{"haproxy -c -q -f '/etc/haproxy/haproxy.cfg'", "systemctl reload-or-restart 'haproxy'", "systemctl reload-or-restart 'keepalived'"} {
 		if !strings.Contains(start, s) {
 			t.Errorf("the start script lacks %q:\n%s", s, start)
+		}
+	}
+}
+
+// kubeVIPHosts keeps each host's files as putFiles writes them (one file a
+// command, its content on stdin) and answers the probe with their hashes;
+// it counts the waits for the endpoint.
+type kubeVIPHosts struct {
+	mu    sync.Mutex
+	files map[string]map[string][]byte
+	waits map[string]int
+}
+
+func (k *kubeVIPHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case cmd.Name == "probe":
+		var b strings.Builder
+		b.WriteString("@@kubeha-section hashes\n")
+		for p, c := range k.files[host] {
+			b.WriteString(sha256Hex(c) + "  " + p + "\n")
+		}
+		b.WriteString("@@kubeha-section extra\n")
+		return ssh.Result{Stdout: b.String()}, nil
+	case strings.HasPrefix(cmd.Name, "write "):
+		path := strings.TrimPrefix(cmd.Name, "write ")
+		content, _ := io.ReadAll(cmd.Stdin)
+		if string(k.files[host][path]) == string(content) {
+			return ssh.Result{}, nil
+		}
+		if k.files[host] == nil {
+			k.files[host] = map[string][]byte{}
+		}
+		k.files[host][path] = content
+		return ssh.Result{Stdout: path + "\n"}, nil
+	case cmd.Name == "apiserver through the endpoint":
+		k.waits[host]++
+	}
+	return ssh.Result{}, nil
+}
+func (k *kubeVIPHosts) Upload(context.Context, string, ssh.File) error { panic("not used") }
+func (k *kubeVIPHosts) Download(context.Context, string, string) ([]byte, error) {
+	panic("not used")
+}
+
+// kubeconfigOf is the host file a kube-vip manifest mounts as its
+// kubeconfig.
+func kubeconfigOf(t *testing.T, manifest []byte) string {
+	t.Helper()
+	var pod struct {
+		Spec struct {
+			Volumes []struct {
+				HostPath struct{ Path string } `yaml:"hostPath"`
+			}
+		}
+	}
+	if err := yaml.Unmarshal(manifest, &pod); err != nil || len(pod.Spec.Volumes) != 1 {
+		t.Fatalf("kube-vip manifest: %v\n%s", err, manifest)
+	}
+	return pod.Spec.Volumes[0].HostPath.Path
+}
+
+// TestKubeVIPSwitchesToAdminConf follows kube-vip's first master through
+// a build and its reruns: kube-vip reads super-admin.conf while kubeadm
+// init runs, admin.conf from the moment init has succeeded (kubeadm-init
+// calls AfterJoin), and a rerun finds every manifest as due and writes
+// nothing. A run killed between init and the switch leaves the switch to
+// the next run's probe. Other masters read admin.conf throughout.
+func TestKubeVIPSwitchesToAdminConf(t *testing.T) {
+	c, _, err := inventory.Load("../examples/kube-vip.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	masters := []string{"master-1", "master-2", "master-3"}
+	type step struct {
+		name string
+		// done are the masters kubeha marked control-plane nodes.
+		done []string
+		// do is the phase's Probe then Run ("apply"), or AfterJoin on a
+		// master ("after init master-1").
+		do string
+		// pending is what the probe (or a probe right after do) finds.
+		pending []string
+		// kubeconfig is each master's kube-vip kubeconfig afterwards.
+		kubeconfig map[string]string
+		waits      map[string]int
+	}
+	fresh := map[string]string{"master-1": lb.SuperAdminConf, "master-2": lb.AdminConf, "master-3": lb.AdminConf}
+	switched := map[string]string{"master-1": lb.AdminConf, "master-2": lb.AdminConf, "master-3": lb.AdminConf}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"a build, then a rerun", []step{
+			{name: "first apply", do: "apply", pending: masters, kubeconfig: fresh},
+			{name: "a rerun before init writes nothing", do: "apply", kubeconfig: fresh},
+			{name: "kubeadm init succeeded", done: masters[:1], do: "after init master-1", kubeconfig: switched, waits: map[string]int{"master-1": 1}},
+			{name: "master-2 joined", done: masters[:2], do: "after join master-2", kubeconfig: switched, waits: map[string]int{"master-1": 1}},
+			{name: "a rerun writes nothing", done: masters, do: "apply", kubeconfig: switched, waits: map[string]int{"master-1": 1}},
+		}},
+		{"killed between init and the switch", []step{
+			{name: "first apply", do: "apply", pending: masters, kubeconfig: fresh},
+			{name: "the next run's probe finds the switch due", done: masters[:1], do: "apply", pending: masters[:1], kubeconfig: switched, waits: map[string]int{"master-1": 1}},
+			{name: "kubeadm-init finds the cluster: no AfterJoin; a rerun writes nothing", done: masters[:1], do: "apply", kubeconfig: switched, waits: map[string]int{"master-1": 1}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hosts := &kubeVIPHosts{files: map[string]map[string][]byte{}, waits: map[string]int{}}
+			log := events.Emitter{Sink: events.Discard}
+			l := &ConfigureLoadBalancer{}
+			for _, st := range tt.steps {
+				// Each step is a run of its own: facts are gathered anew.
+				facts := &FactStore{}
+				for _, m := range masters {
+					facts.put(m, &Facts{Interface: "eth1", ControlPlaneDone: slices.Contains(st.done, m)})
+				}
+				env := &Env{Cluster: c, Hosts: hosts, Facts: facts, Secrets: &events.Secrets{}, Log: log, Concurrency: 4, results: &hostResults{},
+					ControlPlane: controlplane.New(c, hosts, &events.Secrets{}, t.TempDir()).For(log)}
+				ctx := context.Background()
+				switch st.do {
+				case "apply":
+					w, err := l.Probe(ctx, env)
+					if err != nil {
+						t.Fatalf("%s: probe: %v", st.name, err)
+					}
+					if !slices.Equal(w.Pending, st.pending) {
+						t.Fatalf("%s: pending %v (%v), want %v", st.name, w.Pending, w.Reasons, st.pending)
+					}
+					for _, h := range w.Pending {
+						if want := "write " + lb.KubeVIPManifestPath; w.Reasons[h] != want {
+							t.Errorf("%s: %s: reason %q, want %q", st.name, h, w.Reasons[h], want)
+						}
+					}
+					if err := l.Run(ctx, env, w); err != nil {
+						t.Fatalf("%s: run: %v", st.name, err)
+					}
+				default:
+					h, _ := c.Host(st.do[strings.LastIndex(st.do, " ")+1:])
+					if err := l.AfterJoin(ctx, env, h, true); err != nil {
+						t.Fatalf("%s: AfterJoin: %v", st.name, err)
+					}
+				}
+				for _, m := range masters {
+					got := kubeconfigOf(t, hosts.files[m][lb.KubeVIPManifestPath])
+					if got != st.kubeconfig[m] {
+						t.Errorf("%s: %s's kube-vip reads %s, want %s", st.name, m, got, st.kubeconfig[m])
+					}
+				}
+				waits := st.waits
+				if waits == nil {
+					waits = map[string]int{}
+				}
+				if !maps.Equal(hosts.waits, waits) {
+					t.Errorf("%s: waits for the endpoint %v, want %v", st.name, hosts.waits, waits)
+				}
+				// Whatever the step did, the phase now finds nothing to do.
+				w, err := l.Probe(ctx, env)
+				if err != nil || !w.Done() {
+					t.Errorf("%s: a probe after it: %v %v %v", st.name, w.Pending, w.Reasons, err)
+				}
+			}
+			if a, b := hosts.files["master-1"][lb.KubeVIPManifestPath], hosts.files["master-2"][lb.KubeVIPManifestPath]; string(a) != string(b) {
+				t.Errorf("the first master's manifest ends unlike the others':\n%s\n---\n%s", a, b)
+			}
+		})
+	}
+}
+
+// TestKubeVIPRender: kubeha render shows the manifests of a cluster to be
+// made (the first master on super-admin.conf), or of one that exists.
+func TestKubeVIPRender(t *testing.T) {
+	c, _, err := inventory.Load("../examples/kube-vip.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name        string
+		initialised bool
+		first       string
+	}{
+		{"before init", false, lb.SuperAdminConf},
+		{"after init", true, lb.AdminConf},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			files, err := (&ConfigureLoadBalancer{}).Files(context.Background(), OfflineView{C: c, Initialised: tt.initialised})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) != 3 {
+				t.Fatalf("%d files, want one manifest per master", len(files))
+			}
+			for _, f := range files {
+				want := lb.AdminConf
+				if f.Host == "master-1" {
+					want = tt.first
+				}
+				if f.Path != lb.KubeVIPManifestPath || f.Secret || kubeconfigOf(t, f.Content) != want {
+					t.Errorf("%s %s secret %v kubeconfig %s, want %s", f.Host, f.Path, f.Secret, kubeconfigOf(t, f.Content), want)
+				}
+			}
+		})
+	}
+}
+
+// TestKubeVIPSwitchIsAJoinHook: kubeadm-init calls every registered
+// phase's AfterJoin once init has succeeded; the load balancer's must be
+// among them, before the cni phase's, whose kubectl goes through the
+// endpoint that the switch restarts kube-vip for.
+func TestKubeVIPSwitchIsAJoinHook(t *testing.T) {
+	var hooks []string
+	for _, p := range Registry() {
+		if _, ok := p.(JoinHooker); ok {
+			hooks = append(hooks, p.ID())
+		}
+	}
+	lbAt, cniAt := slices.Index(hooks, "load-balancer"), slices.Index(hooks, "cni")
+	if lbAt < 0 || cniAt < 0 || lbAt > cniAt {
+		t.Fatalf("join hooks in order %v: want load-balancer's, before cni's", hooks)
+	}
+}
+
+// TestKubeVIPCleanUp: kubeha reset removes kube-vip's manifest and the VIP
+// from whichever interface still holds it, on every master (kubeadm reset,
+// which runs first, may have stopped kube-vip too hard to drop the VIP);
+// the workers never had either.
+func TestKubeVIPCleanUp(t *testing.T) {
+	c, _, err := inventory.Load("../examples/kube-vip.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := &scriptedHosts{answers: map[string]string{}, scripts: map[string]string{}, stdin: map[string]string{}}
+	env := &Env{Cluster: c, Hosts: hosts, Facts: &FactStore{}, Secrets: &events.Secrets{}, Log: events.Emitter{Sink: events.Discard},
+		Concurrency: 4, results: &hostResults{}}
+	if err := (&ConfigureLoadBalancer{}).CleanUp(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range c.Spec.Hosts {
+		s, ran := hosts.scripts[h.Name+" remove load balancer"]
+		if ran != (h.Role == inventory.RoleMaster) {
+			t.Errorf("%s (%s): clean-up ran: %v", h.Name, h.Role, ran)
+			continue
+		}
+		for _, want := range []string{"rm -f ", "'" + lb.KubeVIPManifestPath + "'", "awk -v vip='192.168.20.150'", `ip addr del "$addr" dev "$dev"`,
+			"still_present 'the VIP on an interface'"} {
+			if ran && !strings.Contains(s, want) {
+				t.Errorf("%s: the clean-up lacks %q:\n%s", h.Name, want, s)
+			}
 		}
 	}
 }

@@ -215,7 +215,7 @@ func (p *plainer) cluster(c *inventory.Cluster) *inventory.Cluster {
 	lbs.Address = p.addr(lbs.Address)
 	lbs.Interface = p.name(lbs.Interface)
 	if im := lbs.Images; im != nil {
-		lbs.Images = &inventory.LBImages{HAProxy: p.name(im.HAProxy), Keepalived: p.name(im.Keepalived)}
+		lbs.Images = &inventory.LBImages{HAProxy: p.name(im.HAProxy), Keepalived: p.name(im.Keepalived), KubeVIP: p.name(im.KubeVIP)}
 	}
 	n := &s.Network
 	n.PodSubnet = p.cidr(n.PodSubnet, 0)
@@ -353,6 +353,7 @@ const (
 	fieldRoutesInterface
 	fieldGateway
 	fieldRole
+	fieldKubeVIPImage
 	fieldCount
 )
 
@@ -393,6 +394,13 @@ func setField(c *inventory.Cluster, field uint8, value string) {
 		} else {
 			s.LoadBalancer.Images.Keepalived = value
 		}
+	case fieldKubeVIPImage:
+		s.LoadBalancer.Mode = inventory.ModeKubeVIP
+		s.ControlPlaneEndpoint.Port = inventory.APIServerPort
+		if s.LoadBalancer.Images == nil {
+			s.LoadBalancer.Images = &inventory.LBImages{}
+		}
+		s.LoadBalancer.Images.KubeVIP = value
 	case fieldPodSubnet:
 		s.Network.PodSubnet = value
 	case fieldServiceSubnet:
@@ -497,6 +505,7 @@ spec:
 		{fieldInternalAddress + 3*fieldCount, "fe80::21%x\n10.0.0.66 evil"},
 		{fieldHAProxyImage, "haproxy:2.8\n    command: [sh, -c, id]"},
 		{fieldKeepalivedImage, "osixia/keepalived:2.0.20'; touch /pwned; '"},
+		{fieldKubeVIPImage, "ghcr.io/kube-vip/kube-vip:v1.2.3\n      command: [sh, -c, id]"},
 		{fieldPodSubnet, "10.244.0.0/16\n0.0.0.0/0 via 10.0.0.66"},
 		{fieldName, "prod\nx"},
 		// Accepted values the other seeds lack.
@@ -504,6 +513,7 @@ spec:
 		{fieldHAProxyImage, "registry.local:5000/lb/haproxy:2.8-alpine"},
 		{fieldGateway, "fd00::1"},
 		{fieldMode, inventory.ModeLocalProxy},
+		{fieldKubeVIPImage, "registry.local:5000/kube-vip/kube-vip:v1.2.3"},
 	} {
 		seeds = append(seeds, renderSeed{data: []byte(base), field: v.field, value: v.value})
 	}
@@ -550,7 +560,7 @@ func checkWithRealPrograms(t *testing.T, files []HostFile) {
 				t.Errorf("%s %s: not JSON:\n%s", f.Host, f.Path, content)
 			}
 			continue
-		case lb.HAProxyManifestPath, lb.KeepalivedManifestPath:
+		case lb.HAProxyManifestPath, lb.KeepalivedManifestPath, lb.KubeVIPManifestPath:
 			var pod map[string]any
 			if err := yaml.Unmarshal(content, &pod); err != nil || pod["kind"] != "Pod" {
 				t.Errorf("%s %s: not a Pod manifest: %v\n%s", f.Host, f.Path, err, content)

@@ -25,6 +25,9 @@ type View interface {
 	// PodCIDRs are the nodes' Pod CIDRs as the controller-manager
 	// allocated them.
 	PodCIDRs(ctx context.Context) (map[string]string, error)
+	// ClusterExists reports whether kubeadm init has finished: a master
+	// is a control-plane node already.
+	ClusterExists(ctx context.Context) (bool, error)
 }
 
 // FileRenderer is implemented by every phase that writes files on hosts.
@@ -42,6 +45,10 @@ type OfflineView struct {
 	// CIDRs stand in for the nodes' Pod CIDRs; nodes it lacks get
 	// PodCIDRPlaceholder.
 	CIDRs map[string]string
+	// Initialised renders the files of a cluster that exists; by default
+	// they are those of one about to be made (kube-vip's first master then
+	// reads super-admin.conf).
+	Initialised bool
 }
 
 var _ View = OfflineView{}
@@ -77,6 +84,9 @@ func (v OfflineView) PodCIDRs(context.Context) (map[string]string, error) {
 	return out, nil
 }
 
+// ClusterExists is v.Initialised.
+func (v OfflineView) ClusterExists(context.Context) (bool, error) { return v.Initialised, nil }
+
 // OfflineInterface stands for an interface the facts phase detects.
 const OfflineInterface = "eth0"
 
@@ -107,6 +117,13 @@ func (v envView) Interface(ctx context.Context, host string) (string, error) {
 }
 func (v envView) PodCIDRs(ctx context.Context) (map[string]string, error) {
 	return nodeCIDRs(ctx, v.env)
+}
+
+// ClusterExists asks the masters' facts (kubeha's mark of a finished
+// kubeadm init or control-plane join), as the kubeadm-init phase does.
+func (v envView) ClusterExists(ctx context.Context) (bool, error) {
+	_, done, err := initialised(ctx, v.env, false)
+	return done, err
 }
 
 // View is the phase's view of the cluster in this run.

@@ -81,7 +81,8 @@ type etcdReport struct {
 // lbReport is the load balancer: who holds the VIP (keepalived-haproxy,
 // kube-vip), or whether each node's proxy runs (local-proxy), and how each
 // haproxy in front of the apiservers sees them, or whether each node of
-// nginx's local proxy can connect to them.
+// nginx's local proxy can connect to them. kube-vip has no backends: the
+// VIP leads to its holder's own apiserver.
 type lbReport struct {
 	Mode string `json:"mode"`
 	VIP  string `json:"vip,omitempty"`
@@ -830,7 +831,12 @@ func printStatus(out io.Writer, r *statusReport, now time.Time) {
 			if len(l.Holders) > 0 {
 				holders = strings.Join(l.Holders, ", ")
 			}
-			fmt.Fprintf(&w, "load balancer %s\n%sVIP %s held by %s\n", l.Mode, mark(vipProblem(l)), l.VIP, holders)
+			// kube-vip balances nothing: there are no backends to show.
+			note := ""
+			if l.Mode == inventory.ModeKubeVIP {
+				note = " (no backends: a client of the VIP reaches its holder's own apiserver)"
+			}
+			fmt.Fprintf(&w, "load balancer %s%s\n%sVIP %s held by %s\n", l.Mode, note, mark(vipProblem(l)), l.VIP, holders)
 		}
 		for _, h := range l.Hosts {
 			what := h.UnitState

@@ -85,6 +85,15 @@ func localProxyReport() *statusReport {
 	return r
 }
 
+// kubeVIPReport is healthyReport with kube-vip holding the VIP: no
+// haproxy, so no backends on any host.
+func kubeVIPReport() *statusReport {
+	r := healthyReport()
+	r.LoadBalancer = &lbReport{Mode: "kube-vip", VIP: "10.0.0.100", Holders: []string{"m2"}, Hosts: []lbHostReport{
+		{Host: "m1"}, {Host: "m2", HoldsVIP: true}, {Host: "m3"}}}
+	return r
+}
+
 // allReached is what a node of nginx's local proxy finds connecting to the
 // apiservers of healthyReport's masters when all is well.
 func allReached() []controlplane.Backend {
@@ -104,6 +113,10 @@ func TestJudge(t *testing.T) {
 	}{
 		{name: "all healthy", report: healthyReport},
 		{name: "local proxies all active", report: localProxyReport},
+		{name: "kube-vip: one holder and no backends is healthy", report: kubeVIPReport},
+		{name: "kube-vip: nobody holds the VIP", report: kubeVIPReport, change: func(r *statusReport) {
+			r.LoadBalancer.Holders, r.LoadBalancer.Hosts[1].HoldsVIP = []string{}, false
+		}, want: []string{"VIP 10.0.0.100: no host holds it"}},
 		{name: "a node the inventory does not list is shown, not a problem", report: healthyReport, change: func(r *statusReport) {
 			r.Nodes.Nodes = append(r.Nodes.Nodes, nodeReport{Name: "x9", InCluster: true, Ready: true})
 		}},
@@ -278,7 +291,7 @@ func TestPrintStatus(t *testing.T) {
 	nginx.LoadBalancer.Hosts[1].Backends[1] = controlplane.Backend{Server: "m2", State: "DOWN", Check: "No route to host", Address: "10.0.0.2:6443"}
 	nginx.LoadBalancer.Hosts[1].Backends[2] = controlplane.Backend{Server: "m3", State: "DOWN", Check: "no answer within 2 s", Address: "10.0.0.3:6443"}
 	for name, r := range map[string]*statusReport{"healthy": healthyReport(), "problems": problems, "local-proxy": localProxyReport(),
-		"local-proxy-problems": nginx, "local-proxy-haproxy-pods": haproxyPods, "offline": offline} {
+		"local-proxy-problems": nginx, "local-proxy-haproxy-pods": haproxyPods, "offline": offline, "kube-vip": kubeVIPReport()} {
 		t.Run(name, func(t *testing.T) {
 			judge(r, statusNow)
 			var out bytes.Buffer
@@ -328,6 +341,8 @@ type statusHosts struct {
 	// of all UP.
 	backends map[string]string
 	nodes    []string
+	// holder holds the VIP; k1 when empty.
+	holder string
 }
 
 func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
@@ -356,7 +371,7 @@ func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh
 			"\n@@kubeha-section health\n" + `[{"endpoint":"https://192.168.8.191:2379","health":true},{"endpoint":"https://192.168.8.187:2379","health":true},{"endpoint":"https://192.168.8.186:2379","health":true}]` + "\n"}, nil
 	case "read the addresses":
 		// holds-address prints the interfaces holding the VIP: k1's.
-		if host == "k1" {
+		if host == f.holder || (f.holder == "" && host == "k1") {
 			return ssh.Result{Stdout: "eth0 192.168.8.10/32\n"}, nil
 		}
 		return ssh.Result{}, nil
@@ -539,6 +554,63 @@ func TestStatusNginx(t *testing.T) {
 		"!     tcp connect      m2 192.168.2.112:6443 DOWN (Connection refused)",
 		"  nginx on " + w1 + ": the apiserver of m2 (192.168.2.112:6443) is DOWN (Connection refused): " + w1 +
 			" cannot open a TCP connection to it, so its nginx cannot forward there either: see to the apiserver on m2 and whether " + w1 + " reaches it",
+	} {
+		if !hasLine(out, want) {
+			t.Errorf("no line %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestStatusKubeVIP runs kubeha status on a kube-vip cluster
+// (examples/kube-vip.yaml) against fake hosts: each master is asked
+// whether it holds the VIP and nothing more (no haproxy, so no backends;
+// statusHosts refuses no question, so the report must show none asked),
+// and one holder is healthy.
+func TestStatusKubeVIP(t *testing.T) {
+	h := newHarness(t, "facts")
+	example, err := os.ReadFile("../../examples/kube-vip.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.inv, example, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kubeha := func(hosts phases.Hosts, args ...string) (int, string) {
+		a := h.app()
+		a.connect = func(context.Context, *inventory.Cluster, connectOptions) (phases.Hosts, func() error, error) {
+			return hosts, nil, nil
+		}
+		var out, errb bytes.Buffer
+		args = append(args, "-i", h.inv, "--state-dir", filepath.Join(h.dir, "state"), "--timeout", "300ms")
+		code := run(context.Background(), args, strings.NewReader(""), &out, &errb, a)
+		return code, out.String() + errb.String()
+	}
+	hosts := statusHosts{nodes: []string{"master-1", "master-2", "master-3", "node-1"}, holder: "master-2"}
+	code, out := kubeha(hosts, "status", "--output", "json")
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("exit %d: %v\n%s", code, err, out)
+	}
+	l := r.LoadBalancer
+	if l == nil || l.Mode != "kube-vip" || l.VIP != "192.168.20.150" || !slices.Equal(l.Holders, []string{"master-2"}) || len(l.Hosts) != 3 {
+		t.Fatalf("load balancer: %+v", l)
+	}
+	for _, lh := range l.Hosts {
+		if lh.Error != "" || lh.Backends != nil || lh.BackendsSource != "" || lh.BackendsError != "" || lh.HoldsVIP != (lh.Host == "master-2") {
+			t.Errorf("%s: %+v", lh.Host, lh)
+		}
+	}
+	for _, p := range r.Problems {
+		if !strings.HasPrefix(p, "certificates ") && !strings.HasPrefix(p, "journal ") {
+			t.Errorf("problem on healthy hosts: %s", p)
+		}
+	}
+	_, out = kubeha(hosts, "status")
+	for _, want := range []string{
+		"load balancer kube-vip (no backends: a client of the VIP reaches its holder's own apiserver)",
+		"  VIP 192.168.20.150 held by master-2",
+		"    master-2           holds the VIP",
+		"    master-3           standby",
 	} {
 		if !hasLine(out, want) {
 			t.Errorf("no line %q:\n%s", want, out)

@@ -559,7 +559,7 @@ func TestHostsFromTheFileAreChecked(t *testing.T) {
 
 // The review says what saving does to the file: it is rewritten whole,
 // keeping its comments; started without a file, it says only where it
-// saves.
+// saves. It shows the endpoint's load balancer as apply runs it.
 func TestReviewSaysTheFileIsRewritten(t *testing.T) {
 	tests := []struct {
 		name string
@@ -570,6 +570,9 @@ func TestReviewSaysTheFileIsRewritten(t *testing.T) {
 			"review (the whole inventory is saved to site.yaml, replacing the file; comments on what is still in it are kept)"},
 		{"from the defaults", New(&fakeChecker{}, "site.yaml"),
 			"review (the whole inventory is saved to site.yaml)"},
+		// kube-vip's line says what apply runs, with no caveat.
+		{"kube-vip", NewFrom(&fakeChecker{}, "site.yaml", example(t, "kube-vip.yaml")),
+			"  endpoint  k8s-apiserver:6443 → kube-vip on the masters, VIP 192.168.20.150"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -331,7 +331,7 @@ func TestLoadBalancerFieldsFollowTheMode(t *testing.T) {
 	if v := m.View(); !strings.Contains(v, "external") || !strings.Contains(v, "SLB address") {
 		t.Fatalf("external fields:\n%s", v)
 	}
-	// kube-vip, which apply does not run, is not offered.
+	// kube-vip, which no machine has run yet, is not offered.
 	m = press(m, right)
 	if v := m.View(); !strings.Contains(v, "← keepalived-haproxy →") {
 		t.Fatalf("after external:\n%s", v)
