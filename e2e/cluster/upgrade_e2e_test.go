@@ -300,6 +300,10 @@ func (c *cluster) renewCertificates(ctx context.Context, t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(c.dir, ".kubeha", "e2e", "admin.conf"))
 	os.WriteFile(oldConf, b, 0o600)
 
+	// The clients' ConfigMap and workload: the upgrade made them when it
+	// ran first; without it (CI) nothing has (the CI of 2026-12-02 counted
+	// every write and workload request failed).
+	c.deployWorkload(ctx, t)
 	stop := c.startClients(ctx, t, []string{"w1", "w2"})
 	start := time.Now()
 	args := []string{"certs", "renew", "-i", c.inv, "--output", "json"}
