@@ -1264,7 +1264,8 @@ ip route add blackhole 192.0.2.0/24`
 
 // hostStateScript prints, as whole lines, what reset must restore: the
 // node's interfaces, addresses, IPv4 and IPv6 routes, iptables rules
-// (counters left out), nftables tables, ipsets, the unit state of the load
+// (counters left out, and the ports of docker's embedded DNS, new at every
+// start of a machine), nftables tables, ipsets, the unit state of the load
 // balancers and kubeha's units, /etc/hosts, the sha256 of every file where
 // kubeha, kubeadm, the CNI, host-prep or the load balancer write, and the
 // pod containers.
@@ -1272,7 +1273,7 @@ const hostStateScript = `echo '# links'; ip -o link show | awk -F': ' '{sub("@.*
 echo '# addresses'; ip -o addr show | awk '{print $2, $4}' | sort
 echo '# routes'; ip route show table all | grep -v -e '^local ' -e '^broadcast ' -e ' table local ' | sort
 echo '# ipv6 routes'; ip -6 route show table all | grep -v -e '^local ' -e '^multicast ' -e '^anycast ' -e ' table local ' | sort
-echo '# iptables'; for s in iptables-save ip6tables-save; do $s | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]$//'; done
+echo '# iptables'; for s in iptables-save ip6tables-save; do $s | grep -v '^#' | sed -E 's/ \[[0-9]*:[0-9]*\]$//; /^-A DOCKER_(OUTPUT|POSTROUTING) /s/[0-9]{4,5}/PORT/g'; done
 echo '# nftables'; nft list tables | sort
 echo '# ipsets'; ipset list -n | sort
 echo '# units'; for u in haproxy keepalived kubeha-nginx kubeha-routes; do echo "$u $(systemctl is-enabled $u 2>&1) $(systemctl is-active $u)"; done

@@ -176,6 +176,12 @@ func (c *cluster) checkPodRoutes(ctx context.Context, t *testing.T) {
 	if err := w1.Restart(ctx); err != nil {
 		t.Fatalf("reboot w1: %v", err)
 	}
+	// The operator's own runtime rule, table and route went with the
+	// reboot; their boot configuration would bring them back, and reset
+	// must then keep them.
+	if out, err := w1.Exec(ctx, "sh", "-c", operatorState); err != nil {
+		t.Fatalf("w1: the operator's state again after the reboot: %v %s", err, out)
+	}
 	eventually(ctx, t, 2*time.Minute, "kubeha-routes active on w1 after its reboot", func() (bool, string) {
 		out, _ := w1.Exec(ctx, "systemctl", "is-active", "kubeha-routes")
 		return strings.TrimSpace(out) == "active", out
