@@ -289,6 +289,22 @@ func (c *cluster) kubectlOut(ctx context.Context, args ...string) (string, error
 
 var tokenRE = regexp.MustCompile(`\b[a-z0-9]{6}\.[a-z0-9]{16}\b`)
 
+// noChangeRerun runs apply on a cluster that is as the inventory says:
+// it must start no phase but facts and verify.
+func (c *cluster) noChangeRerun(ctx context.Context, t *testing.T) {
+	t.Helper()
+	evs, out, took, err := c.apply(ctx)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, lastLines(out, 20))
+	}
+	for _, e := range evs {
+		if e.Kind == events.PhaseStarted && e.Phase != "facts" && e.Phase != "verify" {
+			t.Errorf("rerun ran phase %s", e.Phase)
+		}
+	}
+	t.Logf("no-change rerun: %v", took.Round(10*time.Millisecond))
+}
+
 // addWorker adds w3 (its machine running since the start) to the
 // inventory: apply joins it and nothing else, and six nodes are Ready.
 func (c *cluster) addWorker(ctx context.Context, t *testing.T) {

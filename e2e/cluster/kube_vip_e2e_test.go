@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kubeha/kubeha/e2e/machines"
-	"github.com/kubeha/kubeha/events"
 )
 
 // TestKubeVIP: seed 003's kube-vip. kube-vip runs as a static pod on each
@@ -86,18 +85,7 @@ func TestKubeVIP(t *testing.T) {
 		}
 	})
 
-	t.Run("a rerun changes nothing", func(t *testing.T) {
-		evs, out, took, err := c.apply(ctx)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, lastLines(out, 20))
-		}
-		for _, e := range evs {
-			if e.Kind == events.PhaseStarted && e.Phase != "facts" && e.Phase != "verify" {
-				t.Errorf("rerun ran phase %s", e.Phase)
-			}
-		}
-		t.Logf("no-change rerun: %v", took.Round(10*time.Millisecond))
-	})
+	t.Run("a rerun changes nothing", func(t *testing.T) { c.noChangeRerun(ctx, t) })
 
 	holder := c.vipHolder(ctx, t)
 	longest := crashVIPHolder(ctx, t, holder, "https://"+vip+":6443/readyz")
