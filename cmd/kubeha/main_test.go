@@ -97,6 +97,18 @@ func newHarness(t *testing.T, ids ...string) *harness {
 	return h
 }
 
+// useExample makes examples/name the harness's inventory.
+func (h *harness) useExample(name string) {
+	h.t.Helper()
+	example, err := os.ReadFile(filepath.Join("../../examples", name))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(h.inv, example, 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 func (h *harness) app() *app {
 	return &app{
 		terminal: tui.Terminal{},

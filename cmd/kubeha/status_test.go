@@ -493,13 +493,7 @@ func TestStatusCommand(t *testing.T) {
 // apiserver a node cannot connect to is a problem (exit 4).
 func TestStatusNginx(t *testing.T) {
 	h := newHarness(t, "facts")
-	example, err := os.ReadFile("../../examples/local-proxy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(h.inv, example, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h.useExample("local-proxy.yaml")
 	kubeha := func(hosts phases.Hosts, args ...string) (int, string, string) {
 		a := h.app()
 		a.connect = func(context.Context, *inventory.Cluster, connectOptions) (phases.Hosts, func() error, error) {
@@ -568,13 +562,7 @@ func TestStatusNginx(t *testing.T) {
 // and one holder is healthy.
 func TestStatusKubeVIP(t *testing.T) {
 	h := newHarness(t, "facts")
-	example, err := os.ReadFile("../../examples/kube-vip.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(h.inv, example, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h.useExample("kube-vip.yaml")
 	kubeha := func(hosts phases.Hosts, args ...string) (int, string) {
 		a := h.app()
 		a.connect = func(context.Context, *inventory.Cluster, connectOptions) (phases.Hosts, func() error, error) {
