@@ -204,12 +204,12 @@ func (c *cmdContext) planCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := c.open(cmd.Context(), &f)
 			if err != nil {
-				return err
+				return readOnly("plan", err)
 			}
 			defer s.close()
 			plan, err := s.runner.Plan(cmd.Context(), phases.Selection{Skip: f.skip, Only: f.only, From: f.from})
 			if err != nil {
-				return err
+				return readOnly("plan", err)
 			}
 			if f.output == "json" {
 				return nil // the plan events already went out as JSON lines

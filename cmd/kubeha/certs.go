@@ -28,13 +28,13 @@ func (c *cmdContext) certsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := c.open(cmd.Context(), &f)
 			if err != nil {
-				return err
+				return readOnly("certs check", err)
 			}
 			defer s.close()
 			cp := s.runner.ControlPlane.For(events.Emitter{Sink: s.runner.Events, Phase: "certs-check"})
 			masters, askErr := cp.CertificateExpiry(cmd.Context())
 			printCertificates(c.app, masters)
-			return errors.Join(askErr, expiringSoon(masters, time.Now()))
+			return readOnly("certs check", errors.Join(askErr, expiringSoon(masters, time.Now())))
 		},
 	}
 	f.bind(check, false)

@@ -96,11 +96,40 @@ func exitCode(err error) int {
 }
 
 // hinted is an error that knows what is true after it and what to do
-// next (leftInstallerError, installerFileError); printError prints that
-// below it.
+// next (leftInstallerError, installerFileError, readOnlyInterrupt);
+// printError prints that below it.
 type hinted interface {
 	error
 	next() string
+}
+
+// readOnlyInterrupt is an interrupt (Ctrl-C, SIGTERM) of a command that
+// changes nothing on the hosts and writes no journal: status, plan, certs
+// check. printError's default words for an interrupt are about a run and
+// its journal, which such a command has none of, so it says what is true
+// instead. It unwraps to the interrupt, so the exit code stays 3.
+type readOnlyInterrupt struct {
+	cmd string // the command as typed after kubeha: "certs check"
+	err error
+}
+
+// Error leaves out err's own text: it is every host's question cut short,
+// one "context canceled" per host, which says nothing the interrupt does
+// not.
+func (e readOnlyInterrupt) Error() string { return e.cmd + " interrupted" }
+func (e readOnlyInterrupt) Unwrap() error { return e.err }
+
+func (e readOnlyInterrupt) next() string {
+	return fmt.Sprintf("Nothing was changed: kubeha %s only reads. Run it again for a whole answer.", e.cmd)
+}
+
+// readOnly is err from the read-only command cmd, a readOnlyInterrupt when
+// err is an interrupt. Every other error is returned as it is.
+func readOnly(cmd string, err error) error {
+	if errors.Is(err, phases.ErrInterrupted) || errors.Is(err, context.Canceled) {
+		return readOnlyInterrupt{cmd: cmd, err: err}
+	}
+	return err
 }
 
 // printError prints err once, with what to do next where kubeha knows it.

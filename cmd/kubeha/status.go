@@ -206,7 +206,7 @@ With --offline no host is asked: only the journal is shown (and judged).`,
 			if f.timeout <= 0 {
 				return usageError{fmt.Errorf("--timeout %v: use a positive duration", f.timeout)}
 			}
-			return c.status(cmd.Context(), &f)
+			return readOnly("status", c.status(cmd.Context(), &f))
 		},
 	}
 	fs := cmd.Flags()
