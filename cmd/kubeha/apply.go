@@ -200,7 +200,10 @@ func (c *cmdContext) planCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Probe the hosts and show what apply would change, changing nothing",
-		Args:  cobra.NoArgs,
+		// plan takes apply's selection flags, so it lists the IDs too.
+		Long: "Probe the hosts and show what apply would change, changing nothing.\n\n" +
+			phaseListing(c.app.registry()),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := c.open(cmd.Context(), &f)
 			if err != nil {

@@ -556,22 +556,26 @@ func TestRenderNeverWritesOutsideDir(t *testing.T) {
 	})
 }
 
-// TestApplyHelpListsThePhases: `kubeha apply --help` lists every phase of
-// the registry, one "ID  Title" line each, in run order, and nothing else
-// in that list.
-func TestApplyHelpListsThePhases(t *testing.T) {
+// TestHelpListsThePhases: `kubeha apply --help` and `kubeha plan
+// --help`, which take the same selection flags, list every phase of the
+// registry, one "ID  Title" line each, in run order, and nothing else in
+// that list.
+func TestHelpListsThePhases(t *testing.T) {
 	fake := newHarness(t, "a", "bb", "ccc").app()
 	tests := []struct {
 		name     string
+		command  string
 		registry func() []phases.Phase
 	}{
-		{"fake phases", fake.registry},
-		{"kubeha's phases", phases.Registry},
+		{"apply, fake phases", "apply", fake.registry},
+		{"apply, kubeha's phases", "apply", phases.Registry},
+		{"plan, fake phases", "plan", fake.registry},
+		{"plan, kubeha's phases", "plan", phases.Registry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := run(context.Background(), []string{"apply", "--help"}, strings.NewReader(""), &out, &errb, &app{registry: tt.registry})
+			code := run(context.Background(), []string{tt.command, "--help"}, strings.NewReader(""), &out, &errb, &app{registry: tt.registry})
 			if code != exitOK {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
