@@ -200,8 +200,15 @@ With --offline no host is asked: only the journal is shown (and judged).`,
 				fmt.Fprintln(c.app.stderr, "kubeha: --json is deprecated: use --output json")
 				f.output = "json"
 			}
-			if f.output != "text" && f.output != "json" {
-				return usageError{fmt.Errorf("--output %q: use text or json", f.output)}
+			// The values the run commands take are taken too, so that one
+			// --output works with every command: the report has no live
+			// view, so auto, tty and plain all print it as text.
+			switch f.output {
+			case "text", tui.ModeAuto, tui.ModeTTY, tui.ModePlain:
+				f.output = "text"
+			case tui.ModeJSON:
+			default:
+				return usageError{fmt.Errorf("--output %q: use text or json (auto, tty and plain are text here)", f.output)}
 			}
 			if f.timeout <= 0 {
 				return usageError{fmt.Errorf("--timeout %v: use a positive duration", f.timeout)}
@@ -210,7 +217,7 @@ With --offline no host is asked: only the journal is shown (and judged).`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.output, "output", "text", "output: text or json")
+	fs.StringVar(&f.output, "output", "text", "output: text or json (auto, tty and plain, as the run commands take, are text)")
 	fs.BoolVar(&f.asJSON, "json", false, "the same as --output json (deprecated)")
 	_ = fs.MarkHidden("json")
 	fs.BoolVar(&f.offline, "offline", false, "ask no host: show and judge only the journal")

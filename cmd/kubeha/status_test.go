@@ -605,3 +605,51 @@ func TestStatusKubeVIP(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusOutputValues: --output takes text and json, and the values the
+// run commands take (auto, tty, plain) as text, so one --output works with
+// every command; --json is json with a warning on stderr; anything else is
+// a usage error naming what to use.
+func TestStatusOutputValues(t *testing.T) {
+	const text, asJSON, refused = "text", "json", "refused"
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"default", nil, text},
+		{"text", []string{"--output", "text"}, text},
+		{"plain", []string{"--output", "plain"}, text},
+		{"tty", []string{"--output", "tty"}, text},
+		{"auto", []string{"--output", "auto"}, text},
+		{"json", []string{"--output", "json"}, asJSON},
+		{"deprecated --json", []string{"--json"}, asJSON},
+		{"yaml", []string{"--output", "yaml"}, refused},
+		{"empty", []string{"--output", ""}, refused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "facts")
+			code, out, errs := h.run(context.Background(), append([]string{"status", "--offline"}, tt.args...)...)
+			var r statusReport
+			isJSON := json.Unmarshal([]byte(out), &r) == nil
+			switch tt.want {
+			case text:
+				if code != exitOK || isJSON || !strings.HasPrefix(out, "cluster prod: healthy\n") || errs != "" {
+					t.Errorf("want the text report: exit %d\n%s\n%s", code, out, errs)
+				}
+			case asJSON:
+				if code != exitOK || !isJSON || r.Cluster != "prod" {
+					t.Errorf("want the JSON report: exit %d\n%s\n%s", code, out, errs)
+				}
+				if deprecated := strings.Contains(errs, "--json is deprecated: use --output json"); deprecated != slices.Contains(tt.args, "--json") {
+					t.Errorf("stderr: %q", errs)
+				}
+			case refused:
+				if code != exitUsage || out != "" || !strings.Contains(errs, "use text or json") {
+					t.Errorf("want a usage error: exit %d\n%s\n%s", code, out, errs)
+				}
+			}
+		})
+	}
+}
