@@ -121,8 +121,14 @@ func removeReason(l leaving) string {
 	if l.InCluster {
 		steps = append(steps, "drain")
 	}
+	if l.Known && l.Host.Role == inventory.RoleMaster {
+		steps = append(steps, "hand its apiserver's clients to the others")
+	}
 	if l.Known {
 		steps = append(steps, "stop kubeha's load balancer there")
+	}
+	if l.Known && l.Host.Role == inventory.RoleMaster {
+		steps = append(steps, "stop its apiserver")
 	}
 	if l.Host.Role == inventory.RoleMaster {
 		steps = append(steps, "remove its etcd member")
@@ -209,6 +215,13 @@ func removeHost(ctx context.Context, env *Env, control inventory.Host, l leaving
 			log.Warn("the node is gone and its pods did not all leave in 30 s; going on")
 		}
 	}
+	master := h.Role == inventory.RoleMaster
+	if reachable && master {
+		// The others' haproxy send it no new connection from here on, so
+		// that neither the VIP's move nor its apiserver's end below sends
+		// a client to it.
+		cp.SetBackendOrWarn(ctx, h.Name, controlplane.BackendDrain)
+	}
 	if reachable {
 		// Before etcd and the apiserver go: a master that still ran
 		// keepalived would keep claiming the VIP once the others stop
@@ -217,20 +230,28 @@ func removeHost(ctx context.Context, env *Env, control inventory.Host, l leaving
 			return err
 		}
 	}
-	if h.Role == inventory.RoleMaster && c.Spec.Etcd.Topology != inventory.EtcdExternal {
+	if reachable && master {
+		// Gracefully, before its etcd member goes (after that it would
+		// answer its clients with errors) and before kubeadm reset
+		// (which kills it with their connections).
+		if _, err := env.run(ctx, h.Name, "stop the apiserver", stopAPIServerScript()); err != nil {
+			return err
+		}
+	}
+	if master && c.Spec.Etcd.Topology != inventory.EtcdExternal {
 		if err := cp.RemoveEtcdMember(ctx, h); err != nil {
 			return fmt.Errorf("remove its etcd member (through %s): %w", control.Name, err)
 		}
 	}
 	if reachable && h.Role != inventory.RoleLoadBalancer {
-		if _, err := env.run(ctx, h.Name, "kubeadm reset", teardownScript(h.Role == inventory.RoleMaster && c.Spec.Etcd.Topology != inventory.EtcdExternal)); err != nil {
+		if _, err := env.run(ctx, h.Name, "kubeadm reset", teardownScript(master && c.Spec.Etcd.Topology != inventory.EtcdExternal)); err != nil {
 			return err
 		}
 	}
 	// kubeadm reset leaves $HOME/.kube/config: kubeha's copy of admin.conf
 	// there is a cluster-admin credential that must not stay on a machine
 	// the cluster no longer has. The records say where, option on or off.
-	if reachable && h.Role == inventory.RoleMaster {
+	if reachable && master {
 		if _, err := env.run(ctx, h.Name, "remove kubeha's copies of admin.conf", userKubeconfigCleanUp()); err != nil {
 			return err
 		}
@@ -247,4 +268,16 @@ func removeHost(ctx context.Context, env *Env, control inventory.Host, l leaving
 	}
 	log.Info(fmt.Sprintf("taken out of the cluster in %s", time.Since(start).Round(100*time.Millisecond)))
 	return nil
+}
+
+// stopAPIServerPaused is where a leaving master's apiserver manifest waits
+// for its apiserver to stop: outside the manifests directory, and under
+// /etc/kubernetes, which kubeadm reset clears of what it knows.
+const stopAPIServerPaused = "/etc/kubernetes/kubeha-removal-paused"
+
+func stopAPIServerScript() scripts.Script {
+	return scripts.Render("phases/stop-apiserver", struct {
+		Paused string
+		Port   int
+	}{stopAPIServerPaused, inventory.APIServerPort})
 }

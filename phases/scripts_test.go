@@ -201,6 +201,7 @@ func scriptCases() []scriptCase {
 		}},
 		// remove_nodes.go
 		{"reachable", func(string) scripts.Script { return scripts.Render("phases/reachable", nil) }},
+		{"stopAPIServerScript", func(string) scripts.Script { return stopAPIServerScript() }},
 		// remote.go
 		{"hashScript", func(v string) scripts.Script { return hashScript([]string{v, SysctlPath}) }},
 		{"smallFilesScript", func(v string) scripts.Script {
