@@ -49,6 +49,10 @@ spec:
         - name: NODE_NAME
           valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
         ports: [{containerPort: 8080}]
+        # Serves on for 3 s after its pod starts terminating (a drain),
+        # while the endpoint's removal reaches kube-proxy on every node,
+        # as a well-behaved server does: kh-echo itself exits at SIGTERM.
+        lifecycle: {preStop: {sleep: {seconds: 3}}}
         readinessProbe:
           httpGet: {path: /, port: 8080}
           periodSeconds: 1
