@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/lb"
 	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 	"github.com/kubeha/kubeha/state"
@@ -261,22 +263,115 @@ func (c *Client) restartRenewed(ctx context.Context, m inventory.Host, value str
 	return nil
 }
 
-// RestartStaticPods restarts the static pods components on master m by
-// changing their manifests (the annotation kubeha.io/restarted set to
+// staticPod is a static pod on a master: Manifest its manifest's file name
+// in manifestsDir without .yaml, Name its pod's name (the kubelet's mirror
+// pod of it is Name-<node>).
+type staticPod struct{ Manifest, Name string }
+
+// kubeadmPods are kubeadm's static pods components: kubeadm names each
+// manifest after its pod.
+func kubeadmPods(components []string) []staticPod {
+	pods := make([]staticPod, len(components))
+	for i, c := range components {
+		pods[i] = staticPod{Manifest: c, Name: c}
+	}
+	return pods
+}
+
+// kubeVIPPod is kubeha's kube-vip (lb.KubeVIPManifestPath, in manifestsDir).
+var kubeVIPPod = staticPod{Manifest: strings.TrimSuffix(path.Base(lb.KubeVIPManifestPath), ".yaml"), Name: lb.KubeVIPPodName}
+
+// restartPods is what controlplane/restart-static-pod takes.
+type restartPods struct {
+	Dir, Node, Value string
+	Pods             []staticPod
+	Secs             int
+}
+
+// RestartStaticPods restarts kubeadm's static pods components on master m
+// by changing their manifests (the annotation kubeha.io/restarted set to
 // value), as kubeadm's upgrade does, and waits until each is back and
 // Ready: the kubelet stops each old pod gracefully, so an apiserver fails
 // /readyz and serves on while the load balancers take it out. A pod whose
 // manifest carries value already is not restarted again.
 func (c *Client) RestartStaticPods(ctx context.Context, m inventory.Host, value string, components ...string) error {
-	body := scripts.Render("controlplane/restart-static-pod", struct {
-		Dir, Node, Value string
-		Components       []string
-		Secs             int
-	}{manifestsDir, m.Name, value, components, 300})
+	return c.restartPods(ctx, m, value, kubeadmPods(components))
+}
+
+// restartedLine is the line controlplane/restart-static-pod writes into a
+// manifest's metadata.annotations, with the restart's value.
+func restartedLine(value string) string {
+	return restartedPrefix + ` "` + value + `"`
+}
+
+// restartedPrefix begins restartedLine, whatever the value.
+const restartedPrefix = "    " + RestartedAnnotation + ":"
+
+// RestartedAnnotation is the annotation a restart of a static pod sets in
+// its manifest (RestartStaticPods).
+const RestartedAnnotation = "kubeha.io/restarted"
+
+// Restarted is manifest as a restart with value leaves it, byte for byte
+// what controlplane/restart-static-pod's awk writes (the tests run both):
+// any earlier value dropped, the new one first among metadata's
+// annotations. The load-balancer phase renders kube-vip's manifest
+// through it with the value the host's carries, so that a restart is not
+// a change to undo.
+func Restarted(manifest []byte, value string) []byte {
+	lines := strings.Split(string(manifest), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	// Two passes, as the awk's: whether metadata has annotations, then
+	// the copy.
+	top := func(l string) bool { return l != "" && l[0] != ' ' }
+	has, inMeta := false, false
+	for _, l := range lines {
+		switch {
+		case l == "metadata:":
+			inMeta = true
+		case inMeta && top(l):
+			inMeta = false
+		case inMeta && l == "  annotations:":
+			has = true
+		}
+	}
+	var b strings.Builder
+	line := restartedLine(value)
+	inMeta = false
+	for _, l := range lines {
+		if strings.HasPrefix(l, restartedPrefix) {
+			continue
+		}
+		b.WriteString(l + "\n")
+		if l == "metadata:" {
+			inMeta = true
+			if !has {
+				b.WriteString("  annotations:\n" + line + "\n")
+			}
+			continue
+		}
+		if inMeta && top(l) {
+			inMeta = false
+		}
+		if inMeta && l == "  annotations:" {
+			b.WriteString(line + "\n")
+		}
+	}
+	return []byte(b.String())
+}
+
+func (c *Client) restartPods(ctx context.Context, m inventory.Host, value string, pods []staticPod) error {
+	var names []string
+	for _, p := range pods {
+		names = append(names, p.Name)
+	}
+	what := strings.Join(names, ", ")
+	body := scripts.Render("controlplane/restart-static-pod", restartPods{manifestsDir, m.Name, value, pods, 300})
 	// Through the endpoint: this master's own apiserver may be what
 	// restarts.
-	if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restart " + strings.Join(components, ", "), Script: Frame(m, Endpoint, "5s", body).String()}, true); err != nil {
-		return fmt.Errorf("%s: restart %s: %w", m.Name, strings.Join(components, ", "), err)
+	if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restart " + what, Script: Frame(m, Endpoint, "5s", body).String()}, true); err != nil {
+		return fmt.Errorf("%s: restart %s: %w", m.Name, what, err)
 	}
 	return nil
 }
