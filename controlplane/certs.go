@@ -174,6 +174,8 @@ type renewal struct {
 // master in turn and restarts the static pods that read them only at start
 // (restarted), back and Ready (the apiserver ready, etcd healthy) before
 // the next master: the load balancers always have the other apiservers.
+// With kube-vip, each master's kube-vip is restarted too, once its control
+// plane is back, and the master holding the VIP comes last (renewalOrder).
 // The local admin kubeconfig is saved again from the control host at the
 // end.
 //
@@ -216,7 +218,11 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 		return err
 	}
 	value := r.Started.Format(time.RFC3339)
-	for _, m := range c.cluster.Masters() {
+	masters, err := c.renewalOrder(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range masters {
 		log := c.log.ForHost(m.Name)
 		start := time.Now()
 		have, err := c.masterCertificates(ctx, m)
@@ -239,11 +245,47 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 	return c.SaveAdminKubeconfig(ctx, control)
 }
 
+// renewalOrder is the order RenewCertificates takes the masters in: the
+// inventory's, but with kube-vip the master holding the VIP last. kube-vip
+// renews its Lease through its own master's apiserver (lb.KubeVIP), so the
+// holder's apiserver restart, and then its kube-vip's, moves the VIP to
+// another master: taken last, the VIP moves once, to a master renewed
+// already, where taken first it would move again when its new holder's
+// turn came. (The other masters' restarts leave the VIP where it is.) No
+// master holding it, the order is the inventory's. A master that does not
+// answer is an error: its renewal could not go on either.
+func (c *Client) renewalOrder(ctx context.Context) ([]inventory.Host, error) {
+	masters := c.cluster.Masters()
+	spec := c.cluster.Spec.LoadBalancer
+	if spec.Mode != inventory.ModeKubeVIP {
+		return masters, nil
+	}
+	holds := make([]bool, len(masters))
+	if err := c.onMasters(ctx, masters, func(m inventory.Host, i int) error {
+		var err error
+		if holds[i], err = c.HoldsAddress(ctx, m.Name, spec.VIP); err != nil {
+			return fmt.Errorf("who holds the VIP: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if i := slices.Index(holds, true); i >= 0 {
+		holder := masters[i]
+		return append(slices.Delete(slices.Clone(masters), i, i+1), holder), nil
+	}
+	return masters, nil
+}
+
 // restartRenewed restarts master m's static pods that read the renewed
 // certificates only at start (restarted), the apiserver drained from the
 // load balancers and handed back on every way out (with its checks on
 // again, haproxy takes out an apiserver left broken), and waits until the
-// apiserver is ready and etcd healthy.
+// apiserver is ready and etcd healthy. Then, with kube-vip, it restarts
+// kube-vip (RestartKubeVIP), which kept admin.conf's old client
+// certificate; there is nothing to drain for it (Balancers is empty), and
+// kube-vip takes part in the election only through m's own apiserver, so
+// it restarts once that apiserver is ready.
 func (c *Client) restartRenewed(ctx context.Context, m inventory.Host, value string) error {
 	for _, components := range restarted {
 		if slices.Contains(components, "kube-apiserver") {
@@ -260,7 +302,7 @@ func (c *Client) restartRenewed(ctx context.Context, m inventory.Host, value str
 	if err := c.WaitEtcd(ctx, m, 180); err != nil {
 		return fmt.Errorf("%s: etcd after the renewal: %w", m.Name, err)
 	}
-	return nil
+	return c.RestartKubeVIP(ctx, m, value)
 }
 
 // staticPod is a static pod on a master: Manifest its manifest's file name
@@ -298,6 +340,28 @@ func (c *Client) RestartStaticPods(ctx context.Context, m inventory.Host, value 
 	return c.restartPods(ctx, m, value, kubeadmPods(components))
 }
 
+// RestartKubeVIP restarts kube-vip on master m, in mode kube-vip only, the
+// way RestartStaticPods restarts kubeadm's pods (value as there: a kube-vip
+// whose manifest carries it already is not restarted again). kube-vip
+// reads its kubeconfig, admin.conf, only when it starts and keeps the
+// client certificate in memory: call it once kubeadm has renewed
+// admin.conf on m (a certificate renewal, an upgrade) and m's apiserver is
+// ready again; until it restarts, kube-vip renews its Lease with the old
+// certificate, which the apiserver refuses once it expires. The
+// load-balancer phase takes a manifest that differs from its own only by
+// this annotation as due (phases.ConfigureLoadBalancer), so the next apply
+// does not restart kube-vip again.
+//
+// On the VIP holder the restart moves the VIP to another master, a few
+// seconds without the endpoint (docs/failover.md); the wait for the new
+// pod goes through the endpoint and tries again until it answers.
+func (c *Client) RestartKubeVIP(ctx context.Context, m inventory.Host, value string) error {
+	if c.cluster.Spec.LoadBalancer.Mode != inventory.ModeKubeVIP {
+		return nil
+	}
+	return c.restartPods(ctx, m, value, []staticPod{kubeVIPPod})
+}
+
 // restartedLine is the line controlplane/restart-static-pod writes into a
 // manifest's metadata.annotations, with the restart's value.
 func restartedLine(value string) string {
@@ -308,7 +372,7 @@ func restartedLine(value string) string {
 const restartedPrefix = "    " + RestartedAnnotation + ":"
 
 // RestartedAnnotation is the annotation a restart of a static pod sets in
-// its manifest (RestartStaticPods).
+// its manifest (RestartStaticPods, RestartKubeVIP).
 const RestartedAnnotation = "kubeha.io/restarted"
 
 // Restarted is manifest as a restart with value leaves it, byte for byte

@@ -1,13 +1,18 @@
 package controlplane
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kubeha/kubeha/events"
+	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/lb"
 	"github.com/kubeha/kubeha/scripts"
 )
@@ -167,6 +172,76 @@ spec:
 			check(tc.first)
 			run("T2")
 			check(tc.second)
+		})
+	}
+}
+
+// TestRenewalRestartsKubeVIP renews three masters' certificates: with
+// kube-vip, each master's kube-vip is restarted after its control plane is
+// back (it keeps admin.conf's old client certificate until it starts), and
+// the master holding the VIP is renewed last, so the VIP moves once, to a
+// master done already; a master that cannot say whether it holds the VIP
+// stops the renewal before anything is renewed. Other modes neither ask
+// for the VIP nor restart kube-vip.
+func TestRenewalRestartsKubeVIP(t *testing.T) {
+	expiration, err := os.ReadFile("testdata/check-expiration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path.Dir(lb.KubeVIPManifestPath) != manifestsDir {
+		t.Fatalf("kube-vip's manifest %s is not in %s, where the restart looks", lb.KubeVIPManifestPath, manifestsDir)
+	}
+	renewed := []string{"check certificate expiration", "renew certificates", "restart kube-controller-manager, kube-scheduler",
+		"restart kube-apiserver", "wait for the apiserver", "wait for etcd"}
+	withKubeVIP := append(append([]string{"check certificate expiration", "read the addresses"}, renewed...), "restart kube-vip")
+	cases := []struct {
+		name    string
+		mode    string
+		holder  string // the master whose addresses include the VIP
+		failing string
+		order   []string // the masters, in the order renewed
+		ran     []string // each master's commands
+		err     string
+	}{
+		{name: "kube-vip, m2 holds the VIP: last", mode: inventory.ModeKubeVIP, holder: "m2",
+			order: []string{"m1", "m3", "m2"}, ran: withKubeVIP},
+		{name: "kube-vip, m1 holds the VIP: last", mode: inventory.ModeKubeVIP, holder: "m1",
+			order: []string{"m2", "m3", "m1"}, ran: withKubeVIP},
+		{name: "kube-vip, no master holds the VIP: the inventory's order", mode: inventory.ModeKubeVIP,
+			order: []string{"m1", "m2", "m3"}, ran: withKubeVIP},
+		{name: "kube-vip, the addresses unread: nothing renewed", mode: inventory.ModeKubeVIP, failing: "read the addresses",
+			ran: []string{"check certificate expiration", "read the addresses"},
+			err: "who holds the VIP: m1: \"\" exited 1"},
+		{name: "external: no kube-vip", mode: inventory.ModeExternal,
+			order: []string{"m1", "m2", "m3"}, ran: append([]string{"check certificate expiration"}, renewed...)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := masters(3)
+			cl.Spec.LoadBalancer.Mode, cl.Spec.LoadBalancer.VIP = tc.mode, "10.0.0.100"
+			hosts := &recordingHosts{stdout: map[string]string{"check certificate expiration": string(expiration)},
+				hostStdout: map[string]string{}, failing: map[string]bool{tc.failing: tc.failing != ""}}
+			if tc.holder != "" {
+				hosts.hostStdout[tc.holder+": read the addresses"] = "eth0\n"
+			}
+			err := New(cl, hosts, &events.Secrets{}, t.TempDir()).For(events.Emitter{Sink: events.Discard}).RenewCertificates(context.Background())
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %s", err, tc.err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			var order []string
+			for _, n := range hosts.names {
+				if host, ok := strings.CutSuffix(n, ": renew certificates"); ok {
+					order = append(order, host)
+				}
+			}
+			if !slices.Equal(order, tc.order) {
+				t.Errorf("renewed %v, want %v", order, tc.order)
+			}
+			hosts.checkRan(t, map[string][]string{"m1": tc.ran, "m2": tc.ran, "m3": tc.ran}, "m1", "m2", "m3")
 		})
 	}
 }
