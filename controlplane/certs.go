@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/lb"
 	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 	"github.com/kubeha/kubeha/state"
@@ -172,6 +174,8 @@ type renewal struct {
 // master in turn and restarts the static pods that read them only at start
 // (restarted), back and Ready (the apiserver ready, etcd healthy) before
 // the next master: the load balancers always have the other apiservers.
+// With kube-vip, each master's kube-vip is restarted too, once its control
+// plane is back, and the master holding the VIP comes last (renewalOrder).
 // The local admin kubeconfig is saved again from the control host at the
 // end.
 //
@@ -214,7 +218,11 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 		return err
 	}
 	value := r.Started.Format(time.RFC3339)
-	for _, m := range c.cluster.Masters() {
+	masters, err := c.renewalOrder(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range masters {
 		log := c.log.ForHost(m.Name)
 		start := time.Now()
 		have, err := c.masterCertificates(ctx, m)
@@ -237,11 +245,47 @@ func (c *Client) renewCertificates(ctx context.Context, r renewal) error {
 	return c.SaveAdminKubeconfig(ctx, control)
 }
 
+// renewalOrder is the order RenewCertificates takes the masters in: the
+// inventory's, but with kube-vip the master holding the VIP last. kube-vip
+// renews its Lease through its own master's apiserver (lb.KubeVIP), so the
+// holder's apiserver restart, and then its kube-vip's, moves the VIP to
+// another master: taken last, the VIP moves once, to a master renewed
+// already, where taken first it would move again when its new holder's
+// turn came. (The other masters' restarts leave the VIP where it is.) No
+// master holding it, the order is the inventory's. A master that does not
+// answer is an error: its renewal could not go on either.
+func (c *Client) renewalOrder(ctx context.Context) ([]inventory.Host, error) {
+	masters := c.cluster.Masters()
+	spec := c.cluster.Spec.LoadBalancer
+	if spec.Mode != inventory.ModeKubeVIP {
+		return masters, nil
+	}
+	holds := make([]bool, len(masters))
+	if err := c.onMasters(ctx, masters, func(m inventory.Host, i int) error {
+		var err error
+		if holds[i], err = c.HoldsAddress(ctx, m.Name, spec.VIP); err != nil {
+			return fmt.Errorf("who holds the VIP: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if i := slices.Index(holds, true); i >= 0 {
+		holder := masters[i]
+		return append(slices.Delete(slices.Clone(masters), i, i+1), holder), nil
+	}
+	return masters, nil
+}
+
 // restartRenewed restarts master m's static pods that read the renewed
 // certificates only at start (restarted), the apiserver drained from the
 // load balancers and handed back on every way out (with its checks on
 // again, haproxy takes out an apiserver left broken), and waits until the
-// apiserver is ready and etcd healthy.
+// apiserver is ready and etcd healthy. Then, with kube-vip, it restarts
+// kube-vip (RestartKubeVIP), which kept admin.conf's old client
+// certificate; there is nothing to drain for it (Balancers is empty), and
+// kube-vip takes part in the election only through m's own apiserver, so
+// it restarts once that apiserver is ready.
 func (c *Client) restartRenewed(ctx context.Context, m inventory.Host, value string) error {
 	for _, components := range restarted {
 		if slices.Contains(components, "kube-apiserver") {
@@ -258,25 +302,140 @@ func (c *Client) restartRenewed(ctx context.Context, m inventory.Host, value str
 	if err := c.WaitEtcd(ctx, m, 180); err != nil {
 		return fmt.Errorf("%s: etcd after the renewal: %w", m.Name, err)
 	}
-	return nil
+	return c.RestartKubeVIP(ctx, m, value)
 }
 
-// RestartStaticPods restarts the static pods components on master m by
-// changing their manifests (the annotation kubeha.io/restarted set to
+// staticPod is a static pod on a master: Manifest its manifest's file name
+// in manifestsDir without .yaml, Name its pod's name (the kubelet's mirror
+// pod of it is Name-<node>).
+type staticPod struct{ Manifest, Name string }
+
+// kubeadmPods are kubeadm's static pods components: kubeadm names each
+// manifest after its pod.
+func kubeadmPods(components []string) []staticPod {
+	pods := make([]staticPod, len(components))
+	for i, c := range components {
+		pods[i] = staticPod{Manifest: c, Name: c}
+	}
+	return pods
+}
+
+// kubeVIPPod is kubeha's kube-vip (lb.KubeVIPManifestPath, in manifestsDir).
+var kubeVIPPod = staticPod{Manifest: strings.TrimSuffix(path.Base(lb.KubeVIPManifestPath), ".yaml"), Name: lb.KubeVIPPodName}
+
+// restartPods is what controlplane/restart-static-pod takes.
+type restartPods struct {
+	Dir, Node, Value string
+	Pods             []staticPod
+	Secs             int
+}
+
+// RestartStaticPods restarts kubeadm's static pods components on master m
+// by changing their manifests (the annotation kubeha.io/restarted set to
 // value), as kubeadm's upgrade does, and waits until each is back and
 // Ready: the kubelet stops each old pod gracefully, so an apiserver fails
 // /readyz and serves on while the load balancers take it out. A pod whose
 // manifest carries value already is not restarted again.
 func (c *Client) RestartStaticPods(ctx context.Context, m inventory.Host, value string, components ...string) error {
-	body := scripts.Render("controlplane/restart-static-pod", struct {
-		Dir, Node, Value string
-		Components       []string
-		Secs             int
-	}{manifestsDir, m.Name, value, components, 300})
+	return c.restartPods(ctx, m, value, kubeadmPods(components))
+}
+
+// RestartKubeVIP restarts kube-vip on master m, in mode kube-vip only, the
+// way RestartStaticPods restarts kubeadm's pods (value as there: a kube-vip
+// whose manifest carries it already is not restarted again). kube-vip
+// reads its kubeconfig, admin.conf, only when it starts and keeps the
+// client certificate in memory: call it once kubeadm has renewed
+// admin.conf on m (a certificate renewal, an upgrade) and m's apiserver is
+// ready again; until it restarts, kube-vip renews its Lease with the old
+// certificate, which the apiserver refuses once it expires. The
+// load-balancer phase takes a manifest that differs from its own only by
+// this annotation as due (phases.ConfigureLoadBalancer), so the next apply
+// does not restart kube-vip again.
+//
+// On the VIP holder the restart moves the VIP to another master, a few
+// seconds without the endpoint (docs/failover.md); the wait for the new
+// pod goes through the endpoint and tries again until it answers.
+func (c *Client) RestartKubeVIP(ctx context.Context, m inventory.Host, value string) error {
+	if c.cluster.Spec.LoadBalancer.Mode != inventory.ModeKubeVIP {
+		return nil
+	}
+	return c.restartPods(ctx, m, value, []staticPod{kubeVIPPod})
+}
+
+// restartedLine is the line controlplane/restart-static-pod writes into a
+// manifest's metadata.annotations, with the restart's value.
+func restartedLine(value string) string {
+	return restartedPrefix + ` "` + value + `"`
+}
+
+// restartedPrefix begins restartedLine, whatever the value.
+const restartedPrefix = "    " + RestartedAnnotation + ":"
+
+// RestartedAnnotation is the annotation a restart of a static pod sets in
+// its manifest (RestartStaticPods, RestartKubeVIP).
+const RestartedAnnotation = "kubeha.io/restarted"
+
+// Restarted is manifest as a restart with value leaves it, byte for byte
+// what controlplane/restart-static-pod's awk writes (the tests run both):
+// any earlier value dropped, the new one first among metadata's
+// annotations. The load-balancer phase renders kube-vip's manifest
+// through it with the value the host's carries, so that a restart is not
+// a change to undo.
+func Restarted(manifest []byte, value string) []byte {
+	lines := strings.Split(string(manifest), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	// Two passes, as the awk's: whether metadata has annotations, then
+	// the copy.
+	top := func(l string) bool { return l != "" && l[0] != ' ' }
+	has, inMeta := false, false
+	for _, l := range lines {
+		switch {
+		case l == "metadata:":
+			inMeta = true
+		case inMeta && top(l):
+			inMeta = false
+		case inMeta && l == "  annotations:":
+			has = true
+		}
+	}
+	var b strings.Builder
+	line := restartedLine(value)
+	inMeta = false
+	for _, l := range lines {
+		if strings.HasPrefix(l, restartedPrefix) {
+			continue
+		}
+		b.WriteString(l + "\n")
+		if l == "metadata:" {
+			inMeta = true
+			if !has {
+				b.WriteString("  annotations:\n" + line + "\n")
+			}
+			continue
+		}
+		if inMeta && top(l) {
+			inMeta = false
+		}
+		if inMeta && l == "  annotations:" {
+			b.WriteString(line + "\n")
+		}
+	}
+	return []byte(b.String())
+}
+
+func (c *Client) restartPods(ctx context.Context, m inventory.Host, value string, pods []staticPod) error {
+	var names []string
+	for _, p := range pods {
+		names = append(names, p.Name)
+	}
+	what := strings.Join(names, ", ")
+	body := scripts.Render("controlplane/restart-static-pod", restartPods{manifestsDir, m.Name, value, pods, 300})
 	// Through the endpoint: this master's own apiserver may be what
 	// restarts.
-	if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restart " + strings.Join(components, ", "), Script: Frame(m, Endpoint, "5s", body).String()}, true); err != nil {
-		return fmt.Errorf("%s: restart %s: %w", m.Name, strings.Join(components, ", "), err)
+	if _, err := c.exec(ctx, m.Name, ssh.Command{Name: "restart " + what, Script: Frame(m, Endpoint, "5s", body).String()}, true); err != nil {
+		return fmt.Errorf("%s: restart %s: %w", m.Name, what, err)
 	}
 	return nil
 }

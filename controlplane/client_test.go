@@ -47,8 +47,10 @@ type recordingHosts struct {
 	// written is the standard input of every command: what travelled in
 	// files rather than on command lines.
 	written []string
-	// stdout answers the commands it names.
-	stdout map[string]string
+	// stdout answers the commands it names; hostStdout, by "host: name",
+	// one host's, before stdout.
+	stdout     map[string]string
+	hostStdout map[string]string
 	// failing are the commands, by name, that exit 1 (recorded first).
 	failing map[string]bool
 }
@@ -87,6 +89,9 @@ func (r *recordingHosts) Run(_ context.Context, host string, cmd ssh.Command) (s
 		r.written = append(r.written, string(b))
 	}
 	r.cmds = append(r.cmds, host+": "+cmd.Script)
+	if out, ok := r.hostStdout[host+": "+cmd.Name]; ok {
+		return ssh.Result{Stdout: out}, nil
+	}
 	return ssh.Result{Stdout: r.stdout[cmd.Name]}, nil
 }
 

@@ -121,11 +121,8 @@ func TestScripts(t *testing.T) {
 		}},
 		{Name: "certs-renew", Render: framed(Own, "controlplane/certs-renew", nil)},
 		{Name: "restart-static-pod", Render: func(v string) scripts.Script {
-			return cp.frame(scriptHost(v), Endpoint, "5s", scripts.Render("controlplane/restart-static-pod", struct {
-				Dir, Node, Value string
-				Components       []string
-				Secs             int
-			}{v, v, v, []string{v, "kube-scheduler"}, 300}))
+			return cp.frame(scriptHost(v), Endpoint, "5s", scripts.Render("controlplane/restart-static-pod",
+				restartPods{v, v, v, []staticPod{{v, v}, {"kube-scheduler", "kube-scheduler"}, kubeVIPPod}, 300}))
 		}},
 		{Name: "delete-node", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Endpoint, "20s", scripts.Render("controlplane/delete-node", struct{ Node string }{v}))

@@ -13,6 +13,6 @@
 // golden files pin them and the real programs check them (haproxy -c,
 // keepalived -t, nginx -t, sh -n; manifests against Kubernetes' OpenAPI
 // schema, kube-vip's environment against the variables kube-vip reads).
-// kube-vip's manifest is unit-tested only: no machine has run it yet. An
-// external load balancer has no files here: it needs nothing on the hosts.
+// kube-vip's manifest has run on machines (e2e TestKubeVIP). An external
+// load balancer has no files here: it needs nothing on the hosts.
 package lb

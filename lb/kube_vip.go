@@ -36,6 +36,10 @@ const (
 	// pod's hostAliases resolve to 127.0.0.1: its own master's apiserver,
 	// not the VIP it is about to hold.
 	kubeVIPPodKubeconfig = "/etc/kubernetes/admin.conf"
+	// KubeVIPPodName is kube-vip's pod's name in its manifest: kube-vip's
+	// own (kube-vip-<node> in kubectl), the one its documentation and
+	// operators look for; the manifest's file keeps the kubeha- prefix.
+	KubeVIPPodName = "kube-vip"
 	// KubeVIPLeaseName is the Lease the masters' kube-vips elect the VIP
 	// holder with, kube-vip's default.
 	KubeVIPLeaseName = "plndr-cp-lock"
@@ -188,10 +192,7 @@ func (k KubeVIP) Render() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// kube-vip's own name for its pod (kube-vip-<node> in kubectl), the
-	// one its documentation and operators look for; the file keeps the
-	// kubeha- prefix.
-	const name = "kube-vip"
+	const name = KubeVIPPodName
 	c := podContainer{
 		Name: name, Image: k.Image, ImagePullPolicy: "IfNotPresent",
 		// The image's entrypoint is kube-vip.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/kubeadm"
 	"github.com/kubeha/kubeha/lb"
@@ -157,14 +158,52 @@ func (l *ConfigureLoadBalancer) files(ctx context.Context, v View, hosts []strin
 			if f.Host != host {
 				continue
 			}
+			content := f.Content
+			if f.Path == lb.KubeVIPManifestPath {
+				if content, err = keepRestarted(ctx, v, host, content); err != nil {
+					return nil, err
+				}
+			}
 			// haproxy.cfg holds the stats password.
-			out = append(out, HostFile{Host: f.Host, Path: f.Path, Mode: f.Mode, Content: f.Content, Secret: f.Path == lb.HAProxyConfigPath})
+			out = append(out, HostFile{Host: f.Host, Path: f.Path, Mode: f.Mode, Content: content, Secret: f.Path == lb.HAProxyConfigPath})
 			if f.Path == lb.NginxConfigPath {
 				out = append(out, HostFile{Host: f.Host, Path: nginxUnitPath, Mode: 0o644, Content: []byte(nginxUnit)})
 			}
 		}
 	}
 	return out, nil
+}
+
+// keepRestarted is content, kube-vip's manifest for host, with the restart
+// annotation host's manifest carries put back as the restart wrote it
+// (controlplane.Restarted): kubeha restarts kube-vip through that
+// annotation after kubeadm renewed admin.conf (controlplane.RestartKubeVIP,
+// in a certificate renewal or an upgrade), and a restart is not a change.
+// Without it, the next apply would find each restarted manifest differing
+// and write it back, restarting kube-vip again for nothing, the VIP
+// holder's with the VIP. A manifest whose configuration changed is still
+// written, annotation kept: its kube-vip restarts anyway. Render's view
+// asks no host, and keeps content.
+func keepRestarted(ctx context.Context, v View, host string, content []byte) ([]byte, error) {
+	ev, ok := v.(envView)
+	if !ok || v.Offline() {
+		return content, nil
+	}
+	res, err := ev.env.quiet(ctx, host, "read kube-vip's restart", kubeVIPRestartedScript())
+	if err != nil {
+		return nil, err
+	}
+	value, _, _ := strings.Cut(strings.TrimSpace(res.Stdout), "\n")
+	if value == "" {
+		return content, nil
+	}
+	return controlplane.Restarted(content, value), nil
+}
+
+// kubeVIPRestartedScript prints the value of the restart annotation in
+// kube-vip's manifest, nothing when there is none; it only reads.
+func kubeVIPRestartedScript() scripts.Script {
+	return scripts.Render("phases/kube-vip-restarted", struct{ Path string }{lb.KubeVIPManifestPath})
 }
 
 // lbStage is how far kubeadm has got in v, as lb.Derive takes it: only

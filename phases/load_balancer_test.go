@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +18,7 @@ import (
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
 	"github.com/kubeha/kubeha/lb"
+	"github.com/kubeha/kubeha/scripts"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -168,8 +172,28 @@ func (k *kubeVIPHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh
 		return ssh.Result{Stdout: path + "\n"}, nil
 	case cmd.Name == "apiserver through the endpoint":
 		k.waits[host]++
+	case cmd.Name == "read kube-vip's restart":
+		return readRestart(k.files[host][lb.KubeVIPManifestPath])
 	}
 	return ssh.Result{}, nil
+}
+
+// readRestart runs phases/kube-vip-restarted on a copy of manifest (none
+// when nil), as a host would on its own.
+func readRestart(manifest []byte) (ssh.Result, error) {
+	dir, err := os.MkdirTemp("", "kube-vip")
+	if err != nil {
+		return ssh.Result{}, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "kubeha-kube-vip.yaml")
+	if manifest != nil {
+		if err := os.WriteFile(path, manifest, 0o600); err != nil {
+			return ssh.Result{}, err
+		}
+	}
+	out, err := exec.Command("sh", "-c", scripts.Render("phases/kube-vip-restarted", struct{ Path string }{path}).String()).Output()
+	return ssh.Result{Stdout: string(out)}, err
 }
 func (k *kubeVIPHosts) Upload(context.Context, string, ssh.File) error { panic("not used") }
 func (k *kubeVIPHosts) Download(context.Context, string, string) ([]byte, error) {
@@ -295,6 +319,102 @@ func TestKubeVIPSwitchesToAdminConf(t *testing.T) {
 			}
 			if a, b := hosts.files["master-1"][lb.KubeVIPManifestPath], hosts.files["master-2"][lb.KubeVIPManifestPath]; string(a) != string(b) {
 				t.Errorf("the first master's manifest ends unlike the others':\n%s\n---\n%s", a, b)
+			}
+		})
+	}
+}
+
+// TestKubeVIPRestartIsNoChange: a kube-vip that kubeha restarted after
+// kubeadm renewed admin.conf (its manifest annotated as
+// controlplane.RestartKubeVIP leaves it) is as due: the probe finds
+// nothing to do, and a run on every master (forced, or one the journal
+// does not confirm) writes nothing and waits for nothing, so no kube-vip
+// restarts again and the VIP stays. A change of kube-vip's configuration
+// is still written everywhere, the restart's annotation kept where it
+// was.
+func TestKubeVIPRestartIsNoChange(t *testing.T) {
+	c, _, err := inventory.Load("../examples/kube-vip.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	masters := []string{"master-1", "master-2", "master-3"}
+	const value = "2026-11-30T00:00:00Z"
+	hosts := &kubeVIPHosts{files: map[string]map[string][]byte{}, waits: map[string]int{}}
+	log := events.Emitter{Sink: events.Discard}
+	l := &ConfigureLoadBalancer{}
+	ctx := context.Background()
+	run := func(c *inventory.Cluster, force bool) Work {
+		t.Helper()
+		facts := &FactStore{}
+		for _, m := range masters {
+			facts.put(m, &Facts{Interface: "eth1", ControlPlaneDone: true})
+		}
+		env := &Env{Cluster: c, Hosts: hosts, Facts: facts, Secrets: &events.Secrets{}, Log: log, Concurrency: 4, results: &hostResults{},
+			ControlPlane: controlplane.New(c, hosts, &events.Secrets{}, t.TempDir()).For(log)}
+		w, err := l.Probe(ctx, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probed := w
+		if force {
+			w = w.AllPending("forced")
+		}
+		if err := l.Run(ctx, env, w); err != nil {
+			t.Fatal(err)
+		}
+		return probed
+	}
+	run(c, false)
+	clear(hosts.waits)
+	restarted := controlplane.Restarted(hosts.files["master-2"][lb.KubeVIPManifestPath], value)
+	hosts.files["master-2"][lb.KubeVIPManifestPath] = restarted
+
+	if w := run(c, true); !w.Done() {
+		t.Errorf("after master-2's restart the probe finds work: %v %v", w.Pending, w.Reasons)
+	}
+	if got := hosts.files["master-2"][lb.KubeVIPManifestPath]; string(got) != string(restarted) {
+		t.Errorf("a forced run wrote master-2's manifest again:\n%s", got)
+	}
+	if len(hosts.waits) > 0 {
+		t.Errorf("a forced run waited for the endpoint: %v", hosts.waits)
+	}
+
+	changed := c.DeepCopy()
+	changed.Spec.LoadBalancer.Images.KubeVIP = "registry.example/kube-vip:v1.2.4"
+	if w := run(changed, false); !slices.Equal(w.Pending, masters) {
+		t.Errorf("a new image: pending %v, want every master", w.Pending)
+	}
+	m1, m2 := hosts.files["master-1"][lb.KubeVIPManifestPath], hosts.files["master-2"][lb.KubeVIPManifestPath]
+	if !strings.Contains(string(m1), "registry.example/kube-vip:v1.2.4") || strings.Contains(string(m1), controlplane.RestartedAnnotation) {
+		t.Errorf("master-1's new manifest:\n%s", m1)
+	}
+	if string(m2) != string(controlplane.Restarted(m1, value)) {
+		t.Errorf("master-2's new manifest is not master-1's with the restart kept:\n%s", m2)
+	}
+}
+
+// TestKubeVIPRestartedScript reads the restart's value from manifests as
+// the restart leaves them: none before any restart or without a manifest,
+// the last restart's after two.
+func TestKubeVIPRestartedScript(t *testing.T) {
+	m, err := lb.KubeVIP{Image: "ghcr.io/kube-vip/kube-vip:v1.2.3", Interface: "eth0", VIP: "10.0.0.100", Port: 6443, Kubeconfig: lb.AdminConf}.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name     string
+		manifest []byte
+		want     string
+	}{
+		{"no manifest", nil, ""},
+		{"never restarted", m, ""},
+		{"restarted", controlplane.Restarted(m, "2026-11-30T00:00:00Z"), "2026-11-30T00:00:00Z\n"},
+		{"restarted twice", controlplane.Restarted(controlplane.Restarted(m, "T1"), "v1.37.2"), "v1.37.2\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := readRestart(tt.manifest)
+			if err != nil || res.Stdout != tt.want {
+				t.Errorf("%q %v, want %q", res.Stdout, err, tt.want)
 			}
 		})
 	}

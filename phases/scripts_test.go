@@ -110,6 +110,7 @@ func scriptCases() []scriptCase {
 		{"lbCleanUpScript", func(v string) scripts.Script { return lbCleanUpScript(v) }},
 		{"recordFoundLBScript", func(string) scripts.Script { return recordFoundLBScript() }},
 		{"statsPasswordScript", func(string) scripts.Script { return statsPasswordScript() }},
+		{"kubeVIPRestartedScript", func(string) scripts.Script { return kubeVIPRestartedScript() }},
 		{"lbServicesScript", func(string) scripts.Script {
 			return lbServicesScript([]string{"haproxy", "keepalived"}, []string{"haproxy", "keepalived"})
 		}},

@@ -409,7 +409,8 @@ func via(ctx context.Context, env *Env, h inventory.Host) (inventory.Host, error
 
 // upgradeNode upgrades one node: kubeadm's checks first on the "apply"
 // master, then drain, the node's steps, Ready at the version (a master's
-// own apiserver and etcd too), uncordon.
+// own apiserver and etcd too, then with kube-vip its kube-vip restarted
+// where kubeadm ran), uncordon.
 func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 	c, cp := env.Cluster, env.ControlPlane
 	target := c.Spec.KubernetesVersion
@@ -460,6 +461,18 @@ func upgradeNode(ctx context.Context, env *Env, u nodeUpgrade) error {
 		}
 		if err := waitEtcdMembersHealthy(ctx, env, h, 180); err != nil {
 			return err
+		}
+		if u.Mode != "" {
+			// kubeadm upgrade renewed admin.conf, which kube-vip reads
+			// only when it starts. Its restart moves no VIP here, so the
+			// masters keep kubeadm's order: kube-vip renews its Lease
+			// through this master's apiserver, which kubeadm has just
+			// restarted, so a holder here has let the VIP go to another
+			// master already. (With one master there is no other: its
+			// VIP is gone a few seconds more.)
+			if err := cp.RestartKubeVIP(ctx, h, "upgrade-"+target); err != nil {
+				return err
+			}
 		}
 	}
 	if err := cp.WaitNode(ctx, v, u.Host, target, 300); err != nil {

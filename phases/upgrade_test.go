@@ -1,12 +1,17 @@
 package phases
 
 import (
+	"context"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kubeha/kubeha/bundle"
 	"github.com/kubeha/kubeha/controlplane"
+	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/ssh"
 )
 
 // upgradeCluster is three masters and two workers wanting version.
@@ -151,5 +156,70 @@ func TestHostArtifactsStagesForAnUpgrade(t *testing.T) {
 	}
 	if m.Files[0].Target != "/usr/bin/kubelet" {
 		t.Error("hostArtifacts changed the manifest")
+	}
+}
+
+// upgradeHosts records every command by "host: name" and answers the
+// control-plane probe "ready"; everything else succeeds with no output.
+type upgradeHosts struct {
+	mu  sync.Mutex
+	ran []string
+}
+
+func (u *upgradeHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if cmd.Name == "is it a control-plane node" {
+		return ssh.Result{Stdout: "ready\n"}, nil
+	}
+	u.ran = append(u.ran, host+": "+cmd.Name)
+	return ssh.Result{}, nil
+}
+func (u *upgradeHosts) Upload(context.Context, string, ssh.File) error { panic("not used") }
+func (u *upgradeHosts) Download(context.Context, string, string) ([]byte, error) {
+	panic("not used")
+}
+
+// TestUpgradeRestartsKubeVIP upgrades m2: with kube-vip, its kube-vip is
+// restarted once its control plane is back (kubeadm upgrade renewed
+// admin.conf, which kube-vip reads only at start) and before the node is
+// given back; not where kubeadm did not run (the kubelet alone), not on a
+// worker, not in another mode.
+func TestUpgradeRestartsKubeVIP(t *testing.T) {
+	master := []string{"m1: drain m2", "m2: upgrade the node", "m2: gather facts", "m2: wait for the apiserver", "m2: wait for etcd"}
+	given := []string{"m1: wait for m2", "m1: uncordon m2"}
+	for _, tt := range []struct {
+		name string
+		mode string // spec.loadBalancer.mode
+		u    nodeUpgrade
+		want []string
+	}{
+		{"kube-vip, kubeadm upgrade node", inventory.ModeKubeVIP, nodeUpgrade{Host: "m2", Master: true, Mode: "node"},
+			slices.Concat(master, []string{"m2: restart kube-vip"}, given)},
+		{"kube-vip, kubeadm upgrade apply", inventory.ModeKubeVIP, nodeUpgrade{Host: "m2", Master: true, Mode: "apply"},
+			slices.Concat([]string{"m2: kubeadm upgrade plan"}, master, []string{"m2: restart kube-vip"}, given)},
+		{"kube-vip, the kubelet alone", inventory.ModeKubeVIP, nodeUpgrade{Host: "m2", Master: true},
+			slices.Concat(master, given)},
+		{"kube-vip, a worker", inventory.ModeKubeVIP, nodeUpgrade{Host: "w1", Mode: "node"},
+			[]string{"m1: drain w1", "w1: upgrade the node", "w1: gather facts", "m1: wait for w1", "m1: uncordon w1"}},
+		{"external", inventory.ModeExternal, nodeUpgrade{Host: "m2", Master: true, Mode: "node"},
+			slices.Concat(master, given)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := upgradeCluster("v1.37.2")
+			c.Spec.LoadBalancer = inventory.LoadBalancer{Mode: tt.mode, VIP: "10.0.0.100"}
+			// External etcd: the members' health is the operator's.
+			c.Spec.Etcd.Topology = inventory.EtcdExternal
+			hosts := &upgradeHosts{}
+			log := events.Emitter{Sink: events.Discard}
+			env := &Env{Cluster: c, Hosts: hosts, Facts: &FactStore{}, Secrets: &events.Secrets{}, Log: log, Concurrency: 4, results: &hostResults{},
+				ControlPlane: controlplane.New(c, hosts, &events.Secrets{}, t.TempDir()).For(log)}
+			if err := upgradeNode(context.Background(), env, tt.u); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(hosts.ran, tt.want) {
+				t.Errorf("ran:\n%s\nwant:\n%s", strings.Join(hosts.ran, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
 	}
 }

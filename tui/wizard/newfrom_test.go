@@ -190,12 +190,12 @@ func TestNewFromFillsEveryShownField(t *testing.T) {
 			},
 		},
 		{
-			name: "kube-vip.yaml: a mode the installer does not offer is shown",
+			name: "kube-vip.yaml",
 			c:    example(t, "kube-vip.yaml"),
 			cluster: []string{"cluster name: vip", "Kubernetes version: v1.37.2", "SSH user: ",
 				"SSH private key: ", "known_hosts file: ~/.ssh/known_hosts", "SSH user's kubeconfig: no"},
 			mode:    inventory.ModeKubeVIP,
-			lb:      []string{"endpoint name: k8s-apiserver", "endpoint port: 6443", "VIP: 192.168.20.150"},
+			lb:      []string{"endpoint name: k8s-apiserver", "VIP: 192.168.20.150", "VIP interface: "},
 			network: []string{"Pod subnet: 10.244.0.0/16", "Service subnet: 10.96.0.0/12", "kube-proxy mode: nftables", "fallback without ip_vs: "},
 			rows: []string{
 				"  master-1 192.168.20.11    master",
@@ -367,8 +367,28 @@ func TestNewFromSaveKeepsWhatItDoesNotShow(t *testing.T) {
 			name: "back to the file's mode keeps its load balancer",
 			c:    parse(t, everything),
 			edit: func(t *testing.T) edits {
-				return edits{StepLB: func(m Model) Model { return press(press(press(m, right), right), right) }}
+				return edits{StepLB: func(m Model) Model { return press(press(press(press(m, right), right), right), right) }}
 			},
+		},
+		{
+			name: "kube-vip chosen for a keepalived-haproxy file",
+			c:    parse(t, everything),
+			edit: func(t *testing.T) edits {
+				return edits{StepLB: func(m Model) Model { return fill(t, press(m, left), "VIP interface", "eth2") }}
+			},
+			want: func(c *inventory.Cluster) {
+				c.Spec.ControlPlaneEndpoint.Port = inventory.APIServerPort
+				c.Spec.LoadBalancer = inventory.LoadBalancer{Mode: inventory.ModeKubeVIP, VIP: "10.0.0.100", Interface: "eth2",
+					Placement: inventory.PlacementMasters, Images: &inventory.LBImages{KubeVIP: inventory.DefaultKubeVIPImage}}
+			},
+		},
+		{
+			name: "kube-vip.yaml's interface set",
+			c:    example(t, "kube-vip.yaml"),
+			edit: func(t *testing.T) edits {
+				return edits{StepLB: func(m Model) Model { return fill(t, m, "VIP interface", "bond0") }}
+			},
+			want: func(c *inventory.Cluster) { c.Spec.LoadBalancer.Interface = "bond0" },
 		},
 	}
 	for _, tt := range tests {

@@ -125,11 +125,11 @@ type Model struct {
 	saveErr string
 }
 
-// lbModes are the load-balancer modes the wizard offers: those apply
-// runs and the e2e tests have proved on machines. kube-vip, which apply
-// runs but no machine has run yet, is not offered; an inventory file with
-// it adds it, so the wizard shows the file as it is.
-var lbModes = []string{inventory.ModeKeepalivedHAProxy, inventory.ModeLocalProxy, inventory.ModeExternal}
+// lbModes are the load-balancer modes the wizard offers: every mode apply
+// runs, each proved on machines by an e2e test (kube-vip by TestKubeVIP).
+// kube-vip, the last to be proved, comes last, so ← and → still reach the
+// others as before.
+var lbModes = []string{inventory.ModeKeepalivedHAProxy, inventory.ModeLocalProxy, inventory.ModeExternal, inventory.ModeKubeVIP}
 
 // roles a new host may have, cycled with the role field's input.
 var roles = []string{inventory.RoleMaster, inventory.RoleWorker, inventory.RoleLoadBalancer}
@@ -188,6 +188,7 @@ func New(checker Checker, path string) Model {
 			newField("virtual router id", "spec.loadBalancer.virtualRouterID", strconv.Itoa(inventory.DefaultVirtualRouterID), ""),
 			newField("SLB address", "spec.loadBalancer.address", "", "192.168.8.9"),
 			newField("local proxy", "spec.loadBalancer.proxy", inventory.ProxyHAProxy, "haproxy | nginx"),
+			newField("VIP interface", "spec.loadBalancer.interface", "", "empty: the one holding each master's address"),
 		},
 		StepNetwork: {
 			newField("Pod subnet", "spec.network.podSubnet", inventory.DefaultPodSubnet, ""),
@@ -230,6 +231,7 @@ func NewFrom(checker Checker, path string, c *inventory.Cluster) Model {
 	set(StepLB, 1, strconv.Itoa(s.ControlPlaneEndpoint.Port))
 	set(StepLB, 2, lb.VIP)
 	set(StepLB, 4, lb.Address)
+	set(StepLB, 6, lb.Interface)
 	// The router id and the proxy are set only in the modes that use them;
 	// the defaults stay for a switch to such a mode.
 	if lb.VirtualRouterID != 0 {
@@ -265,7 +267,8 @@ func (m Model) visible() []*field {
 	case inventory.ModeKeepalivedHAProxy:
 		return fs[:4]
 	case inventory.ModeKubeVIP:
-		return fs[:3]
+		// No port: kube-vip's is the apiserver's (cluster).
+		return []*field{fs[0], fs[2], fs[6]}
 	case inventory.ModeLocalProxy:
 		return []*field{fs[1], fs[5]}
 	default:
@@ -344,13 +347,22 @@ func (m Model) cluster() (*inventory.Cluster, inventory.Problems) {
 	}
 	s.LoadBalancer.Mode = mode
 	s.ControlPlaneEndpoint.Name = m.value(StepLB, 0)
-	s.ControlPlaneEndpoint.Port = number(StepLB, 1)
+	if mode == inventory.ModeKubeVIP {
+		// The only port kube-vip allows (inventory.Validate): it moves
+		// the VIP and forwards nothing, so a client of the VIP reaches the
+		// holder's own apiserver. The port field, which this mode does
+		// not show, is not read: what it holds is another mode's.
+		s.ControlPlaneEndpoint.Port = inventory.APIServerPort
+	} else {
+		s.ControlPlaneEndpoint.Port = number(StepLB, 1)
+	}
 	switch s.LoadBalancer.Mode {
 	case inventory.ModeKeepalivedHAProxy:
 		s.LoadBalancer.VIP = m.value(StepLB, 2)
 		s.LoadBalancer.VirtualRouterID = number(StepLB, 3)
 	case inventory.ModeKubeVIP:
 		s.LoadBalancer.VIP = m.value(StepLB, 2)
+		s.LoadBalancer.Interface = m.value(StepLB, 6)
 	case inventory.ModeLocalProxy:
 		s.LoadBalancer.Proxy = m.value(StepLB, 5)
 	case inventory.ModeExternal:
@@ -789,6 +801,9 @@ func (m Model) View() string {
 	case StepLB:
 		b.WriteString("load balancer: " + dim.Render("←") + " " + title.Render(m.modes[m.mode]) + " " + dim.Render("→") + "\n\n")
 		b.WriteString(m.fieldsView())
+		if m.modes[m.mode] == inventory.ModeKubeVIP {
+			b.WriteString("\n  " + dim.Render(fmt.Sprintf("endpoint port %d: kube-vip forwards nothing, a client of the VIP reaches its holder's apiserver", inventory.APIServerPort)) + "\n")
+		}
 	case StepReview:
 		b.WriteString(m.reviewView())
 	case StepSaved:
@@ -895,7 +910,11 @@ func (m Model) reviewView() string {
 	case inventory.ModeKeepalivedHAProxy:
 		fmt.Fprintf(&b, "  endpoint  %s → keepalived+haproxy on the %s, VIP %s, router id %d\n", ep, lb.Placement, lb.VIP, lb.VirtualRouterID)
 	case inventory.ModeKubeVIP:
-		fmt.Fprintf(&b, "  endpoint  %s → kube-vip on the masters, VIP %s\n", ep, lb.VIP)
+		iface := ""
+		if lb.Interface != "" {
+			iface = " on " + lb.Interface
+		}
+		fmt.Fprintf(&b, "  endpoint  %s → kube-vip on the masters, VIP %s%s\n", ep, lb.VIP, iface)
 	case inventory.ModeLocalProxy:
 		fmt.Fprintf(&b, "  endpoint  %s → %s on every node at 127.0.0.1\n", ep, lb.Proxy)
 	default:

@@ -331,10 +331,94 @@ func TestLoadBalancerFieldsFollowTheMode(t *testing.T) {
 	if v := m.View(); !strings.Contains(v, "external") || !strings.Contains(v, "SLB address") {
 		t.Fatalf("external fields:\n%s", v)
 	}
-	// kube-vip, which no machine has run yet, is not offered.
+	// kube-vip: the VIP and its interface; no port, which can only be
+	// the apiserver's, and the screen says why.
 	m = press(m, right)
-	if v := m.View(); !strings.Contains(v, "← keepalived-haproxy →") {
-		t.Fatalf("after external:\n%s", v)
+	if got, want := shown(m, StepLB), []string{"endpoint name: ", "VIP: ", "VIP interface: "}; !slices.Equal(got, want) {
+		t.Fatalf("kube-vip fields %q, want %q", got, want)
+	}
+	if v := m.View(); !strings.Contains(v, "← kube-vip →") ||
+		!strings.Contains(v, "endpoint port 6443: kube-vip forwards nothing, a client of the VIP reaches its holder's apiserver") {
+		t.Fatalf("kube-vip screen:\n%s", v)
+	}
+	m = press(m, right)
+	if v := m.View(); !strings.Contains(v, "← keepalived-haproxy →") || strings.Contains(v, "kube-vip forwards") {
+		t.Fatalf("after kube-vip:\n%s", v)
+	}
+}
+
+// kube-vip chosen on the screen: the saved inventory validates, with the
+// VIP and interface typed and the endpoint port 6443, whatever the port
+// field holds from another mode; the review names them. A VIP that is a
+// host's address, or an interface name the inventory refuses, keeps the
+// operator on the screen with the validator's message under its field.
+func TestKubeVIPSavesAValidInventory(t *testing.T) {
+	tests := []struct {
+		name, vip, iface string
+		refused          string // the line under a field, when refused
+		review           string
+	}{
+		{name: "VIP and interface", vip: "10.0.0.100", iface: "eth1",
+			review: "  endpoint  prod-apiserver:6443 → kube-vip on the masters, VIP 10.0.0.100 on eth1"},
+		{name: "the interface left to each master", vip: "10.0.0.100",
+			review: "  endpoint  prod-apiserver:6443 → kube-vip on the masters, VIP 10.0.0.100"},
+		{name: "a master's address as the VIP", vip: "10.0.0.2",
+			refused: "    10.0.0.2 is the address of spec.hosts[1] (m2) (fix: choose an address no host has: the VIP moves between hosts)"},
+		{name: "no VIP", refused: "    mode kube-vip needs a vip (fix: set a free address on the masters' subnet for the VIP)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kubeha.yaml")
+			m := New(&fakeChecker{}, path)
+			m = press(m, enter)
+			for i, h := range [][2]string{{"m1", "10.0.0.1"}, {"m2", "10.0.0.2"}, {"m3", "10.0.0.3"}, {"w1", "10.0.0.4"}} {
+				m = typeText(m, h[0])
+				m = press(m, tab)
+				m = typeText(m, h[1])
+				if i == 3 {
+					m = press(m, tab)
+					m = typeText(clear(m), "worker")
+				}
+				m = press(m, enter)
+				m = press(m, yes)
+			}
+			m = press(m, enter)
+			// A port kube-vip cannot use, left in keepalived-haproxy's
+			// field: not kube-vip's concern.
+			m = fill(t, m, "endpoint port", "abc")
+			m = press(m, left) // keepalived-haproxy → kube-vip
+			m = typeText(focus(t, m, "VIP"), tt.vip)
+			m = typeText(focus(t, m, "VIP interface"), tt.iface)
+			if tt.refused != "" {
+				if lines := strings.Split(m.View(), "\n"); !slices.Contains(lines, tt.refused) {
+					t.Errorf("no line %q under a field:\n%s", tt.refused, m.View())
+				}
+				if m = press(m, enter); m.Step() != StepLB {
+					t.Fatalf("enter went on:\n%s", m.View())
+				}
+				return
+			}
+			m = press(m, enter)
+			m = press(m, enter) // network defaults
+			if lines := strings.Split(m.View(), "\n"); m.Step() != StepReview || !slices.Contains(lines, tt.review) {
+				t.Fatalf("review, want %q:\n%s", tt.review, m.View())
+			}
+			if m = press(m, enter); !m.Saved() {
+				t.Fatalf("not saved:\n%s", m.View())
+			}
+			c, _, err := inventory.Load(path)
+			if err != nil {
+				t.Fatalf("the saved inventory does not load: %v", err)
+			}
+			if ps := inventory.Validate(c); len(ps) > 0 {
+				t.Errorf("the saved inventory has problems: %v", ps)
+			}
+			lb := c.Spec.LoadBalancer
+			if lb.Mode != inventory.ModeKubeVIP || lb.VIP != tt.vip || lb.Interface != tt.iface || c.Spec.ControlPlaneEndpoint.Port != inventory.APIServerPort ||
+				lb.Images == nil || lb.Images.KubeVIP != inventory.DefaultKubeVIPImage {
+				t.Errorf("saved %+v, endpoint %+v", lb, c.Spec.ControlPlaneEndpoint)
+			}
+		})
 	}
 }
 
