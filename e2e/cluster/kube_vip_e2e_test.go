@@ -4,12 +4,14 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kubeha/kubeha/e2e/machines"
+	"github.com/kubeha/kubeha/events"
 )
 
 // TestKubeVIP: seed 003's kube-vip. kube-vip runs as a static pod on each
@@ -86,6 +88,44 @@ func TestKubeVIP(t *testing.T) {
 	})
 
 	t.Run("a rerun changes nothing", func(t *testing.T) { c.noChangeRerun(ctx, t) })
+
+	t.Run("certs renew restarts kube-vip on every master, the VIP holder last; a rerun changes nothing", func(t *testing.T) {
+		holder := c.vipHolder(ctx, t)
+		out, err := c.run(ctx, "certs", "renew", "-i", c.inv, "--output", "json")
+		if err != nil {
+			t.Fatalf("certs renew: %v\n%s", err, lastLines(out, 40))
+		}
+		// The restarts, in the order they came.
+		var order []string
+		for _, l := range strings.Split(out, "\n") {
+			var e events.Event
+			if json.Unmarshal([]byte(l), &e) == nil && e.Kind == events.Output && e.Message == "restarting kube-vip-"+e.Host {
+				order = append(order, e.Host)
+			}
+		}
+		if len(order) != 3 || order[2] != holder.Name {
+			t.Errorf("kube-vip restarted on %v, want each master once and %s (the VIP holder) last", order, holder.Name)
+		}
+		for _, m := range masters {
+			ann, err := c.kubectlOut(ctx, "-n", "kube-system", "get", "pod", "kube-vip-"+m, "-o",
+				`jsonpath={.metadata.annotations.kubeha\.io/restarted} {.status.phase}`)
+			if f := strings.Fields(ann); err != nil || len(f) != 2 || f[1] != "Running" {
+				t.Errorf("%s: kube-vip after the renewal: %v %q, want the restart's annotation and Running", m, err, ann)
+			}
+		}
+		holders := 0
+		for _, m := range c.ms[:3] {
+			if out, _ := m.Exec(ctx, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, " "+vip+"/") {
+				holders++
+			}
+		}
+		if holders != 1 {
+			t.Errorf("%d masters hold the VIP after the renewal, want 1", holders)
+		}
+		// The restarted manifests are kubeha's own: apply rewrites none
+		// of them (which would restart kube-vip and move the VIP again).
+		c.noChangeRerun(ctx, t)
+	})
 
 	holder := c.vipHolder(ctx, t)
 	longest := crashVIPHolder(ctx, t, holder, "https://"+vip+":6443/readyz")
