@@ -4,14 +4,12 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kubeha/kubeha/bundle"
 	"github.com/kubeha/kubeha/controlplane"
 	"github.com/kubeha/kubeha/events"
 	"github.com/kubeha/kubeha/inventory"
-	"github.com/kubeha/kubeha/ssh"
 )
 
 // upgradeCluster is three masters and two workers wanting version.
@@ -159,27 +157,6 @@ func TestHostArtifactsStagesForAnUpgrade(t *testing.T) {
 	}
 }
 
-// upgradeHosts records every command by "host: name" and answers the
-// control-plane probe "ready"; everything else succeeds with no output.
-type upgradeHosts struct {
-	mu  sync.Mutex
-	ran []string
-}
-
-func (u *upgradeHosts) Run(_ context.Context, host string, cmd ssh.Command) (ssh.Result, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if cmd.Name == "is it a control-plane node" {
-		return ssh.Result{Stdout: "ready\n"}, nil
-	}
-	u.ran = append(u.ran, host+": "+cmd.Name)
-	return ssh.Result{}, nil
-}
-func (u *upgradeHosts) Upload(context.Context, string, ssh.File) error { panic("not used") }
-func (u *upgradeHosts) Download(context.Context, string, string) ([]byte, error) {
-	panic("not used")
-}
-
 // TestUpgradeRestartsKubeVIP upgrades m2: with kube-vip, its kube-vip is
 // restarted once its control plane is back (kubeadm upgrade renewed
 // admin.conf, which kube-vip reads only at start) and before the node is
@@ -210,7 +187,7 @@ func TestUpgradeRestartsKubeVIP(t *testing.T) {
 			c.Spec.LoadBalancer = inventory.LoadBalancer{Mode: tt.mode, VIP: "10.0.0.100"}
 			// External etcd: the members' health is the operator's.
 			c.Spec.Etcd.Topology = inventory.EtcdExternal
-			hosts := &upgradeHosts{}
+			hosts := &orderedHosts{}
 			log := events.Emitter{Sink: events.Discard}
 			env := &Env{Cluster: c, Hosts: hosts, Facts: &FactStore{}, Secrets: &events.Secrets{}, Log: log, Concurrency: 4, results: &hostResults{},
 				ControlPlane: controlplane.New(c, hosts, &events.Secrets{}, t.TempDir()).For(log)}

@@ -76,14 +76,8 @@ func TestKubeVIP(t *testing.T) {
 				}
 			}
 		}
-		holders := 0
-		for _, m := range c.ms[:3] {
-			if out, _ := m.Exec(ctx, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, " "+vip+"/") {
-				holders++
-			}
-		}
-		if holders != 1 {
-			t.Errorf("%d masters hold the VIP, want 1", holders)
+		if n := c.vipHolders(ctx); n != 1 {
+			t.Errorf("%d masters hold the VIP, want 1", n)
 		}
 	})
 
@@ -113,14 +107,8 @@ func TestKubeVIP(t *testing.T) {
 				t.Errorf("%s: kube-vip after the renewal: %v %q, want the restart's annotation and Running", m, err, ann)
 			}
 		}
-		holders := 0
-		for _, m := range c.ms[:3] {
-			if out, _ := m.Exec(ctx, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, " "+vip+"/") {
-				holders++
-			}
-		}
-		if holders != 1 {
-			t.Errorf("%d masters hold the VIP after the renewal, want 1", holders)
+		if n := c.vipHolders(ctx); n != 1 {
+			t.Errorf("%d masters hold the VIP after the renewal, want 1", n)
 		}
 		// The restarted manifests are kubeha's own: apply rewrites none
 		// of them (which would restart kube-vip and move the VIP again).
@@ -140,4 +128,16 @@ func TestKubeVIP(t *testing.T) {
 		}
 		c.resetToFound(ctx, t, found)
 	})
+}
+
+// vipHolders counts the masters (the first three machines) whose eth0
+// holds the VIP.
+func (c *cluster) vipHolders(ctx context.Context) int {
+	n := 0
+	for _, m := range c.ms[:3] {
+		if out, _ := m.Exec(ctx, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, " "+vip+"/") {
+			n++
+		}
+	}
+	return n
 }
