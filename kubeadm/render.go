@@ -25,8 +25,15 @@ const (
 	// (a cluster-admin client certificate and key, renewed by kubeadm certs
 	// renew and kubeadm upgrade).
 	AdminConfPath = "/etc/kubernetes/admin.conf"
-	// ExternalEtcdPKI is where the external etcd client files are placed.
-	ExternalEtcdPKI = "/etc/kubernetes/pki/external-etcd"
+	// ExternalEtcdPKI is where kubeha puts, on every master, the files of
+	// the apiservers' client of an external etcd: the etcd CA's
+	// certificate and a client certificate and key it signed. The
+	// ClusterConfiguration names them (Cluster), so kubeadm init reads
+	// them there and uploads them for control-plane joins.
+	ExternalEtcdPKI    = "/etc/kubernetes/pki/external-etcd"
+	ExternalEtcdCAFile = ExternalEtcdPKI + "/ca.crt"
+	ExternalEtcdCert   = ExternalEtcdPKI + "/client.crt"
+	ExternalEtcdKey    = ExternalEtcdPKI + "/client.key"
 	// GoawayChance makes the apiserver ask a small share of HTTP/2 clients
 	// to reconnect, so long-lived connections spread again after an
 	// apiserver restart instead of piling onto the survivors (seed 002).
@@ -144,9 +151,9 @@ func Cluster(c *inventory.Cluster) ClusterConfiguration {
 	if e := c.Spec.Etcd; e.Topology == inventory.EtcdExternal && e.External != nil {
 		cc.Etcd = &Etcd{External: &ExternalEtcd{
 			Endpoints: e.External.Endpoints,
-			CAFile:    ExternalEtcdPKI + "/ca.crt",
-			CertFile:  ExternalEtcdPKI + "/client.crt",
-			KeyFile:   ExternalEtcdPKI + "/client.key",
+			CAFile:    ExternalEtcdCAFile,
+			CertFile:  ExternalEtcdCert,
+			KeyFile:   ExternalEtcdKey,
 		}}
 	}
 	return cc

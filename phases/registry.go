@@ -17,6 +17,9 @@ func Registry() []Phase {
 		PrepareHosts{},
 		RemoveNodes{},
 		&ConfigureLoadBalancer{},
+		// Before init: kubeadm init reads the external etcd's client
+		// files and reaches its endpoints.
+		ConfigureEtcdClient{},
 		InitControlPlane{},
 		UpgradeCluster{},
 		IssueAPIServerCerts{},
