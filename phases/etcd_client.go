@@ -13,7 +13,8 @@ import (
 
 // ConfigureEtcdClient gives every master, with an external etcd, the files
 // the apiservers reach etcd with: the etcd CA's certificate and a client
-// certificate and key, at the paths the rendered ClusterConfiguration
+// certificate and key (the operator's, or those the etcd-cluster phase
+// issued on the first etcd host, the CA's key staying there), at the paths the rendered ClusterConfiguration
 // names (kubeadm.ExternalEtcdCAFile, ExternalEtcdCert, ExternalEtcdKey).
 // Before the cluster exists it checks, from the first master and with
 // those files, that every etcd endpoint answers healthy: kubeadm init
@@ -44,15 +45,32 @@ func (ConfigureEtcdClient) Inputs(c *inventory.Cluster) any {
 // enough that a wrong address fails the run soon.
 const etcdHealthSecs = 15
 
-// etcdClientFiles are the three files every master gets, read from this
-// machine (the inventory's caFile, certFile and keyFile). The key is
-// marked secret: putFiles sends it on stdin, never in a command line, and
-// it lands 0600.
-func etcdClientFiles(c *inventory.Cluster) ([]fileSpec, error) {
-	x := c.Spec.Etcd.External
-	if x == nil {
-		return nil, fmt.Errorf("spec.etcd.external: missing")
+// etcdClientFiles are the three files every master gets: read from this
+// machine (the inventory's caFile, certFile and keyFile), or, for the etcd
+// kubeha builds, from its first etcd host, where the etcd-cluster phase
+// issued them (none yet: nil). The key is marked secret: putFiles sends it
+// on stdin, never in a command line, and it lands 0600.
+func etcdClientFiles(ctx context.Context, env *Env) ([]fileSpec, error) {
+	c := env.Cluster
+	files := func(ca, cert, key []byte) []fileSpec {
+		return []fileSpec{
+			{Path: kubeadm.ExternalEtcdCAFile, Mode: 0o644, Content: ca},
+			{Path: kubeadm.ExternalEtcdCert, Mode: 0o644, Content: cert},
+			{Path: kubeadm.ExternalEtcdKey, Mode: 0o600, Content: key, Secret: true},
+		}
 	}
+	if c.BuildsEtcd() {
+		first := c.EtcdHosts()[0].Name
+		b, err := readFiles(ctx, env, first, "read the apiservers' etcd client certificate", etcdCACert, apiserverEtcdClientCert, apiserverEtcdClientKey)
+		if err != nil {
+			return nil, &HostError{Host: first, Err: err}
+		}
+		if b == nil {
+			return nil, nil
+		}
+		return files(b[0], b[1], b[2]), nil
+	}
+	x := c.Spec.Etcd.External
 	read := func(field, p string) ([]byte, error) {
 		b, err := os.ReadFile(inventory.LocalPath(p))
 		if err != nil {
@@ -72,11 +90,13 @@ func etcdClientFiles(c *inventory.Cluster) ([]fileSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []fileSpec{
-		{Path: kubeadm.ExternalEtcdCAFile, Mode: 0o644, Content: ca},
-		{Path: kubeadm.ExternalEtcdCert, Mode: 0o644, Content: cert},
-		{Path: kubeadm.ExternalEtcdKey, Mode: 0o600, Content: key, Secret: true},
-	}, nil
+	return files(ca, cert, key), nil
+}
+
+// notIssuedYet says why every master is pending while the first etcd
+// host has not issued the apiservers' client certificate.
+func notIssuedYet(c *inventory.Cluster) string {
+	return "write the etcd client files once the etcd-cluster phase has issued them on " + c.EtcdHosts()[0].Name
 }
 
 // external reports whether c's etcd is external: only then does this
@@ -91,7 +111,7 @@ func (ConfigureEtcdClient) Probe(ctx context.Context, env *Env) (Work, error) {
 	if !external(c) {
 		return Work{Reasons: map[string]string{}}, nil
 	}
-	files, err := etcdClientFiles(c)
+	files, err := etcdClientFiles(ctx, env)
 	if err != nil {
 		return Work{}, err
 	}
@@ -103,6 +123,13 @@ func (ConfigureEtcdClient) Probe(ctx context.Context, env *Env) (Work, error) {
 	var masters []string
 	for _, m := range c.Masters() {
 		masters = append(masters, m.Name)
+	}
+	if files == nil {
+		w := Work{Targets: masters, Pending: masters, Reasons: map[string]string{}}
+		for _, m := range masters {
+			w.Reasons[m] = notIssuedYet(c)
+		}
+		return w, nil
 	}
 	return ProbePending(ctx, env, masters, func(ctx context.Context, host string) (string, error) {
 		pr, err := env.probe(ctx, host, files, scripts.Script{})
@@ -128,9 +155,12 @@ func (ConfigureEtcdClient) Run(ctx context.Context, env *Env, w Work) error {
 	if !external(c) || len(w.Pending) == 0 {
 		return nil
 	}
-	files, err := etcdClientFiles(c)
+	files, err := etcdClientFiles(ctx, env)
 	if err != nil {
 		return err
+	}
+	if files == nil {
+		return fmt.Errorf("%s has no apiserver-etcd-client certificate: run kubeha phase etcd-cluster first", c.EtcdHosts()[0].Name)
 	}
 	first := c.Masters()[0].Name
 	return ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
@@ -161,15 +191,20 @@ type etcdHealthData struct {
 // for its version and fails on any that does not answer.
 func etcdHealthScript(c *inventory.Cluster) scripts.Script {
 	var eps []string
-	for _, ep := range c.Spec.Etcd.External.Endpoints {
+	for _, ep := range c.EtcdEndpoints() {
 		eps = append(eps, strings.TrimSuffix(ep, "/"))
+	}
+	fix := "start etcd there, let this host reach it on that port, or set spec.etcd.external.endpoints, " +
+		"caFile, certFile and keyFile to the endpoints and a client certificate of one etcd cluster"
+	if c.BuildsEtcd() {
+		fix = "see why on that etcd host (crictl ps -a, crictl logs of its etcd container, journalctl -u kubelet) " +
+			"and that this host reaches it on port 2379, then run kubeha apply again"
 	}
 	return scripts.Render("phases/etcd-health", etcdHealthData{
 		Endpoints: eps,
 		CA:        kubeadm.ExternalEtcdCAFile, Cert: kubeadm.ExternalEtcdCert, Key: kubeadm.ExternalEtcdKey,
 		Secs: etcdHealthSecs,
-		Fix: "start etcd there, let this host reach it on that port, or set spec.etcd.external.endpoints, " +
-			"caFile, certFile and keyFile to the endpoints and a client certificate of one etcd cluster",
+		Fix:  fix,
 	})
 }
 

@@ -18,7 +18,8 @@ func Registry() []Phase {
 		RemoveNodes{},
 		&ConfigureLoadBalancer{},
 		// Before init: kubeadm init reads the external etcd's client
-		// files and reaches its endpoints.
+		// files and reaches its endpoints, which must be healthy.
+		BuildEtcdCluster{},
 		ConfigureEtcdClient{},
 		InitControlPlane{},
 		UpgradeCluster{},

@@ -89,6 +89,16 @@ func scriptCases() []scriptCase {
 			return etcdHealthScript(c)
 		}},
 		{"etcdClientCleanUp", func(string) scripts.Script { return etcdClientCleanUp() }},
+		// etcd_cluster.go
+		{"etcdMemberProbeScript", func(string) scripts.Script { return etcdMemberProbeScript() }},
+		{"etcdCAScript", func(string) scripts.Script { return etcdCAScript() }},
+		{"readFiles", func(v string) scripts.Script {
+			return scripts.Render("phases/etcd-files-read", struct{ Files []string }{[]string{v, etcdCAKey}})
+		}},
+		{"etcdMemberScript first", func(string) scripts.Script { return etcdMemberScript(true, true) }},
+		{"etcdMemberScript other", func(string) scripts.Script { return etcdMemberScript(false, false) }},
+		{"etcdWaitScript", func(string) scripts.Script { return etcdWaitScript() }},
+		{"etcdTeardownScript", func(string) scripts.Script { return etcdTeardownScript() }},
 		// verify.go
 		{"verifyScript", func(v string) scripts.Script {
 			c := scriptCluster(v)
