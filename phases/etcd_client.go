@@ -14,8 +14,9 @@ import (
 // ConfigureEtcdClient gives every master, with an external etcd, the files
 // the apiservers reach etcd with: the etcd CA's certificate and a client
 // certificate and key (the operator's, or those the etcd-cluster phase
-// issued on the first etcd host, the CA's key staying there), at the paths the rendered ClusterConfiguration
-// names (kubeadm.ExternalEtcdCAFile, ExternalEtcdCert, ExternalEtcdKey).
+// issued on the first etcd host, the CA's key staying there), at the
+// paths the rendered ClusterConfiguration names
+// (kubeadm.ExternalEtcdCAFile, ExternalEtcdCert, ExternalEtcdKey).
 // Before the cluster exists it checks, from the first master and with
 // those files, that every etcd endpoint answers healthy: kubeadm init
 // could not start otherwise, and its own error would name neither the
@@ -31,13 +32,14 @@ func (ConfigureEtcdClient) Title() string {
 	return "Give the masters the external etcd's client certificate and check its endpoints"
 }
 
-// Inputs: the etcd settings and the masters. The files' contents are not
+// Inputs: the etcd settings, the masters and the etcd hosts (whose
+// addresses are the endpoints checked). The files' contents are not
 // inputs: the probe compares them with the hosts on every run.
 func (ConfigureEtcdClient) Inputs(c *inventory.Cluster) any {
 	return struct {
-		Etcd    inventory.Etcd
-		Masters []inventory.Host
-	}{c.Spec.Etcd, c.Masters()}
+		Etcd             inventory.Etcd
+		Masters, Members []inventory.Host
+	}{c.Spec.Etcd, c.Masters(), c.EtcdHosts()}
 }
 
 // etcdHealthSecs is how long the check waits for each endpoint to answer
