@@ -3,6 +3,8 @@ package inventory
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 )
 
 // Load reads, defaults and validates the inventory at path. On success it
@@ -28,4 +30,15 @@ func Parse(data []byte) (*Cluster, Problems, error) {
 		return nil, nil, ps
 	}
 	return &c, ps, nil
+}
+
+// LocalPath is p, a *local path* of the inventory, as this machine opens
+// it: a leading ~/ is the home directory of the user running kubeha.
+func LocalPath(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
 }

@@ -8,6 +8,11 @@
 // rely on every field being present and sane.
 package inventory
 
+import (
+	"net"
+	"strconv"
+)
+
 // APIVersion and Kind identify a kubeha inventory document.
 const (
 	APIVersion = "kubeha.io/v1alpha1"
@@ -19,6 +24,11 @@ const (
 	RoleMaster       = "master"
 	RoleWorker       = "worker"
 	RoleLoadBalancer = "loadbalancer"
+	// RoleEtcd hosts run nothing but a member of the external etcd
+	// cluster kubeha builds (etcd.topology external without endpoints),
+	// as a static pod of a standalone kubelet: they are not nodes of the
+	// Kubernetes cluster.
+	RoleEtcd = "etcd"
 )
 
 // Load-balancer modes, placements and local proxies.
@@ -166,7 +176,8 @@ type LBImages struct {
 }
 
 // Etcd selects stacked etcd (on the masters, managed by kubeadm) or an
-// external cluster the operator runs.
+// external cluster: one the operator runs (External with endpoints), or
+// one kubeha builds on the hosts with role etcd (no endpoints).
 type Etcd struct {
 	Topology string        `yaml:"topology,omitempty"`
 	External *ExternalEtcd `yaml:"external,omitempty"`
@@ -253,6 +264,41 @@ func (c *Cluster) Workers() []Host { return c.hostsWithRole(RoleWorker) }
 
 // LoadBalancers returns the hosts with role loadbalancer, in inventory order.
 func (c *Cluster) LoadBalancers() []Host { return c.hostsWithRole(RoleLoadBalancer) }
+
+// EtcdHosts returns the hosts with role etcd, in inventory order. The
+// first one is where the etcd CA is made.
+func (c *Cluster) EtcdHosts() []Host { return c.hostsWithRole(RoleEtcd) }
+
+// BuildsEtcd reports whether kubeha builds the external etcd cluster, on
+// the etcd hosts: topology external and no endpoints of the operator's.
+func (c *Cluster) BuildsEtcd() bool {
+	e := c.Spec.Etcd
+	return e.Topology == EtcdExternal && (e.External == nil || len(e.External.Endpoints) == 0)
+}
+
+// EtcdClientPort and EtcdPeerPort are where the members of an etcd
+// cluster kubeha builds listen (kubeadm's defaults).
+const (
+	EtcdClientPort = 2379
+	EtcdPeerPort   = 2380
+)
+
+// EtcdEndpoints are the client URLs of an external etcd: the operator's,
+// or those of the members kubeha builds, one per etcd host at its internal
+// address. Nil with stacked etcd.
+func (c *Cluster) EtcdEndpoints() []string {
+	if c.Spec.Etcd.Topology != EtcdExternal {
+		return nil
+	}
+	if !c.BuildsEtcd() {
+		return c.Spec.Etcd.External.Endpoints
+	}
+	var out []string
+	for _, h := range c.EtcdHosts() {
+		out = append(out, "https://"+net.JoinHostPort(h.InternalAddress, strconv.Itoa(EtcdClientPort)))
+	}
+	return out
+}
 
 // Host returns the host with the given name.
 func (c *Cluster) Host(name string) (Host, bool) {

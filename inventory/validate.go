@@ -252,7 +252,7 @@ func (v *validator) hosts() {
 				addrs[a] = p
 			}
 		}
-		if v.oneOf(p+".role", h.Role, RoleMaster, RoleWorker, RoleLoadBalancer) && h.Role == RoleMaster {
+		if v.oneOf(p+".role", h.Role, RoleMaster, RoleWorker, RoleLoadBalancer, RoleEtcd) && h.Role == RoleMaster {
 			masters++
 		}
 		if hs := h.SSH; hs != nil {
@@ -413,25 +413,57 @@ func (v *validator) etcd() {
 	if !v.oneOf("spec.etcd.topology", e.Topology, EtcdStacked, EtcdExternal) {
 		return
 	}
+	etcdHosts := v.etcdHostPaths()
 	if e.Topology == EtcdStacked {
 		if e.External != nil {
 			v.warnf("spec.etcd.external", "remove it, or set topology: external", "ignored with topology stacked")
 		}
+		for _, p := range etcdHosts {
+			v.errorf(p, "set spec.etcd.topology: external for kubeha to build etcd on the hosts with role etcd, or give this host another role",
+				"role etcd needs etcd topology external")
+		}
 		return
 	}
 	const p = "spec.etcd.external"
-	if e.External == nil {
-		v.errorf(p, "give endpoints, caFile, certFile and keyFile of your etcd cluster", "topology external needs external")
+	if v.c.BuildsEtcd() {
+		// kubeha builds etcd on the etcd hosts and issues the apiservers'
+		// client certificate itself.
+		switch n := len(etcdHosts); {
+		case n == 0:
+			v.errorf(p+".endpoints", "list every etcd member's client URL with caFile, certFile and keyFile, e.g. https://10.0.0.21:2379, "+
+				"or add 3 hosts with role etcd for kubeha to build etcd on", "missing")
+		case n%2 == 0 || n == 1:
+			v.errorf("spec.hosts", "use 3 or 5 hosts with role etcd", "%s: etcd tolerates %s",
+				count(n, "etcd host"), count((n-1)/2, "failed member"))
+		case n > 5:
+			v.warnf("spec.hosts", "use 3 or 5 hosts with role etcd, as etcd advises", "%s: every write waits for a majority of them", count(n, "etcd host"))
+		}
+		if x := e.External; x != nil && (x.CAFile != "" || x.CertFile != "" || x.KeyFile != "") {
+			v.warnf(p, "remove caFile, certFile and keyFile, or list the endpoints of your own etcd",
+				"ignored without endpoints: kubeha issues the client certificate of the etcd it builds")
+		}
 		return
 	}
-	if len(e.External.Endpoints) == 0 {
-		v.errorf(p+".endpoints", "list every etcd member's client URL, e.g. https://10.0.0.21:2379", "missing")
+	for _, hp := range etcdHosts {
+		v.errorf(hp, "remove spec.etcd.external.endpoints for kubeha to build etcd on the hosts with role etcd, or give this host another role",
+			"role etcd is for an etcd cluster kubeha builds, but spec.etcd.external.endpoints names the operator's")
 	}
 	for _, f := range []struct{ name, val string }{{"caFile", e.External.CAFile}, {"certFile", e.External.CertFile}, {"keyFile", e.External.KeyFile}} {
 		if f.val == "" {
 			v.errorf(p+"."+f.name, "give the path of the file on this machine", "missing")
 		}
 	}
+}
+
+// etcdHostPaths are the YAML paths of the roles of the etcd hosts.
+func (v *validator) etcdHostPaths() []string {
+	var out []string
+	for i, h := range v.c.Spec.Hosts {
+		if h.Role == RoleEtcd {
+			out = append(out, fmt.Sprintf("spec.hosts[%d].role", i))
+		}
+	}
+	return out
 }
 
 func (v *validator) network() {

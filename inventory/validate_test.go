@@ -139,7 +139,23 @@ func TestValidateRules(t *testing.T) {
 			c.Spec.Hosts = append(c.Spec.Hosts, Host{Name: "lb1", Address: "192.168.8.200", Role: RoleLoadBalancer})
 		}, "spec.hosts", "placement is masters", true},
 		{"unknown etcd topology", func(c *Cluster) { c.Spec.Etcd.Topology = "separate" }, "spec.etcd.topology", `unknown value "separate"`, false},
-		{"external etcd without details", func(c *Cluster) { c.Spec.Etcd.Topology = EtcdExternal }, "spec.etcd.external", "needs external", false},
+		{"external etcd without endpoints or etcd hosts", func(c *Cluster) { c.Spec.Etcd.Topology = EtcdExternal }, "spec.etcd.external.endpoints", "missing", false},
+		{"two etcd hosts", func(c *Cluster) { withEtcdHosts(c, 2) }, "spec.hosts", "2 etcd hosts: etcd tolerates 0 failed members", false},
+		{"one etcd host", func(c *Cluster) { withEtcdHosts(c, 1) }, "spec.hosts", "1 etcd host: etcd tolerates 0 failed members", false},
+		{"four etcd hosts", func(c *Cluster) { withEtcdHosts(c, 4) }, "spec.hosts", "4 etcd hosts: etcd tolerates 1 failed member", false},
+		{"seven etcd hosts", func(c *Cluster) { withEtcdHosts(c, 7) }, "spec.hosts", "7 etcd hosts: every write waits for a majority", true},
+		{"etcd hosts with stacked etcd", func(c *Cluster) {
+			withEtcdHosts(c, 3)
+			c.Spec.Etcd.Topology = EtcdStacked
+		}, "spec.hosts[5].role", "role etcd needs etcd topology external", false},
+		{"etcd hosts beside the operator's etcd", func(c *Cluster) {
+			withEtcdHosts(c, 3)
+			c.Spec.Etcd.External = &ExternalEtcd{Endpoints: []string{"https://10.0.0.21:2379"}, CAFile: "a", CertFile: "b", KeyFile: "c"}
+		}, "spec.hosts[4].role", "names the operator's", false},
+		{"client files of an etcd kubeha builds", func(c *Cluster) {
+			withEtcdHosts(c, 3)
+			c.Spec.Etcd.External = &ExternalEtcd{CAFile: "a"}
+		}, "spec.etcd.external", "kubeha issues the client certificate", true},
 		{"external etcd http endpoint", func(c *Cluster) {
 			c.Spec.Etcd = Etcd{Topology: EtcdExternal, External: &ExternalEtcd{Endpoints: []string{"http://10.0.0.21:2379"}, CAFile: "a", CertFile: "b", KeyFile: "c"}}
 		}, "spec.etcd.external.endpoints[0]", "not an https URL", false},
@@ -201,6 +217,37 @@ func TestValidateRules(t *testing.T) {
 			}
 			t.Fatalf("no problem at %s containing %q; got:\n%v", tt.path, tt.contain, ps)
 		})
+	}
+}
+
+// withEtcdHosts gives c n hosts with role etcd, for an etcd cluster kubeha
+// builds.
+func withEtcdHosts(c *Cluster, n int) {
+	for i := range n {
+		c.Spec.Hosts = append(c.Spec.Hosts, Host{Name: fmt.Sprintf("etcd-%d", i+1), Address: fmt.Sprintf("192.168.8.%d", 21+i), Role: RoleEtcd})
+	}
+	c.Spec.Etcd.Topology = EtcdExternal
+}
+
+// TestEtcdHostsBuildEtcd: three or five etcd hosts with topology external
+// and no endpoints are an etcd cluster kubeha builds, with no problem; its
+// endpoints are the hosts' internal addresses on the client port.
+func TestEtcdHostsBuildEtcd(t *testing.T) {
+	for _, n := range []int{3, 5} {
+		c := base()
+		withEtcdHosts(c, n)
+		Default(c)
+		if ps := Validate(c); len(ps) != 0 {
+			t.Errorf("%d etcd hosts: %v", n, ps)
+		}
+		if !c.BuildsEtcd() || len(c.EtcdEndpoints()) != n || c.EtcdEndpoints()[0] != "https://192.168.8.21:2379" {
+			t.Errorf("%d etcd hosts: builds %v, endpoints %v", n, c.BuildsEtcd(), c.EtcdEndpoints())
+		}
+	}
+	c := base()
+	c.Spec.Etcd = Etcd{Topology: EtcdExternal, External: &ExternalEtcd{Endpoints: []string{"https://10.0.0.21:2379"}}}
+	if c.BuildsEtcd() || len(c.EtcdEndpoints()) != 1 {
+		t.Errorf("the operator's etcd: builds %v, endpoints %v", c.BuildsEtcd(), c.EtcdEndpoints())
 	}
 }
 

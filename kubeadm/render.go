@@ -25,8 +25,15 @@ const (
 	// (a cluster-admin client certificate and key, renewed by kubeadm certs
 	// renew and kubeadm upgrade).
 	AdminConfPath = "/etc/kubernetes/admin.conf"
-	// ExternalEtcdPKI is where the external etcd client files are placed.
-	ExternalEtcdPKI = "/etc/kubernetes/pki/external-etcd"
+	// ExternalEtcdPKI is where kubeha puts, on every master, the files of
+	// the apiservers' client of an external etcd: the etcd CA's
+	// certificate and a client certificate and key it signed. The
+	// ClusterConfiguration names them (Cluster), so kubeadm init reads
+	// them there and uploads them for control-plane joins.
+	ExternalEtcdPKI    = "/etc/kubernetes/pki/external-etcd"
+	ExternalEtcdCAFile = ExternalEtcdPKI + "/ca.crt"
+	ExternalEtcdCert   = ExternalEtcdPKI + "/client.crt"
+	ExternalEtcdKey    = ExternalEtcdPKI + "/client.key"
 	// GoawayChance makes the apiserver ask a small share of HTTP/2 clients
 	// to reconnect, so long-lived connections spread again after an
 	// apiserver restart instead of piling onto the survivors (seed 002).
@@ -141,15 +148,92 @@ func Cluster(c *inventory.Cluster) ClusterConfiguration {
 			CertSANs:  CertSANs(c),
 		},
 	}
-	if e := c.Spec.Etcd; e.Topology == inventory.EtcdExternal && e.External != nil {
+	if c.Spec.Etcd.Topology == inventory.EtcdExternal {
 		cc.Etcd = &Etcd{External: &ExternalEtcd{
-			Endpoints: e.External.Endpoints,
-			CAFile:    ExternalEtcdPKI + "/ca.crt",
-			CertFile:  ExternalEtcdPKI + "/client.crt",
-			KeyFile:   ExternalEtcdPKI + "/client.key",
+			Endpoints: c.EtcdEndpoints(),
+			CAFile:    ExternalEtcdCAFile,
+			CertFile:  ExternalEtcdCert,
+			KeyFile:   ExternalEtcdKey,
 		}}
 	}
 	return cc
+}
+
+// EtcdMemberConfigPath is where an etcd host keeps its member's config.
+const EtcdMemberConfigPath = ConfigDir + "/kubeadm-etcd.yaml"
+
+// EtcdMemberConfig renders the config that `kubeadm init phase certs
+// etcd-ca|etcd-server|etcd-peer|etcd-healthcheck-client|apiserver-etcd-client
+// --config` and `kubeadm init phase etcd local --config` take on etcd host
+// h of the etcd cluster kubeha builds (kubeadm's guide "Set up a High
+// Availability etcd cluster with kubeadm"): the member is named after h and
+// advertises its internal address, where its certificates are valid, and
+// starts as one of a new cluster of every etcd host. kubeadm derives the
+// rest of the member's URLs from the advertise address (clients on it and
+// 127.0.0.1:2379, peers on it:2380, metrics on 127.0.0.1:2381). The
+// Kubernetes version is set so that kubeadm picks its etcd image without
+// asking the network.
+func EtcdMemberConfig(c *inventory.Cluster, h inventory.Host) ([]byte, error) {
+	var initial []string
+	for _, m := range c.EtcdHosts() {
+		initial = append(initial, m.Name+"=https://"+net.JoinHostPort(m.InternalAddress, strconv.Itoa(inventory.EtcdPeerPort)))
+	}
+	init := InitConfiguration{
+		APIVersion:       APIVersion,
+		Kind:             "InitConfiguration",
+		NodeRegistration: NodeRegistration{Name: h.Name, CRISocket: CRISocket},
+		LocalAPIEndpoint: APIEndpoint{AdvertiseAddress: h.InternalAddress},
+	}
+	cc := ClusterConfiguration{
+		APIVersion:        APIVersion,
+		Kind:              "ClusterConfiguration",
+		ClusterName:       c.Metadata.Name,
+		KubernetesVersion: c.Spec.KubernetesVersion,
+		Etcd: &Etcd{Local: &LocalEtcd{
+			ServerCertSANs: []string{h.InternalAddress},
+			PeerCertSANs:   []string{h.InternalAddress},
+			ExtraArgs: []Arg{
+				{Name: "initial-cluster", Value: strings.Join(initial, ",")},
+				{Name: "initial-cluster-state", Value: "new"},
+			},
+		}},
+	}
+	return marshalDocs(init, cc)
+}
+
+// EtcdKubeletConfigPath is where an etcd host keeps its standalone
+// kubelet's configuration (EtcdKubeletConfig).
+const EtcdKubeletConfigPath = ConfigDir + "/etcd-kubelet.yaml"
+
+// EtcdKubeletConfig renders the KubeletConfiguration of an etcd host's
+// kubelet, which runs standalone (no apiserver, no kubeconfig) and starts
+// the static pods in /etc/kubernetes/manifests: the etcd member. The
+// inventory's kubeletConfiguration is merged over kubeha's, as on the
+// nodes (cgroup driver, eviction, swap), except for what keeps this kubelet
+// safe, which is set last: as kubeadm's guide has it, it authenticates and
+// authorises no one (there is no apiserver to ask), so anyone who reached
+// its port could exec into the etcd pod and read the member's keys. It
+// therefore listens on 127.0.0.1 only, its read-only port and healthz
+// included.
+func EtcdKubeletConfig(c *inventory.Cluster) ([]byte, error) {
+	base := map[string]any{
+		"apiVersion":   "kubelet.config.k8s.io/v1beta1",
+		"kind":         "KubeletConfiguration",
+		"cgroupDriver": "systemd",
+	}
+	cfg := merge(base, c.Spec.Kubeadm.KubeletConfiguration)
+	for k, v := range map[string]any{
+		"authentication":           map[string]any{"anonymous": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}},
+		"authorization":            map[string]any{"mode": "AlwaysAllow"},
+		"address":                  "127.0.0.1",
+		"healthzBindAddress":       "127.0.0.1",
+		"readOnlyPort":             0,
+		"containerRuntimeEndpoint": CRISocket,
+		"staticPodPath":            "/etc/kubernetes/manifests",
+	} {
+		cfg[k] = v
+	}
+	return marshalDocs(sortedMap(cfg))
 }
 
 // KubeletConfig is the KubeletConfiguration document: kubeha sets nothing

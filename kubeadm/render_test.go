@@ -56,6 +56,21 @@ func rendered(t *testing.T) map[string][]byte {
 				t.Fatal(err)
 			}
 		}
+		for _, h := range c.EtcdHosts() {
+			if out[name+"/etcd-member-"+h.Name+".yaml"], err = EtcdMemberConfig(c, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(c.EtcdHosts()) > 0 {
+			// kubeadm validates a KubeletConfiguration beside the
+			// configuration it belongs to.
+			kc, err := EtcdKubeletConfig(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			member, _ := EtcdMemberConfig(c, c.EtcdHosts()[0])
+			out[name+"/etcd-kubelet.yaml"] = append(append(member, "---\n"...), kc...)
+		}
 	}
 	return out
 }

@@ -86,9 +86,13 @@ type Etcd struct {
 	External *ExternalEtcd `yaml:"external,omitempty"`
 }
 
-// LocalEtcd is kubeadm's own etcd on each master.
+// LocalEtcd is an etcd kubeadm runs as a static pod: on each master
+// (stacked), or on an etcd host of an external cluster kubeha builds.
 type LocalEtcd struct {
-	DataDir string `yaml:"dataDir,omitempty"`
+	DataDir        string   `yaml:"dataDir,omitempty"`
+	ExtraArgs      []Arg    `yaml:"extraArgs,omitempty"`
+	ServerCertSANs []string `yaml:"serverCertSANs,omitempty"`
+	PeerCertSANs   []string `yaml:"peerCertSANs,omitempty"`
 }
 
 // ExternalEtcd is an etcd cluster kubeha does not run.

@@ -140,7 +140,7 @@ func (n Nginx) Render() ([]byte, error) { return render("nginx.conf.tmpl", n) }
 // Hosts returns the hosts that run a load balancer in c's mode, in
 // inventory order: the VIP holders for keepalived-haproxy and kube-vip
 // (for kube-vip, always the masters); for the local
-// proxy every node, except masters when the endpoint port is the
+// proxy every node (etcd hosts are none), except masters when the endpoint port is the
 // apiserver's own (they reach their own apiserver on 127.0.0.1:6443); none
 // for an external SLB.
 func Hosts(c *inventory.Cluster) []inventory.Host {
@@ -150,7 +150,7 @@ func Hosts(c *inventory.Cluster) []inventory.Host {
 	case inventory.ModeLocalProxy:
 		var out []inventory.Host
 		for _, h := range c.Spec.Hosts {
-			if h.Role == inventory.RoleLoadBalancer || (h.Role == inventory.RoleMaster && c.Spec.ControlPlaneEndpoint.Port == inventory.APIServerPort) {
+			if h.Role == inventory.RoleLoadBalancer || h.Role == inventory.RoleEtcd || (h.Role == inventory.RoleMaster && c.Spec.ControlPlaneEndpoint.Port == inventory.APIServerPort) {
 				continue
 			}
 			out = append(out, h)

@@ -20,7 +20,7 @@ import (
 const imageStage = "/var/tmp/kubeha-images"
 
 // InstallArtifacts uploads, from the inventory's bundle, what each node
-// lacks of kubeadm, kubelet, kubectl, the kubelet units, the CNI plugins and
+// and etcd host lacks of kubeadm, kubelet, kubectl, the kubelet units, the CNI plugins and
 // the images, for sites whose hosts cannot download anything.
 type InstallArtifacts struct {
 	// manifest is loaded and verified once per run.
@@ -143,7 +143,8 @@ func (a *InstallArtifacts) Probe(ctx context.Context, env *Env) (Work, error) {
 	if err != nil {
 		return Work{}, err
 	}
-	return ProbePending(ctx, env, nodeNames(c), func(ctx context.Context, host string) (string, error) {
+	// The etcd hosts too: their kubelet runs etcd from the bundle's images.
+	return ProbePending(ctx, env, kubeletHostNames(c), func(ctx context.Context, host string) (string, error) {
 		files, images, err := a.hostState(ctx, env, host, m)
 		if err != nil || len(files)+len(images) == 0 {
 			return "", err

@@ -20,7 +20,7 @@ type stubbedRun struct {
 
 // harmlessTools are the commands scripts may run for real in
 // a stubbedShell: they read and write only the files they are given.
-var harmlessTools = []string{"awk", "basename", "cat", "cmp", "cp", "date", "grep", "ls", "rm", "sed", "sleep", "tr", "touch", "wc"}
+var harmlessTools = []string{"awk", "basename", "cat", "cmp", "cp", "date", "grep", "ls", "rm", "rmdir", "sed", "sleep", "tr", "touch", "wc"}
 
 // stubbedShell runs scripts with the commands it was made with replaced
 // by one stub and no command in reach but those and harmlessTools (PATH

@@ -236,7 +236,7 @@ func (GatherFacts) Run(ctx context.Context, env *Env, w Work) error {
 			// write config lines either.
 			problems = append(problems, fmt.Sprintf("the interface holding %s is named %q, which kubeha will not write into a config: set spec.loadBalancer.interface", h.InternalAddress, f.Interface))
 		}
-		if h.Role != inventory.RoleLoadBalancer {
+		if runsKubelet(h) {
 			if !f.Containerd {
 				problems = append(problems, "containerd is not running (/run/containerd/containerd.sock missing): install and start containerd")
 			}
@@ -258,7 +258,7 @@ func (GatherFacts) Run(ctx context.Context, env *Env, w Work) error {
 		if len(problems) > 0 {
 			return fmt.Errorf("unsupported host: %s", strings.Join(problems, "; "))
 		}
-		if _, set := env.Cluster.Spec.Kubeadm.KubeletConfiguration["resolvConf"]; f.LoopbackResolversOnly() && !set && h.Role != inventory.RoleLoadBalancer {
+		if _, set := env.Cluster.Spec.Kubeadm.KubeletConfiguration["resolvConf"]; f.LoopbackResolversOnly() && !set && isNode(h) {
 			log.Warn(fmt.Sprintf("/etc/resolv.conf names only loopback nameservers (%s): CoreDNS will detect a forwarding loop and crash; set spec.kubeadm.kubeletConfiguration.resolvConf to a file with real upstreams (with systemd-resolved: /run/systemd/resolve/resolv.conf)", strings.Join(f.Resolvers, " ")))
 		}
 		log.Info(fmt.Sprintf("%s %s, %s, interface %s, kubeadm %s", f.OSID, f.OSVersion, f.Init, f.Interface, f.Kubeadm))
@@ -274,7 +274,7 @@ var ipvsModules = []string{"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"}
 // error naming the modules otherwise.
 func ipvsCheck(c *inventory.Cluster, h inventory.Host, f *Facts) (msg string, fatal bool) {
 	n := c.Spec.Network
-	if n.KubeProxyMode != inventory.ProxyModeIPVS || f.IPVS || h.Role == inventory.RoleLoadBalancer {
+	if n.KubeProxyMode != inventory.ProxyModeIPVS || f.IPVS || !isNode(h) {
 		return "", false
 	}
 	if n.KubeProxyFallbackMode != "" {

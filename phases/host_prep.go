@@ -44,8 +44,13 @@ func (PrepareHosts) Title() string {
 // Modules returns the kernel modules host needs with kube-proxy in
 // proxyMode.
 func Modules(h inventory.Host, proxyMode string) []string {
-	if h.Role == inventory.RoleLoadBalancer {
+	switch h.Role {
+	case inventory.RoleLoadBalancer:
 		return nil
+	case inventory.RoleEtcd:
+		// containerd's snapshotter; the member's pod has the host's
+		// network, so nothing bridges or proxies there.
+		return []string{"overlay"}
 	}
 	m := []string{"overlay", "br_netfilter"}
 	if proxyMode == inventory.ProxyModeIPVS {
@@ -57,7 +62,7 @@ func Modules(h inventory.Host, proxyMode string) []string {
 func sysctlFile(c *inventory.Cluster, h inventory.Host) []byte {
 	var b strings.Builder
 	b.WriteString("# Managed by kubeha.\n")
-	if h.Role != inventory.RoleLoadBalancer {
+	if isNode(h) {
 		b.WriteString("net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\n")
 	}
 	if runsVIP(c, h) && c.Spec.LoadBalancer.Mode == inventory.ModeKeepalivedHAProxy {
@@ -183,6 +188,8 @@ type firewalldRule struct {
 //   - masters: the apiserver, etcd's client and peer ports, the kubelet,
 //     the controller-manager and the scheduler;
 //   - workers: the kubelet and the NodePort range, TCP and UDP;
+//   - etcd hosts: etcd's client and peer ports (their kubelet listens on
+//     127.0.0.1 only);
 //   - load-balancer holders: the endpoint's port, and VRRP (IP protocol
 //     112) between keepalived peers; kube-vip needs only the apiserver's
 //     6443 (its endpoint port), which masters have open already, as its
@@ -213,6 +220,8 @@ func firewalldRules(c *inventory.Cluster, h inventory.Host) []firewalldRule {
 		for _, p := range []string{"10250/tcp", "30000-32767/tcp", "30000-32767/udp"} {
 			port(p)
 		}
+	case inventory.RoleEtcd:
+		port(fmt.Sprintf("%d-%d/tcp", inventory.EtcdClientPort, inventory.EtcdPeerPort))
 	}
 	if runsVIP(c, h) {
 		if p := fmt.Sprintf("%d/tcp", c.Spec.ControlPlaneEndpoint.Port); h.Role != inventory.RoleMaster || c.Spec.ControlPlaneEndpoint.Port != inventory.APIServerPort {
@@ -222,7 +231,7 @@ func firewalldRules(c *inventory.Cluster, h inventory.Host) []firewalldRule {
 			r = append(r, firewalldRule{Kind: "protocol", Value: "vrrp"})
 		}
 	}
-	if h.Role != inventory.RoleLoadBalancer {
+	if isNode(h) {
 		for _, cidr := range []string{c.Spec.Network.PodSubnet, c.Spec.Network.ServiceSubnet} {
 			if cidr != "" {
 				r = append(r, firewalldRule{Kind: "source", Value: cidr})

@@ -16,13 +16,35 @@ type Hosts interface {
 	Download(ctx context.Context, host, path string) ([]byte, error)
 }
 
-// nodes are the hosts that become Kubernetes nodes: every host but the
-// dedicated load-balancer hosts.
+// nodes are the hosts that become Kubernetes nodes: the masters and the
+// workers, not the dedicated load-balancer hosts nor the etcd hosts.
 func nodes(c *inventory.Cluster) []inventory.Host {
 	var out []inventory.Host
 	for _, h := range c.Spec.Hosts {
-		if h.Role != inventory.RoleLoadBalancer {
+		if isNode(h) {
 			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// isNode reports whether h becomes a Kubernetes node.
+func isNode(h inventory.Host) bool {
+	return h.Role == inventory.RoleMaster || h.Role == inventory.RoleWorker
+}
+
+// runsKubelet reports whether h runs a kubelet: every node, and every
+// etcd host, whose standalone kubelet runs its etcd member. Such hosts need
+// containerd, kubeadm, the kubelet and the images.
+func runsKubelet(h inventory.Host) bool { return isNode(h) || h.Role == inventory.RoleEtcd }
+
+// kubeletHostNames are the names of the hosts that run a kubelet, in
+// inventory order.
+func kubeletHostNames(c *inventory.Cluster) []string {
+	var out []string
+	for _, h := range c.Spec.Hosts {
+		if runsKubelet(h) {
+			out = append(out, h.Name)
 		}
 	}
 	return out

@@ -17,6 +17,10 @@ func Registry() []Phase {
 		PrepareHosts{},
 		RemoveNodes{},
 		&ConfigureLoadBalancer{},
+		// Before init: kubeadm init reads the external etcd's client
+		// files and reaches its endpoints, which must be healthy.
+		BuildEtcdCluster{},
+		ConfigureEtcdClient{},
 		InitControlPlane{},
 		UpgradeCluster{},
 		IssueAPIServerCerts{},

@@ -81,11 +81,25 @@ func leavingHosts(env *Env, s controlplane.ClusterState) []leaving {
 		return slices.ContainsFunc(s.Nodes, func(n controlplane.NodeState) bool { return n.Name == name })
 	}
 	for _, h := range env.Former {
-		if !inCluster(h.Name) {
+		// An etcd host is never taken out: kubeha does not change the
+		// membership of the etcd it built, and a kubeadm reset there would
+		// stop a member the cluster still counts (formerEtcdHosts).
+		if !inCluster(h.Name) && h.Role != inventory.RoleEtcd {
 			out = append(out, leaving{Host: h, Known: true})
 		}
 	}
 	return out
+}
+
+// warnFormerEtcdHosts says, for each etcd host the inventory no longer
+// lists, that kubeha leaves it as it is.
+func warnFormerEtcdHosts(env *Env) {
+	for _, h := range env.Former {
+		if h.Role == inventory.RoleEtcd {
+			env.Log.ForHost(h.Name).Warn("an etcd host the inventory no longer lists: kubeha does not change the etcd cluster's members, so it leaves this one running; " +
+				"add it back to the inventory, or remove its member with etcdctl member remove and then run kubeadm reset -f there")
+		}
+	}
 }
 
 func (RemoveNodes) Probe(ctx context.Context, env *Env) (Work, error) {
@@ -108,6 +122,7 @@ func (RemoveNodes) Probe(ctx context.Context, env *Env) (Work, error) {
 	if err != nil {
 		return w, &HostError{Host: control.Name, Err: err}
 	}
+	warnFormerEtcdHosts(env)
 	for _, l := range leavingHosts(env, s) {
 		w.Targets = append(w.Targets, l.Host.Name)
 		w.Pending = append(w.Pending, l.Host.Name)

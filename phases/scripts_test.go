@@ -82,6 +82,23 @@ func scriptCases() []scriptCase {
 		{"stopOrphanKubeadm", func(string) scripts.Script { return scripts.Render("phases/stop-orphan-kubeadm", nil) }},
 		{"teardownScript stacked", func(string) scripts.Script { return teardownScript(true) }},
 		{"teardownScript external", func(string) scripts.Script { return teardownScript(false) }},
+		// etcd_client.go
+		{"etcdHealthScript", func(v string) scripts.Script {
+			c := scriptCluster(v)
+			c.Spec.Etcd = inventory.Etcd{Topology: inventory.EtcdExternal, External: &inventory.ExternalEtcd{Endpoints: []string{v, "https://10.0.0.2:2379"}}}
+			return etcdHealthScript(c)
+		}},
+		{"etcdClientCleanUp", func(string) scripts.Script { return etcdClientCleanUp() }},
+		// etcd_cluster.go
+		{"etcdMemberProbeScript", func(string) scripts.Script { return etcdMemberProbeScript() }},
+		{"etcdCAScript", func(string) scripts.Script { return etcdCAScript() }},
+		{"readFiles", func(v string) scripts.Script {
+			return scripts.Render("phases/etcd-files-read", struct{ Files []string }{[]string{v, etcdCAKey}})
+		}},
+		{"etcdMemberScript first", func(string) scripts.Script { return etcdMemberScript(true, true) }},
+		{"etcdMemberScript other", func(string) scripts.Script { return etcdMemberScript(false, false) }},
+		{"etcdWaitScript", func(string) scripts.Script { return etcdWaitScript() }},
+		{"etcdTeardownScript", func(string) scripts.Script { return etcdTeardownScript() }},
 		// verify.go
 		{"verifyScript", func(v string) scripts.Script {
 			c := scriptCluster(v)

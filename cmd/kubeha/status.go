@@ -355,7 +355,8 @@ func mergeNodes(cl *inventory.Cluster, live []controlplane.NodeState) []nodeRepo
 	out := []nodeReport{}
 	listed := map[string]bool{}
 	for _, h := range cl.Spec.Hosts {
-		if h.Role == inventory.RoleLoadBalancer {
+		// Dedicated load-balancer hosts and etcd hosts are never nodes.
+		if h.Role == inventory.RoleLoadBalancer || h.Role == inventory.RoleEtcd {
 			continue
 		}
 		listed[h.Name] = true

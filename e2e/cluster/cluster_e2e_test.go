@@ -56,6 +56,9 @@ type cluster struct {
 	// first apply reports the time from there to Ready.
 	started time.Time
 	image   string
+	// nodes is how many nodes the inventory makes (applyOK wants them
+	// all Ready): 5, or 4 with clusterOpts.oneWorker.
+	nodes int
 }
 
 func logf(t *testing.T) machines.Logf {
@@ -124,6 +127,8 @@ type clusterOpts struct {
 	// secondNet gives m1-m3, w1-w2 an eth1 on the harness's second
 	// network, at secondIP's address.
 	secondNet bool
+	// oneWorker leaves w2 out: no machine, no inventory entry.
+	oneWorker bool
 }
 
 // secondIP is the eth1 address of the machine whose eth0 address is ip, on
@@ -172,7 +177,7 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 			}
 		}
 	})
-	c := &cluster{t: t, dir: t.TempDir(), kubectl: filepath.Join(machines.KubeDir(version), "kubectl"), d: d, bareTag: bareTag, kubeVersion: version, image: imageKind}
+	c := &cluster{t: t, dir: t.TempDir(), kubectl: filepath.Join(machines.KubeDir(version), "kubectl"), d: d, bareTag: bareTag, kubeVersion: version, image: imageKind, nodes: 5}
 	key, err := sshd.NewClientKey(filepath.Join(c.dir, "id"), "")
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +187,9 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 		t.Fatal(err)
 	}
 	names := []string{"m1", "m2", "m3", "w1", "w2"}
+	if o.oneWorker {
+		names, c.nodes = names[:4], 4
+	}
 	var specs []machines.Spec
 	for i, n := range names {
 		spec := machines.Spec{Name: n, IP: fmt.Sprintf("10.213.0.%d", 21+i), Image: image, AuthorizedKeys: ak}
@@ -222,12 +230,7 @@ metadata: {name: e2e}
 spec:
 %s  ssh: {user: root, keyPath: %s, knownHostsPath: %s, useAgent: false}
   hosts:
-  - {name: m1, address: 10.213.0.21, role: master}
-  - {name: m2, address: 10.213.0.22, role: master}
-  - {name: m3, address: 10.213.0.23, role: master}
-  - {name: w1, address: 10.213.0.24, role: worker}
-  - {name: w2, address: 10.213.0.25, role: worker}
-%s  %s
+%s%s  %s
   network: %s
   kubeadm:
     ignorePreflightErrors: [SystemVerification]
@@ -240,7 +243,7 @@ spec:
       imageGCLowThresholdPercent: 99
     kubeProxyConfiguration:
       conntrack: {maxPerCore: 0}
-`, versionLine(o.kubeVersion), key.Path, known, extraHosts(o.hosts), lbStanza, network)
+`, versionLine(o.kubeVersion), key.Path, known, extraHosts(standardHosts(names)), extraHosts(o.hosts), lbStanza, network)
 	c.inv = filepath.Join(c.dir, "kubeha.yaml")
 	os.WriteFile(c.inv, []byte(inv), 0o644)
 	c.kubeha = filepath.Join(c.dir, "kubeha")
@@ -1022,7 +1025,8 @@ func (c *cluster) machine(name string) *machines.Machine {
 }
 
 // applyOK runs apply and fails the test unless it succeeds, no token shows
-// in its output, and the five nodes are Ready through the admin kubeconfig.
+// in its output, and the inventory's nodes (c.nodes) are Ready through the
+// admin kubeconfig.
 // It logs the apply's overhead over kubeadm (docs/performance.md), and when
 // this apply was the first kubeha command on the machines, the time from
 // their start to Ready; no figure is asserted.
@@ -1058,12 +1062,12 @@ func (c *cluster) applyOK(ctx context.Context, t *testing.T) {
 		t.Fatal("a bootstrap token appears in kubeha's output")
 	}
 	nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers")
-	if err != nil || strings.Count(nodes, " Ready ") != 5 {
-		t.Fatalf("want 5 Ready nodes: %v\n%s", err, nodes)
+	if err != nil || strings.Count(nodes, " Ready ") != c.nodes {
+		t.Fatalf("want %d Ready nodes: %v\n%s", c.nodes, err, nodes)
 	}
 	if first {
-		t.Logf("%s machines to 5 Ready nodes: %v from before they started, of which apply %v (the rest: starting them, the test's own setup, the Ready check)",
-			c.image, time.Since(c.started).Round(100*time.Millisecond), took.Round(100*time.Millisecond))
+		t.Logf("%s machines to %d Ready nodes: %v from before they started, of which apply %v (the rest: starting them, the test's own setup, the Ready check)",
+			c.image, c.nodes, time.Since(c.started).Round(100*time.Millisecond), took.Round(100*time.Millisecond))
 	}
 }
 
@@ -1599,6 +1603,21 @@ func versionLine(version string) string {
 		return ""
 	}
 	return "  kubernetesVersion: " + version + "\n"
+}
+
+// standardHosts are the inventory entries of the standard machines
+// names (m1-m3, w1, w2 or a prefix of them), at newClusterWith's
+// addresses.
+func standardHosts(names []string) []string {
+	var out []string
+	for i, n := range names {
+		role := "master"
+		if n[0] == 'w' {
+			role = "worker"
+		}
+		out = append(out, fmt.Sprintf("{name: %s, address: 10.213.0.%d, role: %s}", n, 21+i, role))
+	}
+	return out
 }
 
 func extraHosts(entries []string) string {
