@@ -56,9 +56,6 @@ type cluster struct {
 	// first apply reports the time from there to Ready.
 	started time.Time
 	image   string
-	// nodes is how many nodes the inventory makes (applyOK wants them
-	// all Ready): 5, or 4 with clusterOpts.oneWorker.
-	nodes int
 }
 
 func logf(t *testing.T) machines.Logf {
@@ -127,8 +124,6 @@ type clusterOpts struct {
 	// secondNet gives m1-m3, w1-w2 an eth1 on the harness's second
 	// network, at secondIP's address.
 	secondNet bool
-	// oneWorker leaves w2 out: no machine, no inventory entry.
-	oneWorker bool
 }
 
 // secondIP is the eth1 address of the machine whose eth0 address is ip, on
@@ -177,7 +172,7 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 			}
 		}
 	})
-	c := &cluster{t: t, dir: t.TempDir(), kubectl: filepath.Join(machines.KubeDir(version), "kubectl"), d: d, bareTag: bareTag, kubeVersion: version, image: imageKind, nodes: 5}
+	c := &cluster{t: t, dir: t.TempDir(), kubectl: filepath.Join(machines.KubeDir(version), "kubectl"), d: d, bareTag: bareTag, kubeVersion: version, image: imageKind}
 	key, err := sshd.NewClientKey(filepath.Join(c.dir, "id"), "")
 	if err != nil {
 		t.Fatal(err)
@@ -187,9 +182,6 @@ func newClusterWith(t *testing.T, ctx context.Context, o clusterOpts) *cluster {
 		t.Fatal(err)
 	}
 	names := []string{"m1", "m2", "m3", "w1", "w2"}
-	if o.oneWorker {
-		names, c.nodes = names[:4], 4
-	}
 	var specs []machines.Spec
 	for i, n := range names {
 		spec := machines.Spec{Name: n, IP: fmt.Sprintf("10.213.0.%d", 21+i), Image: image, AuthorizedKeys: ak}
@@ -1025,7 +1017,7 @@ func (c *cluster) machine(name string) *machines.Machine {
 }
 
 // applyOK runs apply and fails the test unless it succeeds, no token shows
-// in its output, and the inventory's nodes (c.nodes) are Ready through the
+// in its output, and the inventory's nodes (m1-m3, w1, w2) are Ready through the
 // admin kubeconfig.
 // It logs the apply's overhead over kubeadm (docs/performance.md), and when
 // this apply was the first kubeha command on the machines, the time from
@@ -1062,12 +1054,12 @@ func (c *cluster) applyOK(ctx context.Context, t *testing.T) {
 		t.Fatal("a bootstrap token appears in kubeha's output")
 	}
 	nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers")
-	if err != nil || strings.Count(nodes, " Ready ") != c.nodes {
-		t.Fatalf("want %d Ready nodes: %v\n%s", c.nodes, err, nodes)
+	if err != nil || strings.Count(nodes, " Ready ") != 5 {
+		t.Fatalf("want 5 Ready nodes: %v\n%s", err, nodes)
 	}
 	if first {
 		t.Logf("%s machines to %d Ready nodes: %v from before they started, of which apply %v (the rest: starting them, the test's own setup, the Ready check)",
-			c.image, c.nodes, time.Since(c.started).Round(100*time.Millisecond), took.Round(100*time.Millisecond))
+			c.image, 5, time.Since(c.started).Round(100*time.Millisecond), took.Round(100*time.Millisecond))
 	}
 }
 
@@ -1102,13 +1094,17 @@ const localProxyNginx = "loadBalancer: {mode: local-proxy, proxy: nginx}"
 // provider's SLB (haproxy forwarding :6443 to the masters); masters point
 // the endpoint name at themselves (hairpin rule), workers at the SLB. The
 // same hosts are then reset and built again as seed 000's local proxy with
-// haproxy (checkLocalProxyHAProxy), and reset once more.
+// haproxy (checkLocalProxyHAProxy) in front of seed 004's external etcd,
+// which kubeha builds on three more hosts, e1-e3, idle until then
+// (checkExternalEtcd), and reset once more, etcd hosts included. The
+// external etcd shares this scenario to keep the tier short: on its own
+// cluster it cost CI about 9 minutes.
 func TestExternalSLB(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
 	const slbIP = "10.213.0.30"
 	c := newCluster(t, ctx, "controlPlaneEndpoint: {name: e2e-apiserver, port: 6443}\n  loadBalancer: {mode: external, address: "+slbIP+"}",
-		machines.Spec{Name: "slb", IP: slbIP})
+		append([]machines.Spec{{Name: "slb", IP: slbIP}}, etcdMachines()...)...)
 	slbCfg := `global
     log /dev/log local0
 defaults
@@ -1134,7 +1130,7 @@ backend masters
 	// before kubeha ever ran: every reset must leave them, and everything
 	// else of each node's network state, as it found them.
 	nodes := []string{"m1", "m2", "m3", "w1", "w2"}
-	found := c.operatorHosts(ctx, t, nodes)
+	found := c.operatorHosts(ctx, t, append(slices.Clone(nodes), etcdHosts...))
 	c.applyOK(ctx, t)
 	for i, name := range []string{"m1", "m2", "m3"} {
 		out, _ := c.machine(name).Exec(ctx, "grep", "e2e-apiserver", "/etc/hosts")
@@ -1154,14 +1150,15 @@ backend masters
 	// clusters (the reset of issue 13 left cni0 with the old CIDR's
 	// gateway, and pods on that node never started). The second cluster is
 	// another setup on the same hosts, seed 000's local proxy with haproxy:
-	// what a reset leaves must not be in its way either. Two more rebuilds
+	// what a reset leaves must not be in its way either, nor in the way of
+	// an etcd cluster of its own on hosts kubeha adds. Two more rebuilds
 	// with the SLB (until issue 16, then until 2026-12-02) repeated these
 	// checks and cost CI 3.5 minutes each, which kept the tier over 90.
 	orders := []struct {
 		hosts     []string
 		lb, setup string
 	}{
-		{[]string{"m3", "m1", "m2", "w2", "w1"}, localProxyHAProxy, "haproxy as local proxy"},
+		{[]string{"m3", "m1", "m2", "w2", "w1"}, localProxyHAProxy, "haproxy as local proxy and external etcd"},
 	}
 	for i, o := range orders {
 		order := o.hosts
@@ -1179,6 +1176,7 @@ backend masters
 			c.resetToFound(ctx, t, found)
 			c.setHostOrder(t, order)
 			c.setLoadBalancer(t, o.lb)
+			c.addEtcdHosts(t)
 			c.applyOK(ctx, t)
 			cidrs, _ := c.kubectlOut(ctx, "get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.podCIDR} {end}")
 			t.Logf("Pod CIDRs of cluster %d: %s", i+2, cidrs)
@@ -1187,8 +1185,9 @@ backend masters
 	t.Run("pods start on every worker of the last cluster", func(t *testing.T) {
 		c.podsOnWorkers(ctx, t, "last")
 	})
+	c.checkExternalEtcd(ctx, t, []string{"m1", "m2", "m3", "w1", "w2"})
 	t.Run("local proxy with haproxy: a master crash seen from a worker", func(t *testing.T) { c.checkLocalProxyHAProxy(ctx, t) })
-	t.Run("reset of the local proxy leaves each host as kubeha found it", func(t *testing.T) { c.resetToFound(ctx, t, found) })
+	t.Run("reset of the local proxy and the etcd hosts leaves each host as kubeha found it", func(t *testing.T) { c.resetToFound(ctx, t, found) })
 }
 
 // setLoadBalancer replaces the inventory's loadBalancer line with lb.

@@ -18,47 +18,70 @@ import (
 	"github.com/kubeha/kubeha/e2e/machines"
 )
 
-// etcdHostIPs are the addresses of the etcd hosts e1-e3 of TestExternalEtcd.
+// etcdHostIPs are the addresses of the etcd hosts e1-e3.
 var etcdHostIPs = map[string]string{"e1": "10.213.0.41", "e2": "10.213.0.42", "e3": "10.213.0.43"}
 
-// TestExternalEtcd: seed 004's external etcd, built by kubeha from nothing
-// on three hosts of role etcd, as kubeadm's guide "Set up a High
-// Availability etcd cluster with kubeadm" does, in front of three masters
-// (keepalived + haproxy) and one worker. Every member is healthy and no
-// etcd host is a node; the etcd hosts' kubelets listen on 127.0.0.1 only;
-// the masters have the apiservers' client key 0600 and not the etcd CA's
-// key; a rerun changes nothing. The etcd leader's host is then cut off as
-// a power cut looks to its peers (machine.Crash): writes through the
-// endpoint go on, each within a minute; it comes back, is healthy again
-// and has, read from its own store, what was written while it was away.
-// kubeha reset leaves every host, etcd hosts included, as kubeha found it.
-func TestExternalEtcd(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
-	defer cancel()
-	etcdHosts := []string{"e1", "e2", "e3"}
-	var extra []machines.Spec
-	var entries []string
-	for _, n := range etcdHosts {
-		extra = append(extra, machines.Spec{Name: n, IP: etcdHostIPs[n]})
-		entries = append(entries, fmt.Sprintf("{name: %s, address: %s, role: etcd}", n, etcdHostIPs[n]))
-	}
-	c := newClusterWith(t, ctx, clusterOpts{
-		lb:        keepalivedLB + "\n  etcd: {topology: external}",
-		extra:     extra,
-		hosts:     entries,
-		oneWorker: true,
-	})
-	found := c.operatorHosts(ctx, t, append(slices.Clone(etcdHosts), "m1", "m2", "m3", "w1"))
-	c.applyOK(ctx, t)
-	e := c.newEtcdClient(ctx, t)
+// etcdHosts are the hosts of role etcd of TestExternalSLB's second cluster.
+var etcdHosts = []string{"e1", "e2", "e3"}
 
-	t.Run("every member healthy; the etcd hosts are no nodes and their kubelets listen on 127.0.0.1", func(t *testing.T) {
+// etcdMachines are the machines of etcdHosts, started with the others.
+func etcdMachines() []machines.Spec {
+	var specs []machines.Spec
+	for _, n := range etcdHosts {
+		specs = append(specs, machines.Spec{Name: n, IP: etcdHostIPs[n]})
+	}
+	return specs
+}
+
+// addEtcdHosts lists etcdHosts in the inventory with role etcd, after the
+// last host entry, and sets spec.etcd.topology external: seed 004's
+// external etcd, which kubeha builds on them.
+func (c *cluster) addEtcdHosts(t *testing.T) {
+	t.Helper()
+	data, err := os.ReadFile(c.inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	last := -1
+	for i, l := range lines {
+		if hostEntryRE.MatchString(l) {
+			last = i
+		}
+	}
+	if last < 0 {
+		t.Fatalf("no host entries in the inventory:\n%s", data)
+	}
+	var add []string
+	for _, n := range etcdHosts {
+		add = append(add, fmt.Sprintf("  - {name: %s, address: %s, role: etcd}", n, etcdHostIPs[n]))
+	}
+	add = append(add, "  etcd: {topology: external}")
+	lines = slices.Insert(lines, last+1, add...)
+	if err := os.WriteFile(c.inv, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkExternalEtcd proves seed 004's external etcd, built by kubeha on
+// the hosts of role etcd (etcdHosts) as kubeadm's guide "Set up a High
+// Availability etcd cluster with kubeadm" does, in front of the cluster
+// whose nodes are nodes: every member is healthy and no etcd host is a
+// node; the etcd hosts' kubelets listen on 127.0.0.1 only; the masters
+// have the apiservers' client key 0600 and not the etcd CA's key; a rerun
+// changes nothing. The etcd leader's host is then cut off as a power cut
+// looks to its peers (machine.Crash): writes through the endpoint go on,
+// each within a minute; it comes back, is healthy again and has, read
+// from its own store, what was written while it was away.
+func (c *cluster) checkExternalEtcd(ctx context.Context, t *testing.T, nodes []string) {
+	e := c.newEtcdClient(ctx, t)
+	t.Run("every etcd member healthy; the etcd hosts are no nodes and their kubelets listen on 127.0.0.1", func(t *testing.T) {
 		if bad := e.unhealthy(ctx, e.endpoints...); len(bad) > 0 {
 			t.Errorf("members not healthy: %v", bad)
 		}
-		nodes, err := c.kubectlOut(ctx, "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}")
-		if got := strings.Fields(nodes); err != nil || !slices.Equal(got, []string{"m1", "m2", "m3", "w1"}) {
-			t.Errorf("nodes %q (%v), want m1 m2 m3 w1", nodes, err)
+		out, err := c.kubectlOut(ctx, "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}")
+		if got := strings.Fields(out); err != nil || !slices.Equal(got, nodes) {
+			t.Errorf("nodes %q (%v), want %v", out, err, nodes)
 		}
 		for _, n := range etcdHosts {
 			out, err := c.machine(n).Exec(ctx, "sh", "-c", "ss -Hltn | awk '{print $4}' | grep -E ':(10250|10248)$'")
@@ -80,7 +103,7 @@ func TestExternalEtcd(t *testing.T) {
 		c.healthyStatus(ctx, t)
 	})
 
-	t.Run("a rerun changes nothing", func(t *testing.T) { c.noChangeRerun(ctx, t) })
+	t.Run("a rerun with external etcd changes nothing", func(t *testing.T) { c.noChangeRerun(ctx, t) })
 
 	leader := c.etcdLeader(ctx, t, etcdHosts)
 	t.Run("the etcd leader's host cut off: writes through the endpoint go on", func(t *testing.T) {
@@ -100,7 +123,7 @@ func TestExternalEtcd(t *testing.T) {
 		}
 	})
 
-	t.Run("it comes back, healthy, with what was written while it was away", func(t *testing.T) {
+	t.Run("the etcd host comes back, healthy, with what was written while it was away", func(t *testing.T) {
 		if err := leader.Uncrash(ctx); err != nil {
 			t.Fatalf("bring %s back: %v", leader.Name, err)
 		}
@@ -127,8 +150,6 @@ func TestExternalEtcd(t *testing.T) {
 		}
 		t.Errorf("%s's own store has %d of the 10 keys written while it was away: %q", leader.Name, len(keys), keys)
 	})
-
-	t.Run("reset leaves every host as kubeha found it", func(t *testing.T) { c.resetToFound(ctx, t, found) })
 }
 
 // etcdClient is etcdctl on this machine (built with the Kubernetes
