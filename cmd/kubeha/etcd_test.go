@@ -65,3 +65,43 @@ func TestEtcdRestoreWarnsInWords(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyRefusesAnotherEtcd: once the journal records the etcd the
+// cluster was built with, apply, plan and phase refuse an inventory that
+// describes another, with exit code 2, the phase, the field and the fix,
+// before any phase runs; reset is not refused (it is one of the fixes).
+func TestApplyRefusesAnotherEtcd(t *testing.T) {
+	h := newHarness(t, "a")
+	h.useExample("external-etcd.yaml")
+	dir := filepath.Join(h.dir, "state", "prod")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	j := `{"cluster": "prod", "phases": {}, "etcd": {"topology": "stacked"}}`
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(j), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"apply", "--output", "plain"}, {"plan", "--output", "plain"}, {"phase", "a", "--output", "plain"}} {
+		t.Run(args[0], func(t *testing.T) {
+			code, _, stderr := h.run(context.Background(), args...)
+			for _, want := range []string{"kubeha: phase kubeadm-init refused, no host was touched",
+				"spec.etcd.topology: external, but the cluster was built with stacked etcd",
+				"fix: set topology: stacked again"} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			if code != exitUsage || len(h.log) > 0 {
+				t.Fatalf("exit %d (want %d), phases ran: %v", code, exitUsage, h.log)
+			}
+		})
+	}
+	code, _, stderr := h.run(context.Background(), "reset", "--yes", "--output", "plain")
+	if code != exitOK {
+		t.Fatalf("reset: exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil || strings.Contains(string(b), `"etcd"`) {
+		t.Fatalf("the reset kept the etcd's record (%v):\n%s", err, b)
+	}
+}
