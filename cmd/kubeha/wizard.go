@@ -56,6 +56,7 @@ way the file is written atomically (a temporary file beside it, renamed).`,
 		},
 	}
 	f.bind(cmd, false)
+	f.etcdFiles = true
 	return cmd
 }
 
