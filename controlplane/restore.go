@@ -76,8 +76,13 @@ var ErrRestoreUnfinished = errors.New("a restore of another snapshot has not fin
 // master first. A restore is kept in the state directory until it
 // finishes, so a run cut short anywhere is finished by the next run with
 // the same snapshot; a run with another snapshot is refused until then.
+// An external etcd is refused before anything runs: ErrBuiltEtcdRestore
+// for the one kubeha built, ErrExternalEtcd for the operator's.
 func (c *Client) RestoreEtcd(ctx context.Context, snapshot []byte) error {
-	if c.cluster.Spec.Etcd.Topology == inventory.EtcdExternal {
+	switch {
+	case c.cluster.BuildsEtcd():
+		return ErrBuiltEtcdRestore
+	case c.cluster.Spec.Etcd.Topology == inventory.EtcdExternal:
 		return ErrExternalEtcd
 	}
 	sum := sha256.Sum256(snapshot)

@@ -59,6 +59,14 @@ func TestScripts(t *testing.T) {
 		{Name: "etcd-snapshot", Render: func(v string) scripts.Script {
 			return cp.frame(scriptHost(v), Own, "60s", scripts.Render("controlplane/etcd-snapshot", struct{ Pod, Path string }{v, v}))
 		}},
+		{Name: "etcd-host-snapshot", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/etcd-host-snapshot", struct {
+				Path, Manifest, Tools, Endpoint, CA, Cert, Key string
+			}{v, v, v, v, v, v, v})
+		}},
+		{Name: "etcd-external-status", Render: func(v string) scripts.Script {
+			return scripts.Render("controlplane/etcd-external-status", externalStatusData{Entries: []string{v, v}, CA: v, Cert: v, Key: v, Secs: 2})
+		}},
 		{Name: "etcd-snapshot-remove", Render: func(v string) scripts.Script {
 			return scripts.Render("controlplane/etcd-snapshot-remove", struct{ Path string }{v})
 		}},

@@ -14,7 +14,7 @@ import (
 
 // TestEtcdSnapshot: the download is checked against the sha256 the host
 // computed, the host's copy is removed whether or not the download was
-// good, and an external etcd is refused before anything runs.
+// good, and an etcd of the operator's is refused before anything runs.
 func TestEtcdSnapshot(t *testing.T) {
 	data := []byte("a bbolt file")
 	sum := sha256.Sum256(data)
@@ -44,6 +44,7 @@ func TestEtcdSnapshot(t *testing.T) {
 	}
 	c := masters(3)
 	c.Spec.Etcd.Topology = inventory.EtcdExternal
+	c.Spec.Etcd.External = &inventory.ExternalEtcd{Endpoints: []string{"https://10.0.0.21:2379"}}
 	hosts := &recordingHosts{}
 	if _, err := newClient(c, hosts, &events.Secrets{}).EtcdSnapshot(context.Background()); !errors.Is(err, ErrExternalEtcd) || len(hosts.cmds) != 0 {
 		t.Errorf("external etcd: %v, %d commands", err, len(hosts.cmds))

@@ -48,7 +48,9 @@ func (ConfigureEtcdClient) Inputs(c *inventory.Cluster) any {
 const etcdHealthSecs = 15
 
 // etcdClientFiles are the three files every master gets: read from this
-// machine (the inventory's caFile, certFile and keyFile), or, for the etcd
+// machine (the inventory's caFile, certFile and keyFile, which the run's
+// command checked before any host was touched:
+// inventory.CheckEtcdClientFiles), or, for the etcd
 // kubeha builds, from its first etcd host, where the etcd-cluster phase
 // issued them (none yet: nil). The key is marked secret: putFiles sends it
 // on stdin, never in a command line, and it lands 0600.

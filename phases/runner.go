@@ -212,6 +212,15 @@ func (r *Runner) Apply(ctx context.Context, sel Selection) error {
 		force[id] = true
 	}
 	runStart := time.Now()
+	// An inventory that changes the etcd the cluster was built with is
+	// refused before anything, the journal's hosts included, changes.
+	r.jmu.Lock()
+	adoptEtcdRecord(r.Cluster, r.Journal)
+	err = checkEtcdUnchanged(r.Cluster, r.Journal)
+	r.jmu.Unlock()
+	if err != nil {
+		return err
+	}
 	// Every host of the inventory is remembered before any phase touches
 	// it: once the inventory drops it, the journal is how kubeha still
 	// reaches it to take it out.
@@ -323,7 +332,13 @@ func (r *Runner) applyOne(ctx context.Context, p Phase, forced bool) error {
 	}
 
 	rec := &state.PhaseRecord{Status: state.StatusRunning, InputsHash: hash, Started: r.now()}
-	if err := r.journal(func(j *state.Journal) { j.Phases[id] = rec }); err != nil {
+	if err := r.journal(func(j *state.Journal) {
+		j.Phases[id] = rec
+		if _, ok := p.(EtcdMaker); ok && j.Etcd == nil {
+			// From now on the etcd exists as the inventory says it.
+			j.Etcd = etcdRecord(r.Cluster)
+		}
+	}); err != nil {
 		return &PhaseError{Phase: id, Err: err}
 	}
 	env.Log.Emit(events.Event{Kind: events.PhaseStarted, Message: p.Title()})
@@ -374,6 +389,9 @@ type PhasePlan struct {
 func (r *Runner) Plan(ctx context.Context, sel Selection) ([]PhasePlan, error) {
 	selected, err := Select(r.Phases, sel)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkEtcdUnchanged(r.Cluster, r.Journal); err != nil {
 		return nil, err
 	}
 	var out []PhasePlan
@@ -474,8 +492,10 @@ func (r *Runner) Reset(ctx context.Context) error {
 		return fmt.Errorf("reset: %w", ErrInterrupted)
 	}
 	if len(errs) == 0 {
-		// The cluster is gone: no host of it is kubeha's to remove any more.
+		// The cluster is gone: no host of it is kubeha's to remove any
+		// more, and the next apply builds its etcd anew.
 		r.Journal.Hosts = nil
+		r.Journal.Etcd = nil
 		env := r.envFor("reset")
 		for _, h := range r.Cluster.Spec.Hosts {
 			env.Log.ForHost(h.Name).Info("left on purpose: " + strings.Join(leftByReset(r.Cluster, h), "; "))

@@ -139,6 +139,9 @@ func planUpgrade(c *inventory.Cluster, s controlplane.ClusterState, apiserverTag
 		if n.KubeletVersion != target {
 			why = append(why, fmt.Sprintf("kubelet %s → %s", n.KubeletVersion, target))
 		}
+		if u.Mode == "apply" && c.Spec.Etcd.Topology == inventory.EtcdExternal {
+			why = append(why, externalEtcdKeeps(c))
+		}
 		if len(why) == 0 {
 			continue
 		}
@@ -179,6 +182,20 @@ func planUpgrade(c *inventory.Cluster, s controlplane.ClusterState, apiserverTag
 		}
 	}
 	return append(masters, workers...), nil
+}
+
+// externalEtcdKeeps says, on the "apply" master's line of an upgrade's
+// plan, that an external etcd keeps its version: kubeadm upgrades only
+// the stacked etcd it runs, and kubeha upgrades no etcd host.
+func externalEtcdKeeps(c *inventory.Cluster) string {
+	if c.BuildsEtcd() {
+		var names []string
+		for _, h := range c.EtcdHosts() {
+			names = append(names, h.Name)
+		}
+		return "the etcd members on " + strings.Join(names, ", ") + " keep their version (kubeadm upgrades no external etcd)"
+	}
+	return "your etcd keeps its version (kubeadm upgrades no external etcd)"
 }
 
 // clusterMasters are the inventory's masters that the cluster has as
@@ -366,7 +383,7 @@ func snapshotBeforeUpgrade(ctx context.Context, env *Env, target string) error {
 	}
 	snap, err := env.ControlPlane.EtcdSnapshot(ctx)
 	if errors.Is(err, controlplane.ErrExternalEtcd) {
-		env.Log.Warn("etcd is external: take its snapshot with its own tools before an upgrade")
+		env.Log.Warn("etcd is your own: take its snapshot with its own tools before an upgrade")
 		return nil
 	}
 	if err != nil {

@@ -126,6 +126,49 @@ func TestPlanUpgrade(t *testing.T) {
 	}
 }
 
+// TestUpgradePlanSaysExternalEtcdStays: with external etcd, the line of
+// the master that runs kubeadm upgrade apply says the etcd members keep
+// their version (kubeadm upgrades no external etcd); with stacked etcd,
+// which kubeadm upgrades with each master, it says nothing of etcd.
+func TestUpgradePlanSaysExternalEtcdStays(t *testing.T) {
+	const old, new = "v1.36.3", "v1.37.2"
+	state := clusterAt(old, old, "m1="+old, "m2="+old, "m3="+old, "w1="+old, "w2="+old)
+	for _, tc := range []struct {
+		name string
+		etcd func(c *inventory.Cluster)
+		want string // in m1's reason; "" for no word of etcd
+	}{
+		{"stacked", func(*inventory.Cluster) {}, ""},
+		{"kubeha's etcd", func(c *inventory.Cluster) {
+			c.Spec.Etcd.Topology = inventory.EtcdExternal
+			for _, n := range []string{"e1", "e2", "e3"} {
+				c.Spec.Hosts = append(c.Spec.Hosts, inventory.Host{Name: n, Role: inventory.RoleEtcd})
+			}
+		}, "control plane v1.36.3 → v1.37.2, kubelet v1.36.3 → v1.37.2, the etcd members on e1, e2, e3 keep their version (kubeadm upgrades no external etcd)"},
+		{"the operator's etcd", func(c *inventory.Cluster) {
+			c.Spec.Etcd = inventory.Etcd{Topology: inventory.EtcdExternal, External: &inventory.ExternalEtcd{Endpoints: []string{"https://10.0.0.21:2379"}}}
+		}, "your etcd keeps its version (kubeadm upgrades no external etcd)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := upgradeCluster(new)
+			tc.etcd(c)
+			p, err := planUpgrade(c, state, tags(old, old, old))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range p {
+				says := strings.Contains(u.Reason, "etcd")
+				switch {
+				case u.Mode == "apply" && tc.want == "" && says, u.Mode != "apply" && says:
+					t.Errorf("%s (%s): %q speaks of etcd", u.Host, u.Mode, u.Reason)
+				case u.Mode == "apply" && !strings.Contains(u.Reason, tc.want):
+					t.Errorf("%s: %q lacks %q", u.Host, u.Reason, tc.want)
+				}
+			}
+		})
+	}
+}
+
 // TestHostArtifactsStagesForAnUpgrade: a node at another version gets the
 // bundle's binaries in the upgrade stage, everything else where it goes; a
 // node not joined yet, or at the bundle's version, gets them installed.

@@ -46,6 +46,23 @@ type Journal struct {
 	// from the cluster: how kubeha reaches a host after the inventory
 	// stopped listing it (no secret is in a host's entry).
 	Hosts []inventory.Host `json:"hosts,omitempty"`
+	// Etcd is the etcd the cluster was built with: nil until a phase
+	// that makes etcd members first runs, and again after a reset.
+	Etcd *EtcdRecord `json:"etcd,omitempty"`
+}
+
+// EtcdRecord is the etcd a cluster was built with, as the inventory said
+// it when the first phase that makes etcd members (kubeadm init, the
+// etcd-cluster phase) started: what kubeha cannot change afterwards.
+type EtcdRecord struct {
+	// Topology is spec.etcd.topology: stacked or external.
+	Topology string `json:"topology"`
+	// Endpoints are the client URLs of the operator's etcd
+	// (spec.etcd.external.endpoints); empty for any other etcd.
+	Endpoints []string `json:"endpoints,omitempty"`
+	// Members are the names of the etcd hosts kubeha built the etcd on,
+	// in inventory order; empty for any other etcd.
+	Members []string `json:"members,omitempty"`
 }
 
 // Remember records hosts (the inventory's, which win over what the

@@ -36,6 +36,7 @@ func (c *cmdContext) applyCmd() *cobra.Command {
 		},
 	}
 	f.bind(cmd, true)
+	f.etcdFiles = true
 	return cmd
 }
 
@@ -66,6 +67,7 @@ func (c *cmdContext) phaseCmd() *cobra.Command {
 			},
 		}
 		f.runFlags.bind(sub, false)
+		f.etcdFiles = true
 		sub.Flags().BoolVar(&f.forceThis, "force", false, "rerun the phase even if it probes as done")
 		parent.AddCommand(sub)
 	}
@@ -119,6 +121,11 @@ func (c *cmdContext) openWith(ctx context.Context, f *runFlags, view events.Sink
 	cl, err := c.loadInventory()
 	if err != nil {
 		return nil, err
+	}
+	if f.etcdFiles {
+		if err := c.checkEtcdFiles(cl); err != nil {
+			return nil, err
+		}
 	}
 	if f.concurrency < 1 {
 		return nil, usageError{fmt.Errorf("--concurrency %d: use 1 or more", f.concurrency)}
@@ -226,6 +233,7 @@ func (c *cmdContext) planCmd() *cobra.Command {
 		},
 	}
 	f.bind(cmd, true)
+	f.etcdFiles = true
 	return cmd
 }
 

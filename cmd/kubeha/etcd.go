@@ -11,7 +11,8 @@ import (
 	"github.com/kubeha/kubeha/state"
 )
 
-// etcdCmd is kubeha etcd: operations on the cluster's stacked etcd, through
+// etcdCmd is kubeha etcd: operations on the cluster's etcd (the stacked
+// one, or, for snapshots, the one kubeha built on the etcd hosts), through
 // the control-plane client like every other access to it.
 func (c *cmdContext) etcdCmd() *cobra.Command {
 	e := &cobra.Command{Use: "etcd", Short: "Operations on the cluster's etcd"}
@@ -19,7 +20,7 @@ func (c *cmdContext) etcdCmd() *cobra.Command {
 	var out string
 	snapshot := &cobra.Command{
 		Use:   "snapshot -o FILE",
-		Short: "Save a snapshot of etcd, taken through a healthy member, to FILE (0600; it holds every Secret of the cluster)",
+		Short: "Save a snapshot of etcd, taken through a healthy member (a master's, or an etcd host's), to FILE (0600; it holds every Secret of the cluster)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -71,7 +72,9 @@ not touched. Each master keeps its old member directory beside the new one
 (member.before-TOKEN in etcd's data directory).
 
 Everything written to the cluster after the snapshot is lost: it is for a
-control plane that cannot recover otherwise. Every master must answer and
+control plane that cannot recover otherwise. An external etcd is refused
+before anything runs: restore the one kubeha built by hand, each member
+with etcdutl snapshot restore; your own with its own tools. Every master must answer and
 the snapshot must pass etcdutl's check before anything stops. Cut short,
 it is finished by running it again with the same FILE.`,
 		Args: cobra.ExactArgs(1),

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,9 +26,21 @@ func (c *cmdContext) inventoryCmd() *cobra.Command {
 				return err
 			}
 			// Files the inventory names are needed only when a command
-			// uses them: here their absence is a warning.
+			// uses them: here their absence is a warning. The etcd client
+			// files that exist are checked as apply checks them.
 			for _, w := range missingFiles(cl) {
 				fmt.Fprintf(c.app.stderr, "%s: warning: %s\n", *c.invPath, w)
+			}
+			ps := inventory.CheckEtcdClientFiles(cl, time.Now(), true)
+			for _, p := range ps.Warnings() {
+				fmt.Fprintf(c.app.stderr, "%s: %s\n", *c.invPath, p)
+			}
+			if errs := ps.Errors(); len(errs) > 0 {
+				fmt.Fprintf(c.app.stderr, "%s is invalid:\n", *c.invPath)
+				for _, p := range errs {
+					fmt.Fprintf(c.app.stderr, "  %s\n", p)
+				}
+				return silentError{errs}
 			}
 			fmt.Fprintf(c.app.stdout, "%s is valid: cluster %s, %d masters, %d workers, load balancer %s, endpoint %s:%d\n",
 				*c.invPath, cl.Metadata.Name, len(cl.Masters()), len(cl.Workers()), cl.Spec.LoadBalancer.Mode,
@@ -102,10 +115,6 @@ func missingFiles(cl *inventory.Cluster) []string {
 	}
 	check(s.CNI.Manifest, "spec.cni.manifest")
 	check(s.Kubeadm.PatchesDir, "spec.kubeadm.patchesDir")
-	if e := s.Etcd.External; e != nil {
-		check(e.CAFile, "spec.etcd.external.caFile")
-		check(e.CertFile, "spec.etcd.external.certFile")
-		check(e.KeyFile, "spec.etcd.external.keyFile")
-	}
+	// The etcd client files: inventory.CheckEtcdClientFiles.
 	return out
 }

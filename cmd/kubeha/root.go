@@ -56,6 +56,10 @@ type runFlags struct {
 	removeNodes       bool
 	verbose           bool
 	conn              connectOptions
+	// etcdFiles is set for the commands that may run the etcd-client
+	// phase, which uploads the operator's etcd client files: those are
+	// read and checked before any host is touched (checkEtcdFiles).
+	etcdFiles bool
 }
 
 func (f *runFlags) bind(cmd *cobra.Command, selection bool) {
@@ -132,6 +136,25 @@ func (c *cmdContext) loadInventory() (*inventory.Cluster, error) {
 		fmt.Fprintf(c.app.stderr, "%s: %s\n", *c.invPath, w)
 	}
 	return cl, nil
+}
+
+// checkEtcdFiles reads and checks the client files of the operator's
+// etcd that cl names (inventory.CheckEtcdClientFiles), and reports their
+// problems as loadInventory reports the inventory's: warnings printed,
+// errors in full and returned as a silent error with exit code 2.
+func (c *cmdContext) checkEtcdFiles(cl *inventory.Cluster) error {
+	ps := inventory.CheckEtcdClientFiles(cl, time.Now(), false)
+	if errs := ps.Errors(); len(errs) > 0 {
+		fmt.Fprintf(c.app.stderr, "%s is invalid:\n", *c.invPath)
+		for _, p := range ps {
+			fmt.Fprintf(c.app.stderr, "  %s\n", p)
+		}
+		return silentError{errs}
+	}
+	for _, w := range ps {
+		fmt.Fprintf(c.app.stderr, "%s: %s\n", *c.invPath, w)
+	}
+	return nil
 }
 
 // sink builds the event stream for an output mode: stamped, redacted, then

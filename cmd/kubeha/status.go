@@ -40,8 +40,7 @@ func (e *unhealthyError) Error() string {
 
 // statusReport is what kubeha status shows. Its JSON field names are
 // stable: scripts read them. A section is absent (null) when it was not
-// asked (--offline) or does not apply (etcd external, an external load
-// balancer).
+// asked (--offline) or does not apply (an external load balancer).
 type statusReport struct {
 	Cluster      string        `json:"cluster"`
 	Offline      bool          `json:"offline"`
@@ -71,7 +70,9 @@ type nodeReport struct {
 	ControlPlane   bool   `json:"controlPlane"`
 }
 
-// etcdReport is the stacked etcd's members, as master Via's member says.
+// etcdReport is etcd's members as host Via asked them: the stacked etcd's
+// through master Via's member, the etcd kubeha built through etcd host
+// Via's, the operator's from master Via with the client files there.
 type etcdReport struct {
 	Via     string                    `json:"via,omitempty"`
 	Error   string                    `json:"error,omitempty"`
@@ -172,8 +173,10 @@ func (c *cmdContext) statusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show how the cluster is (nodes, etcd, load balancer, certificates) and what the journal records; exit 4 when something is unhealthy",
 		Long: `Asks the hosts, read-only and in parallel, how the cluster is: every node
-and whether it is Ready (through one ready master's own apiserver), the
-stacked etcd's members, their health and who leads, which host holds the
+and whether it is Ready (through one ready master's own apiserver), etcd's
+members, their health and who leads (stacked: through a master's etcd pod;
+the external etcd kubeha built: through an etcd host; your own: from a
+master, with the client files kubeha put there), which host holds the
 VIP (or whether each node's local proxy runs), how each haproxy in front
 of the apiservers sees each master's apiserver (UP, DRAIN, DOWN, MAINT,
 ...), or, for nginx's local proxy, which shows no such state, whether each
@@ -303,25 +306,30 @@ func probeCluster(ctx context.Context, cl *inventory.Cluster, cp *controlplane.C
 	wg.Wait()
 }
 
-// probeControlPlane reads the nodes and etcd's members through the
-// control host (a ready master, picked by asking them all).
+// probeControlPlane reads the nodes through the control host (a ready
+// master, picked by asking them all), and etcd's members: the stacked
+// etcd's through the control host's member; the etcd kubeha built through
+// the first etcd host that answers, whatever the masters do; the
+// operator's with the client files on the masters, the control host
+// first.
 func probeControlPlane(ctx context.Context, cl *inventory.Cluster, cp *controlplane.Client) (*nodesReport, *etcdReport) {
-	var etcd *etcdReport
-	stacked := cl.Spec.Etcd.Topology != inventory.EtcdExternal
-	if stacked {
-		etcd = &etcdReport{Members: []controlplane.EtcdMember{}}
+	etcd := &etcdReport{Members: []controlplane.EtcdMember{}}
+	external := cl.Spec.Etcd.Topology == inventory.EtcdExternal
+	var wg sync.WaitGroup
+	if external && cl.BuildsEtcd() {
+		wg.Go(func() { probeExternalEtcd(ctx, cp, nil, etcd) })
 	}
 	nodes := &nodesReport{}
 	via, err := cp.Control(ctx)
 	if err != nil {
 		nodes.Error = err.Error()
 		nodes.Nodes = mergeNodes(cl, nil)
-		if etcd != nil {
+		if !cl.BuildsEtcd() {
 			etcd.Error = err.Error()
 		}
+		wg.Wait()
 		return nodes, etcd
 	}
-	var wg sync.WaitGroup
 	wg.Go(func() {
 		nodes.Via = via.Name
 		st, err := cp.State(ctx, via)
@@ -330,7 +338,8 @@ func probeControlPlane(ctx context.Context, cl *inventory.Cluster, cp *controlpl
 		}
 		nodes.Nodes = mergeNodes(cl, st.Nodes)
 	})
-	if etcd != nil {
+	switch {
+	case !external:
 		wg.Go(func() {
 			etcd.Via = via.Name
 			ms, err := cp.EtcdMembers(ctx, via)
@@ -340,9 +349,30 @@ func probeControlPlane(ctx context.Context, cl *inventory.Cluster, cp *controlpl
 			}
 			etcd.Members = ms
 		})
+	case !cl.BuildsEtcd():
+		masters := []inventory.Host{via}
+		for _, m := range cl.Masters() {
+			if m.Name != via.Name {
+				masters = append(masters, m)
+			}
+		}
+		wg.Go(func() { probeExternalEtcd(ctx, cp, masters, etcd) })
 	}
 	wg.Wait()
 	return nodes, etcd
+}
+
+// probeExternalEtcd fills etcd with an external etcd's members
+// (controlplane's ExternalEtcdMembers), asked from masters for the
+// operator's etcd, from the etcd hosts for the one kubeha built.
+func probeExternalEtcd(ctx context.Context, cp *controlplane.Client, masters []inventory.Host, etcd *etcdReport) {
+	via, ms, err := cp.ExternalEtcdMembers(ctx, masters)
+	etcd.Via = via
+	if err != nil {
+		etcd.Error = err.Error()
+		return
+	}
+	etcd.Members = ms
 }
 
 // mergeNodes lists the inventory's nodes in its order, then the

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -369,6 +370,19 @@ func (f statusHosts) Run(ctx context.Context, host string, cmd ssh.Command) (ssh
 			`{"members":[{"ID":1,"name":"k1","clientURLs":["https://192.168.8.191:2379"]},{"ID":2,"name":"k2","clientURLs":["https://192.168.8.187:2379"]},{"ID":3,"name":"k3","clientURLs":["https://192.168.8.186:2379"]}]}` +
 			"\n@@kubeha-section status\n" + `[{"Endpoint":"https://192.168.8.191:2379","Status":{"header":{"member_id":1},"leader":1}}]` +
 			"\n@@kubeha-section health\n" + `[{"endpoint":"https://192.168.8.191:2379","health":true},{"endpoint":"https://192.168.8.187:2379","health":true},{"endpoint":"https://192.168.8.186:2379","health":true}]` + "\n"}, nil
+	case "read the external etcd's members":
+		// etcd's JSON gateway as controlplane/etcd-external-status
+		// prints it: etcd-1 leads, etcd-3 does not answer.
+		return ssh.Result{Stdout: "@@kubeha-section members\n" +
+			`{"members":[{"ID":"1","name":"etcd-1","clientURLs":["https://192.168.8.171:2379"]},{"ID":"2","name":"etcd-2","clientURLs":["https://192.168.8.172:2379"]},{"ID":"3","name":"etcd-3","clientURLs":["https://192.168.8.173:2379"]}]}` +
+			"\n@@kubeha-section status\n" +
+			"https://192.168.8.171:2379\t" + `{"header":{"member_id":"1"},"leader":"1"}` + "\n" +
+			"https://192.168.8.172:2379\t" + `{"header":{"member_id":"2"},"leader":"1"}` + "\n" +
+			"https://192.168.8.173:2379\terror: curl: (28) Connection timed out after 2001 milliseconds\n" +
+			"@@kubeha-section health\n" +
+			"https://192.168.8.171:2379\t" + `{"health":"true","reason":""}` + "\n" +
+			"https://192.168.8.172:2379\t" + `{"health":"true","reason":""}` + "\n" +
+			"https://192.168.8.173:2379\terror: curl: (28) Connection timed out after 2001 milliseconds\n"}, nil
 	case "read the addresses":
 		// holds-address prints the interfaces holding the VIP: k1's.
 		if host == f.holder || (f.holder == "" && host == "k1") {
@@ -648,6 +662,75 @@ func TestStatusOutputValues(t *testing.T) {
 			case refused:
 				if code != exitUsage || out != "" || !strings.Contains(errs, "use text or json") {
 					t.Errorf("want a usage error: exit %d\n%s\n%s", code, out, errs)
+				}
+			}
+		})
+	}
+}
+
+// TestStatusExternalEtcd runs kubeha status on external etcd: the etcd
+// kubeha built (examples/external-etcd.yaml) is asked through its first
+// etcd host that answers, etcd-2 when etcd-1 does not; the operator's
+// through the control master, with no client file read on this machine
+// (the inventory names files that do not exist). Each member's health and
+// the leader show, a member that does not answer is a problem (exit 4).
+func TestStatusExternalEtcd(t *testing.T) {
+	tests := []struct {
+		name    string
+		theirs  bool
+		hung    string
+		wantVia string
+	}{
+		{name: "kubeha's etcd", wantVia: "etcd-1"},
+		{name: "kubeha's etcd, etcd-1 hung", hung: "etcd-1", wantVia: "etcd-2"},
+		{name: "the operator's etcd", theirs: true, wantVia: "k1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "facts")
+			h.useExample("external-etcd.yaml")
+			if tt.theirs {
+				b, err := os.ReadFile(h.inv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				inv := regexp.MustCompile(`(?m)^  - \{name: etcd-\d.*\n`).ReplaceAllString(string(b), "")
+				inv = strings.Replace(inv, "    topology: external            # no endpoints: kubeha builds etcd on the hosts with role etcd\n",
+					"    topology: external\n    external:\n      endpoints: [https://192.168.8.171:2379]\n      caFile: /nonexistent/ca.crt\n      certFile: /nonexistent/c.crt\n      keyFile: /nonexistent/c.key\n", 1)
+				if err := os.WriteFile(h.inv, []byte(inv), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hosts := statusHosts{nodes: []string{"k1", "k2", "k3", "k4"}, hung: tt.hung}
+			run := func(args ...string) (int, string) {
+				a := h.app()
+				a.connect = func(context.Context, *inventory.Cluster, connectOptions) (phases.Hosts, func() error, error) {
+					return hosts, nil, nil
+				}
+				var out, errb bytes.Buffer
+				args = append(args, "-i", h.inv, "--state-dir", filepath.Join(h.dir, "state"), "--timeout", "300ms")
+				code := run(context.Background(), args, strings.NewReader(""), &out, &errb, a)
+				return code, out.String()
+			}
+			code, out := run("status", "--output", "json")
+			var r statusReport
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("exit %d: %v\n%s", code, err, out)
+			}
+			if code != exitUnhealthy || r.Etcd == nil || r.Etcd.Via != tt.wantVia || r.Etcd.Error != "" || len(r.Etcd.Members) != 3 {
+				t.Fatalf("exit %d, etcd %+v", code, r.Etcd)
+			}
+			if want := "etcd member etcd-3 (3): unhealthy: curl: (28) Connection timed out after 2001 milliseconds"; !slices.Contains(r.Problems, want) {
+				t.Errorf("problems %q lack %q", r.Problems, want)
+			}
+			_, out = run("status")
+			for _, want := range []string{
+				"etcd (asked through " + tt.wantVia + ")",
+				"  etcd-1               1                leader https://192.168.8.171:2379 healthy",
+				"  etcd-2               2                       https://192.168.8.172:2379 healthy",
+			} {
+				if !hasLine(out, want) {
+					t.Errorf("no line %q:\n%s", want, out)
 				}
 			}
 		})

@@ -30,6 +30,12 @@ what the mode needs), the CIDRs; every field checked as you type by the same
 rules as 'kubeha inventory validate'; a review; the inventory saved to -i;
 then, if you say so, 'kubeha apply' on it with the live view.
 
+A host's role is master, worker, loadbalancer or etcd. Hosts of role etcd
+make the etcd external, built by kubeha on them (3 or 5 of them, as the
+inventory wants); without any, etcd is stacked on the masters. An etcd of
+your own (spec.etcd.external.endpoints) is not asked for: write it in the
+file, and the installer keeps it.
+
 The SSH check reaches each host as apply will with the inventory as it
 stands: the host's and spec.ssh's settings (the bastion included), then
 ~/.ssh/config (HostName, User, Port, IdentityFile, ProxyJump), and the SSH
@@ -39,9 +45,10 @@ KUBEHA_SSH_PASSWORD before starting it.
 
 When the -i file exists, the installer starts from it: every field it shows
 is filled from the file, and what it does not ask for (kubeadm settings,
-artifacts, etcd, CNI, pod routes, extra certSANs, ...) is saved as the file
-has it. Each host from the file is checked when the hosts screen is
-reached: a host whose key is in known_hosts is logged into with the key
+artifacts, your etcd's endpoints and files, CNI, pod routes, extra
+certSANs, ...) is saved as the file has it. Each host from the file is
+checked when the hosts screen is reached: a host whose key is in
+known_hosts is logged into with the key
 checked strictly, as apply does; a host whose key is not is shown with its
 fingerprint to accept, like a host you add. A file that is not a valid
 inventory stops the installer before it starts, with the problems and how
@@ -56,6 +63,7 @@ way the file is written atomically (a temporary file beside it, renamed).`,
 		},
 	}
 	f.bind(cmd, false)
+	f.etcdFiles = true
 	return cmd
 }
 

@@ -131,8 +131,10 @@ type Model struct {
 // others as before.
 var lbModes = []string{inventory.ModeKeepalivedHAProxy, inventory.ModeLocalProxy, inventory.ModeExternal, inventory.ModeKubeVIP}
 
-// roles a new host may have, cycled with the role field's input.
-var roles = []string{inventory.RoleMaster, inventory.RoleWorker, inventory.RoleLoadBalancer}
+// roles a host may have, as the role field's placeholder lists them. A
+// host of role etcd is a member of the etcd cluster kubeha builds: the
+// installer sets spec.etcd.topology from them (cluster).
+var roles = []string{inventory.RoleMaster, inventory.RoleWorker, inventory.RoleLoadBalancer, inventory.RoleEtcd}
 
 func newField(label, path, value, placeholder string) *field {
 	in := textinput.New()
@@ -177,7 +179,7 @@ func New(checker Checker, path string) Model {
 		StepHosts: {
 			newField("name", "spec.hosts", "", "m1"),
 			newField("address", "spec.hosts", "", "192.168.8.191"),
-			newField("role", "spec.hosts", inventory.RoleMaster, "master | worker | loadbalancer"),
+			newField("role", "spec.hosts", inventory.RoleMaster, strings.Join(roles, " | ")),
 			newField("SSH user", "spec.hosts", "", "empty: the cluster's"),
 			newField("SSH key", "spec.hosts", "", "empty: the cluster's"),
 		},
@@ -205,8 +207,9 @@ func New(checker Checker, path string) Model {
 // path, as inventory.Load returns it (defaulted). Every field the wizard
 // shows is filled from c and c's hosts are listed; each is checked over
 // SSH when the hosts screen is reached (checkHosts). What the wizard does
-// not show (kubeadm settings, artifacts, etcd, CNI, the hosts' internal
-// addresses, ...) is saved as c has it. c itself is never changed.
+// not show (kubeadm settings, artifacts, the operator's etcd, CNI, the
+// hosts' internal addresses, ...) is saved as c has it; the etcd topology
+// follows the hosts' roles (etcdFollowsHosts). c itself is never changed.
 func NewFrom(checker Checker, path string, c *inventory.Cluster) Model {
 	m := New(checker, path)
 	m.base = c.DeepCopy()
@@ -372,8 +375,26 @@ func (m Model) cluster() (*inventory.Cluster, inventory.Problems) {
 	s.Network.ServiceSubnet = m.value(StepNetwork, 1)
 	s.Network.KubeProxyMode = m.value(StepNetwork, 2)
 	s.Network.KubeProxyFallbackMode = m.value(StepNetwork, 3)
+	etcdFollowsHosts(s)
 	inventory.Default(c)
 	return c, ps
+}
+
+// etcdFollowsHosts sets s's etcd topology from its hosts, unless s names an
+// etcd of the operator's (endpoints), which the installer does not show
+// and leaves as the file has it: external, for kubeha to build etcd on
+// them, when a host has role etcd; stacked when none has (the file's etcd
+// settings of the other kind are kept, ignored, as the validator warns).
+// The validator then holds the etcd hosts to what an inventory file's are
+// held to (3 or 5 of them, none beside the operator's endpoints).
+func etcdFollowsHosts(s *inventory.Spec) {
+	if x := s.Etcd.External; x != nil && len(x.Endpoints) > 0 {
+		return
+	}
+	s.Etcd.Topology = inventory.EtcdStacked
+	if slices.ContainsFunc(s.Hosts, func(h inventory.Host) bool { return h.Role == inventory.RoleEtcd }) {
+		s.Etcd.Topology = inventory.EtcdExternal
+	}
 }
 
 // validate runs the inventory validator, after the check of the number
@@ -925,9 +946,22 @@ func (m Model) reviewView() string {
 		fb = " (" + s.Network.KubeProxyFallbackMode + " where the kernel has no ip_vs)"
 	}
 	fmt.Fprintf(&b, "  network   pods %s, services %s, kube-proxy %s%s, CNI %s\n", s.Network.PodSubnet, s.Network.ServiceSubnet, s.Network.KubeProxyMode, fb, s.CNI.Plugin)
+	etcdHosts := hostNames(c.EtcdHosts())
+	switch {
+	case s.Etcd.Topology != inventory.EtcdExternal:
+		b.WriteString("  etcd      stacked: a member on each master, made by kubeadm\n")
+	case c.BuildsEtcd():
+		fmt.Fprintf(&b, "  etcd      external, built by kubeha on %s (give no host role etcd for stacked etcd)\n", etcdHosts)
+	default:
+		fmt.Fprintf(&b, "  etcd      external, yours: %s (as the file has it)\n", strings.Join(s.Etcd.External.Endpoints, ", "))
+	}
 	b.WriteString("\n" + title.Render("plan") + "\n")
 	masters, workers := len(c.Masters()), len(c.Workers())
-	fmt.Fprintf(&b, "  facts, host-prep and the load balancer on %d hosts; kubeadm init on %s;\n", len(s.Hosts), firstMaster(c))
+	fmt.Fprintf(&b, "  facts, host-prep and the load balancer on %d hosts;", len(s.Hosts))
+	if c.BuildsEtcd() {
+		fmt.Fprintf(&b, " the etcd cluster on %s;", etcdHosts)
+	}
+	fmt.Fprintf(&b, " kubeadm init on %s;\n", firstMaster(c))
 	fmt.Fprintf(&b, "  then %s one at a time, with %s beside them; kube-proxy, routes, CNI; verify.\n", count(max(0, masters-1), "more master"), count(workers, "worker"))
 	for _, p := range inventory.Validate(c) {
 		b.WriteString("  " + p.String() + "\n")
@@ -945,6 +979,15 @@ func count(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// hostNames is "e1, e2, e3".
+func hostNames(hs []inventory.Host) string {
+	var names []string
+	for _, h := range hs {
+		names = append(names, h.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func firstMaster(c *inventory.Cluster) string {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/kubeha/kubeha/inventory"
+	"github.com/kubeha/kubeha/kubeadm"
+	"github.com/kubeha/kubeha/phases"
 	"github.com/kubeha/kubeha/ssh"
 )
 
@@ -638,5 +641,158 @@ func TestLoadBalancerNumbersUsedOrRefused(t *testing.T) {
 				t.Fatalf("saved with %s %q:\n%s", tt.label, tt.typed, m.View())
 			}
 		})
+	}
+}
+
+// addHostAs adds a host on the hosts screen with role, and accepts its key.
+func addHostAs(m Model, name, addr, role string) Model {
+	m = typeText(m, name)
+	m = press(m, tab)
+	m = typeText(m, addr)
+	m = press(m, tab)
+	m = typeText(clear(m), role)
+	m = press(m, enter)
+	return press(m, yes)
+}
+
+// TestEtcdHostsAreHeldToTheInventorysRules: the installer gives hosts the
+// role etcd, and holds their count to what the inventory's validator holds
+// a file's to, on the hosts screen: 1 or an even number is an error that
+// keeps the screen, 3 or 5 go on, 7 goes on with the validator's warning;
+// a role that is no role is refused.
+func TestEtcdHostsAreHeldToTheInventorysRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		etcd  int
+		role  string // of the etcd hosts; "etcd" when empty
+		err   string // on the hosts screen, which it keeps
+		warns string // in the review
+	}{
+		{name: "one", etcd: 1, err: "spec.hosts: 1 etcd host: etcd tolerates 0 failed members (fix: use 3 or 5 hosts with role etcd)"},
+		{name: "two", etcd: 2, err: "spec.hosts: 2 etcd hosts: etcd tolerates 0 failed members"},
+		{name: "three", etcd: 3},
+		{name: "four", etcd: 4, err: "spec.hosts: 4 etcd hosts: etcd tolerates 1 failed member"},
+		{name: "five", etcd: 5},
+		{name: "seven", etcd: 7, warns: "warning: spec.hosts: 7 etcd hosts: every write waits for a majority of them"},
+		{name: "a misspelt role", etcd: 1, role: "etdc", err: `spec.hosts[3].role: unknown value "etdc" (fix: use one of: master, worker, loadbalancer, etcd)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New(&fakeChecker{}, filepath.Join(t.TempDir(), "kubeha.yaml"))
+			m = press(m, enter)
+			for i := 1; i <= 3; i++ {
+				m = addHostAs(m, fmt.Sprintf("m%d", i), fmt.Sprintf("10.0.0.%d", i), "master")
+			}
+			role := cmp.Or(tt.role, "etcd")
+			for i := 1; i <= tt.etcd; i++ {
+				m = addHostAs(m, fmt.Sprintf("e%d", i), fmt.Sprintf("10.0.0.%d", 20+i), role)
+			}
+			m = press(m, enter) // empty form: on, unless the hosts are wrong
+			if tt.err != "" {
+				if m.Step() != StepHosts || !strings.Contains(m.View(), "✗ "+tt.err) {
+					t.Fatalf("want the hosts screen kept with %q:\n%s", tt.err, m.View())
+				}
+				return
+			}
+			if m.Step() != StepLB {
+				t.Fatalf("not on to the load balancer:\n%s", m.View())
+			}
+			if c := m.Cluster(); c.Spec.Etcd.Topology != inventory.EtcdExternal || !c.BuildsEtcd() || len(c.EtcdHosts()) != tt.etcd {
+				t.Fatalf("etcd %+v with %d etcd hosts", c.Spec.Etcd, len(c.EtcdHosts()))
+			}
+			m = press(m, tab)
+			m = press(m, tab)
+			m = typeText(m, "10.0.0.100")
+			m = press(m, enter)
+			m = press(m, enter)
+			if m.Step() != StepReview {
+				t.Fatalf("not on the review:\n%s", m.View())
+			}
+			if tt.warns != "" && !strings.Contains(m.View(), tt.warns) {
+				t.Errorf("the review lacks %q:\n%s", tt.warns, m.View())
+			}
+		})
+	}
+}
+
+// TestEtcdHostsSaveAValidInventory walks the installer with three etcd
+// hosts: the review says kubeha builds etcd on them, the saved inventory
+// loads with etcd topology external and no endpoints, and renders each
+// etcd host's member config. Dropping the etcd hosts again makes the etcd
+// stacked; an etcd of the operator's, from the file, is kept as it is.
+func TestEtcdHostsSaveAValidInventory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kubeha.yaml")
+	m := New(&fakeChecker{}, path)
+	m = press(m, enter)
+	for i := 1; i <= 3; i++ {
+		m = addHostAs(m, fmt.Sprintf("m%d", i), fmt.Sprintf("10.0.0.%d", i), "master")
+	}
+	for i := 1; i <= 3; i++ {
+		m = addHostAs(m, fmt.Sprintf("e%d", i), fmt.Sprintf("10.0.0.%d", 20+i), "etcd")
+	}
+	m = press(m, enter)
+	m = press(m, tab)
+	m = press(m, tab)
+	m = typeText(m, "10.0.0.100")
+	m = press(m, enter)
+	m = press(m, enter)
+	for _, want := range []string{
+		"  hosts     m1       10.0.0.1         master\n",
+		"            e3       10.0.0.23        etcd\n",
+		"  etcd      external, built by kubeha on e1, e2, e3 (give no host role etcd for stacked etcd)\n",
+		"  facts, host-prep and the load balancer on 6 hosts; the etcd cluster on e1, e2, e3; kubeadm init on m1;\n",
+	} {
+		if !strings.Contains(m.View(), want) {
+			t.Errorf("the review lacks %q:\n%s", want, m.View())
+		}
+	}
+	m = press(m, enter)
+	if !m.Saved() {
+		t.Fatalf("not saved:\n%s", m.View())
+	}
+	c, warnings, err := inventory.Load(path)
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("the saved inventory: %v, warnings %v", err, warnings)
+	}
+	if !c.BuildsEtcd() || c.Spec.Etcd.External != nil || len(c.EtcdHosts()) != 3 {
+		t.Fatalf("saved etcd %+v, etcd hosts %v", c.Spec.Etcd, c.EtcdHosts())
+	}
+	files, err := phases.RenderAll(context.Background(), phases.Registry(), phases.OfflineView{C: c})
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	for _, h := range []string{"e1", "e2", "e3"} {
+		if !slices.ContainsFunc(files, func(f phases.HostFile) bool { return f.Host == h && f.Path == kubeadm.EtcdMemberConfigPath }) {
+			t.Errorf("no %s rendered for %s", kubeadm.EtcdMemberConfigPath, h)
+		}
+	}
+
+	// Started from that file, with the etcd hosts refused (n), the etcd
+	// is stacked again.
+	masters := map[string]bool{"10.0.0.1": true, "10.0.0.2": true, "10.0.0.3": true}
+	m = NewFrom(&fakeChecker{known: masters}, path, c)
+	m = press(m, enter)
+	for range 3 {
+		m = press(m, no) // the next etcd host's key: drop the host
+	}
+	if got := m.Cluster(); got.Spec.Etcd.Topology != inventory.EtcdStacked || len(got.EtcdHosts()) != 0 {
+		t.Fatalf("without etcd hosts: %+v, %v", got.Spec.Etcd, got.EtcdHosts())
+	}
+
+	// The operator's etcd from the file is kept; an etcd host beside it
+	// is refused as the validator refuses it.
+	theirs := c.DeepCopy()
+	theirs.Spec.Hosts = slices.DeleteFunc(theirs.Spec.Hosts, func(h inventory.Host) bool { return h.Role == inventory.RoleEtcd })
+	theirs.Spec.Etcd = inventory.Etcd{Topology: inventory.EtcdExternal, External: &inventory.ExternalEtcd{
+		Endpoints: []string{"https://10.0.0.21:2379"}, CAFile: "ca.crt", CertFile: "client.crt", KeyFile: "client.key"}}
+	m = NewFrom(&fakeChecker{known: masters}, path, theirs)
+	m = press(m, enter)
+	if got := m.Cluster(); !reflect.DeepEqual(got.Spec.Etcd, theirs.Spec.Etcd) {
+		t.Fatalf("the operator's etcd became %+v", got.Spec.Etcd)
+	}
+	m = addHostAs(m, "e9", "10.0.0.29", "etcd")
+	m = press(m, enter)
+	if want := "spec.hosts[3].role: role etcd is for an etcd cluster kubeha builds, but spec.etcd.external.endpoints names the operator's"; m.Step() != StepHosts || !strings.Contains(m.View(), want) {
+		t.Fatalf("want the hosts screen kept with %q:\n%s", want, m.View())
 	}
 }
