@@ -448,6 +448,7 @@ func (r *Runner) Reset(ctx context.Context) error {
 	step := func(p Phase, title string, do func(context.Context, *Env) error) {
 		env := r.env(p)
 		env.Log.Emit(events.Event{Kind: events.PhaseStarted, Message: title})
+		start := time.Now()
 		if err := do(ctx, env); err != nil {
 			if ctx.Err() != nil {
 				// Cut short, not failed: nothing to fix, and the checks
@@ -459,7 +460,7 @@ func (r *Runner) Reset(ctx context.Context) error {
 			errs = append(errs, &PhaseError{Phase: p.ID(), Err: err})
 			return
 		}
-		env.Log.Emit(events.Event{Kind: events.PhaseDone})
+		env.Log.Emit(events.Event{Kind: events.PhaseDone, Duration: time.Since(start)})
 		delete(r.Journal.Phases, p.ID())
 	}
 	for i := len(r.Phases) - 1; i >= 0; i-- {

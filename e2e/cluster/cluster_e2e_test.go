@@ -516,54 +516,7 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 		}
 	})
 
-	t.Run("etcd snapshot", func(t *testing.T) {
-		// Outside c.dir: the snapshot holds every Secret of the cluster,
-		// which the next subtest looks for in kubeha's local files.
-		file := filepath.Join(t.TempDir(), "snap", "etcd.db")
-		cmd := exec.CommandContext(ctx, c.kubeha, "etcd", "snapshot", "-i", c.inv, "-o", file, "--output", "plain")
-		cmd.Dir = c.dir
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		c.outputs = append(c.outputs, stdout.String(), stderr.String())
-		if err != nil {
-			t.Fatalf("etcd snapshot: %v\n%s%s", err, stdout.String(), stderr.String())
-		}
-		var host, size, sum string
-		for _, l := range strings.Split(stdout.String(), "\n") {
-			if m := regexp.MustCompile(`^etcd snapshot of cluster e2e taken through (m[123]) at \S+: (\S+), (\d+) bytes, sha256 ([0-9a-f]{64})$`).FindStringSubmatch(l); m != nil {
-				if m[2] != file {
-					t.Errorf("says it wrote %s, not %s", m[2], file)
-				}
-				host, size, sum = m[1], m[3], m[4]
-			}
-		}
-		if host == "" {
-			t.Fatalf("no summary line in:\n%s", stdout.String())
-		}
-		fi, err := os.Stat(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s has mode %v, want 0600", file, fi.Mode().Perm())
-		}
-		b, _ := os.ReadFile(file)
-		got := sha256.Sum256(b)
-		if strconv.Itoa(len(b)) != size || hex.EncodeToString(got[:]) != sum {
-			t.Errorf("the file has %d bytes, sha256 %x; kubeha said %s bytes, sha256 %s", len(b), got, size, sum)
-		}
-		// etcd's database is a bbolt file: its first page's meta starts
-		// with bbolt's magic number (little-endian 0xED0CDAED).
-		if len(b) < 20 || !bytes.Equal(b[16:20], []byte{0xED, 0xDA, 0x0C, 0xED}) {
-			t.Errorf("%s is not a bbolt database (etcd's format)", file)
-		}
-		// Nothing of it is left on the master it came from.
-		if out, err := c.machine(host).Exec(ctx, "sh", "-c", "ls /var/lib/etcd"); err != nil || strings.Contains(out, "kubeha-snapshot") {
-			t.Errorf("the snapshot is left on %s: %v\n%s", host, err, out)
-		}
-		t.Logf("etcd snapshot through %s: %s bytes", host, size)
-	})
+	t.Run("etcd snapshot", func(t *testing.T) { c.etcdSnapshot(ctx, t, "m[123]") })
 
 	t.Run("certificate expiry", func(t *testing.T) {
 		cmd := exec.CommandContext(ctx, c.kubeha, "certs", "check", "-i", c.inv, "--output", "plain")
@@ -1235,13 +1188,22 @@ func (c *cluster) operatorHosts(ctx context.Context, t *testing.T, names []strin
 // in found is, line for line, as it was before kubeha ran.
 func (c *cluster) resetToFound(ctx context.Context, t *testing.T, found map[string]string) {
 	t.Helper()
-	reset := exec.CommandContext(ctx, c.kubeha, "reset", "-i", c.inv, "--yes", "--output", "plain")
+	reset := exec.CommandContext(ctx, c.kubeha, "reset", "-i", c.inv, "--yes", "--output", "json")
 	reset.Dir = c.dir
+	start := time.Now()
 	out, err := reset.CombinedOutput()
 	c.outputs = append(c.outputs, string(out))
 	if err != nil {
 		t.Fatalf("reset: %v\n%s", err, lastLines(string(out), 30))
 	}
+	var steps []string
+	for _, l := range strings.Split(string(out), "\n") {
+		var e events.Event
+		if json.Unmarshal([]byte(l), &e) == nil && e.Kind == events.PhaseDone {
+			steps = append(steps, fmt.Sprintf("%s %.1fs", e.Phase, e.Duration.Seconds()))
+		}
+	}
+	t.Logf("reset: %v; phases (teardowns, then clean-ups): %s", time.Since(start).Round(100*time.Millisecond), strings.Join(steps, ", "))
 	for name, want := range found {
 		st, err := c.machine(name).Exec(ctx, "sh", "-c", hostStateScript)
 		if err != nil {
@@ -1741,4 +1703,58 @@ func mustLoad(t *testing.T, dir string) *bundle.Manifest {
 func isTook(e events.Event) bool {
 	_, ok := benchutil.KubeadmTook(e)
 	return ok
+}
+
+// etcdSnapshot runs kubeha etcd snapshot and checks what it wrote: its
+// summary line names a host matching hosts (a regular expression) and the
+// file, which is 0600, a bbolt database of the size and sha256 it says,
+// and nothing of it is left on that host.
+func (c *cluster) etcdSnapshot(ctx context.Context, t *testing.T, hosts string) {
+	t.Helper()
+	// Outside c.dir: the snapshot holds every Secret of the cluster,
+	// which the next subtest looks for in kubeha's local files.
+	file := filepath.Join(t.TempDir(), "snap", "etcd.db")
+	cmd := exec.CommandContext(ctx, c.kubeha, "etcd", "snapshot", "-i", c.inv, "-o", file, "--output", "plain")
+	cmd.Dir = c.dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	c.outputs = append(c.outputs, stdout.String(), stderr.String())
+	if err != nil {
+		t.Fatalf("etcd snapshot: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	var host, size, sum string
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if m := regexp.MustCompile(`^etcd snapshot of cluster e2e taken through (` + hosts + `) at \S+: (\S+), (\d+) bytes, sha256 ([0-9a-f]{64})$`).FindStringSubmatch(l); m != nil {
+			if m[2] != file {
+				t.Errorf("says it wrote %s, not %s", m[2], file)
+			}
+			host, size, sum = m[1], m[3], m[4]
+		}
+	}
+	if host == "" {
+		t.Fatalf("no summary line in:\n%s", stdout.String())
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", file, fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(file)
+	got := sha256.Sum256(b)
+	if strconv.Itoa(len(b)) != size || hex.EncodeToString(got[:]) != sum {
+		t.Errorf("the file has %d bytes, sha256 %x; kubeha said %s bytes, sha256 %s", len(b), got, size, sum)
+	}
+	// etcd's database is a bbolt file: its first page's meta starts
+	// with bbolt's magic number (little-endian 0xED0CDAED).
+	if len(b) < 20 || !bytes.Equal(b[16:20], []byte{0xED, 0xDA, 0x0C, 0xED}) {
+		t.Errorf("%s is not a bbolt database (etcd's format)", file)
+	}
+	// Nothing of it is left on the master it came from.
+	if out, err := c.machine(host).Exec(ctx, "sh", "-c", "ls /var/lib/etcd"); err != nil || strings.Contains(out, "kubeha-snapshot") {
+		t.Errorf("the snapshot is left on %s: %v\n%s", host, err, out)
+	}
+	t.Logf("etcd snapshot through %s: %s bytes", host, size)
 }

@@ -68,8 +68,9 @@ func (c *cluster) addEtcdHosts(t *testing.T) {
 // Availability etcd cluster with kubeadm" does, in front of the cluster
 // whose nodes are nodes: every member is healthy and no etcd host is a
 // node; the etcd hosts' kubelets listen on 127.0.0.1 only; the masters
-// have the apiservers' client key 0600 and not the etcd CA's key; a rerun
-// changes nothing. The etcd leader's host is then cut off as a power cut
+// have the apiservers' client key 0600 and not the etcd CA's key; kubeha
+// status finds the cluster healthy; a rerun changes nothing; kubeha etcd
+// snapshot takes one through an etcd host. The etcd leader's host is then cut off as a power cut
 // looks to its peers (machine.Crash): writes through the endpoint go on,
 // each within a minute; it comes back, is healthy again and has, read
 // from its own store, what was written while it was away.
@@ -104,6 +105,7 @@ func (c *cluster) checkExternalEtcd(ctx context.Context, t *testing.T, nodes []s
 	})
 
 	t.Run("a rerun with external etcd changes nothing", func(t *testing.T) { c.noChangeRerun(ctx, t) })
+	t.Run("etcd snapshot through an etcd host", func(t *testing.T) { c.etcdSnapshot(ctx, t, "e[123]") })
 
 	leader := c.etcdLeader(ctx, t, etcdHosts)
 	t.Run("the etcd leader's host cut off: writes through the endpoint go on", func(t *testing.T) {
