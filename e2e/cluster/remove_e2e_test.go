@@ -127,6 +127,7 @@ func (c *cluster) removeAndReplace(ctx context.Context, t *testing.T) {
 	workers := []string{"- {name: w1, address: 10.213.0.24, role: worker}", "- {name: w2, address: 10.213.0.25, role: worker}"}
 	c.deployWorkload(ctx, t)
 	stopClients := c.startClients(ctx, t, []string{"w1", "w2"})
+	clientsStart := time.Now()
 	defer func() { t.Logf("clients during the removals and the replacement:\n%s", stopClients()) }()
 
 	// w3 leaves the inventory: named, not touched, without the flag.
@@ -154,6 +155,7 @@ func (c *cluster) removeAndReplace(ctx context.Context, t *testing.T) {
 	if err := c.machine("m3").Crash(ctx); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("m3 powered off %.2fs after the clients started", time.Since(clientsStart).Seconds())
 	c.setHosts(t, append(masters("m1", "m2", "m4"), workers...)...)
 	start = time.Now()
 	evs, out, _, err = c.apply(ctx, "--remove-nodes")
