@@ -33,7 +33,7 @@ WRAP=$CACHE/flannel/wrapper-$FLANNEL_VERSION
 MOD=github.com/flannel-io/flannel
 LDFLAGS="-s -w -X $MOD/pkg/version.Version=$FLANNEL_VERSION"
 # Changes whenever the way a binary is built changes meaning.
-RECIPE=flannel-build-1
+RECIPE=flannel-build-2
 
 log() { printf '[flannel-build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
@@ -45,16 +45,30 @@ if ! flock -n 9; then
 	log "waiting for another build of $FLANNEL_VERSION to finish"
 	flock 9
 fi
+SRC=$(go env GOMODCACHE)/$MOD@$FLANNEL_VERSION
+[ -f "$SRC/main.go" ] || go mod download "$MOD@$FLANNEL_VERSION"
 cd "$WRAP"
-if [ ! -f go.mod ] || ! grep -q "$MOD $FLANNEL_VERSION" go.mod; then
-	log "creating wrapper module for $MOD $FLANNEL_VERSION"
-	rm -f go.mod go.sum
+# flanneld's main package imports every backend, and one of them, the
+# Tencent Cloud VPC backend, needs an SDK module the Go module proxy does
+# not serve (tencentcloud-sdk-go/tencentcloud/vpc: 403 for every version).
+# The wrapper's main is the module's own main.go without that one import:
+# the backend is left out, vxlan and the others are flannel's code as
+# released. Made here, in the cache, from the module; never committed.
+if [ ! -f go.mod ] || ! grep -q "$MOD $FLANNEL_VERSION" go.mod || [ ! -f main.go ]; then
+	log "creating wrapper module for $MOD $FLANNEL_VERSION (main.go without the tencentvpc backend)"
+	rm -f go.mod go.sum main.go
 	go mod init kubeha.local/flannel-build >/dev/null 2>&1
 	echo "require $MOD $FLANNEL_VERSION" >>go.mod
+	sed '/"github.com\/flannel-io\/flannel\/pkg\/backend\/tencentvpc"/d' "$SRC/main.go" >main.go
+	if grep -q tencentvpc main.go; then
+		echo "build.sh: main.go of $MOD $FLANNEL_VERSION still names tencentvpc after the import was taken out" >&2
+		exit 1
+	fi
+	go mod tidy >/dev/null 2>&1 || go mod tidy
 fi
-# name|package|cgo
+# name|package|cgo (flanneld is the wrapper's main package, ".")
 targets=(
-	"flanneld|$MOD|1"
+	"flanneld|.|1"
 	"install-conf|$MOD/cmd/install_conf|0"
 )
 for t in "${targets[@]}"; do
@@ -65,8 +79,10 @@ for t in "${targets[@]}"; do
 		continue
 	fi
 	start=$(date +%s)
-	log "$name: resolving modules"
-	go get "$pkg@$FLANNEL_VERSION" >/dev/null 2>&1 || go get "$pkg@$FLANNEL_VERSION"
+	if [ "$pkg" != . ]; then
+		log "$name: resolving modules"
+		go get "$pkg@$FLANNEL_VERSION" >/dev/null 2>&1 || go get "$pkg@$FLANNEL_VERSION"
+	fi
 	log "$name: building $pkg"
 	if [ "$cgo" = 1 ]; then
 		CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo -ldflags "$LDFLAGS -extldflags -static" -o "$OUT/$name.tmp" "$pkg"
@@ -84,7 +100,5 @@ for t in "${targets[@]}"; do
 	echo "$stamp" >"$OUT/$name.stamp"
 	log "$name: built in $(($(date +%s) - start))s"
 done
-SRC=$(go env GOMODCACHE)/$MOD@$FLANNEL_VERSION
-[ -f "$SRC/Documentation/kube-flannel.yml" ] || go mod download "$MOD@$FLANNEL_VERSION"
 install -m 0644 "$SRC/Documentation/kube-flannel.yml" "$OUT/kube-flannel.yml"
 log "done: $OUT"
