@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, when missing, the Debian packages the e2e machines need: the
 # harness's own dockerd and debootstrap for the machine images, gcc and
-# libc6-dev for e2e/kube/build.sh's static pause. Idempotent.
+# libc6-dev for e2e/kube/build.sh's static pause and e2e/flannel/build.sh's
+# static flanneld. Idempotent.
 set -euo pipefail
 need=()
 for p in docker.io debootstrap iproute2 openssh-client gcc libc6-dev; do

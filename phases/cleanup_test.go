@@ -199,3 +199,108 @@ func TestRenderedLBConfigsCarryTheManagedHeader(t *testing.T) {
 		t.Fatal("no example renders haproxy.cfg or keepalived.conf")
 	}
 }
+
+// TestFlannelCleanUpOnARealKernel plants in a network namespace what
+// flannel (kube-flannel.yml, run through cni: manifest) leaves on a node
+// after kubeadm reset: flannel.1 (VXLAN) with a route to another node's
+// Pod CIDR through it, cni0 with a pod's veth, flanneld's FLANNEL-* chains
+// and the rules that jump to them (its iptables mode, the manifest's
+// default) and its nftables tables (EnableNFTables), /run/flannel and the
+// plugin its init container copies to /opt/cni/bin/flannel, next to an
+// operator's rule, table, interface and route; runs the manifest CNI's
+// clean-up twice with the real ip, iptables and nft; and compares what is
+// left with the operator's state alone. /run and /opt are private tmpfs
+// mounts of the test, so this machine's own files are never touched.
+func TestFlannelCleanUpOnARealKernel(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network and mount namespaces)")
+	}
+	for _, tool := range []string{"ip", "iptables-nft", "ip6tables-nft", "nft", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	shield := ""
+	for _, d := range []string{"/run", "/opt", "/var/lib/cni", "/etc/cni", "/etc/kubeha"} {
+		if _, err := os.Stat(d); err == nil {
+			shield += "mount -t tmpfs kh-test " + d + "\n"
+		} else if d == "/run" || d == "/opt" {
+			t.Skipf("no %s to shield with a tmpfs", d)
+		}
+	}
+	ns := fmt.Sprintf("kh-flannel-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	// One process per call: the tmpfs mounts last as long as it does.
+	inNS := func(script string) (string, error) {
+		cmd := exec.Command("ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "sh", "-c", shield+script)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	cleanUp := filepath.Join(t.TempDir(), "cni-cleanup.sh")
+	if err := os.WriteFile(cleanUp, []byte(cniCleanUp(inventory.CNIManifest).String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	operator := `set -e
+ip link set lo up
+ip link add op0 type veth peer name op1; ip addr add 10.213.9.1/24 dev op0; ip link set op1 up; ip link set op0 up
+ip route add 192.0.2.0/24 via 10.213.9.2
+iptables-nft -A INPUT -s 192.0.2.7/32 -j DROP
+iptables-nft -A FORWARD -s 192.0.2.9/32 -j DROP
+nft add table inet operator
+`
+	if out, err := inNS(operator); err != nil {
+		t.Fatalf("operator's state: %v\n%s", err, out)
+	}
+	probe := `iptables-nft-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9:]*\]$//'
+ip6tables-nft-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9:]*\]$//'
+nft list tables | sort
+ip -o link show | awk '{print $2}'
+ip route show
+`
+	want, err := inNS(probe)
+	if err != nil {
+		t.Fatalf("probe: %v\n%s", err, want)
+	}
+	flannel := `set -e
+ip link add flannel.1 type vxlan id 1 local 10.213.9.1 dev op0 dstport 8472 nolearning
+ip addr add 10.244.2.0/32 dev flannel.1; ip link set flannel.1 up
+ip route add 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink
+ip link add cni0 type bridge; ip addr add 10.244.2.1/24 dev cni0; ip link set cni0 up
+ip link add vethpod type veth peer name eth0pod; ip link set vethpod master cni0; ip link set vethpod up
+iptables-nft -t nat -N FLANNEL-POSTRTG
+iptables-nft -t nat -A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
+iptables-nft -t nat -A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE
+iptables-nft -N FLANNEL-FWD
+iptables-nft -A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
+iptables-nft -A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
+nft add table ip flannel-ipv4; nft add chain ip flannel-ipv4 postrtg '{ type nat hook postrouting priority srcnat; }'
+nft add table ip6 flannel-ipv6
+mkdir -p /run/flannel /opt/cni/bin
+echo 'FLANNEL_SUBNET=10.244.2.1/24' > /run/flannel/subnet.env
+echo 'a plugin' > /opt/cni/bin/flannel
+ip -d link show flannel.1 | grep -q 'vxlan id 1 '
+`
+	out, err := inNS(flannel + "sh " + cleanUp + "\nsh " + cleanUp + " >/dev/null\n" +
+		"for p in /run/flannel /opt/cni/bin/flannel; do if [ -e $p ]; then echo \"left: $p\"; fi; done\n")
+	if err != nil {
+		t.Fatalf("flannel's state, then the clean-up twice: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "left: ") {
+		t.Errorf("files left:\n%s", out)
+	}
+	for _, w := range []string{"removed flannel.1", "removed cni0", "removed the ip flannel-ipv4 table"} {
+		if !strings.Contains(out, w+"\n") {
+			t.Errorf("the clean-up did not say %q:\n%s", w, out)
+		}
+	}
+	got, err := inNS(probe)
+	if err != nil {
+		t.Fatalf("probe: %v\n%s", err, got)
+	}
+	if got != want {
+		t.Fatalf("after the clean-up\n%s\nwant the operator's state alone:\n%s", got, want)
+	}
+}

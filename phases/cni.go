@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/kubeha/kubeha/controlplane"
@@ -13,7 +14,8 @@ import (
 
 // InstallCNI installs the pod network: the bridge plugin on each node's
 // Pod CIDR slice (with the routes phase, a pod network without an overlay),
-// or the operator's manifest with podSubnet substituted.
+// or the operator's manifest with podSubnet substituted. Either way the
+// distribution's CNI plugins are linked where containerd looks for them.
 type InstallCNI struct{}
 
 var _ Phase = (*InstallCNI)(nil)
@@ -98,23 +100,7 @@ func (InstallCNI) Probe(ctx context.Context, env *Env) (Work, error) {
 	case inventory.CNINone:
 		return w, nil
 	case inventory.CNIManifest:
-		cp, err := controlHost(ctx, env)
-		if err != nil {
-			return w, err
-		}
-		w.Targets = []string{cp.Name}
-		files, err := cniFiles(ctx, env.View(), cp.Name)
-		if err != nil {
-			return w, err
-		}
-		differ, err := env.filesDiffer(ctx, cp.Name, hostFileSpecs(files, cp.Name))
-		if err != nil {
-			return w, err
-		}
-		if len(differ) > 0 {
-			w.Pending, w.Reasons[cp.Name] = []string{cp.Name}, "apply "+c.Spec.CNI.Manifest
-		}
-		return w, nil
+		return probeManifest(ctx, env)
 	}
 	v := env.View()
 	cidrs, err := v.PodCIDRs(ctx)
@@ -152,20 +138,96 @@ func manifest(c *inventory.Cluster) ([]byte, error) {
 	return []byte(s), nil
 }
 
+// linkPluginsReason is why a node needs the cni phase with a manifest
+// CNI when its plugins are not where containerd looks.
+const linkPluginsReason = "link the CNI plugins of /usr/lib/cni into /opt/cni/bin"
+
+// probeManifest is Probe for cni: manifest. Every node is a target: one
+// whose distribution put its CNI plugins in /usr/lib/cni and not where
+// containerd looks (its facts say so) needs them linked, as with the
+// bridge CNI, for flannel delegates each pod's interface to the bridge,
+// host-local and portmap plugins and containerd itself needs loopback.
+// The control host also needs the manifest applied when the copy kubeha
+// uploaded there differs from the operator's, podSubnet substituted.
+func probeManifest(ctx context.Context, env *Env) (Work, error) {
+	c := env.Cluster
+	cp, err := controlHost(ctx, env)
+	if err != nil {
+		return Work{}, err
+	}
+	files, err := cniFiles(ctx, env.View(), cp.Name)
+	if err != nil {
+		return Work{}, err
+	}
+	differ, err := env.filesDiffer(ctx, cp.Name, hostFileSpecs(files, cp.Name))
+	if err != nil {
+		return Work{}, err
+	}
+	return ProbePending(ctx, env, nodeNames(c), func(ctx context.Context, host string) (string, error) {
+		f, err := env.Facts.Get(ctx, env, host)
+		if err != nil {
+			return "", err
+		}
+		var why []string
+		if f.CNIUnlinked {
+			why = append(why, linkPluginsReason)
+		}
+		if host == cp.Name && len(differ) > 0 {
+			why = append(why, "apply "+c.Spec.CNI.Manifest)
+		}
+		return strings.Join(why, "; "), nil
+	})
+}
+
+// runManifest is Run for cni: manifest: first the plugins linked on every
+// pending node whose facts say they are not (none of the manifest's pods
+// with a pod network can start on a node without them; its hostNetwork
+// DaemonSet can), then, when the control host is pending, the manifest
+// uploaded there and applied through the endpoint. A run the journal cannot
+// vouch for has every node pending: the links are made only where missing,
+// and the manifest is applied again, which changes nothing it already
+// made.
+func runManifest(ctx context.Context, env *Env, w Work) error {
+	err := ForEachHost(ctx, env, w.Pending, 0, func(ctx context.Context, host string) error {
+		f, err := env.Facts.Get(ctx, env, host)
+		if err != nil || !f.CNIUnlinked {
+			return err
+		}
+		if _, err := env.run(ctx, host, "CNI plugins", cniPluginsScript()); err != nil {
+			return err
+		}
+		// The facts said the plugins were not linked: gathered again
+		// when next asked.
+		env.Facts.forget(host)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cp, err := controlHost(ctx, env)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(w.Pending, cp.Name) {
+		return nil
+	}
+	return ForEachHost(ctx, env, []string{cp.Name}, 1, func(ctx context.Context, host string) error {
+		files, err := cniFiles(ctx, env.View(), host)
+		if err != nil {
+			return err
+		}
+		if _, err := env.putFiles(ctx, host, hostFileSpecs(files, host)); err != nil {
+			return err
+		}
+		_, err = env.ControlPlane.Kubectl(ctx, controlplane.Endpoint, "kubectl apply CNI manifest", applyManifestScript())
+		return err
+	})
+}
+
 func (InstallCNI) Run(ctx context.Context, env *Env, w Work) error {
 	c := env.Cluster
 	if c.Spec.CNI.Plugin == inventory.CNIManifest {
-		return ForEachHost(ctx, env, w.Pending, 1, func(ctx context.Context, host string) error {
-			files, err := cniFiles(ctx, env.View(), host)
-			if err != nil {
-				return err
-			}
-			if _, err := env.putFiles(ctx, host, hostFileSpecs(files, host)); err != nil {
-				return err
-			}
-			_, err = env.ControlPlane.Kubectl(ctx, controlplane.Endpoint, "kubectl apply CNI manifest", applyManifestScript())
-			return err
-		})
+		return runManifest(ctx, env, w)
 	}
 	files, err := cniFiles(ctx, env.View(), "")
 	if err != nil {

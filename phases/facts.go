@@ -34,6 +34,10 @@ type Facts struct {
 	Firewalld                  bool // firewalld active
 	Resolvers                  []string
 	IPVS                       bool // ip_vs loaded or loadable
+	// CNIUnlinked: the distribution's CNI plugins are in /usr/lib/cni
+	// (Debian's containernetworking-plugins) and not in /opt/cni/bin,
+	// where containerd looks for them; the cni phase links them there.
+	CNIUnlinked bool
 }
 
 // Marks kubeha writes once kubeadm init or join succeeded on a host.
@@ -189,6 +193,8 @@ func parseFacts(out string) *Facts {
 			f.Firewalld = v == "1"
 		case "ipvs":
 			f.IPVS = v == "1"
+		case "cniunlinked":
+			f.CNIUnlinked = v == "1"
 		case "resolvers":
 			f.Resolvers = strings.Fields(v)
 		}

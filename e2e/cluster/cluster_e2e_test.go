@@ -124,6 +124,9 @@ type clusterOpts struct {
 	// secondNet gives m1-m3, w1-w2 an eth1 on the harness's second
 	// network, at secondIP's address.
 	secondNet bool
+	// cni is the inventory's spec.cni ("{plugin: manifest, manifest:
+	// ...}"); empty means none, kubeha's default bridge CNI.
+	cni string
 }
 
 // secondIP is the eth1 address of the machine whose eth0 address is ip, on
@@ -224,7 +227,7 @@ spec:
   hosts:
 %s%s  %s
   network: %s
-  kubeadm:
+%s  kubeadm:
     ignorePreflightErrors: [SystemVerification]
     kubeletConfiguration:
       cgroupDriver: cgroupfs
@@ -235,7 +238,7 @@ spec:
       imageGCLowThresholdPercent: 99
     kubeProxyConfiguration:
       conntrack: {maxPerCore: 0}
-`, versionLine(o.kubeVersion), key.Path, known, extraHosts(standardHosts(names)), extraHosts(o.hosts), lbStanza, network)
+`, versionLine(o.kubeVersion), key.Path, known, extraHosts(standardHosts(names)), extraHosts(o.hosts), lbStanza, network, cniLine(o.cni))
 	c.inv = filepath.Join(c.dir, "kubeha.yaml")
 	os.WriteFile(c.inv, []byte(inv), 0o644)
 	c.kubeha = filepath.Join(c.dir, "kubeha")
@@ -1230,8 +1233,11 @@ ip route add blackhole 192.0.2.0/24`
 // (counters left out, and the ports of docker's embedded DNS, new at every
 // start of a machine), nftables tables, ipsets, the unit state of the load
 // balancers and kubeha's units, /etc/hosts, the sha256 of every file where
-// kubeha, kubeadm, the CNI, host-prep or the load balancer write, and the
-// pod containers.
+// kubeha, kubeadm, the CNI, host-prep or the load balancer write (flannel's
+// /run/flannel and the plugin it copies to /opt/cni/bin among them; not
+// the links to the distribution's plugins the cni phase makes there,
+// which stay, as binaries do), the directories a manifest CNI makes, and
+// the pod containers.
 const hostStateScript = `echo '# links'; ip -o link show | awk -F': ' '{sub("@.*", "", $2); print $2}' | sort
 echo '# addresses'; ip -o addr show | awk '{print $2, $4}' | sort
 echo '# routes'; ip route show table all | grep -v -e '^local ' -e '^broadcast ' -e ' table local ' | sort
@@ -1241,7 +1247,8 @@ echo '# nftables'; nft list tables | sort
 echo '# ipsets'; ipset list -n | sort
 echo '# units'; for u in haproxy keepalived kubeha-nginx kubeha-routes; do echo "$u $(systemctl is-enabled $u 2>&1) $(systemctl is-active $u)"; done
 echo '# /etc/hosts'; cat /etc/hosts
-echo '# files'; find /etc/haproxy /etc/keepalived /etc/sysctl.d /etc/modules-load.d /etc/cni /etc/kubeha /etc/kubernetes /var/lib/cni /var/lib/etcd /etc/systemd/system -type f 2>/dev/null | sort | xargs -r sha256sum
+echo '# files'; find /etc/haproxy /etc/keepalived /etc/sysctl.d /etc/modules-load.d /etc/cni /etc/kubeha /etc/kubernetes /var/lib/cni /var/lib/etcd /etc/systemd/system /run/flannel /opt/cni/bin/flannel -type f 2>/dev/null | sort | xargs -r sha256sum
+echo '# directories'; for d in /run/flannel /var/lib/cni/flannel /var/lib/cni/networks/cbr0; do if [ -e $d ]; then echo $d; fi; done
 echo '# containers'; ctr -n k8s.io containers ls -q | sort`
 
 // lineDiff lists the lines only in want (-) and only in got (+).
@@ -1559,6 +1566,14 @@ func (c *cluster) uploadVsSCP(ctx context.Context, t *testing.T, dir string) {
 
 // versionLine is the inventory's spec.kubernetesVersion line for version,
 // or nothing when version is empty (kubeha's default, machines.KubeVersion).
+// cniLine is the inventory's spec.cni line for clusterOpts.cni, or none.
+func cniLine(cni string) string {
+	if cni == "" {
+		return ""
+	}
+	return "  cni: " + cni + "\n"
+}
+
 func versionLine(version string) string {
 	if version == "" {
 		return ""

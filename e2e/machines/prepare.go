@@ -83,13 +83,22 @@ func buildStatic(ctx context.Context, repoRoot, pkg, out string) error {
 	return nil
 }
 
-// buildKube runs e2e/kube/build.sh for Kubernetes version. Its lines are
-// logged as they come when it works (or waits) for more than a few
-// seconds: a cached version says nothing.
+// buildKube runs e2e/kube/build.sh for Kubernetes version (RunBuild).
 func buildKube(ctx context.Context, log Logf, repoRoot, version string) error {
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join("e2e", "kube", "build.sh"))
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "KUBE_VERSION="+version)
+	if err := RunBuild(log, cmd); err != nil {
+		return fmt.Errorf("KUBE_VERSION=%s e2e/kube/build.sh: %w", version, err)
+	}
+	return nil
+}
+
+// RunBuild runs cmd, a build script such as e2e/kube/build.sh, and logs
+// its lines as they come once it has worked (or waited) for more than a
+// few seconds: a build that finds everything cached says nothing. Its
+// error carries every line the script printed.
+func RunBuild(log Logf, cmd *exec.Cmd) error {
 	r, w := io.Pipe()
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
@@ -118,7 +127,7 @@ func buildKube(ctx context.Context, log Logf, repoRoot, version string) error {
 	w.Close()
 	<-done
 	if err != nil {
-		return fmt.Errorf("KUBE_VERSION=%s e2e/kube/build.sh: %v\n%s", version, err, strings.Join(lines, "\n"))
+		return fmt.Errorf("%v\n%s", err, strings.Join(lines, "\n"))
 	}
 	return nil
 }

@@ -1,0 +1,63 @@
+package flannel
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// images is the image lines of kube-flannel.yml v0.28.10, as published.
+const images = `      initContainers:
+      - name: install-cni-plugin
+        image: ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3
+      - name: install-cni
+        image: ghcr.io/flannel-io/flannel:v0.28.10
+      containers:
+      - name: kube-flannel
+        image: ghcr.io/flannel-io/flannel:v0.28.10
+`
+
+func TestManifestImages(t *testing.T) {
+	for _, tc := range []struct {
+		name, manifest, plugin, flannel, err string
+	}{
+		{"as published", images, "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3", "ghcr.io/flannel-io/flannel:v0.28.10", ""},
+		{"quoted, a registry with a port", "  image: \"reg:5000/f/flannel-cni-plugin:x\"\n  image: 'reg:5000/f/flannel:y'\n",
+			"reg:5000/f/flannel-cni-plugin:x", "reg:5000/f/flannel:y", ""},
+		{"two flannel versions", images + "        image: ghcr.io/flannel-io/flannel:v0.27.0\n", "", "", "names both"},
+		{"an image the harness cannot build", images + "        image: docker.io/library/busybox:1\n", "", "", "does not know how to build"},
+		{"no plugin image", "        image: ghcr.io/flannel-io/flannel:v0.28.10\n", "", "", "no flannel-cni-plugin image"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plugin, flannel, err := ManifestImages([]byte(tc.manifest))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want one saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || plugin != tc.plugin || flannel != tc.flannel {
+				t.Fatalf("%q, %q, %v; want %q, %q", plugin, flannel, err, tc.plugin, tc.flannel)
+			}
+		})
+	}
+}
+
+// TestManifestImagesOfTheRelease reads the release's manifest where
+// build.sh put it, when it has run.
+func TestManifestImagesOfTheRelease(t *testing.T) {
+	data, err := os.ReadFile(ManifestPath())
+	if err != nil {
+		t.Skipf("%v: run e2e/flannel/build.sh", err)
+	}
+	plugin, flannel, err := ManifestImages(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ghcr.io/flannel-io/flannel:" + Version; flannel != want {
+		t.Errorf("flannel image %s, want %s", flannel, want)
+	}
+	if !strings.HasPrefix(plugin, "ghcr.io/flannel-io/flannel-cni-plugin:") {
+		t.Errorf("plugin image %s", plugin)
+	}
+}
