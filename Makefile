@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= kubeha
 
-.PHONY: build test fuzz example demo clean bench-ssh bench-scale bench-overhead e2e-machines e2e e2e-upgrade e2e-clean
+.PHONY: build test fuzz example demo clean bench-ssh bench-scale bench-overhead bench-failover e2e-machines e2e e2e-upgrade e2e-clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kubeha
@@ -62,6 +62,17 @@ bench-scale:
 # Needs root and the harness.  BASE=<commit> make bench-overhead
 bench-overhead:
 	BASE=$(BASE) ROUNDS=$${ROUNDS:-2} bash e2e/bench/overhead/run.sh
+
+# Failover as clients feel it (docs/failover.md): each setup's cluster,
+# CRASHES crashes of its VIP holder (or of a master, for the local proxy),
+# a client asking /readyz every 20 ms; the JSON report is kept in
+# docs/bench/ and docs/failover.md's table is made from it. About 14
+# minutes per setup with 10 crashes.  MODES=masters,local-proxy to choose.
+bench-failover: e2e-machines
+	mkdir -p docs/bench
+	KUBEHA_BENCH_FAILOVER=$(CURDIR)/docs/bench/failover.json KUBEHA_BENCH_CRASHES=$${CRASHES:-10} KUBEHA_BENCH_MODES=$${MODES:-} \
+		$(GO) test -tags e2e -count=1 -p 1 -timeout 300m -v ./e2e/cluster -run 'TestBenchFailover$$'
+	$(GO) run ./e2e/bench/failover -doc docs/failover.md < docs/bench/failover.json
 
 # e2e machines (issue 4): systemd machines as containers, run by the
 # harness's own dockerd in network namespace kh-e2e. Needs root, docker.io,

@@ -3,12 +3,8 @@
 package cluster
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"strings"
@@ -184,24 +180,8 @@ func (c *cluster) readyzFrom(ctx context.Context, t *testing.T, m *machines.Mach
 
 // readyzOnce asks https://addr/readyz on a new connection, dialled and
 // read on the calling goroutine (readyzFrom's thread: an http.Transport
-// would dial on goroutines of its own, outside that namespace).
+// would dial on goroutines of its own, outside that namespace), 500 ms for
+// all of it.
 func readyzOnce(addr string) bool {
-	deadline := time.Now().Add(500 * time.Millisecond)
-	d := net.Dialer{Deadline: deadline}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		return false
-	}
-	defer conn.Close()
-	conn.SetDeadline(deadline)
-	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
-	if _, err := fmt.Fprintf(tc, "GET /readyz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
-		return false
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return readyzWithin(addr, time.Now().Add(500*time.Millisecond)) == nil
 }

@@ -1,0 +1,153 @@
+package benchutil
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Probe is one request of a failover client: when it was sent and, if it
+// failed, why ("" when it was answered 200).
+type Probe struct {
+	Sent time.Time
+	Err  string
+}
+
+// Failure is one failed request of a Window, timed from the window's
+// start (the fault).
+type Failure struct {
+	At  time.Duration
+	Err string
+}
+
+// Window is what a client saw in the window after a fault (a crash, or the
+// crashed host's return).
+type Window struct {
+	Requests int
+	Failed   int
+	// Longest is the longest run of failures: from the first failed
+	// request's sending to the sending of the next request answered, or to
+	// the window's end when none was.
+	Longest time.Duration
+	// FirstFailure and LastFailure are when the first and the last failed
+	// request of the window were sent, from the fault; 0 when none failed.
+	// LastFailure is "how long until the service was whole again", as a
+	// client that keeps asking feels it.
+	FirstFailure, LastFailure time.Duration
+	// Failures are the failed requests, at most maxFailures of them: the
+	// first ones and then every one after StrayAfter (those need
+	// explaining).
+	Failures []Failure
+	// Omitted counts the failures left out of Failures.
+	Omitted int
+}
+
+// StrayAfter is when a failure stops being part of the failover itself: a
+// failure later than this after the fault is listed in every report.
+const StrayAfter = 3 * time.Second
+
+// maxFailures bounds Window.Failures (a window of 30 s at 50 requests a
+// second holds 1500 requests).
+const maxFailures = 40
+
+// Summarize is the Window of the probes sent in [from, from+length):
+// probes must be in the order they were sent.
+func Summarize(probes []Probe, from time.Time, length time.Duration) Window {
+	var w Window
+	end := from.Add(length)
+	var runStart time.Time
+	for _, p := range probes {
+		if p.Sent.Before(from) || !p.Sent.Before(end) {
+			continue
+		}
+		w.Requests++
+		at := p.Sent.Sub(from)
+		if p.Err == "" {
+			if !runStart.IsZero() {
+				w.Longest = max(w.Longest, p.Sent.Sub(runStart))
+				runStart = time.Time{}
+			}
+			continue
+		}
+		w.Failed++
+		if w.Failed == 1 {
+			w.FirstFailure = at
+		}
+		w.LastFailure = at
+		if runStart.IsZero() {
+			runStart = p.Sent
+		}
+		if len(w.Failures) < maxFailures && (len(w.Failures) < maxFailures/2 || at >= StrayAfter) {
+			w.Failures = append(w.Failures, Failure{At: at, Err: p.Err})
+		} else {
+			w.Omitted++
+		}
+	}
+	if !runStart.IsZero() {
+		w.Longest = max(w.Longest, end.Sub(runStart))
+	}
+	return w
+}
+
+// Strays are the window's failures sent StrayAfter or later after the
+// fault.
+func (w Window) Strays() []Failure {
+	var s []Failure
+	for _, f := range w.Failures {
+		if f.At >= StrayAfter {
+			s = append(s, f)
+		}
+	}
+	return s
+}
+
+// FailoverCrash is one crash of a failover benchmark: the host taken off
+// the network, what the client saw after it went, and after it came back.
+type FailoverCrash struct {
+	Victim string
+	// Before is the short window before the crash: a failure there is the
+	// machine's or the client's, not the failover's.
+	Before   Window
+	Crash    Window
+	Failback Window
+}
+
+// FailoverMode is one endpoint setup of a failover benchmark and its
+// crashes.
+type FailoverMode struct {
+	Mode    string
+	Setup   string // what runs where, in words
+	Client  string // where the client runs and what it asks
+	Crashes []FailoverCrash
+}
+
+// FailoverReport is `make bench-failover`'s output: docs/failover.md's
+// table is generated from it.
+type FailoverReport struct {
+	Date, Commit string
+	// Client describes the request every mode's client sends.
+	Client string
+	// Window is how long each crash, and each return, is watched.
+	Window time.Duration
+	Modes  []FailoverMode
+}
+
+// Percentile is the p-th percentile (0-100) of v by the nearest-rank
+// method: the smallest value with at least p% of v at or below it. 0 for
+// none. v is left as it is.
+func Percentile(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	sort.Float64s(s)
+	rank := int(math.Ceil(p / 100 * float64(len(s))))
+	return s[min(max(rank, 1), len(s))-1]
+}
+
+// Spread formats p50/p90/max of v with the given format for each value.
+func Spread(v []float64, format string) string {
+	return fmt.Sprintf(format+" / "+format+" / "+format, Percentile(v, 50), Percentile(v, 90), Percentile(v, 100))
+}

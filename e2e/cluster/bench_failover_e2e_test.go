@@ -1,0 +1,319 @@
+//go:build e2e
+
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kubeha/kubeha/e2e/bench/benchutil"
+	"github.com/kubeha/kubeha/e2e/machines"
+)
+
+// The failover client of `make bench-failover` (issue 18): a new TCP and
+// TLS connection every 20 ms, each request in its own goroutine so a slow
+// one does not delay the next, 200 ms for the whole request.
+const (
+	probeEvery   = 20 * time.Millisecond
+	probeTimeout = 200 * time.Millisecond
+	// failoverWindow is how long each crash, and each return, is
+	// watched.
+	failoverWindow = 30 * time.Second
+	// beforeWindow is watched before each crash.
+	beforeWindow = 2 * time.Second
+)
+
+// failoverSetup is one endpoint setup the benchmark crashes hosts of.
+type failoverSetup struct {
+	setup string
+	opts  clusterOpts
+	// addr is what the client asks (host:port).
+	addr string
+	// fromWorker runs the client inside w1's network namespace (a local
+	// proxy serves only there); otherwise it runs on the test host.
+	fromWorker bool
+	// holders are the hosts that may hold the VIP: each crash takes the
+	// one that holds it. Without holders (no VIP), the masters are
+	// crashed in turn.
+	holders []string
+}
+
+var failoverSetups = map[string]failoverSetup{
+	"masters": {
+		setup: "keepalived+haproxy on the three masters",
+		opts:  clusterOpts{lb: keepalivedLB},
+		addr:  vip + ":16443", holders: []string{"m1", "m2", "m3"},
+	},
+	"dedicated": {
+		setup: "keepalived+haproxy on two load-balancer hosts",
+		opts: clusterOpts{
+			lb:    "controlPlaneEndpoint: {name: e2e-apiserver, port: 6443}\n  loadBalancer: {placement: dedicated, vip: " + vip + "}",
+			extra: []machines.Spec{{Name: "lb1", IP: "10.213.0.31"}, {Name: "lb2", IP: "10.213.0.32"}},
+			hosts: []string{"{name: lb1, address: 10.213.0.31, role: loadbalancer}", "{name: lb2, address: 10.213.0.32, role: loadbalancer}"},
+		},
+		addr: vip + ":6443", holders: []string{"lb1", "lb2"},
+	},
+	"static-pods": {
+		setup: "keepalived+haproxy as static pods on the three masters",
+		opts:  clusterOpts{lb: "loadBalancer: {vip: " + vip + ", staticPods: true, images: {haproxy: " + machines.LBImage + ", keepalived: " + machines.LBImage + "}}"},
+		addr:  vip + ":16443", holders: []string{"m1", "m2", "m3"},
+	},
+	"local-proxy": {
+		setup:      "haproxy as local proxy on every worker, no VIP",
+		opts:       clusterOpts{lb: "controlPlaneEndpoint: {name: e2e-apiserver, port: 6443}\n  " + localProxyHAProxy},
+		addr:       "127.0.0.1:6443",
+		fromWorker: true,
+	},
+}
+
+// TestBenchFailover is `make bench-failover`: for each setup in
+// KUBEHA_BENCH_MODES (default: all four) it builds the cluster, then
+// KUBEHA_BENCH_CRASHES times (default 10) waits for kubeha status to say
+// healthy, takes the VIP holder (or, without a VIP, the next master) off
+// the network for failoverWindow and brings it back for another, while
+// the client asks /readyz. The report goes, as JSON, to the file
+// KUBEHA_BENCH_FAILOVER names, after each setup; e2e/bench/failover makes
+// docs/failover.md's table of it. Nothing is asserted of the figures:
+// targets live in the report.
+func TestBenchFailover(t *testing.T) {
+	out := os.Getenv("KUBEHA_BENCH_FAILOVER")
+	if out == "" {
+		t.Skip("a benchmark: `make bench-failover` runs it (KUBEHA_BENCH_FAILOVER names its JSON report)")
+	}
+	crashes := 10
+	if s := os.Getenv("KUBEHA_BENCH_CRASHES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("KUBEHA_BENCH_CRASHES=%q: want a positive number", s)
+		}
+		crashes = n
+	}
+	modes := []string{"masters", "dedicated", "static-pods", "local-proxy"}
+	if s := os.Getenv("KUBEHA_BENCH_MODES"); s != "" {
+		modes = strings.Split(s, ",")
+	}
+	for _, m := range modes {
+		if _, ok := failoverSetups[m]; !ok {
+			t.Fatalf("KUBEHA_BENCH_MODES: unknown setup %q (masters, dedicated, static-pods, local-proxy)", m)
+		}
+	}
+	commit, err := exec.Command("git", "-C", "../..", "describe", "--always", "--dirty", "--abbrev=7").Output()
+	if err != nil {
+		t.Fatalf("git describe: %v", err)
+	}
+	report := benchutil.FailoverReport{
+		Date:   time.Now().UTC().Format("2006-01-02"),
+		Commit: strings.TrimSpace(string(commit)),
+		Client: fmt.Sprintf("GET /readyz on a new TCP+TLS connection every %v, %v for the whole request", probeEvery, probeTimeout),
+		Window: failoverWindow,
+	}
+	for _, name := range modes {
+		s := failoverSetups[name]
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+			defer cancel()
+			c := newClusterWith(t, ctx, s.opts)
+			c.applyOK(ctx, t)
+			mode := benchutil.FailoverMode{Mode: name, Setup: s.setup, Client: "test host, https://" + s.addr}
+			if s.fromWorker {
+				mode.Client = "w1, https://" + s.addr
+			}
+			for i := range crashes {
+				cr := c.failoverCrash(ctx, t, s, i)
+				t.Logf("%s crash %d of %s: %d of %d failed, longest run %v, last failure %v after the crash; its return: %d of %d failed, last %v after",
+					name, i+1, cr.Victim, cr.Crash.Failed, cr.Crash.Requests, cr.Crash.Longest.Round(time.Millisecond), cr.Crash.LastFailure.Round(time.Millisecond),
+					cr.Failback.Failed, cr.Failback.Requests, cr.Failback.LastFailure.Round(time.Millisecond))
+				for _, f := range cr.Crash.Strays() {
+					t.Logf("  late failure %v after the crash: %s", f.At.Round(time.Millisecond), f.Err)
+				}
+				for _, f := range cr.Failback.Failures {
+					t.Logf("  failure %v after the return: %s", f.At.Round(time.Millisecond), f.Err)
+				}
+				mode.Crashes = append(mode.Crashes, cr)
+			}
+			report.Modes = append(report.Modes, mode)
+			data, err := json.MarshalIndent(report, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// failoverCrash waits until kubeha status says the cluster is healthy,
+// crashes the VIP holder (or the i-th master when there is no VIP) while
+// the client runs, brings it back after failoverWindow and watches another.
+func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSetup, i int) benchutil.FailoverCrash {
+	t.Helper()
+	eventually(ctx, t, 5*time.Minute, "kubeha status healthy before the crash", func() (bool, string) {
+		cmd := exec.CommandContext(ctx, c.kubeha, "status", "-i", c.inv)
+		cmd.Dir = c.dir
+		out, err := cmd.CombinedOutput()
+		return err == nil, string(out)
+	})
+	var victim *machines.Machine
+	if len(s.holders) == 0 {
+		victim = c.machine(fmt.Sprintf("m%d", i%3+1))
+	} else {
+		for _, name := range s.holders {
+			m := c.machine(name)
+			if out, _ := m.Exec(ctx, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, " "+vip+"/") {
+				if victim != nil {
+					t.Fatalf("%s and %s both hold the VIP", victim.Name, name)
+				}
+				victim = m
+			}
+		}
+		if victim == nil {
+			t.Fatalf("none of %v holds the VIP", s.holders)
+		}
+	}
+	var ns *os.File
+	if s.fromWorker {
+		pid, err := c.d.Run(ctx, "inspect", "-f", "{{.State.Pid}}", c.machine("w1").Container())
+		if err != nil {
+			t.Fatalf("w1's process: %v %s", err, pid)
+		}
+		if ns, err = os.Open("/proc/" + strings.TrimSpace(pid) + "/ns/net"); err != nil {
+			t.Fatalf("w1's network namespace: %v", err)
+		}
+		defer ns.Close()
+	}
+	p := startProber(s.addr, ns)
+	time.Sleep(beforeWindow)
+	crashed := time.Now()
+	if err := victim.Crash(ctx); err != nil {
+		p.stop()
+		t.Fatal(err)
+	}
+	time.Sleep(failoverWindow)
+	back := time.Now()
+	if err := victim.Uncrash(context.Background()); err != nil {
+		p.stop()
+		t.Fatal(err)
+	}
+	time.Sleep(failoverWindow)
+	probes := p.stop()
+	return benchutil.FailoverCrash{
+		Victim:   victim.Name,
+		Before:   benchutil.Summarize(probes, crashed.Add(-beforeWindow), beforeWindow),
+		Crash:    benchutil.Summarize(probes, crashed, failoverWindow),
+		Failback: benchutil.Summarize(probes, back, failoverWindow),
+	}
+}
+
+// prober is the failover client: started by startProber, ended by stop,
+// which returns every request in the order they were sent.
+type prober struct {
+	mu     sync.Mutex
+	probes []benchutil.Probe
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// startProber sends a request to https://addr/readyz every probeEvery,
+// from inside the network namespace ns when it is not nil.
+func startProber(addr string, ns *os.File) *prober {
+	p := &prober{done: make(chan struct{})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(probeEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-tick.C:
+			}
+			sent := time.Now()
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				var err error
+				if ns != nil {
+					// The thread joins ns and is never unlocked: Go ends
+					// it with this goroutine, so no other goroutine runs
+					// in w1's namespace.
+					runtime.LockOSThread()
+					err = unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
+				}
+				if err == nil {
+					err = readyzWithin(addr, sent.Add(probeTimeout))
+				}
+				pr := benchutil.Probe{Sent: sent}
+				if err != nil {
+					pr.Err = shortErr(err)
+				}
+				p.mu.Lock()
+				p.probes = append(p.probes, pr)
+				p.mu.Unlock()
+			}()
+		}
+	}()
+	return p
+}
+
+func (p *prober) stop() []benchutil.Probe {
+	close(p.done)
+	p.wg.Wait()
+	// Requests finish out of order; Summarize wants them as sent.
+	slices.SortFunc(p.probes, func(a, b benchutil.Probe) int { return a.Sent.Compare(b.Sent) })
+	return p.probes
+}
+
+// readyzWithin asks https://addr/readyz on a new connection, dialled and
+// read on the calling goroutine (so inside the namespace its thread
+// joined), all of it by deadline.
+func readyzWithin(addr string, deadline time.Time) error {
+	d := net.Dialer{Deadline: deadline}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(deadline)
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
+	if _, err := fmt.Fprintf(tc, "GET /readyz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	return nil
+}
+
+// shortErr is err without the addresses every failure shares, so the
+// report groups alike failures: "dial: i/o timeout", "read: connection
+// reset by peer", "status 500 Internal Server Error".
+func shortErr(err error) string {
+	if op, ok := errors.AsType[*net.OpError](err); ok {
+		return op.Op + ": " + op.Err.Error()
+	}
+	return err.Error()
+}
