@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -53,13 +54,16 @@ type failoverSetup struct {
 	// one that holds it. Without holders (no VIP), the masters are
 	// crashed in turn.
 	holders []string
+	// proxies are the hosts whose haproxy the client's requests may go
+	// through: their counters say where failed requests went.
+	proxies []string
 }
 
 var failoverSetups = map[string]failoverSetup{
 	"masters": {
 		setup: "keepalived+haproxy on the three masters",
 		opts:  clusterOpts{lb: keepalivedLB},
-		addr:  vip + ":16443", holders: []string{"m1", "m2", "m3"},
+		addr:  vip + ":16443", holders: []string{"m1", "m2", "m3"}, proxies: []string{"m1", "m2", "m3"},
 	},
 	"dedicated": {
 		setup: "keepalived+haproxy on two load-balancer hosts",
@@ -68,18 +72,19 @@ var failoverSetups = map[string]failoverSetup{
 			extra: []machines.Spec{{Name: "lb1", IP: "10.213.0.31"}, {Name: "lb2", IP: "10.213.0.32"}},
 			hosts: []string{"{name: lb1, address: 10.213.0.31, role: loadbalancer}", "{name: lb2, address: 10.213.0.32, role: loadbalancer}"},
 		},
-		addr: vip + ":6443", holders: []string{"lb1", "lb2"},
+		addr: vip + ":6443", holders: []string{"lb1", "lb2"}, proxies: []string{"lb1", "lb2"},
 	},
 	"static-pods": {
 		setup: "keepalived+haproxy as static pods on the three masters",
 		opts:  clusterOpts{lb: "loadBalancer: {vip: " + vip + ", staticPods: true, images: {haproxy: " + machines.LBImage + ", keepalived: " + machines.LBImage + "}}"},
-		addr:  vip + ":16443", holders: []string{"m1", "m2", "m3"},
+		addr:  vip + ":16443", holders: []string{"m1", "m2", "m3"}, proxies: []string{"m1", "m2", "m3"},
 	},
 	"local-proxy": {
 		setup:      "haproxy as local proxy on every worker, no VIP",
 		opts:       clusterOpts{lb: "controlPlaneEndpoint: {name: e2e-apiserver, port: 6443}\n  " + localProxyHAProxy},
 		addr:       "127.0.0.1:6443",
 		fromWorker: true,
+		proxies:    []string{"w1"},
 	},
 }
 
@@ -146,6 +151,9 @@ func TestBenchFailover(t *testing.T) {
 				for _, f := range cr.Failback.Failures {
 					t.Logf("  failure %v after the return: %s", f.At.Round(time.Millisecond), f.Err)
 				}
+				for _, l := range cr.Proxies {
+					t.Logf("  over the crash's window, %s", l)
+				}
 				mode.Crashes = append(mode.Crashes, cr)
 			}
 			report.Modes = append(report.Modes, mode)
@@ -201,12 +209,26 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 	}
 	p := startProber(s.addr, ns)
 	time.Sleep(beforeWindow)
+	var proxies []*machines.Machine
+	for _, name := range s.proxies {
+		if name != victim.Name {
+			proxies = append(proxies, c.machine(name))
+		}
+	}
+	counters := make([]map[string]map[string]int64, len(proxies))
+	for i, m := range proxies {
+		counters[i] = proxyCounters(ctx, m)
+	}
 	crashed := time.Now()
 	if err := victim.Crash(ctx); err != nil {
 		p.stop()
 		t.Fatal(err)
 	}
 	time.Sleep(failoverWindow)
+	var proxyLines []string
+	for i, m := range proxies {
+		proxyLines = append(proxyLines, m.Name+"'s haproxy: "+counterDelta(counters[i], proxyCounters(ctx, m)))
+	}
 	back := time.Now()
 	if err := victim.Uncrash(context.Background()); err != nil {
 		p.stop()
@@ -219,7 +241,65 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 		Before:   benchutil.Summarize(probes, crashed.Add(-beforeWindow), beforeWindow),
 		Crash:    benchutil.Summarize(probes, crashed, failoverWindow),
 		Failback: benchutil.Summarize(probes, back, failoverWindow),
+		Proxies:  proxyLines,
 	}
+}
+
+// proxyCounters reads m's haproxy statistics: for each server of its
+// kube-apiserver backend, its status (1 UP, 0 otherwise) and counters. The
+// stats password is read on m and given to curl on its stdin, never in an
+// argument. Empty when they cannot be read.
+func proxyCounters(ctx context.Context, m *machines.Machine) map[string]map[string]int64 {
+	csv, err := m.Exec(ctx, "sh", "-c", `pw=$(sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' /etc/haproxy/haproxy.cfg)
+printf 'user = "kubeha:%s"\n' "$pw" | curl -s -m 2 -K - 'http://127.0.0.1:8404/stats;csv'`)
+	servers := map[string]map[string]int64{}
+	if err != nil {
+		return servers
+	}
+	lines := strings.Split(csv, "\n")
+	header := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) != len(header) || f[0] != "kube-apiserver" || f[1] == "BACKEND" {
+			continue
+		}
+		row := map[string]int64{}
+		for i, name := range header {
+			switch name {
+			case "status":
+				row["up"] = 0
+				if f[i] == "UP" {
+					row["up"] = 1
+				}
+			case "stot", "econ", "eresp", "wretr", "wredis", "cli_abrt", "srv_abrt", "chkdown":
+				row[name], _ = strconv.ParseInt(f[i], 10, 64)
+			}
+		}
+		servers[f[1]] = row
+	}
+	return servers
+}
+
+// counterDelta says, for each server, its status at the end and what its
+// counters gained: "m1 DOWN stot+4 econ+2 wredis+2; m2 UP stot+700 cli_abrt+3".
+func counterDelta(before, after map[string]map[string]int64) string {
+	if len(after) == 0 {
+		return "statistics not read"
+	}
+	var parts []string
+	for _, server := range slices.Sorted(maps.Keys(after)) {
+		part := server + " DOWN"
+		if after[server]["up"] == 1 {
+			part = server + " UP"
+		}
+		for _, k := range []string{"stot", "econ", "eresp", "wretr", "wredis", "cli_abrt", "srv_abrt", "chkdown"} {
+			if d := after[server][k] - before[server][k]; d != 0 {
+				part += fmt.Sprintf(" %s+%d", k, d)
+			}
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // prober is the failover client: started by startProber, ended by stop,
@@ -250,20 +330,20 @@ func startProber(addr string, ns *os.File) *prober {
 			p.wg.Add(1)
 			go func() {
 				defer p.wg.Done()
-				var err error
+				stage, err := "", error(nil)
 				if ns != nil {
 					// The thread joins ns and is never unlocked: Go ends
 					// it with this goroutine, so no other goroutine runs
 					// in w1's namespace.
 					runtime.LockOSThread()
-					err = unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
+					stage, err = "setns", unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
 				}
 				if err == nil {
-					err = readyzWithin(addr, sent.Add(probeTimeout))
+					stage, err = readyzStaged(addr, sent.Add(probeTimeout))
 				}
-				pr := benchutil.Probe{Sent: sent}
+				pr := benchutil.Probe{Sent: sent, Took: time.Since(sent)}
 				if err != nil {
-					pr.Err = shortErr(err)
+					pr.Err = shortErr(stage, err)
 				}
 				p.mu.Lock()
 				p.probes = append(p.probes, pr)
@@ -286,34 +366,47 @@ func (p *prober) stop() []benchutil.Probe {
 // read on the calling goroutine (so inside the namespace its thread
 // joined), all of it by deadline.
 func readyzWithin(addr string, deadline time.Time) error {
+	_, err := readyzStaged(addr, deadline)
+	return err
+}
+
+// readyzStaged is readyzWithin saying, when it fails, at which stage:
+// "dial" (no TCP connection to the proxy), "handshake" (the proxy took
+// the connection, no apiserver answered TLS: a dead or slow backend) or
+// "response" (an apiserver took the request and did not answer 200 in
+// time).
+func readyzStaged(addr string, deadline time.Time) (stage string, err error) {
 	d := net.Dialer{Deadline: deadline}
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
-		return err
+		return "dial", err
 	}
 	defer conn.Close()
 	conn.SetDeadline(deadline)
 	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		return "handshake", err
+	}
 	if _, err := fmt.Fprintf(tc, "GET /readyz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
-		return err
+		return "response", err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
 	if err != nil {
-		return err
+		return "response", err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %s", resp.Status)
+		return "response", fmt.Errorf("status %s", resp.Status)
 	}
-	return nil
+	return "", nil
 }
 
-// shortErr is err without the addresses every failure shares, so the
-// report groups alike failures: "dial: i/o timeout", "read: connection
-// reset by peer", "status 500 Internal Server Error".
-func shortErr(err error) string {
+// shortErr is a failed request's stage and error without the addresses
+// every failure shares, so the report groups alike failures: "handshake:
+// i/o timeout", "response: status 500 Internal Server Error".
+func shortErr(stage string, err error) string {
 	if op, ok := errors.AsType[*net.OpError](err); ok {
-		return op.Op + ": " + op.Err.Error()
+		return stage + ": " + op.Err.Error()
 	}
-	return err.Error()
+	return stage + ": " + err.Error()
 }

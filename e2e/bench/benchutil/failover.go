@@ -12,6 +12,7 @@ import (
 // failed, why ("" when it was answered 200).
 type Probe struct {
 	Sent time.Time
+	Took time.Duration
 	Err  string
 }
 
@@ -42,6 +43,10 @@ type Window struct {
 	Failures []Failure
 	// Omitted counts the failures left out of Failures.
 	Omitted int
+	// OKp99 is the 99th percentile of the answered requests' times: a
+	// window whose answers come close to the client's timeout failed
+	// requests by slowness, not by a missing backend.
+	OKp99 time.Duration
 }
 
 // StrayAfter is when a failure stops being part of the failover itself: a
@@ -58,6 +63,7 @@ func Summarize(probes []Probe, from time.Time, length time.Duration) Window {
 	var w Window
 	end := from.Add(length)
 	var runStart time.Time
+	var took []float64
 	for _, p := range probes {
 		if p.Sent.Before(from) || !p.Sent.Before(end) {
 			continue
@@ -65,6 +71,7 @@ func Summarize(probes []Probe, from time.Time, length time.Duration) Window {
 		w.Requests++
 		at := p.Sent.Sub(from)
 		if p.Err == "" {
+			took = append(took, p.Took.Seconds())
 			if !runStart.IsZero() {
 				w.Longest = max(w.Longest, p.Sent.Sub(runStart))
 				runStart = time.Time{}
@@ -88,6 +95,7 @@ func Summarize(probes []Probe, from time.Time, length time.Duration) Window {
 	if !runStart.IsZero() {
 		w.Longest = max(w.Longest, end.Sub(runStart))
 	}
+	w.OKp99 = time.Duration(Percentile(took, 99) * float64(time.Second)).Round(time.Microsecond)
 	return w
 }
 
@@ -112,6 +120,12 @@ type FailoverCrash struct {
 	Before   Window
 	Crash    Window
 	Failback Window
+	// Proxies say, for each haproxy the requests may have gone through,
+	// where its connections went over the crash's window: each server's
+	// status at its end and the counters it gained (stot sessions, econ
+	// connect errors, wretr retries, wredis redispatches, cli_abrt
+	// connections the client gave up).
+	Proxies []string
 }
 
 // FailoverMode is one endpoint setup of a failover benchmark and its

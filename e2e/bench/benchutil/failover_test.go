@@ -40,6 +40,13 @@ func TestSummarize(t *testing.T) {
 				Failures: []Failure{{600 * time.Millisecond, "x"}}},
 		},
 		{
+			"the answered requests' 99th percentile time",
+			[]Probe{{Sent: ms(0), Took: 30 * time.Millisecond}, {Sent: ms(20), Took: 190 * time.Millisecond}, {Sent: ms(40), Took: 200 * time.Millisecond, Err: "response: i/o timeout"}},
+			time.Second,
+			Window{Requests: 3, Failed: 1, Longest: 960 * time.Millisecond, FirstFailure: 40 * time.Millisecond, LastFailure: 40 * time.Millisecond,
+				Failures: []Failure{{40 * time.Millisecond, "response: i/o timeout"}}, OKp99: 190 * time.Millisecond},
+		},
+		{
 			"probes outside the window are not counted",
 			[]Probe{bad(-20, "before"), ok(0), bad(1000, "after")},
 			time.Second,
