@@ -29,12 +29,38 @@ import (
 // lockPath serialises Tier-1 users: the bridge is shared and Stop removes it.
 const lockPath = "/run/kh-t1.lock"
 
-// Addresses: a /24 of its own, unrouted anywhere else.
+// Addresses: 10.214.0.0/16, unrouted anywhere else. Hosts take .11 to .250
+// of each /24 in turn (HostAddr); .1 to .10 and .251 to .255 of every /24
+// are never a host's: the bridge is 10.214.0.1, and tests choose their VIPs
+// and other extra addresses there.
 const (
 	Bridge   = "kh-t1-br"
 	BridgeIP = "10.214.0.1"
-	prefix   = "kh-t1-"
+	// PrefixLen is the length of the prefix of the bridge and the hosts.
+	PrefixLen = 16
+	prefix    = "kh-t1-"
+	// perSubnet hosts fit in each /24: .11 to .250.
+	perSubnet = 240
+	// MaxHosts is how many hosts the address plan has room for: 240 in
+	// each of the /16's 256 /24s.
+	MaxHosts = perSubnet * 256
 )
+
+// HostAddr is the address of the i-th host (from 0) of a Start:
+// 10.214.0.11 to 10.214.0.250 for the first 240, then 10.214.1.11 and on.
+// The first 240 keep the addresses they had when Tier-1 was one /24.
+func HostAddr(i int) (string, error) {
+	if i < 0 || i >= MaxHosts {
+		return "", fmt.Errorf("host %d: Tier-1 has room for %d hosts", i, MaxHosts)
+	}
+	return fmt.Sprintf("10.214.%d.%d", i/perSubnet, 11+i%perSubnet), nil
+}
+
+// HostsFile is a host's /etc/hosts as Start leaves it: localhost and the
+// host's own name.
+func HostsFile(name, addr string) string {
+	return "127.0.0.1 localhost\n" + addr + " " + name + "\n"
+}
 
 // PrivateDirs are the directories each host sees as its own.
 var PrivateDirs = []string{"/root", "/etc/kubernetes", "/var/lib/kubelet", "/etc/haproxy", "/etc/keepalived",
@@ -51,7 +77,7 @@ type Host struct {
 	ns      string
 	cmd     *exec.Cmd
 	done    chan struct{}
-	release func() // the Tier-1 lock, held by the first host of a Start
+	release func() // the Tier-1 lock and the neighbour limit, undone by the first host of a Start
 }
 
 // NS is the host's network namespace.
@@ -59,6 +85,22 @@ func (h *Host) NS() string { return h.ns }
 
 // Addr is the host's sshd address.
 func (h *Host) Addr() string { return net.JoinHostPort(h.IP, "22") }
+
+// Path is where the host's file p (an absolute path) lives on the VM: under
+// Root for p in one of PrivateDirs, Root+"/hosts" for /etc/hosts. Any other
+// path is the VM's own, shared by every host, and Path returns "".
+func (h *Host) Path(p string) string {
+	p = filepath.Clean(p)
+	if p == "/etc/hosts" {
+		return filepath.Join(h.Root, "hosts")
+	}
+	for _, d := range PrivateDirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return filepath.Join(h.Root, p)
+		}
+	}
+	return ""
+}
 
 // Exec runs a command inside the host's network namespace (not its mount
 // namespace), for the test's own checks and faults.
@@ -87,27 +129,49 @@ func ip(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// Start makes a host for each name, with addresses 10.214.0.11.. in order,
-// that accept key (root login). It holds the Tier-1 lock until Stop: one
-// user of the bridge at a time, across processes.
+// Start makes a host for each name, with addresses HostAddr(0), (1), ...
+// in order, that accept key (root login). It holds the Tier-1 lock until
+// Stop: one user of the bridge at a time, across processes.
+//
+// Each host is its own sshd and its clients (kubeha's pool, pssh, Ansible,
+// the tests) open one or a few connections to it at a time, so sshd's
+// MaxStartups (10 unauthenticated connections per sshd) is not reached at
+// any number of hosts. What grows with the number of hosts is on the VM: a
+// process tree and a stderr pipe per host in the caller, and the kernel's
+// neighbour table, which Start enlarges when it would be too small
+// (ensureNeighbourRoom) and Stop gives back.
 func Start(ctx context.Context, dir string, names []string, key xssh.PublicKey) ([]*Host, error) {
 	if err := sshd.Available(); err != nil {
 		return nil, err
 	}
-	if len(names) == 0 || len(names) > 240 {
-		return nil, fmt.Errorf("%d hosts: Tier-1 has room for 1 to 240", len(names))
+	if len(names) == 0 || len(names) > MaxHosts {
+		return nil, fmt.Errorf("%d hosts: Tier-1 has room for 1 to %d", len(names), MaxHosts)
 	}
-	release, err := harnesslock.Take(ctx, lockPath, func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) })
+	addrs := make([]string, len(names))
+	for i := range names {
+		var err error
+		if addrs[i], err = HostAddr(i); err != nil {
+			return nil, err
+		}
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	unlock, err := harnesslock.Take(ctx, lockPath, logf)
 	if err != nil {
 		return nil, err
 	}
+	restore, err := ensureNeighbourRoom(len(names), logf)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	release := func() { restore(); unlock() }
 	if err := ensureBridge(ctx); err != nil {
 		release()
 		return nil, err
 	}
 	var hosts []*Host
 	for i, name := range names {
-		h, err := startHost(ctx, dir, name, fmt.Sprintf("10.214.0.%d", 11+i), key)
+		h, err := startHost(ctx, dir, name, addrs[i], key)
 		if i == 0 {
 			if err != nil {
 				release()
@@ -130,13 +194,57 @@ func Start(ctx context.Context, dir string, names []string, key xssh.PublicKey) 
 	return hosts, nil
 }
 
+// gcThresh3 is the kernel's hard limit on neighbour (ARP) entries. The
+// IPv4 neighbour table is one for all network namespaces, and only the
+// VM's own namespace can set the limit.
+const gcThresh3 = "/proc/sys/net/ipv4/neigh/default/gc_thresh3"
+
+// neighbourRoom is the neighbour table size n hosts need: two entries per
+// host (the VM's entry for the host, the host's for the bridge address)
+// and room for the VM's other neighbours and for traffic between hosts.
+// Past the limit the kernel drops packets ("neighbour table overflow")
+// until an entry unused for 5 s can go: with 1000 hosts connected to in a
+// few seconds, Debian's default of 1024 would stall connections for
+// seconds.
+func neighbourRoom(n int) int { return 2*n + 256 }
+
+// ensureNeighbourRoom raises gc_thresh3 to neighbourRoom(n) when it is
+// lower, saying so through logf, and returns what puts the old value back
+// (Stop calls it). With up to 384 hosts the default suffices and nothing
+// changes.
+func ensureNeighbourRoom(n int, logf func(string, ...any)) (restore func(), err error) {
+	b, err := os.ReadFile(gcThresh3)
+	if err != nil {
+		return nil, err
+	}
+	old := strings.TrimSpace(string(b))
+	var cur int
+	if _, err := fmt.Sscan(old, &cur); err != nil {
+		return nil, fmt.Errorf("%s: %q: %w", gcThresh3, old, err)
+	}
+	need := neighbourRoom(n)
+	if cur >= need {
+		return func() {}, nil
+	}
+	if err := os.WriteFile(gcThresh3, []byte(fmt.Sprint(need)), 0o644); err != nil {
+		return nil, fmt.Errorf("%d hosts need %d neighbour entries, net.ipv4.neigh.default.gc_thresh3 is %d: %w", n, need, cur, err)
+	}
+	logf("%d hosts: net.ipv4.neigh.default.gc_thresh3 raised from %d to %d until the hosts stop", n, cur, need)
+	return func() { os.WriteFile(gcThresh3, []byte(old), 0o644) }, nil
+}
+
+// ensureBridge makes the bridge afresh. One left by a process that died
+// before its Stop is removed first: nobody else can be using it while this
+// process holds the lock, and it may have an older address plan's /24.
 func ensureBridge(ctx context.Context) error {
 	if ip(ctx, "link", "show", Bridge) == nil {
-		return nil
+		if err := ip(ctx, "link", "del", Bridge); err != nil {
+			return err
+		}
 	}
 	for _, a := range [][]string{
 		{"link", "add", Bridge, "type", "bridge"},
-		{"addr", "add", BridgeIP + "/24", "dev", Bridge},
+		{"addr", "add", fmt.Sprintf("%s/%d", BridgeIP, PrefixLen), "dev", Bridge},
 		{"link", "set", Bridge, "up"},
 	} {
 		if err := ip(ctx, a...); err != nil {
@@ -158,7 +266,7 @@ func startHost(ctx context.Context, dir, name, addr string, key xssh.PublicKey) 
 		{"link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "netns", h.ns},
 		{"link", "set", hostVeth, "master", Bridge},
 		{"link", "set", hostVeth, "up"},
-		{"-n", h.ns, "addr", "add", addr + "/24", "dev", "eth0"},
+		{"-n", h.ns, "addr", "add", fmt.Sprintf("%s/%d", addr, PrefixLen), "dev", "eth0"},
 		{"-n", h.ns, "link", "set", "eth0", "up"},
 		{"-n", h.ns, "link", "set", "lo", "up"},
 	} {
@@ -174,7 +282,7 @@ func startHost(ctx context.Context, dir, name, addr string, key xssh.PublicKey) 
 	// A plain .bashrc: the VM's own root .bashrc runs a slow init that made
 	// every `ssh host true` take seconds.
 	os.WriteFile(filepath.Join(h.Root, "root", ".bashrc"), []byte("# kubeha test host\n"), 0o644)
-	os.WriteFile(filepath.Join(h.Root, "hosts"), []byte("127.0.0.1 localhost\n"+addr+" "+name+"\n"), 0o644)
+	os.WriteFile(filepath.Join(h.Root, "hosts"), []byte(HostsFile(name, addr)), 0o644)
 	sshDir := filepath.Join(h.Root, "sshd")
 	os.MkdirAll(sshDir, 0o700)
 	// An ed25519 key in OpenSSH format serves as a host key as well.
