@@ -20,9 +20,11 @@ const (
 	hostsEnd    = "# END kubeha"
 	// hostsPath holds kubeha's block between hostsBegin and hostsEnd.
 	hostsPath = "/etc/hosts"
-	// hostsBlockPath is where Files puts that block: it is part of a file
-	// kubeha does not own, so render shows the block alone.
-	hostsBlockPath = "/etc/hosts.kubeha-block"
+	// HostsBlockPath is where Files puts that block: it is part of a file
+	// kubeha does not own, so render shows the block alone. Host-prep
+	// leaves /etc/hosts as every line outside an earlier block, then this
+	// file's content (hosts-block.sh.tmpl); benchmarks check hosts by that.
+	HostsBlockPath = "/etc/hosts.kubeha-block"
 	// firewalldPortsPath lists the firewalld ports host-prep opened, so
 	// that reset closes those and no port the operator had opened.
 	firewalldPortsPath = "/etc/kubeha/firewalld-ports"
@@ -259,12 +261,12 @@ func firewalldScript(c *inventory.Cluster, h inventory.Host, write bool) scripts
 }
 
 // hostFiles is host-prep's desired state on h with kube-proxy in
-// proxyMode: its files, and kubeha's /etc/hosts block as hostsBlockPath.
+// proxyMode: its files, and kubeha's /etc/hosts block as HostsBlockPath.
 func (PrepareHosts) hostFiles(c *inventory.Cluster, h inventory.Host, proxyMode string) []HostFile {
 	return []HostFile{
 		{Host: h.Name, Path: SysctlPath, Mode: 0o644, Content: sysctlFile(c, h)},
 		{Host: h.Name, Path: ModulesPath, Mode: 0o644, Content: modulesFile(h, proxyMode)},
-		{Host: h.Name, Path: hostsBlockPath, Mode: 0o644, Content: []byte(hostsBlock(c, EndpointAddress(c, h)))},
+		{Host: h.Name, Path: HostsBlockPath, Mode: 0o644, Content: []byte(hostsBlock(c, EndpointAddress(c, h)))},
 	}
 }
 
@@ -272,7 +274,7 @@ func (PrepareHosts) hostFiles(c *inventory.Cluster, h inventory.Host, proxyMode 
 // whole and the /etc/hosts block.
 func splitHostsBlock(files []HostFile) (specs []fileSpec, block string) {
 	for _, f := range files {
-		if f.Path == hostsBlockPath {
+		if f.Path == HostsBlockPath {
 			block = string(f.Content)
 			continue
 		}
@@ -284,7 +286,7 @@ func splitHostsBlock(files []HostFile) (specs []fileSpec, block string) {
 // Files is host-prep's desired state, with kube-proxy in the view's mode:
 // Probe compares each host's part of it (hostFiles) with the host, Run
 // writes what differs, and render writes it all. /etc/hosts is shown as
-// the block kubeha manages in it (hostsBlockPath).
+// the block kubeha manages in it (HostsBlockPath).
 func (p PrepareHosts) Files(ctx context.Context, v View) ([]HostFile, error) {
 	c := v.Cluster()
 	mode, err := v.ProxyMode(ctx)
