@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= kubeha
 
-.PHONY: build test fuzz example demo clean bench-ssh bench-scale bench-overhead bench-failover e2e-machines e2e e2e-upgrade e2e-clean
+.PHONY: build test fuzz example demo clean bench-ssh bench-scale bench-scale-1000 bench-overhead bench-failover e2e-machines e2e e2e-upgrade e2e-clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kubeha
@@ -49,13 +49,22 @@ clean:
 bench-ssh:
 	$(GO) run ./e2e/bench/ssh -hosts 50 -upload-mb 200 -rounds 3
 
-# Scale benchmark (docs/performance.md): host-prep and render on 3 masters
-# + 200 workers (Tier-1 hosts, real sshd) against pssh -p 50 and Ansible
-# -f 50. Needs root; installs pssh and ansible-core when missing.
+# Scale benchmark (docs/performance.md): kubeha host-prep on 3 masters +
+# 200 workers (Tier-1 hosts, real sshd) against pssh -p 50 and Ansible -f 50
+# running the same facts and host-prep scripts (no fact gathering), every
+# host's files checked byte for byte after each; kubeha render on its own
+# line. Needs root; installs pssh and ansible-core when missing.
 bench-scale:
-	command -v parallel-ssh >/dev/null && command -v ansible >/dev/null || \
+	command -v parallel-ssh >/dev/null && command -v ansible-playbook >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pssh ansible-core; }
 	$(GO) run ./e2e/bench/scale -masters 3 -workers 200 -forks 50 -rounds 3
+
+# The same at 1000 hosts, kubeha alone (issue 18: host-prep + render at most
+# 5x the 203-host figure, peak RSS under 200 MB). BASELINE=<seconds of
+# kubeha host-prep + render from make bench-scale> prints the ratio. Needs
+# root.
+bench-scale-1000:
+	$(GO) run ./e2e/bench/scale -masters 3 -workers 997 -forks 50 -rounds 3 -skip-pssh -skip-ansible -baseline $${BASELINE:-0}
 
 # Overhead against a baseline commit (docs/performance.md): both binaries on
 # the make-demo machines, alternating, apply from nothing, reruns, reset.

@@ -5,23 +5,44 @@
 //	go run ./e2e/bench/scale -masters 3 -workers 200 -forks 50 -rounds 3
 //
 // It starts masters+workers Tier-1 hosts (e2e/nshosts: a network namespace,
-// a private mount namespace and a real OpenSSH sshd each) and, per round,
-// from the same starting state on every host:
-//   - kubeha: `kubeha phase host-prep` (gathers every host's facts with the
-//     facts phase's script, then prepares each host) and `kubeha render`;
-//   - kubeha no-op: the same host-prep again, which probes every host and
-//     finds nothing to do;
-//   - bare: a golang.org/x/crypto/ssh loop, connect and run `true` on every
-//     host (the floor the no-op rerun is compared with);
-//   - parallel-ssh -p forks running the facts script, then host-prep's work
-//     as one script (phases.HostPrepScript);
-//   - Ansible -f forks: `-m setup` (fact gathering), then the same two
-//     scripts through `-m command`, with pipelining on as kubespray sets it.
+// a private mount namespace and a real OpenSSH sshd each). Every tool then
+// does the same work on every host, forks hosts at once, from the same
+// starting state: the facts script (phases.FactsScript with the host's
+// address), then host-prep (the sysctl.d and modules-load.d files written,
+// swap, SELinux, kernel modules, `sysctl -p`, firewalld where it runs,
+// kubeha's /etc/hosts block). Per round:
+//   - kubeha host-prep: `kubeha phase host-prep`: one probe command per host
+//     (the facts script, the files' hashes, the /etc/hosts block), then the
+//     files and the prep steps;
+//   - kubeha render: `kubeha render`, every phase's files for every host
+//     written to a local directory. It connects to nothing, and neither
+//     pssh nor Ansible has anything like it, so it is reported on its own
+//     line and left out of the ratios; host-prep + render is the scale
+//     figure of issue 18 (1000 hosts against 203);
+//   - kubeha no-op rerun: host-prep again, which probes every host and
+//     finds nothing to do, against bare: a golang.org/x/crypto/ssh loop,
+//     connect and run `true` on every host;
+//   - parallel-ssh -p forks: each host's facts script, then each host's
+//     host-prep script (phases.HostPrepScript: the same files from the same
+//     template, the same steps), both staged on the host (hostScripts);
+//   - Ansible: ansible-playbook -f forks, a playbook with gather_facts off
+//     running the same two scripts through `command`, with pipelining and
+//     ControlPersist on as kubespray sets them.
 //
+// After every tool's round every host's files are compared byte for byte
+// (and by mode) with what kubeha's host-prep writes there (expectedFiles),
+// and the round fails naming the tool, the host and the file that differ.
 // The facts phase's verdict is not part of the measure: Tier-1 hosts share
-// the VM's PID 1, which is not systemd. Each tool runs in its own process, so
-// the peak RSS reported is its own (Ansible's is its largest process).
+// the VM's PID 1, which is not systemd. Each tool runs in its own process,
+// so the peak RSS reported is its own (Ansible's is its largest process).
 // Needs root, openssh-server, pssh and ansible-core.
+//
+// At 1000 hosts (-masters 3 -workers 997 -skip-ansible): nshosts gives the
+// addresses and the neighbour table room; each host is its own sshd, which
+// sees one connection per tool at a time, so MaxStartups is never reached;
+// the bench raises its open-file limit to the hard one for every tool it
+// starts (fdLimit), and kubeha, a Go program, raises its own; kubeha's
+// plain output folds each host's lines into one per phase.
 package main
 
 import (
@@ -34,6 +55,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,21 +69,22 @@ import (
 	"github.com/kubeha/kubeha/e2e/nshosts"
 	"github.com/kubeha/kubeha/e2e/sshd"
 	"github.com/kubeha/kubeha/inventory"
-	"github.com/kubeha/kubeha/phases"
-	"github.com/kubeha/kubeha/ssh"
 )
 
 func main() {
 	child := flag.String("bare", "", "internal: run the bare loop over this hosts file and print its wall time in ns")
-	forks := flag.Int("forks", 50, "hosts at once, for every tool")
-	masters := flag.Int("masters", 3, "masters")
-	workers := flag.Int("workers", 200, "workers")
-	rounds := flag.Int("rounds", 3, "rounds; medians are reported")
-	skipAnsible := flag.Bool("skip-ansible", false, "leave Ansible out (it takes minutes per round)")
+	var o options
+	flag.IntVar(&o.forks, "forks", 50, "hosts at once, for every tool")
+	flag.IntVar(&o.masters, "masters", 3, "masters")
+	flag.IntVar(&o.workers, "workers", 200, "workers")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; medians are reported")
+	flag.BoolVar(&o.skipAnsible, "skip-ansible", false, "leave Ansible out (it takes minutes per round)")
+	flag.BoolVar(&o.skipPSSH, "skip-pssh", false, "leave parallel-ssh out")
+	flag.Float64Var(&o.baseline, "baseline", 0, "seconds of kubeha host-prep + render at 203 hosts, to report this run's against (issue 18: at 1000 hosts, at most 5x)")
 	flag.BoolVar(&hold, "hold", false, "start the hosts, print the inventory's path and wait for Ctrl-C (to explore by hand)")
 	flag.Parse()
 	if *child != "" {
-		d, err := bareLoop(*child, *forks)
+		d, err := bareLoop(*child, o.forks)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -69,7 +92,7 @@ func main() {
 		fmt.Println(d.Nanoseconds())
 		return
 	}
-	if err := bench(*masters, *workers, *forks, *rounds, *skipAnsible); err != nil {
+	if err := bench(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -77,24 +100,71 @@ func main() {
 
 var hold bool
 
-type measurement struct {
-	wall   []float64
-	rssMB  []float64
-	detail string
+type options struct {
+	forks, masters, workers, rounds int
+	skipAnsible, skipPSSH           bool
+	baseline                        float64
 }
 
-func bench(nm, nw, forks, rounds int, skipAnsible bool) error {
+type measurement struct {
+	wall  []float64
+	rssMB []float64
+}
+
+// vip is the inventory's VIP: outside HostAddr's range at any number of
+// hosts (an address of the one-/24 plan's, .250, was the 240th host's).
+const vip = "10.214.0.254"
+
+// playbook is what Ansible runs: the staged scripts, without fact
+// gathering, which would be work kubeha does not do.
+const playbook = `- hosts: all
+  gather_facts: false
+  tasks:
+    - name: facts script
+      command: sh ` + factsPath + `
+    - name: host-prep script
+      command: sh ` + prepPath + `
+`
+
+// fdLimit raises this process's open-file limit to its hard limit, which
+// every tool started from here inherits, and fails when even that is
+// short of what n hosts need: a stderr pipe per host's sshd here, a socket
+// per host in kubeha (which also raises its own), a margin for the rest.
+// Raising the hard limit needs CAP_SYS_RESOURCE, which is for whoever runs
+// the bench to give (ulimit -Hn).
+func fdLimit(n int) error {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return err
+	}
+	if need := uint64(n + 256); l.Max < need {
+		return fmt.Errorf("%d hosts need %d open files, the hard limit is %d: raise it (ulimit -Hn) and run again", n, need, l.Max)
+	}
+	l.Cur = l.Max
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+}
+
+func bench(o options) error {
 	if err := sshd.Available(); err != nil {
 		return err
 	}
-	need := []string{"parallel-ssh"}
-	if !skipAnsible {
-		need = append(need, "ansible")
+	var need []string
+	if !o.skipPSSH {
+		need = append(need, "parallel-ssh")
+	}
+	if !o.skipAnsible {
+		need = append(need, "ansible-playbook")
 	}
 	for _, tool := range need {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s missing: apt-get install pssh ansible-core", tool)
 		}
+	}
+	if o.workers < 0 || o.masters < 1 {
+		return fmt.Errorf("-masters %d -workers %d: at least one master", o.masters, o.workers)
+	}
+	if err := fdLimit(o.masters + o.workers); err != nil {
+		return err
 	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "kubeha-scale-")
@@ -112,10 +182,10 @@ func bench(nm, nw, forks, rounds int, skipAnsible bool) error {
 		return err
 	}
 	var names []string
-	for i := 1; i <= nm; i++ {
+	for i := 1; i <= o.masters; i++ {
 		names = append(names, fmt.Sprintf("m%d", i))
 	}
-	for i := 1; i <= nw; i++ {
+	for i := 1; i <= o.workers; i++ {
 		names = append(names, fmt.Sprintf("w%d", i))
 	}
 	start := time.Now()
@@ -136,14 +206,22 @@ func bench(nm, nw, forks, rounds int, skipAnsible bool) error {
 	hostsFile := filepath.Join(dir, "hosts.txt")
 	invFile := filepath.Join(dir, "kubeha.yaml")
 	ansibleFile := filepath.Join(dir, "ansible.ini")
+	playbookFile := filepath.Join(dir, "host-prep.yml")
 	write := func(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
-	if err := errors.Join(write(knownHosts, kh.String()), write(hostsFile, hostList.String()),
-		write(ansibleFile, ansibleInv.String()), write(invFile, inventoryYAML(hosts, nm, key.Path, knownHosts))); err != nil {
+	if err := errors.Join(write(knownHosts, kh.String()), write(hostsFile, hostList.String()), write(playbookFile, playbook),
+		write(ansibleFile, ansibleInv.String()), write(invFile, inventoryYAML(hosts, o.masters, key.Path, knownHosts))); err != nil {
 		return err
 	}
 	cl, _, err := inventory.Load(invFile)
 	if err != nil {
 		return fmt.Errorf("the generated inventory: %w", err)
+	}
+	want, err := expectedFiles(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if err := stageScripts(hosts, hostScripts(cl)); err != nil {
+		return err
 	}
 	if hold {
 		fmt.Fprintf(os.Stderr, "inventory %s; kubeha %s; Ctrl-C stops the hosts\n", invFile, kubeha)
@@ -152,149 +230,173 @@ func bench(nm, nw, forks, rounds int, skipAnsible bool) error {
 		<-sig
 		return nil
 	}
-	factsCmd := "KH_ADDR=$(hostname -i)\n" + phases.FactsScript
-	prepCmd := prepForAll(cl)
 
 	sshOpts := fmt.Sprintf("-F /dev/null -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o BatchMode=yes", key.Path, knownHosts)
 	ansibleEnv := append(os.Environ(),
-		"ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_PIPELINING=True", "ANSIBLE_FORKS="+strconv.Itoa(forks),
+		"ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_PIPELINING=True", "ANSIBLE_FORKS="+strconv.Itoa(o.forks),
 		"ANSIBLE_SSH_ARGS=-o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile="+knownHosts,
 		"ANSIBLE_PRIVATE_KEY_FILE="+key.Path, "ANSIBLE_REMOTE_USER=root", "ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3",
 		"ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "ansible-tmp"), "ANSIBLE_SSH_CONTROL_PATH_DIR="+filepath.Join(dir, "cp"),
-		"ANSIBLE_NOCOLOR=1", "ANSIBLE_LOAD_CALLBACK_PLUGINS=0", "ANSIBLE_STDOUT_CALLBACK=minimal")
+		"ANSIBLE_NOCOLOR=1", "ANSIBLE_STDOUT_CALLBACK=minimal", "ANSIBLE_RETRY_FILES_ENABLED=False")
 
 	results := map[string]*measurement{}
-	record := func(name string, d time.Duration, ps *os.ProcessState) {
+	record := func(name string, d time.Duration, rssMB float64) {
 		m := results[name]
 		if m == nil {
 			m = &measurement{}
 			results[name] = m
 		}
 		m.wall = append(m.wall, d.Seconds())
-		line := fmt.Sprintf("  %-24s %7.2fs", name, d.Seconds())
-		if ps != nil {
-			rss := float64(ps.SysUsage().(*syscall.Rusage).Maxrss) / 1024
-			m.rssMB = append(m.rssMB, rss)
-			line += fmt.Sprintf("  peak RSS %.1f MB", rss)
+		line := fmt.Sprintf("  %-28s %7.2fs", name, d.Seconds())
+		if rssMB > 0 {
+			m.rssMB = append(m.rssMB, rssMB)
+			line += fmt.Sprintf("  peak RSS %.1f MB", rssMB)
 		}
 		fmt.Fprintln(os.Stderr, line)
-	}
-	// run times one command; steps measured together add their walls and
-	// keep the largest RSS.
-	run := func(env []string, name string, args ...string) (time.Duration, *os.ProcessState, string, error) {
-		cmd := exec.Command(name, args...)
-		cmd.Env = env
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		d := time.Since(start)
-		if err != nil {
-			return d, cmd.ProcessState, string(out), fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args[:min(3, len(args))], " "), err, benchutil.Tail(string(out), 12))
-		}
-		return d, cmd.ProcessState, string(out), nil
 	}
 	type step struct {
 		env  []string
 		name string
 		args []string
 	}
-	measure := func(label string, steps ...step) error {
+	// run times one command, with its peak RSS in MB.
+	run := func(s step) (time.Duration, float64, string, error) {
+		cmd := exec.Command(s.name, s.args...)
+		cmd.Env = s.env
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		d := time.Since(start)
+		if err != nil {
+			return d, 0, string(out), fmt.Errorf("%s %s: %v\n%s", s.name, strings.Join(s.args[:min(3, len(s.args))], " "), err, benchutil.Tail(string(out), 12))
+		}
+		return d, float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, string(out), nil
+	}
+	// measure runs steps one after the other, as one measurement: their
+	// walls added, the largest RSS kept.
+	measure := func(label string, steps ...step) (time.Duration, float64, error) {
 		var total time.Duration
-		var peak *os.ProcessState
+		var peak float64
 		for _, s := range steps {
-			d, ps, _, err := run(s.env, s.name, s.args...)
+			d, rss, _, err := run(s)
 			if err != nil {
-				return fmt.Errorf("%s: %w", label, err)
+				return 0, 0, fmt.Errorf("%s: %w", label, err)
 			}
 			total += d
-			if peak == nil || ps.SysUsage().(*syscall.Rusage).Maxrss > peak.SysUsage().(*syscall.Rusage).Maxrss {
-				peak = ps
-			}
+			peak = max(peak, rss)
 		}
 		record(label, total, peak)
-		return nil
+		return total, peak, nil
 	}
-	reset := func() error { return resetHosts(hosts) }
+	nonlocal := nonlocalBindHosts(want)
+	reset := func() error { return resetHosts(hosts, nonlocal, want) }
+	check := func(tool string) error { return checkPrepared(tool, hosts, nonlocal, want) }
 	env := os.Environ()
 	stateDir := filepath.Join(dir, "state")
+	rendered := filepath.Join(dir, "rendered")
 	khArgs := func(args ...string) []string {
-		return append(args, "-i", invFile, "--state-dir", stateDir, "--concurrency", strconv.Itoa(forks), "--output", "plain")
+		return append(args, "-i", invFile, "--state-dir", stateDir, "--concurrency", strconv.Itoa(o.forks), "--output", "plain")
 	}
 	pssh := func(script string) step {
-		return step{env, "parallel-ssh", []string{"-p", strconv.Itoa(forks), "-t", "0", "-h", hostsFile, "-l", "root", "-x", sshOpts, script}}
+		return step{env, "parallel-ssh", []string{"-p", strconv.Itoa(o.forks), "-t", "0", "-h", hostsFile, "-l", "root", "-x", sshOpts, "sh " + script}}
 	}
-	ansible := func(args ...string) step {
-		return step{ansibleEnv, "ansible", append([]string{"all", "-i", ansibleFile, "-f", strconv.Itoa(forks), "-o"}, args...)}
-	}
+	psshLabel, ansibleLabel := fmt.Sprintf("pssh -p %d", o.forks), fmt.Sprintf("ansible-playbook -f %d", o.forks)
 	self, _ := os.Executable()
 
-	for r := 1; r <= rounds; r++ {
-		fmt.Fprintf(os.Stderr, "round %d/%d\n", r, rounds)
+	for r := 1; r <= o.rounds; r++ {
+		fmt.Fprintf(os.Stderr, "round %d/%d\n", r, o.rounds)
 		os.RemoveAll(stateDir)
+		os.RemoveAll(rendered)
 		if err := reset(); err != nil {
 			return err
 		}
-		if err := measure("kubeha host-prep+render",
-			step{env, kubeha, khArgs("phase", "host-prep")},
-			step{env, kubeha, []string{"render", "-i", invFile, "-o", filepath.Join(dir, "rendered")}}); err != nil {
+		prepTook, prepRSS, err := measure("kubeha host-prep", step{env, kubeha, khArgs("phase", "host-prep")})
+		if err != nil {
 			return err
 		}
-		if err := checkPrepared(hosts, cl); err != nil {
-			return fmt.Errorf("after kubeha: %w", err)
+		if err := check("kubeha host-prep"); err != nil {
+			return err
 		}
-		d, ps, out, err := run(env, kubeha, khArgs("phase", "host-prep")...)
+		renderTook, renderRSS, err := measure("kubeha render", step{env, kubeha, []string{"render", "-i", invFile, "-o", rendered}})
+		if err != nil {
+			return err
+		}
+		record("kubeha host-prep + render", prepTook+renderTook, max(prepRSS, renderRSS))
+
+		d, rss, out, err := run(step{env, kubeha, khArgs("phase", "host-prep")})
 		if err != nil {
 			return fmt.Errorf("kubeha no-op rerun: %w", err)
 		}
 		if !strings.Contains(out, "skipped") {
 			return fmt.Errorf("kubeha no-op rerun did not skip host-prep:\n%s", benchutil.Tail(out, 12))
 		}
-		record("kubeha no-op rerun", d, ps)
+		record("kubeha no-op rerun", d, rss)
 
 		// Timed from outside like kubeha: process start and key loading
 		// included on both sides.
-		d, ps, _, err = run(env, self, "-bare", hostsFile+","+knownHosts+","+key.Path, "-forks", strconv.Itoa(forks))
+		d, rss, _, err = run(step{env, self, []string{"-bare", hostsFile + "," + knownHosts + "," + key.Path, "-forks", strconv.Itoa(o.forks)}})
 		if err != nil {
 			return fmt.Errorf("bare loop: %w", err)
 		}
-		record("bare connect+true", d, ps)
+		record("bare connect+true", d, rss)
 
-		if err := reset(); err != nil {
-			return err
+		if !o.skipPSSH {
+			if err := reset(); err != nil {
+				return err
+			}
+			if _, _, err := measure(psshLabel, pssh(factsPath), pssh(prepPath)); err != nil {
+				return err
+			}
+			if err := check(psshLabel); err != nil {
+				return err
+			}
 		}
-		if err := measure(fmt.Sprintf("pssh -p %d", forks), pssh(factsCmd), pssh(prepCmd)); err != nil {
-			return err
-		}
-		if err := checkPrepared(hosts, cl); err != nil {
-			return fmt.Errorf("after pssh: %w", err)
-		}
-		if skipAnsible {
-			continue
-		}
-		if err := reset(); err != nil {
-			return err
-		}
-		os.RemoveAll(filepath.Join(dir, "cp"))
-		if err := measure(fmt.Sprintf("ansible -f %d", forks),
-			ansible("-m", "setup"),
-			ansible("-m", "command", "-a", "sh -c "+ssh.Quote(factsCmd)),
-			ansible("-m", "command", "-a", "sh -c "+ssh.Quote(prepCmd))); err != nil {
-			return err
-		}
-		if err := checkPrepared(hosts, cl); err != nil {
-			return fmt.Errorf("after ansible: %w", err)
+		if !o.skipAnsible {
+			if err := reset(); err != nil {
+				return err
+			}
+			os.RemoveAll(filepath.Join(dir, "cp"))
+			if _, _, err := measure(ansibleLabel, step{ansibleEnv, "ansible-playbook", []string{"-i", ansibleFile, "-f", strconv.Itoa(o.forks), playbookFile}}); err != nil {
+				return err
+			}
+			if err := check(ansibleLabel); err != nil {
+				return err
+			}
 		}
 	}
+	report(o, results, psshLabel, ansibleLabel)
+	return nil
+}
 
+// report prints the Markdown that docs/performance.md takes: what each
+// row does, the table of medians, the ratios.
+func report(o options, results map[string]*measurement, psshLabel, ansibleLabel string) {
 	med := func(name string) float64 {
 		if m := results[name]; m != nil {
 			return benchutil.Median(m.wall)
 		}
 		return 0
 	}
-	fmt.Printf("\n%d masters + %d workers (Tier-1 hosts, real sshd), %d at once, %d rounds, medians (%s)\n\n", nm, nw, forks, rounds, time.Now().UTC().Format("2006-01-02"))
+	medRSS := func(name string) float64 {
+		if m := results[name]; m != nil && len(m.rssMB) > 0 {
+			return benchutil.Median(m.rssMB)
+		}
+		return 0
+	}
+	n := o.masters + o.workers
+	fmt.Printf("\n%d masters + %d workers (Tier-1 hosts, real sshd), %d at once, %d rounds, medians (%s)\n\n", o.masters, o.workers, o.forks, o.rounds, time.Now().UTC().Format("2006-01-02"))
+	fmt.Printf("Every tool runs the facts script, then host-prep, on every host; after each, every host's files are checked byte for byte against kubeha host-prep's:\n")
+	fmt.Printf("- kubeha host-prep: `kubeha phase host-prep` (one probe per host: facts, file hashes, /etc/hosts block; then files and prep steps)\n")
+	fmt.Printf("- kubeha render: every file of every phase for every host, to a local directory; no SSH, and no equivalent in pssh or Ansible, so in no ratio\n")
+	if !o.skipPSSH {
+		fmt.Printf("- %s: each host's facts script, then its `phases.HostPrepScript`, staged on the host beforehand\n", psshLabel)
+	}
+	if !o.skipAnsible {
+		fmt.Printf("- %s: the same two scripts through `command`, `gather_facts: false`, pipelining and ControlPersist on\n", ansibleLabel)
+	}
+	fmt.Printf("- no-op rerun: host-prep again, nothing to do; bare connect+true: x/crypto/ssh, connect and `true` on every host\n\n")
 	fmt.Println("| measurement | wall time | peak RSS |")
 	fmt.Println("|---|---|---|")
-	order := []string{"kubeha host-prep+render", "kubeha no-op rerun", "bare connect+true", fmt.Sprintf("pssh -p %d", forks), fmt.Sprintf("ansible -f %d", forks)}
+	order := []string{"kubeha host-prep", psshLabel, ansibleLabel, "kubeha render", "kubeha host-prep + render", "kubeha no-op rerun", "bare connect+true"}
 	for _, name := range order {
 		m := results[name]
 		if m == nil {
@@ -302,18 +404,26 @@ func bench(nm, nw, forks, rounds int, skipAnsible bool) error {
 		}
 		rss := "—"
 		if len(m.rssMB) > 0 {
-			rss = fmt.Sprintf("%.1f MB", benchutil.Median(m.rssMB))
+			rss = fmt.Sprintf("%.1f MB", medRSS(name))
 		}
-		fmt.Printf("| %s | %.2f s | %s |\n", name, benchutil.Median(m.wall), rss)
+		fmt.Printf("| %s | %.2f s | %s |\n", name, med(name), rss)
 	}
-	k := med("kubeha host-prep+render")
-	fmt.Printf("\nkubeha vs pssh: %.2fx faster (target ≥ 1.5x)", med(order[3])/k)
-	if !skipAnsible {
-		fmt.Printf("; vs Ansible: %.1fx faster (target ≥ 10x)", med(order[4])/k)
+	k := med("kubeha host-prep")
+	var ratios []string
+	if !o.skipPSSH {
+		ratios = append(ratios, fmt.Sprintf("kubeha host-prep vs pssh: %.2fx faster (target ≥ 1.5x)", med(psshLabel)/k))
 	}
-	fmt.Printf("; no-op rerun / bare connect+true: %.2f (target ≤ 1.5); kubeha peak RSS %.1f MB (target < 150 MB)\n",
-		med(order[1])/med(order[2]), benchutil.Median(results[order[0]].rssMB))
-	return nil
+	if !o.skipAnsible {
+		ratios = append(ratios, fmt.Sprintf("vs Ansible without fact gathering: %.1fx faster (target ≥ 10x)", med(ansibleLabel)/k))
+	}
+	ratios = append(ratios, fmt.Sprintf("no-op rerun / bare connect+true: %.2f (target ≤ 1.5)", med("kubeha no-op rerun")/med("bare connect+true")))
+	fmt.Printf("\n%s; kubeha host-prep peak RSS %.1f MB (target < 150 MB)\n", strings.Join(ratios, "; "), medRSS("kubeha host-prep"))
+	both := "kubeha host-prep + render"
+	fmt.Printf("kubeha host-prep + render at %d hosts: %.2f s, peak RSS %.1f MB", n, med(both), medRSS(both))
+	if o.baseline > 0 {
+		fmt.Printf(", %.2fx the %.2f s given for 203 hosts (target at 1000 hosts: ≤ 5x, RSS < 200 MB)", med(both)/o.baseline, o.baseline)
+	}
+	fmt.Println()
 }
 
 // inventoryYAML is a cluster over the hosts: keepalived+haproxy on the
@@ -327,11 +437,11 @@ metadata: {name: scale}
 spec:
   ssh: {user: root, keyPath: %s, knownHostsPath: %s, useAgent: false}
   controlPlaneEndpoint: {name: k8s-api.scale.internal, port: 16443}
-  loadBalancer: {mode: keepalived-haproxy, placement: masters, vip: 10.214.0.250, virtualRouterID: 77}
+  loadBalancer: {mode: keepalived-haproxy, placement: masters, vip: %s, virtualRouterID: 77}
   network: {podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/12, kubeProxyMode: iptables}
   cni: {plugin: bridge}
   hosts:
-`, keyPath, knownHosts)
+`, keyPath, knownHosts, vip)
 	for i, h := range hosts {
 		role := "worker"
 		if i < masters {
@@ -342,33 +452,15 @@ spec:
 	return b.String()
 }
 
-// prepForAll is host-prep's work as one script for every host, choosing
-// each host's part by its hostname, so tools that run one command everywhere
-// do what kubeha does.
-func prepForAll(c *inventory.Cluster) string {
-	var b strings.Builder
-	b.WriteString("case \"$(hostname)\" in\n")
-	var workers []inventory.Host
-	for _, h := range c.Spec.Hosts {
-		if h.Role == inventory.RoleMaster {
-			fmt.Fprintf(&b, "%s)\n%s;;\n", h.Name, phases.HostPrepScript(c, h, inventory.ProxyModeIPTables))
-		} else {
-			workers = append(workers, h)
-		}
+// resetHosts brings every host back to unprepared: host-prep's files gone
+// (resetFiles), ip_nonlocal_bind off where host-prep turns it on.
+func resetHosts(hosts []*nshosts.Host, nonlocalBind []string, want map[string][]wantFile) error {
+	if err := resetFiles(hosts, want); err != nil {
+		return err
 	}
-	// Workers' scripts differ only in nothing: one is every worker's.
-	fmt.Fprintf(&b, "*)\n%s;;\nesac\n", phases.HostPrepScript(c, workers[0], inventory.ProxyModeIPTables))
-	return b.String()
-}
-
-// resetHosts brings every host back to unprepared: no kubeha files, no
-// /etc/hosts block, ip_nonlocal_bind off.
-func resetHosts(hosts []*nshosts.Host) error {
 	for _, h := range hosts {
-		os.Remove(filepath.Join(h.Root, phases.SysctlPath))
-		os.Remove(filepath.Join(h.Root, phases.ModulesPath))
-		if err := os.WriteFile(filepath.Join(h.Root, "hosts"), []byte("127.0.0.1 localhost\n"+h.IP+" "+h.Name+"\n"), 0o644); err != nil {
-			return err
+		if !slices.Contains(nonlocalBind, h.Name) {
+			continue
 		}
 		if _, err := h.Exec(context.Background(), "sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=0"); err != nil {
 			return fmt.Errorf("%s: %w", h.Name, err)
@@ -377,24 +469,20 @@ func resetHosts(hosts []*nshosts.Host) error {
 	return nil
 }
 
-// checkPrepared proves a tool did the work: every host has both files and
-// the endpoint name in /etc/hosts, and masters have ip_nonlocal_bind on.
-func checkPrepared(hosts []*nshosts.Host, c *inventory.Cluster) error {
-	for i, h := range hosts {
-		for _, p := range []string{phases.SysctlPath, phases.ModulesPath} {
-			if _, err := os.Stat(filepath.Join(h.Root, p)); err != nil {
-				return fmt.Errorf("%s: %w", h.Name, err)
-			}
+// checkPrepared proves tool did host-prep's work: every host's files are
+// kubeha's, byte for byte (checkFiles), and the hosts whose sysctl file
+// turns ip_nonlocal_bind on have it on, so the steps after the files ran.
+func checkPrepared(tool string, hosts []*nshosts.Host, nonlocalBind []string, want map[string][]wantFile) error {
+	if err := checkFiles(tool, hosts, want); err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		if !slices.Contains(nonlocalBind, h.Name) {
+			continue
 		}
-		b, err := os.ReadFile(filepath.Join(h.Root, "hosts"))
-		if err != nil || !strings.Contains(string(b), c.Spec.ControlPlaneEndpoint.Name) {
-			return fmt.Errorf("%s: /etc/hosts lacks the endpoint name", h.Name)
-		}
-		if i < 3 && c.Spec.Hosts[i].Role == inventory.RoleMaster {
-			out, err := h.Exec(context.Background(), "sysctl", "-n", "net.ipv4.ip_nonlocal_bind")
-			if err != nil || strings.TrimSpace(out) != "1" {
-				return fmt.Errorf("%s: ip_nonlocal_bind is %q", h.Name, strings.TrimSpace(out))
-			}
+		out, err := h.Exec(context.Background(), "sysctl", "-n", "net.ipv4.ip_nonlocal_bind")
+		if err != nil || strings.TrimSpace(out) != "1" {
+			return fmt.Errorf("after %s: %s: ip_nonlocal_bind is %q, want 1 (%v)", tool, h.Name, strings.TrimSpace(out), err)
 		}
 	}
 	return nil
