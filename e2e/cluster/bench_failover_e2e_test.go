@@ -31,9 +31,16 @@ import (
 // The failover client of `make bench-failover` (issue 18): a new TCP and
 // TLS connection every 20 ms, each request in its own goroutine so a slow
 // one does not delay the next, 200 ms for the whole request.
+//
+// A second client, every 100 ms with 2 s for each request, tells the
+// endpoint's availability from its speed: on these two shared cores an
+// apiserver busy after losing a peer answers some requests in more than
+// 200 ms although nothing is down.
 const (
-	probeEvery   = 20 * time.Millisecond
-	probeTimeout = 200 * time.Millisecond
+	probeEvery     = 20 * time.Millisecond
+	probeTimeout   = 200 * time.Millisecond
+	patientEvery   = 100 * time.Millisecond
+	patientTimeout = 2 * time.Second
 	// failoverWindow is how long each crash, and each return, is
 	// watched.
 	failoverWindow = 30 * time.Second
@@ -124,10 +131,11 @@ func TestBenchFailover(t *testing.T) {
 		t.Fatalf("git describe: %v", err)
 	}
 	report := benchutil.FailoverReport{
-		Date:   time.Now().UTC().Format("2006-01-02"),
-		Commit: strings.TrimSpace(string(commit)),
-		Client: fmt.Sprintf("GET /readyz on a new TCP+TLS connection every %v, %v for the whole request", probeEvery, probeTimeout),
-		Window: failoverWindow,
+		Date:          time.Now().UTC().Format("2006-01-02"),
+		Commit:        strings.TrimSpace(string(commit)),
+		Client:        fmt.Sprintf("GET /readyz on a new TCP+TLS connection every %v, %v for the whole request", probeEvery, probeTimeout),
+		PatientClient: fmt.Sprintf("the same every %v with %v", patientEvery, patientTimeout),
+		Window:        failoverWindow,
 	}
 	for _, name := range modes {
 		s := failoverSetups[name]
@@ -142,9 +150,10 @@ func TestBenchFailover(t *testing.T) {
 			}
 			for i := range crashes {
 				cr := c.failoverCrash(ctx, t, s, i)
-				t.Logf("%s crash %d of %s: %d of %d failed, longest run %v, last failure %v after the crash; its return: %d of %d failed, last %v after",
-					name, i+1, cr.Victim, cr.Crash.Failed, cr.Crash.Requests, cr.Crash.Longest.Round(time.Millisecond), cr.Crash.LastFailure.Round(time.Millisecond),
-					cr.Failback.Failed, cr.Failback.Requests, cr.Failback.LastFailure.Round(time.Millisecond))
+				t.Logf("%s crash %d of %s: %d of %d failed, longest run %v, last failure %v after the crash, answers' p99 %v; its return: %d of %d failed, last %v after; the 2 s client: %d of %d failed, last %v after the crash, %d of %d after the return",
+					name, i+1, cr.Victim, cr.Crash.Failed, cr.Crash.Requests, cr.Crash.Longest.Round(time.Millisecond), cr.Crash.LastFailure.Round(time.Millisecond), cr.Crash.OKp99,
+					cr.Failback.Failed, cr.Failback.Requests, cr.Failback.LastFailure.Round(time.Millisecond),
+					cr.Patient.Crash.Failed, cr.Patient.Crash.Requests, cr.Patient.Crash.LastFailure.Round(time.Millisecond), cr.Patient.Failback.Failed, cr.Patient.Failback.Requests)
 				for _, f := range cr.Crash.Strays() {
 					t.Logf("  late failure %v after the crash: %s", f.At.Round(time.Millisecond), f.Err)
 				}
@@ -155,16 +164,29 @@ func TestBenchFailover(t *testing.T) {
 					t.Logf("  over the crash's window, %s", l)
 				}
 				mode.Crashes = append(mode.Crashes, cr)
+				// Written after every crash, so a run cut short keeps
+				// what it measured.
+				writeReport(t, out, report, mode)
 			}
 			report.Modes = append(report.Modes, mode)
-			data, err := json.MarshalIndent(report, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
-				t.Fatal(err)
-			}
 		})
+	}
+}
+
+// writeReport writes report, with mode as its last setup, to path as JSON
+// (a temporary file renamed into place).
+func writeReport(t *testing.T, path string, report benchutil.FailoverReport, mode benchutil.FailoverMode) {
+	t.Helper()
+	report.Modes = append(slices.Clone(report.Modes), mode)
+	data, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".tmp", append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -207,7 +229,8 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 		}
 		defer ns.Close()
 	}
-	p := startProber(s.addr, ns)
+	p := startProber(s.addr, ns, probeEvery, probeTimeout)
+	patient := startProber(s.addr, ns, patientEvery, patientTimeout)
 	time.Sleep(beforeWindow)
 	var proxies []*machines.Machine
 	for _, name := range s.proxies {
@@ -222,6 +245,7 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 	crashed := time.Now()
 	if err := victim.Crash(ctx); err != nil {
 		p.stop()
+		patient.stop()
 		t.Fatal(err)
 	}
 	time.Sleep(failoverWindow)
@@ -232,16 +256,21 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 	back := time.Now()
 	if err := victim.Uncrash(context.Background()); err != nil {
 		p.stop()
+		patient.stop()
 		t.Fatal(err)
 	}
 	time.Sleep(failoverWindow)
-	probes := p.stop()
+	probes, patientProbes := p.stop(), patient.stop()
 	return benchutil.FailoverCrash{
 		Victim:   victim.Name,
 		Before:   benchutil.Summarize(probes, crashed.Add(-beforeWindow), beforeWindow),
 		Crash:    benchutil.Summarize(probes, crashed, failoverWindow),
 		Failback: benchutil.Summarize(probes, back, failoverWindow),
 		Proxies:  proxyLines,
+		Patient: benchutil.PatientWindows{
+			Crash:    benchutil.Summarize(patientProbes, crashed, failoverWindow),
+			Failback: benchutil.Summarize(patientProbes, back, failoverWindow),
+		},
 	}
 }
 
@@ -311,14 +340,14 @@ type prober struct {
 	wg     sync.WaitGroup
 }
 
-// startProber sends a request to https://addr/readyz every probeEvery,
-// from inside the network namespace ns when it is not nil.
-func startProber(addr string, ns *os.File) *prober {
+// startProber sends a request to https://addr/readyz every every, each
+// with timeout, from inside the network namespace ns when it is not nil.
+func startProber(addr string, ns *os.File, every, timeout time.Duration) *prober {
 	p := &prober{done: make(chan struct{})}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		tick := time.NewTicker(probeEvery)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
@@ -339,7 +368,7 @@ func startProber(addr string, ns *os.File) *prober {
 					stage, err = "setns", unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
 				}
 				if err == nil {
-					stage, err = readyzStaged(addr, sent.Add(probeTimeout))
+					stage, err = readyzStaged(addr, sent.Add(timeout))
 				}
 				pr := benchutil.Probe{Sent: sent, Took: time.Since(sent)}
 				if err != nil {

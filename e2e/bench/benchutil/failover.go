@@ -126,6 +126,14 @@ type FailoverCrash struct {
 	// connect errors, wretr retries, wredis redispatches, cli_abrt
 	// connections the client gave up).
 	Proxies []string
+	// Patient is what the patient client (FailoverReport.PatientClient)
+	// saw over the same windows.
+	Patient PatientWindows
+}
+
+// PatientWindows are the patient client's windows of a crash.
+type PatientWindows struct {
+	Crash, Failback Window
 }
 
 // FailoverMode is one endpoint setup of a failover benchmark and its
@@ -141,8 +149,10 @@ type FailoverMode struct {
 // table is generated from it.
 type FailoverReport struct {
 	Date, Commit string
-	// Client describes the request every mode's client sends.
-	Client string
+	// Client describes the request every mode's client sends, and
+	// PatientClient the second client's, which waits longer: its failures
+	// are the endpoint's unavailability, not its slowness.
+	Client, PatientClient string
 	// Window is how long each crash, and each return, is watched.
 	Window time.Duration
 	Modes  []FailoverMode
