@@ -68,7 +68,6 @@ func (h HAProxy) DetectSeconds() string {
 // Keepalived is keepalived.conf for one host.
 type Keepalived struct {
 	RouterID        string
-	State           string
 	Interface       string
 	VirtualRouterID int
 	Priority        int
@@ -227,11 +226,7 @@ func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets, stage Stage) ([]
 					peers = append(peers, p.InternalAddress)
 				}
 			}
-			state := "BACKUP"
-			if i == 0 {
-				state = "MASTER"
-			}
-			ka := Keepalived{RouterID: h.Name, State: state, Interface: iface, VirtualRouterID: lbSpec.VirtualRouterID,
+			ka := Keepalived{RouterID: h.Name, Interface: iface, VirtualRouterID: lbSpec.VirtualRouterID,
 				Priority: 250 - i*step, AdvertInt: AdvertInt, SourceIP: h.InternalAddress, Peers: peers, VIP: lbSpec.VIP, CheckScript: CheckScriptPath}
 			if err := add(h.Name, KeepalivedConfigPath, 0o644, ka); err != nil {
 				return nil, err
