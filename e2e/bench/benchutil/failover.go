@@ -43,6 +43,11 @@ type Window struct {
 	Failures []Failure
 	// Omitted counts the failures left out of Failures.
 	Omitted int
+	// Late counts the failures sent StrayAfter or later after the fault,
+	// and LateKinds counts them by error: all of them, where Failures
+	// lists at most maxFailures.
+	Late      int
+	LateKinds map[string]int `json:",omitempty"`
 	// OKp99 is the 99th percentile of the answered requests' times: a
 	// window whose answers come close to the client's timeout failed
 	// requests by slowness, not by a missing backend.
@@ -85,6 +90,13 @@ func Summarize(probes []Probe, from time.Time, length time.Duration) Window {
 		w.LastFailure = at
 		if runStart.IsZero() {
 			runStart = p.Sent
+		}
+		if at >= StrayAfter {
+			w.Late++
+			if w.LateKinds == nil {
+				w.LateKinds = map[string]int{}
+			}
+			w.LateKinds[p.Err]++
 		}
 		if len(w.Failures) < maxFailures && (len(w.Failures) < maxFailures/2 || at >= StrayAfter) {
 			w.Failures = append(w.Failures, Failure{At: at, Err: p.Err})

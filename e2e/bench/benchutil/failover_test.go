@@ -30,7 +30,8 @@ func TestSummarize(t *testing.T) {
 			[]Probe{bad(0, "a"), ok(20), bad(100, "b"), bad(200, "b"), bad(300, "b"), ok(400), bad(3500, "late")},
 			4 * time.Second,
 			Window{Requests: 7, Failed: 5, Longest: 500 * time.Millisecond, FirstFailure: 0, LastFailure: 3500 * time.Millisecond,
-				Failures: []Failure{{0, "a"}, {100 * time.Millisecond, "b"}, {200 * time.Millisecond, "b"}, {300 * time.Millisecond, "b"}, {3500 * time.Millisecond, "late"}}},
+				Failures: []Failure{{0, "a"}, {100 * time.Millisecond, "b"}, {200 * time.Millisecond, "b"}, {300 * time.Millisecond, "b"}, {3500 * time.Millisecond, "late"}},
+				Late:     1, LateKinds: map[string]int{"late": 1}},
 		},
 		{
 			"a run still open at the window's end lasts to the end",
@@ -74,7 +75,7 @@ func TestSummarizeBoundsFailures(t *testing.T) {
 	probes = append(probes, Probe{Sent: t0.Add(2500 * time.Millisecond)})
 	probes = append(probes, Probe{Sent: t0.Add(12 * time.Second), Err: "stray"})
 	w := Summarize(probes, t0, 30*time.Second)
-	if w.Failed != 101 || len(w.Failures) != maxFailures/2+1 || w.Omitted != 80 {
+	if w.Failed != 101 || len(w.Failures) != maxFailures/2+1 || w.Omitted != 80 || w.Late != 1 {
 		t.Fatalf("failed %d, listed %d, omitted %d; want 101, %d, 80", w.Failed, len(w.Failures), w.Omitted, maxFailures/2+1)
 	}
 	if s := w.Strays(); len(s) != 1 || s[0] != (Failure{12 * time.Second, "stray"}) {

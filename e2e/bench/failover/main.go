@@ -8,8 +8,8 @@
 //	go run ./e2e/bench/failover -doc docs/failover.md < report.json
 //
 // With -doc, the table replaces what stands between the file's
-// "<!-- bench-failover -->" and "<!-- /bench-failover -->" lines; without
-// it, the table goes to stdout.
+// "<!-- bench-failover -->" and "<!-- /bench-failover -->" lines (another
+// name with -section); without it, the table goes to stdout.
 package main
 
 import (
@@ -26,21 +26,17 @@ import (
 	"github.com/kubeha/kubeha/e2e/bench/benchutil"
 )
 
-const (
-	beginMarker = "<!-- bench-failover -->"
-	endMarker   = "<!-- /bench-failover -->"
-)
-
 func main() {
 	doc := flag.String("doc", "", "the Markdown file whose marked section the table replaces")
+	section := flag.String("section", "bench-failover", "the section's name: it stands between <!-- NAME --> and <!-- /NAME --> lines")
 	flag.Parse()
-	if err := run(os.Stdin, os.Stdout, *doc); err != nil {
+	if err := run(os.Stdin, os.Stdout, *doc, *section); err != nil {
 		fmt.Fprintln(os.Stderr, "failover:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in io.Reader, out io.Writer, doc string) error {
+func run(in io.Reader, out io.Writer, doc, section string) error {
 	var r benchutil.FailoverReport
 	if err := json.NewDecoder(in).Decode(&r); err != nil {
 		return fmt.Errorf("read the report: %w", err)
@@ -54,7 +50,7 @@ func run(in io.Reader, out io.Writer, doc string) error {
 	if err != nil {
 		return err
 	}
-	updated, err := replaceSection(string(old), table)
+	updated, err := replaceSection(string(old), section, table)
 	if err != nil {
 		return fmt.Errorf("%s: %w", doc, err)
 	}
@@ -65,39 +61,44 @@ func run(in io.Reader, out io.Writer, doc string) error {
 	return os.Rename(tmp, doc)
 }
 
-// replaceSection puts section between the markers of doc, which must
-// each stand on a line of their own, once.
-func replaceSection(doc, section string) (string, error) {
+// replaceSection puts content between doc's "<!-- name -->" and
+// "<!-- /name -->" lines, which must each be there once, in that order.
+func replaceSection(doc, name, content string) (string, error) {
+	beginMarker, endMarker := "<!-- "+name+" -->", "<!-- /"+name+" -->"
 	begin := strings.Index(doc, "\n"+beginMarker+"\n")
 	end := strings.Index(doc, "\n"+endMarker+"\n")
 	if begin < 0 || end < begin || strings.Count(doc, beginMarker) != 1 || strings.Count(doc, endMarker) != 1 {
 		return "", fmt.Errorf("want one %q line followed by one %q line", beginMarker, endMarker)
 	}
-	return doc[:begin+len(beginMarker)+2] + section + doc[end+1:], nil
+	return doc[:begin+len(beginMarker)+2] + content + doc[end+1:], nil
 }
 
 // Table is the report as Markdown: one table for the crashes, one for
 // the crashed hosts' returns, then the late failures of each setup by kind.
 func Table(r benchutil.FailoverReport) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "`make bench-failover`, %s, commit %s. Client: %s; the 2 s client: %s. Each crash takes the host off the network (its link down) for %v, then brings it back for %v; p50 / p90 / max across the crashes.\n\n",
-		r.Date, r.Commit, r.Client, r.PatientClient, r.Window, r.Window)
+	patient := "the 2 s client: " + r.PatientClient
+	if r.PatientClient == "" {
+		patient = "no 2 s client in this run"
+	}
+	fmt.Fprintf(&b, "`make bench-failover`, %s, commit %s. Client: %s; %s. Each crash takes the host off the network (its link down) for %v, then brings it back for %v; p50 / p90 / max across the crashes.\n\n",
+		r.Date, r.Commit, r.Client, patient, r.Window, r.Window)
 	b.WriteString("After the crash:\n\n")
 	b.WriteString("| setup | client | crashes | failed requests | longest run of failures | crash → last failure (target p90 ≤ 1 s, max ≤ 1.5 s) | failures later than 3 s | answered requests' p99 | 2 s client: failed requests | 2 s client: crash → last failure |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, m := range r.Modes {
-		col := columns(m.Crashes, func(c benchutil.FailoverCrash) (benchutil.Window, benchutil.Window) { return c.Crash, c.Patient.Crash })
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s s | %s s | %s | %s s | %s | %s s |\n", m.Setup, m.Client, len(m.Crashes),
+		col := columns(m.Crashes, r.PatientClient != "", func(c benchutil.FailoverCrash) (benchutil.Window, benchutil.Window) { return c.Crash, c.Patient.Crash })
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s s | %s s | %s | %s s | %s | %s |\n", m.Setup, m.Client, len(m.Crashes),
 			col.failed, col.longest, col.last, col.late, col.p99, col.patientFailed, col.patientLast)
 	}
 	b.WriteString("\nAfter the crashed host's return:\n\n")
 	b.WriteString("| setup | failed requests | longest run of failures | return → last failure | failures later than 3 s | answered requests' p99 | 2 s client: failed requests | 2 s client: return → last failure |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, m := range r.Modes {
-		col := columns(m.Crashes, func(c benchutil.FailoverCrash) (benchutil.Window, benchutil.Window) {
+		col := columns(m.Crashes, r.PatientClient != "", func(c benchutil.FailoverCrash) (benchutil.Window, benchutil.Window) {
 			return c.Failback, c.Patient.Failback
 		})
-		fmt.Fprintf(&b, "| %s | %s | %s s | %s s | %s | %s s | %s | %s s |\n", m.Setup,
+		fmt.Fprintf(&b, "| %s | %s | %s s | %s s | %s | %s s | %s | %s |\n", m.Setup,
 			col.failed, col.longest, col.last, col.late, col.p99, col.patientFailed, col.patientLast)
 	}
 	before := 0
@@ -112,13 +113,17 @@ func Table(r benchutil.FailoverReport) string {
 				if which == "return" {
 					w = c.Failback
 				}
-				strays := w.Strays()
-				if len(strays) > 0 {
+				if lateCount(w) > 0 {
 					crashes++
 				}
-				for _, f := range strays {
-					kinds[f.Err]++
-					n++
+				n += lateCount(w)
+				for k, v := range lateKinds(w) {
+					kinds[k] += v
+				}
+				if w.LastFailure >= benchutil.StrayAfter {
+					latest = max(latest, w.LastFailure)
+				}
+				for _, f := range w.Strays() {
 					latest = max(latest, f.At)
 				}
 			}
@@ -151,23 +156,47 @@ type column struct {
 
 // columns computes a row's p50 / p90 / max values from the windows pick
 // takes of each crash (the client's and the 2 s client's).
-func columns(crashes []benchutil.FailoverCrash, pick func(benchutil.FailoverCrash) (benchutil.Window, benchutil.Window)) column {
+func columns(crashes []benchutil.FailoverCrash, patient bool, pick func(benchutil.FailoverCrash) (benchutil.Window, benchutil.Window)) column {
 	var failed, longest, last, late, p99, pFailed, pLast []float64
 	for _, c := range crashes {
 		w, pw := pick(c)
 		failed = append(failed, float64(w.Failed))
 		longest = append(longest, w.Longest.Seconds())
 		last = append(last, w.LastFailure.Seconds())
-		late = append(late, float64(len(w.Strays())))
+		late = append(late, float64(lateCount(w)))
 		p99 = append(p99, w.OKp99.Seconds())
 		pFailed = append(pFailed, float64(pw.Failed))
 		pLast = append(pLast, pw.LastFailure.Seconds())
 	}
-	return column{
+	col := column{
 		failed: benchutil.Spread(failed, "%.0f"), longest: benchutil.Spread(longest, "%.2f"), last: benchutil.Spread(last, "%.2f"),
 		late: benchutil.Spread(late, "%.0f"), p99: benchutil.Spread(p99, "%.2f"),
-		patientFailed: benchutil.Spread(pFailed, "%.0f"), patientLast: benchutil.Spread(pLast, "%.2f"),
+		patientFailed: benchutil.Spread(pFailed, "%.0f"), patientLast: benchutil.Spread(pLast, "%.2f") + " s",
 	}
+	if !patient {
+		col.patientFailed, col.patientLast = "not run", "not run"
+	}
+	return col
+}
+
+// lateCount is how many of w's failures came StrayAfter or later after
+// its fault. Reports written before Window.Late existed list those in
+// Failures only, at most 20 of them.
+func lateCount(w benchutil.Window) int {
+	return max(w.Late, len(w.Strays()))
+}
+
+// lateKinds counts w's late failures by error, from the list when the
+// report has no counts.
+func lateKinds(w benchutil.Window) map[string]int {
+	if w.LateKinds != nil {
+		return w.LateKinds
+	}
+	kinds := map[string]int{}
+	for _, f := range w.Strays() {
+		kinds[f.Err]++
+	}
+	return kinds
 }
 
 func round(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }

@@ -74,7 +74,7 @@ func TestReplaceSection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := replaceSection(tt.doc, "NEW\n")
+			got, err := replaceSection(tt.doc, "bench-failover", "NEW\n")
 			if (err != nil) != tt.fails || got != tt.want {
 				t.Errorf("got %q, %v; want %q, fails %v", got, err, tt.want, tt.fails)
 			}
@@ -87,7 +87,7 @@ func TestRunDoc(t *testing.T) {
 	doc := filepath.Join(t.TempDir(), "failover.md")
 	os.WriteFile(doc, []byte("# Failover\n<!-- bench-failover -->\nold\n<!-- /bench-failover -->\nend\n"), 0o644)
 	data, _ := json.Marshal(report())
-	if err := run(bytes.NewReader(data), nil, doc); err != nil {
+	if err := run(bytes.NewReader(data), nil, doc, "bench-failover"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(doc)
