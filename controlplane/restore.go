@@ -265,11 +265,13 @@ func (c *Client) restoreMembersFrom(ctx context.Context, r restore) error {
 		return err
 	}
 	// The load balancers' health checks failed while no apiserver ran:
-	// keepalived may have let the VIP go.
+	// keepalived may have let the VIP go. The first load balancer whose
+	// check rises takes it and keeps it (nopreempt,
+	// lb/templates/keepalived.conf.tmpl): once the endpoint answers, no
+	// later move resets the connections clients make through it.
 	if err := c.WaitEndpoint(ctx, r.Members[0].Host, 120); err != nil {
 		return fmt.Errorf("%s: after the restore: %w", r.Members[0].Host, err)
 	}
-	c.waitVIPSettled(ctx)
 	return c.onMembers(ctx, r, func(m inventory.Host, i int) error {
 		rm := r.Members[i]
 		cleanup := scripts.Render("controlplane/etcd-restore-cleanup", struct{ DataDir, Snapshot, Marker string }{rm.DataDir, restoreSnapshot, marker})
@@ -278,28 +280,6 @@ func (c *Client) restoreMembersFrom(ctx context.Context, r restore) error {
 		}
 		return nil
 	})
-}
-
-// waitVIPSettled waits, with keepalived+haproxy, until the VIP is back on
-// the load balancer keepalived prefers. Every check failed while no
-// apiserver ran, so the first to rise took the VIP, and the preferred one
-// takes it back a few seconds later: a move that resets the connections
-// clients made meanwhile, so the restore ends after it. A preferred host
-// that never takes the VIP back is worth a warning, not a failed restore:
-// the endpoint answers.
-func (c *Client) waitVIPSettled(ctx context.Context) {
-	lbs := c.cluster.LBHosts()
-	if c.cluster.Spec.LoadBalancer.Mode != inventory.ModeKeepalivedHAProxy || len(lbs) < 2 {
-		return
-	}
-	h, vip := lbs[0].Name, c.cluster.Spec.LoadBalancer.VIP
-	_, err := c.quiet(ctx, h, "wait for the VIP", scripts.Render("controlplane/wait-vip", struct {
-		Secs      int
-		VIP, What string
-	}{60, vip, "keepalived did not give the VIP " + vip + " back to this host, the one it prefers"}))
-	if err != nil {
-		c.log.ForHost(h).Warn("the VIP may still move (a move resets clients' connections): " + err.Error())
-	}
 }
 
 // restoreHosts are the masters of r's members, in r's order.

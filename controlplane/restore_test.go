@@ -185,12 +185,12 @@ func TestRestoreEtcdSteps(t *testing.T) {
 	}{
 		{"new", "", "", map[string][]string{
 			"m1": append(append([]string{"find the etcd member", "upload /var/lib/etcd/kubeha-restore.db", "check the snapshot"}, later...),
-				"apiserver through the endpoint", "wait for the VIP", "remove the restore's snapshot"),
+				"apiserver through the endpoint", "remove the restore's snapshot"),
 			"m2": append(append([]string{"find the etcd member", "upload /var/lib/etcd/kubeha-restore.db"}, later...), "remove the restore's snapshot"),
 		}, nil},
 		{"cut short, snapshot uploaded", `{"sha256":"` + sha + `","token":"kubeha-0123","members":[{"host":"m1","name":"m1","dataDir":"/var/lib/etcd"},{"host":"m2","name":"m2","dataDir":"/var/lib/etcd"}]}`, sha,
 			map[string][]string{
-				"m1": append(append([]string{"find the etcd member"}, later...), "apiserver through the endpoint", "wait for the VIP", "remove the restore's snapshot"),
+				"m1": append(append([]string{"find the etcd member"}, later...), "apiserver through the endpoint", "remove the restore's snapshot"),
 				"m2": append(append([]string{"find the etcd member"}, later...), "remove the restore's snapshot"),
 			}, nil},
 		{"another snapshot unfinished", `{"sha256":"0000","token":"kubeha-0123","members":[{"host":"m1"}]}`, "", map[string][]string{}, ErrRestoreUnfinished},

@@ -192,12 +192,6 @@ func TestScripts(t *testing.T) {
 				Backends []lb.Backend
 			}{ReachSeconds, []lb.Backend{{Name: v, Address: v, Port: 6443}, {Name: "m2", Address: v, Port: 6443}}})
 		}},
-		{Name: "wait-vip", Render: func(v string) scripts.Script {
-			return scripts.Render("controlplane/wait-vip", struct {
-				Secs      int
-				VIP, What string
-			}{60, v, v})
-		}},
 	}
 	scripttest.Check(t, scripttest.Checks{Cases: cases, Templates: "controlplane/", Golden: "testdata/scripts"})
 }
