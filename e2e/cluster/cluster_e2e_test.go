@@ -711,10 +711,10 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 		}
 		defer holder.Uncrash(context.Background())
 		longest, recovered := longestOutage(ok)
-		if !recovered {
-			t.Fatalf("endpoint not back 60s after the VIP holder crashed")
+		if !recovered || longest > failoverBound {
+			t.Fatalf("the endpoint did not answer again within %v of the VIP holder's crash (longest run of failures %v, answering at the end: %v)", failoverBound, longest.Round(10*time.Millisecond), recovered)
 		}
-		t.Logf("longest run of failed requests through the VIP: %v (target 2s)", longest.Round(10*time.Millisecond))
+		t.Logf("longest run of failed requests through the VIP: %v (what clients feel: make bench-failover, docs/failover.md)", longest.Round(10*time.Millisecond))
 		if nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers"); err != nil {
 			t.Fatalf("kubectl through the endpoint after failover: %v %s", err, nodes)
 		}
@@ -1672,7 +1672,7 @@ func TestDedicatedLoadBalancers(t *testing.T) {
 		t.Fatal("no load-balancer host holds the VIP")
 	}
 	longest := crashVIPHolder(ctx, t, holder, "https://"+vip+":6443/readyz")
-	t.Logf("dedicated LB holder %s crashed: longest run of failed requests %v (target 2s)", holder.Name, longest.Round(10*time.Millisecond))
+	t.Logf("dedicated LB holder %s crashed: longest run of failed requests %v (what clients feel: make bench-failover, docs/failover.md)", holder.Name, longest.Round(10*time.Millisecond))
 }
 
 // crashVIPHolder checks url answers, takes holder off the network (put back
@@ -1697,11 +1697,17 @@ func crashVIPHolder(ctx context.Context, t *testing.T, holder *machines.Machine,
 	}
 	t.Cleanup(func() { holder.Uncrash(context.Background()) })
 	longest, recovered := longestOutage(ok)
-	if !recovered {
-		t.Fatalf("%s not back 60 s after the VIP holder %s crashed", url, holder.Name)
+	if !recovered || longest > failoverBound {
+		t.Fatalf("%s did not answer again within %v of the VIP holder %s's crash (longest run of failures %v, answering at the end: %v)", url, failoverBound, holder.Name, longest.Round(10*time.Millisecond), recovered)
 	}
 	return longest
 }
+
+// failoverBound is what the scenarios assert of a VIP holder's crash: the
+// endpoint answers again within it. Generous on purpose (a shared,
+// noisy machine); the figures clients feel, and their targets, are
+// make bench-failover's (docs/failover.md).
+const failoverBound = 10 * time.Second
 
 // longestOutage polls ok every 50 ms for at least 5 s and until it has
 // answered again, at most 60 s, and returns the longest run of failures and

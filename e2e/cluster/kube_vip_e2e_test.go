@@ -117,7 +117,7 @@ func TestKubeVIP(t *testing.T) {
 
 	holder := c.vipHolder(ctx, t)
 	longest := crashVIPHolder(ctx, t, holder, "https://"+vip+":6443/readyz")
-	t.Logf("kube-vip VIP holder %s crashed: longest run of failed requests %v (target 2s)", holder.Name, longest.Round(10*time.Millisecond))
+	t.Logf("kube-vip VIP holder %s crashed: longest run of failed requests %v (what clients feel: make bench-failover, docs/failover.md)", holder.Name, longest.Round(10*time.Millisecond))
 	if nodes, err := c.kubectlOut(ctx, "get", "nodes", "--no-headers"); err != nil {
 		t.Errorf("kubectl through the VIP after the failover: %v %s", err, nodes)
 	}

@@ -68,7 +68,7 @@ func TestStaticPodsKeepalivedHAProxy(t *testing.T) {
 
 	holder := c.vipHolder(ctx, t)
 	longest := crashVIPHolder(ctx, t, holder, "https://"+vip+":16443/readyz")
-	t.Logf("static-pod VIP holder %s crashed: longest run of failed requests %v (target 2s)", holder.Name, longest.Round(10*time.Millisecond))
+	t.Logf("static-pod VIP holder %s crashed: longest run of failed requests %v (what clients feel: make bench-failover, docs/failover.md)", holder.Name, longest.Round(10*time.Millisecond))
 
 	// The holder comes back with its routes; then reset must remove the
 	// static pods, the VIP and everything else the cluster made.
