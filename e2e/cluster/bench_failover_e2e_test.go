@@ -195,38 +195,20 @@ func writeReport(t *testing.T, path string, report benchutil.FailoverReport, mod
 // the client runs, brings it back after failoverWindow and watches another.
 func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSetup, i int) benchutil.FailoverCrash {
 	t.Helper()
-	eventually(ctx, t, 5*time.Minute, "kubeha status healthy before the crash", func() (bool, string) {
-		cmd := exec.CommandContext(ctx, c.kubeha, "status", "-i", c.inv)
-		cmd.Dir = c.dir
-		out, err := cmd.CombinedOutput()
-		return err == nil, string(out)
-	})
+	c.waitHealthy(ctx, t, 5*time.Minute, "kubeha status healthy before the crash")
 	var victim *machines.Machine
 	if len(s.holders) == 0 {
 		victim = c.machine(fmt.Sprintf("m%d", i%3+1))
 	} else {
-		for _, name := range s.holders {
-			m := c.machine(name)
-			if out, _ := m.Exec(ctx, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, " "+vip+"/") {
-				if victim != nil {
-					t.Fatalf("%s and %s both hold the VIP", victim.Name, name)
-				}
-				victim = m
-			}
+		holders := c.vipHolders(ctx, s.holders...)
+		if len(holders) != 1 {
+			t.Fatalf("%d of %v hold the VIP, want 1", len(holders), s.holders)
 		}
-		if victim == nil {
-			t.Fatalf("none of %v holds the VIP", s.holders)
-		}
+		victim = holders[0]
 	}
 	var ns *os.File
 	if s.fromWorker {
-		pid, err := c.d.Run(ctx, "inspect", "-f", "{{.State.Pid}}", c.machine("w1").Container())
-		if err != nil {
-			t.Fatalf("w1's process: %v %s", err, pid)
-		}
-		if ns, err = os.Open("/proc/" + strings.TrimSpace(pid) + "/ns/net"); err != nil {
-			t.Fatalf("w1's network namespace: %v", err)
-		}
+		ns = c.netns(ctx, t, c.machine("w1"))
 		defer ns.Close()
 	}
 	p := startProber(s.addr, ns, probeEvery, probeTimeout)
@@ -274,14 +256,15 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 	}
 }
 
-// proxyCounters reads m's haproxy statistics: for each server of its
-// kube-apiserver backend, its status (1 UP, 0 otherwise) and counters. The
-// stats password is read on m and given to curl on its stdin, never in an
-// argument. Empty when they cannot be read.
-func proxyCounters(ctx context.Context, m *machines.Machine) map[string]map[string]int64 {
+// haproxyStats reads m's haproxy statistics: for each server of its
+// kube-apiserver backend, every field of the stats CSV by its header's
+// name ("status", "stot", ...). The stats password is read on m and given
+// to curl on its stdin, never in an argument. Empty when they cannot be
+// read.
+func haproxyStats(ctx context.Context, m *machines.Machine) map[string]map[string]string {
 	csv, err := m.Exec(ctx, "sh", "-c", `pw=$(sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' /etc/haproxy/haproxy.cfg)
 printf 'user = "kubeha:%s"\n' "$pw" | curl -s -m 2 -K - 'http://127.0.0.1:8404/stats;csv'`)
-	servers := map[string]map[string]int64{}
+	servers := map[string]map[string]string{}
 	if err != nil {
 		return servers
 	}
@@ -292,22 +275,34 @@ printf 'user = "kubeha:%s"\n' "$pw" | curl -s -m 2 -K - 'http://127.0.0.1:8404/s
 		if len(f) != len(header) || f[0] != "kube-apiserver" || f[1] == "BACKEND" {
 			continue
 		}
-		row := map[string]int64{}
+		row := map[string]string{}
 		for i, name := range header {
-			switch name {
-			case "status":
-				row["up"] = 0
-				if f[i] == "UP" {
-					row["up"] = 1
-				}
-			case "stot", "econ", "eresp", "wretr", "wredis", "cli_abrt", "srv_abrt", "chkdown":
-				row[name], _ = strconv.ParseInt(f[i], 10, 64)
-			}
+			row[name] = f[i]
 		}
 		servers[f[1]] = row
 	}
 	return servers
 }
+
+// proxyCounters is haproxyStats's counters counterDelta reports, and "up"
+// (1 when the server's status is UP), by server.
+func proxyCounters(ctx context.Context, m *machines.Machine) map[string]map[string]int64 {
+	servers := map[string]map[string]int64{}
+	for server, fields := range haproxyStats(ctx, m) {
+		row := map[string]int64{"up": 0}
+		if fields["status"] == "UP" {
+			row["up"] = 1
+		}
+		for _, k := range counterNames {
+			row[k], _ = strconv.ParseInt(fields[k], 10, 64)
+		}
+		servers[server] = row
+	}
+	return servers
+}
+
+// counterNames are the haproxy counters a crash's report keeps.
+var counterNames = []string{"stot", "econ", "eresp", "wretr", "wredis", "cli_abrt", "srv_abrt", "chkdown"}
 
 // counterDelta says, for each server, its status at the end and what its
 // counters gained: "m1 DOWN stot+4 econ+2 wredis+2; m2 UP stot+700 cli_abrt+3".
@@ -321,7 +316,7 @@ func counterDelta(before, after map[string]map[string]int64) string {
 		if after[server]["up"] == 1 {
 			part = server + " UP"
 		}
-		for _, k := range []string{"stot", "econ", "eresp", "wretr", "wredis", "cli_abrt", "srv_abrt", "chkdown"} {
+		for _, k := range counterNames {
 			if d := after[server][k] - before[server][k]; d != 0 {
 				part += fmt.Sprintf(" %s+%d", k, d)
 			}

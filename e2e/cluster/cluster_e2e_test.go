@@ -610,19 +610,7 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 				break
 			}
 		}
-		pw, err := holder.Exec(ctx, "sh", "-c", `sed -n 's/^[[:space:]]*stats auth kubeha:\(.*\)$/\1/p' /etc/haproxy/haproxy.cfg`)
-		if err != nil || strings.TrimSpace(pw) == "" {
-			t.Fatalf("stats credentials: %v", err)
-		}
-		status := func() string {
-			csv, _ := holder.Exec(ctx, "curl", "-s", "-u", "kubeha:"+strings.TrimSpace(pw), "http://127.0.0.1:8404/stats;csv")
-			for _, l := range strings.Split(csv, "\n") {
-				if f := strings.Split(l, ","); len(f) > 17 && f[0] == "kube-apiserver" && f[1] == backend.Name {
-					return f[17]
-				}
-			}
-			return ""
-		}
+		status := func() string { return haproxyStats(ctx, holder)[backend.Name]["status"] }
 		if st := status(); st != "UP" {
 			t.Fatalf("%s not UP in haproxy before the test: %q", backend.Name, st)
 		}
@@ -742,7 +730,14 @@ $k rollout restart daemonset kube-proxy`); err != nil {
 		out, err := c.kubectlOut(ctx, append([]string{"get", "pod", "--ignore-not-found", "--no-headers"}, echoPods...)...)
 		return err == nil && strings.TrimSpace(out) == "", out
 	})
-	eventually(ctx, t, 3*time.Minute, "kubeha status healthy after the VIP holder's return", func() (bool, string) {
+	c.waitHealthy(ctx, t, 3*time.Minute, "kubeha status healthy after the VIP holder's return")
+}
+
+// waitHealthy waits, at most within, until kubeha status exits 0: every
+// node Ready, every etcd member healthy, one VIP holder, every backend up.
+func (c *cluster) waitHealthy(ctx context.Context, t *testing.T, within time.Duration, what string) {
+	t.Helper()
+	eventually(ctx, t, within, what, func() (bool, string) {
 		cmd := exec.CommandContext(ctx, c.kubeha, "status", "-i", c.inv)
 		cmd.Dir = c.dir
 		out, err := cmd.CombinedOutput()
@@ -922,13 +917,24 @@ func (c *cluster) checkStatus(ctx context.Context, t *testing.T, nodes int) {
 
 // vipHolder returns the master that holds the VIP.
 func (c *cluster) vipHolder(ctx context.Context, t *testing.T) *machines.Machine {
-	for _, m := range c.ms[:3] {
-		if out, _ := m.Exec(ctx, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, vip+"/") {
-			return m
-		}
+	if h := c.vipHolders(ctx, "m1", "m2", "m3"); len(h) > 0 {
+		return h[0]
 	}
 	t.Fatal("no master holds the VIP")
 	return nil
+}
+
+// vipHolders returns those of the named machines whose eth0 carries the
+// VIP.
+func (c *cluster) vipHolders(ctx context.Context, names ...string) []*machines.Machine {
+	var holders []*machines.Machine
+	for _, name := range names {
+		m := c.machine(name)
+		if out, _ := m.Exec(ctx, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, " "+vip+"/") {
+			holders = append(holders, m)
+		}
+	}
+	return holders
 }
 
 // insecureClient makes a new TLS connection per request, as a fresh client

@@ -145,14 +145,7 @@ func measureOutage(ctx context.Context, ok func() bool, window time.Duration) ou
 // unlocked, so no other goroutine runs in m's namespace).
 func (c *cluster) readyzFrom(ctx context.Context, t *testing.T, m *machines.Machine, addr string) (ok func() bool, stop func()) {
 	t.Helper()
-	pid, err := c.d.Run(ctx, "inspect", "-f", "{{.State.Pid}}", m.Container())
-	if err != nil {
-		t.Fatalf("%s's process: %v %s", m.Name, err, pid)
-	}
-	ns, err := os.Open("/proc/" + strings.TrimSpace(pid) + "/ns/net")
-	if err != nil {
-		t.Fatalf("%s's network namespace: %v", m.Name, err)
-	}
+	ns := c.netns(ctx, t, m)
 	defer ns.Close()
 	asks := make(chan chan bool)
 	joined := make(chan error)
@@ -176,6 +169,20 @@ func (c *cluster) readyzFrom(ctx context.Context, t *testing.T, m *machines.Mach
 		return <-reply
 	}
 	return ok, func() { close(asks) }
+}
+
+// netns opens m's network namespace (the caller closes it).
+func (c *cluster) netns(ctx context.Context, t *testing.T, m *machines.Machine) *os.File {
+	t.Helper()
+	pid, err := c.d.Run(ctx, "inspect", "-f", "{{.State.Pid}}", m.Container())
+	if err != nil {
+		t.Fatalf("%s's process: %v %s", m.Name, err, pid)
+	}
+	ns, err := os.Open("/proc/" + strings.TrimSpace(pid) + "/ns/net")
+	if err != nil {
+		t.Fatalf("%s's network namespace: %v", m.Name, err)
+	}
+	return ns
 }
 
 // readyzOnce asks https://addr/readyz on a new connection, dialled and
