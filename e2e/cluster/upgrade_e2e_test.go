@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubeha/kubeha/e2e/conformance"
 	"github.com/kubeha/kubeha/e2e/kube"
 	"github.com/kubeha/kubeha/e2e/machines"
 	"github.com/kubeha/kubeha/events"
@@ -49,6 +50,12 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 		extra:       []machines.Spec{{Name: "w3", IP: "10.213.0.26"}},
 	})
 	c.buildHA(ctx, t)
+	// A peer's test suite on the cluster as built (issue 18): a fast subset
+	// of Kubernetes conformance, one or more specs of each area; `make
+	// conformance` runs all of it.
+	t.Run("Kubernetes conformance, CI subset", func(t *testing.T) {
+		checkConformance(t, c.runConformance(ctx, t, conformance.CISubset, 1, nil))
+	})
 	if upgrade {
 		t.Run("upgraded one minor, killed during m2's turn and run again", func(t *testing.T) {
 			c.upgradeTo(ctx, t, kube.UpgradeFrom, machines.KubeVersion, []string{"m1", "m2", "m3", "w1", "w2"})

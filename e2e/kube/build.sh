@@ -6,6 +6,10 @@
 #
 #   KUBE_VERSION=v1.36.3 e2e/kube/build.sh   another Kubernetes version
 #
+#   e2e/kube/build.sh e2e.test agnhost nnp sample-apiserver ginkgo
+#       the conformance suite and the programs of its test images (make
+#       conformance); built only when named, never by default
+#
 # Output: ${KUBEHA_CACHE:-$HOME/.cache/kubeha}/kube/$KUBE_VERSION/<binary>,
 # named as upstream. Each binary is rebuilt only when its version or build
 # recipe changes (a .stamp beside it records them). Prints progress: a cold
@@ -113,6 +117,17 @@ targets=(
 	"coredns|github.com/coredns/coredns|github.com/coredns/coredns@$COREDNS_VERSION"
 	"pause|build/pause/linux/pause.c|"
 )
+# Built only when named: the Kubernetes e2e suite (a test binary, whose
+# test-only dependencies need `go get -t`) and the programs its
+# conformance images run. agnhost reports the version its image tag says.
+AGNHOST_VERSION=$(cat "$KSRC/test/images/agnhost/VERSION")
+named_only=(
+	"e2e.test|k8s.io/kubernetes/test/e2e|-t k8s.io/kubernetes/test/e2e@$KUBE_VERSION"
+	"agnhost|k8s.io/kubernetes/test/images/agnhost|"
+	"nnp|k8s.io/kubernetes/test/images/nonewprivs|"
+	"sample-apiserver|k8s.io/sample-apiserver|k8s.io/sample-apiserver@$staging_version"
+	"ginkgo|github.com/onsi/ginkgo/v2/ginkgo|"
+)
 
 want=("$@")
 selected() {
@@ -120,6 +135,9 @@ selected() {
 	for w in "${want[@]}"; do [ "$w" = "$1" ] && return 0; done
 	return 1
 }
+for w in "${want[@]}"; do
+	for t in "${named_only[@]}"; do [ "${t%%|*}" = "$w" ] && targets+=("$t"); done
+done
 
 cd "$WRAP"
 check_images
@@ -143,13 +161,24 @@ for t in "${targets[@]}"; do
 		strip "$OUT/$name.tmp"
 	else
 		log "$name: resolving modules"
-		if [ -n "$getmod" ]; then
-			go get "$getmod" >/dev/null 2>&1 || go get "$getmod"
+		if [ "$name" = ginkgo ]; then
+			# The ginkgo CLI of the library e2e.test was built with: parallel
+			# runs need both to be one version.
+			go get -t "k8s.io/kubernetes/test/e2e@$KUBE_VERSION" >/dev/null 2>&1 || go get -t "k8s.io/kubernetes/test/e2e@$KUBE_VERSION"
+			go get "$pkg@$(go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2)"
+		elif [ -n "$getmod" ]; then
+			# shellcheck disable=SC2086 # getmod may carry -t
+			go get $getmod >/dev/null 2>&1 || go get $getmod
 		else
 			go get "$pkg@$KUBE_VERSION" >/dev/null 2>&1 || go get "$pkg@$KUBE_VERSION"
 		fi
 		log "$name: building"
-		CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS" -o "$OUT/$name.tmp" "$pkg"
+		case $name in
+		ginkgo) CGO_ENABLED=0 go build -trimpath -o "$OUT/$name.tmp" "$pkg" ;;
+		e2e.test) CGO_ENABLED=0 go test -c -trimpath -ldflags "$LDFLAGS" -o "$OUT/$name.tmp" "$pkg" ;;
+		agnhost) CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.Version=$AGNHOST_VERSION" -o "$OUT/$name.tmp" "$pkg" ;;
+		*) CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS" -o "$OUT/$name.tmp" "$pkg" ;;
+		esac
 	fi
 	mv -f "$OUT/$name.tmp" "$OUT/$name"
 	echo "$stamp" >"$OUT/$name.stamp"

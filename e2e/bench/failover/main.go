@@ -46,31 +46,7 @@ func run(in io.Reader, out io.Writer, doc, section string) error {
 		_, err := io.WriteString(out, table)
 		return err
 	}
-	old, err := os.ReadFile(doc)
-	if err != nil {
-		return err
-	}
-	updated, err := replaceSection(string(old), section, table)
-	if err != nil {
-		return fmt.Errorf("%s: %w", doc, err)
-	}
-	tmp := doc + ".tmp"
-	if err := os.WriteFile(tmp, []byte(updated), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, doc)
-}
-
-// replaceSection puts content between doc's "<!-- name -->" and
-// "<!-- /name -->" lines, which must each be there once, in that order.
-func replaceSection(doc, name, content string) (string, error) {
-	beginMarker, endMarker := "<!-- "+name+" -->", "<!-- /"+name+" -->"
-	begin := strings.Index(doc, "\n"+beginMarker+"\n")
-	end := strings.Index(doc, "\n"+endMarker+"\n")
-	if begin < 0 || end < begin || strings.Count(doc, beginMarker) != 1 || strings.Count(doc, endMarker) != 1 {
-		return "", fmt.Errorf("want one %q line followed by one %q line", beginMarker, endMarker)
-	}
-	return doc[:begin+len(beginMarker)+2] + content + doc[end+1:], nil
+	return benchutil.WriteSection(doc, section, table)
 }
 
 // Table is the report as Markdown: one table for the crashes, one for
