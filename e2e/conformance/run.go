@@ -205,7 +205,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	skipRE := strings.Join(skip, "|")
 	if o.Procs > 1 {
-		par := append([]string{o.Ginkgo, fmt.Sprintf("--procs=%d", o.Procs), "--timeout=6h", "--no-color",
+		par := append([]string{o.Ginkgo, fmt.Sprintf("--procs=%d", o.Procs), "--timeout=6h", "--no-color", "-v",
 			"--focus=" + focusRE, "--skip=" + `\[Serial\]|` + skipRE,
 			"--json-report=parallel.json", "--output-dir=" + o.ReportDir, o.E2ETest, "--"}, common...)
 		if err := runOne("parallel", par); err != nil {
@@ -213,7 +213,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 		// The framework labels [Serial] specs "Serial"; ginkgo ANDs a
 		// label filter with the focus.
-		ser := append([]string{o.Ginkgo, "--timeout=6h", "--no-color", "--label-filter=Serial",
+		ser := append([]string{o.Ginkgo, "--timeout=6h", "--no-color", "-v", "--label-filter=Serial",
 			"--focus=" + focusRE, "--skip=" + skipRE,
 			"--json-report=serial.json", "--output-dir=" + o.ReportDir, o.E2ETest, "--"}, common...)
 		if err := runOne("serial", ser); err != nil {
