@@ -68,7 +68,7 @@ esac
 			if len(lines) != 2 || !strings.HasSuffix(lines[1], " member remove "+tc.wantID) {
 				t.Errorf("want member list, then member remove %s; got %q", tc.wantID, lines)
 			}
-			if want := "removed etcd member " + tc.wantID + ", left by the interrupted join of m2\n"; string(out) != want {
+			if want := "removed etcd member " + tc.wantID + " of m2\n"; string(out) != want {
 				t.Errorf("said %q, want %q", out, want)
 			}
 		})
