@@ -283,7 +283,8 @@ func busyboxLayer(ctx context.Context, log machines.Logf) (layer, error) {
 		if err := os.MkdirAll(tmp, 0o755); err != nil {
 			return layer{}, err
 		}
-		script := "apt-get download busybox-static >/dev/null && dpkg-deb -x busybox-static_*.deb x && mkdir -p bin && mv x/bin/busybox bin/ && rm -rf x *.deb"
+		// A fresh machine may have no package lists yet.
+		script := "{ apt-get download busybox-static >/dev/null 2>&1 || { apt-get update -qq && apt-get download busybox-static >/dev/null; }; } && dpkg-deb -x busybox-static_*.deb x && mkdir -p bin && mv x/bin/busybox bin/ && rm -rf x *.deb"
 		cmd := exec.CommandContext(ctx, "sh", "-c", script)
 		cmd.Dir = tmp
 		if out, err := cmd.CombinedOutput(); err != nil {
