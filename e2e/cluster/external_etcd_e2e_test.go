@@ -21,7 +21,8 @@ import (
 // etcdHostIPs are the addresses of the etcd hosts e1-e3.
 var etcdHostIPs = map[string]string{"e1": "10.213.0.41", "e2": "10.213.0.42", "e3": "10.213.0.43"}
 
-// etcdHosts are the hosts of role etcd of TestExternalSLB's second cluster.
+// etcdHosts are the hosts of role etcd of TestExternalSLB's second
+// cluster, and those of the operator's etcd of its third.
 var etcdHosts = []string{"e1", "e2", "e3"}
 
 // etcdMachines are the machines of etcdHosts, started with the others.
