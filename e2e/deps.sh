@@ -2,10 +2,11 @@
 # Installs, when missing, the Debian packages the e2e machines need: the
 # harness's own dockerd and debootstrap for the machine images, gcc and
 # libc6-dev for e2e/kube/build.sh's static pause and e2e/flannel/build.sh's
-# static flanneld. Idempotent.
+# static flanneld; make, bzip2 and curl for the conformance images' BusyBox,
+# built from its source. Idempotent.
 set -euo pipefail
 need=()
-for p in docker.io debootstrap iproute2 openssh-client gcc libc6-dev; do
+for p in docker.io debootstrap iproute2 openssh-client gcc libc6-dev make bzip2 curl; do
 	dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

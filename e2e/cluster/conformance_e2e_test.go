@@ -53,6 +53,12 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 		t.Fatal(err)
 	}
 	t.Logf("%d conformance images made and imported into %d machines in %s", len(images), len(c.ms), time.Since(start).Round(time.Second))
+	// The suite's logs and ginkgo's reports outlive the test's directory.
+	reportDir, err := os.MkdirTemp("", "kubeha-conformance-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the suite's logs and reports: %s", reportDir)
 	runCtx, stop := context.WithCancel(ctx)
 	disruption := make(chan string, 1)
 	if during != nil {
@@ -65,7 +71,7 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 		Ginkgo:     filepath.Join(dir, "ginkgo"),
 		Kubectl:    c.kubectl,
 		Kubeconfig: filepath.Join(c.dir, ".kubeha", "e2e", "admin.conf"),
-		ReportDir:  filepath.Join(c.dir, "conformance"),
+		ReportDir:  reportDir,
 		Focus:      focus,
 		Procs:      procs,
 		Progress:   func(line string) { t.Log(line) },
@@ -88,6 +94,9 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 // every spec of focus that did not run.
 func checkConformance(t *testing.T, r conformance.Report) {
 	t.Helper()
+	for _, f := range r.SuiteFailures {
+		t.Errorf("outside any spec: %s", f)
+	}
 	for _, s := range r.Specs {
 		switch s.State {
 		case "passed", "not run", "skipped":
@@ -144,7 +153,8 @@ func TestConformance(t *testing.T) {
 	default:
 		focus = strings.Split(f, "\n")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Hour)
+	// Inside make conformance's go test -timeout 300m, with time to clean up.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Hour+30*time.Minute)
 	defer cancel()
 	c := newCluster(t, ctx, keepalivedLB)
 	c.conformancePrograms(t)

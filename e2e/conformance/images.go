@@ -101,7 +101,7 @@ func Images(ctx context.Context, d *machines.Docker, log machines.Logf, kubeDir,
 		{NginxImage, base, layer{config: []string{`CMD ["nginx", "-g", "daemon off;"]`}}},
 		{NonRootImage, base, layer{config: []string{"USER 1234"}}},
 		{NonNewPrivsImage, base, layer{
-			files:  []layerFile{{dir: "usr/local/bin"}, {src: bin("nnp"), dst: "usr/local/bin/nnp", mode: 0o4755}},
+			files:  []layerFile{{dir: "usr/local/bin"}, {src: bin("nnp"), dst: "usr/local/bin/nnp", mode: 0o755 | os.ModeSetuid | os.ModeSetgid}},
 			config: []string{`CMD ["nnp"]`},
 		}},
 		{BusyBoxImage, "scratch", bb},
@@ -162,8 +162,38 @@ func buildImage(ctx context.Context, d *machines.Docker, from, name string, l la
 		return err
 	}
 	defer os.RemoveAll(dir)
-	root := filepath.Join(dir, "layer")
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	base := func(rel string) (string, error) {
+		return d.Run(ctx, "run", "--rm", "--network=none", "--entrypoint", "cat", from, "/"+rel)
+	}
+	df := "FROM " + from + "\n"
+	if len(l.files)+len(l.appendFiles) > 0 {
+		if err := l.writeTar(ctx, filepath.Join(dir, "layer.tar"), base); err != nil {
+			return err
+		}
+		df += "ADD layer.tar /\n"
+	}
+	df += strings.Join(l.config, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		return err
+	}
+	if _, err := d.Run(ctx, "build", "-q", "-t", name, dir); err != nil {
+		return err
+	}
+	return nil
+}
+
+// writeTar writes l's files to the tar file tarball, owned by root, with
+// their modes (setuid, sticky) and symlinks, and fixed times and order, so
+// the same files are the same layer and docker's build cache holds.
+// base reads a file of the base image, to which appendFiles' lines are
+// added.
+func (l layer) writeTar(ctx context.Context, tarball string, base func(rel string) (string, error)) error {
+	root, err := os.MkdirTemp(filepath.Dir(tarball), "layer-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	if err := os.Chmod(root, 0o755); err != nil {
 		return err
 	}
 	for _, f := range l.files {
@@ -171,12 +201,15 @@ func buildImage(ctx context.Context, d *machines.Docker, from, name string, l la
 		if f.dir != "" {
 			p = filepath.Join(root, f.dir)
 		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if err := mkdirs(root, filepath.Dir(p)); err != nil {
 			return err
 		}
 		switch {
 		case f.dir != "":
-			err = os.MkdirAll(p, 0o755)
+			if err = os.MkdirAll(p, 0o755); err == nil && f.mode == 0 {
+				// Not the umask's: ADD applies it over the base's directory.
+				err = os.Chmod(p, 0o755)
+			}
 		case f.link != "":
 			err = os.Symlink(f.link, p)
 		case f.src != "":
@@ -191,43 +224,48 @@ func buildImage(ctx context.Context, d *machines.Docker, from, name string, l la
 			return err
 		}
 		if f.mode != 0 && f.link == "" {
-			// WriteFile's mode passes through the umask; setuid needs chmod.
+			// WriteFile's mode passes through the umask and keeps only
+			// the permission bits: setuid and sticky need chmod.
 			if err := os.Chmod(p, f.mode); err != nil {
 				return err
 			}
 		}
 	}
 	for rel, text := range l.appendFiles {
-		cur, err := d.Run(ctx, "run", "--rm", "--entrypoint", "cat", from, "/"+rel)
+		cur, err := base(rel)
 		if err != nil {
-			return fmt.Errorf("read /%s of %s: %w", rel, from, err)
+			return fmt.Errorf("read /%s of the base image: %w", rel, err)
 		}
 		if cur != "" && !strings.HasSuffix(cur, "\n") {
 			cur += "\n"
 		}
 		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if err := mkdirs(root, filepath.Dir(p)); err != nil {
 			return err
 		}
 		if err := os.WriteFile(p, []byte(cur+text), 0o644); err != nil {
 			return err
 		}
-	}
-	df := "FROM " + from + "\n"
-	if len(l.files)+len(l.appendFiles) > 0 {
-		tarball := filepath.Join(dir, "layer.tar")
-		if out, err := exec.CommandContext(ctx, "tar", "--numeric-owner", "--owner=0", "--group=0", "-C", root, "-cf", tarball, ".").CombinedOutput(); err != nil {
-			return fmt.Errorf("tar: %v: %s", err, out)
+		if err := os.Chmod(p, 0o644); err != nil {
+			return err
 		}
-		df += "ADD layer.tar /\n"
 	}
-	os.RemoveAll(root)
-	df += strings.Join(l.config, "\n") + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+	if out, err := exec.CommandContext(ctx, "tar", "--sort=name", "--mtime=@0", "--numeric-owner", "--owner=0", "--group=0", "-C", root, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		return fmt.Errorf("tar: %v: %s", err, out)
+	}
+	return nil
+}
+
+// mkdirs makes dir and its parents below root with mode 0755, whatever
+// the umask: the layer's directories replace the base image's modes.
+func mkdirs(root, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := d.Run(ctx, "build", "-q", "-t", name, dir); err != nil {
-		return err
+	for d := dir; d != root && len(d) > len(root); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -270,30 +308,55 @@ func baseImage(ctx context.Context, d *machines.Docker, log machines.Logf) (stri
 	return tag, nil
 }
 
-// busyboxLayer is upstream's busybox image made of Debian's busybox-static:
-// the binary at /bin/busybox, one symlink per applet, root and nobody in
-// /etc/passwd, a /tmp anyone may write.
+// busyboxSource is BusyBox's own source as Debian's archive carries it
+// (the orig tarball is upstream's release), checked against its hash.
+// Debian's busybox packages are no stand-in: Debian reverts upstream's
+// ash change that passes environment variables with names no shell
+// accepts ("data-1") on to children, which the ConfigMap and Secret
+// envFrom specs read back with `sh -c env`.
+const (
+	busyboxVersion = "1.35.0"
+	busyboxSource  = machines.Mirror + "/pool/main/b/busybox/busybox_" + busyboxVersion + ".orig.tar.bz2"
+	busyboxSHA256  = "faeeb244c35a348a334f4a59e44626ee870fb07b6884d68c10ae8bc19f83a694"
+)
+
+// busyboxLayer is upstream's busybox image: BusyBox built from its source
+// with its default configuration, static, at /bin/busybox, one symlink per
+// applet, root and nobody in /etc/passwd, a /tmp anyone may write. The
+// binary is cached; building it takes a minute or two.
 func busyboxLayer(ctx context.Context, log machines.Logf) (layer, error) {
-	dir := filepath.Join(machines.CacheDir(), "images", "busybox-static")
+	dir := filepath.Join(machines.CacheDir(), "images", "busybox-"+busyboxVersion)
 	bin := filepath.Join(dir, "bin", "busybox")
 	if _, err := os.Stat(bin); err != nil {
-		log("busybox-static from Debian")
+		start := time.Now()
+		log("busybox %s: building from %s", busyboxVersion, busyboxSource)
 		tmp := dir + ".tmp"
 		os.RemoveAll(tmp)
 		if err := os.MkdirAll(tmp, 0o755); err != nil {
 			return layer{}, err
 		}
-		// A fresh machine may have no package lists yet.
-		script := "{ apt-get download busybox-static >/dev/null 2>&1 || { apt-get update -qq && apt-get download busybox-static >/dev/null; }; } && dpkg-deb -x busybox-static_*.deb x && mkdir -p bin && mv x/bin/busybox bin/ && rm -rf x *.deb"
-		cmd := exec.CommandContext(ctx, "sh", "-c", script)
+		script := `set -e
+curl -fsS -o src.tar.bz2 "$1"
+echo "$2  src.tar.bz2" | sha256sum -c --quiet
+tar xjf src.tar.bz2
+cd busybox-*/
+make defconfig >/dev/null
+# tc does not build against kernel headers 6.8 or later; no spec uses it.
+sed -i -e 's/^# CONFIG_STATIC is not set$/CONFIG_STATIC=y/' -e 's/^CONFIG_TC=y$/# CONFIG_TC is not set/' .config
+grep -qx CONFIG_STATIC=y .config
+make -j"$(nproc)" busybox >build.log 2>&1 || { tail -30 build.log; exit 1; }
+mkdir -p ../bin && mv busybox ../bin/busybox
+cd .. && rm -rf busybox-*/ src.tar.bz2`
+		cmd := exec.CommandContext(ctx, "sh", "-c", script, "sh", busyboxSource, busyboxSHA256)
 		cmd.Dir = tmp
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return layer{}, fmt.Errorf("busybox-static: %v: %s", err, out)
+			return layer{}, fmt.Errorf("busybox %s: %v: %s", busyboxVersion, err, lastLines(string(out), 30))
 		}
 		os.RemoveAll(dir)
 		if err := os.Rename(tmp, dir); err != nil {
 			return layer{}, err
 		}
+		log("busybox %s built in %s", busyboxVersion, time.Since(start).Round(time.Second))
 	}
 	out, err := exec.CommandContext(ctx, bin, "--list").Output()
 	if err != nil {

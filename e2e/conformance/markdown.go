@@ -31,6 +31,12 @@ func (r Report) Markdown() string {
 		}
 	}
 	fmt.Fprintf(&b, "| all [Conformance] specs of the suite | %d |\n", len(r.Specs))
+	if len(r.SuiteFailures) > 0 {
+		b.WriteString("\nFailures outside any spec:\n\n")
+		for _, f := range r.SuiteFailures {
+			fmt.Fprintf(&b, "- %s\n", f)
+		}
+	}
 	// Specs left out by the focus are one line, not hundreds.
 	focusOut := 0
 	var rows []string

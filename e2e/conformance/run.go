@@ -35,8 +35,8 @@ var NotRun = []NotRunHere{
 
 // CISubset is one or more fast specs of each area, run in CI on the HA
 // scenario's cluster (no [Serial], no [Slow]). Each entry is a regular
-// expression ORed into --ginkgo.focus; each matches one spec (Secrets'
-// two).
+// expression ORed into --ginkgo.focus and matches exactly one spec
+// (TestCISubsetAgainstTheSuite).
 var CISubset = []string{
 	`server version should find the server version`,
 	`Discovery should validate PreferredVersion`,
@@ -87,7 +87,9 @@ type Report struct {
 	// Disruption says what happened to the cluster during the run (the VIP
 	// holder's crash), empty for none.
 	Disruption string `json:"disruption,omitempty"`
-	Specs      []Spec `json:"specs"`
+	// SuiteFailures are failures outside any spec (BeforeSuite, ...).
+	SuiteFailures []string `json:"suiteFailures,omitempty"`
+	Specs         []Spec   `json:"specs"`
 }
 
 // Count returns how many specs are in state.
@@ -157,7 +159,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		notRun = append(notRun, re)
 	}
 	var focus []*regexp.Regexp
+	var focusText []string
 	for _, f := range o.Focus {
+		if f == "" {
+			// An empty pattern would select every spec.
+			continue
+		}
+		focusText = append(focusText, f)
 		re, err := regexp.Compile(f)
 		if err != nil {
 			return Report{}, err
@@ -175,8 +183,17 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		skip = append(skip, n.Pattern)
 	}
 	focusRE := `\[Conformance\]`
-	if len(o.Focus) > 0 {
-		focusRE = "(" + strings.Join(o.Focus, "|") + `).*\[Conformance\]`
+	if len(focusText) > 0 {
+		focusRE = "(" + strings.Join(focusText, "|") + `).*\[Conformance\]`
+	}
+	// ginkgo stops the suite itself before ctx ends, so that it still
+	// writes its report: a killed ginkgo leaves none.
+	suiteTimeout := 6 * time.Hour
+	if deadline, ok := ctx.Deadline(); ok {
+		suiteTimeout = time.Until(deadline) - 5*time.Minute
+		if suiteTimeout < time.Minute {
+			return Report{}, fmt.Errorf("conformance: less than 6 minutes left to run the suite")
+		}
 	}
 	common := []string{
 		"--provider=skeleton", "--kubeconfig=" + o.Kubeconfig, "--kubectl-path=" + o.Kubectl,
@@ -192,7 +209,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 		defer f.Close()
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-		cmd.Stdout = &lineWriter{f: f, progress: o.Progress}
+		// Interrupted, ginkgo reports what ran; then it has a minute.
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		cmd.WaitDelay = time.Minute
+		cmd.Stdout = &lineWriter{f: f, progress: o.Progress, nameAfterVerdict: label == "parallel"}
 		cmd.Stderr = f
 		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(o.Kubectl)+":"+os.Getenv("PATH"))
 		err = cmd.Run()
@@ -204,16 +224,24 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return nil
 	}
 	skipRE := strings.Join(skip, "|")
+	parallelSkip := `\[Serial\]`
+	if skipRE != "" {
+		parallelSkip += "|" + skipRE
+	} else {
+		// An empty --skip skips nothing; "a|" would skip everything.
+		skipRE = `\A\z.`
+	}
+	timeout := "--timeout=" + suiteTimeout.Round(time.Second).String()
 	if o.Procs > 1 {
-		par := append([]string{o.Ginkgo, fmt.Sprintf("--procs=%d", o.Procs), "--timeout=6h", "--no-color", "-v",
-			"--focus=" + focusRE, "--skip=" + `\[Serial\]|` + skipRE,
+		par := append([]string{o.Ginkgo, fmt.Sprintf("--procs=%d", o.Procs), timeout, "--no-color", "-v",
+			"--focus=" + focusRE, "--skip=" + parallelSkip,
 			"--json-report=parallel.json", "--output-dir=" + o.ReportDir, o.E2ETest, "--"}, common...)
 		if err := runOne("parallel", par); err != nil {
 			return Report{}, err
 		}
 		// The framework labels [Serial] specs "Serial"; ginkgo ANDs a
 		// label filter with the focus.
-		ser := append([]string{o.Ginkgo, "--timeout=6h", "--no-color", "-v", "--label-filter=Serial",
+		ser := append([]string{o.Ginkgo, timeout, "--no-color", "-v", "--label-filter=Serial",
 			"--focus=" + focusRE, "--skip=" + skipRE,
 			"--json-report=serial.json", "--output-dir=" + o.ReportDir, o.E2ETest, "--"}, common...)
 		if err := runOne("serial", ser); err != nil {
@@ -221,19 +249,31 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 	} else {
 		args := append([]string{o.E2ETest}, common...)
-		args = append(args, "--ginkgo.focus="+focusRE, "--ginkgo.skip="+skipRE, "--ginkgo.timeout=6h",
+		args = append(args, "--ginkgo.focus="+focusRE, "--ginkgo.skip="+skipRE, "--ginkgo.timeout="+suiteTimeout.Round(time.Second).String(),
 			"--ginkgo.no-color", "--ginkgo.v", "--ginkgo.json-report="+filepath.Join(o.ReportDir, "serial.json"))
 		if err := runOne("serial", args); err != nil {
 			return Report{}, err
 		}
 	}
 	results := map[string]Spec{}
+	var suiteFailures []string
 	for _, p := range reports {
-		if err := readGinkgo(p, results); err != nil {
+		failures, err := readGinkgo(p, results)
+		if err != nil {
 			return Report{}, err
 		}
+		suiteFailures = append(suiteFailures, failures...)
 	}
-	r := Report{Focus: focusRE, Seconds: time.Since(start).Seconds(), Specs: outcomes(names, results, notRun, focus)}
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n] = true
+	}
+	for name := range results {
+		if strings.Contains(name, "[Conformance]") && !known[name] {
+			return Report{}, fmt.Errorf("conformance: ginkgo ran %q, which is not in the suite's list by that name: the names are joined differently", name)
+		}
+	}
+	r := Report{Focus: focusRE, Seconds: time.Since(start).Seconds(), SuiteFailures: suiteFailures, Specs: outcomes(names, results, notRun, focus)}
 	return r, nil
 }
 
@@ -271,6 +311,10 @@ type lineWriter struct {
 	progress func(string)
 	buf      []byte
 	spec     string
+	// nameAfterVerdict: in parallel runs ginkgo prints each spec's verdict
+	// first and its name on a later line; serially, the name comes first.
+	nameAfterVerdict bool
+	verdict          string
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -286,13 +330,22 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		}
 		line := string(w.buf[:i])
 		w.buf = w.buf[i+1:]
-		// Verbose ginkgo starts each spec with its full name at column 0
-		// ("[sig-node] Pods ...") and ends it with a verdict ("• [12.3
-		// seconds]", "• [FAILED] [40.1 seconds]"): one line a spec.
+		// Verbose ginkgo names each spec at column 0 ("[sig-node] Pods
+		// ...") and gives it a verdict ("• [12.3 seconds]", "• [FAILED]
+		// [40.1 seconds]"): one progress line a spec.
 		switch {
+		case strings.HasPrefix(line, "Ran "):
+			w.progress(line)
+		case strings.HasPrefix(line, "[sig-") && w.nameAfterVerdict:
+			if w.verdict != "" {
+				w.progress(w.verdict + " " + line)
+				w.verdict = ""
+			}
 		case strings.HasPrefix(line, "[sig-"):
 			w.spec = line
-		case strings.HasPrefix(line, "•") || strings.HasPrefix(line, "Ran "):
+		case strings.HasPrefix(line, "•") && w.nameAfterVerdict:
+			w.verdict = line
+		case strings.HasPrefix(line, "•"):
 			w.progress(strings.TrimSpace(line + " " + w.spec))
 			w.spec = ""
 		}
@@ -302,11 +355,13 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 
 // readGinkgo adds each spec of ginkgo's JSON report at path to results,
 // by full name (its containers' texts and its own, space-separated, as
-// conformance.yaml's codenames are).
-func readGinkgo(path string, results map[string]Spec) error {
+// conformance.yaml's codenames are), and returns the failures of nodes
+// that are not specs (BeforeSuite, AfterSuite, ...): with such a failure
+// the specs may not have run at all.
+func readGinkgo(path string, results map[string]Spec) (suiteFailures []string, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var suites []struct {
 		SpecReports []struct {
@@ -316,22 +371,31 @@ func readGinkgo(path string, results map[string]Spec) error {
 			State                   string
 			RunTime                 int64
 			Failure                 struct {
-				Message string
+				Message        string
+				ForwardedPanic string
 			}
 		}
 	}
 	if err := json.Unmarshal(b, &suites); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, s := range suites {
 		for _, sp := range s.SpecReports {
+			reason := firstLine(sp.Failure.Message)
+			if sp.Failure.ForwardedPanic != "" {
+				reason = strings.TrimSpace(reason + " panic: " + firstLine(sp.Failure.ForwardedPanic))
+			}
 			if sp.LeafNodeType != "It" {
+				if sp.State != "passed" && sp.State != "skipped" {
+					suiteFailures = append(suiteFailures, fmt.Sprintf("%s %s: %s", sp.LeafNodeType, sp.State, reason))
+				}
 				continue
 			}
 			name := strings.Join(append(append([]string(nil), sp.ContainerHierarchyTexts...), sp.LeafNodeText), " ")
 			spec := Spec{Name: name, State: sp.State, Seconds: time.Duration(sp.RunTime).Seconds()}
-			if sp.State != "passed" && sp.State != "skipped" {
-				spec.Reason = firstLine(sp.Failure.Message)
+			if sp.State != "passed" {
+				// A skip's message says why (a missing feature, a provider).
+				spec.Reason = reason
 			}
 			// A spec in both runs (skipped in one): keep the one that ran.
 			if old, ok := results[name]; ok && old.State != "skipped" {
@@ -340,7 +404,7 @@ func readGinkgo(path string, results map[string]Spec) error {
 			results[name] = spec
 		}
 	}
-	return nil
+	return suiteFailures, nil
 }
 
 func firstLine(s string) string {

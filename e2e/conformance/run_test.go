@@ -2,11 +2,15 @@ package conformance
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kubeha/kubeha/e2e/kube"
+	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -75,9 +79,11 @@ func TestOutcomes(t *testing.T) {
 // BeforeSuite node, which is not a spec.
 const ginkgoReport = `[{"SuiteDescription":"Kubernetes e2e suite","SpecReports":[
 {"ContainerHierarchyTexts":null,"LeafNodeText":"","LeafNodeType":"SynchronizedBeforeSuite","State":"passed","RunTime":1000000000},
+{"ContainerHierarchyTexts":null,"LeafNodeText":"","LeafNodeType":"SynchronizedAfterSuite","State":"panicked","RunTime":1000000000,"Failure":{"Message":"Test Panicked","ForwardedPanic":"runtime error: index out of range\ngoroutine 1"}},
 {"ContainerHierarchyTexts":["[sig-node] Pods"],"LeafNodeText":"should be submitted and removed [NodeConformance] [Conformance]","LeafNodeType":"It","State":"passed","RunTime":2500000000},
 {"ContainerHierarchyTexts":["[sig-network] DNS"],"LeafNodeText":"should provide DNS for services  [Conformance]","LeafNodeType":"It","State":"failed","RunTime":40000000000,"Failure":{"Message":"Unexpected error:\n    <*errors.errorString>: timed out"}},
-{"ContainerHierarchyTexts":["[sig-apps] Job"],"LeafNodeText":"should run a job to completion [Conformance]","LeafNodeType":"It","State":"skipped","RunTime":0}
+{"ContainerHierarchyTexts":["[sig-apps] Job"],"LeafNodeText":"should run a job to completion [Conformance]","LeafNodeType":"It","State":"skipped","RunTime":0},
+{"ContainerHierarchyTexts":["[sig-node] Probing"],"LeafNodeText":"should be restarted [Conformance]","LeafNodeType":"It","State":"skipped","RunTime":0,"Failure":{"Message":"Only supported for providers [gce]\n(not skeleton)"}}
 ]}]`
 
 func TestReadGinkgo(t *testing.T) {
@@ -88,16 +94,22 @@ func TestReadGinkgo(t *testing.T) {
 	// The Job spec ran in another pass (the parallel one): the skip of
 	// this pass must not hide it.
 	results := map[string]Spec{specD: {Name: specD, State: "passed", Seconds: 7}}
-	if err := readGinkgo(path, results); err != nil {
+	failures, err := readGinkgo(path, results)
+	if err != nil {
 		t.Fatal(err)
 	}
+	const probe = "[sig-node] Probing should be restarted [Conformance]"
 	want := map[string]Spec{
 		specA: {Name: specA, State: "passed", Seconds: 2.5},
 		specC: {Name: specC, State: "failed", Seconds: 40, Reason: "Unexpected error:"},
 		specD: {Name: specD, State: "passed", Seconds: 7},
+		probe: {Name: probe, State: "skipped", Reason: "Only supported for providers [gce]"},
 	}
 	if !reflect.DeepEqual(results, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", results, want)
+	}
+	if want := []string{"SynchronizedAfterSuite panicked: Test Panicked panic: runtime error: index out of range"}; !reflect.DeepEqual(failures, want) {
+		t.Errorf("suite failures %q, want %q", failures, want)
 	}
 }
 
@@ -123,6 +135,26 @@ func TestProgressLines(t *testing.T) {
 	logged, _ := os.ReadFile(f.Name())
 	if !strings.HasPrefix(string(logged), out) {
 		t.Errorf("the log lost output: %q", logged)
+	}
+}
+
+// In parallel runs the verdict comes first, the name after it.
+func TestProgressLinesParallel(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []string
+	w := &lineWriter{f: f, progress: func(l string) { got = append(got, l) }, nameAfterVerdict: true}
+	w.Write([]byte("SSSS\n------------------------------\n• [48.210 seconds]\n" + specA + "\nk8s.io/kubernetes@v1.37.2/test/e2e/common/node/pods.go:1\n\n  Timeline >>\n  STEP: x\n" +
+		"------------------------------\n• [FAILED] [4.9 seconds]\n[sig-network] DNS [It] should provide DNS for services  [Conformance]\n"))
+	want := []string{
+		"• [48.210 seconds] " + specA,
+		"• [FAILED] [4.9 seconds] [sig-network] DNS [It] should provide DNS for services  [Conformance]",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
 	}
 }
 
@@ -163,6 +195,63 @@ func TestPatternsCompile(t *testing.T) {
 	for _, f := range CISubset {
 		if _, err := regexp.Compile(f); err != nil {
 			t.Errorf("CISubset %q: %v", f, err)
+		}
+	}
+}
+
+// suiteNames are the codenames of the module's conformance.yaml (the list
+// compiled into e2e.test), when the module is in the module cache
+// (e2e/kube/build.sh puts it there).
+func suiteNames(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(strings.TrimSpace(string(out)), "k8s.io", "kubernetes@"+kube.Version, "test", "conformance", "testdata", "conformance.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("k8s.io/kubernetes@%s is not in the module cache (e2e/kube/build.sh fetches it): %v", kube.Version, err)
+	}
+	var entries []struct {
+		Codename string `yaml:"codename"`
+	}
+	if err := yaml.Unmarshal(data, &entries); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Codename)
+	}
+	if len(names) < 400 {
+		t.Fatalf("%s: %d specs", path, len(names))
+	}
+	return names
+}
+
+// Each CI entry selects exactly one spec of the suite, neither [Serial]
+// nor [Slow]; each NotRun pattern at least one.
+func TestCISubsetAgainstTheSuite(t *testing.T) {
+	names := suiteNames(t)
+	for _, f := range CISubset {
+		re := regexp.MustCompile(f)
+		var matched []string
+		for _, n := range names {
+			if re.MatchString(n) {
+				matched = append(matched, n)
+			}
+		}
+		if len(matched) != 1 {
+			t.Errorf("CISubset %q matches %d specs: %q", f, len(matched), matched)
+			continue
+		}
+		if strings.Contains(matched[0], "[Serial]") || strings.Contains(matched[0], "[Slow]") {
+			t.Errorf("CISubset %q is serial or slow: %s", f, matched[0])
+		}
+	}
+	for _, n := range NotRun {
+		if !matchesAny(regexp.MustCompile(n.Pattern), names) {
+			t.Errorf("NotRun %q matches no spec", n.Pattern)
 		}
 	}
 }

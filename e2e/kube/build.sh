@@ -136,7 +136,13 @@ selected() {
 	return 1
 }
 for w in "${want[@]}"; do
-	for t in "${named_only[@]}"; do [ "${t%%|*}" = "$w" ] && targets+=("$t"); done
+	known=''
+	for t in "${targets[@]}"; do [ "${t%%|*}" = "$w" ] && known=1; done
+	for t in "${named_only[@]}"; do [ "${t%%|*}" = "$w" ] && targets+=("$t") && known=1; done
+	if [ -z "$known" ]; then
+		echo "build.sh: no binary named $w; known: $(printf '%s ' "${targets[@]%%|*}" "${named_only[@]%%|*}")" >&2
+		exit 2
+	fi
 done
 
 cd "$WRAP"

@@ -1,6 +1,7 @@
 // Command conformance turns `make conformance`'s JSON report
 // (conformance.Report) into docs/conformance.md's generated section, the
-// lines between "<!-- conformance -->" and "<!-- /conformance -->".
+// lines between "<!-- conformance -->" and "<!-- /conformance -->" (another
+// name with -section).
 //
 //	go run ./e2e/bench/conformance -doc docs/conformance.md < docs/bench/conformance.json
 package main
@@ -16,7 +17,8 @@ import (
 )
 
 func main() {
-	doc := flag.String("doc", "", "the Markdown file whose <!-- conformance --> section the report replaces; stdout without it")
+	doc := flag.String("doc", "", "the Markdown file whose marked section the report replaces; stdout without it")
+	section := flag.String("section", "conformance", "the section's name: it stands between <!-- NAME --> and <!-- /NAME --> lines")
 	flag.Parse()
 	var r conformance.Report
 	if err := json.NewDecoder(os.Stdin).Decode(&r); err != nil {
@@ -27,7 +29,7 @@ func main() {
 		fmt.Print(r.Markdown())
 		return
 	}
-	if err := benchutil.WriteSection(*doc, "conformance", r.Markdown()); err != nil {
+	if err := benchutil.WriteSection(*doc, *section, r.Markdown()); err != nil {
 		fmt.Fprintln(os.Stderr, "conformance:", err)
 		os.Exit(1)
 	}
