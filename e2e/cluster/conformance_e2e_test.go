@@ -39,6 +39,9 @@ func (c *cluster) conformancePrograms(t *testing.T) string {
 func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []string, procs int, during func(ctx context.Context) string) conformance.Report {
 	t.Helper()
 	dir := c.conformancePrograms(t)
+	// The commit under test is the one checked out now: the tree may move
+	// on during an hour's run.
+	commit, _ := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output()
 	gomodcache, err := exec.CommandContext(ctx, "go", "env", "GOMODCACHE").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +84,6 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	commit, _ := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output()
 	r.Date = time.Now().UTC().Format("2006-01-02")
 	r.Commit = strings.TrimSpace(string(commit))
 	r.KubeVersion = c.kubeVersion
