@@ -56,6 +56,16 @@ func (r Report) Markdown() string {
 		b.WriteString(strings.Join(rows, "\n") + "\n")
 	}
 	if focusOut > 0 {
+		// A focused run names what it ran.
+		var passed []string
+		for _, s := range r.Specs {
+			if s.State == "passed" {
+				passed = append(passed, fmt.Sprintf("- %s (%.1f s)", s.Name, s.Seconds))
+			}
+		}
+		if len(passed) > 0 {
+			b.WriteString("\nPassed:\n\n" + strings.Join(passed, "\n") + "\n")
+		}
 		fmt.Fprintf(&b, "\n%d specs were outside this run's focus.\n", focusOut)
 	}
 	return b.String()

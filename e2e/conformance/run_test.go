@@ -179,6 +179,7 @@ func TestMarkdown(t *testing.T) {
 		"| " + specD + " | skipped |  |\n" +
 		"| " + specC + " | failed | a \\| b |\n" +
 		"| " + specB + " | not run | no registry |\n" +
+		"\nPassed:\n\n- " + specA + " (2.0 s)\n" +
 		"\n1 specs were outside this run's focus.\n"
 	if got := r.Markdown(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
