@@ -57,14 +57,14 @@ bench-ssh:
 bench-scale:
 	command -v parallel-ssh >/dev/null && command -v ansible-playbook >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pssh ansible-core; }
-	$(GO) run ./e2e/bench/scale -masters 3 -workers 200 -forks 50 -rounds 3
+	$(GO) run ./e2e/bench/scale -masters 3 -workers 200 -forks 50 -rounds 3 -doc docs/performance.md -section bench-scale
 
 # The same at 1000 hosts, kubeha alone (issue 18: host-prep + render at most
 # 5x the 203-host figure, peak RSS under 200 MB). BASELINE=<seconds of
 # kubeha host-prep + render from make bench-scale> prints the ratio. Needs
 # root.
 bench-scale-1000:
-	$(GO) run ./e2e/bench/scale -masters 3 -workers 997 -forks 50 -rounds 3 -skip-pssh -skip-ansible -baseline $${BASELINE:-0}
+	$(GO) run ./e2e/bench/scale -masters 3 -workers 997 -forks 50 -rounds 3 -skip-pssh -skip-ansible -baseline $${BASELINE:-0} -doc docs/performance.md -section bench-scale-1000
 
 # Overhead against a baseline commit (docs/performance.md): both binaries on
 # the make-demo machines, alternating, apply from nothing, reruns, reset.

@@ -43,6 +43,12 @@
 // the bench raises its open-file limit to the hard one for every tool it
 // starts (fdLimit), and kubeha, a Go program, raises its own; kubeha's
 // plain output folds each host's lines into one per phase.
+//
+// The results go to stdout as Markdown (result.markdown). With -doc FILE
+// -section NAME they also replace what stands between FILE's
+// "<!-- NAME -->" and "<!-- /NAME -->" lines, after a run whose every round
+// passed its checks; a run that fails leaves FILE alone. make bench-scale
+// and make bench-scale-1000 write docs/performance.md's two sections so.
 package main
 
 import (
@@ -81,6 +87,8 @@ func main() {
 	flag.BoolVar(&o.skipAnsible, "skip-ansible", false, "leave Ansible out (it takes minutes per round)")
 	flag.BoolVar(&o.skipPSSH, "skip-pssh", false, "leave parallel-ssh out")
 	flag.Float64Var(&o.baseline, "baseline", 0, "seconds of kubeha host-prep + render at 203 hosts, to report this run's against (issue 18: at 1000 hosts, at most 5x)")
+	flag.StringVar(&o.doc, "doc", "", "after a successful run, write its results into this Markdown file's -section (docs/performance.md)")
+	flag.StringVar(&o.section, "section", "", "with -doc, the section's name: it stands between <!-- NAME --> and <!-- /NAME --> lines")
 	flag.BoolVar(&hold, "hold", false, "start the hosts, print the inventory's path and wait for Ctrl-C (to explore by hand)")
 	flag.Parse()
 	if *child != "" {
@@ -104,8 +112,14 @@ type options struct {
 	forks, masters, workers, rounds int
 	skipAnsible, skipPSSH           bool
 	baseline                        float64
+	doc, section                    string
 }
 
+func (o options) psshLabel() string    { return fmt.Sprintf("pssh -p %d", o.forks) }
+func (o options) ansibleLabel() string { return fmt.Sprintf("ansible-playbook -f %d", o.forks) }
+
+// measurement is one row's figures, one a round: wall time in seconds and
+// peak RSS in MB, 0 where the round has none.
 type measurement struct {
 	wall  []float64
 	rssMB []float64
@@ -145,6 +159,21 @@ func fdLimit(n int) error {
 }
 
 func bench(o options) error {
+	// The date and commit are the run's start: what was measured, even if
+	// HEAD moves while it runs.
+	r := result{date: time.Now().UTC().Format("2006-01-02"), options: o, measured: map[string]*measurement{}}
+	commit, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	r.commit = strings.TrimSpace(string(commit))
+	if o.doc != "" {
+		if err != nil {
+			return fmt.Errorf("git rev-parse --short HEAD, for -doc: %w", err)
+		}
+		if err := checkSection(o.doc, o.section); err != nil {
+			return err
+		}
+	} else if err != nil {
+		r.commit = "unknown"
+	}
 	if err := sshd.Available(); err != nil {
 		return err
 	}
@@ -239,17 +268,16 @@ func bench(o options) error {
 		"ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "ansible-tmp"), "ANSIBLE_SSH_CONTROL_PATH_DIR="+filepath.Join(dir, "cp"),
 		"ANSIBLE_NOCOLOR=1", "ANSIBLE_STDOUT_CALLBACK=minimal", "ANSIBLE_RETRY_FILES_ENABLED=False")
 
-	results := map[string]*measurement{}
 	record := func(name string, d time.Duration, rssMB float64) {
-		m := results[name]
+		m := r.measured[name]
 		if m == nil {
 			m = &measurement{}
-			results[name] = m
+			r.measured[name] = m
 		}
 		m.wall = append(m.wall, d.Seconds())
+		m.rssMB = append(m.rssMB, rssMB)
 		line := fmt.Sprintf("  %-28s %7.2fs", name, d.Seconds())
 		if rssMB > 0 {
-			m.rssMB = append(m.rssMB, rssMB)
 			line += fmt.Sprintf("  peak RSS %.1f MB", rssMB)
 		}
 		fmt.Fprintln(os.Stderr, line)
@@ -299,11 +327,11 @@ func bench(o options) error {
 	pssh := func(script string) step {
 		return step{env, "parallel-ssh", []string{"-p", strconv.Itoa(o.forks), "-t", "0", "-h", hostsFile, "-l", "root", "-x", sshOpts, "sh " + script}}
 	}
-	psshLabel, ansibleLabel := fmt.Sprintf("pssh -p %d", o.forks), fmt.Sprintf("ansible-playbook -f %d", o.forks)
+	psshLabel, ansibleLabel := o.psshLabel(), o.ansibleLabel()
 	self, _ := os.Executable()
 
-	for r := 1; r <= o.rounds; r++ {
-		fmt.Fprintf(os.Stderr, "round %d/%d\n", r, o.rounds)
+	for round := 1; round <= o.rounds; round++ {
+		fmt.Fprintf(os.Stderr, "round %d/%d\n", round, o.rounds)
 		os.RemoveAll(stateDir)
 		os.RemoveAll(rendered)
 		if err := reset(); err != nil {
@@ -363,67 +391,8 @@ func bench(o options) error {
 			}
 		}
 	}
-	report(o, results, psshLabel, ansibleLabel)
-	return nil
-}
-
-// report prints the Markdown that docs/performance.md takes: what each
-// row does, the table of medians, the ratios.
-func report(o options, results map[string]*measurement, psshLabel, ansibleLabel string) {
-	med := func(name string) float64 {
-		if m := results[name]; m != nil {
-			return benchutil.Median(m.wall)
-		}
-		return 0
-	}
-	medRSS := func(name string) float64 {
-		if m := results[name]; m != nil && len(m.rssMB) > 0 {
-			return benchutil.Median(m.rssMB)
-		}
-		return 0
-	}
-	n := o.masters + o.workers
-	fmt.Printf("\n%d masters + %d workers (Tier-1 hosts, real sshd), %d at once, %d rounds, medians (%s)\n\n", o.masters, o.workers, o.forks, o.rounds, time.Now().UTC().Format("2006-01-02"))
-	fmt.Printf("Every tool runs the facts script, then host-prep, on every host; after each, every host's files are checked byte for byte against kubeha host-prep's:\n")
-	fmt.Printf("- kubeha host-prep: `kubeha phase host-prep` (one probe per host: facts, file hashes, /etc/hosts block; then files and prep steps)\n")
-	fmt.Printf("- kubeha render: every file of every phase for every host, to a local directory; no SSH, and no equivalent in pssh or Ansible, so in no ratio\n")
-	if !o.skipPSSH {
-		fmt.Printf("- %s: each host's facts script, then its `phases.HostPrepScript`, staged on the host beforehand\n", psshLabel)
-	}
-	if !o.skipAnsible {
-		fmt.Printf("- %s: the same two scripts through `command`, `gather_facts: false`, pipelining and ControlPersist on\n", ansibleLabel)
-	}
-	fmt.Printf("- no-op rerun: host-prep again, nothing to do; bare connect+true: x/crypto/ssh, connect and `true` on every host\n\n")
-	fmt.Println("| measurement | wall time | peak RSS |")
-	fmt.Println("|---|---|---|")
-	order := []string{"kubeha host-prep", psshLabel, ansibleLabel, "kubeha render", "kubeha host-prep + render", "kubeha no-op rerun", "bare connect+true"}
-	for _, name := range order {
-		m := results[name]
-		if m == nil {
-			continue
-		}
-		rss := "—"
-		if len(m.rssMB) > 0 {
-			rss = fmt.Sprintf("%.1f MB", medRSS(name))
-		}
-		fmt.Printf("| %s | %.2f s | %s |\n", name, med(name), rss)
-	}
-	k := med("kubeha host-prep")
-	var ratios []string
-	if !o.skipPSSH {
-		ratios = append(ratios, fmt.Sprintf("kubeha host-prep vs pssh: %.2fx faster (target ≥ 1.5x)", med(psshLabel)/k))
-	}
-	if !o.skipAnsible {
-		ratios = append(ratios, fmt.Sprintf("vs Ansible without fact gathering: %.1fx faster (target ≥ 10x)", med(ansibleLabel)/k))
-	}
-	ratios = append(ratios, fmt.Sprintf("no-op rerun / bare connect+true: %.2f (target ≤ 1.5)", med("kubeha no-op rerun")/med("bare connect+true")))
-	fmt.Printf("\n%s; kubeha host-prep peak RSS %.1f MB (target < 150 MB)\n", strings.Join(ratios, "; "), medRSS("kubeha host-prep"))
-	both := "kubeha host-prep + render"
-	fmt.Printf("kubeha host-prep + render at %d hosts: %.2f s, peak RSS %.1f MB", n, med(both), medRSS(both))
-	if o.baseline > 0 {
-		fmt.Printf(", %.2fx the %.2f s given for 203 hosts (target at 1000 hosts: ≤ 5x, RSS < 200 MB)", med(both)/o.baseline, o.baseline)
-	}
-	fmt.Println()
+	// Only a run that got here, every round checked, reaches the doc.
+	return publish(os.Stdout, r)
 }
 
 // inventoryYAML is a cluster over the hosts: keepalived+haproxy on the
