@@ -186,14 +186,19 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if len(focusText) > 0 {
 		focusRE = "(" + strings.Join(focusText, "|") + `).*\[Conformance\]`
 	}
-	// ginkgo stops the suite itself before ctx ends, so that it still
-	// writes its report: a killed ginkgo leaves none.
-	suiteTimeout := 6 * time.Hour
-	if deadline, ok := ctx.Deadline(); ok {
-		suiteTimeout = time.Until(deadline) - 5*time.Minute
-		if suiteTimeout < time.Minute {
-			return Report{}, fmt.Errorf("conformance: less than 6 minutes left to run the suite")
+	// ginkgo stops each pass itself before ctx ends, so that it still
+	// writes its report (a killed ginkgo leaves none): a pass gets what is
+	// left of ctx when it starts, less a margin.
+	suiteTimeout := func() (time.Duration, error) {
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			return 6 * time.Hour, nil
 		}
+		left := time.Until(deadline) - 5*time.Minute
+		if left < time.Minute {
+			return 0, fmt.Errorf("conformance: less than 6 minutes left to run the suite")
+		}
+		return left.Round(time.Second), nil
 	}
 	common := []string{
 		"--provider=skeleton", "--kubeconfig=" + o.Kubeconfig, "--kubectl-path=" + o.Kubectl,
@@ -231,9 +236,12 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		// An empty --skip skips nothing; "a|" would skip everything.
 		skipRE = `\A\z.`
 	}
-	timeout := "--timeout=" + suiteTimeout.Round(time.Second).String()
 	if o.Procs > 1 {
-		par := append([]string{o.Ginkgo, fmt.Sprintf("--procs=%d", o.Procs), timeout, "--no-color", "-v",
+		timeout, err := suiteTimeout()
+		if err != nil {
+			return Report{}, err
+		}
+		par := append([]string{o.Ginkgo, fmt.Sprintf("--procs=%d", o.Procs), "--timeout=" + timeout.String(), "--no-color", "-v",
 			"--focus=" + focusRE, "--skip=" + parallelSkip,
 			"--json-report=parallel.json", "--output-dir=" + o.ReportDir, o.E2ETest, "--"}, common...)
 		if err := runOne("parallel", par); err != nil {
@@ -241,15 +249,22 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 		// The framework labels [Serial] specs "Serial"; ginkgo ANDs a
 		// label filter with the focus.
-		ser := append([]string{o.Ginkgo, timeout, "--no-color", "-v", "--label-filter=Serial",
+		if timeout, err = suiteTimeout(); err != nil {
+			return Report{}, err
+		}
+		ser := append([]string{o.Ginkgo, "--timeout=" + timeout.String(), "--no-color", "-v", "--label-filter=Serial",
 			"--focus=" + focusRE, "--skip=" + skipRE,
 			"--json-report=serial.json", "--output-dir=" + o.ReportDir, o.E2ETest, "--"}, common...)
 		if err := runOne("serial", ser); err != nil {
 			return Report{}, err
 		}
 	} else {
+		timeout, err := suiteTimeout()
+		if err != nil {
+			return Report{}, err
+		}
 		args := append([]string{o.E2ETest}, common...)
-		args = append(args, "--ginkgo.focus="+focusRE, "--ginkgo.skip="+skipRE, "--ginkgo.timeout="+suiteTimeout.Round(time.Second).String(),
+		args = append(args, "--ginkgo.focus="+focusRE, "--ginkgo.skip="+skipRE, "--ginkgo.timeout="+timeout.String(),
 			"--ginkgo.no-color", "--ginkgo.v", "--ginkgo.json-report="+filepath.Join(o.ReportDir, "serial.json"))
 		if err := runOne("serial", args); err != nil {
 			return Report{}, err
