@@ -281,25 +281,13 @@ func baseImage(ctx context.Context, d *machines.Docker, log machines.Logf) (stri
 		log("image %s: cached", tag)
 		return tag, nil
 	}
-	dir := filepath.Join(machines.CacheDir(), "images", "conformance-base-"+key)
-	rootfs := filepath.Join(dir, "rootfs")
-	if _, err := os.Stat(filepath.Join(dir, "debootstrap.done")); err != nil {
-		os.RemoveAll(dir)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", err
-		}
-		start := time.Now()
-		log("debootstrap bookworm into %s (a minute or two)", rootfs)
-		cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(basePackages, ","), "bookworm", rootfs, machines.Mirror)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("debootstrap: %v: %s", err, lastLines(string(out), 20))
-		}
-		// Nothing of apt's caches in the image.
-		os.RemoveAll(filepath.Join(rootfs, "var", "cache", "apt", "archives"))
-		if err := os.WriteFile(filepath.Join(dir, "debootstrap.done"), nil, 0o644); err != nil {
-			return "", err
-		}
-		log("debootstrap done in %s", time.Since(start).Round(time.Second))
+	rootfs, err := machines.Debootstrap(ctx, log, filepath.Join(machines.CacheDir(), "images", "conformance-base-"+key), basePackages)
+	if err != nil {
+		return "", err
+	}
+	// Nothing of apt's caches in the image.
+	if err := os.RemoveAll(filepath.Join(rootfs, "var", "cache", "apt", "archives")); err != nil {
+		return "", err
 	}
 	tarCmd := fmt.Sprintf("tar -C %q --numeric-owner -c . | docker -H unix://%s import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - %s", rootfs, d.Sock, tag)
 	if out, err := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", tarCmd).CombinedOutput(); err != nil {

@@ -55,21 +55,9 @@ func BareImage(ctx context.Context, d *Docker, log Logf, wrapper string) (string
 		log("bare image %s: cached", tag)
 		return tag, nil
 	}
-	dir := filepath.Join(CacheDir(), "images", "bare-"+key)
-	rootfs := filepath.Join(dir, "rootfs")
-	if _, err := os.Stat(filepath.Join(dir, "debootstrap.done")); err != nil {
-		os.RemoveAll(dir)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", err
-		}
-		start := time.Now()
-		log("debootstrap bookworm into %s (about 2 minutes)", rootfs)
-		cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(BasePackages, ","), "bookworm", rootfs, Mirror)
-		if err := streamLines(cmd, log, "debootstrap", 5*time.Second); err != nil {
-			return "", fmt.Errorf("debootstrap: %w", err)
-		}
-		os.WriteFile(filepath.Join(dir, "debootstrap.done"), nil, 0o644)
-		log("debootstrap done in %s", time.Since(start).Round(time.Second))
+	rootfs, err := Debootstrap(ctx, log, filepath.Join(CacheDir(), "images", "bare-"+key), BasePackages)
+	if err != nil {
+		return "", err
 	}
 	if err := configureRootfs(rootfs, wrapper); err != nil {
 		return "", fmt.Errorf("configure rootfs: %w", err)
@@ -135,6 +123,31 @@ RemainAfterExit=yes
 [Install]
 WantedBy=multi-user.target
 `
+
+// Debootstrap makes a Debian bookworm rootfs (minbase, with packages) at
+// dir/rootfs and returns its path, or finds it there: a marker beside it
+// says a debootstrap finished, and dir is made afresh without one.
+func Debootstrap(ctx context.Context, log Logf, dir string, packages []string) (string, error) {
+	rootfs := filepath.Join(dir, "rootfs")
+	if _, err := os.Stat(filepath.Join(dir, "debootstrap.done")); err == nil {
+		return rootfs, nil
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	start := time.Now()
+	log("debootstrap bookworm into %s (a minute or two)", rootfs)
+	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(packages, ","), "bookworm", rootfs, Mirror)
+	if err := streamLines(cmd, log, "debootstrap", 5*time.Second); err != nil {
+		return "", fmt.Errorf("debootstrap: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "debootstrap.done"), nil, 0o644); err != nil {
+		return "", err
+	}
+	log("debootstrap done in %s", time.Since(start).Round(time.Second))
+	return rootfs, nil
+}
 
 func configureRootfs(rootfs, wrapper string) error {
 	p := func(rel string) string { return filepath.Join(rootfs, rel) }
