@@ -128,11 +128,20 @@ func List(ctx context.Context, e2eTest string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s --list-conformance-tests: %w", e2eTest, err)
 	}
+	names, err := codenames(out)
+	if err != nil {
+		return nil, fmt.Errorf("%s --list-conformance-tests: %w", e2eTest, err)
+	}
+	return names, nil
+}
+
+// codenames are the specs' full names in a conformance.yaml list.
+func codenames(list []byte) ([]string, error) {
 	var entries []struct {
 		Codename string `yaml:"codename"`
 	}
-	if err := yaml.Unmarshal(out, &entries); err != nil {
-		return nil, fmt.Errorf("%s --list-conformance-tests: %w", e2eTest, err)
+	if err := yaml.Unmarshal(list, &entries); err != nil {
+		return nil, err
 	}
 	var names []string
 	for _, e := range entries {

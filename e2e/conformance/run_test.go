@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/kubeha/kubeha/e2e/kube"
-	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -214,15 +213,9 @@ func suiteNames(t *testing.T) []string {
 	if err != nil {
 		t.Skipf("k8s.io/kubernetes@%s is not in the module cache (e2e/kube/build.sh fetches it): %v", kube.Version, err)
 	}
-	var entries []struct {
-		Codename string `yaml:"codename"`
-	}
-	if err := yaml.Unmarshal(data, &entries); err != nil {
+	names, err := codenames(data)
+	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Codename)
 	}
 	if len(names) < 400 {
 		t.Fatalf("%s: %d specs", path, len(names))
