@@ -67,10 +67,14 @@ bench-scale-1000:
 	$(GO) run ./e2e/bench/scale -masters 3 -workers 997 -forks 50 -rounds 3 -skip-pssh -skip-ansible -baseline $${BASELINE:-0} -doc docs/performance.md -section bench-scale-1000
 
 # Overhead against a baseline commit (docs/performance.md): both binaries on
-# the make-demo machines, alternating, apply from nothing, reruns, reset.
-# Needs root and the harness.  BASE=<commit> make bench-overhead
+# the make-demo machines, alternating, ROUNDS rounds of apply from nothing,
+# reruns, reset; the JSON report is kept in docs/bench/ (OVERHEAD_JSON to
+# put it elsewhere) and docs/performance.md's table is made from it. Needs
+# root and the harness.  BASE=<commit> make bench-overhead
+OVERHEAD_JSON ?= docs/bench/overhead.json
 bench-overhead:
-	BASE=$(BASE) ROUNDS=$${ROUNDS:-2} bash e2e/bench/overhead/run.sh
+	BASE=$(BASE) ROUNDS=$${ROUNDS:-2} KUBEHA_BENCH_OVERHEAD=$(OVERHEAD_JSON) bash e2e/bench/overhead/run.sh
+	$(GO) run ./e2e/bench/overhead -doc docs/performance.md < $(OVERHEAD_JSON)
 
 # Failover as clients feel it (docs/failover.md): each setup's cluster,
 # CRASHES crashes of its VIP holder (or of a master, for the local proxy),
