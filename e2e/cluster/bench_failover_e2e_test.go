@@ -46,6 +46,9 @@ const (
 	failoverWindow = 30 * time.Second
 	// beforeWindow is watched before each crash.
 	beforeWindow = 2 * time.Second
+	// hostSampleEvery is how often the host's CPU counters are read while
+	// the clients run: a small file, cheap enough not to disturb them.
+	hostSampleEvery = 100 * time.Millisecond
 )
 
 // failoverSetup is one endpoint setup the benchmark crashes hosts of.
@@ -100,7 +103,8 @@ var failoverSetups = map[string]failoverSetup{
 // KUBEHA_BENCH_CRASHES times (default 10) waits for kubeha status to say
 // healthy, takes the VIP holder (or, without a VIP, the next master) off
 // the network for failoverWindow and brings it back for another, while
-// the client asks /readyz. The report goes, as JSON, to the file
+// the client asks /readyz, and samples the host's CPU (every machine is a
+// container on it). The report goes, as JSON, to the file
 // KUBEHA_BENCH_FAILOVER names, after each setup; e2e/bench/failover makes
 // docs/failover.md's table of it. Nothing is asserted of the figures:
 // targets live in the report.
@@ -155,11 +159,14 @@ func TestBenchFailover(t *testing.T) {
 					cr.Failback.Failed, cr.Failback.Requests, cr.Failback.LastFailure.Round(time.Millisecond),
 					cr.Patient.Crash.Failed, cr.Patient.Crash.Requests, cr.Patient.Crash.LastFailure.Round(time.Millisecond), cr.Patient.Failback.Failed, cr.Patient.Failback.Requests)
 				for _, f := range cr.Crash.Strays() {
-					t.Logf("  late failure %v after the crash: %s", f.At.Round(time.Millisecond), f.Err)
+					t.Logf("  late failure %v after the crash, host %s busy: %s", f.At.Round(time.Millisecond), percent(f.HostBusy), f.Err)
 				}
 				for _, f := range cr.Failback.Failures {
-					t.Logf("  failure %v after the return: %s", f.At.Round(time.Millisecond), f.Err)
+					t.Logf("  failure %v after the return, host %s busy: %s", f.At.Round(time.Millisecond), percent(f.HostBusy), f.Err)
 				}
+				t.Logf("  host CPU before the crash: %s", hostLine(cr.Before.Host))
+				t.Logf("  host CPU after the crash: %s", hostLine(cr.Crash.Host))
+				t.Logf("  host CPU after the return: %s", hostLine(cr.Failback.Host))
 				for _, l := range cr.Proxies {
 					t.Logf("  over the crash's window, %s", l)
 				}
@@ -171,6 +178,25 @@ func TestBenchFailover(t *testing.T) {
 			report.Modes = append(report.Modes, mode)
 		})
 	}
+}
+
+// hostLine is a window's host CPU for the test's log: "busy p50 93%, max
+// 100%, at late failures p50 98%, load 9.8; etcd 12.3 s, kubelet 8.1 s".
+func hostLine(h benchutil.HostCPU) string {
+	var top []string
+	for _, c := range h.Top {
+		top = append(top, fmt.Sprintf("%s %.1f s", c.Comm, c.Seconds))
+	}
+	return fmt.Sprintf("busy p50 %s, max %s, at late failures p50 %s, load %.1f; %s",
+		percent(h.BusyP50), percent(h.BusyMax), percent(h.LateBusyP50), h.Load1, strings.Join(top, ", "))
+}
+
+// percent is a busy fraction as a percentage, "-" when it was not measured.
+func percent(f float64) string {
+	if f == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", f*100)
 }
 
 // writeReport writes report, with mode as its last setup, to path as JSON
@@ -211,8 +237,16 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 		ns = c.netns(ctx, t, c.machine("w1"))
 		defer ns.Close()
 	}
+	// Every machine is a container on this host: its CPU is theirs, and
+	// says whether a late failure came while the host was saturated.
+	host := benchutil.StartHostSampler(ctx, "/proc", hostSampleEvery)
+	defer host.Stop()
 	p := startProber(s.addr, ns, probeEvery, probeTimeout)
 	patient := startProber(s.addr, ns, patientEvery, patientTimeout)
+	// Each window's processes are read at its edges: the clients' start (a
+	// little before the before window's), the crash, the return and the
+	// end.
+	marks := []benchutil.ProcSnapshot{readProcs(t)}
 	time.Sleep(beforeWindow)
 	var proxies []*machines.Machine
 	for _, name := range s.proxies {
@@ -224,6 +258,7 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 	for i, m := range proxies {
 		counters[i] = proxyCounters(ctx, m)
 	}
+	marks = append(marks, readProcs(t))
 	crashed := time.Now()
 	if err := victim.Crash(ctx); err != nil {
 		p.stop()
@@ -235,6 +270,7 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 	for i, m := range proxies {
 		proxyLines = append(proxyLines, m.Name+"'s haproxy: "+counterDelta(counters[i], proxyCounters(ctx, m)))
 	}
+	marks = append(marks, readProcs(t))
 	back := time.Now()
 	if err := victim.Uncrash(context.Background()); err != nil {
 		p.stop()
@@ -242,18 +278,40 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 		t.Fatal(err)
 	}
 	time.Sleep(failoverWindow)
+	marks = append(marks, readProcs(t))
 	probes, patientProbes := p.stop(), patient.stop()
+	// After the clients: the last requests' second is sampled too.
+	samples, err := host.Stop()
+	if err != nil {
+		t.Logf("host CPU: %v", err)
+	}
+	window := func(probes []benchutil.Probe, from time.Time, length time.Duration, start, end benchutil.ProcSnapshot) benchutil.Window {
+		w := benchutil.Summarize(probes, from, length)
+		benchutil.AddHostCPU(&w, probes, from, length, samples, start, end)
+		return w
+	}
 	return benchutil.FailoverCrash{
 		Victim:   victim.Name,
-		Before:   benchutil.Summarize(probes, crashed.Add(-beforeWindow), beforeWindow),
-		Crash:    benchutil.Summarize(probes, crashed, failoverWindow),
-		Failback: benchutil.Summarize(probes, back, failoverWindow),
+		Before:   window(probes, crashed.Add(-beforeWindow), beforeWindow, marks[0], marks[1]),
+		Crash:    window(probes, crashed, failoverWindow, marks[1], marks[2]),
+		Failback: window(probes, back, failoverWindow, marks[2], marks[3]),
 		Proxies:  proxyLines,
 		Patient: benchutil.PatientWindows{
-			Crash:    benchutil.Summarize(patientProbes, crashed, failoverWindow),
-			Failback: benchutil.Summarize(patientProbes, back, failoverWindow),
+			Crash:    window(patientProbes, crashed, failoverWindow, marks[1], marks[2]),
+			Failback: window(patientProbes, back, failoverWindow, marks[2], marks[3]),
 		},
 	}
+}
+
+// readProcs is benchutil.ReadProcs of this host, logged and left zero (not
+// measured) when /proc cannot be read: the figures it adds are not worth
+// a run.
+func readProcs(t *testing.T) benchutil.ProcSnapshot {
+	s, err := benchutil.ReadProcs("/proc")
+	if err != nil {
+		t.Logf("host CPU by process: %v", err)
+	}
+	return s
 }
 
 // haproxyStats reads m's haproxy statistics: for each server of its
