@@ -67,7 +67,14 @@ type failoverSetup struct {
 	// proxies are the hosts whose haproxy the client's requests may go
 	// through: their counters say where failed requests went.
 	proxies []string
+	// kubeVIP runs kube-vip from KUBEHA_KUBE_VIP_BINARY on the masters
+	// (withKubeVIP fills in setup and opts then).
+	kubeVIP bool
 }
+
+// failoverModes are the setups, in the order TestBenchFailover runs them
+// when KUBEHA_BENCH_MODES names none.
+var failoverModes = []string{"masters", "dedicated", "static-pods", "local-proxy", "kube-vip"}
 
 var failoverSetups = map[string]failoverSetup{
 	"masters": {
@@ -96,10 +103,37 @@ var failoverSetups = map[string]failoverSetup{
 		fromWorker: true,
 		proxies:    []string{"w1"},
 	},
+	"kube-vip": {
+		// kube-vip's leader puts the VIP on its eth0 as keepalived's
+		// master does, so the holder is found, and crashed, the same way.
+		// Nothing balances: no haproxy counters.
+		kubeVIP: true,
+		addr:    vip + ":6443", holders: []string{"m1", "m2", "m3"},
+	},
+}
+
+// withKubeVIP is s with kube-vip from binary: its image in the inventory,
+// and version (what KUBEHA_KUBE_VIP_VERSION says: the binary is built
+// outside the project, from a commit only its builder knows) in the
+// setup's words.
+func (s failoverSetup) withKubeVIP(t *testing.T, binary, version string) failoverSetup {
+	t.Helper()
+	image, err := machines.BinaryImageName(binary, kubeVIPImagePrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version == "" {
+		version = "(version not given)"
+	}
+	s.setup = "kube-vip " + version + " on the three masters, no haproxy"
+	s.opts = clusterOpts{lb: kubeVIPLB(image)}
+	return s
 }
 
 // TestBenchFailover is `make bench-failover`: for each setup in
-// KUBEHA_BENCH_MODES (default: all four) it builds the cluster, then
+// KUBEHA_BENCH_MODES (default: all of failoverModes; kube-vip only when
+// KUBEHA_KUBE_VIP_BINARY names a kube-vip binary, as for TestKubeVIP,
+// skipped otherwise unless named) it builds the cluster, then
 // KUBEHA_BENCH_CRASHES times (default 10) waits for kubeha status to say
 // healthy, takes the VIP holder (or, without a VIP, the next master) off
 // the network for failoverWindow and brings it back for another, while
@@ -121,14 +155,19 @@ func TestBenchFailover(t *testing.T) {
 		}
 		crashes = n
 	}
-	modes := []string{"masters", "dedicated", "static-pods", "local-proxy"}
-	if s := os.Getenv("KUBEHA_BENCH_MODES"); s != "" {
-		modes = strings.Split(s, ",")
+	modes, named := failoverModes, os.Getenv("KUBEHA_BENCH_MODES")
+	if named != "" {
+		modes = strings.Split(named, ",")
 	}
 	for _, m := range modes {
 		if _, ok := failoverSetups[m]; !ok {
-			t.Fatalf("KUBEHA_BENCH_MODES: unknown setup %q (masters, dedicated, static-pods, local-proxy)", m)
+			t.Fatalf("KUBEHA_BENCH_MODES: unknown setup %q (%s)", m, strings.Join(failoverModes, ", "))
 		}
+	}
+	kubeVIPBinary, kubeVIPVersion := os.Getenv("KUBEHA_KUBE_VIP_BINARY"), os.Getenv("KUBEHA_KUBE_VIP_VERSION")
+	if named != "" && slices.Contains(modes, "kube-vip") && kubeVIPBinary == "" {
+		// Asked for by name: a run that skips it would measure nothing.
+		t.Fatal("KUBEHA_BENCH_MODES names kube-vip and KUBEHA_KUBE_VIP_BINARY names no kube-vip binary (build one as TestKubeVIP says)")
 	}
 	commit, err := exec.Command("git", "-C", "../..", "describe", "--always", "--dirty", "--abbrev=7").Output()
 	if err != nil {
@@ -144,9 +183,18 @@ func TestBenchFailover(t *testing.T) {
 	for _, name := range modes {
 		s := failoverSetups[name]
 		t.Run(name, func(t *testing.T) {
+			if s.kubeVIP {
+				if kubeVIPBinary == "" {
+					t.Skip("KUBEHA_KUBE_VIP_BINARY is not set: no Go module proxy serves kube-vip; build it outside the project and name the binary (TestKubeVIP)")
+				}
+				s = s.withKubeVIP(t, kubeVIPBinary, kubeVIPVersion)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 			defer cancel()
 			c := newClusterWith(t, ctx, s.opts)
+			if s.kubeVIP {
+				c.importKubeVIP(ctx, t, kubeVIPBinary)
+			}
 			c.applyOK(ctx, t)
 			mode := benchutil.FailoverMode{Mode: name, Setup: s.setup, Client: "test host, https://" + s.addr}
 			if s.fromWorker {
