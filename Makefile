@@ -80,12 +80,17 @@ bench-overhead:
 # CRASHES crashes of its VIP holder (or of a master, for the local proxy),
 # a client asking /readyz every 20 ms; the JSON report is kept in
 # docs/bench/ and docs/failover.md's table is made from it. About 14
-# minutes per setup with 10 crashes.  MODES=masters,local-proxy to choose.
+# minutes per setup with 10 crashes.  MODES= any of masters, dedicated,
+# static-pods, local-proxy, kube-vip (default all). kube-vip needs
+# KUBEHA_KUBE_VIP_BINARY (as TestKubeVIP; skipped without it unless named)
+# and KUBEHA_KUBE_VIP_VERSION for the report. REPORT (docs/bench/REPORT.json)
+# and SECTION (docs/failover.md's) keep a partial run from replacing the
+# full one: REPORT=failover-kube-vip SECTION=bench-failover-kube-vip.
 bench-failover: e2e-machines
 	mkdir -p docs/bench
-	KUBEHA_BENCH_FAILOVER=$(CURDIR)/docs/bench/failover.json KUBEHA_BENCH_CRASHES=$${CRASHES:-10} KUBEHA_BENCH_MODES=$${MODES:-} \
+	KUBEHA_BENCH_FAILOVER=$(CURDIR)/docs/bench/$${REPORT:-failover}.json KUBEHA_BENCH_CRASHES=$${CRASHES:-10} KUBEHA_BENCH_MODES=$${MODES:-} \
 		$(GO) test -tags e2e -count=1 -p 1 -timeout 300m -v ./e2e/cluster -run 'TestBenchFailover$$'
-	$(GO) run ./e2e/bench/failover -doc docs/failover.md < docs/bench/failover.json
+	$(GO) run ./e2e/bench/failover -doc docs/failover.md -section $${SECTION:-bench-failover} < docs/bench/$${REPORT:-failover}.json
 
 # Kubernetes conformance (docs/conformance.md): the HA cluster of make
 # demo, every [Conformance] spec whose images can be made offline, PROCS

@@ -46,6 +46,9 @@ const (
 	failoverWindow = 30 * time.Second
 	// beforeWindow is watched before each crash.
 	beforeWindow = 2 * time.Second
+	// hostSampleEvery is how often the host's CPU counters are read while
+	// the clients run: a small file, cheap enough not to disturb them.
+	hostSampleEvery = 100 * time.Millisecond
 )
 
 // failoverSetup is one endpoint setup the benchmark crashes hosts of.
@@ -64,7 +67,14 @@ type failoverSetup struct {
 	// proxies are the hosts whose haproxy the client's requests may go
 	// through: their counters say where failed requests went.
 	proxies []string
+	// kubeVIP runs kube-vip from KUBEHA_KUBE_VIP_BINARY on the masters
+	// (withKubeVIP fills in setup and opts then).
+	kubeVIP bool
 }
+
+// failoverModes are the setups, in the order TestBenchFailover runs them
+// when KUBEHA_BENCH_MODES names none.
+var failoverModes = []string{"masters", "dedicated", "static-pods", "local-proxy", "kube-vip"}
 
 var failoverSetups = map[string]failoverSetup{
 	"masters": {
@@ -93,14 +103,42 @@ var failoverSetups = map[string]failoverSetup{
 		fromWorker: true,
 		proxies:    []string{"w1"},
 	},
+	"kube-vip": {
+		// kube-vip's leader puts the VIP on its eth0 as keepalived's
+		// master does, so the holder is found, and crashed, the same way.
+		// Nothing balances: no haproxy counters.
+		kubeVIP: true,
+		addr:    vip + ":6443", holders: []string{"m1", "m2", "m3"},
+	},
+}
+
+// withKubeVIP is s with kube-vip from binary: its image in the inventory,
+// and version (what KUBEHA_KUBE_VIP_VERSION says: the binary is built
+// outside the project, from a commit only its builder knows) in the
+// setup's words.
+func (s failoverSetup) withKubeVIP(t *testing.T, binary, version string) failoverSetup {
+	t.Helper()
+	image, err := machines.BinaryImageName(binary, kubeVIPImagePrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version == "" {
+		version = "(version not given)"
+	}
+	s.setup = "kube-vip " + version + " on the three masters, no haproxy"
+	s.opts = clusterOpts{lb: kubeVIPLB(image)}
+	return s
 }
 
 // TestBenchFailover is `make bench-failover`: for each setup in
-// KUBEHA_BENCH_MODES (default: all four) it builds the cluster, then
+// KUBEHA_BENCH_MODES (default: all of failoverModes; kube-vip only when
+// KUBEHA_KUBE_VIP_BINARY names a kube-vip binary, as for TestKubeVIP,
+// skipped otherwise unless named) it builds the cluster, then
 // KUBEHA_BENCH_CRASHES times (default 10) waits for kubeha status to say
 // healthy, takes the VIP holder (or, without a VIP, the next master) off
 // the network for failoverWindow and brings it back for another, while
-// the client asks /readyz. The report goes, as JSON, to the file
+// the client asks /readyz, and samples the host's CPU (every machine is a
+// container on it). The report goes, as JSON, to the file
 // KUBEHA_BENCH_FAILOVER names, after each setup; e2e/bench/failover makes
 // docs/failover.md's table of it. Nothing is asserted of the figures:
 // targets live in the report.
@@ -117,14 +155,19 @@ func TestBenchFailover(t *testing.T) {
 		}
 		crashes = n
 	}
-	modes := []string{"masters", "dedicated", "static-pods", "local-proxy"}
-	if s := os.Getenv("KUBEHA_BENCH_MODES"); s != "" {
-		modes = strings.Split(s, ",")
+	modes, named := failoverModes, os.Getenv("KUBEHA_BENCH_MODES")
+	if named != "" {
+		modes = strings.Split(named, ",")
 	}
 	for _, m := range modes {
 		if _, ok := failoverSetups[m]; !ok {
-			t.Fatalf("KUBEHA_BENCH_MODES: unknown setup %q (masters, dedicated, static-pods, local-proxy)", m)
+			t.Fatalf("KUBEHA_BENCH_MODES: unknown setup %q (%s)", m, strings.Join(failoverModes, ", "))
 		}
+	}
+	kubeVIPBinary, kubeVIPVersion := os.Getenv("KUBEHA_KUBE_VIP_BINARY"), os.Getenv("KUBEHA_KUBE_VIP_VERSION")
+	if named != "" && slices.Contains(modes, "kube-vip") && kubeVIPBinary == "" {
+		// Asked for by name: a run that skips it would measure nothing.
+		t.Fatal("KUBEHA_BENCH_MODES names kube-vip and KUBEHA_KUBE_VIP_BINARY names no kube-vip binary (build one as TestKubeVIP says)")
 	}
 	commit, err := exec.Command("git", "-C", "../..", "describe", "--always", "--dirty", "--abbrev=7").Output()
 	if err != nil {
@@ -140,9 +183,18 @@ func TestBenchFailover(t *testing.T) {
 	for _, name := range modes {
 		s := failoverSetups[name]
 		t.Run(name, func(t *testing.T) {
+			if s.kubeVIP {
+				if kubeVIPBinary == "" {
+					t.Skip("KUBEHA_KUBE_VIP_BINARY is not set: no Go module proxy serves kube-vip; build it outside the project and name the binary (TestKubeVIP)")
+				}
+				s = s.withKubeVIP(t, kubeVIPBinary, kubeVIPVersion)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 			defer cancel()
 			c := newClusterWith(t, ctx, s.opts)
+			if s.kubeVIP {
+				c.importKubeVIP(ctx, t, kubeVIPBinary)
+			}
 			c.applyOK(ctx, t)
 			mode := benchutil.FailoverMode{Mode: name, Setup: s.setup, Client: "test host, https://" + s.addr}
 			if s.fromWorker {
@@ -155,11 +207,14 @@ func TestBenchFailover(t *testing.T) {
 					cr.Failback.Failed, cr.Failback.Requests, cr.Failback.LastFailure.Round(time.Millisecond),
 					cr.Patient.Crash.Failed, cr.Patient.Crash.Requests, cr.Patient.Crash.LastFailure.Round(time.Millisecond), cr.Patient.Failback.Failed, cr.Patient.Failback.Requests)
 				for _, f := range cr.Crash.Strays() {
-					t.Logf("  late failure %v after the crash: %s", f.At.Round(time.Millisecond), f.Err)
+					t.Logf("  late failure %v after the crash, host %s busy: %s", f.At.Round(time.Millisecond), percent(f.HostBusy), f.Err)
 				}
 				for _, f := range cr.Failback.Failures {
-					t.Logf("  failure %v after the return: %s", f.At.Round(time.Millisecond), f.Err)
+					t.Logf("  failure %v after the return, host %s busy: %s", f.At.Round(time.Millisecond), percent(f.HostBusy), f.Err)
 				}
+				t.Logf("  host CPU before the crash: %s", hostLine(cr.Before.Host))
+				t.Logf("  host CPU after the crash: %s", hostLine(cr.Crash.Host))
+				t.Logf("  host CPU after the return: %s", hostLine(cr.Failback.Host))
 				for _, l := range cr.Proxies {
 					t.Logf("  over the crash's window, %s", l)
 				}
@@ -171,6 +226,25 @@ func TestBenchFailover(t *testing.T) {
 			report.Modes = append(report.Modes, mode)
 		})
 	}
+}
+
+// hostLine is a window's host CPU for the test's log: "busy p50 93%, max
+// 100%, at late failures p50 98%, load 9.8; etcd 12.3 s, kubelet 8.1 s".
+func hostLine(h benchutil.HostCPU) string {
+	var top []string
+	for _, c := range h.Top {
+		top = append(top, fmt.Sprintf("%s %.1f s", c.Comm, c.Seconds))
+	}
+	return fmt.Sprintf("busy p50 %s, max %s, at late failures p50 %s, load %.1f; %s",
+		percent(h.BusyP50), percent(h.BusyMax), percent(h.LateBusyP50), h.Load1, strings.Join(top, ", "))
+}
+
+// percent is a busy fraction as a percentage, "-" when it was not measured.
+func percent(f float64) string {
+	if f == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", f*100)
 }
 
 // writeReport writes report, with mode as its last setup, to path as JSON
@@ -211,8 +285,16 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 		ns = c.netns(ctx, t, c.machine("w1"))
 		defer ns.Close()
 	}
+	// Every machine is a container on this host: its CPU is theirs, and
+	// says whether a late failure came while the host was saturated.
+	host := benchutil.StartHostSampler(ctx, "/proc", hostSampleEvery)
+	defer host.Stop()
 	p := startProber(s.addr, ns, probeEvery, probeTimeout)
 	patient := startProber(s.addr, ns, patientEvery, patientTimeout)
+	// Each window's processes are read at its edges: the clients' start (a
+	// little before the before window's), the crash, the return and the
+	// end.
+	marks := []benchutil.ProcSnapshot{readProcs(t)}
 	time.Sleep(beforeWindow)
 	var proxies []*machines.Machine
 	for _, name := range s.proxies {
@@ -224,6 +306,7 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 	for i, m := range proxies {
 		counters[i] = proxyCounters(ctx, m)
 	}
+	marks = append(marks, readProcs(t))
 	crashed := time.Now()
 	if err := victim.Crash(ctx); err != nil {
 		p.stop()
@@ -235,6 +318,7 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 	for i, m := range proxies {
 		proxyLines = append(proxyLines, m.Name+"'s haproxy: "+counterDelta(counters[i], proxyCounters(ctx, m)))
 	}
+	marks = append(marks, readProcs(t))
 	back := time.Now()
 	if err := victim.Uncrash(context.Background()); err != nil {
 		p.stop()
@@ -242,18 +326,40 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 		t.Fatal(err)
 	}
 	time.Sleep(failoverWindow)
+	marks = append(marks, readProcs(t))
 	probes, patientProbes := p.stop(), patient.stop()
+	// After the clients: the last requests' second is sampled too.
+	samples, err := host.Stop()
+	if err != nil {
+		t.Logf("host CPU: %v", err)
+	}
+	window := func(probes []benchutil.Probe, from time.Time, length time.Duration, start, end benchutil.ProcSnapshot) benchutil.Window {
+		w := benchutil.Summarize(probes, from, length)
+		benchutil.AddHostCPU(&w, probes, from, length, samples, start, end)
+		return w
+	}
 	return benchutil.FailoverCrash{
 		Victim:   victim.Name,
-		Before:   benchutil.Summarize(probes, crashed.Add(-beforeWindow), beforeWindow),
-		Crash:    benchutil.Summarize(probes, crashed, failoverWindow),
-		Failback: benchutil.Summarize(probes, back, failoverWindow),
+		Before:   window(probes, crashed.Add(-beforeWindow), beforeWindow, marks[0], marks[1]),
+		Crash:    window(probes, crashed, failoverWindow, marks[1], marks[2]),
+		Failback: window(probes, back, failoverWindow, marks[2], marks[3]),
 		Proxies:  proxyLines,
 		Patient: benchutil.PatientWindows{
-			Crash:    benchutil.Summarize(patientProbes, crashed, failoverWindow),
-			Failback: benchutil.Summarize(patientProbes, back, failoverWindow),
+			Crash:    window(patientProbes, crashed, failoverWindow, marks[1], marks[2]),
+			Failback: window(patientProbes, back, failoverWindow, marks[2], marks[3]),
 		},
 	}
+}
+
+// readProcs is benchutil.ReadProcs of this host, logged and left zero (not
+// measured) when /proc cannot be read: the figures it adds are not worth
+// a run.
+func readProcs(t *testing.T) benchutil.ProcSnapshot {
+	s, err := benchutil.ReadProcs("/proc")
+	if err != nil {
+		t.Logf("host CPU by process: %v", err)
+	}
+	return s
 }
 
 // haproxyStats reads m's haproxy statistics: for each server of its

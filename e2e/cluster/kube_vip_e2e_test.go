@@ -30,21 +30,14 @@ func TestKubeVIP(t *testing.T) {
 	if binary == "" {
 		t.Skip("KUBEHA_KUBE_VIP_BINARY is not set: kube-vip is not served by the Go module proxy; build it outside the project and name the binary (README, kube-vip)")
 	}
-	image, err := machines.BinaryImageName(binary, "kubeha.local/kube-vip")
+	image, err := machines.BinaryImageName(binary, kubeVIPImagePrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	c := newClusterWith(t, ctx, clusterOpts{
-		lb: "controlPlaneEndpoint: {name: e2e-apiserver, port: 6443}\n  loadBalancer: {mode: kube-vip, vip: " + vip + ", images: {kubeVip: " + image + "}}",
-	})
-	if _, err := machines.BinaryImage(ctx, c.d, logf(t), binary, "kubeha.local/kube-vip", "/kube-vip"); err != nil {
-		t.Fatal(err)
-	}
-	if err := machines.ImportImage(ctx, c.d, image, c.ms[:3]); err != nil {
-		t.Fatal(err)
-	}
+	c := newClusterWith(t, ctx, clusterOpts{lb: kubeVIPLB(image)})
+	c.importKubeVIP(ctx, t, binary)
 	masters := []string{"m1", "m2", "m3"}
 	found := c.operatorHosts(ctx, t, []string{"m1", "m2", "m3", "w1", "w2"})
 	c.applyOK(ctx, t)
@@ -128,4 +121,30 @@ func TestKubeVIP(t *testing.T) {
 		}
 		c.resetToFound(ctx, t, found)
 	})
+}
+
+// kubeVIPImagePrefix names the image machines.BinaryImage wraps a kube-vip
+// binary in.
+const kubeVIPImagePrefix = "kubeha.local/kube-vip"
+
+// kubeVIPLB is the inventory's stanza for kube-vip from image on the
+// masters: it moves the VIP and balances nothing, so the endpoint is each
+// apiserver's own port, 6443. TestKubeVIP and make bench-failover's
+// kube-vip setup share it.
+func kubeVIPLB(image string) string {
+	return "controlPlaneEndpoint: {name: e2e-apiserver, port: 6443}\n  loadBalancer: {mode: kube-vip, vip: " + vip + ", images: {kubeVip: " + image + "}}"
+}
+
+// importKubeVIP wraps binary in its image (the one kubeVIPLB is given,
+// machines.BinaryImageName) and puts it in the masters' containerd, before
+// apply: the machines pull nothing.
+func (c *cluster) importKubeVIP(ctx context.Context, t *testing.T, binary string) {
+	t.Helper()
+	image, err := machines.BinaryImage(ctx, c.d, logf(t), binary, kubeVIPImagePrefix, "/kube-vip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := machines.ImportImage(ctx, c.d, image, c.ms[:3]); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -21,6 +21,9 @@ type Probe struct {
 type Failure struct {
 	At  time.Duration
 	Err string
+	// HostBusy is the busy fraction of the host's CPU over the second
+	// before the request failed (AddHostCPU); 0 when not measured.
+	HostBusy float64 `json:",omitempty"`
 }
 
 // Window is what a client saw in the window after a fault (a crash, or the
@@ -52,6 +55,9 @@ type Window struct {
 	// window whose answers come close to the client's timeout failed
 	// requests by slowness, not by a missing backend.
 	OKp99 time.Duration
+	// Host is the host's CPU over the window (AddHostCPU): zero in
+	// reports written before it was measured.
+	Host HostCPU `json:",omitzero"`
 }
 
 // StrayAfter is when a failure stops being part of the failover itself: a

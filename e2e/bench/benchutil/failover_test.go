@@ -23,14 +23,14 @@ func TestSummarize(t *testing.T) {
 			[]Probe{ok(0), bad(20, "timeout"), bad(40, "timeout"), ok(60), ok(80)},
 			time.Second,
 			Window{Requests: 5, Failed: 2, Longest: 40 * time.Millisecond, FirstFailure: 20 * time.Millisecond, LastFailure: 40 * time.Millisecond,
-				Failures: []Failure{{20 * time.Millisecond, "timeout"}, {40 * time.Millisecond, "timeout"}}},
+				Failures: []Failure{{At: 20 * time.Millisecond, Err: "timeout"}, {At: 40 * time.Millisecond, Err: "timeout"}}},
 		},
 		{
 			"the longest of two runs, and a stray",
 			[]Probe{bad(0, "a"), ok(20), bad(100, "b"), bad(200, "b"), bad(300, "b"), ok(400), bad(3500, "late")},
 			4 * time.Second,
 			Window{Requests: 7, Failed: 5, Longest: 500 * time.Millisecond, FirstFailure: 0, LastFailure: 3500 * time.Millisecond,
-				Failures: []Failure{{0, "a"}, {100 * time.Millisecond, "b"}, {200 * time.Millisecond, "b"}, {300 * time.Millisecond, "b"}, {3500 * time.Millisecond, "late"}},
+				Failures: []Failure{{At: 0, Err: "a"}, {At: 100 * time.Millisecond, Err: "b"}, {At: 200 * time.Millisecond, Err: "b"}, {At: 300 * time.Millisecond, Err: "b"}, {At: 3500 * time.Millisecond, Err: "late"}},
 				Late:     1, LateKinds: map[string]int{"late": 1}},
 		},
 		{
@@ -38,14 +38,14 @@ func TestSummarize(t *testing.T) {
 			[]Probe{ok(0), bad(600, "x")},
 			time.Second,
 			Window{Requests: 2, Failed: 1, Longest: 400 * time.Millisecond, FirstFailure: 600 * time.Millisecond, LastFailure: 600 * time.Millisecond,
-				Failures: []Failure{{600 * time.Millisecond, "x"}}},
+				Failures: []Failure{{At: 600 * time.Millisecond, Err: "x"}}},
 		},
 		{
 			"the answered requests' 99th percentile time",
 			[]Probe{{Sent: ms(0), Took: 30 * time.Millisecond}, {Sent: ms(20), Took: 190 * time.Millisecond}, {Sent: ms(40), Took: 200 * time.Millisecond, Err: "response: i/o timeout"}},
 			time.Second,
 			Window{Requests: 3, Failed: 1, Longest: 960 * time.Millisecond, FirstFailure: 40 * time.Millisecond, LastFailure: 40 * time.Millisecond,
-				Failures: []Failure{{40 * time.Millisecond, "response: i/o timeout"}}, OKp99: 190 * time.Millisecond},
+				Failures: []Failure{{At: 40 * time.Millisecond, Err: "response: i/o timeout"}}, OKp99: 190 * time.Millisecond},
 		},
 		{
 			"probes outside the window are not counted",
@@ -78,7 +78,7 @@ func TestSummarizeBoundsFailures(t *testing.T) {
 	if w.Failed != 101 || len(w.Failures) != maxFailures/2+1 || w.Omitted != 80 || w.Late != 1 {
 		t.Fatalf("failed %d, listed %d, omitted %d; want 101, %d, 80", w.Failed, len(w.Failures), w.Omitted, maxFailures/2+1)
 	}
-	if s := w.Strays(); len(s) != 1 || s[0] != (Failure{12 * time.Second, "stray"}) {
+	if s := w.Strays(); len(s) != 1 || s[0] != (Failure{At: 12 * time.Second, Err: "stray"}) {
 		t.Errorf("strays %v, want the one at 12 s", s)
 	}
 }

@@ -3,7 +3,8 @@
 // setup, p50 / p90 / max across its crashes of the failed requests, the
 // longest run of failures and the time from the crash to the last failure,
 // the same for the crashed host's return, and every failure later than
-// benchutil.StrayAfter, which needs explaining.
+// benchutil.StrayAfter, which needs explaining; then, for each setup, how
+// busy the host's CPU was in each window and what used it.
 //
 //	go run ./e2e/bench/failover -doc docs/failover.md < report.json
 //
@@ -13,6 +14,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -122,7 +124,118 @@ func Table(r benchutil.FailoverReport) string {
 	if before > 0 {
 		fmt.Fprintf(&b, "\n%d requests failed in the 2 s before a crash: the machine's or the client's, not the failover's.\n", before)
 	}
+	b.WriteString(hostCPU(r))
 	return b.String()
+}
+
+// hostCPU is the report's paragraph on the host's CPU (every machine is a
+// container on the test host): for each setup, the busy fractions across
+// its crashes and the commands that used the most CPU in each window. One
+// line when the report has none (written before it was measured).
+func hostCPU(r benchutil.FailoverReport) string {
+	measured := func(m benchutil.FailoverMode) bool {
+		return slices.ContainsFunc(m.Crashes, func(c benchutil.FailoverCrash) bool {
+			return c.Before.Host.BusyP50 > 0 || c.Crash.Host.BusyP50 > 0 || c.Failback.Host.BusyP50 > 0
+		})
+	}
+	if !slices.ContainsFunc(r.Modes, measured) {
+		return "\nHost CPU: not measured in this run.\n"
+	}
+	var b strings.Builder
+	b.WriteString("\nHost CPU (the test host's, which runs every machine as a container). Busy: neither idle nor waiting for I/O; a hypervisor's steal counts as busy. Each figure is the p50 across the crashes of a window's median, over its 100 ms intervals or over the second before each of its late failures. Top commands: CPU seconds summed over the crashes, processes that ended within a window left out.\n\n")
+	for _, m := range r.Modes {
+		if !measured(m) {
+			fmt.Fprintf(&b, "- %s: host CPU not measured\n", m.Setup)
+			continue
+		}
+		before := func(c benchutil.FailoverCrash) benchutil.Window { return c.Before }
+		crash := func(c benchutil.FailoverCrash) benchutil.Window { return c.Crash }
+		back := func(c benchutil.FailoverCrash) benchutil.Window { return c.Failback }
+		fmt.Fprintf(&b, "- %s: host CPU busy: before p50 %s, after crash p50 %s, at late failures p50 %s; after the return p50 %s, at late failures p50 %s; load average p50 %s at the crash window's end\n",
+			m.Setup, busyP50(m.Crashes, before), busyP50(m.Crashes, crash), lateBusyP50(m.Crashes, crash),
+			busyP50(m.Crashes, back), lateBusyP50(m.Crashes, back), loadP50(m.Crashes, crash))
+		fmt.Fprintf(&b, "  - top CPU: before: %s; after the crash: %s; after the return: %s\n",
+			topCPU(m.Crashes, before), topCPU(m.Crashes, crash), topCPU(m.Crashes, back))
+	}
+	return b.String()
+}
+
+// busyP50 is the median across crashes of the window pick takes of each
+// crash's busy p50, over the crashes that measured it.
+func busyP50(crashes []benchutil.FailoverCrash, pick func(benchutil.FailoverCrash) benchutil.Window) string {
+	var v []float64
+	for _, c := range crashes {
+		if h := pick(c).Host; h.BusyP50 > 0 {
+			v = append(v, h.BusyP50)
+		}
+	}
+	return percentP50(v)
+}
+
+// lateBusyP50 is the median across the crashes whose window pick takes
+// had late failures of their busy median at those failures.
+func lateBusyP50(crashes []benchutil.FailoverCrash, pick func(benchutil.FailoverCrash) benchutil.Window) string {
+	var v []float64
+	late := false
+	for _, c := range crashes {
+		w := pick(c)
+		if lateCount(w) == 0 {
+			continue
+		}
+		late = true
+		if w.Host.LateBusyP50 > 0 {
+			v = append(v, w.Host.LateBusyP50)
+		}
+	}
+	if !late {
+		return "none late"
+	}
+	return percentP50(v)
+}
+
+func percentP50(v []float64) string {
+	if len(v) == 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("%.0f%%", benchutil.Percentile(v, 50)*100)
+}
+
+// loadP50 is the median across crashes of the 1-minute load average at
+// the end of the window pick takes.
+func loadP50(crashes []benchutil.FailoverCrash, pick func(benchutil.FailoverCrash) benchutil.Window) string {
+	var v []float64
+	for _, c := range crashes {
+		if l := pick(c).Host.Load1; l > 0 {
+			v = append(v, l)
+		}
+	}
+	if len(v) == 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("%.1f", benchutil.Percentile(v, 50))
+}
+
+// topCPU sums, by command, the CPU seconds of each crash's top commands in
+// the window pick takes, and lists the first six: "etcd 31.2 s, kubelet
+// 12.0 s".
+func topCPU(crashes []benchutil.FailoverCrash, pick func(benchutil.FailoverCrash) benchutil.Window) string {
+	sum := map[string]float64{}
+	for _, c := range crashes {
+		for _, t := range pick(c).Host.Top {
+			sum[t.Comm] += t.Seconds
+		}
+	}
+	if len(sum) == 0 {
+		return "not measured"
+	}
+	comms := slices.SortedFunc(maps.Keys(sum), func(a, b string) int {
+		return cmp.Or(cmp.Compare(sum[b], sum[a]), strings.Compare(a, b))
+	})
+	var parts []string
+	for _, c := range comms[:min(6, len(comms))] {
+		parts = append(parts, fmt.Sprintf("%s %.1f s", c, sum[c]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // column values of one setup's table row.

@@ -55,9 +55,60 @@ func TestTable(t *testing.T) {
 		"- keepalived+haproxy on the masters, after the crash: 1 in 1 of 2 crashes, the latest 12.34s after: `read: connection reset by peer` ×1\n" +
 		"- keepalived+haproxy on the masters, after the return: 2 in 2 of 2 crashes, the latest 3.2s after: `handshake: i/o timeout` ×2\n" +
 		"\n" +
-		"2 requests failed in the 2 s before a crash: the machine's or the client's, not the failover's.\n"
+		"2 requests failed in the 2 s before a crash: the machine's or the client's, not the failover's.\n" +
+		"\n" +
+		"Host CPU: not measured in this run.\n"
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestHostCPU(t *testing.T) {
+	host := func(p50 float64, late int, lateP50, load float64, top ...benchutil.CommCPU) benchutil.Window {
+		return benchutil.Window{Late: late, Host: benchutil.HostCPU{BusyP50: p50, BusyMax: 1, LateBusyP50: lateP50, Top: top, Load1: load}}
+	}
+	cpu := func(comm string, seconds float64) benchutil.CommCPU {
+		return benchutil.CommCPU{Comm: comm, Seconds: seconds}
+	}
+	masters := benchutil.FailoverMode{Setup: "on the masters", Crashes: []benchutil.FailoverCrash{
+		{
+			Before:   host(0.5, 0, 0, 8, cpu("etcd", 1), cpu("kubelet", 0.5)),
+			Crash:    host(0.9, 5, 0.97, 10.2, cpu("etcd", 10), cpu("kube-apiserver", 8)),
+			Failback: host(0.7, 0, 0, 9, cpu("etcd", 6)),
+		},
+		{
+			Before:   host(0.6, 0, 0, 8, cpu("etcd", 1.2), cpu("haproxy", 0.1)),
+			Crash:    host(0.95, 0, 0, 11, cpu("etcd", 11), cpu("kube-apiserver", 9.5), cpu("kubelet", 3)),
+			Failback: host(0.8, 2, 0.85, 9, cpu("kube-apiserver", 7)),
+		},
+	}}
+	old := benchutil.FailoverMode{Setup: "from an old report", Crashes: []benchutil.FailoverCrash{{Crash: benchutil.Window{Late: 4}}}}
+	partial := benchutil.FailoverMode{Setup: "late failures not measured", Crashes: []benchutil.FailoverCrash{{Crash: host(0.4, 3, 0, 0)}}}
+	tests := []struct {
+		name  string
+		modes []benchutil.FailoverMode
+		want  string
+	}{
+		{"an old report", []benchutil.FailoverMode{old}, "\nHost CPU: not measured in this run.\n"},
+		{
+			"measured, partly and not",
+			[]benchutil.FailoverMode{masters, old, partial},
+			"\n" +
+				"Host CPU (the test host's, which runs every machine as a container). Busy: neither idle nor waiting for I/O; a hypervisor's steal counts as busy. Each figure is the p50 across the crashes of a window's median, over its 100 ms intervals or over the second before each of its late failures. Top commands: CPU seconds summed over the crashes, processes that ended within a window left out.\n" +
+				"\n" +
+				"- on the masters: host CPU busy: before p50 50%, after crash p50 90%, at late failures p50 97%; after the return p50 70%, at late failures p50 85%; load average p50 10.2 at the crash window's end\n" +
+				"  - top CPU: before: etcd 2.2 s, kubelet 0.5 s, haproxy 0.1 s; after the crash: etcd 21.0 s, kube-apiserver 17.5 s, kubelet 3.0 s; after the return: kube-apiserver 7.0 s, etcd 6.0 s\n" +
+				"- from an old report: host CPU not measured\n" +
+				"- late failures not measured: host CPU busy: before p50 not measured, after crash p50 40%, at late failures p50 not measured; after the return p50 not measured, at late failures p50 none late; load average p50 not measured at the crash window's end\n" +
+				"  - top CPU: before: not measured; after the crash: not measured; after the return: not measured\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hostCPU(benchutil.FailoverReport{Modes: tt.modes}); got != tt.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
 	}
 }
 
