@@ -6,15 +6,20 @@ import (
 	"strings"
 )
 
-// Median is the middle value of v (the upper one of an even count), 0 for
-// none. v is left as it is.
+// Median is the middle value of v, the mean of the middle two for an even
+// count (two rounds must not report the slower one as their median), 0
+// for none. v is left as it is.
 func Median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
-	return s[len(s)/2]
+	n := len(s)
+	if n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[n/2]
 }
 
 // Tail is the last n lines of s, for error messages.

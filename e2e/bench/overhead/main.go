@@ -69,7 +69,7 @@ func Markdown(r benchutil.OverheadReport) string {
 		fmt.Fprintf(&b, "| %d | %s | %.1f s | %.1f s | %.2f | %.1f s | %s |\n",
 			t.Round, t.Binary, t.ApplySeconds, t.CriticalPathSeconds, t.Ratio, t.KubeadmSumSeconds, reruns(t.RerunSeconds))
 	}
-	b.WriteString("\nMedians per binary (of an even count of values, the upper of the middle two); the rerun median is over all of the binary's reruns:\n\n")
+	b.WriteString("\nMedians per binary (of an even count, the mean of the middle two); the rerun median is over all of the binary's reruns:\n\n")
 	commits := map[string]string{benchutil.OverheadAfter: r.Commit, benchutil.OverheadBefore: r.Base}
 	for _, bin := range binaries {
 		var apply, ratio, rerun []float64

@@ -34,7 +34,7 @@ func TestMarkdown(t *testing.T) {
 | ansible-playbook -f 50 | 79.90 s | 85.9 MB |
 | kubeha render | 1.20 s | 30.4 MB |
 | kubeha host-prep + render | 6.30 s | 44.8 MB |
-| kubeha no-op rerun | 3.03 s | 37.2 MB |
+| kubeha no-op rerun | 3.03 s | 37.1 MB |
 | bare connect+true | 2.39 s | 20.2 MB |
 
 kubeha host-prep vs pssh: 5.30x faster (target ≥ 1.5x); vs Ansible without fact gathering: 16.0x faster (target ≥ 10x); no-op rerun / bare connect+true: 1.27 (target ≤ 1.5); kubeha host-prep peak RSS 44.8 MB (target < 150 MB).
@@ -69,15 +69,15 @@ Each round, wall time and peak RSS:
 
 | measurement | wall time | peak RSS |
 |---|---|---|
-| kubeha host-prep | 25.00 s | 121.5 MB |
-| kubeha render | 6.00 s | 91.0 MB |
-| kubeha host-prep + render | 31.00 s | 121.5 MB |
-| kubeha no-op rerun | 15.00 s | 101.0 MB |
-| bare connect+true | 12.00 s | 61.0 MB |
+| kubeha host-prep | 24.50 s | 121.0 MB |
+| kubeha render | 5.50 s | 90.5 MB |
+| kubeha host-prep + render | 30.00 s | 121.0 MB |
+| kubeha no-op rerun | 14.50 s | 100.5 MB |
+| bare connect+true | 11.00 s | 60.5 MB |
 
-no-op rerun / bare connect+true: 1.25 (target ≤ 1.5); kubeha host-prep peak RSS 121.5 MB (target < 150 MB).
+no-op rerun / bare connect+true: 1.32 (target ≤ 1.5); kubeha host-prep peak RSS 121.0 MB (target < 150 MB).
 
-kubeha host-prep + render at 1000 hosts: 31.00 s, peak RSS 121.5 MB, 4.92x the 6.30 s given for 203 hosts (target at 1000 hosts: ≤ 5x, RSS < 200 MB).
+kubeha host-prep + render at 1000 hosts: 30.00 s, peak RSS 121.0 MB, 4.76x the 6.30 s given for 203 hosts (target at 1000 hosts: ≤ 5x, RSS < 200 MB).
 
 Each round, wall time and peak RSS:
 
