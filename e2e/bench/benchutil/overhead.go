@@ -41,4 +41,29 @@ type OverheadRound struct {
 	// RerunSeconds are the wall times of the applies with nothing to
 	// change that followed, in order.
 	RerunSeconds []float64 `json:"rerunSeconds"`
+
+	// Phases are the apply's phases that ran to their end, each with its
+	// duration (Phases), in the order they ran; a skipped phase is absent.
+	// Reports recorded before there was this field (the run of
+	// 2026-12-03) have none, nor the figures below: HasPhases tells.
+	Phases []PhaseSeconds `json:"phaseSeconds,omitempty"`
+	// OutsideSeconds is ApplySeconds less CriticalPathSeconds: the time
+	// the apply spent outside kubeadm's critical path. It is
+	// VerifySeconds, the verify phase's duration, mostly spent waiting
+	// for every node to be Ready and every kube-system pod Running, which
+	// kubeadm's commands never wait for, plus OutsideRestSeconds: kubeha's
+	// other phases, its work around kubeadm's commands in the kubeadm
+	// phases, and the gaps between phases.
+	OutsideSeconds     float64 `json:"outsideSeconds,omitempty"`
+	VerifySeconds      float64 `json:"verifySeconds,omitempty"`
+	OutsideRestSeconds float64 `json:"outsideRestSeconds,omitempty"`
+	// RatioWithoutVerify is ApplySeconds less VerifySeconds over
+	// CriticalPathSeconds: Ratio without the wait for the cluster to
+	// settle.
+	RatioWithoutVerify float64 `json:"ratioWithoutVerify,omitempty"`
 }
+
+// HasPhases says whether the turn holds its phases' durations and the
+// figures computed from them, which older reports lack: their zero
+// values then mean "not recorded", not 0 s.
+func (t OverheadRound) HasPhases() bool { return len(t.Phases) > 0 }

@@ -8,9 +8,11 @@
 # control-plane join in turn, worker joins past the last of them:
 # benchutil.CriticalPath, from the apply's JSON events), their ratio, the
 # sum of every kubeadm command's duration for reference (worker joins
-# overlap the control-plane joins, so it counts time twice) and the
-# reruns; the run's date, commit (-dirty for a changed tree) and BASE head
-# it. After the last round the report goes to KUBEHA_BENCH_OVERHEAD
+# overlap the control-plane joins, so it counts time twice), every
+# phase's duration, the apply's time outside the critical path split into
+# verify's (waiting for the cluster to settle, which kubeadm's commands
+# never do) and the rest, the ratio without verify, and the reruns; the
+# run's date, commit (-dirty for a changed tree) and BASE head it. After the last round the report goes to KUBEHA_BENCH_OVERHEAD
 # (docs/bench/overhead.json, relative to the repository root; a failed run
 # leaves that file as it was) and its Markdown table to stdout; `make
 # bench-overhead` then writes the table into docs/performance.md. Needs

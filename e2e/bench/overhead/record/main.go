@@ -9,8 +9,11 @@
 // apply --output json`). From them it takes kubeadm's critical path
 // (benchutil.CriticalPath: init, each control-plane join in turn, worker
 // joins past the last of them) and the sum of every kubeadm command's
-// duration (benchutil.KubeadmSum), for reference; the wall times are
-// run.sh's. The first call creates the report with the run's date, commit
+// duration (benchutil.KubeadmSum), for reference, and every phase's
+// duration (benchutil.Phases). The apply's time outside the critical path
+// is split into the verify phase's, which waits for the cluster to settle
+// as kubeadm's commands never do, and the rest, kubeha's own; the ratio is
+// also given without verify. The wall times are run.sh's. The first call creates the report with the run's date, commit
 // and base; every later one must name the same ones, and a turn the report
 // does not hold yet. The report is rewritten whole, through a temporary
 // file and a rename. A line saying what the turn measured goes to stderr.
@@ -27,6 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -100,20 +104,40 @@ func run(args []string, stdin io.Reader, stderr io.Writer) error {
 	}
 	turn.Ratio = turn.ApplySeconds / turn.CriticalPathSeconds
 	turn.KubeadmSumSeconds = seconds(benchutil.KubeadmSum(evs).Milliseconds())
+	turn.Phases = benchutil.Phases(evs)
+	for _, p := range turn.Phases {
+		if p.Phase == verifyPhase {
+			turn.VerifySeconds = p.Seconds
+		}
+	}
+	turn.OutsideSeconds = roundMS(turn.ApplySeconds - turn.CriticalPathSeconds)
+	turn.OutsideRestSeconds = roundMS(turn.OutsideSeconds - turn.VerifySeconds)
+	turn.RatioWithoutVerify = (turn.ApplySeconds - turn.VerifySeconds) / turn.CriticalPathSeconds
 
 	if err := add(path, head, turn); err != nil {
 		return err
 	}
-	var reruns []string
+	var reruns, took []string
 	for _, s := range turn.RerunSeconds {
 		reruns = append(reruns, fmt.Sprintf("%.2f s", s))
 	}
-	_, err = fmt.Fprintf(stderr, "round %d, %s: apply %.1f s, kubeadm's critical path %.1f s, ratio %.2f, kubeadm's commands summed %.1f s, no-change reruns %s\n",
-		turn.Round, turn.Binary, turn.ApplySeconds, turn.CriticalPathSeconds, turn.Ratio, turn.KubeadmSumSeconds, strings.Join(reruns, ", "))
+	for _, p := range turn.Phases {
+		took = append(took, fmt.Sprintf("%s %.1f s", p.Phase, p.Seconds))
+	}
+	_, err = fmt.Fprintf(stderr, "round %d, %s: apply %.1f s, kubeadm's critical path %.1f s, ratio %.2f, outside the path %.1f s (verify %.1f s, the rest %.1f s), ratio without verify %.2f, kubeadm's commands summed %.1f s, no-change reruns %s; phases: %s\n",
+		turn.Round, turn.Binary, turn.ApplySeconds, turn.CriticalPathSeconds, turn.Ratio, turn.OutsideSeconds, turn.VerifySeconds, turn.OutsideRestSeconds,
+		turn.RatioWithoutVerify, turn.KubeadmSumSeconds, strings.Join(reruns, ", "), strings.Join(took, ", "))
 	return err
 }
 
+// verifyPhase is the ID of the phase that waits for the cluster to settle.
+var verifyPhase = phases.Verify{}.ID()
+
 func seconds(ms int64) float64 { return float64(ms) / 1000 }
+
+// roundMS is s rounded to the millisecond, the grid of every figure it is
+// computed from, so that a difference reads 20.671, not 20.670999999999992.
+func roundMS(s float64) float64 { return math.Round(s*1000) / 1000 }
 
 // readEvents reads one JSON event a line.
 func readEvents(r io.Reader) ([]events.Event, error) {
@@ -133,14 +157,13 @@ func readEvents(r io.Reader) ([]events.Event, error) {
 // verified fails unless evs show the apply's verify phase done and the run
 // done: the apply's wall time then ends with every node Ready.
 func verified(evs []events.Event) error {
-	verify := phases.Verify{}.ID()
 	var phaseDone, runDone bool
 	for _, e := range evs {
-		phaseDone = phaseDone || e.Kind == events.PhaseDone && e.Phase == verify
+		phaseDone = phaseDone || e.Kind == events.PhaseDone && e.Phase == verifyPhase
 		runDone = runDone || e.Kind == events.RunDone
 	}
 	if !phaseDone || !runDone {
-		return fmt.Errorf("the events show no %s of phase %s and %s: the apply did not end verified", events.PhaseDone, verify, events.RunDone)
+		return fmt.Errorf("the events show no %s of phase %s and %s: the apply did not end verified", events.PhaseDone, verifyPhase, events.RunDone)
 	}
 	return nil
 }

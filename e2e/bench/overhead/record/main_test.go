@@ -16,20 +16,45 @@ const verifyLine = `{"time":"2026-12-01T10:00:39Z","kind":"phase-done","phase":"
 `
 
 // apply is one master and one worker as kubeha apply --output json prints
-// them, other kinds of lines between: init, then the worker's 20 s join
-// from 10:00:12.5, 2.5 s after init ended, which the path leaves out; then
-// verify.
+// them, other kinds of lines between: facts, init, then the worker's 20 s
+// join from 10:00:12.5, 2.5 s after init ended, which the path leaves out;
+// then verify, 5 s of the apply's 6 s outside the path.
 const apply = `{"time":"2026-12-01T10:00:00Z","kind":"run-started"}
-` + initLine + `{"time":"2026-12-01T10:00:11Z","kind":"phase-skipped","phase":"join-control-plane","message":"no host needs this phase with this inventory"}
+{"time":"2026-12-01T10:00:00.1Z","kind":"phase-started","phase":"facts","message":"Gather host facts"}
+{"time":"2026-12-01T10:00:01Z","kind":"phase-done","phase":"facts","durationNs":812000000}
+` + initLine + `{"time":"2026-12-01T10:00:10.5Z","kind":"phase-done","phase":"kubeadm-init","durationNs":10400000000}
+{"time":"2026-12-01T10:00:11Z","kind":"phase-skipped","phase":"join-control-plane","message":"no host needs this phase with this inventory"}
 {"time":"2026-12-01T10:00:32.5Z","kind":"output","phase":"join-workers","host":"w1","stream":"stdout","message":"kubeadm join took 20000 ms"}
+{"time":"2026-12-01T10:00:33Z","kind":"phase-done","phase":"join-workers","durationNs":21600000000}
 ` + verifyLine + `{"time":"2026-12-01T10:00:40Z","kind":"run-done","durationNs":40000000000}
 `
 
 // head is the run's flags every call repeats.
 var head = []string{"-date", "2026-12-10", "-commit", "abc1234", "-base", "bb70cd0"}
 
+// phasesJSON is apply's phases as the report holds them.
+const phasesJSON = `      "phaseSeconds": [
+        {
+          "phase": "facts",
+          "seconds": 0.812
+        },
+        {
+          "phase": "kubeadm-init",
+          "seconds": 10.4
+        },
+        {
+          "phase": "join-workers",
+          "seconds": 21.6
+        },
+        {
+          "phase": "verify",
+          "seconds": 5
+        }
+      ],
+`
+
 // round1After is the report after round 1's after turn: 36 s of apply over
-// the 30 s path.
+// the 30 s path, 5 s of the 6 s outside it verify's.
 const round1After = `{
   "date": "2026-12-10",
   "commit": "abc1234",
@@ -46,7 +71,11 @@ const round1After = `{
         1.99,
         2.02,
         1.95
-      ]
+      ],
+` + phasesJSON + `      "outsideSeconds": 6,
+      "verifySeconds": 5,
+      "outsideRestSeconds": 1,
+      "ratioWithoutVerify": 1.0333333333333334
     }
   ]
 }
@@ -69,26 +98,30 @@ func TestRun(t *testing.T) {
 		args:       turn("1", "after"),
 		in:         apply,
 		want:       round1After,
-		wantStderr: "round 1, after: apply 36.0 s, kubeadm's critical path 30.0 s, ratio 1.20, kubeadm's commands summed 30.0 s, no-change reruns 1.99 s, 2.02 s, 1.95 s\n",
+		wantStderr: "round 1, after: apply 36.0 s, kubeadm's critical path 30.0 s, ratio 1.20, outside the path 6.0 s (verify 5.0 s, the rest 1.0 s), ratio without verify 1.03, kubeadm's commands summed 30.0 s, no-change reruns 1.99 s, 2.02 s, 1.95 s; phases: facts 0.8 s, kubeadm-init 10.4 s, join-workers 21.6 s, verify 5.0 s\n",
 	}, {
 		name:   "a later turn is added",
 		before: round1After,
-		args:   []string{"-round", "1", "-binary", "before", "-apply-ms", "31500", "-reruns-ms", "1500", "-date", "2026-12-10", "-commit", "abc1234", "-base", "bb70cd0"},
+		args:   []string{"-round", "1", "-binary", "before", "-apply-ms", "37543", "-reruns-ms", "1500", "-date", "2026-12-10", "-commit", "abc1234", "-base", "bb70cd0"},
 		in:     apply,
 		want: strings.Replace(round1After, "    }\n  ]", `    },
     {
       "round": 1,
       "binary": "before",
-      "applySeconds": 31.5,
+      "applySeconds": 37.543,
       "criticalPathSeconds": 30,
-      "ratio": 1.05,
+      "ratio": 1.2514333333333334,
       "kubeadmSumSeconds": 30,
       "rerunSeconds": [
         1.5
-      ]
+      ],
+`+phasesJSON+`      "outsideSeconds": 7.543,
+      "verifySeconds": 5,
+      "outsideRestSeconds": 2.543,
+      "ratioWithoutVerify": 1.0847666666666667
     }
   ]`, 1),
-		wantStderr: "round 1, before: apply 31.5 s, kubeadm's critical path 30.0 s, ratio 1.05, kubeadm's commands summed 30.0 s, no-change reruns 1.50 s\n",
+		wantStderr: "round 1, before: apply 37.5 s, kubeadm's critical path 30.0 s, ratio 1.25, outside the path 7.5 s (verify 5.0 s, the rest 2.5 s), ratio without verify 1.08, kubeadm's commands summed 30.0 s, no-change reruns 1.50 s; phases: facts 0.8 s, kubeadm-init 10.4 s, join-workers 21.6 s, verify 5.0 s\n",
 	}, {
 		name:    "a rerun: no init",
 		args:    turn("1", "after"),
