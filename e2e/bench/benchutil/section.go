@@ -2,6 +2,7 @@ package benchutil
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -35,4 +36,14 @@ func WriteSection(doc, name, content string) error {
 		return err
 	}
 	return os.Rename(tmp, doc)
+}
+
+// Publish is what a report generator does with its Markdown: into doc's
+// section name (WriteSection), or to out when no doc is named.
+func Publish(out io.Writer, doc, name, content string) error {
+	if doc == "" {
+		_, err := io.WriteString(out, content)
+		return err
+	}
+	return WriteSection(doc, name, content)
 }

@@ -1,6 +1,11 @@
 package benchutil
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 func TestReplaceSection(t *testing.T) {
 	tests := []struct {
@@ -20,5 +25,27 @@ func TestReplaceSection(t *testing.T) {
 				t.Errorf("got %q, %v; want %q, fails %v", got, err, tt.want, tt.fails)
 			}
 		})
+	}
+}
+
+func TestPublish(t *testing.T) {
+	var out strings.Builder
+	if err := Publish(&out, "", "s", "table\n"); err != nil || out.String() != "table\n" {
+		t.Fatalf("no doc: wrote %q, %v; want the table on out", out.String(), err)
+	}
+	doc := filepath.Join(t.TempDir(), "doc.md")
+	if err := os.WriteFile(doc, []byte("# d\n<!-- s -->\nold\n<!-- /s -->\nend\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := Publish(&out, doc, "s", "new\n"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "# d\n<!-- s -->\nnew\n<!-- /s -->\nend\n"; string(got) != want || out.Len() != 0 {
+		t.Errorf("doc %q, out %q; want doc %q and nothing on out", got, out.String(), want)
 	}
 }

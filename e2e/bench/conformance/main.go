@@ -25,11 +25,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "conformance: read the report:", err)
 		os.Exit(1)
 	}
-	if *doc == "" {
-		fmt.Print(r.Markdown())
-		return
-	}
-	if err := benchutil.WriteSection(*doc, *section, r.Markdown()); err != nil {
+	if err := benchutil.Publish(os.Stdout, *doc, *section, r.Markdown()); err != nil {
 		fmt.Fprintln(os.Stderr, "conformance:", err)
 		os.Exit(1)
 	}

@@ -43,12 +43,7 @@ func run(in io.Reader, out io.Writer, doc, section string) error {
 	if err := json.NewDecoder(in).Decode(&r); err != nil {
 		return fmt.Errorf("read the report: %w", err)
 	}
-	table := Table(r)
-	if doc == "" {
-		_, err := io.WriteString(out, table)
-		return err
-	}
-	return benchutil.WriteSection(doc, section, table)
+	return benchutil.Publish(out, doc, section, Table(r))
 }
 
 // Table is the report as Markdown: one table for the crashes, one for

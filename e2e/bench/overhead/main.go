@@ -42,12 +42,7 @@ func run(in io.Reader, out io.Writer, doc, section string) error {
 	if r.Date == "" || r.Commit == "" || r.Base == "" || len(r.Rounds) == 0 {
 		return errors.New("the report lacks its date, commit, base or rounds")
 	}
-	md := Markdown(r)
-	if doc == "" {
-		_, err := io.WriteString(out, md)
-		return err
-	}
-	return benchutil.WriteSection(doc, section, md)
+	return benchutil.Publish(out, doc, section, Markdown(r))
 }
 
 // Markdown is the report as docs/performance.md shows it. The prose
