@@ -35,21 +35,24 @@ const flannelPodSubnet = "10.200.0.0/16"
 // Service answers a pod by name and a NodePort a node; a rerun changes
 // nothing; reset leaves every host as kubeha found it.
 //
-// flanneld and install-conf are built from flannel's module
-// (e2e/flannel/build.sh, which the test runs). The flannel CNI plugin is
-// served by no Go module proxy, so the project neither builds nor carries
-// it: build it from its source outside the project and name the binary in
-// KUBEHA_FLANNEL_CNI_PLUGIN (docs/inventory.md, "A manifest CNI:
-// flannel"); without it the test skips. The harness makes the two images
-// the manifest names, tagged as it names them, and imports them into every
-// machine: the machines pull nothing.
+// flanneld and install-conf are built from flannel's module, and the
+// flannel CNI plugin from containernetworking/plugins v0.9.1, the last
+// release that carried it (e2e/flannel/build.sh, which the test runs; both
+// modules are served by the Go module proxy). That plugin speaks CNI up to
+// 0.4.0, so the operator's copy of the manifest has its conflist's
+// cniVersion set to 0.4.0 (from 1.0.0) and is otherwise as published. The
+// plugin flannel ships (github.com/flannel-io/cni-plugin) is served by no
+// proxy: built outside the project and named in KUBEHA_FLANNEL_CNI_PLUGIN
+// (docs/inventory.md, "A manifest CNI: flannel"), it takes the served
+// one's place and the manifest is applied exactly as published. The
+// harness makes the two images the manifest names, tagged as it names
+// them, and imports them into every machine: the machines pull nothing.
 func TestFlannel(t *testing.T) {
 	plugin := os.Getenv(flannel.PluginEnv)
-	if plugin == "" {
-		t.Skip(flannel.PluginEnv + " is not set: the flannel CNI plugin is not served by the Go module proxy; build it outside the project and name the binary (docs/inventory.md, \"A manifest CNI: flannel\")")
-	}
-	if fi, err := os.Stat(plugin); err != nil || fi.IsDir() {
-		t.Fatalf("%s=%s: not a file: %v", flannel.PluginEnv, plugin, err)
+	if plugin != "" {
+		if fi, err := os.Stat(plugin); err != nil || fi.IsDir() {
+			t.Fatalf("%s=%s: not a file: %v", flannel.PluginEnv, plugin, err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
@@ -60,9 +63,20 @@ func TestFlannel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The operator's copy of the manifest, as downloaded.
+	// The operator's copy of the manifest: as downloaded, or with the
+	// conflist's CNI version the served plugin speaks.
+	given := published
+	if plugin == "" {
+		plugin = flannel.ServedPluginPath()
+		if given, err = flannel.WithCNIVersion(published, flannel.ServedPluginCNIVersion); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("flannel CNI plugin: containernetworking/plugins v0.9.1's (%s), the manifest's conflist at CNI %s", plugin, flannel.ServedPluginCNIVersion)
+	} else {
+		t.Logf("flannel CNI plugin: %s=%s, the manifest as published", flannel.PluginEnv, plugin)
+	}
 	manifest := filepath.Join(t.TempDir(), "kube-flannel.yml")
-	if err := os.WriteFile(manifest, published, 0o644); err != nil {
+	if err := os.WriteFile(manifest, given, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := newClusterWith(t, ctx, clusterOpts{
@@ -87,7 +101,7 @@ func TestFlannel(t *testing.T) {
 		}
 	})
 	nodes := []string{"m1", "m2", "m3", "w1", "w2"}
-	images, err := flannel.Images(ctx, c.d, logf(t), c.bareTag, published, plugin)
+	images, err := flannel.Images(ctx, c.d, logf(t), c.bareTag, given, plugin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,11 +113,11 @@ func TestFlannel(t *testing.T) {
 	found := c.operatorHosts(ctx, t, nodes)
 	c.applyOK(ctx, t)
 
-	t.Run("the manifest applied is the published one with podSubnet for flannel's network", func(t *testing.T) {
-		want := strings.ReplaceAll(string(published), "10.244.0.0/16", flannelPodSubnet)
+	t.Run("the manifest applied is the operator's with podSubnet for flannel's network", func(t *testing.T) {
+		want := strings.ReplaceAll(string(given), "10.244.0.0/16", flannelPodSubnet)
 		got, err := c.machine("m1").Exec(ctx, "cat", "/etc/kubeha/cni-manifest.yaml")
 		if err != nil || got != want {
-			t.Errorf("m1's /etc/kubeha/cni-manifest.yaml is not the published manifest with %s for 10.244.0.0/16: %v\n%s", flannelPodSubnet, err, lineDiff(want, got))
+			t.Errorf("m1's /etc/kubeha/cni-manifest.yaml is not the operator's manifest with %s for 10.244.0.0/16: %v\n%s", flannelPodSubnet, err, lineDiff(want, got))
 		}
 		conf, err := c.kubectlOut(ctx, "-n", "kube-flannel", "get", "configmap", "kube-flannel-cfg", "-o", `jsonpath={.data.net-conf\.json}`)
 		var nc struct{ Network string }

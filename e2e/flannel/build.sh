@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Builds flannel's flanneld and install-conf for TestFlannel
-# (e2e/cluster/flannel_e2e_test.go), offline: github.com/flannel-io/flannel
-# is served by the Go module proxy. Its CNI plugin
-# (github.com/flannel-io/cni-plugin) is not, so this script does not build
-# it: the test takes that binary from KUBEHA_FLANNEL_CNI_PLUGIN
-# (docs/inventory.md, "A manifest CNI: flannel").
+# Builds flannel's flanneld and install-conf and a flannel CNI plugin for
+# TestFlannel (e2e/cluster/flannel_e2e_test.go), offline: the Go module
+# proxy serves github.com/flannel-io/flannel and
+# github.com/containernetworking/plugins. The plugin flannel ships today
+# (github.com/flannel-io/cni-plugin) is not served; its code lived in
+# containernetworking/plugins (plugins/meta/flannel) until v0.9.1, the last
+# release to carry it, and that is the plugin built here. It speaks CNI
+# 0.1.0-0.4.0, so the test sets the manifest's conflist to 0.4.0; a plugin
+# built outside the project from flannel-io/cni-plugin, named in
+# KUBEHA_FLANNEL_CNI_PLUGIN, takes its place and the manifest stays as
+# published (docs/inventory.md, "A manifest CNI: flannel").
 #
 #   e2e/flannel/build.sh
 #   FLANNEL_VERSION=v0.28.10 e2e/flannel/build.sh
 #
 # Output: ${KUBEHA_CACHE:-$HOME/.cache/kubeha}/flannel/$FLANNEL_VERSION/:
-# flanneld, install-conf and kube-flannel.yml, the release's own manifest
+# flanneld, install-conf, flannel-cni (the plugin) and kube-flannel.yml, the release's own manifest
 # (Documentation/kube-flannel.yml in the module), which names the images
 # the harness builds from these binaries. Each binary is rebuilt only when
 # its version or recipe changes (a .stamp beside it records them); a cold
@@ -22,8 +27,9 @@
 # (-extldflags -static, glibc's libc.a from libc6-dev); the netgo and
 # osusergo tags keep glibc's resolver and NSS, which a static binary cannot
 # load, out of it. install-conf is built as upstream's images/Dockerfile
-# builds it: CGO_ENABLED=0. A wrapper module of its own keeps flannel's
-# dependencies away from the Kubernetes build's.
+# builds it: CGO_ENABLED=0, and so is the plugin. Wrapper modules of their
+# own keep flannel's dependencies away from the Kubernetes build's, and the
+# plugin's (containernetworking/cni v0.8.1) away from flanneld's.
 set -euo pipefail
 
 FLANNEL_VERSION=${FLANNEL_VERSION:-v0.28.10}
@@ -31,9 +37,13 @@ CACHE=${KUBEHA_CACHE:-$HOME/.cache/kubeha}
 OUT=$CACHE/flannel/$FLANNEL_VERSION
 WRAP=$CACHE/flannel/wrapper-$FLANNEL_VERSION
 MOD=github.com/flannel-io/flannel
+CNI_PLUGINS_MOD=github.com/containernetworking/plugins
+CNI_PLUGINS_VERSION=v0.9.1
+CNI_WRAP=$CACHE/flannel/wrapper-cni-plugins-$CNI_PLUGINS_VERSION
 LDFLAGS="-s -w -X $MOD/pkg/version.Version=$FLANNEL_VERSION"
 # Changes whenever the way a binary is built changes meaning.
 RECIPE=flannel-build-2
+CNI_RECIPE=flannel-cni-build-1
 
 log() { printf '[flannel-build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
@@ -100,5 +110,32 @@ for t in "${targets[@]}"; do
 	echo "$stamp" >"$OUT/$name.stamp"
 	log "$name: built in $(($(date +%s) - start))s"
 done
+
+# The flannel CNI plugin, from its last release in containernetworking/plugins.
+stamp="$CNI_RECIPE $CNI_PLUGINS_MOD $CNI_PLUGINS_VERSION $(go env GOVERSION) cgo=0"
+if [ -x "$OUT/flannel-cni" ] && [ "$(cat "$OUT/flannel-cni.stamp" 2>/dev/null)" = "$stamp" ]; then
+	log "flannel-cni: cached"
+else
+	start=$(date +%s)
+	mkdir -p "$CNI_WRAP"
+	cd "$CNI_WRAP"
+	if [ ! -f go.mod ] || ! grep -q "$CNI_PLUGINS_MOD $CNI_PLUGINS_VERSION" go.mod; then
+		log "creating wrapper module for $CNI_PLUGINS_MOD $CNI_PLUGINS_VERSION"
+		rm -f go.mod go.sum
+		go mod init kubeha.local/flannel-cni-build >/dev/null 2>&1
+		echo "require $CNI_PLUGINS_MOD $CNI_PLUGINS_VERSION" >>go.mod
+	fi
+	log "flannel-cni: resolving modules"
+	go get "$CNI_PLUGINS_MOD/plugins/meta/flannel@$CNI_PLUGINS_VERSION" >/dev/null 2>&1 || go get "$CNI_PLUGINS_MOD/plugins/meta/flannel@$CNI_PLUGINS_VERSION"
+	log "flannel-cni: building $CNI_PLUGINS_MOD/plugins/meta/flannel"
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/flannel-cni.tmp" "$CNI_PLUGINS_MOD/plugins/meta/flannel"
+	if ldd "$OUT/flannel-cni.tmp" >/dev/null 2>&1; then
+		echo "build.sh: flannel-cni is not statically linked" >&2
+		exit 1
+	fi
+	mv -f "$OUT/flannel-cni.tmp" "$OUT/flannel-cni"
+	echo "$stamp" >"$OUT/flannel-cni.stamp"
+	log "flannel-cni: built in $(($(date +%s) - start))s"
+fi
 install -m 0644 "$SRC/Documentation/kube-flannel.yml" "$OUT/kube-flannel.yml"
 log "done: $OUT"

@@ -1,10 +1,12 @@
 // Package flannel makes what TestFlannel (e2e/cluster) runs through
 // kubeha's cni: manifest: flannel's own kube-flannel.yml, flanneld and
-// install-conf built offline from flannel's module by build.sh, and the
-// two images the manifest names, made from those binaries and from a
-// flannel CNI plugin built outside the project (no Go module proxy serves
-// github.com/flannel-io/cni-plugin, so the project neither builds nor
-// carries it).
+// install-conf built offline from flannel's module by build.sh, a flannel
+// CNI plugin, and the two images the manifest names, made from those
+// binaries. The plugin is the one build.sh builds from
+// containernetworking/plugins v0.9.1 (the last release that carried it,
+// served by the Go module proxy) unless PluginEnv names one built outside
+// the project from github.com/flannel-io/cni-plugin, which no proxy
+// serves.
 package flannel
 
 import (
@@ -24,9 +26,44 @@ import (
 const Version = "v0.28.10"
 
 // PluginEnv names the environment variable that holds the path of a flannel
-// CNI plugin binary built outside the project; without it TestFlannel
-// skips.
+// CNI plugin binary built outside the project from flannel-io/cni-plugin,
+// which then takes the place of ServedPluginPath's.
 const PluginEnv = "KUBEHA_FLANNEL_CNI_PLUGIN"
+
+// ServedPluginCNIVersion is the newest CNI version the plugin build.sh
+// builds (containernetworking/plugins v0.9.1) speaks: it supports
+// 0.1.0-0.4.0, and kube-flannel.yml's conflist says 1.0.0, the version of
+// the plugin flannel ships.
+const ServedPluginCNIVersion = "0.4.0"
+
+// ServedPluginPath is the flannel CNI plugin build.sh builds from
+// containernetworking/plugins v0.9.1.
+func ServedPluginPath() string { return filepath.Join(Dir(), "flannel-cni") }
+
+// WithCNIVersion returns manifest with its conflist's cniVersion, the one
+// line `"cniVersion": "<v>",` of the cni-conf.json, set to version. It
+// fails unless exactly one such line is there: a manifest of another shape
+// is not silently left as it was.
+func WithCNIVersion(manifest []byte, version string) ([]byte, error) {
+	lines := strings.Split(string(manifest), "\n")
+	found := 0
+	for i, l := range lines {
+		v, ok := strings.CutPrefix(strings.TrimSpace(l), `"cniVersion":`)
+		if !ok {
+			continue
+		}
+		if !strings.HasSuffix(strings.TrimSpace(v), `",`) || !strings.HasPrefix(strings.TrimSpace(v), `"`) {
+			return nil, fmt.Errorf("the manifest's cniVersion line %q is not `\"cniVersion\": \"<version>\",`", strings.TrimSpace(l))
+		}
+		found++
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		lines[i] = indent + `"cniVersion": "` + version + `",`
+	}
+	if found != 1 {
+		return nil, fmt.Errorf("the manifest has %d cniVersion lines, want exactly one (its cni-conf.json's)", found)
+	}
+	return []byte(strings.Join(lines, "\n")), nil
+}
 
 // Dir is where build.sh puts flanneld, install-conf and kube-flannel.yml
 // of Version.

@@ -61,3 +61,49 @@ func TestManifestImagesOfTheRelease(t *testing.T) {
 		t.Errorf("plugin image %s", plugin)
 	}
 }
+
+func TestWithCNIVersion(t *testing.T) {
+	const conf = `  cni-conf.json: |
+    {
+      "name": "cbr0",
+      "cniVersion": "1.0.0",
+      "plugins": [
+`
+	for _, tc := range []struct {
+		name, manifest, want, err string
+	}{
+		{"as published", conf, strings.Replace(conf, `"1.0.0"`, `"0.4.0"`, 1), ""},
+		{"no cniVersion", "  cni-conf.json: |\n    {\n", "", "has 0 cniVersion lines"},
+		{"two", conf + `      "cniVersion": "0.3.1",` + "\n", "", "has 2 cniVersion lines"},
+		{"not a string", `      "cniVersion": 1,` + "\n", "", "is not"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := WithCNIVersion([]byte(tc.manifest), "0.4.0")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want one saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.want {
+				t.Fatalf("%v\n%s\nwant\n%s", err, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestWithCNIVersionOfTheRelease: the release's manifest has the one line
+// WithCNIVersion changes, and nothing else changes.
+func TestWithCNIVersionOfTheRelease(t *testing.T) {
+	data, err := os.ReadFile(ManifestPath())
+	if err != nil {
+		t.Skipf("%v: run e2e/flannel/build.sh", err)
+	}
+	got, err := WithCNIVersion(data, ServedPluginCNIVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(string(data), `"cniVersion": "1.0.0",`, `"cniVersion": "0.4.0",`, 1); string(got) != want {
+		t.Errorf("changed more than the cniVersion line")
+	}
+}
