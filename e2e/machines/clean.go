@@ -40,7 +40,8 @@ func Clean(ctx context.Context, log Logf) error {
 			}
 		}
 	}
-	// dockerd's own containerd and shims live in the namespace too.
+	// dockerd's own containerd and shims live in the namespace too, and
+	// the registry (StartRegistry) when a killed test left it running.
 	if pids, err := run(ctx, "ip", "netns", "pids", NetNS); err == nil {
 		for _, p := range strings.Fields(pids) {
 			if pid, _ := strconv.Atoi(p); pid > 1 {
@@ -96,6 +97,9 @@ func Leftovers(ctx context.Context) []string {
 	}
 	if ps, _ := run(ctx, "pgrep", "-f", "dockerd.*"+RunDir); strings.TrimSpace(ps) != "" {
 		out = append(out, "dockerd processes "+strings.Join(strings.Fields(ps), ","))
+	}
+	if ps, _ := run(ctx, "pgrep", "-f", registryBin+" serve "+registryDir); strings.TrimSpace(ps) != "" {
+		out = append(out, "docker-registry processes "+strings.Join(strings.Fields(ps), ","))
 	}
 	return out
 }

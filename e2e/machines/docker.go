@@ -5,8 +5,8 @@
 // namespace. ../shared/MACHINES.md records why each step is as it is.
 //
 // Everything the harness creates is named kh-e2e* (namespace, veth, route,
-// containers, network, dockerd state under /run/kh-e2e); Clean removes
-// exactly that. Images are cached under the cache directory by a hash of
+// containers, network, dockerd state and the registry's under /run/kh-e2e);
+// Clean removes exactly that. Images are cached under the cache directory by a hash of
 // their recipe.
 package machines
 

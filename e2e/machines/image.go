@@ -88,8 +88,15 @@ func BareImage(ctx context.Context, d *Docker, log Logf, wrapper string) (string
 }
 
 // containerd inside machines: cgroupfs (systemd is not the cgroup manager
-// on cgroup v1 here), the pause image kubeadm expects, and runc through the
-// wrapper where the VM needs it.
+// on cgroup v1 here), the pause image kubeadm expects, runc through the
+// wrapper where the VM needs it, and registry hosts configured by
+// directory (config_path, CertsDir): a test that needs a pull to succeed
+// (a spec whose pods pull with policy Always) makes the harness's registry
+// a mirror there (Registry.Mirror), without a restart of containerd.
+// Without a hosts.toml for a registry, containerd pulls from the registry
+// itself, as with no config_path. The registry table follows the cri
+// table's own keys: in TOML a key after a sub-table's header is the
+// sub-table's.
 const containerdConfig = `version = 2
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "registry.k8s.io/pause:3.10.2"
@@ -100,6 +107,8 @@ const containerdConfig = `version = 2
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
         BinaryName = "RUNC_BINARY"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "` + CertsDir + `"
 `
 
 // Host keys are made on each machine's first boot, so no two share one.
