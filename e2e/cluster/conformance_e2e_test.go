@@ -34,9 +34,12 @@ func (c *cluster) conformancePrograms(t *testing.T) string {
 
 // runConformance makes the conformance images, imports them into every
 // machine and runs the suite's [Conformance] specs focus selects (all of
-// them when empty) against c, procs at a time. during, when not nil, runs
-// beside the suite and returns what it did to the cluster.
-func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []string, procs int, during func(ctx context.Context) string) conformance.Report {
+// them when empty) against c, procs at a time. With mirror, the harness's
+// registry serves conformance.AlwaysPulled to every machine during the run
+// (mirrorRegistry): a run that may select the PodCertificate mTLS spec
+// needs it. during, when not nil, runs beside the suite and returns what
+// it did to the cluster.
+func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []string, procs int, mirror bool, during func(ctx context.Context) string) conformance.Report {
 	t.Helper()
 	dir := c.conformancePrograms(t)
 	// The commit under test is the one checked out now: the tree may move
@@ -62,6 +65,9 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 		t.Fatal(err)
 	}
 	t.Logf("the suite's logs and reports: %s", reportDir)
+	if mirror {
+		c.mirrorRegistry(ctx, t, filepath.Join(reportDir, "registry.log"))
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	disruption := make(chan string, 1)
 	if during != nil {
@@ -92,6 +98,48 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 	return r
 }
 
+// mirrorRegistry starts the harness's registry for the rest of t, with its
+// log (every request, with the machine that made it) at logPath, pushes
+// conformance.AlwaysPulled to it and makes it conformance.RegistryHost's
+// mirror on every machine of c. Then each machine pulls each image through
+// it (ctr, with containerd's hosts directory), so that a mirror that does
+// not work fails here, not a spec deep into the suite; the spec's own pull
+// (the kubelet's, through the CRI) then finds the layers there and asks
+// the mirror for the manifest alone.
+func (c *cluster) mirrorRegistry(ctx context.Context, t *testing.T, logPath string) {
+	t.Helper()
+	start := time.Now()
+	reg, err := machines.StartRegistry(ctx, logf(t), logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := reg.Stop(context.Background()); err != nil {
+			t.Errorf("stop the registry: %v", err)
+		}
+	})
+	started := time.Now()
+	for _, img := range conformance.AlwaysPulled {
+		if err := reg.Push(ctx, c.d, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pushed := time.Now()
+	if err := reg.Mirror(ctx, c.ms, conformance.RegistryHost); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.ms {
+		for _, img := range conformance.AlwaysPulled {
+			if out, err := m.Exec(ctx, "sh", "-c", `ctr -n k8s.io images pull --hosts-dir "$1" "$2" >/dev/null`, "sh", machines.CertsDir, img); err != nil {
+				t.Fatalf("machine %s: pull %s through the mirror: %v %s (the registry's log: %s)", m.Name, img, err, out, logPath)
+			}
+		}
+	}
+	t.Logf("registry mirror of %s at %s: started in %s, %s pushed in %s, pulled through it on %d machines in %s",
+		conformance.RegistryHost, machines.RegistryURL, started.Sub(start).Round(100*time.Millisecond), strings.Join(conformance.AlwaysPulled, " "),
+		pushed.Sub(started).Round(100*time.Millisecond), len(c.ms), time.Since(pushed).Round(100*time.Millisecond))
+}
+
 // checkConformance fails t for every spec r ran that did not pass, and for
 // every spec of focus that did not run.
 func checkConformance(t *testing.T, r conformance.Report) {
@@ -118,7 +166,9 @@ func checkConformance(t *testing.T, r conformance.Report) {
 // conformance suite ([Conformance] specs of k8s.io/kubernetes/test/e2e, the
 // suite Sonobuoy and hydrophone run) against the HA cluster kubeha builds
 // (keepalived+haproxy on three masters, two workers), every spec whose
-// images can be made offline, with the VIP holder crashed once during the
+// images can be made offline (agnhost served by the harness's registry
+// too, for the spec that pulls it with policy Always: mirrorRegistry),
+// with the VIP holder crashed once during the
 // run (off the network 30 s, KUBEHA_CONFORMANCE_CRASH_AFTER into it,
 // default 10m). `make conformance` runs it and makes docs/conformance.md
 // from the report (KUBEHA_CONFORMANCE names the JSON file);
@@ -185,7 +235,7 @@ func TestConformance(t *testing.T) {
 		}
 		return fmt.Sprintf("the VIP holder %s went off the network %s into the run, for 30 s", m.Name, crashAfter)
 	}
-	r := c.runConformance(ctx, t, focus, procs, crash)
+	r := c.runConformance(ctx, t, focus, procs, true, crash)
 	r.Cluster = "3 masters with keepalived+haproxy, 2 workers"
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {

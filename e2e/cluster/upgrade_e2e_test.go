@@ -54,7 +54,7 @@ func TestHAClusterKeepalivedHAProxy(t *testing.T) {
 	// of Kubernetes conformance, one or more specs of each area; `make
 	// conformance` runs all of it.
 	t.Run("Kubernetes conformance, CI subset", func(t *testing.T) {
-		checkConformance(t, c.runConformance(ctx, t, conformance.CISubset, 1, nil))
+		checkConformance(t, c.runConformance(ctx, t, conformance.CISubset, 1, false, nil))
 	})
 	if upgrade {
 		t.Run("upgraded one minor, killed during m2's turn and run again", func(t *testing.T) {

@@ -23,7 +23,12 @@ import (
 // Registry is where the suite looks for its test images
 // (test/utils/image/manifest.go, promoterE2eRegistry); they are made here
 // under exactly these names, so no registry list is remapped.
-const Registry = "registry.k8s.io/e2e-test-images/"
+// RegistryHost is its host, which the machines' containerd mirrors to the
+// harness's registry for the images in AlwaysPulled.
+const (
+	RegistryHost = "registry.k8s.io"
+	Registry     = RegistryHost + "/e2e-test-images/"
+)
 
 // The images the [Conformance] specs use, as v1.37.2's manifest names them.
 // Others (the etcd and pause images) are the cluster's own, already on
@@ -40,6 +45,14 @@ const (
 	GlibcDNSImage    = Registry + "glibc-dns-testing:2.1.1"
 	APIServerImage   = Registry + "sample-apiserver:1.29.2"
 )
+
+// AlwaysPulled are the images of Images that a spec which can run here
+// pulls with policy Always, so that the machines' copy is not enough: the
+// PodCertificate mTLS spec's agnhost pods. TestConformance pushes them to
+// the harness's registry (machines.Registry), which every machine's
+// containerd uses as RegistryHost's mirror. The ImageVolume spec pulls
+// kitten so too, but cannot run on containerd 1.6 (NotRun).
+var AlwaysPulled = []string{AgnhostImage}
 
 // Programs are the binaries e2e/kube/build.sh makes for the suite, by the
 // name it gives them in the Kubernetes version's directory.

@@ -28,9 +28,7 @@ type NotRunHere struct {
 // (checked against the suite's own list before a run).
 var NotRun = []NotRunHere{
 	{`ImageVolume should succeed with pod and pull policy of Always`,
-		"needs image volumes, which containerd 1.6 (Debian bookworm's) lacks, and pulls its image (pull policy Always): the machines have no registry"},
-	{`PodCertificate .*mTLS`,
-		"its agnhost pods pull with policy Always: the machines have no registry, so the pull fails before the test starts"},
+		"needs image volumes, which containerd 1.6 (Debian bookworm's) lacks"},
 }
 
 // CISubset is one or more fast specs of each area, run in CI on the HA
