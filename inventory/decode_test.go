@@ -60,6 +60,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"hostile map key duplicated", minimal + "  kubeadm: {kubeletExtraArgs: {\"a b\": x, \"a b\": y}}\n", `spec.kubeadm.kubeletExtraArgs["a b"]`, "duplicate key"},
 		{"tagged int text", minimal + "  controlPlaneEndpoint: {port: !!int \"1\\n2\"}\n", "spec.controlPlaneEndpoint.port", `"1\n2"`},
 		{"huge number", minimal + "  controlPlaneEndpoint: {port: 99999999999999}\n", "spec.controlPlaneEndpoint.port", "out of range"},
+		{"scalar for cni ports", minimal + "  cni: {plugin: manifest, manifest: x.yml, ports: 8472/udp}\n", "spec.cni.ports", "expected a list"},
+		{"mapping in cni ports", minimal + "  cni: {plugin: manifest, manifest: x.yml, ports: [{port: 8472}]}\n", "spec.cni.ports[0]", "expected a string"},
+		{"misspelt cni ports", minimal + "  cni: {plugin: manifest, manifest: x.yml, port: [8472/udp]}\n", "spec.cni.port", "did you mean ports?"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +80,50 @@ func TestDecodeErrors(t *testing.T) {
 				}
 			}
 			t.Fatalf("no problem at %s containing %q; got:\n%v", tt.path, tt.contain, ps)
+		})
+	}
+}
+
+// TestDecodeCNIPorts: spec.cni.ports decodes from a flow list and from a
+// block list alike, in the order written, a quoted entry as a plain one;
+// a number alone decodes as its text, which Validate then refuses for
+// its missing protocol, at its index.
+func TestDecodeCNIPorts(t *testing.T) {
+	tests := []struct {
+		name, cni string
+		want      []string
+		problems  []string
+	}{
+		{"flow list", "  cni: {plugin: manifest, manifest: x.yml, ports: [8472/udp, \"4789/udp\", 30000-30100/tcp]}\n",
+			[]string{"8472/udp", "4789/udp", "30000-30100/tcp"}, nil},
+		{"block list", "  cni:\n    plugin: manifest\n    manifest: x.yml\n    ports:\n    - 179/tcp\n    - 4789/udp\n",
+			[]string{"179/tcp", "4789/udp"}, nil},
+		{"a number alone", "  cni: {plugin: manifest, manifest: x.yml, ports: [8472/udp, 4789]}\n",
+			nil, []string{`spec.cni.ports[1]: "4789" is not PORT/PROTO or FROM-TO/PROTO (fix: ` + formPort.fix + ")"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := Parse([]byte(minimal + tt.cni))
+			if tt.problems == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(c.Spec.CNI.Ports, tt.want) {
+					t.Errorf("ports %q, want %q", c.Spec.CNI.Ports, tt.want)
+				}
+				return
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("want Problems, got %v", err)
+			}
+			var got []string
+			for _, p := range ps {
+				got = append(got, p.String())
+			}
+			if !reflect.DeepEqual(got, tt.problems) {
+				t.Errorf("problems:\n%q\nwant:\n%q", got, tt.problems)
+			}
 		})
 	}
 }

@@ -49,6 +49,10 @@ var (
 	// whitespace into the kubelet's argv, so a value may hold no
 	// whitespace, quotes, '$', '\\' or shell metacharacters.
 	argValueRE = regexp.MustCompile(`^[A-Za-z0-9._,:=/@+%~-]*$`)
+	// portRangeRE is the shape of a firewalld port, PORT/PROTO or
+	// FROM-TO/PROTO; parsePortRange checks the numbers and the protocol
+	// on their own, so that a mistake in one is named.
+	portRangeRE = regexp.MustCompile(`^([0-9]{1,10})(?:-([0-9]{1,10}))?/([A-Za-z]{1,16})$`)
 	// preflightRE is a kubeadm preflight check name (Swap, NumCPU,
 	// DirAvailable--etc-kubernetes-manifests) or "all".
 	preflightRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
@@ -222,6 +226,14 @@ var (
 			return ""
 		},
 	}
+	formPort = form{
+		fix: "write PORT/PROTO or FROM-TO/PROTO as firewall-cmd --add-port takes it, e.g. 8472/udp or 30000-32767/tcp: " +
+			"ports 1 to 65535 without leading zeros, FROM below TO (a single port is written alone), PROTO tcp, udp or sctp in lower case",
+		check: func(s string) string {
+			_, msg := parsePortRange(s)
+			return msg
+		},
+	}
 	formPreflight = form{
 		fix: "name a kubeadm preflight check, such as Swap or DirAvailable--etc-kubernetes-manifests, or all",
 		check: func(s string) string {
@@ -313,6 +325,73 @@ func parseCIDR(s string) (netip.Prefix, string) {
 		return netip.Prefix{}, fmt.Sprintf("%q is not written canonically; write %s", s, p)
 	}
 	return p, ""
+}
+
+// PortRange is a port or a range of ports of one protocol, as firewalld
+// opens them: From equals To for a single port.
+type PortRange struct {
+	From, To int
+	Proto    string
+}
+
+// ParsePortRange reads s in the form of spec.cni.ports (PORT/PROTO or
+// FROM-TO/PROTO, formPort); ok is false for anything else.
+func ParsePortRange(s string) (r PortRange, ok bool) {
+	r, msg := parsePortRange(s)
+	return r, msg == ""
+}
+
+// Overlaps reports whether r and q share a port of the same protocol.
+func (r PortRange) Overlaps(q PortRange) bool {
+	return r.Proto == q.Proto && r.From <= q.To && q.From <= r.To
+}
+
+// Contains reports whether every port of q is one of r's.
+func (r PortRange) Contains(q PortRange) bool {
+	return r.Proto == q.Proto && r.From <= q.From && q.To <= r.To
+}
+
+// parsePortRange reads a port in formPort and returns what is wrong with
+// s otherwise. The form is the one spelling firewall-cmd --list-all
+// writes a port in, so a port kubeha opened is found open by its string.
+func parsePortRange(s string) (PortRange, string) {
+	m := portRangeRE.FindStringSubmatch(s)
+	if m == nil {
+		return PortRange{}, fmt.Sprintf("%q is not PORT/PROTO or FROM-TO/PROTO", s)
+	}
+	r := PortRange{Proto: m[3]}
+	known := func(p string) bool { return p == "tcp" || p == "udp" || p == "sctp" }
+	switch p := m[3]; {
+	case known(p):
+	case known(strings.ToLower(p)):
+		return PortRange{}, fmt.Sprintf("%q has its protocol in upper case", s)
+	default:
+		return PortRange{}, fmt.Sprintf("%q has protocol %q, not tcp, udp or sctp", s, p)
+	}
+	for i, n := range []string{m[1], m[2]} {
+		if n == "" {
+			continue
+		}
+		if len(n) > 1 && n[0] == '0' {
+			return PortRange{}, fmt.Sprintf("%q: %s has a leading zero", s, n)
+		}
+		v, _ := strconv.Atoi(n) // at most 10 digits
+		if v < 1 || v > 65535 {
+			return PortRange{}, fmt.Sprintf("%q: port %s is out of range", s, n)
+		}
+		if i == 0 {
+			r.From, r.To = v, v
+		} else {
+			r.To = v
+		}
+	}
+	switch {
+	case r.To == r.From && m[2] != "":
+		return PortRange{}, fmt.Sprintf("%q is a range of one port; write %d/%s", s, r.From, r.Proto)
+	case r.To < r.From:
+		return PortRange{}, fmt.Sprintf("%q runs backwards; write %d-%d/%s", s, r.To, r.From, r.Proto)
+	}
+	return r, ""
 }
 
 // parseEtcdURL checks an etcd client URL: https://HOST:PORT or

@@ -169,6 +169,12 @@ func fieldCases() []fieldCase {
 		{field: "spec.cni.plugin", path: "spec.cni.plugin", set: func(c *Cluster, s string) { c.Spec.CNI.Plugin = s },
 			good: []string{CNIBridge, CNINone}, bad: []string{"flannel"}},
 		localPath("spec.cni.manifest", "spec.cni.manifest", func(c *Cluster, s string) { c.Spec.CNI = CNI{Plugin: CNIManifest, Manifest: s} }),
+		{field: "spec.cni.ports[]", path: "spec.cni.ports[1]", set: func(c *Cluster, s string) {
+			c.Spec.CNI = CNI{Plugin: CNIManifest, Manifest: "calico.yaml", Ports: []string{"179/tcp", s}}
+		}, good: []string{"8472/udp", "4789/udp", "179/udp", "30000-32767/tcp", "1/sctp", "65535/tcp", "180-65535/tcp", "1-178/tcp"},
+			bad: []string{"8472", "udp", "/udp", "8472/", "8472:udp", "8472/udp/tcp", "8472/UDP", "8472/Udp", "8472/icmp", "8472/udp6",
+				"0/udp", "65536/udp", "99999999999/udp", "08472/udp", "8472-08473/udp", "8472-8472/udp", "8500-8400/udp", "-8472/udp", "8472-/udp",
+				"8472,8473/udp", "179/tcp", "100-200/tcp", "179-180/tcp", "1-65535/tcp", "８４７２/udp"}},
 		localPath("spec.kubeadm.patchesDir", "spec.kubeadm.patchesDir", func(c *Cluster, s string) { c.Spec.Kubeadm.PatchesDir = s }),
 		{field: "spec.kubeadm.ignorePreflightErrors[]", path: "spec.kubeadm.ignorePreflightErrors[1]", set: func(c *Cluster, s string) {
 			c.Spec.Kubeadm.IgnorePreflightErrors = []string{"Swap", s}

@@ -65,6 +65,7 @@ func TestDeepCopySharesNothing(t *testing.T) {
 		LoadBalancer: LoadBalancer{Mode: ModeKeepalivedHAProxy, VIP: "10.0.0.100", StaticPods: true,
 			Images: &LBImages{HAProxy: DefaultHAProxyImage}},
 		Etcd: Etcd{Topology: EtcdExternal, External: &ExternalEtcd{Endpoints: []string{"https://10.0.0.5:2379"}}},
+		CNI:  CNI{Plugin: CNIManifest, Manifest: "kube-flannel.yml", Ports: []string{"8472/udp"}},
 		Kubeadm: Kubeadm{
 			APIServerExtraArgs:    map[string]string{"audit-log-path": "/var/log/audit.log"},
 			APIServerCertSANs:     []string{"api.example.com"},
@@ -93,6 +94,7 @@ func TestDeepCopySharesNothing(t *testing.T) {
 	*c.Spec.Hosts[0].SSH.Sudo = false
 	c.Spec.LoadBalancer.Images.HAProxy = "changed"
 	c.Spec.Etcd.External.Endpoints[0] = "changed"
+	c.Spec.CNI.Ports[0] = "changed"
 	c.Spec.Kubeadm.APIServerExtraArgs["audit-log-path"] = "changed"
 	c.Spec.Kubeadm.APIServerCertSANs[0] = "changed"
 	c.Spec.Kubeadm.IgnorePreflightErrors[0] = "changed"

@@ -216,6 +216,13 @@ type PodRoutes struct {
 type CNI struct {
 	Plugin   string `yaml:"plugin,omitempty"`
 	Manifest string `yaml:"manifest,omitempty"`
+	// Ports are what a manifest CNI needs open on the nodes, which kubeha
+	// cannot read from the manifest: flannel's VXLAN 8472/udp, calico's
+	// BGP 179/tcp. Each is PORT/PROTO or FROM-TO/PROTO, as firewall-cmd's
+	// --add-port takes it (formPort). host-prep opens them on every
+	// master and worker where firewalld runs, with the ports of the
+	// host's role; they are ignored with the other plugins.
+	Ports []string `yaml:"ports,omitempty"`
 }
 
 // Kubeadm carries pass-through settings for kubeadm; user values are applied

@@ -520,6 +520,7 @@ func (v *validator) network() {
 func (v *validator) cni() {
 	c := v.c.Spec.CNI
 	v.optional("spec.cni.manifest", c.Manifest, formLocalPath)
+	v.cniPorts(c.Ports)
 	if !v.oneOf("spec.cni.plugin", c.Plugin, CNIBridge, CNIManifest, CNINone) {
 		return
 	}
@@ -528,6 +529,40 @@ func (v *validator) cni() {
 	}
 	if c.Plugin != CNIManifest && c.Manifest != "" {
 		v.warnf("spec.cni.manifest", "remove it, or set plugin: manifest", "ignored with plugin %s", c.Plugin)
+	}
+	if c.Plugin != CNIManifest && len(c.Ports) > 0 {
+		v.warnf("spec.cni.ports", "remove them, or set plugin: manifest", "ignored with plugin %s", c.Plugin)
+	}
+}
+
+// cniPorts checks each of spec.cni.ports against its form, and refuses
+// one that repeats or overlaps an earlier one: firewalld merges ports of
+// a zone that overlap into one range, so at least one of the two would
+// never be listed as written, and host-prep would try to open it again on
+// every run.
+func (v *validator) cniPorts(ports []string) {
+	type port struct {
+		r PortRange
+		i int // the index in ports
+	}
+	var earlier []port
+	for i, s := range ports {
+		path := fmt.Sprintf("spec.cni.ports[%d]", i)
+		if !v.is(path, s, formPort) {
+			continue
+		}
+		r, _ := parsePortRange(s)
+		for _, q := range earlier {
+			if s == ports[q.i] {
+				v.errorf(path, "list each port once", "%s is also spec.cni.ports[%d]", s, q.i)
+				break
+			}
+			if r.Overlaps(q.r) {
+				v.errorf(path, "list each port once: make the two one range, or ranges that do not overlap", "%s overlaps spec.cni.ports[%d] (%s)", s, q.i, ports[q.i])
+				break
+			}
+		}
+		earlier = append(earlier, port{r, i})
 	}
 }
 

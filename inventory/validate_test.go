@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -370,6 +371,123 @@ func TestCount(t *testing.T) {
 		t.Run(tt.want, func(t *testing.T) {
 			if got := count(tt.n, tt.noun); got != tt.want {
 				t.Fatalf("count(%d, %q) = %q, want %q", tt.n, tt.noun, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCNIPorts pins every problem spec.cni.ports can have, whole: the
+// path with the index, the message and the fix.
+func TestCNIPorts(t *testing.T) {
+	form := func(i int, msg string) Problem {
+		return Problem{Path: fmt.Sprintf("spec.cni.ports[%d]", i), Message: msg, Fix: formPort.fix}
+	}
+	ignored := func(plugin string) Problem {
+		return Problem{Path: "spec.cni.ports", Message: "ignored with plugin " + plugin, Fix: "remove them, or set plugin: manifest", Warning: true}
+	}
+	tests := []struct {
+		name   string
+		plugin string
+		ports  []string
+		want   Problems
+	}{
+		{"single port", CNIManifest, []string{"8472/udp"}, nil},
+		{"range", CNIManifest, []string{"30000-30100/udp"}, nil},
+		{"sctp", CNIManifest, []string{"9899/sctp"}, nil},
+		{"calico's VXLAN and BGP", CNIManifest, []string{"4789/udp", "179/tcp"}, nil},
+		{"one port in two protocols", CNIManifest, []string{"179/tcp", "179/udp"}, nil},
+		{"ranges that touch", CNIManifest, []string{"8000-8099/tcp", "8100-8199/tcp"}, nil},
+		{"the lowest and the highest port", CNIManifest, []string{"1/tcp", "65535/tcp"}, nil},
+		{"no protocol", CNIManifest, []string{"8472"}, Problems{form(0, `"8472" is not PORT/PROTO or FROM-TO/PROTO`)}},
+		{"unknown protocol", CNIManifest, []string{"8472/icmp"}, Problems{form(0, `"8472/icmp" has protocol "icmp", not tcp, udp or sctp`)}},
+		{"upper-case protocol", CNIManifest, []string{"8472/UDP"}, Problems{form(0, `"8472/UDP" has its protocol in upper case`)}},
+		{"port 0", CNIManifest, []string{"0/udp"}, Problems{form(0, `"0/udp": port 0 is out of range`)}},
+		{"port 65536", CNIManifest, []string{"65536/udp"}, Problems{form(0, `"65536/udp": port 65536 is out of range`)}},
+		{"range to 65536", CNIManifest, []string{"65000-65536/udp"}, Problems{form(0, `"65000-65536/udp": port 65536 is out of range`)}},
+		{"leading zero", CNIManifest, []string{"08472/udp"}, Problems{form(0, `"08472/udp": 08472 has a leading zero`)}},
+		{"leading zero at the end of a range", CNIManifest, []string{"8000-08100/udp"}, Problems{form(0, `"8000-08100/udp": 08100 has a leading zero`)}},
+		{"reversed range", CNIManifest, []string{"8500-8400/udp"}, Problems{form(0, `"8500-8400/udp" runs backwards; write 8400-8500/udp`)}},
+		{"range with equal ends", CNIManifest, []string{"8472-8472/udp"}, Problems{form(0, `"8472-8472/udp" is a range of one port; write 8472/udp`)}},
+		{"two ports in one entry", CNIManifest, []string{"8472/udp 4789/udp"}, Problems{form(0, `"8472/udp 4789/udp" is not PORT/PROTO or FROM-TO/PROTO`)}},
+		{"leading space", CNIManifest, []string{" 8472/udp"}, Problems{form(0, `" 8472/udp" is not PORT/PROTO or FROM-TO/PROTO`)}},
+		{"a command after it", CNIManifest, []string{"8472/udp;reboot"}, Problems{form(0, `"8472/udp;reboot" is not PORT/PROTO or FROM-TO/PROTO`)}},
+		{"a command substitution", CNIManifest, []string{"$(reboot)/udp"}, Problems{form(0, `"$(reboot)/udp" is not PORT/PROTO or FROM-TO/PROTO`)}},
+		{"a newline", CNIManifest, []string{"8472/udp\nreboot"}, Problems{form(0, `"8472/udp\nreboot" is not PORT/PROTO or FROM-TO/PROTO`)}},
+		{"the second one wrong", CNIManifest, []string{"4789/udp", "179"}, Problems{form(1, `"179" is not PORT/PROTO or FROM-TO/PROTO`)}},
+		{"duplicate", CNIManifest, []string{"8472/udp", "4789/udp", "8472/udp"}, Problems{
+			{Path: "spec.cni.ports[2]", Message: "8472/udp is also spec.cni.ports[0]", Fix: "list each port once"}}},
+		{"overlap", CNIManifest, []string{"179/tcp", "8400-8500/udp", "8472/udp"}, Problems{
+			{Path: "spec.cni.ports[2]", Message: "8472/udp overlaps spec.cni.ports[1] (8400-8500/udp)", Fix: "list each port once: make the two one range, or ranges that do not overlap"}}},
+		{"a wrong one is not compared", CNIManifest, []string{"8472/udp", "08472/udp"}, Problems{form(1, `"08472/udp": 08472 has a leading zero`)}},
+		{"with plugin bridge", CNIBridge, []string{"8472/udp"}, Problems{ignored(CNIBridge)}},
+		{"with plugin none", CNINone, []string{"8472/udp"}, Problems{ignored(CNINone)}},
+		{"wrong with plugin bridge", CNIBridge, []string{"8472"}, Problems{form(0, `"8472" is not PORT/PROTO or FROM-TO/PROTO`), ignored(CNIBridge)}},
+		{"none with plugin bridge", CNIBridge, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			c.Spec.CNI = CNI{Plugin: tt.plugin, Ports: tt.ports}
+			if tt.plugin == CNIManifest {
+				c.Spec.CNI.Manifest = "kube-flannel.yml"
+			}
+			Default(c)
+			var got Problems
+			for _, p := range Validate(c) {
+				if strings.HasPrefix(p.Path, "spec.cni.ports") {
+					got = append(got, p)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("problems:\n%v\nwant:\n%v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPortRange pins what ParsePortRange reads and how ranges compare:
+// firewalldRules leaves out a CNI port that a role's port contains.
+func TestPortRange(t *testing.T) {
+	parse := func(s string) PortRange {
+		r, ok := ParsePortRange(s)
+		if !ok {
+			t.Fatalf("%q refused", s)
+		}
+		return r
+	}
+	if got, want := parse("8472/udp"), (PortRange{From: 8472, To: 8472, Proto: "udp"}); got != want {
+		t.Errorf("8472/udp: %+v, want %+v", got, want)
+	}
+	if got, want := parse("30000-32767/tcp"), (PortRange{From: 30000, To: 32767, Proto: "tcp"}); got != want {
+		t.Errorf("30000-32767/tcp: %+v, want %+v", got, want)
+	}
+	if r, ok := ParsePortRange("8472-8472/udp"); ok {
+		t.Errorf("8472-8472/udp read as %+v", r)
+	}
+	tests := []struct {
+		r, q               string
+		overlaps, contains bool
+	}{
+		{"30000-32767/udp", "30080/udp", true, true},
+		{"30000-32767/udp", "30000-32767/udp", true, true},
+		{"30000-32767/udp", "29000-30000/udp", true, false},
+		{"30000-32767/udp", "32767-33000/udp", true, false},
+		{"30000-32767/udp", "30080/tcp", false, false},
+		{"30080/udp", "30000-32767/udp", true, false},
+		{"8472/udp", "8473/udp", false, false},
+		{"8000-8099/tcp", "8100-8199/tcp", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.r+" "+tt.q, func(t *testing.T) {
+			r, q := parse(tt.r), parse(tt.q)
+			if got := r.Overlaps(q); got != tt.overlaps {
+				t.Errorf("Overlaps: %v, want %v", got, tt.overlaps)
+			}
+			if got := q.Overlaps(r); got != tt.overlaps {
+				t.Errorf("Overlaps the other way: %v, want %v", got, tt.overlaps)
+			}
+			if got := r.Contains(q); got != tt.contains {
+				t.Errorf("Contains: %v, want %v", got, tt.contains)
 			}
 		})
 	}

@@ -34,6 +34,7 @@ func TestFirewalldRules(t *testing.T) {
 		return out
 	}
 	nodeSources := []string{"source 10.244.0.0/16", "source 10.96.0.0/12", "forward yes"}
+	flannelSources := []string{"source 10.200.0.0/16", "source 10.96.0.0/12", "forward yes"}
 	master := []string{"port 6443/tcp", "port 2379-2380/tcp", "port 10250/tcp", "port 10257/tcp", "port 10259/tcp"}
 	worker := []string{"port 10250/tcp", "port 30000-32767/tcp", "port 30000-32767/udp"}
 	for _, tc := range []struct {
@@ -53,9 +54,70 @@ func TestFirewalldRules(t *testing.T) {
 		{"kube-vip.yaml", "node-1", slices.Concat(worker, nodeSources)},
 		// The local proxy listens on 127.0.0.1.
 		{"local-proxy-haproxy.yaml", "w1", slices.Concat(worker, nodeSources)},
+		// flannel's VXLAN port after the other ports, before VRRP: the
+		// script opens a run of ports with one firewall-cmd.
+		{"flannel.yaml", "k1", slices.Concat(master, []string{"port 16443/tcp", "port 8472/udp", "protocol vrrp"}, flannelSources)},
+		{"flannel.yaml", "k4", slices.Concat(worker, []string{"port 8472/udp"}, flannelSources)},
 	} {
 		t.Run(tc.example+" "+tc.host, func(t *testing.T) {
 			if got := rules(load(t, tc.example), tc.host); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestFirewalldRulesCNIPorts: spec.cni.ports are opened on the masters and
+// the workers, after their other ports and in the inventory's order, and
+// on no load balancer or etcd host; one that a port of the host's role
+// opens already, as written or inside its range, is not added again; with
+// a plugin other than manifest they are ignored.
+func TestFirewalldRulesCNIPorts(t *testing.T) {
+	const inv = `apiVersion: kubeha.io/v1alpha1
+kind: Cluster
+metadata: {name: ports}
+spec:
+  hosts:
+  - {name: m1, address: 10.0.0.11, role: master}
+  - {name: w1, address: 10.0.0.21, role: worker}
+  - {name: lb1, address: 10.0.0.31, role: loadbalancer}
+  - {name: e1, address: 10.0.0.41, role: etcd}
+  - {name: e2, address: 10.0.0.42, role: etcd}
+  - {name: e3, address: 10.0.0.43, role: etcd}
+  controlPlaneEndpoint: {port: 6443}
+  loadBalancer: {placement: dedicated, vip: 10.0.0.100}
+  etcd: {topology: external}
+  cni: {plugin: PLUGIN, manifest: kube-flannel.yml, ports: [8472/udp, 10250/tcp, 30080/udp, 2379/tcp, 4789/udp, 179/tcp]}
+`
+	nodeSources := []string{"source 10.244.0.0/16", "source 10.96.0.0/12", "forward yes"}
+	master := []string{"port 6443/tcp", "port 2379-2380/tcp", "port 10250/tcp", "port 10257/tcp", "port 10259/tcp"}
+	worker := []string{"port 10250/tcp", "port 30000-32767/tcp", "port 30000-32767/udp"}
+	lb := []string{"port 6443/tcp", "protocol vrrp"}
+	etcd := []string{"port 2379-2380/tcp"}
+	for _, tc := range []struct {
+		name, plugin, host string
+		want               []string
+	}{
+		// 10250/tcp and 2379/tcp are open on a master already.
+		{"master", inventory.CNIManifest, "m1", slices.Concat(master, []string{"port 8472/udp", "port 30080/udp", "port 4789/udp", "port 179/tcp"}, nodeSources)},
+		// 10250/tcp as written, 30080/udp in the NodePort range.
+		{"worker", inventory.CNIManifest, "w1", slices.Concat(worker, []string{"port 8472/udp", "port 2379/tcp", "port 4789/udp", "port 179/tcp"}, nodeSources)},
+		{"load balancer", inventory.CNIManifest, "lb1", lb},
+		{"etcd host", inventory.CNIManifest, "e1", etcd},
+		{"master with bridge", inventory.CNIBridge, "m1", slices.Concat(master, nodeSources)},
+		{"worker with none", inventory.CNINone, "w1", slices.Concat(worker, nodeSources)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := inventory.Parse([]byte(strings.Replace(inv, "PLUGIN", tc.plugin, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, _ := c.Host(tc.host)
+			var got []string
+			for _, r := range firewalldRules(c, h) {
+				got = append(got, strings.TrimSpace(r.Zone+" "+r.Kind+" "+r.Value))
+			}
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})

@@ -185,8 +185,9 @@ type firewalldRule struct {
 	Value string
 }
 
-// firewalldRules is what h's role needs open where firewalld runs
-// (kubeadm's "Ports and Protocols", the seeds' firewall-cmd lines):
+// firewalldRules is what h's role and the cluster's CNI need open where
+// firewalld runs (kubeadm's "Ports and Protocols", the seeds' firewall-cmd
+// lines), the ports first:
 //   - masters: the apiserver, etcd's client and peer ports, the kubelet,
 //     the controller-manager and the scheduler;
 //   - workers: the kubelet and the NodePort range, TCP and UDP;
@@ -196,6 +197,13 @@ type firewalldRule struct {
 //     112) between keepalived peers; kube-vip needs only the apiserver's
 //     6443 (its endpoint port), which masters have open already, as its
 //     leader election goes through the apiserver and ARP is not filtered;
+//   - every node, with a manifest CNI: the CNI's own ports, spec.cni.ports
+//     (flannel's VXLAN 8472/udp), after the host's other ports and in
+//     the inventory's order. One that a port before it opens already is
+//     left out: the same port is nothing more to open, and one inside a
+//     range firewalld refuses as enabled and never lists, so it would
+//     never be found open, and reset, removing it, would cut a hole in
+//     the range;
 //   - every node: the Pod and Service CIDRs as sources of the node's own
 //     zone, and forwarding within that zone. firewalld forwards a packet
 //     only within one zone (or where a policy says so), and it puts a
@@ -225,13 +233,21 @@ func firewalldRules(c *inventory.Cluster, h inventory.Host) []firewalldRule {
 	case inventory.RoleEtcd:
 		port(fmt.Sprintf("%d-%d/tcp", inventory.EtcdClientPort, inventory.EtcdPeerPort))
 	}
-	if runsVIP(c, h) {
-		if p := fmt.Sprintf("%d/tcp", c.Spec.ControlPlaneEndpoint.Port); h.Role != inventory.RoleMaster || c.Spec.ControlPlaneEndpoint.Port != inventory.APIServerPort {
-			port(p)
+	vip := runsVIP(c, h)
+	if vip && (h.Role != inventory.RoleMaster || c.Spec.ControlPlaneEndpoint.Port != inventory.APIServerPort) {
+		port(fmt.Sprintf("%d/tcp", c.Spec.ControlPlaneEndpoint.Port))
+	}
+	if isNode(h) && c.Spec.CNI.Plugin == inventory.CNIManifest {
+		// Beside the other ports: the script opens a run of rules of
+		// one kind with one firewall-cmd.
+		for _, p := range c.Spec.CNI.Ports {
+			if !portOpened(r, p) {
+				port(p)
+			}
 		}
-		if c.Spec.LoadBalancer.Mode == inventory.ModeKeepalivedHAProxy {
-			r = append(r, firewalldRule{Kind: "protocol", Value: "vrrp"})
-		}
+	}
+	if vip && c.Spec.LoadBalancer.Mode == inventory.ModeKeepalivedHAProxy {
+		r = append(r, firewalldRule{Kind: "protocol", Value: "vrrp"})
 	}
 	if isNode(h) {
 		for _, cidr := range []string{c.Spec.Network.PodSubnet, c.Spec.Network.ServiceSubnet} {
@@ -242,6 +258,25 @@ func firewalldRules(c *inventory.Cluster, h inventory.Host) []firewalldRule {
 		r = append(r, firewalldRule{Kind: "forward", Value: "yes"})
 	}
 	return r
+}
+
+// portOpened reports whether a port rule of rules opens p already: the
+// same string, or a range that holds all of p. A p that is not a port
+// (an inventory Validate has not seen) is compared as a string.
+func portOpened(rules []firewalldRule, p string) bool {
+	pr, ok := inventory.ParsePortRange(p)
+	for _, x := range rules {
+		if x.Kind != "port" {
+			continue
+		}
+		if x.Value == p {
+			return true
+		}
+		if xr, xok := inventory.ParsePortRange(x.Value); ok && xok && xr.Contains(pr) {
+			return true
+		}
+	}
+	return false
 }
 
 // firewalldData is the data of the phases/firewalld template.

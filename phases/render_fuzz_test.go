@@ -354,6 +354,7 @@ const (
 	fieldGateway
 	fieldRole
 	fieldKubeVIPImage
+	fieldCNIPort
 	fieldCount
 )
 
@@ -411,6 +412,16 @@ func setField(c *inventory.Cluster, field uint8, value string) {
 		s.Network.PodRoutes.Enabled, s.Network.PodRoutes.Gateway = true, value
 	case fieldRole:
 		h.Role = value
+	case fieldCNIPort:
+		// A CNI port reaches no rendered file, only host-prep's firewalld
+		// script (TestScripts holds it to its structure); it is tried
+		// here so that a value its form let through would still meet
+		// every file's check.
+		s.CNI.Plugin = inventory.CNIManifest
+		if s.CNI.Manifest == "" {
+			s.CNI.Manifest = "kube-flannel.yml"
+		}
+		s.CNI.Ports = append(s.CNI.Ports, value)
 	}
 }
 
@@ -478,10 +489,13 @@ spec:
 		with("  loadBalancer:\n    vip: 10.0.0.20\n    interface: eth0\n", "  loadBalancer: {mode: external, address: slb.example.com}\n"),
 		with("  loadBalancer:\n    vip: 10.0.0.20\n    interface: eth0\n", `  loadBalancer: {mode: external, address: "fe80::1%x\n10.0.0.66 evil"}`+"\n"),
 		// Accepted shapes the examples lack: an SLB, the local proxy
-		// with haproxy, an IPv6 internal address.
+		// with haproxy, an IPv6 internal address, calico's ports; then
+		// a port with a command after it, refused.
 		with("  loadBalancer:\n    vip: 10.0.0.20\n    interface: eth0\n", "  loadBalancer: {mode: external, address: 10.0.0.30}\n"),
 		with("  loadBalancer:\n    vip: 10.0.0.20\n    interface: eth0\n", "  loadBalancer: {mode: local-proxy, proxy: haproxy}\n"),
 		with("internalAddress: 10.0.0.21", "internalAddress: fd00::21"),
+		with("  network:\n", "  cni: {plugin: manifest, manifest: kube-flannel.yml, ports: [4789/udp, 179/tcp]}\n  network:\n"),
+		with("  network:\n", "  cni: {plugin: manifest, manifest: kube-flannel.yml, ports: [\"8472/udp; reboot\"]}\n  network:\n"),
 	} {
 		seeds = append(seeds, renderSeed{data: b})
 	}
@@ -508,12 +522,16 @@ spec:
 		{fieldKubeVIPImage, "ghcr.io/kube-vip/kube-vip:v1.2.3\n      command: [sh, -c, id]"},
 		{fieldPodSubnet, "10.244.0.0/16\n0.0.0.0/0 via 10.0.0.66"},
 		{fieldName, "prod\nx"},
+		{fieldCNIPort, "8472/udp;reboot"},
+		{fieldCNIPort, "8472/udp\n    server evil 10.0.0.66:6443"},
+		{fieldCNIPort, "$(reboot)/udp"},
 		// Accepted values the other seeds lack.
 		{fieldVIP, "10.0.0.99"},
 		{fieldHAProxyImage, "registry.local:5000/lb/haproxy:2.8-alpine"},
 		{fieldGateway, "fd00::1"},
 		{fieldMode, inventory.ModeLocalProxy},
 		{fieldKubeVIPImage, "registry.local:5000/kube-vip/kube-vip:v1.2.3"},
+		{fieldCNIPort, "30000-30100/udp"},
 	} {
 		seeds = append(seeds, renderSeed{data: []byte(base), field: v.field, value: v.value})
 	}

@@ -17,7 +17,8 @@ func scriptHost(v string) inventory.Host {
 }
 
 // scriptCluster is a cluster in which every string kubeha may put in a
-// script is v.
+// script is v; its CNI's ports are a real one, so that the golden files
+// show one, and v.
 func scriptCluster(v string) *inventory.Cluster {
 	return &inventory.Cluster{Spec: inventory.Spec{
 		KubernetesVersion:    v,
@@ -27,6 +28,7 @@ func scriptCluster(v string) *inventory.Cluster {
 			VIP: v, Interface: v, Address: v},
 		Etcd:    inventory.Etcd{Topology: inventory.EtcdStacked},
 		Network: inventory.Network{PodSubnet: v, ServiceSubnet: v, KubeProxyMode: v},
+		CNI:     inventory.CNI{Plugin: inventory.CNIManifest, Manifest: v, Ports: []string{"8472/udp", v}},
 	}}
 }
 

@@ -35,7 +35,7 @@ spec:
     images: {haproxy: "registry.local/haproxy:2.8", keepalived: "registry.local/keepalived:2"}
   etcd: {topology: external, external: {endpoints: ["https://10.0.0.5:2379"], caFile: /pki/ca.crt, certFile: /pki/c.crt, keyFile: /pki/c.key}}
   network: {podSubnet: 10.32.0.0/16, serviceSubnet: 10.33.0.0/16, dnsDomain: lab.local, kubeProxyMode: iptables, podRoutes: {enabled: true, interface: eth1, gateway: 10.0.0.1}}
-  cni: {plugin: manifest, manifest: /srv/calico.yaml}
+  cni: {plugin: manifest, manifest: /srv/calico.yaml, ports: [4789/udp, 179/tcp]}
   kubeadm:
     apiServerExtraArgs: {audit-log-path: /var/log/audit.log}
     apiServerCertSANs: [api.lab.example.com]
@@ -295,6 +295,7 @@ func TestNewFromSaveKeepsWhatItDoesNotShow(t *testing.T) {
 	}{
 		{name: "demo.yaml unchanged", c: example(t, "demo.yaml")},
 		{name: "external-slb.yaml unchanged", c: example(t, "external-slb.yaml")},
+		{name: "flannel.yaml unchanged", c: example(t, "flannel.yaml")},
 		{name: "keepalived-haproxy-dedicated.yaml unchanged", c: example(t, "keepalived-haproxy-dedicated.yaml")},
 		{name: "keepalived-haproxy-static-pods.yaml unchanged", c: example(t, "keepalived-haproxy-static-pods.yaml")},
 		{name: "keepalived-haproxy.yaml unchanged", c: example(t, "keepalived-haproxy.yaml")},
