@@ -1245,7 +1245,13 @@ ip route add blackhole 192.0.2.0/24`
 // hostStateScript prints, as whole lines, what reset must restore: the
 // node's interfaces, addresses, IPv4 and IPv6 routes, iptables rules
 // (counters left out, and the ports of docker's embedded DNS, new at every
-// start of a machine), nftables tables, ipsets, the unit state of the load
+// start of a machine), nftables tables; one of iptables' tables with
+// nothing in it but its built-in chains, each accepting, counts as absent
+// in both listings: it filters and rewrites nothing. (firewalld's start
+// flushes the machines' nat table, docker's DNS rules with it, and leaves
+// the table empty; reset's drop_chains deletes an nft table its clean-up
+// emptied.) Then ipsets, where firewalld runs its
+// public zone (runtime and permanent), the unit state of the load
 // balancers and kubeha's units, /etc/hosts, the sha256 of every file where
 // kubeha, kubeadm, the CNI, host-prep or the load balancer write (flannel's
 // /run/flannel and the plugin it copies to /opt/cni/bin among them; not
@@ -1256,9 +1262,19 @@ const hostStateScript = `echo '# links'; ip -o link show | awk -F': ' '{sub("@.*
 echo '# addresses'; ip -o addr show | awk '{print $2, $4}' | sort
 echo '# routes'; ip route show table all | grep -v -e '^local ' -e '^broadcast ' -e ' table local ' | sort
 echo '# ipv6 routes'; ip -6 route show table all | grep -v -e '^local ' -e '^multicast ' -e '^anycast ' -e ' table local ' | sort
-echo '# iptables'; for s in iptables-save ip6tables-save; do $s | grep -v '^#' | sed -E 's/ \[[0-9]*:[0-9]*\]$//; /^-A DOCKER_(OUTPUT|POSTROUTING) /s/[0-9]{4,5}/PORT/g'; done
-echo '# nftables'; nft list tables | sort
+echo '# iptables'; for s in iptables-save ip6tables-save; do $s | grep -v '^#' | sed -E 's/ \[[0-9]*:[0-9]*\]$//; /^-A DOCKER_(OUTPUT|POSTROUTING) /s/[0-9]{4,5}/PORT/g' |
+  awk '/^\*/ { block = $0 "\n"; empty = 1; next }
+    /^COMMIT$/ { if (!empty) printf "%s%s\n", block, $0; next }
+    { block = block $0 "\n"; if ($0 !~ /^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ACCEPT$/) empty = 0 }'; done
+echo '# nftables'; nft list tables | sort | while read -r _ fam name; do
+  case "$fam $name" in
+  ip\ filter | ip\ nat | ip\ mangle | ip\ raw | ip\ security | ip6\ filter | ip6\ nat | ip6\ mangle | ip6\ raw | ip6\ security)
+    nft list table "$fam" "$name" 2>/dev/null | grep -Evq -e '^table .* [{]$' -e '^\s*chain (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) [{]$' -e '^\s*type .* policy accept;$' -e '^\s*[}]$' -e '^\s*$' || continue ;;
+  esac
+  echo "table $fam $name"
+done
 echo '# ipsets'; ipset list -n | sort
+echo '# firewalld'; if systemctl is-active -q firewalld; then firewall-cmd --zone=public --list-all; firewall-cmd --permanent --zone=public --list-all; fi
 echo '# units'; for u in haproxy keepalived kubeha-nginx kubeha-routes; do echo "$u $(systemctl is-enabled $u 2>&1) $(systemctl is-active $u)"; done
 echo '# /etc/hosts'; cat /etc/hosts
 echo '# files'; find /etc/haproxy /etc/keepalived /etc/sysctl.d /etc/modules-load.d /etc/cni /etc/kubeha /etc/kubernetes /var/lib/cni /var/lib/etcd /etc/systemd/system /run/flannel /opt/cni/bin/flannel -type f 2>/dev/null | sort | xargs -r sha256sum
@@ -1647,22 +1663,34 @@ func extraHosts(entries []string) string {
 func TestDedicatedLoadBalancers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
+	// flannel (issue 17, a real manifest CNI) shares this cluster, with
+	// the CNI plugin the Go module proxy serves: its VXLAN goes through
+	// firewalld on every node, by the port cni.ports opens.
+	fl := prepareFlannel(ctx, t, "")
 	c := newClusterWith(t, ctx, clusterOpts{
 		lb:    "controlPlaneEndpoint: {name: e2e-apiserver, port: 6443}\n  loadBalancer: {placement: dedicated, vip: " + vip + "}",
 		extra: []machines.Spec{{Name: "lb1", IP: "10.213.0.31"}, {Name: "lb2", IP: "10.213.0.32"}},
 		hosts: []string{"{name: lb1, address: 10.213.0.31, role: loadbalancer}", "{name: lb2, address: 10.213.0.32, role: loadbalancer}"},
 		// kube-proxy's nftables mode shares this cluster (issue 17): its
 		// checks touch nothing the load balancers' do.
-		network: "{kubeProxyMode: nftables}",
+		network: "{kubeProxyMode: nftables, podSubnet: " + flannelPodSubnet + "}",
+		cni:     "{plugin: manifest, manifest: " + fl.path + ", ports: [" + flannelVXLANPort + "]}",
 	})
 	// firewalld runs on every host, as on seeds 001-003's CentOS hosts
 	// (issue 17): everything this scenario proves goes through what
 	// host-prep opened.
 	c.startFirewalld(ctx, t)
+	nodes := []string{"m1", "m2", "m3", "w1", "w2"}
+	c.importFlannel(ctx, t, fl, nodes)
+	found := c.operatorHosts(ctx, t, append(slices.Clone(nodes), "lb1", "lb2"))
 	c.applyOK(ctx, t)
-	t.Run("firewalld: each role's ports, VRRP and the Pod network opened", func(t *testing.T) { c.checkFirewalld(ctx, t) })
+	t.Run("firewalld: each role's ports, VRRP, flannel's VXLAN and the Pod network opened", func(t *testing.T) {
+		c.checkFirewalld(ctx, t, flannelPodSubnet, []string{flannelVXLANPort})
+	})
 	t.Run("kube-proxy in nftables mode serves Services", func(t *testing.T) { c.checkNFTablesProxy(ctx, t) })
 	t.Run("pods on every worker answer across the Pod network", func(t *testing.T) { c.podsOnWorkers(ctx, t, "fw") })
+	c.checkFlannel(ctx, t, fl, nodes)
+	t.Run("a rerun changes nothing", func(t *testing.T) { c.noChangeRerun(ctx, t) })
 	var holder *machines.Machine
 	for _, name := range []string{"lb1", "lb2"} {
 		m := c.machine(name)
@@ -1687,6 +1715,10 @@ func TestDedicatedLoadBalancers(t *testing.T) {
 	}
 	longest := crashVIPHolder(ctx, t, holder, "https://"+vip+":6443/readyz")
 	t.Logf("dedicated LB holder %s crashed: longest run of failed requests %v (what clients feel: make bench-failover, docs/failover.md)", holder.Name, longest.Round(10*time.Millisecond))
+	if err := holder.Uncrash(ctx); err != nil {
+		t.Fatalf("%s back on the network: %v", holder.Name, err)
+	}
+	t.Run("reset leaves every host as kubeha found it, firewalld's rules too", func(t *testing.T) { c.resetToFound(ctx, t, found) })
 }
 
 // crashVIPHolder checks url answers, takes holder off the network (put back

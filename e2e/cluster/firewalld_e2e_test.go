@@ -25,17 +25,23 @@ func (c *cluster) startFirewalld(ctx context.Context, t *testing.T) {
 
 // checkFirewalld compares what firewalld has open on each host, in the
 // runtime and the permanent configuration alike, with what the host's
-// role needs (kubeadm's "Ports and Protocols"): eth0 is in the public
+// role needs (kubeadm's "Ports and Protocols") and, on the nodes, the
+// cluster's cni.ports: eth0 is in the public
 // zone, which also holds the Pod and Service CIDRs and forwards within
 // itself on the nodes (Debian's public zone forwards already).
-func (c *cluster) checkFirewalld(ctx context.Context, t *testing.T) {
+func (c *cluster) checkFirewalld(ctx context.Context, t *testing.T, podSubnet string, cniPorts []string) {
 	t.Helper()
-	sources := "sources: 10.244.0.0/16 10.96.0.0/12"
-	// Each role's lines, in --list-all's order.
+	sources := "sources: " + podSubnet + " 10.96.0.0/12"
+	// Each role's lines, in --list-all's order, each line's values sorted.
+	ports := func(p ...string) string {
+		p = append(p, cniPorts...)
+		slices.Sort(p)
+		return "ports: " + strings.Join(p, " ")
+	}
 	want := map[string][]string{
 		inventory.RoleLoadBalancer: {"sources:", "ports: 6443/tcp", "protocols: vrrp", "forward: yes"},
-		inventory.RoleMaster:       {sources, "ports: 10250/tcp 10257/tcp 10259/tcp 2379-2380/tcp 6443/tcp", "protocols:", "forward: yes"},
-		inventory.RoleWorker:       {sources, "ports: 10250/tcp 30000-32767/tcp 30000-32767/udp", "protocols:", "forward: yes"},
+		inventory.RoleMaster:       {sources, ports("10250/tcp", "10257/tcp", "10259/tcp", "2379-2380/tcp", "6443/tcp"), "protocols:", "forward: yes"},
+		inventory.RoleWorker:       {sources, ports("10250/tcp", "30000-32767/tcp", "30000-32767/udp"), "protocols:", "forward: yes"},
 	}
 	// One firewall-cmd a configuration: each takes about a second.
 	const list = `firewall-cmd --zone=public --list-all && firewall-cmd --permanent --zone=public --list-all`
