@@ -93,9 +93,43 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 	r.Date = time.Now().UTC().Format("2006-01-02")
 	r.Commit = strings.TrimSpace(string(commit))
 	r.KubeVersion = c.kubeVersion
+	failed := len(r.Specs) - r.Count("passed") - r.Count("skipped") - r.Count("not run")
 	t.Logf("conformance: %d passed, %d failed, %d skipped, %d not run of %d, in %s",
-		r.Count("passed"), len(r.Specs)-r.Count("passed")-r.Count("skipped")-r.Count("not run"), r.Count("skipped"), r.Count("not run"), len(r.Specs), time.Duration(r.Seconds*float64(time.Second)).Round(time.Second))
+		r.Count("passed"), failed, r.Count("skipped"), r.Count("not run"), len(r.Specs), time.Duration(r.Seconds*float64(time.Second)).Round(time.Second))
+	if failed > 0 {
+		c.saveMachineLogs(ctx, t, reportDir)
+	}
 	return r
+}
+
+// machineLogsScript prints what a failed spec's connection resets and
+// timeouts through the VIP need to be understood: the load balancers'
+// logs (haproxy marking an apiserver down cuts its sessions), and the
+// ends of the apiservers' and etcd's logs.
+const machineLogsScript = `echo '# haproxy'; journalctl --no-pager -o short-iso -t haproxy 2>&1 | tail -n 300
+echo '# keepalived'; journalctl --no-pager -o short-iso -u keepalived 2>&1 | tail -n 100
+for n in kube-apiserver etcd; do
+  echo "# $n"; id=$(crictl ps -q --name "$n" 2>/dev/null | head -n 1)
+  if [ -n "$id" ]; then crictl logs --tail 300 "$id" 2>&1; fi
+done`
+
+// saveMachineLogs writes machineLogsScript's output of every machine of c
+// to reportDir/machine-NAME.log, for a run with failed specs: the
+// machines are removed when the test ends, their logs with them.
+func (c *cluster) saveMachineLogs(ctx context.Context, t *testing.T, reportDir string) {
+	t.Helper()
+	for _, m := range c.ms {
+		out, err := m.Exec(ctx, "sh", "-c", machineLogsScript)
+		if err != nil {
+			out += fmt.Sprintf("\n(%v)\n", err)
+		}
+		path := filepath.Join(reportDir, "machine-"+m.Name+".log")
+		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+			t.Errorf("save %s's logs: %v", m.Name, err)
+			continue
+		}
+		t.Logf("%s's load-balancer, apiserver and etcd logs: %s", m.Name, path)
+	}
 }
 
 // mirrorRegistry starts the harness's registry for the rest of t, with its
