@@ -78,9 +78,10 @@ type Keepalived struct {
 	CheckScript     string
 }
 
-// CheckScript is check_apiserver.sh for one host.
+// CheckScript is check_apiserver.sh for one host: it asks haproxy's
+// monitor URI on StatsPort whether any apiserver is up.
 type CheckScript struct {
-	LBPort int
+	StatsPort int
 }
 
 // DebianStreamModule is where Debian's libnginx-mod-stream puts the stream
@@ -231,7 +232,7 @@ func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets, stage Stage) ([]
 			if err := add(h.Name, KeepalivedConfigPath, 0o644, ka); err != nil {
 				return nil, err
 			}
-			cs := CheckScript{LBPort: port}
+			cs := CheckScript{StatsPort: StatsPort}
 			if err := add(h.Name, CheckScriptPath, 0o755, cs); err != nil {
 				return nil, err
 			}

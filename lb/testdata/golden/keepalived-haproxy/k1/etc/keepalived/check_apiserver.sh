@@ -1,9 +1,14 @@
 #!/bin/sh
 # Managed by kubeha: keepalived's health check. Exits non-zero, so this host
-# gives up the VIP, when haproxy is not serving the endpoint port.
+# gives up the VIP, when haproxy here is not running or has no apiserver
+# left to send to (its own health checks took every one out).
+# It asks haproxy itself (its monitor URI on the stats port), not an
+# apiserver through it: an apiserver slow to answer under load is as slow
+# through any holder, and a check that timed out on one moved the VIP, and
+# each move cut every connection through it (issue 18).
 # This host's own apiserver is not checked, as kubeadm's HA guide does not:
 # haproxy here sends to every master's, so an apiserver restarting here (an
 # upgrade, a certificate renewal) must not move the VIP and cut the
 # connections that hold it.
 fail() { echo "check_apiserver: $*" >&2; exit 1; }
-curl --silent --max-time 1 --insecure https://127.0.0.1:16443/readyz -o /dev/null || fail "haproxy not answering on 16443"
+curl --silent --fail --max-time 1 http://127.0.0.1:8404/healthz -o /dev/null || fail "haproxy is not running or has no apiserver up (127.0.0.1:8404/healthz)"
