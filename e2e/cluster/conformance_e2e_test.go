@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,6 +69,7 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 	if mirror {
 		c.mirrorRegistry(ctx, t, filepath.Join(reportDir, "registry.log"))
 	}
+	runStart := time.Now()
 	runCtx, stop := context.WithCancel(ctx)
 	disruption := make(chan string, 1)
 	if during != nil {
@@ -90,6 +92,7 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.VIPTakeovers = c.vipTakeovers(ctx, t, runStart)
 	r.Date = time.Now().UTC().Format("2006-01-02")
 	r.Commit = strings.TrimSpace(string(commit))
 	r.KubeVersion = c.kubeVersion
@@ -100,6 +103,45 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 		c.saveMachineLogs(ctx, t, reportDir)
 	}
 	return r
+}
+
+// vipTakeovers is every time a master's keepalived took the VIP since
+// start, oldest first, as "m2 10m0.6s into the run", from the journals;
+// none (not nil) when it did not move.
+func (c *cluster) vipTakeovers(ctx context.Context, t *testing.T, start time.Time) []string {
+	t.Helper()
+	type takeover struct {
+		at   time.Duration
+		host string
+	}
+	var all []takeover
+	for _, m := range c.ms[:3] { // m1-m3, the masters
+		out, err := m.Exec(ctx, "sh", "-c", fmt.Sprintf("journalctl -u keepalived -o short-unix --no-pager --since @%d", start.Unix()))
+		if err != nil {
+			t.Errorf("%s: keepalived's journal: %v %s", m.Name, err, firstLine(out))
+			continue
+		}
+		for _, l := range strings.Split(out, "\n") {
+			stamp, msg, ok := strings.Cut(l, " ")
+			if !ok || !strings.Contains(msg, "Entering MASTER STATE") {
+				continue
+			}
+			var secs float64
+			if _, err := fmt.Sscan(stamp, &secs); err != nil {
+				continue
+			}
+			if at := time.Unix(0, int64(secs*1e9)).Sub(start); at >= 0 {
+				all = append(all, takeover{at, m.Name})
+			}
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].at < all[j].at })
+	moves := []string{}
+	for _, tk := range all {
+		moves = append(moves, fmt.Sprintf("%s %s into the run", tk.host, tk.at.Round(100*time.Millisecond)))
+	}
+	t.Logf("VIP takeovers during the run: %v", moves)
+	return moves
 }
 
 // machineLogsScript prints what a failed spec's connection resets and

@@ -15,6 +15,16 @@ func (r Report) Markdown() string {
 	if r.Disruption != "" {
 		fmt.Fprintf(&b, " During the run: %s.", r.Disruption)
 	}
+	if r.VIPTakeovers != nil {
+		switch len(r.VIPTakeovers) {
+		case 0:
+			b.WriteString(" The VIP did not move.")
+		case 1:
+			fmt.Fprintf(&b, " The VIP moved once: %s.", r.VIPTakeovers[0])
+		default:
+			fmt.Fprintf(&b, " The VIP moved %d times: %s.", len(r.VIPTakeovers), strings.Join(r.VIPTakeovers, ", "))
+		}
+	}
 	b.WriteString("\n\n| outcome | specs |\n|---|---|\n")
 	states := []string{"passed", "failed", "timedout", "panicked", "interrupted", "aborted", "skipped", "not run"}
 	seen := map[string]bool{}

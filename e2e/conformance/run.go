@@ -85,6 +85,11 @@ type Report struct {
 	// Disruption says what happened to the cluster during the run (the VIP
 	// holder's crash), empty for none.
 	Disruption string `json:"disruption,omitempty"`
+	// VIPTakeovers are the hosts that took the VIP during the run, oldest
+	// first, as "m2 10m0.6s into the run": each moved it and reset every
+	// connection made through it. nil when not looked at (no VIP, or a
+	// report written before 2026-12-04).
+	VIPTakeovers []string `json:"vipTakeovers,omitempty"`
 	// SuiteFailures are failures outside any spec (BeforeSuite, ...).
 	SuiteFailures []string `json:"suiteFailures,omitempty"`
 	Specs         []Spec   `json:"specs"`

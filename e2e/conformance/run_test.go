@@ -165,6 +165,7 @@ func TestMarkdown(t *testing.T) {
 	r := Report{
 		Date: "2026-12-03", Commit: "abc1234", KubeVersion: "v1.37.2", Cluster: "3 masters, 2 workers",
 		Focus: `\[Conformance\]`, Seconds: 3600, Disruption: "the VIP holder m1 went off the network",
+		VIPTakeovers: []string{"m2 10m0.6s into the run", "m1 10m31.0s into the run"},
 		Specs: []Spec{
 			{Name: specD, State: "skipped"},
 			{Name: specC, State: "failed", Seconds: 40, Reason: "a | b"},
@@ -173,7 +174,7 @@ func TestMarkdown(t *testing.T) {
 			{Name: "[sig-x] Y [Conformance]", State: "not run", Reason: "not in the focus"},
 		},
 	}
-	want := "Run of 2026-12-03 at commit abc1234: Kubernetes v1.37.2, 3 masters, 2 workers; focus `\\[Conformance\\]`; 60 minutes. During the run: the VIP holder m1 went off the network.\n" +
+	want := "Run of 2026-12-03 at commit abc1234: Kubernetes v1.37.2, 3 masters, 2 workers; focus `\\[Conformance\\]`; 60 minutes. During the run: the VIP holder m1 went off the network. The VIP moved 2 times: m2 10m0.6s into the run, m1 10m31.0s into the run.\n" +
 		"\n" +
 		"| outcome | specs |\n|---|---|\n" +
 		"| passed | 1 |\n| failed | 1 |\n| skipped | 1 |\n| not run | 2 |\n" +
