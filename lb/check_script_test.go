@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,7 +22,8 @@ import (
 // apiserver stand-in: the script passes while haproxy's health checks hold
 // the apiserver up, however slow it is to answer (an apiserver under load
 // must not move the VIP), and fails when they take it out and when haproxy
-// is gone.
+// is gone; and an haproxy still on a configuration from before the monitor
+// URI passes it while an apiserver answers through it.
 func TestCheckScriptAsksHAProxy(t *testing.T) {
 	for _, p := range []string{"haproxy", "curl"} {
 		if _, err := exec.LookPath(p); err != nil {
@@ -51,7 +53,7 @@ func TestCheckScriptAsksHAProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	script, err := CheckScript{StatsPort: stats}.Render()
+	script, err := CheckScript{LBPort: frontend, StatsPort: stats}.Render()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,21 +64,8 @@ func TestCheckScriptAsksHAProxy(t *testing.T) {
 	if err := os.WriteFile(scriptPath, script, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	haproxy := exec.Command("haproxy", "-db", "-f", cfgPath)
-	var haproxyOut strings.Builder
-	haproxy.Stdout, haproxy.Stderr = &haproxyOut, &haproxyOut
-	if err := haproxy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { haproxy.Wait(); close(exited) }()
-	defer func() {
-		haproxy.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("haproxy's output:\n%s", haproxyOut.String())
-		}
-	}()
+	stopHAProxy := startHAProxy(t, cfgPath)
+	defer stopHAProxy()
 
 	// check runs the script as keepalived does: its exit status and stderr.
 	check := func() (bool, string) {
@@ -133,10 +122,53 @@ func TestCheckScriptAsksHAProxy(t *testing.T) {
 	status.Store(http.StatusOK)
 	waitCheck("the apiserver ready again", true)
 
-	haproxy.Process.Kill()
-	<-exited
-	if ok, _ := check(); ok {
-		t.Fatal("the check passed with haproxy gone")
+	stopHAProxy()
+	if ok, msg := check(); ok || msg != "check_apiserver: haproxy is not running or has no apiserver up (127.0.0.1:"+strconv.Itoa(stats)+"/healthz answered nothing)" {
+		t.Fatalf("with haproxy gone the check says ok=%v, %q", ok, msg)
+	}
+
+	// haproxy still running a configuration from before its monitor URI,
+	// between kubeha writing the script and reloading haproxy: an
+	// apiserver answering through it passes the check, as before.
+	var old []string
+	for _, l := range strings.Split(string(cfg), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "monitor") {
+			old = append(old, l)
+		}
+	}
+	if len(old) != len(strings.Split(string(cfg), "\n"))-2 {
+		t.Fatal("the rendered haproxy.cfg has no two monitor lines to take out")
+	}
+	if err := os.WriteFile(cfgPath, []byte(strings.Join(old, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	delayMS.Store(0)
+	defer startHAProxy(t, cfgPath)()
+	waitCheck("haproxy without the monitor URI", true)
+}
+
+// startHAProxy runs the real haproxy on cfg in the foreground; the
+// returned func stops it (more than once is fine) and logs its output if
+// the test failed.
+func startHAProxy(t *testing.T, cfg string) func() {
+	t.Helper()
+	cmd := exec.Command("haproxy", "-db", "-f", cfg)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			<-exited
+			if t.Failed() {
+				t.Logf("haproxy's output:\n%s", out.String())
+			}
+		})
 	}
 }
 

@@ -79,9 +79,10 @@ type Keepalived struct {
 }
 
 // CheckScript is check_apiserver.sh for one host: it asks haproxy's
-// monitor URI on StatsPort whether any apiserver is up.
+// monitor URI on StatsPort whether any apiserver is up, and an apiserver
+// through LBPort only when that says no.
 type CheckScript struct {
-	StatsPort int
+	LBPort, StatsPort int
 }
 
 // DebianStreamModule is where Debian's libnginx-mod-stream puts the stream
@@ -232,7 +233,7 @@ func Derive(c *inventory.Cluster, ifaces Interfaces, s Secrets, stage Stage) ([]
 			if err := add(h.Name, KeepalivedConfigPath, 0o644, ka); err != nil {
 				return nil, err
 			}
-			cs := CheckScript{StatsPort: StatsPort}
+			cs := CheckScript{LBPort: port, StatsPort: StatsPort}
 			if err := add(h.Name, CheckScriptPath, 0o755, cs); err != nil {
 				return nil, err
 			}

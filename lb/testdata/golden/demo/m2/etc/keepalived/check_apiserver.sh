@@ -11,4 +11,12 @@
 # upgrade, a certificate renewal) must not move the VIP and cut the
 # connections that hold it.
 fail() { echo "check_apiserver: $*" >&2; exit 1; }
-curl --silent --fail --max-time 1 http://127.0.0.1:8404/healthz -o /dev/null || fail "haproxy is not running or has no apiserver up (127.0.0.1:8404/healthz)"
+code=$(curl --silent --max-time 1 -o /dev/null -w '%{http_code}' http://127.0.0.1:8404/healthz)
+[ "$code" = 200 ] && exit 0
+[ "$code" = 000 ] && code=nothing
+# Not 200: haproxy is gone, or has no apiserver up; or it still runs a
+# configuration from before the monitor URI (which answers 503 too), in
+# the moment between kubeha writing this script and reloading haproxy.
+# Then an apiserver through haproxy decides, as this check did before.
+curl --silent --max-time 1 --insecure https://127.0.0.1:16443/readyz -o /dev/null ||
+	fail "haproxy is not running or has no apiserver up (127.0.0.1:8404/healthz answered ${code})"
