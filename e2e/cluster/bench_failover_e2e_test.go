@@ -215,8 +215,8 @@ func TestBenchFailover(t *testing.T) {
 			}
 			for i := range crashes {
 				cr := c.failoverCrash(ctx, t, s, i)
-				t.Logf("%s crash %d of %s: %d of %d failed, longest run %v, last failure %v after the crash, answers' p99 %v; its return: %d of %d failed, last %v after; the 2 s client: %d of %d failed, last %v after the crash, %d of %d after the return",
-					name, i+1, cr.Victim, cr.Crash.Failed, cr.Crash.Requests, cr.Crash.Longest.Round(time.Millisecond), cr.Crash.LastFailure.Round(time.Millisecond), cr.Crash.OKp99,
+				t.Logf("%s crash %d of %s (leading %v): %d of %d failed, longest run %v, last failure %v after the crash, answers' p99 %v; its return: %d of %d failed, last %v after; the 2 s client: %d of %d failed, last %v after the crash, %d of %d after the return",
+					name, i+1, cr.Victim, cr.Led, cr.Crash.Failed, cr.Crash.Requests, cr.Crash.Longest.Round(time.Millisecond), cr.Crash.LastFailure.Round(time.Millisecond), cr.Crash.OKp99,
 					cr.Failback.Failed, cr.Failback.Requests, cr.Failback.LastFailure.Round(time.Millisecond),
 					cr.Patient.Crash.Failed, cr.Patient.Crash.Requests, cr.Patient.Crash.LastFailure.Round(time.Millisecond), cr.Patient.Failback.Failed, cr.Patient.Failback.Requests)
 				for _, f := range cr.Crash.Strays() {
@@ -293,6 +293,7 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 		}
 		victim = holders[0]
 	}
+	led := c.leasesHeld(ctx, t, victim.Name)
 	var ns *os.File
 	if s.fromWorker {
 		ns = c.netns(ctx, t, c.machine("w1"))
@@ -353,6 +354,7 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 	}
 	return benchutil.FailoverCrash{
 		Victim:   victim.Name,
+		Led:      led,
 		Before:   window(probes, crashed.Add(-beforeWindow), beforeWindow, marks[0], marks[1]),
 		Crash:    window(probes, crashed, failoverWindow, marks[1], marks[2]),
 		Failback: window(probes, back, failoverWindow, marks[2], marks[3]),
@@ -362,6 +364,26 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 			Failback: window(patientProbes, back, failoverWindow, marks[2], marks[3]),
 		},
 	}
+}
+
+// leasesHeld are the kube-system leader leases (the controller-manager's,
+// the scheduler's) that host holds; never nil, so that a report says
+// "none" apart from "not looked at".
+func (c *cluster) leasesHeld(ctx context.Context, t *testing.T, host string) []string {
+	t.Helper()
+	out, err := c.kubectlOut(ctx, "-n", "kube-system", "get", "lease", "kube-controller-manager", "kube-scheduler",
+		"-o", `jsonpath={range .items[*]}{.metadata.name} {.spec.holderIdentity}{"\n"}{end}`)
+	if err != nil {
+		t.Fatalf("leader leases: %v %s", err, out)
+	}
+	held := []string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		// holderIdentity is the node's name, "_", a random suffix.
+		if name, holder, ok := strings.Cut(l, " "); ok && strings.HasPrefix(holder, host+"_") {
+			held = append(held, name)
+		}
+	}
+	return held
 }
 
 // readProcs is benchutil.ReadProcs of this host, logged and left zero (not

@@ -133,6 +133,11 @@ func (w Window) Strays() []Failure {
 // the network, what the client saw after it went, and after it came back.
 type FailoverCrash struct {
 	Victim string
+	// Led are the leader leases the victim held just before its crash
+	// (kube-controller-manager, kube-scheduler): a new leader starts every
+	// controller and lists every object again, on the same cores as the
+	// apiservers. nil in reports written before 2026-12-04.
+	Led []string `json:",omitempty"`
 	// Before is the short window before the crash: a failure there is the
 	// machine's or the client's, not the failover's.
 	Before   Window

@@ -119,8 +119,54 @@ func Table(r benchutil.FailoverReport) string {
 	if before > 0 {
 		fmt.Fprintf(&b, "\n%d requests failed in the 2 s before a crash: the machine's or the client's, not the failover's.\n", before)
 	}
+	b.WriteString(byLeases(r))
 	b.WriteString(hostCPU(r))
 	return b.String()
+}
+
+// byLeases is the report's paragraph on what the crashed hosts led: for
+// each setup whose crashes say, the 200 ms client's figures after the
+// crash, split by whether the victim held the controller-manager's lease,
+// only the scheduler's, or neither. Nothing when no crash says (reports
+// written before FailoverCrash.Led).
+func byLeases(r benchutil.FailoverReport) string {
+	var lines []string
+	for _, m := range r.Modes {
+		groups := map[string][]benchutil.FailoverCrash{}
+		said := false
+		for _, c := range m.Crashes {
+			if c.Led == nil {
+				continue
+			}
+			said = true
+			g := "neither"
+			switch {
+			case slices.Contains(c.Led, "kube-controller-manager"):
+				g = "the controller-manager's"
+			case slices.Contains(c.Led, "kube-scheduler"):
+				g = "only the scheduler's"
+			}
+			groups[g] = append(groups[g], c)
+		}
+		if !said {
+			continue
+		}
+		var parts []string
+		for _, g := range []string{"the controller-manager's", "only the scheduler's", "neither"} {
+			cs := groups[g]
+			if len(cs) == 0 {
+				continue
+			}
+			col := columns(cs, false, func(c benchutil.FailoverCrash) (benchutil.Window, benchutil.Window) { return c.Crash, c.Patient.Crash })
+			parts = append(parts, fmt.Sprintf("%s (%d crashes): failed requests %s, crash → last failure %s s, failures later than 3 s %s, answered p99 %s s",
+				g, len(cs), col.failed, col.last, col.late, col.p99))
+		}
+		lines = append(lines, fmt.Sprintf("- %s: %s", m.Setup, strings.Join(parts, "; ")))
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "\nAfter the crash, by the leader lease the crashed host held (a new leader starts its controllers and lists every object again, on the cores the apiservers use; p50 / p90 / max):\n\n" + strings.Join(lines, "\n") + "\n"
 }
 
 // hostCPU is the report's paragraph on the host's CPU (every machine is a

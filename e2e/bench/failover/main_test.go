@@ -128,3 +128,27 @@ func TestRunDoc(t *testing.T) {
 		t.Error("the old section is still there")
 	}
 }
+
+// Crashes that say what their victim led are split by it; crashes of a
+// report written before that leave the paragraph out (TestTable).
+func TestByLeases(t *testing.T) {
+	r := report()
+	crashes := r.Modes[0].Crashes
+	crashes[0].Led = []string{"kube-controller-manager", "kube-scheduler"}
+	crashes[1].Led = []string{}
+	third := crashes[1]
+	third.Led = []string{"kube-scheduler"}
+	third.Crash.Failed = 10
+	r.Modes[0].Crashes = append(crashes, third)
+	got := byLeases(r)
+	want := "\nAfter the crash, by the leader lease the crashed host held (a new leader starts its controllers and lists every object again, on the cores the apiservers use; p50 / p90 / max):\n\n" +
+		"- keepalived+haproxy on the masters: the controller-manager's (1 crashes): failed requests 40 / 40 / 40, crash → last failure 0.90 / 0.90 / 0.90 s, failures later than 3 s 0 / 0 / 0, answered p99 0.15 / 0.15 / 0.15 s; " +
+		"only the scheduler's (1 crashes): failed requests 10 / 10 / 10, crash → last failure 2.10 / 2.10 / 2.10 s, failures later than 3 s 1 / 1 / 1, answered p99 0.15 / 0.15 / 0.15 s; " +
+		"neither (1 crashes): failed requests 50 / 50 / 50, crash → last failure 2.10 / 2.10 / 2.10 s, failures later than 3 s 1 / 1 / 1, answered p99 0.15 / 0.15 / 0.15 s\n"
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if got := byLeases(report()); got != "" {
+		t.Errorf("a report without leases: %q", got)
+	}
+}
