@@ -279,3 +279,38 @@ func TestFirewalldOpenAndClose(t *testing.T) {
 		}
 	}
 }
+
+// TestFirewalldPortRanges: a port counts as open when a listed range of its
+// protocol covers it, and a range when a listed one covers all of it; a
+// range that only overlaps, or the same numbers for another protocol, do
+// not count. Covered ones are neither opened nor recorded.
+func TestFirewalldPortRanges(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	os.Mkdir(state, 0o755)
+	record := filepath.Join(dir, "kubeha", "firewalld-ports")
+	os.Mkdir(filepath.Dir(record), 0o755) // mkdir is stubbed
+	var rules []firewalldRule
+	for _, p := range []string{"6443/tcp", "6000/tcp", "7000/tcp", "6500-6600/tcp", "6443/udp", "6900-7001/tcp", "10250/tcp", "70000/tcp", "600/tcp"} {
+		rules = append(rules, firewalldRule{Kind: "port", Value: p})
+	}
+	script := func(write bool) scripts.Script {
+		return scripts.Render("phases/firewalld", firewalldData{Address: "10.0.0.1", Rules: rules, Record: record, RecordDir: filepath.Dir(record), Write: write})
+	}
+	stub := strings.ReplaceAll(firewallCmdStub, "$STATE", state)
+	for _, conf := range []string{"permanent", "runtime"} {
+		os.WriteFile(filepath.Join(state, conf+".public.port"), []byte("6000-7000/tcp\n10250/tcp\n"), 0o644)
+	}
+	r := runWithStubs(t, script(false), stub, "systemctl", "ip", "firewall-cmd", "mkdir")
+	if want := "port 6443/udp (public)\nport 6900-7001/tcp (public)\nport 70000/tcp (public)\nport 600/tcp (public)\n"; r.code != 0 || r.stdout != want {
+		t.Fatalf("check: exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s", r.code, r.stdout, want, r.stderr)
+	}
+	r = runWithStubs(t, script(true), stub, "systemctl", "ip", "firewall-cmd", "mkdir")
+	if want := "firewalld: opened port 6443/udp (public) port 6900-7001/tcp (public) port 70000/tcp (public) port 600/tcp (public)\n"; r.code != 0 || r.stdout != want {
+		t.Fatalf("open: exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s", r.code, r.stdout, want, r.stderr)
+	}
+	b, _ := os.ReadFile(record)
+	if got, want := string(b), "public port 6443/udp permanent runtime\npublic port 6900-7001/tcp permanent runtime\npublic port 70000/tcp permanent runtime\npublic port 600/tcp permanent runtime\n"; got != want {
+		t.Errorf("record:\n%s\nwant:\n%s", got, want)
+	}
+}
