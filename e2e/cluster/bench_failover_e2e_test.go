@@ -225,6 +225,7 @@ func TestBenchFailover(t *testing.T) {
 				for _, f := range cr.Failback.Failures {
 					t.Logf("  failure %v after the return, host %s busy: %s", f.At.Round(time.Millisecond), percent(f.HostBusy), f.Err)
 				}
+				t.Logf("  VIP takeovers: %v", cr.Takeovers)
 				t.Logf("  host CPU before the crash: %s", hostLine(cr.Before.Host))
 				t.Logf("  host CPU after the crash: %s", hostLine(cr.Crash.Host))
 				t.Logf("  host CPU after the return: %s", hostLine(cr.Failback.Host))
@@ -347,18 +348,23 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 	if err != nil {
 		t.Logf("host CPU: %v", err)
 	}
+	var takeovers []string
+	if len(s.holders) > 0 && !s.kubeVIP {
+		takeovers = c.vipTakeovers(ctx, t, s.holders, crashed, "after the crash")
+	}
 	window := func(probes []benchutil.Probe, from time.Time, length time.Duration, start, end benchutil.ProcSnapshot) benchutil.Window {
 		w := benchutil.Summarize(probes, from, length)
 		benchutil.AddHostCPU(&w, probes, from, length, samples, start, end)
 		return w
 	}
 	return benchutil.FailoverCrash{
-		Victim:   victim.Name,
-		Led:      led,
-		Before:   window(probes, crashed.Add(-beforeWindow), beforeWindow, marks[0], marks[1]),
-		Crash:    window(probes, crashed, failoverWindow, marks[1], marks[2]),
-		Failback: window(probes, back, failoverWindow, marks[2], marks[3]),
-		Proxies:  proxyLines,
+		Victim:    victim.Name,
+		Led:       led,
+		Takeovers: takeovers,
+		Before:    window(probes, crashed.Add(-beforeWindow), beforeWindow, marks[0], marks[1]),
+		Crash:     window(probes, crashed, failoverWindow, marks[1], marks[2]),
+		Failback:  window(probes, back, failoverWindow, marks[2], marks[3]),
+		Proxies:   proxyLines,
 		Patient: benchutil.PatientWindows{
 			Crash:    window(patientProbes, crashed, failoverWindow, marks[1], marks[2]),
 			Failback: window(patientProbes, back, failoverWindow, marks[2], marks[3]),

@@ -92,7 +92,8 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.VIPTakeovers = c.vipTakeovers(ctx, t, runStart)
+	r.VIPTakeovers = c.vipTakeovers(ctx, t, []string{"m1", "m2", "m3"}, runStart, "into the run")
+	t.Logf("VIP takeovers during the run: %v", r.VIPTakeovers)
 	r.Date = time.Now().UTC().Format("2006-01-02")
 	r.Commit = strings.TrimSpace(string(commit))
 	r.KubeVersion = c.kubeVersion
@@ -105,17 +106,18 @@ func (c *cluster) runConformance(ctx context.Context, t *testing.T, focus []stri
 	return r
 }
 
-// vipTakeovers is every time a master's keepalived took the VIP since
-// start, oldest first, as "m2 10m0.6s into the run", from the journals;
-// none (not nil) when it did not move.
-func (c *cluster) vipTakeovers(ctx context.Context, t *testing.T, start time.Time) []string {
+// vipTakeovers is every time the keepalived of a host in hosts took the
+// VIP since start, oldest first, as "m2 10m0.6s into the run" (since says
+// what after), from the journals; none (not nil) when it did not move.
+func (c *cluster) vipTakeovers(ctx context.Context, t *testing.T, hosts []string, start time.Time, since string) []string {
 	t.Helper()
 	type takeover struct {
 		at   time.Duration
 		host string
 	}
 	var all []takeover
-	for _, m := range c.ms[:3] { // m1-m3, the masters
+	for _, name := range hosts {
+		m := c.machine(name)
 		out, err := m.Exec(ctx, "sh", "-c", fmt.Sprintf("journalctl -u keepalived -o short-unix --no-pager --since @%d", start.Unix()))
 		if err != nil {
 			t.Errorf("%s: keepalived's journal: %v %s", m.Name, err, firstLine(out))
@@ -138,9 +140,8 @@ func (c *cluster) vipTakeovers(ctx context.Context, t *testing.T, start time.Tim
 	sort.Slice(all, func(i, j int) bool { return all[i].at < all[j].at })
 	moves := []string{}
 	for _, tk := range all {
-		moves = append(moves, fmt.Sprintf("%s %s into the run", tk.host, tk.at.Round(100*time.Millisecond)))
+		moves = append(moves, fmt.Sprintf("%s %s %s", tk.host, tk.at.Round(100*time.Millisecond), since))
 	}
-	t.Logf("VIP takeovers during the run: %v", moves)
 	return moves
 }
 

@@ -138,6 +138,12 @@ type FailoverCrash struct {
 	// controller and lists every object again, on the same cores as the
 	// apiservers. nil in reports written before 2026-12-04.
 	Led []string `json:",omitempty"`
+	// Takeovers are the VIP's moves from the crash to the end of the
+	// return's window, as "m2 0.6s after the crash", from the holders'
+	// keepalived journals: one is the failover; each other one cut every
+	// connection through the VIP again. nil where nothing was looked at
+	// (no keepalived, or a report written before 2026-12-04).
+	Takeovers []string `json:",omitempty"`
 	// Before is the short window before the crash: a failure there is the
 	// machine's or the client's, not the failover's.
 	Before   Window

@@ -119,9 +119,44 @@ func Table(r benchutil.FailoverReport) string {
 	if before > 0 {
 		fmt.Fprintf(&b, "\n%d requests failed in the 2 s before a crash: the machine's or the client's, not the failover's.\n", before)
 	}
+	b.WriteString(takeovers(r))
 	b.WriteString(byLeases(r))
 	b.WriteString(hostCPU(r))
 	return b.String()
+}
+
+// takeovers is the report's paragraph on the VIP's moves: for each setup
+// whose crashes looked, how many times it moved per crash, and every move
+// of a crash that moved it more than once (the failover is one move; each
+// other cut every connection through the VIP again). Nothing when no
+// crash looked.
+func takeovers(r benchutil.FailoverReport) string {
+	var lines []string
+	for _, m := range r.Modes {
+		var counts []float64
+		var extra []string
+		for i, c := range m.Crashes {
+			if c.Takeovers == nil {
+				continue
+			}
+			counts = append(counts, float64(len(c.Takeovers)))
+			if len(c.Takeovers) > 1 {
+				extra = append(extra, fmt.Sprintf("crash %d of %s: %s", i+1, c.Victim, strings.Join(c.Takeovers, ", ")))
+			}
+		}
+		if counts == nil {
+			continue
+		}
+		line := fmt.Sprintf("- %s: %s per crash (%d crashes)", m.Setup, benchutil.Spread(counts, "%.0f"), len(counts))
+		if len(extra) > 0 {
+			line += "; more than one move: " + strings.Join(extra, "; ")
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "\nThe VIP's moves from each crash to the end of its return's window, from keepalived's journals (p50 / p90 / max):\n\n" + strings.Join(lines, "\n") + "\n"
 }
 
 // byLeases is the report's paragraph on what the crashed hosts led: for

@@ -152,3 +152,19 @@ func TestByLeases(t *testing.T) {
 		t.Errorf("a report without leases: %q", got)
 	}
 }
+
+// Crashes that looked at the VIP's moves are counted, and the moves of a
+// crash that moved it more than once are listed.
+func TestTakeovers(t *testing.T) {
+	r := report()
+	r.Modes[0].Crashes[0].Takeovers = []string{"m2 0.6s after the crash"}
+	r.Modes[0].Crashes[1].Takeovers = []string{"m2 0.7s after the crash", "m3 12.1s after the crash"}
+	want := "\nThe VIP's moves from each crash to the end of its return's window, from keepalived's journals (p50 / p90 / max):\n\n" +
+		"- keepalived+haproxy on the masters: 1 / 2 / 2 per crash (2 crashes); more than one move: crash 2 of m1: m2 0.7s after the crash, m3 12.1s after the crash\n"
+	if got := takeovers(r); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if got := takeovers(report()); got != "" {
+		t.Errorf("a report without takeovers: %q", got)
+	}
+}
