@@ -67,6 +67,10 @@ type failoverSetup struct {
 	// proxies are the hosts whose haproxy the client's requests may go
 	// through: their counters say where failed requests went.
 	proxies []string
+	// keepalivedUnits are the hosts that run keepalived as a systemd unit,
+	// whose journal says when it took the VIP (none in static pods or with
+	// kube-vip).
+	keepalivedUnits []string
 	// kubeVIP runs kube-vip from KUBEHA_KUBE_VIP_BINARY on the masters
 	// (withKubeVIP fills in setup and opts then).
 	kubeVIP bool
@@ -81,11 +85,13 @@ var failoverSetups = map[string]failoverSetup{
 		setup: "keepalived+haproxy on the three masters",
 		opts:  clusterOpts{lb: keepalivedLB},
 		addr:  vip + ":16443", holders: []string{"m1", "m2", "m3"}, proxies: []string{"m1", "m2", "m3"},
+		keepalivedUnits: []string{"m1", "m2", "m3"},
 	},
 	"dedicated": {
 		setup: "keepalived+haproxy on two load-balancer hosts",
 		opts:  failoverDedicatedOpts,
 		addr:  vip + ":6443", holders: []string{"lb1", "lb2"}, proxies: []string{"lb1", "lb2"},
+		keepalivedUnits: []string{"lb1", "lb2"},
 	},
 	// The control for "masters": the same loss of a master, with the VIP
 	// and the load balancers elsewhere, so that nothing fails over. What
@@ -95,6 +101,7 @@ var failoverSetups = map[string]failoverSetup{
 		setup: "keepalived+haproxy on two load-balancer hosts, a master crashed (the VIP stays)",
 		opts:  failoverDedicatedOpts,
 		addr:  vip + ":6443", proxies: []string{"lb1", "lb2"},
+		keepalivedUnits: []string{"lb1", "lb2"},
 	},
 	"static-pods": {
 		setup: "keepalived+haproxy as static pods on the three masters",
@@ -349,8 +356,8 @@ func (c *cluster) failoverCrash(ctx context.Context, t *testing.T, s failoverSet
 		t.Logf("host CPU: %v", err)
 	}
 	var takeovers []string
-	if len(s.holders) > 0 && !s.kubeVIP {
-		takeovers = c.vipTakeovers(ctx, t, s.holders, crashed, "after the crash")
+	if len(s.keepalivedUnits) > 0 {
+		takeovers = c.vipTakeovers(ctx, t, s.keepalivedUnits, crashed, "after the crash")
 	}
 	window := func(probes []benchutil.Probe, from time.Time, length time.Duration, start, end benchutil.ProcSnapshot) benchutil.Window {
 		w := benchutil.Summarize(probes, from, length)
