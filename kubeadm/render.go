@@ -42,7 +42,7 @@ const (
 	// already fails, so the load balancers' health checks take it out
 	// before it stops accepting (an upgrade or certificate renewal restarts
 	// each apiserver in turn). It must exceed the load balancer's detection
-	// time (lb.DetectSeconds: 1 s) and stay well inside the static pod's
+	// time (lb.DetectSeconds: 1.5 s) and stay well inside the static pod's
 	// 30 s termination grace period.
 	ShutdownDelay = "5s"
 )

@@ -28,12 +28,18 @@ const (
 
 // Failover tuning (docs/failover.md). With inter 1 s haproxy marked a
 // refused backend down after 2.1 s and advert_int 0.3 gave VIP outages of
-// 1.1-2.2 s under load: both at the 2 s target, so both were halved. A dead
-// backend now costs about inter × fall = 1 s; VRRP's master-down interval is
-// 3 adverts plus a skew below one advert, about 0.65 s.
+// 1.1-2.2 s under load: both at the 2 s target, so both were halved. VRRP's
+// master-down interval is 3 adverts plus a skew below one advert, about
+// 0.65 s. A dead backend is marked down after fall checks at inter, about
+// 1.5 s; the connections sent to it meanwhile are redispatched after
+// haproxy's connect timeout, so clients do not wait for the mark-down.
+// Fall was 2 until 2026-12-04: on a saturated machine two health checks in
+// a row missed their TLS handshake deadline, haproxy marked a live
+// apiserver down, and cut every session on it (two conformance specs
+// failed on "unexpected EOF", each at such a mark-down).
 const (
 	HealthInterMS = 500
-	HealthFall    = 2
+	HealthFall    = 3
 	HealthRise    = 2
 	// AdvertInt is keepalived's advert interval in seconds (VRRPv3).
 	AdvertInt = "0.2"
