@@ -22,8 +22,10 @@ import (
 // apiserver stand-in: the script passes while haproxy's health checks hold
 // the apiserver up, however slow it is to answer (an apiserver under load
 // must not move the VIP), and fails when they take it out and when haproxy
-// is gone; and an haproxy still on a configuration from before the monitor
-// URI passes it while an apiserver answers through it.
+// is gone; an haproxy that takes the connection and does not answer in
+// time (starved of CPU) passes it; and an haproxy still on a configuration
+// from before the monitor URI passes it while an apiserver answers through
+// it.
 func TestCheckScriptAsksHAProxy(t *testing.T) {
 	for _, p := range []string{"haproxy", "curl"} {
 		if _, err := exec.LookPath(p); err != nil {
@@ -125,6 +127,29 @@ func TestCheckScriptAsksHAProxy(t *testing.T) {
 	stopHAProxy()
 	if ok, msg := check(); ok || msg != "check_apiserver: haproxy is not running or has no apiserver up (127.0.0.1:"+strconv.Itoa(stats)+"/healthz answered nothing)" {
 		t.Fatalf("with haproxy gone the check says ok=%v, %q", ok, msg)
+	}
+
+	// Something on the stats port takes the connection and does not
+	// answer within the second: a starved haproxy. The check passes.
+	var lc net.ListenConfig
+	starved, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:"+strconv.Itoa(stats))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := starved.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	start = time.Now()
+	ok, msg := check()
+	starved.Close()
+	if !ok || time.Since(start) < time.Second {
+		t.Fatalf("a starved haproxy: the check says ok=%v (%q) after %v, want ok after its 1 s", ok, msg, time.Since(start))
 	}
 
 	// haproxy still running a configuration from before its monitor URI,
