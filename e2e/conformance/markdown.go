@@ -16,13 +16,16 @@ func (r Report) Markdown() string {
 		fmt.Fprintf(&b, " During the run: %s.", r.Disruption)
 	}
 	if r.VIPTakeovers != nil {
+		// A takeover is a host entering keepalived's MASTER state: a
+		// starved backup's claim that the holder's advert undoes within
+		// the second counts too (its gratuitous ARPs went out).
 		switch len(r.VIPTakeovers) {
 		case 0:
-			b.WriteString(" The VIP did not move.")
+			b.WriteString(" No host took the VIP.")
 		case 1:
-			fmt.Fprintf(&b, " The VIP moved once: %s.", r.VIPTakeovers[0])
+			fmt.Fprintf(&b, " A host took the VIP once: %s.", r.VIPTakeovers[0])
 		default:
-			fmt.Fprintf(&b, " The VIP moved %d times: %s.", len(r.VIPTakeovers), strings.Join(r.VIPTakeovers, ", "))
+			fmt.Fprintf(&b, " Hosts took the VIP %d times (each entering keepalived's MASTER state, claims undone within the second included): %s.", len(r.VIPTakeovers), strings.Join(r.VIPTakeovers, ", "))
 		}
 	}
 	b.WriteString("\n\n| outcome | specs |\n|---|---|\n")

@@ -174,7 +174,7 @@ func TestMarkdown(t *testing.T) {
 			{Name: "[sig-x] Y [Conformance]", State: "not run", Reason: "not in the focus"},
 		},
 	}
-	want := "Run of 2026-12-03 at commit abc1234: Kubernetes v1.37.2, 3 masters, 2 workers; focus `\\[Conformance\\]`; 60 minutes. During the run: the VIP holder m1 went off the network. The VIP moved 2 times: m2 10m0.6s into the run, m1 10m31.0s into the run.\n" +
+	want := "Run of 2026-12-03 at commit abc1234: Kubernetes v1.37.2, 3 masters, 2 workers; focus `\\[Conformance\\]`; 60 minutes. During the run: the VIP holder m1 went off the network. Hosts took the VIP 2 times (each entering keepalived's MASTER state, claims undone within the second included): m2 10m0.6s into the run, m1 10m31.0s into the run.\n" +
 		"\n" +
 		"| outcome | specs |\n|---|---|\n" +
 		"| passed | 1 |\n| failed | 1 |\n| skipped | 1 |\n| not run | 2 |\n" +
