@@ -3,7 +3,8 @@
 // kubeha built on harness machines, offline: the suite, its test images'
 // programs and the images themselves are made here from the Go module
 // proxy and Debian's packages, under the names the suite asks for, and
-// imported into every machine, so the machines pull nothing.
+// imported into every machine its pods can run on (a node without a
+// NoSchedule or NoExecute taint), so the machines pull nothing.
 package conformance
 
 import (
