@@ -6,14 +6,15 @@ import (
 	"testing"
 )
 
-// images is the image lines of kube-flannel.yml v0.28.10, as published.
-const images = `      initContainers:
-      - name: install-cni-plugin
+// images names the two images of kube-flannel.yml v0.28.10, in lines of
+// the harness's own making (the plugin's init container, flannel's init
+// and main containers), not the manifest's text: TestManifestImagesOfTheRelease
+// reads the release's own file.
+const images = `      - name: copies-the-plugin
         image: ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3
-      - name: install-cni
+      - name: writes-the-conflist
         image: ghcr.io/flannel-io/flannel:v0.28.10
-      containers:
-      - name: kube-flannel
+      - name: runs-flanneld
         image: ghcr.io/flannel-io/flannel:v0.28.10
 `
 
@@ -21,7 +22,7 @@ func TestManifestImages(t *testing.T) {
 	for _, tc := range []struct {
 		name, manifest, plugin, flannel, err string
 	}{
-		{"as published", images, "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3", "ghcr.io/flannel-io/flannel:v0.28.10", ""},
+		{"the release's images", images, "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3", "ghcr.io/flannel-io/flannel:v0.28.10", ""},
 		{"quoted, a registry with a port", "  image: \"reg:5000/f/flannel-cni-plugin:x\"\n  image: 'reg:5000/f/flannel:y'\n",
 			"reg:5000/f/flannel-cni-plugin:x", "reg:5000/f/flannel:y", ""},
 		{"two flannel versions", images + "        image: ghcr.io/flannel-io/flannel:v0.27.0\n", "", "", "names both"},
